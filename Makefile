@@ -1,0 +1,86 @@
+# vserver: non-recursive GNU make.  `make`, `make check`, `make demo`,
+# `make bench`, `make install`, `make lint`; SAN=1 builds with ASan+UBSan.
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= gcc
+PYTHON ?= /usr/bin/python3
+
+SAN ?= 0
+ifeq ($(SAN),1)
+B ?= build-san
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANLD := -fsanitize=address,undefined
+else
+B ?= build
+OPT := -O2 -g
+SANLD :=
+endif
+
+PKGS := libseccomp libmnl
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wcast-qual \
+	-Werror=implicit-function-declaration -Werror=return-type -Werror=incompatible-pointer-types \
+	-Werror=int-conversion -Werror=missing-include-dirs -Wno-missing-field-initializers -Wno-format-truncation
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection -fPIE \
+	-fno-strict-aliasing -fno-common
+CFLAGS_ALL := -std=gnu17 -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' $(OPT) $(WARN) $(HARDEN) \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+LIB_SRC := $(wildcard src/lib/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all deps check unit integration demo bench install lint clean
+all: $(B)/vserver $(B)/vserver.8
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(B)/libvserver.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/vserver: $(CLI_OBJ) $(B)/libvserver.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(B)/libvserver.a $(LIBS)
+
+$(B)/vserver.8: docs/man/vserver.8.scd
+	@mkdir -p $(B)
+	@if command -v scdoc >/dev/null; then scdoc < $< > $@; else echo "scdoc missing (make deps)"; exit 1; fi
+
+$(B)/tests/%: tests/unit/%.c $(B)/libvserver.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libvserver.a $(LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+deps:
+	@tools/deps.sh
+
+# Unit tests plain and under ASan/UBSan, then the integration suite as root.
+check: deps
+	@tools/check.sh
+
+demo: deps all
+	@tools/demo.sh
+
+bench: deps all
+	@bench/run.sh $(if $(QUICK),--quick)
+
+install: all
+	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver
+	install -D -m 0644 $(B)/vserver.8 $(DESTDIR)$(PREFIX)/share/man/man8/vserver.8
+
+lint:
+	@tools/lint.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/util.h"
+#include "cli.h"
+
+#ifndef VS_VERSION
+#define VS_VERSION "0.0.0"
+#endif
+
+const char *vs_program = "vserver";
+
+static const Verb *const verbs[] = {&verb_run_def};
+
+int fail(int code, const char *verb, const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "%s: ", vs_program);
+        if (verb)
+                fprintf(stderr, "%s: ", verb);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return code;
+}
+
+int fail_error(int code, const char *verb, const VsError *e)
+{
+        char buf[VS_ERROR_MSG_MAX + 128];
+        return fail(code, verb, "%s", vs_error_text(e, buf, sizeof buf));
+}
+
+static const Verb *find_verb(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+                if (streq(verbs[i]->name, name))
+                        return verbs[i];
+        return NULL;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: %s COMMAND [OPTIONS] [ARGS]\n\n"
+                   "Isolated Linux guests (security contexts) on one mainline kernel.\n\n"
+                   "Commands:\n",
+                vs_program);
+        for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+                fprintf(f, "  %-10s %s\n", verbs[i]->name, verbs[i]->summary);
+        fprintf(f, "  %-10s %s\n", "help", "show this, or the options of one command");
+        fprintf(f, "\nOptions:\n  --version  print the version\n  --help     show this\n\n"
+                   "See vserver(8).\n");
+}
+
+static int help(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stdout);
+                return 0;
+        }
+        const Verb *v = find_verb(argv[1]);
+        if (!v)
+                return fail(EXIT_USAGE, "help", "unknown command \"%s\" (see %s help)", argv[1],
+                            vs_program);
+        printf("Usage: %s %s\n\n%s.\n\n%s", vs_program, v->name, v->summary, v->usage);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *cmd = argv[1];
+        if (streq(cmd, "--version") || streq(cmd, "version")) {
+                printf("vserver %s\n", VS_VERSION);
+                return 0;
+        }
+        if (streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help"))
+                return help(argc - 1, argv + 1);
+        const Verb *v = find_verb(cmd);
+        if (!v)
+                return fail(EXIT_USAGE, NULL, "unknown command \"%s\" (see %s help)", cmd,
+                            vs_program);
+        return v->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vserver run: a one-off context (util-vserver's chcontext/vcontext + vnamespace). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/context.h"
+#include "../lib/rlimit.h"
+#include "../lib/util.h"
+#include "cli.h"
+
+#define MAX_LIST 64
+
+static int forward_pidfd = -1;
+
+static void forward_signal(int sig)
+{
+        if (forward_pidfd >= 0)
+                pidfd_send_signal(forward_pidfd, sig, NULL, 0);
+}
+
+static bool hostname_valid(const char *h)
+{
+        size_t n = strlen(h);
+        if (n == 0 || n > 64 || h[0] == '-' || h[0] == '.')
+                return false;
+        for (const char *p = h; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+                        return false;
+        return true;
+}
+
+enum {
+        OPT_ROOTFS = 256, OPT_HOSTNAME, OPT_DOMAINNAME, OPT_CAP_ADD, OPT_CAP_DROP, OPT_SECCOMP,
+        OPT_BIND, OPT_NET, OPT_RLIMIT, OPT_NAME, OPT_CGROUP_PARENT, OPT_CWD, OPT_ENV,
+        OPT_ALLOW_NEW_PRIVS, OPT_ALLOW_USERNS, OPT_READ_ONLY, OPT_HELP,
+};
+
+static const struct option options[] = {
+        {"rootfs", required_argument, NULL, OPT_ROOTFS},
+        {"hostname", required_argument, NULL, OPT_HOSTNAME},
+        {"domainname", required_argument, NULL, OPT_DOMAINNAME},
+        {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+        {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+        {"seccomp", required_argument, NULL, OPT_SECCOMP},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"net", required_argument, NULL, OPT_NET},
+        {"rlimit", required_argument, NULL, OPT_RLIMIT},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+        {"cwd", required_argument, NULL, OPT_CWD},
+        {"env", required_argument, NULL, OPT_ENV},
+        {"allow-new-privs", no_argument, NULL, OPT_ALLOW_NEW_PRIVS},
+        {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
+        {"read-only", no_argument, NULL, OPT_READ_ONLY},
+        {"tty", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+};
+
+static const char usage[] =
+        "  --rootfs DIR            the guest's root directory (required)\n"
+        "  -t, --tty               give the command a pty (from the guest's own devpts)\n"
+        "  --hostname NAME         hostname inside (default: the context name)\n"
+        "  --domainname NAME       NIS domain name inside\n"
+        "  --cap-add CAP           add a capability to the bounding set (NET_RAW, ALL ...)\n"
+        "  --cap-drop CAP          drop one (CHOWN, ALL ...)\n"
+        "  --seccomp MODE          default | none | FILE (a deny list, one syscall a line)\n"
+        "  --bind SRC:DST[:ro]     bind a host path into the guest (DST resolved inside)\n"
+        "  --net none|host         none: own network namespace with loopback (default)\n"
+        "  --rlimit RES=SOFT[:HARD] a resource limit, e.g. nofile=1024:4096, as=2G\n"
+        "  --env NAME=VALUE        set an environment variable (replaces the default set)\n"
+        "  --cwd DIR               working directory inside (default /)\n"
+        "  --read-only             mount the guest's root read-only\n"
+        "  --allow-new-privs       do not set no_new_privs (setuid binaries work)\n"
+        "  --allow-userns          let the guest create user namespaces\n"
+        "  --name NAME             the context's name (its cgroup); default run-PID\n"
+        "  --cgroup-parent PATH    where its cgroup goes (default $VSERVER_CGROUP_PARENT\n"
+        "                          or /vserver; a relative path is taken from our own cgroup)\n"
+        "\n"
+        "COMMAND runs as PID 1 of the new context; its exit code is ours.\n";
+
+int verb_run(int argc, char **argv)
+{
+        static const char verb[] = "run";
+        VsContextSpec spec;
+        VsBind binds[MAX_LIST];
+        VsRlimit rlimits[MAX_LIST];
+        char *envs[MAX_LIST + 1];
+        int n_envs = 0;
+        VsCaps add = 0, drop = 0;
+        char name[64];
+        VsError err = {0};
+
+        vs_context_spec_init(&spec);
+        snprintf(name, sizeof name, "run-%d", (int)getpid());
+        spec.name = name;
+        spec.cgroup_parent = getenv("VSERVER_CGROUP_PARENT");
+        spec.root.binds = binds;
+        spec.rlimits = rlimits;
+
+        int c;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:t", options, NULL)) != -1) {
+                VsCaps cap;
+                switch (c) {
+                case OPT_ROOTFS:
+                        spec.root.rootfs = optarg;
+                        break;
+                case OPT_HOSTNAME:
+                        if (!hostname_valid(optarg))
+                                return fail(EXIT_USAGE, verb,
+                                            "--hostname \"%s\" is not a host name (letters, "
+                                            "digits, '-' and '.', at most 64)",
+                                            optarg);
+                        spec.hostname = optarg;
+                        break;
+                case OPT_DOMAINNAME:
+                        if (!hostname_valid(optarg))
+                                return fail(EXIT_USAGE, verb,
+                                            "--domainname \"%s\" is not a domain name", optarg);
+                        spec.domainname = optarg;
+                        break;
+                case OPT_CAP_ADD:
+                case OPT_CAP_DROP:
+                        if (vs_caps_from_name(optarg, &cap) < 0)
+                                return fail(EXIT_USAGE, verb,
+                                            "%s: \"%s\" is not a capability (say NET_RAW or "
+                                            "CAP_NET_RAW; see capabilities(7))",
+                                            c == OPT_CAP_ADD ? "--cap-add" : "--cap-drop",
+                                            optarg);
+                        if (c == OPT_CAP_ADD) {
+                                add |= cap;
+                                drop &= ~cap;
+                        } else {
+                                drop |= cap;
+                                add &= ~cap;
+                        }
+                        break;
+                case OPT_SECCOMP:
+                        if (streq(optarg, "default")) {
+                                spec.seccomp.mode = VS_SECCOMP_DEFAULT;
+                        } else if (streq(optarg, "none")) {
+                                spec.seccomp.mode = VS_SECCOMP_NONE;
+                        } else if (optarg[0] == '/' || optarg[0] == '.') {
+                                spec.seccomp.mode = VS_SECCOMP_FILE;
+                                spec.seccomp.file = optarg;
+                        } else {
+                                return fail(EXIT_USAGE, verb,
+                                            "--seccomp \"%s\": say default, none or a file path "
+                                            "(./FILE or /path)",
+                                            optarg);
+                        }
+                        break;
+                case OPT_BIND:
+                        if (spec.root.n_binds >= MAX_LIST)
+                                return fail(EXIT_USAGE, verb, "too many --bind (at most %d)",
+                                            MAX_LIST);
+                        if (vs_bind_parse(optarg, &binds[spec.root.n_binds], &err) < 0)
+                                return fail_error(EXIT_USAGE, verb, &err);
+                        spec.root.n_binds++;
+                        break;
+                case OPT_NET:
+                        if (streq(optarg, "none"))
+                                spec.net = VS_NET_NONE;
+                        else if (streq(optarg, "host"))
+                                spec.net = VS_NET_HOST;
+                        else
+                                return fail(EXIT_USAGE, verb,
+                                            "--net \"%s\": say none or host", optarg);
+                        break;
+                case OPT_RLIMIT:
+                        if (spec.n_rlimits >= MAX_LIST)
+                                return fail(EXIT_USAGE, verb, "too many --rlimit");
+                        if (vs_rlimit_parse(optarg, &rlimits[spec.n_rlimits], &err) < 0)
+                                return fail_error(EXIT_USAGE, verb, &err);
+                        spec.n_rlimits++;
+                        break;
+                case OPT_NAME:
+                        if (!vs_cgroup_path_valid(optarg) || strchr(optarg, '/') ||
+                            strlen(optarg) >= sizeof name)
+                                return fail(EXIT_USAGE, verb,
+                                            "--name \"%s\" is not a valid name (letters, "
+                                            "digits, '.', '_', '-')",
+                                            optarg);
+                        snprintf(name, sizeof name, "%s", optarg);
+                        break;
+                case OPT_CGROUP_PARENT:
+                        spec.cgroup_parent = optarg;
+                        break;
+                case OPT_CWD:
+                        if (optarg[0] != '/')
+                                return fail(EXIT_USAGE, verb, "--cwd \"%s\" must be absolute",
+                                            optarg);
+                        spec.cwd = optarg;
+                        break;
+                case OPT_ENV:
+                        if (!strchr(optarg, '=') || optarg[0] == '=')
+                                return fail(EXIT_USAGE, verb,
+                                            "--env \"%s\": say NAME=VALUE", optarg);
+                        if (n_envs >= MAX_LIST)
+                                return fail(EXIT_USAGE, verb, "too many --env");
+                        envs[n_envs++] = optarg;
+                        break;
+                case OPT_ALLOW_NEW_PRIVS:
+                        spec.no_new_privs = false;
+                        break;
+                case OPT_ALLOW_USERNS:
+                        spec.seccomp.allow_userns = true;
+                        break;
+                case OPT_READ_ONLY:
+                        spec.root.readonly_root = true;
+                        break;
+                case 't':
+                        spec.tty = true;
+                        break;
+                case OPT_HELP:
+                        printf("Usage: %s run [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n\n%s",
+                               vs_program, usage);
+                        return 0;
+                case ':':
+                        return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
+                default:
+                        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help run)",
+                                    argv[optind - 1], vs_program);
+                }
+        }
+        if (!spec.root.rootfs)
+                return fail(EXIT_USAGE, verb, "--rootfs DIR is required");
+        if (optind >= argc)
+                return fail(EXIT_USAGE, verb, "no command given (say -- COMMAND [ARG...])");
+        struct stat st;
+        if (stat(spec.root.rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+                return fail(EXIT_USAGE, verb, "--rootfs %s is not a directory", spec.root.rootfs);
+        if (spec.cgroup_parent && !vs_cgroup_path_valid(spec.cgroup_parent))
+                return fail(EXIT_USAGE, verb,
+                            "cgroup parent \"%s\" is not valid (letters, digits, . _ - and /)",
+                            spec.cgroup_parent);
+        if (!spec.hostname)
+                spec.hostname = name;
+        spec.caps = (spec.caps | add) & ~drop;
+        spec.argv = argv + optind;
+        if (n_envs > 0) {
+                envs[n_envs] = NULL;
+                spec.envp = envs;
+        }
+
+        /* Our signals go to PID 1 (which ignores those it has no handler for). */
+        VsContext ctx;
+        if (vs_context_start(&spec, &ctx, &err) < 0) {
+                vs_error_prefix(&err, "%s", name);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
+        forward_pidfd = ctx.pidfd;
+        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        for (int s = 1; s < NSIG; s++)
+                if (s == SIGINT || s == SIGTERM || s == SIGHUP || s == SIGQUIT ||
+                    s == SIGUSR1 || s == SIGUSR2)
+                        sigaction(s, &sa, NULL);
+
+        if (spec.tty)
+                tty_relay(ctx.pty_master, ctx.pidfd);
+        int code = 1;
+        if (vs_context_wait(&ctx, &code, &err) < 0)
+                fail_error(0, verb, &err);
+        forward_pidfd = -1;
+        if (vs_context_destroy(&ctx, &err) < 0)
+                fail_error(0, verb, &err);
+        return code;
+}
+
+const Verb verb_run_def = {
+        .name = "run",
+        .run = verb_run,
+        .summary = "run a command as PID 1 of a new, one-off context",
+        .usage = usage,
+};

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "context.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+
+#include "netlink.h"
+#include "rlimit.h"
+#include "syscalls.h"
+#include "util.h"
+
+static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+static char env_home[] = "HOME=/root";
+static char env_container[] = "container=vserver";
+static char *default_env[] = {env_path, env_home, env_container, NULL};
+
+/* What the child sends up the sync socket. */
+enum { MSG_ERROR = 1, MSG_PTY = 2 };
+typedef struct ChildMsg {
+        int type;
+        VsError error;
+} ChildMsg;
+
+void vs_context_spec_init(VsContextSpec *spec)
+{
+        *spec = (VsContextSpec){
+                .caps = vs_caps_default(),
+                .no_new_privs = true,
+                .seccomp = {.mode = VS_SECCOMP_DEFAULT},
+                .net = VS_NET_NONE,
+                .stdio = {-1, -1, -1},
+        };
+}
+
+static int send_fd(int sock, int type, int fd)
+{
+        ChildMsg m = {.type = type};
+        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                            .msg_controllen = sizeof cbuf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Uptime from zero: boottime and monotonic offsets of a new time namespace (Linux 5.6). */
+static int setup_timens(VsError *err)
+{
+        struct timespec mono, boot;
+        char buf[128];
+
+        if (unshare(CLONE_NEWTIME) < 0)
+                return vs_error(err, errno, "new time namespace");
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        clock_gettime(CLOCK_BOOTTIME, &boot);
+        /* offset = -now, normalized so 0 <= nsec < 1e9 */
+        long long ms = -(long long)mono.tv_sec - (mono.tv_nsec ? 1 : 0);
+        long mn = mono.tv_nsec ? 1000000000L - mono.tv_nsec : 0;
+        long long bs = -(long long)boot.tv_sec - (boot.tv_nsec ? 1 : 0);
+        long bn = boot.tv_nsec ? 1000000000L - boot.tv_nsec : 0;
+        snprintf(buf, sizeof buf, "monotonic %lld %ld\nboottime %lld %ld\n", ms, mn, bs, bn);
+        int r = vs_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf);
+        if (r < 0)
+                return vs_error(err, r, "set time namespace offsets");
+        _cleanup_close_ int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || setns(ns, CLONE_NEWTIME) < 0)
+                return vs_error(err, errno, "enter the time namespace");
+        return 0;
+}
+
+/* A pty from the guest's own devpts instance; the master goes to the parent. */
+static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
+{
+        _cleanup_close_ int master = vs_openat2(rootfd, "dev/pts/ptmx",
+                                                O_RDWR | O_NOCTTY | O_CLOEXEC,
+                                                RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        if (master < 0)
+                return vs_error(err, errno, "open /dev/pts/ptmx");
+        int unlock = 0;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                return vs_error(err, errno, "unlock the pty");
+        _cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return vs_error(err, errno, "open the pty's terminal");
+        int r = vs_mount_bind_fd(rootfd, slave, "/dev/console", err);
+        if (r < 0)
+                return r;
+        r = send_fd(sock, MSG_PTY, master);
+        if (r < 0)
+                return vs_error(err, r, "pass the pty to the caller");
+        *ret_slave = TAKE_FD(slave);
+        return 0;
+}
+
+static int setup_stdio(const VsContextSpec *spec, int slave, VsError *err)
+{
+        if (slave >= 0) {
+                if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+                        return vs_error(err, errno, "make the pty the controlling terminal");
+                for (int i = 0; i < 3; i++)
+                        if (dup2(slave, i) < 0)
+                                return vs_error(err, errno, "connect the pty");
+                return 0;
+        }
+        for (int i = 0; i < 3; i++)
+                if (spec->stdio[i] >= 0 && spec->stdio[i] != i && dup2(spec->stdio[i], i) < 0)
+                        return vs_error(err, errno, "connect stdio");
+        return 0;
+}
+
+static void reset_signals(void)
+{
+        sigset_t none;
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int s = 1; s < NSIG; s++)
+                sigaction(s, &dfl, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Runs in the new context; returns only on failure. */
+static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
+{
+        char go;
+        int r;
+
+        /* A dead caller mid-setup must not leave a half-made context behind. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                return vs_error(err, errno, "set the parent-death signal");
+        if (read(sock, &go, 1) != 1)
+                return vs_error(err, EPIPE, "wait for the caller");
+
+        /* Now that our cgroups are set, make them the root of our view. */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                return vs_error(err, errno, "new cgroup namespace");
+        r = setup_timens(err);
+        if (r < 0)
+                return r;
+        if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+                return vs_error(err, errno, "set the hostname");
+        if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
+                return vs_error(err, errno, "set the domain name");
+        if (spec->net == VS_NET_NONE) {
+                r = vs_netlink_link_up(1, err); /* lo is always ifindex 1 in a new netns */
+                if (r < 0)
+                        return vs_error_prefix(err, "bring up loopback");
+        }
+
+        _cleanup_close_ int rootfd = vs_mount_prepare_root(&spec->root, err);
+        if (rootfd < 0)
+                return rootfd;
+        _cleanup_close_ int slave = -EBADF;
+        if (spec->tty) {
+                r = setup_pty(rootfd, sock, &slave, err);
+                if (r < 0)
+                        return r;
+        }
+        r = vs_mount_pivot(rootfd, err);
+        if (r < 0)
+                return r;
+        if (spec->cwd && chdir(spec->cwd) < 0)
+                return vs_error(err, errno, "chdir %s", spec->cwd);
+        r = setup_stdio(spec, slave, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < spec->n_rlimits; i++)
+                if (setrlimit(spec->rlimits[i].resource, &spec->rlimits[i].limit) < 0)
+                        return vs_error(err, errno, "set rlimit %s",
+                                        vs_rlimit_name(spec->rlimits[i].resource));
+
+        if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return vs_error(err, errno, "set no_new_privs");
+        /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */
+        r = vs_seccomp_load(filter, err);
+        if (r < 0)
+                return r;
+        r = vs_caps_apply(spec->caps, err);
+        if (r < 0)
+                return r;
+
+        umask(022);
+        reset_signals();
+        if (prctl(PR_SET_PDEATHSIG, 0) < 0)
+                return vs_error(err, errno, "clear the parent-death signal");
+        /* No fd of the caller's may reach the guest. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return vs_error(err, errno, "close inherited fds");
+        if (spec->envp)
+                execvpe(spec->argv[0], spec->argv, spec->envp);
+        else
+                execvpe(spec->argv[0], spec->argv, default_env);
+        return vs_error(err, errno, "exec %s", spec->argv[0]);
+}
+
+/*
+ * Read the child's reports until the socket closes: CLOEXEC closes it at the
+ * exec, so EOF without an error means the command runs.
+ */
+static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
+{
+        for (;;) {
+                ChildMsg m;
+                char cbuf[CMSG_SPACE(sizeof(int))];
+                struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                    .msg_controllen = sizeof cbuf};
+                ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vs_error(err, errno, "read from the context");
+                if (n == 0)
+                        return 0;
+                if ((size_t)n != sizeof m)
+                        return vs_error(err, EPROTO, "short message from the context");
+                if (m.type == MSG_ERROR) {
+                        m.error.msg[sizeof m.error.msg - 1] = '\0';
+                        if (err)
+                                *err = m.error;
+                        return -(m.error.code ? m.error.code : EIO);
+                }
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                if (m.type != MSG_PTY || !c || c->cmsg_type != SCM_RIGHTS)
+                        return vs_error(err, EPROTO, "unexpected message from the context");
+                int fd;
+                memcpy(&fd, CMSG_DATA(c), sizeof fd);
+                vs_closep(&ctx->pty_master);
+                ctx->pty_master = fd;
+        }
+}
+
+int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
+{
+        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF,
+                         .cgroup = VS_CGROUP_INIT};
+        VsSeccomp *filter = NULL;
+        int sv[2] = {-EBADF, -EBADF};
+        int r;
+
+        if (!spec->argv || !spec->argv[0] || !spec->root.rootfs)
+                return vs_error_input(err, "no command or root given");
+
+        VsSeccompSpec sspec = spec->seccomp;
+        r = vs_seccomp_build(&sspec, &filter, err);
+        if (r < 0)
+                return r;
+        r = vs_cgroup_create(&ctx.cgroup, spec->cgroup_parent ? spec->cgroup_parent : "/vserver",
+                             spec->name, err);
+        if (r < 0)
+                goto out;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = vs_error(err, errno, "socketpair");
+                goto fail;
+        }
+
+        int pidfd = -1;
+        struct clone_args args = {
+                .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                         CLONE_PIDFD | (spec->net == VS_NET_NONE ? CLONE_NEWNET : 0),
+                .pidfd = (unsigned long)&pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        bool into = ctx.cgroup.v2fd >= 0;
+        if (into) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (unsigned long)ctx.cgroup.v2fd;
+        }
+        long pid = vs_clone3(&args);
+        if (pid < 0 && into && (errno == EOPNOTSUPP || errno == EINVAL || errno == EBUSY)) {
+                /* no CLONE_INTO_CGROUP here (older kernel): join after the fact */
+                into = false;
+                args.flags &= ~(unsigned long long)CLONE_INTO_CGROUP;
+                args.cgroup = 0;
+                pid = vs_clone3(&args);
+        }
+        if (pid < 0) {
+                r = vs_error(err, errno, "clone3");
+                goto fail;
+        }
+        if (pid == 0) {
+                VsError cerr = {0};
+                ChildMsg m = {.type = MSG_ERROR};
+                close(sv[0]);
+                child(spec, filter, sv[1], &cerr);
+                m.error = cerr;
+                (void)!write(sv[1], &m, sizeof m);
+                _exit(127);
+        }
+        ctx.pid = (pid_t)pid;
+        ctx.pidfd = pidfd;
+        vs_closep(&sv[1]);
+        sv[1] = -EBADF;
+
+        r = into ? vs_cgroup_attach_v1(&ctx.cgroup, ctx.pid, err)
+                 : vs_cgroup_attach(&ctx.cgroup, ctx.pid, err);
+        if (r < 0)
+                goto fail;
+        if (write(sv[0], "g", 1) != 1) {
+                r = vs_error(err, errno, "start the context");
+                goto fail;
+        }
+        r = wait_for_exec(sv[0], &ctx, err);
+        if (r < 0)
+                goto fail;
+        vs_closep(&sv[0]);
+        vs_seccomp_free(filter);
+        *ret = ctx;
+        return 0;
+
+fail:
+        if (ctx.pidfd >= 0) {
+                pidfd_send_signal(ctx.pidfd, SIGKILL, NULL, 0);
+                siginfo_t si;
+                while (waitid(P_PIDFD, (id_t)ctx.pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                        ;
+        }
+        vs_context_destroy(&ctx, NULL);
+out:
+        vs_closep(&sv[0]);
+        vs_closep(&sv[1]);
+        vs_seccomp_free(filter);
+        return r;
+}
+
+int vs_context_wait(VsContext *ctx, int *ret_code, VsError *err)
+{
+        siginfo_t si = {0};
+        while (waitid(P_PIDFD, (id_t)ctx->pidfd, &si, WEXITED) < 0)
+                if (errno != EINTR)
+                        return vs_error(err, errno, "wait for the context");
+        *ret_code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+        return 0;
+}
+
+int vs_context_destroy(VsContext *ctx, VsError *err)
+{
+        int r = vs_cgroup_destroy(&ctx->cgroup, err);
+        vs_closep(&ctx->pidfd);
+        vs_closep(&ctx->pty_master);
+        ctx->pidfd = ctx->pty_master = -EBADF;
+        return r;
+}

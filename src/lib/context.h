@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "caps.h"
+#include "cgroup.h"
+#include "error.h"
+#include "mount.h"
+#include "seccomp.h"
+
+/*
+ * A security context: one process tree in its own pid, mount, uts, ipc,
+ * cgroup and time namespaces (and optionally a network namespace), in its
+ * own cgroup, behind a capability bounding set, no_new_privs and a seccomp
+ * filter.  The first process is the given command, PID 1 inside.
+ */
+
+typedef enum VsNetMode {
+        VS_NET_NONE = 0, /* a new network namespace holding only loopback, up */
+        VS_NET_HOST,     /* the host's network namespace, shared */
+} VsNetMode;
+
+typedef struct VsRlimit {
+        int resource; /* RLIMIT_* */
+        struct rlimit limit;
+} VsRlimit;
+
+typedef struct VsContextSpec {
+        const char *name;          /* names the cgroup and prefixes errors */
+        const char *cgroup_parent; /* "/abs" or "relative/to/our/own/cgroup" */
+        VsRootSpec root;
+        char *const *argv;
+        char *const *envp; /* NULL: a minimal PATH/HOME/TERM environment */
+        const char *cwd;   /* inside the guest; NULL = "/" */
+        const char *hostname;
+        const char *domainname;
+        VsCaps caps;
+        bool no_new_privs;
+        VsSeccompSpec seccomp;
+        const VsRlimit *rlimits;
+        int n_rlimits;
+        VsNetMode net;
+        bool tty;     /* a pty from the guest's own devpts; the master comes back */
+        int stdio[3]; /* fds for the command's stdin/out/err; -1 inherits ours */
+} VsContextSpec;
+
+typedef struct VsContext {
+        pid_t pid; /* in our pid namespace */
+        int pidfd;
+        int pty_master; /* with spec.tty, else -EBADF */
+        VsCgroup cgroup;
+} VsContext;
+
+/* Defaults: default caps, seccomp default, no_new_privs, net none, stdio inherited. */
+void vs_context_spec_init(VsContextSpec *spec);
+
+/*
+ * Start the context.  Returns once the command has been exec'd (or failed:
+ * then the error names the step, e.g. "mount proc on /proc: Operation not
+ * permitted", and nothing of the context is left).  On success @ret holds a
+ * pidfd of PID 1 and the context's cgroup.
+ */
+int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err);
+/* Wait for PID 1 to end; *ret_code is its exit code, or 128+signal. */
+int vs_context_wait(VsContext *ctx, int *ret_code, VsError *err);
+/* Kill whatever is left, remove the cgroup, close fds. */
+int vs_context_destroy(VsContext *ctx, VsError *err);

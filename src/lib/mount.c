@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "syscalls.h"
+#include "util.h"
+
+/* Like the OCI runtime spec's defaults, plus what a shared kernel leaks. */
+const char *const vs_masked_paths[] = {
+        "/proc/acpi",          "/proc/asound",       "/proc/kcore",      "/proc/keys",
+        "/proc/key-users",     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug",   "/proc/scsi",         "/proc/kmsg",       "/proc/config.gz",
+        "/sys/firmware",       "/sys/devices/virtual/powercap",          "/sys/kernel/debug",
+        "/sys/kernel/security", NULL,
+};
+const char *const vs_readonly_paths[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+
+#define RESOLVE_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define RESOLVE_USER (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+
+static const char *skip_slashes(const char *p)
+{
+        while (*p == '/')
+                p++;
+        return *p ? p : ".";
+}
+
+/* Open @path below @rootfd as O_PATH, creating it (a dir, or an empty file) if missing. */
+static int open_target(int rootfd, const char *path, bool dir, unsigned long long resolve)
+{
+        const char *rel = skip_slashes(path);
+        int fd = vs_openat2(rootfd, rel, O_PATH | O_CLOEXEC, resolve);
+        if (fd >= 0 || errno != ENOENT)
+                return fd < 0 ? -errno : fd;
+
+        /* create the last component in its (resolved, possibly created) parent */
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", rel);
+        char *slash = strrchr(parent, '/');
+        const char *base = slash ? slash + 1 : parent;
+        if (slash)
+                *slash = '\0';
+        if (streq(base, "..") || streq(base, "."))
+                return -EINVAL;
+        _cleanup_close_ int pfd = slash ? open_target(rootfd, parent, true, resolve)
+                                        : vs_openat2(rootfd, ".", O_PATH | O_CLOEXEC, resolve);
+        if (pfd < 0)
+                return pfd < -1 ? pfd : -errno;
+        /* mkdirat/openat need a real directory fd, not O_PATH, for the base name */
+        _cleanup_close_ int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        if (dir) {
+                if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+        } else {
+                int f = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                               0644);
+                if (f < 0 && errno != EEXIST)
+                        return -errno;
+                if (f >= 0)
+                        close(f);
+        }
+        fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+static int attach(int mntfd, int targetfd)
+{
+        if (move_mount(mntfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+            0)
+                return -errno;
+        return 0;
+}
+
+/* A new superblock of @fstype, configured with "key=value" pairs, as a detached mount. */
+static int make_fs(const char *fstype, const char *const *opts, unsigned attrs)
+{
+        _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return -errno;
+        for (const char *const *o = opts; o && *o; o += 2) {
+                int r = o[1] ? fsconfig(fs, FSCONFIG_SET_STRING, o[0], o[1], 0)
+                             : fsconfig(fs, FSCONFIG_SET_FLAG, o[0], NULL, 0);
+                if (r < 0)
+                        return -errno;
+        }
+        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return -errno;
+        int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+        return m < 0 ? -errno : m;
+}
+
+static int mount_fs(int rootfd, const char *target, const char *fstype, const char *const *opts,
+                    unsigned attrs, VsError *err)
+{
+        _cleanup_close_ int t = open_target(rootfd, target, true, RESOLVE_ROOT);
+        if (t < 0)
+                return vs_error(err, t, "mount %s: open the mount point", target);
+        _cleanup_close_ int m = make_fs(fstype, opts, attrs);
+        if (m < 0)
+                return vs_error(err, m, "mount %s on %s", fstype, target);
+        int r = attach(m, t);
+        if (r < 0)
+                return vs_error(err, r, "mount %s on %s", fstype, target);
+        return 0;
+}
+
+static int set_attrs(int mntfd, unsigned attrs)
+{
+        struct mount_attr a = {.attr_set = attrs};
+        if (mount_setattr(mntfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
+                return -errno;
+        return 0;
+}
+
+static int setup_dev(int rootfd, VsError *err)
+{
+        static const struct {
+                const char *name;
+                unsigned maj, min;
+        } nodes[] = {
+                {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
+                {"urandom", 1, 9}, {"tty", 5, 0},
+                /* without a pty the console is a sink; vs_mount_bind_fd puts a pty over it */
+                {"console", 1, 3},
+        };
+        static const struct {
+                const char *name, *target;
+        } links[] = {
+                {"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"},
+                {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+                {"ptmx", "pts/ptmx"},
+        };
+        static const char *const devopts[] = {"mode", "755", "size", "65536", "nr_inodes", "1024",
+                                              NULL};
+        int r = mount_fs(rootfd, "/dev", "tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                         err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dev = vs_openat2(rootfd, "dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                             RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+        if (dev < 0)
+                return vs_error(err, errno, "open /dev");
+        mode_t old = umask(0);
+        for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
+                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666,
+                            makedev(nodes[i].maj, nodes[i].min)) < 0) {
+                        umask(old);
+                        return vs_error(err, errno, "mknod /dev/%s", nodes[i].name);
+                }
+        umask(old);
+        if (fchmodat(dev, "console", 0600, 0) < 0)
+                return vs_error(err, errno, "chmod /dev/console");
+        for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+                if (symlinkat(links[i].target, dev, links[i].name) < 0)
+                        return vs_error(err, errno, "symlink /dev/%s", links[i].name);
+        for (const char *d = "pts\0shm\0mqueue\0"; *d; d += strlen(d) + 1)
+                if (mkdirat(dev, d, 0755) < 0)
+                        return vs_error(err, errno, "mkdir /dev/%s", d);
+
+        static const char *const ptsopts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode",
+                                              "0620", "gid", "5", NULL};
+        static const char *const shmopts[] = {"mode", "1777", NULL};
+        r = mount_fs(rootfd, "/dev/pts", "devpts", ptsopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                     err);
+        if (r == 0)
+                r = mount_fs(rootfd, "/dev/shm", "tmpfs", shmopts,
+                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+        if (r == 0)
+                r = mount_fs(rootfd, "/dev/mqueue", "mqueue", NULL,
+                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        return r;
+}
+
+/* Hide a /proc or /sys entry: /dev/null over files, an empty read-only tmpfs over dirs. */
+static int mask_paths(int rootfd, VsError *err)
+{
+        _cleanup_close_ int null = vs_openat2(rootfd, "dev/null", O_PATH | O_CLOEXEC,
+                                              RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+        if (null < 0)
+                return vs_error(err, errno, "open /dev/null");
+        static const char *const opts[] = {"size", "0", "nr_inodes", "1", "mode", "555", NULL};
+        _cleanup_close_ int empty = make_fs("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (empty < 0)
+                return vs_error(err, empty, "make an empty tmpfs for masking");
+
+        for (const char *const *p = vs_masked_paths; *p; p++) {
+                _cleanup_close_ int t = vs_openat2(rootfd, skip_slashes(*p),
+                                                   O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                                                   RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                if (t < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return vs_error(err, errno, "mask %s", *p);
+                }
+                struct stat st;
+                if (fstat(t, &st) < 0)
+                        return vs_error(err, errno, "mask %s", *p);
+                _cleanup_close_ int m = open_tree(S_ISDIR(st.st_mode) ? empty : null, "",
+                                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                          AT_EMPTY_PATH);
+                if (m < 0)
+                        return vs_error(err, errno, "mask %s", *p);
+                int r = attach(m, t);
+                if (r < 0)
+                        return vs_error(err, r, "mask %s", *p);
+        }
+        for (const char *const *p = vs_readonly_paths; *p; p++) {
+                _cleanup_close_ int t = vs_openat2(rootfd, skip_slashes(*p),
+                                                   O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                                                   RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                if (t < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return vs_error(err, errno, "make %s read-only", *p);
+                }
+                _cleanup_close_ int m = open_tree(t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                                 AT_RECURSIVE | AT_EMPTY_PATH);
+                int r = m < 0 ? -errno : set_attrs(m, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                              MOUNT_ATTR_NODEV |
+                                                              MOUNT_ATTR_NOEXEC);
+                if (r == 0)
+                        r = attach(m, t);
+                if (r < 0)
+                        return vs_error(err, r, "make %s read-only", *p);
+        }
+        return 0;
+}
+
+static int apply_bind(int rootfd, const VsBind *b, VsError *err)
+{
+        _cleanup_close_ int src = open_tree(AT_FDCWD, b->source,
+                                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (src < 0)
+                return vs_error(err, errno, "bind %s: open the source", b->source);
+        struct stat st;
+        if (fstat(src, &st) < 0)
+                return vs_error(err, errno, "bind %s", b->source);
+        _cleanup_close_ int t = open_target(rootfd, b->target, S_ISDIR(st.st_mode), RESOLVE_USER);
+        if (t < 0) {
+                if (t == -EXDEV || t == -ELOOP)
+                        return vs_error_input(err,
+                                              "bind %s: target %s leads out of the guest root "
+                                              "through a symlink (name a path without one)",
+                                              b->source, b->target);
+                return vs_error(err, t, "bind %s: target %s", b->source, b->target);
+        }
+        struct stat tst;
+        if (fstat(t, &tst) < 0)
+                return vs_error(err, errno, "bind %s: target %s", b->source, b->target);
+        if (S_ISLNK(tst.st_mode))
+                return vs_error_input(err, "bind %s: target %s is a symlink (name a path "
+                                           "without one)",
+                                      b->source, b->target);
+        if (S_ISDIR(tst.st_mode) != S_ISDIR(st.st_mode))
+                return vs_error_input(err, "bind %s: a %s cannot be bound over the %s %s",
+                                      b->source, S_ISDIR(st.st_mode) ? "directory" : "file",
+                                      S_ISDIR(tst.st_mode) ? "directory" : "file", b->target);
+        int r = 0;
+        if (b->readonly)
+                r = set_attrs(src, MOUNT_ATTR_RDONLY);
+        if (r == 0)
+                r = attach(src, t);
+        if (r < 0)
+                return vs_error(err, r, "bind %s on %s", b->source, b->target);
+        return 0;
+}
+
+int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
+{
+        /* Nothing we mount may propagate back to the host. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return vs_error(err, errno, "make the mount tree private");
+        _cleanup_close_ int tree = open_tree(AT_FDCWD, spec->rootfs,
+                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0)
+                return vs_error(err, errno, "bind the root %s", spec->rootfs);
+        if (spec->readonly_root && set_attrs(tree, MOUNT_ATTR_RDONLY) < 0)
+                return vs_error(err, errno, "make the root read-only");
+        /* pivot_root needs the new root to be a mount point: put the clone on itself */
+        if (move_mount(tree, "", AT_FDCWD, spec->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return vs_error(err, errno, "bind the root %s", spec->rootfs);
+        _cleanup_close_ int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+                return vs_error(err, errno, "open the root %s", spec->rootfs);
+
+        static const char *const runopts[] = {"mode", "755", NULL};
+        int r = mount_fs(rootfd, "/proc", "proc", NULL,
+                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        if (r == 0)
+                r = mount_fs(rootfd, "/sys", "sysfs", NULL,
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                     MOUNT_ATTR_NOEXEC,
+                             err);
+        if (r == 0)
+                r = setup_dev(rootfd, err);
+        if (r == 0)
+                r = mount_fs(rootfd, "/run", "tmpfs", runopts,
+                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+        for (int i = 0; r == 0 && i < spec->n_binds; i++)
+                r = apply_bind(rootfd, &spec->binds[i], err);
+        if (r == 0)
+                r = mask_paths(rootfd, err);
+        if (r < 0)
+                return r;
+        return TAKE_FD(rootfd);
+}
+
+int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err)
+{
+        _cleanup_close_ int t = vs_openat2(rootfd, skip_slashes(target), O_PATH | O_CLOEXEC,
+                                           RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+        if (t < 0)
+                return vs_error(err, errno, "open %s", target);
+        _cleanup_close_ int m = open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                                 AT_EMPTY_PATH);
+        if (m < 0)
+                return vs_error(err, errno, "bind over %s", target);
+        int r = attach(m, t);
+        if (r < 0)
+                return vs_error(err, r, "bind over %s", target);
+        return 0;
+}
+
+int vs_mount_pivot(int rootfd, VsError *err)
+{
+        if (fchdir(rootfd) < 0)
+                return vs_error(err, errno, "chdir to the new root");
+        /* pivot_root(".", "."): the old root ends up stacked on the new one ... */
+        if (vs_pivot_root(".", ".") < 0)
+                return vs_error(err, errno, "pivot_root");
+        /* ... and is detached here, so no path leads back to the host */
+        if (umount2(".", MNT_DETACH) < 0)
+                return vs_error(err, errno, "detach the old root");
+        if (chdir("/") < 0)
+                return vs_error(err, errno, "chdir /");
+        return 0;
+}
+
+int vs_bind_parse(char *spec, VsBind *ret, VsError *err)
+{
+        char *src = spec, *dst = strchr(spec, ':');
+        if (!dst || dst == src)
+                return vs_error_input(err, "bind \"%s\": say SRC:DST or SRC:DST:ro", spec);
+        *dst++ = '\0';
+        char *mode = strchr(dst, ':');
+        bool ro = false;
+        if (mode) {
+                *mode++ = '\0';
+                if (streq(mode, "ro"))
+                        ro = true;
+                else if (!streq(mode, "rw"))
+                        return vs_error_input(err, "bind %s:%s: mode \"%s\" is not ro or rw",
+                                              src, dst, mode);
+        }
+        if (src[0] != '/' || dst[0] != '/')
+                return vs_error_input(err, "bind %s:%s: both paths must be absolute", src, dst);
+        for (const char *p = dst; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return vs_error_input(err, "bind %s:%s: the target may not contain ..",
+                                              src, dst);
+                p += n;
+                p += strspn(p, "/");
+        }
+        ret->source = src;
+        ret->target = dst;
+        ret->readonly = ro;
+        return 0;
+}

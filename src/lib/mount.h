@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef struct VsBind {
+        const char *source; /* host path */
+        const char *target; /* path inside the guest */
+        bool readonly;
+} VsBind;
+
+typedef struct VsRootSpec {
+        const char *rootfs;
+        const VsBind *binds;
+        int n_binds;
+        bool readonly_root; /* the guest's / itself read-only */
+} VsRootSpec;
+
+/*
+ * In the calling process's own (new) mount namespace: make the tree
+ * private, bind the rootfs, mount /proc, /sys (ro), /dev (tmpfs with the
+ * basic nodes, devpts, shm, mqueue) and /run, apply the user's bind mounts,
+ * mask and write-protect the sensitive /proc and /sys paths.  Returns an
+ * O_PATH fd of the new root, ready for vs_mount_pivot().  Every mount target
+ * is resolved inside the root: user bind targets may not pass a symlink
+ * that leads out of it.
+ */
+int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err);
+/* pivot_root into @rootfd and detach the old root: nothing of the host stays reachable. */
+int vs_mount_pivot(int rootfd, VsError *err);
+/* Bind @source (an fd, e.g. a pty) over @target (a path below the new root's /dev). */
+int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err);
+/* Parse "SRC:DST[:ro|:rw]"; points into @spec, which it modifies. */
+int vs_bind_parse(char *spec, VsBind *ret, VsError *err);
+
+/* For docs and tests. */
+extern const char *const vs_masked_paths[];
+extern const char *const vs_readonly_paths[];

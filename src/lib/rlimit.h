@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include "context.h"
+#include "error.h"
+
+/* "nofile" / "NOFILE" / "RLIMIT_NOFILE" -> RLIMIT_NOFILE; -EINVAL if unknown. */
+int vs_rlimit_from_name(const char *name);
+const char *vs_rlimit_name(int resource);
+/*
+ * "NAME=SOFT[:HARD]", values a number or "unlimited"; a lone value sets both.
+ * Sizes (AS, DATA, STACK, CORE, FSIZE, MEMLOCK, RSS, MSGQUEUE) take K/M/G/T suffixes.
+ */
+int vs_rlimit_parse(const char *spec, VsRlimit *ret, VsError *err);
+/* "512M", "2G", "4096", "1.5G" -> bytes (binary units). */
+int vs_parse_size(const char *s, unsigned long long *ret);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef enum VsSeccompMode {
+        VS_SECCOMP_DEFAULT = 0, /* the built-in deny list */
+        VS_SECCOMP_NONE,        /* no filter at all */
+        VS_SECCOMP_FILE,        /* a deny list read from a file */
+} VsSeccompMode;
+
+typedef struct VsSeccompSpec {
+        VsSeccompMode mode;
+        const char *file;      /* VS_SECCOMP_FILE */
+        bool allow_userns;     /* let the guest create user namespaces */
+} VsSeccompSpec;
+
+/* An opaque compiled filter, built in the parent and loaded by the child. */
+typedef struct VsSeccomp VsSeccomp;
+
+/*
+ * Build the filter.  *ret is NULL for VS_SECCOMP_NONE.  A deny-list file has
+ * one syscall name per line ('#' comments); the line "@default" pulls in the
+ * built-in list.  Unknown names are errors naming file and line.
+ */
+int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
+/* Load into the calling thread; safe to call in the child after clone. */
+int vs_seccomp_load(const VsSeccomp *f, VsError *err);
+void vs_seccomp_free(VsSeccomp *f);
+/* The built-in deny list, NULL-terminated (for docs and tests). */
+const char *const *vs_seccomp_default_list(void);

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+
+int vs_write_all(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+ssize_t vs_read_all(int fd, void *buf, size_t len)
+{
+        char *p = buf;
+        size_t got = 0;
+
+        while (got < len) {
+                ssize_t n = read(fd, p + got, len - got);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        return (ssize_t)got;
+}
+
+int vs_write_file_at(int dirfd, const char *path, const char *s)
+{
+        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        /* cgroup and proc files want the value in a single write */
+        ssize_t n = write(fd, s, strlen(s));
+        if (n < 0)
+                return -errno;
+        return (size_t)n == strlen(s) ? 0 : -EIO;
+}
+
+ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size)
+{
+        if (size == 0)
+                return -EINVAL;
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = vs_read_all(fd, buf, size - 1);
+        if (n < 0)
+                return n;
+        buf[n] = '\0';
+        return n;
+}
+
+int vs_parse_u64(const char *s, unsigned long long *ret)
+{
+        unsigned long long v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                unsigned d = (unsigned)(*p - '0');
+                if (v > (ULLONG_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return 0;
+}

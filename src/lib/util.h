@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void vs_closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+static inline void vs_freep(void *p)
+{
+        free(*(void **)p);
+}
+
+#define _cleanup_close_ __attribute__((cleanup(vs_closep)))
+#define _cleanup_free_  __attribute__((cleanup(vs_freep)))
+
+/* Hand an owned fd or pointer out of a cleanup scope. */
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _fd = (fd);                                                                    \
+                (fd) = -EBADF;                                                                     \
+                _fd;                                                                               \
+        })
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _p = (p);                                                            \
+                (p) = NULL;                                                                        \
+                _p;                                                                                \
+        })
+
+static inline bool streq(const char *a, const char *b)
+{
+        return strcmp(a, b) == 0;
+}
+
+/* Whole-buffer I/O that retries on EINTR and short transfers; -errno on failure. */
+int vs_write_all(int fd, const void *buf, size_t len);
+ssize_t vs_read_all(int fd, void *buf, size_t len);
+/* Write a string to dirfd/path (O_WRONLY, no create, O_CLOEXEC); -errno. */
+int vs_write_file_at(int dirfd, const char *path, const char *s);
+/* Read at most size-1 bytes of dirfd/path into buf, NUL-terminated; -errno. */
+ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
+
+/* Strict unsigned parse: decimal digits only, no sign, no overflow. */
+int vs_parse_u64(const char *s, unsigned long long *ret);
