@@ -11,6 +11,9 @@
 
 #include "util.h"
 
+/* Hosts with many guests have many mounts; a bigger table is cut off, not misread. */
+#define MOUNTINFO_MAX (1024 * 1024)
+
 typedef struct Hierarchy {
         char mnt[256];     /* where it is mounted */
         char own[512];     /* our own cgroup in it, relative to the mount */
@@ -72,17 +75,25 @@ static bool has_all(const char *opts, const char *ctrls)
 /*
  * Pair each line of /proc/self/cgroup with its mount in mountinfo.  Each
  * hierarchy is taken once (its first mount); hierarchies that are not
- * mounted on this host are skipped.
+ * mounted on this host are skipped.  Both files are read once: this runs on
+ * every start.
  */
 static int discover(Hierarchy *h, int max, VsError *err)
 {
-        FILE *cgf = fopen("/proc/self/cgroup", "re");
-        if (!cgf)
-                return vs_error(err, errno, "open /proc/self/cgroup");
-        char line[1024], mline[2048];
+        char cgbuf[4096];
+        _cleanup_free_ char *mibuf = malloc(MOUNTINFO_MAX);
+        if (!mibuf)
+                return vs_error(err, ENOMEM, "read /proc/self/mountinfo");
+        ssize_t n1 = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", cgbuf, sizeof cgbuf);
+        if (n1 < 0)
+                return vs_error(err, (int)n1, "read /proc/self/cgroup");
+        ssize_t n2 = vs_read_file_at(AT_FDCWD, "/proc/self/mountinfo", mibuf, MOUNTINFO_MAX);
+        if (n2 < 0)
+                return vs_error(err, (int)n2, "read /proc/self/mountinfo");
+
         int n = 0;
-        while (n < max && fgets(line, sizeof line, cgf)) {
-                line[strcspn(line, "\n")] = '\0';
+        for (char *save = NULL, *line = strtok_r(cgbuf, "\n", &save); line && n < max;
+             line = strtok_r(NULL, "\n", &save)) {
                 char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
                 if (!c2)
                         continue;
@@ -90,12 +101,13 @@ static int discover(Hierarchy *h, int max, VsError *err)
                 const char *ctrls = c1 + 1, *own = c2 + 1;
                 bool v2 = ctrls[0] == '\0' && streq(line, "0");
 
-                FILE *mf = fopen("/proc/self/mountinfo", "re");
-                if (!mf) {
-                        fclose(cgf);
-                        return vs_error(err, errno, "open /proc/self/mountinfo");
-                }
-                while (fgets(mline, sizeof mline, mf)) {
+                for (const char *m = mibuf; *m;) {
+                        const char *eol = strchr(m, '\n');
+                        size_t len = eol ? (size_t)(eol - m) : strlen(m);
+                        char mline[2048];
+                        snprintf(mline, sizeof mline, "%.*s", (int)len, m);
+                        m += len + (eol ? 1 : 0);
+
                         /* id parent maj:min root mountpoint opts... - fstype source superopts */
                         char root[512], mnt[256], fstype[32], superopts[512];
                         char *dash = strstr(mline, " - ");
@@ -116,9 +128,7 @@ static int discover(Hierarchy *h, int max, VsError *err)
                         n++;
                         break;
                 }
-                fclose(mf);
         }
-        fclose(cgf);
         return n;
 }
 
@@ -195,12 +205,18 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
         for (int i = 0; i < cg->n; i++) {
                 char *p = cg->dirs[i].path;
                 bool cpuset = strstr(p, "/cpuset") != NULL && !cg->dirs[i].v2;
-                r = mkdir_parents(p, cpuset);
-                if (r < 0) {
-                        vs_error(err, r, "create cgroup parents of %s", p);
-                        goto fail;
+                /* the parent usually exists: only walk up when it does not */
+                r = mkdir(p, 0755) < 0 ? -errno : 0;
+                if (r == -ENOENT) {
+                        r = mkdir_parents(p, cpuset);
+                        if (r < 0) {
+                                vs_error(err, r, "create cgroup parents of %s", p);
+                                goto fail;
+                        }
+                        r = mkdir(p, 0755) < 0 ? -errno : 0;
                 }
-                if (mkdir(p, 0755) < 0) {
+                if (r < 0) {
+                        errno = -r;
                         r = errno == EEXIST
                                     ? vs_error(err, EEXIST, "cgroup %s already exists (is the "
                                                             "context running?)",
