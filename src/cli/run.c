@@ -255,7 +255,8 @@ int verb_run(int argc, char **argv)
         /* Our signals go to PID 1 (which ignores those it has no handler for). */
         VsContext ctx;
         if (vs_context_start(&spec, &ctx, &err) < 0) {
-                vs_error_prefix(&err, "%s", name);
+                if (!err.input)
+                        vs_error_prefix(&err, "%s", name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
         forward_pidfd = ctx.pidfd;

@@ -1,0 +1,151 @@
+"""Integration tests: real contexts, run as root, with a leftovers check.
+
+Every cgroup a test makes goes under "vs-test-<pid>" below the runner's own
+cgroup in each hierarchy (a relative cgroup parent), so nothing escapes the
+machine's accounting; the suite fails if any mount, cgroup or process of
+its own is left.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VSERVER = os.environ.get("VSERVER_BIN", str(REPO / "build" / "vserver"))
+CG_PARENT = f"vs-test-{os.getpid()}"
+BUSYBOX = "/bin/busybox"
+
+
+def cgroup_dirs(parent=CG_PARENT):
+    """The directories of @parent in every hierarchy (existing or not)."""
+    mounts = {}
+    for line in open("/proc/self/mountinfo"):
+        left, right = line.split(" - ", 1)
+        f = left.split()
+        fstype, _src, opts = right.split()[:3]
+        if fstype == "cgroup2":
+            mounts.setdefault("", (f[4], f[3]))
+        elif fstype == "cgroup":
+            mounts.setdefault(frozenset(opts.split(",")), (f[4], f[3]))
+    dirs = []
+    for line in open("/proc/self/cgroup"):
+        _hid, ctrls, own = line.rstrip("\n").split(":", 2)
+        for key, (mnt, root) in mounts.items():
+            if (ctrls == "" and key == "") or (ctrls and key and set(ctrls.split(",")) <= key):
+                rel = own[len(root):] if root != "/" and own.startswith(root) else own
+                dirs.append(os.path.normpath(f"{mnt}/{rel}/{parent}"))
+                break
+    return dirs
+
+
+def make_rootfs(path: Path):
+    """A busybox guest: static busybox, its applets, passwd/group, and the escape helper."""
+    for d in ("bin", "etc", "tmp", "root", "mnt", "proc", "sys", "dev", "run"):
+        (path / d).mkdir(parents=True, exist_ok=True)
+    (path / "tmp").chmod(0o1777)
+    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
+    for applet in subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                                 check=True).stdout.split():
+        if applet != "busybox":
+            os.symlink("busybox", path / "bin" / applet)
+    (path / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "nobody:x:65534:65534:nobody:/:/bin/false\n")
+    (path / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
+    helper = Path(__file__).parent / "helpers" / "escape.c"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(path / "bin" / "vs-escape"),
+                    str(helper)], check=True)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    if os.geteuid() != 0:
+        pytest.exit("the integration tests run real contexts: run them as root", 2)
+    d = Path(tempfile.mkdtemp(prefix="vs-test-"))
+    os.environ["VSERVER_CGROUP_PARENT"] = CG_PARENT
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+    left = []
+    for c in sorted(cgroup_dirs(), key=len, reverse=True):
+        if os.path.isdir(c):
+            subs = [e for e in os.listdir(c) if os.path.isdir(os.path.join(c, e))]
+            left += [os.path.join(c, s) for s in subs]
+            try:
+                os.rmdir(c)
+            except OSError as e:
+                left.append(f"{c}: {e}")
+    assert not left, f"cgroups left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def rootfs(workdir):
+    r = workdir / "rootfs"
+    make_rootfs(r)
+    return r
+
+
+def mounts_mentioning(text):
+    return [l for l in open("/proc/self/mountinfo") if text in l]
+
+
+def leftover_processes(wait=3.0):
+    """Live host pids whose cgroup is one of ours.  A killed process whose
+    parent died is reaped by the host's init; give that a moment."""
+    deadline = time.time() + wait
+    while True:
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cg = open(f"/proc/{pid}/cgroup").read()
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if f"/{CG_PARENT}/" in cg and state != "Z":
+                found.append(pid)
+        if not found or time.time() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request):
+    """After each test: no mount of the test dir, no process or cgroup of ours."""
+    yield
+    if "workdir" not in request.fixturenames and "rootfs" not in request.fixturenames:
+        return
+    wd = request.getfixturevalue("workdir")
+    assert mounts_mentioning(str(wd)) == [], "mounts left behind"
+    assert leftover_processes() == [], "processes left behind"
+    for c in cgroup_dirs():
+        if os.path.isdir(c):
+            subs = [e for e in os.listdir(c) if os.path.isdir(os.path.join(c, e))]
+            assert subs == [], f"cgroups left behind in {c}: {subs}"
+
+
+class Runner:
+    def __init__(self, rootfs):
+        self.rootfs = rootfs
+
+    def __call__(self, *cmd, opts=(), check=False, **kw):
+        """vserver run [opts] --rootfs ROOT -- cmd...; returns CompletedProcess."""
+        args = [VSERVER, "run", *opts, "--rootfs", str(self.rootfs), "--", *cmd]
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        kw.setdefault("timeout", 60)
+        p = subprocess.run(args, **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def sh(self, script, opts=(), **kw):
+        return self("/bin/sh", "-c", script, opts=opts, **kw)
+
+
+@pytest.fixture
+def run(rootfs):
+    return Runner(rootfs)
