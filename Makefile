@@ -36,7 +36,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps check unit integration demo bench install lint clean
+.PHONY: all deps check unit unit-bins demo bench install lint clean
 all: $(B)/vserver $(B)/vserver.8
 
 $(B)/%.o: %.c
@@ -56,6 +56,8 @@ $(B)/vserver.8: docs/man/vserver.8.scd
 $(B)/tests/%: tests/unit/%.c $(B)/libvserver.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libvserver.a $(LIBS) -lcmocka
+
+unit-bins: $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done

@@ -27,6 +27,8 @@ bool vs_cgroup_path_valid(const char *path)
         const char *p = path;
         if (*p == '/')
                 p++;
+        if (!*p)
+                return false;
         while (*p) {
                 size_t n = strcspn(p, "/");
                 if (n == 0)

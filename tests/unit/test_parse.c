@@ -1,0 +1,137 @@
+/* Pure parsers: sizes, rlimits, bind specs, cgroup paths, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+
+#include "../../src/lib/cgroup.h"
+#include "../../src/lib/mount.h"
+#include "../../src/lib/rlimit.h"
+#include "../../src/lib/util.h"
+
+static void sizes(void **state)
+{
+        (void)state;
+        unsigned long long v;
+        assert_int_equal(vs_parse_size("4096", &v), 0);
+        assert_true(v == 4096);
+        assert_int_equal(vs_parse_size("512M", &v), 0);
+        assert_true(v == 512ULL << 20);
+        assert_int_equal(vs_parse_size("2g", &v), 0);
+        assert_true(v == 2ULL << 30);
+        assert_int_equal(vs_parse_size("1KiB", &v), 0);
+        assert_true(v == 1024);
+        assert_int_equal(vs_parse_size("1T", &v), 0);
+        assert_true(v == 1ULL << 40);
+        assert_int_equal(vs_parse_size("12X", &v), -EINVAL);
+        assert_int_equal(vs_parse_size("", &v), -EINVAL);
+        assert_int_equal(vs_parse_size("M", &v), -EINVAL);
+        assert_int_equal(vs_parse_size("-1", &v), -EINVAL);
+        assert_int_equal(vs_parse_size("1MM", &v), -EINVAL);
+        assert_int_equal(vs_parse_size("99999999999999999999", &v), -ERANGE);
+        assert_int_equal(vs_parse_size("17179869184G", &v), -ERANGE);
+}
+
+static void numbers(void **state)
+{
+        (void)state;
+        unsigned long long v;
+        assert_int_equal(vs_parse_u64("18446744073709551615", &v), 0);
+        assert_true(v == ~0ULL);
+        assert_int_equal(vs_parse_u64("18446744073709551616", &v), -ERANGE);
+        assert_int_equal(vs_parse_u64("+1", &v), -EINVAL);
+        assert_int_equal(vs_parse_u64(" 1", &v), -EINVAL);
+        assert_int_equal(vs_parse_u64(NULL, &v), -EINVAL);
+}
+
+static void rlimits(void **state)
+{
+        (void)state;
+        VsRlimit r;
+        VsError e = {0};
+        assert_int_equal(vs_rlimit_parse("nofile=1024:4096", &r, &e), 0);
+        assert_int_equal(r.resource, RLIMIT_NOFILE);
+        assert_true(r.limit.rlim_cur == 1024 && r.limit.rlim_max == 4096);
+        assert_int_equal(vs_rlimit_parse("RLIMIT_AS=2G", &r, &e), 0);
+        assert_true(r.limit.rlim_cur == 2ULL << 30 && r.limit.rlim_max == 2ULL << 30);
+        assert_int_equal(vs_rlimit_parse("core=0:unlimited", &r, &e), 0);
+        assert_true(r.limit.rlim_cur == 0 && r.limit.rlim_max == RLIM_INFINITY);
+        assert_int_equal(vs_rlimit_parse("nofile=2G", &r, &e), -EINVAL);
+        assert_true(e.input);
+        assert_non_null(strstr(e.msg, "is not a number"));
+        assert_int_equal(vs_rlimit_parse("nofile=10:5", &r, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "soft limit is above the hard limit"));
+        assert_int_equal(vs_rlimit_parse("files=1", &r, &e), -EINVAL);
+        assert_int_equal(vs_rlimit_parse("nofile", &r, &e), -EINVAL);
+        assert_int_equal(vs_rlimit_from_name("nproc"), RLIMIT_NPROC);
+        assert_string_equal(vs_rlimit_name(RLIMIT_MEMLOCK), "MEMLOCK");
+}
+
+static void binds(void **state)
+{
+        (void)state;
+        VsBind b;
+        VsError e = {0};
+        char s1[] = "/srv/data:/data:ro", s2[] = "/a:/b", s3[] = "/a", s4[] = "/a:/b:rx",
+             s5[] = "a:/b", s6[] = "/a:/x/../y", s7[] = "/a:/b:rw", s8[] = ":/b";
+        assert_int_equal(vs_bind_parse(s1, &b, &e), 0);
+        assert_string_equal(b.source, "/srv/data");
+        assert_string_equal(b.target, "/data");
+        assert_true(b.readonly);
+        assert_int_equal(vs_bind_parse(s2, &b, &e), 0);
+        assert_false(b.readonly);
+        assert_int_equal(vs_bind_parse(s7, &b, &e), 0);
+        assert_false(b.readonly);
+        assert_int_equal(vs_bind_parse(s3, &b, &e), -EINVAL);
+        assert_int_equal(vs_bind_parse(s4, &b, &e), -EINVAL);
+        assert_int_equal(vs_bind_parse(s5, &b, &e), -EINVAL);
+        assert_int_equal(vs_bind_parse(s6, &b, &e), -EINVAL);
+        assert_int_equal(vs_bind_parse(s8, &b, &e), -EINVAL);
+}
+
+static void cgroup_paths(void **state)
+{
+        (void)state;
+        assert_true(vs_cgroup_path_valid("/vserver"));
+        assert_true(vs_cgroup_path_valid("vs-test-1/a.b_c"));
+        assert_false(vs_cgroup_path_valid(""));
+        assert_false(vs_cgroup_path_valid("/"));
+        assert_false(vs_cgroup_path_valid("a//b"));
+        assert_false(vs_cgroup_path_valid("a/"));
+        assert_false(vs_cgroup_path_valid("../x"));
+        assert_false(vs_cgroup_path_valid("a/./b"));
+        assert_false(vs_cgroup_path_valid("a b"));
+        assert_false(vs_cgroup_path_valid("a\nb"));
+        assert_false(vs_cgroup_path_valid(NULL));
+}
+
+static void errors(void **state)
+{
+        (void)state;
+        VsError e = {0};
+        char buf[600];
+        assert_int_equal(vs_error(&e, EPERM, "mount %s", "/proc"), -EPERM);
+        vs_error_prefix(&e, "start %s", "web1");
+        assert_string_equal(vs_error_text(&e, buf, sizeof buf),
+                            "start web1: mount /proc: Operation not permitted");
+        assert_int_equal(vs_error_input(&e, "web1.conf:12: bad"), -EINVAL);
+        assert_string_equal(vs_error_text(&e, buf, sizeof buf), "web1.conf:12: bad");
+        /* a long chain is cut, never overflows */
+        for (int i = 0; i < 100; i++)
+                vs_error_prefix(&e, "level %d", i);
+        assert_true(strlen(e.msg) < sizeof e.msg);
+        assert_int_equal(vs_error(NULL, 0, "x"), -EIO);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(sizes),   cmocka_unit_test(numbers),
+                cmocka_unit_test(rlimits), cmocka_unit_test(binds),
+                cmocka_unit_test(cgroup_paths), cmocka_unit_test(errors),
+        };
+        return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
+}
