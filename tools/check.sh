@@ -25,7 +25,7 @@ for san in 0 1; do
         b=build; [ $san = 1 ] && b=build-san
         for t in "$b"/tests/test_*; do
                 out=$("$t" 2>&1); rc=$?
-                printf '%s\n' "$out" | count_cmocka
+                count_cmocka <<<"$out"
                 if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^\[  FAILED  \]'; then
                         printf '%s\n' "$out" | tail -20
                         echo "$t crashed (exit $rc)"; failed=$((failed + 1))

@@ -43,9 +43,10 @@ static const Verb *find_verb(const char *name)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: %s COMMAND [OPTIONS] [ARGS]\n\n"
-                   "Isolated Linux guests (security contexts) on one mainline kernel.\n\n"
-                   "Commands:\n",
+        fprintf(f,
+                "Usage: %s COMMAND [OPTIONS] [ARGS]\n\n"
+                "Isolated Linux guests (security contexts) on one mainline kernel.\n\n"
+                "Commands:\n",
                 vs_program);
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
                 fprintf(f, "  %-10s %s\n", verbs[i]->name, verbs[i]->summary);

@@ -37,54 +37,68 @@ static bool hostname_valid(const char *h)
 }
 
 enum {
-        OPT_ROOTFS = 256, OPT_HOSTNAME, OPT_DOMAINNAME, OPT_CAP_ADD, OPT_CAP_DROP, OPT_SECCOMP,
-        OPT_BIND, OPT_NET, OPT_RLIMIT, OPT_NAME, OPT_CGROUP_PARENT, OPT_CWD, OPT_ENV,
-        OPT_ALLOW_NEW_PRIVS, OPT_ALLOW_USERNS, OPT_READ_ONLY, OPT_HELP,
+        OPT_ROOTFS = 256,
+        OPT_HOSTNAME,
+        OPT_DOMAINNAME,
+        OPT_CAP_ADD,
+        OPT_CAP_DROP,
+        OPT_SECCOMP,
+        OPT_BIND,
+        OPT_NET,
+        OPT_RLIMIT,
+        OPT_NAME,
+        OPT_CGROUP_PARENT,
+        OPT_CWD,
+        OPT_ENV,
+        OPT_ALLOW_NEW_PRIVS,
+        OPT_ALLOW_USERNS,
+        OPT_READ_ONLY,
+        OPT_HELP,
 };
 
 static const struct option options[] = {
-        {"rootfs", required_argument, NULL, OPT_ROOTFS},
-        {"hostname", required_argument, NULL, OPT_HOSTNAME},
-        {"domainname", required_argument, NULL, OPT_DOMAINNAME},
-        {"cap-add", required_argument, NULL, OPT_CAP_ADD},
-        {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
-        {"seccomp", required_argument, NULL, OPT_SECCOMP},
-        {"bind", required_argument, NULL, OPT_BIND},
-        {"net", required_argument, NULL, OPT_NET},
-        {"rlimit", required_argument, NULL, OPT_RLIMIT},
-        {"name", required_argument, NULL, OPT_NAME},
-        {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
-        {"cwd", required_argument, NULL, OPT_CWD},
-        {"env", required_argument, NULL, OPT_ENV},
-        {"allow-new-privs", no_argument, NULL, OPT_ALLOW_NEW_PRIVS},
-        {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
-        {"read-only", no_argument, NULL, OPT_READ_ONLY},
-        {"tty", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
+    {"rootfs", required_argument, NULL, OPT_ROOTFS},
+    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+    {"domainname", required_argument, NULL, OPT_DOMAINNAME},
+    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"net", required_argument, NULL, OPT_NET},
+    {"rlimit", required_argument, NULL, OPT_RLIMIT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+    {"cwd", required_argument, NULL, OPT_CWD},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"allow-new-privs", no_argument, NULL, OPT_ALLOW_NEW_PRIVS},
+    {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
+    {"tty", no_argument, NULL, 't'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static const char usage[] =
-        "  --rootfs DIR            the guest's root directory (required)\n"
-        "  -t, --tty               give the command a pty (from the guest's own devpts)\n"
-        "  --hostname NAME         hostname inside (default: the context name)\n"
-        "  --domainname NAME       NIS domain name inside\n"
-        "  --cap-add CAP           add a capability to the bounding set (NET_RAW, ALL ...)\n"
-        "  --cap-drop CAP          drop one (CHOWN, ALL ...)\n"
-        "  --seccomp MODE          default | none | FILE (a deny list, one syscall a line)\n"
-        "  --bind SRC:DST[:ro]     bind a host path into the guest (DST resolved inside)\n"
-        "  --net none|host         none: own network namespace with loopback (default)\n"
-        "  --rlimit RES=SOFT[:HARD] a resource limit, e.g. nofile=1024:4096, as=2G\n"
-        "  --env NAME=VALUE        set an environment variable (replaces the default set)\n"
-        "  --cwd DIR               working directory inside (default /)\n"
-        "  --read-only             mount the guest's root read-only\n"
-        "  --allow-new-privs       do not set no_new_privs (setuid binaries work)\n"
-        "  --allow-userns          let the guest create user namespaces\n"
-        "  --name NAME             the context's name (its cgroup); default run-PID\n"
-        "  --cgroup-parent PATH    where its cgroup goes (default $VSERVER_CGROUP_PARENT\n"
-        "                          or /vserver; a relative path is taken from our own cgroup)\n"
-        "\n"
-        "COMMAND runs as PID 1 of the new context; its exit code is ours.\n";
+    "  --rootfs DIR            the guest's root directory (required)\n"
+    "  -t, --tty               give the command a pty (from the guest's own devpts)\n"
+    "  --hostname NAME         hostname inside (default: the context name)\n"
+    "  --domainname NAME       NIS domain name inside\n"
+    "  --cap-add CAP           add a capability to the bounding set (NET_RAW, ALL ...)\n"
+    "  --cap-drop CAP          drop one (CHOWN, ALL ...)\n"
+    "  --seccomp MODE          default | none | FILE (a deny list, one syscall a line)\n"
+    "  --bind SRC:DST[:ro]     bind a host path into the guest (DST resolved inside)\n"
+    "  --net none|host         none: own network namespace with loopback (default)\n"
+    "  --rlimit RES=SOFT[:HARD] a resource limit, e.g. nofile=1024:4096, as=2G\n"
+    "  --env NAME=VALUE        set an environment variable (replaces the default set)\n"
+    "  --cwd DIR               working directory inside (default /)\n"
+    "  --read-only             mount the guest's root read-only\n"
+    "  --allow-new-privs       do not set no_new_privs (setuid binaries work)\n"
+    "  --allow-userns          let the guest create user namespaces\n"
+    "  --name NAME             the context's name (its cgroup); default run-PID\n"
+    "  --cgroup-parent PATH    where its cgroup goes (default $VSERVER_CGROUP_PARENT\n"
+    "                          or /vserver; a relative path is taken from our own cgroup)\n"
+    "\n"
+    "COMMAND runs as PID 1 of the new context; its exit code is ours.\n";
 
 int verb_run(int argc, char **argv)
 {
@@ -134,8 +148,7 @@ int verb_run(int argc, char **argv)
                                 return fail(EXIT_USAGE, verb,
                                             "%s: \"%s\" is not a capability (say NET_RAW or "
                                             "CAP_NET_RAW; see capabilities(7))",
-                                            c == OPT_CAP_ADD ? "--cap-add" : "--cap-drop",
-                                            optarg);
+                                            c == OPT_CAP_ADD ? "--cap-add" : "--cap-drop", optarg);
                         if (c == OPT_CAP_ADD) {
                                 add |= cap;
                                 drop &= ~cap;
@@ -173,8 +186,8 @@ int verb_run(int argc, char **argv)
                         else if (streq(optarg, "host"))
                                 spec.net = VS_NET_HOST;
                         else
-                                return fail(EXIT_USAGE, verb,
-                                            "--net \"%s\": say none or host", optarg);
+                                return fail(EXIT_USAGE, verb, "--net \"%s\": say none or host",
+                                            optarg);
                         break;
                 case OPT_RLIMIT:
                         if (spec.n_rlimits >= MAX_LIST)
@@ -203,8 +216,8 @@ int verb_run(int argc, char **argv)
                         break;
                 case OPT_ENV:
                         if (!strchr(optarg, '=') || optarg[0] == '=')
-                                return fail(EXIT_USAGE, verb,
-                                            "--env \"%s\": say NAME=VALUE", optarg);
+                                return fail(EXIT_USAGE, verb, "--env \"%s\": say NAME=VALUE",
+                                            optarg);
                         if (n_envs >= MAX_LIST)
                                 return fail(EXIT_USAGE, verb, "too many --env");
                         envs[n_envs++] = optarg;
@@ -263,8 +276,8 @@ int verb_run(int argc, char **argv)
         struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
         sigemptyset(&sa.sa_mask);
         for (int s = 1; s < NSIG; s++)
-                if (s == SIGINT || s == SIGTERM || s == SIGHUP || s == SIGQUIT ||
-                    s == SIGUSR1 || s == SIGUSR2)
+                if (s == SIGINT || s == SIGTERM || s == SIGHUP || s == SIGQUIT || s == SIGUSR1 ||
+                    s == SIGUSR2)
                         sigaction(s, &sa, NULL);
 
         if (spec.tty)
@@ -279,8 +292,8 @@ int verb_run(int argc, char **argv)
 }
 
 const Verb verb_run_def = {
-        .name = "run",
-        .run = verb_run,
-        .summary = "run a command as PID 1 of a new, one-off context",
-        .usage = usage,
+    .name = "run",
+    .run = verb_run,
+    .summary = "run a command as PID 1 of a new, one-off context",
+    .usage = usage,
 };

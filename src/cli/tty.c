@@ -57,9 +57,9 @@ int tty_relay(int master, int pidfd)
         }
 
         struct pollfd p[3] = {
-                {.fd = master, .events = POLLIN},
-                {.fd = STDIN_FILENO, .events = POLLIN},
-                {.fd = pidfd, .events = POLLIN},
+            {.fd = master, .events = POLLIN},
+            {.fd = STDIN_FILENO, .events = POLLIN},
+            {.fd = pidfd, .events = POLLIN},
         };
         for (;;) {
                 if (poll(p, 3, -1) < 0) {

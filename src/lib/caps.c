@@ -15,17 +15,47 @@
 
 #define C(x) [CAP_##x] = #x
 static const char *const cap_names[] = {
-        C(CHOWN),           C(DAC_OVERRIDE),    C(DAC_READ_SEARCH), C(FOWNER),
-        C(FSETID),          C(KILL),            C(SETGID),          C(SETUID),
-        C(SETPCAP),         C(LINUX_IMMUTABLE), C(NET_BIND_SERVICE), C(NET_BROADCAST),
-        C(NET_ADMIN),       C(NET_RAW),         C(IPC_LOCK),        C(IPC_OWNER),
-        C(SYS_MODULE),      C(SYS_RAWIO),       C(SYS_CHROOT),      C(SYS_PTRACE),
-        C(SYS_PACCT),       C(SYS_ADMIN),       C(SYS_BOOT),        C(SYS_NICE),
-        C(SYS_RESOURCE),    C(SYS_TIME),        C(SYS_TTY_CONFIG),  C(MKNOD),
-        C(LEASE),           C(AUDIT_WRITE),     C(AUDIT_CONTROL),   C(SETFCAP),
-        C(MAC_OVERRIDE),    C(MAC_ADMIN),       C(SYSLOG),          C(WAKE_ALARM),
-        C(BLOCK_SUSPEND),   C(AUDIT_READ),      C(PERFMON),         C(BPF),
-        C(CHECKPOINT_RESTORE),
+    C(CHOWN),
+    C(DAC_OVERRIDE),
+    C(DAC_READ_SEARCH),
+    C(FOWNER),
+    C(FSETID),
+    C(KILL),
+    C(SETGID),
+    C(SETUID),
+    C(SETPCAP),
+    C(LINUX_IMMUTABLE),
+    C(NET_BIND_SERVICE),
+    C(NET_BROADCAST),
+    C(NET_ADMIN),
+    C(NET_RAW),
+    C(IPC_LOCK),
+    C(IPC_OWNER),
+    C(SYS_MODULE),
+    C(SYS_RAWIO),
+    C(SYS_CHROOT),
+    C(SYS_PTRACE),
+    C(SYS_PACCT),
+    C(SYS_ADMIN),
+    C(SYS_BOOT),
+    C(SYS_NICE),
+    C(SYS_RESOURCE),
+    C(SYS_TIME),
+    C(SYS_TTY_CONFIG),
+    C(MKNOD),
+    C(LEASE),
+    C(AUDIT_WRITE),
+    C(AUDIT_CONTROL),
+    C(SETFCAP),
+    C(MAC_OVERRIDE),
+    C(MAC_ADMIN),
+    C(SYSLOG),
+    C(WAKE_ALARM),
+    C(BLOCK_SUSPEND),
+    C(AUDIT_READ),
+    C(PERFMON),
+    C(BPF),
+    C(CHECKPOINT_RESTORE),
 };
 #undef C
 
@@ -33,10 +63,10 @@ static const char *const cap_names[] = {
 
 VsCaps vs_caps_default(void)
 {
-        return BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_DAC_READ_SEARCH) |
-               BIT(CAP_FOWNER) | BIT(CAP_FSETID) | BIT(CAP_KILL) | BIT(CAP_SETGID) |
-               BIT(CAP_SETUID) | BIT(CAP_SETPCAP) | BIT(CAP_SETFCAP) |
-               BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SYS_CHROOT) | BIT(CAP_AUDIT_WRITE);
+        return BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_DAC_READ_SEARCH) | BIT(CAP_FOWNER) |
+               BIT(CAP_FSETID) | BIT(CAP_KILL) | BIT(CAP_SETGID) | BIT(CAP_SETUID) |
+               BIT(CAP_SETPCAP) | BIT(CAP_SETFCAP) | BIT(CAP_NET_BIND_SERVICE) |
+               BIT(CAP_SYS_CHROOT) | BIT(CAP_AUDIT_WRITE);
 }
 
 const char *vs_caps_name(int cap)

@@ -15,8 +15,8 @@
 #define MOUNTINFO_MAX (1024 * 1024)
 
 typedef struct Hierarchy {
-        char mnt[256];     /* where it is mounted */
-        char own[512];     /* our own cgroup in it, relative to the mount */
+        char mnt[256]; /* where it is mounted */
+        char own[512]; /* our own cgroup in it, relative to the mount */
         bool v2;
 } Hierarchy;
 
@@ -119,7 +119,8 @@ static int discover(Hierarchy *h, int max, VsError *err)
                         if (v2 ? !streq(fstype, "cgroup2")
                                : !streq(fstype, "cgroup") || !has_all(superopts, ctrls))
                                 continue;
-                        /* our path is relative to the hierarchy root; the mount may show a subtree */
+                        /* our path is relative to the hierarchy root; the mount may show a subtree
+                         */
                         const char *rel = own;
                         size_t rl = strlen(root);
                         if (!streq(root, "/") && strncmp(own, root, rl) == 0)
@@ -139,8 +140,9 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
         Hierarchy h[VS_CGROUP_MAX_DIRS];
 
         if (!vs_cgroup_path_valid(parent))
-                return vs_error_input(err, "cgroup parent \"%s\" is not a valid path (letters, "
-                                           "digits, . _ - and /)",
+                return vs_error_input(err,
+                                      "cgroup parent \"%s\" is not a valid path (letters, "
+                                      "digits, . _ - and /)",
                                       parent);
         if (!vs_cgroup_path_valid(name) || strchr(name, '/'))
                 return vs_error_input(err, "cgroup name \"%s\" is not valid", name);
@@ -219,11 +221,11 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 }
                 if (r < 0) {
                         errno = -r;
-                        r = errno == EEXIST
-                                    ? vs_error(err, EEXIST, "cgroup %s already exists (is the "
-                                                            "context running?)",
-                                               p)
-                                    : vs_error(err, errno, "create cgroup %s", p);
+                        r = errno == EEXIST ? vs_error(err, EEXIST,
+                                                       "cgroup %s already exists (is the "
+                                                       "context running?)",
+                                                       p)
+                                            : vs_error(err, errno, "create cgroup %s", p);
                         goto fail;
                 }
                 cg->dirs[i].created = true;
@@ -257,8 +259,7 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
                         cg->dirs[i].created = true;
                         found++;
                         if (cg->dirs[i].v2)
-                                cg->v2fd = open(cg->dirs[i].path,
-                                                O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                cg->v2fd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 }
         }
         if (!found) {
@@ -374,8 +375,7 @@ int vs_cgroup_destroy(VsCgroup *cg, VsError *err)
                                 break;
                         }
                         if (errno != EBUSY || tries >= 2000) {
-                                r = vs_error(err, errno, "remove cgroup %s",
-                                             cg->dirs[i].path);
+                                r = vs_error(err, errno, "remove cgroup %s", cg->dirs[i].path);
                                 break;
                         }
                         if (!killed) {

@@ -28,7 +28,10 @@ typedef struct VsCgroup {
         int v2fd; /* O_PATH|O_DIRECTORY fd of the cgroup2 directory, or -EBADF */
 } VsCgroup;
 
-#define VS_CGROUP_INIT {.n = 0, .v2fd = -EBADF}
+#define VS_CGROUP_INIT                                                                             \
+        {                                                                                          \
+                .n = 0, .v2fd = -EBADF                                                             \
+        }
 
 /* "a/b-c.d": letters, digits, '.', '_', '-', '/' separators, no "." or ".." parts. */
 bool vs_cgroup_path_valid(const char *path);

@@ -36,11 +36,11 @@ typedef struct ChildMsg {
 void vs_context_spec_init(VsContextSpec *spec)
 {
         *spec = (VsContextSpec){
-                .caps = vs_caps_default(),
-                .no_new_privs = true,
-                .seccomp = {.mode = VS_SECCOMP_DEFAULT},
-                .net = VS_NET_NONE,
-                .stdio = {-1, -1, -1},
+            .caps = vs_caps_default(),
+            .no_new_privs = true,
+            .seccomp = {.mode = VS_SECCOMP_DEFAULT},
+            .net = VS_NET_NONE,
+            .stdio = {-1, -1, -1},
         };
 }
 
@@ -49,8 +49,8 @@ static int send_fd(int sock, int type, int fd)
         ChildMsg m = {.type = type};
         char cbuf[CMSG_SPACE(sizeof(int))] = {0};
         struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                            .msg_controllen = sizeof cbuf};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
@@ -87,9 +87,9 @@ static int setup_timens(VsError *err)
 /* A pty from the guest's own devpts instance; the master goes to the parent. */
 static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
 {
-        _cleanup_close_ int master = vs_openat2(rootfd, "dev/pts/ptmx",
-                                                O_RDWR | O_NOCTTY | O_CLOEXEC,
-                                                RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        _cleanup_close_ int master =
+            vs_openat2(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
         if (master < 0)
                 return vs_error(err, errno, "open /dev/pts/ptmx");
         int unlock = 0;
@@ -218,7 +218,9 @@ static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
                 ChildMsg m;
                 char cbuf[CMSG_SPACE(sizeof(int))];
                 struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                struct msghdr mh = {.msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = cbuf,
                                     .msg_controllen = sizeof cbuf};
                 ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
                 if (n < 0 && errno == EINTR)
@@ -247,8 +249,7 @@ static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
 
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
-        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF,
-                         .cgroup = VS_CGROUP_INIT};
+        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
         VsSeccomp *filter = NULL;
         int sv[2] = {-EBADF, -EBADF};
         int r;
@@ -271,10 +272,10 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 
         int pidfd = -1;
         struct clone_args args = {
-                .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                         CLONE_PIDFD | (spec->net == VS_NET_NONE ? CLONE_NEWNET : 0),
-                .pidfd = (unsigned long)&pidfd,
-                .exit_signal = SIGCHLD,
+            .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
+                     (spec->net == VS_NET_NONE ? CLONE_NEWNET : 0),
+            .pidfd = (unsigned long)&pidfd,
+            .exit_signal = SIGCHLD,
         };
         bool into = ctx.cgroup.v2fd >= 0;
         if (into) {

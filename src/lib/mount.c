@@ -14,14 +14,26 @@
 
 /* Like the OCI runtime spec's defaults, plus what a shared kernel leaks. */
 const char *const vs_masked_paths[] = {
-        "/proc/acpi",          "/proc/asound",       "/proc/kcore",      "/proc/keys",
-        "/proc/key-users",     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug",   "/proc/scsi",         "/proc/kmsg",       "/proc/config.gz",
-        "/sys/firmware",       "/sys/devices/virtual/powercap",          "/sys/kernel/debug",
-        "/sys/kernel/security", NULL,
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/kmsg",
+    "/proc/config.gz",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    "/sys/kernel/debug",
+    "/sys/kernel/security",
+    NULL,
 };
 const char *const vs_readonly_paths[] = {
-        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
 #define RESOLVE_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
@@ -63,8 +75,8 @@ static int open_target(int rootfd, const char *path, bool dir, unsigned long lon
                 if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST)
                         return -errno;
         } else {
-                int f = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                               0644);
+                int f =
+                    openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
                 if (f < 0 && errno != EEXIST)
                         return -errno;
                 if (f >= 0)
@@ -129,22 +141,26 @@ static int setup_dev(int rootfd, VsError *err)
                 const char *name;
                 unsigned maj, min;
         } nodes[] = {
-                {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8},
-                {"urandom", 1, 9}, {"tty", 5, 0},
-                /* without a pty the console is a sink; vs_mount_bind_fd puts a pty over it */
-                {"console", 1, 3},
+            {"null", 1, 3},
+            {"zero", 1, 5},
+            {"full", 1, 7},
+            {"random", 1, 8},
+            {"urandom", 1, 9},
+            {"tty", 5, 0},
+            /* without a pty the console is a sink; vs_mount_bind_fd puts a pty over it */
+            {"console", 1, 3},
         };
         static const struct {
                 const char *name, *target;
         } links[] = {
-                {"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"},
-                {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
-                {"ptmx", "pts/ptmx"},
+            {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
+            {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+            {"ptmx", "pts/ptmx"},
         };
-        static const char *const devopts[] = {"mode", "755", "size", "65536", "nr_inodes", "1024",
-                                              NULL};
-        int r = mount_fs(rootfd, "/dev", "tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-                         err);
+        static const char *const devopts[] = {"mode",      "755",  "size", "65536",
+                                              "nr_inodes", "1024", NULL};
+        int r =
+            mount_fs(rootfd, "/dev", "tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
                 return r;
         _cleanup_close_ int dev = vs_openat2(rootfd, "dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
@@ -168,8 +184,8 @@ static int setup_dev(int rootfd, VsError *err)
                 if (mkdirat(dev, d, 0755) < 0)
                         return vs_error(err, errno, "mkdir /dev/%s", d);
 
-        static const char *const ptsopts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode",
-                                              "0620", "gid", "5", NULL};
+        static const char *const ptsopts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
+                                              "0620",        "gid", "5",        NULL};
         static const char *const shmopts[] = {"mode", "1777", NULL};
         r = mount_fs(rootfd, "/dev/pts", "devpts", ptsopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
                      err);
@@ -185,20 +201,21 @@ static int setup_dev(int rootfd, VsError *err)
 /* Hide a /proc or /sys entry: /dev/null over files, an empty read-only tmpfs over dirs. */
 static int mask_paths(int rootfd, VsError *err)
 {
-        _cleanup_close_ int null = vs_openat2(rootfd, "dev/null", O_PATH | O_CLOEXEC,
-                                              RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+        _cleanup_close_ int null =
+            vs_openat2(rootfd, "dev/null", O_PATH | O_CLOEXEC, RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
         if (null < 0)
                 return vs_error(err, errno, "open /dev/null");
         static const char *const opts[] = {"size", "0", "nr_inodes", "1", "mode", "555", NULL};
-        _cleanup_close_ int empty = make_fs("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        _cleanup_close_ int empty =
+            make_fs("tmpfs", opts,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (empty < 0)
                 return vs_error(err, empty, "make an empty tmpfs for masking");
 
         for (const char *const *p = vs_masked_paths; *p; p++) {
-                _cleanup_close_ int t = vs_openat2(rootfd, skip_slashes(*p),
-                                                   O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                                                   RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                _cleanup_close_ int t =
+                    vs_openat2(rootfd, skip_slashes(*p), O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
                 if (t < 0) {
                         if (errno == ENOENT)
                                 continue;
@@ -207,9 +224,9 @@ static int mask_paths(int rootfd, VsError *err)
                 struct stat st;
                 if (fstat(t, &st) < 0)
                         return vs_error(err, errno, "mask %s", *p);
-                _cleanup_close_ int m = open_tree(S_ISDIR(st.st_mode) ? empty : null, "",
-                                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                          AT_EMPTY_PATH);
+                _cleanup_close_ int m =
+                    open_tree(S_ISDIR(st.st_mode) ? empty : null, "",
+                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (m < 0)
                         return vs_error(err, errno, "mask %s", *p);
                 int r = attach(m, t);
@@ -217,19 +234,19 @@ static int mask_paths(int rootfd, VsError *err)
                         return vs_error(err, r, "mask %s", *p);
         }
         for (const char *const *p = vs_readonly_paths; *p; p++) {
-                _cleanup_close_ int t = vs_openat2(rootfd, skip_slashes(*p),
-                                                   O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                                                   RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                _cleanup_close_ int t =
+                    vs_openat2(rootfd, skip_slashes(*p), O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
                 if (t < 0) {
                         if (errno == ENOENT)
                                 continue;
                         return vs_error(err, errno, "make %s read-only", *p);
                 }
-                _cleanup_close_ int m = open_tree(t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                                 AT_RECURSIVE | AT_EMPTY_PATH);
-                int r = m < 0 ? -errno : set_attrs(m, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                              MOUNT_ATTR_NODEV |
-                                                              MOUNT_ATTR_NOEXEC);
+                _cleanup_close_ int m = open_tree(
+                    t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+                int r = m < 0 ? -errno
+                              : set_attrs(m, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                 MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
                 if (r == 0)
                         r = attach(m, t);
                 if (r < 0)
@@ -240,8 +257,8 @@ static int mask_paths(int rootfd, VsError *err)
 
 static int apply_bind(int rootfd, const VsBind *b, VsError *err)
 {
-        _cleanup_close_ int src = open_tree(AT_FDCWD, b->source,
-                                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        _cleanup_close_ int src =
+            open_tree(AT_FDCWD, b->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (src < 0)
                 return vs_error(err, errno, "bind %s: open the source", b->source);
         struct stat st;
@@ -260,8 +277,9 @@ static int apply_bind(int rootfd, const VsBind *b, VsError *err)
         if (fstat(t, &tst) < 0)
                 return vs_error(err, errno, "bind %s: target %s", b->source, b->target);
         if (S_ISLNK(tst.st_mode))
-                return vs_error_input(err, "bind %s: target %s is a symlink (name a path "
-                                           "without one)",
+                return vs_error_input(err,
+                                      "bind %s: target %s is a symlink (name a path "
+                                      "without one)",
                                       b->source, b->target);
         if (S_ISDIR(tst.st_mode) != S_ISDIR(st.st_mode))
                 return vs_error_input(err, "bind %s: a %s cannot be bound over the %s %s",
@@ -282,8 +300,8 @@ int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return vs_error(err, errno, "make the mount tree private");
-        _cleanup_close_ int tree = open_tree(AT_FDCWD, spec->rootfs,
-                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        _cleanup_close_ int tree =
+            open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (tree < 0)
                 return vs_error(err, errno, "bind the root %s", spec->rootfs);
         if (spec->readonly_root && set_attrs(tree, MOUNT_ATTR_RDONLY) < 0)
@@ -301,13 +319,13 @@ int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
         if (r == 0)
                 r = mount_fs(rootfd, "/sys", "sysfs", NULL,
                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                     MOUNT_ATTR_NOEXEC,
+                                 MOUNT_ATTR_NOEXEC,
                              err);
         if (r == 0)
                 r = setup_dev(rootfd, err);
         if (r == 0)
-                r = mount_fs(rootfd, "/run", "tmpfs", runopts,
-                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+                r = mount_fs(rootfd, "/run", "tmpfs", runopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                             err);
         for (int i = 0; r == 0 && i < spec->n_binds; i++)
                 r = apply_bind(rootfd, &spec->binds[i], err);
         if (r == 0)
@@ -323,8 +341,8 @@ int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err
                                            RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
         if (t < 0)
                 return vs_error(err, errno, "open %s", target);
-        _cleanup_close_ int m = open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                                 AT_EMPTY_PATH);
+        _cleanup_close_ int m =
+            open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         if (m < 0)
                 return vs_error(err, errno, "bind over %s", target);
         int r = attach(m, t);
@@ -361,16 +379,16 @@ int vs_bind_parse(char *spec, VsBind *ret, VsError *err)
                 if (streq(mode, "ro"))
                         ro = true;
                 else if (!streq(mode, "rw"))
-                        return vs_error_input(err, "bind %s:%s: mode \"%s\" is not ro or rw",
-                                              src, dst, mode);
+                        return vs_error_input(err, "bind %s:%s: mode \"%s\" is not ro or rw", src,
+                                              dst, mode);
         }
         if (src[0] != '/' || dst[0] != '/')
                 return vs_error_input(err, "bind %s:%s: both paths must be absolute", src, dst);
         for (const char *p = dst; *p;) {
                 size_t n = strcspn(p, "/");
                 if (n == 2 && p[0] == '.' && p[1] == '.')
-                        return vs_error_input(err, "bind %s:%s: the target may not contain ..",
-                                              src, dst);
+                        return vs_error_input(err, "bind %s:%s: the target may not contain ..", src,
+                                              dst);
                 p += n;
                 p += strspn(p, "/");
         }

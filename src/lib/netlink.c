@@ -34,8 +34,8 @@ int vs_netlink_link_up(int ifindex, VsError *err)
                 ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
                 if (n < 0)
                         r = vs_error(err, errno, "rtnetlink: set link %d up", ifindex);
-                else if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl),
-                                    NULL, NULL) < 0)
+                else if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL,
+                                    NULL) < 0)
                         r = vs_error(err, errno, "rtnetlink: set link %d up", ifindex);
         }
         mnl_socket_close(nl);

@@ -12,14 +12,22 @@ static const struct {
         int resource;
         bool size;
 } table[] = {
-        {"AS", RLIMIT_AS, true},           {"CORE", RLIMIT_CORE, true},
-        {"CPU", RLIMIT_CPU, false},        {"DATA", RLIMIT_DATA, true},
-        {"FSIZE", RLIMIT_FSIZE, true},     {"LOCKS", RLIMIT_LOCKS, false},
-        {"MEMLOCK", RLIMIT_MEMLOCK, true}, {"MSGQUEUE", RLIMIT_MSGQUEUE, true},
-        {"NICE", RLIMIT_NICE, false},      {"NOFILE", RLIMIT_NOFILE, false},
-        {"NPROC", RLIMIT_NPROC, false},    {"RSS", RLIMIT_RSS, true},
-        {"RTPRIO", RLIMIT_RTPRIO, false},  {"RTTIME", RLIMIT_RTTIME, false},
-        {"SIGPENDING", RLIMIT_SIGPENDING, false}, {"STACK", RLIMIT_STACK, true},
+    {"AS", RLIMIT_AS, true},
+    {"CORE", RLIMIT_CORE, true},
+    {"CPU", RLIMIT_CPU, false},
+    {"DATA", RLIMIT_DATA, true},
+    {"FSIZE", RLIMIT_FSIZE, true},
+    {"LOCKS", RLIMIT_LOCKS, false},
+    {"MEMLOCK", RLIMIT_MEMLOCK, true},
+    {"MSGQUEUE", RLIMIT_MSGQUEUE, true},
+    {"NICE", RLIMIT_NICE, false},
+    {"NOFILE", RLIMIT_NOFILE, false},
+    {"NPROC", RLIMIT_NPROC, false},
+    {"RSS", RLIMIT_RSS, true},
+    {"RTPRIO", RLIMIT_RTPRIO, false},
+    {"RTTIME", RLIMIT_RTTIME, false},
+    {"SIGPENDING", RLIMIT_SIGPENDING, false},
+    {"STACK", RLIMIT_STACK, true},
 };
 
 static int lookup(const char *name)
@@ -102,15 +110,17 @@ int vs_rlimit_parse(const char *spec, VsRlimit *ret, VsError *err)
                 return vs_error_input(err, "rlimit \"%.40s...\" is too long", spec);
         char *eq = strchr(buf, '=');
         if (!eq)
-                return vs_error_input(err, "rlimit \"%s\": say NAME=SOFT[:HARD], e.g. "
-                                           "nofile=1024:4096",
+                return vs_error_input(err,
+                                      "rlimit \"%s\": say NAME=SOFT[:HARD], e.g. "
+                                      "nofile=1024:4096",
                                       spec);
         *eq = '\0';
         int i = lookup(buf);
         if (i < 0)
-                return vs_error_input(err, "rlimit \"%s\": unknown resource (one of as, core, "
-                                           "cpu, data, fsize, locks, memlock, msgqueue, nice, "
-                                           "nofile, nproc, rss, rtprio, rttime, sigpending, stack)",
+                return vs_error_input(err,
+                                      "rlimit \"%s\": unknown resource (one of as, core, "
+                                      "cpu, data, fsize, locks, memlock, msgqueue, nice, "
+                                      "nofile, nproc, rss, rtprio, rttime, sigpending, stack)",
                                       buf);
         char *soft = eq + 1, *hard = strchr(soft, ':');
         if (hard)

@@ -34,16 +34,65 @@ struct VsSeccomp {
  * handled apart (see add_userns_rules).
  */
 static const char *const default_deny[] = {
-        "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-        "create_module", "query_module", "get_kernel_syms", "reboot", "swapon", "swapoff",
-        "acct", "settimeofday", "stime", "clock_settime", "clock_settime64", "clock_adjtime",
-        "clock_adjtime64", "adjtimex", "bpf", "perf_event_open", "keyctl", "add_key",
-        "request_key", "open_by_handle_at", "name_to_handle_at", "userfaultfd", "mount",
-        "umount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick",
-        "move_mount", "open_tree", "mount_setattr", "quotactl", "quotactl_fd", "lookup_dcookie",
-        "nfsservctl", "iopl", "ioperm", "syslog", "vm86", "vm86old", "uselib", "_sysctl",
-        "sysfs", "ustat", "io_uring_setup", "io_uring_enter", "io_uring_register",
-        "kcmp", "fanotify_init", "vhangup", "lsm_set_self_attr", NULL,
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "query_module",
+    "get_kernel_syms",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "settimeofday",
+    "stime",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "userfaultfd",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    "nfsservctl",
+    "iopl",
+    "ioperm",
+    "syslog",
+    "vm86",
+    "vm86old",
+    "uselib",
+    "_sysctl",
+    "sysfs",
+    "ustat",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kcmp",
+    "fanotify_init",
+    "vhangup",
+    "lsm_set_self_attr",
+    NULL,
 };
 
 const char *const *vs_seccomp_default_list(void)
@@ -128,8 +177,7 @@ static int add_file(scmp_filter_ctx ctx, const char *path, VsError *err)
                                            "line, or @default)",
                                            path, lineno, s);
                 else if (seccomp_syscall_resolve_name(s) == __NR_SCMP_ERROR)
-                        r = vs_error_input(err, "%s:%u: unknown syscall \"%s\"", path, lineno,
-                                           s);
+                        r = vs_error_input(err, "%s:%u: unknown syscall \"%s\"", path, lineno, s);
                 else
                         r = deny(ctx, s, err);
                 if (r < 0)
@@ -173,8 +221,8 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx)
                 return vs_error(err, ENOMEM, "seccomp_init");
-        int r = spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, err)
-                                              : add_default(ctx, err);
+        int r =
+            spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, err) : add_default(ctx, err);
         if (r == 0 && !spec->allow_userns)
                 r = add_userns_rules(ctx, err);
         VsSeccomp *f = NULL;

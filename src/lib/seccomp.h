@@ -13,8 +13,8 @@ typedef enum VsSeccompMode {
 
 typedef struct VsSeccompSpec {
         VsSeccompMode mode;
-        const char *file;      /* VS_SECCOMP_FILE */
-        bool allow_userns;     /* let the guest create user namespaces */
+        const char *file;  /* VS_SECCOMP_FILE */
+        bool allow_userns; /* let the guest create user namespaces */
 } VsSeccompSpec;
 
 /* An opaque compiled filter, built in the parent and loaded by the child. */

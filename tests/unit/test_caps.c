@@ -32,10 +32,10 @@ static void default_set_is_vserver_like(void **state)
 {
         (void)state;
         VsCaps d = vs_caps_default();
-        static const int never[] = {CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_MODULE,
-                                    CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYS_BOOT, CAP_SYS_RESOURCE,
-                                    CAP_SYS_NICE, CAP_MKNOD, CAP_MAC_ADMIN, CAP_LINUX_IMMUTABLE,
-                                    CAP_SYSLOG, CAP_BPF, CAP_PERFMON};
+        static const int never[] = {
+            CAP_SYS_ADMIN, CAP_NET_ADMIN,       CAP_NET_RAW,      CAP_SYS_MODULE, CAP_SYS_RAWIO,
+            CAP_SYS_TIME,  CAP_SYS_BOOT,        CAP_SYS_RESOURCE, CAP_SYS_NICE,   CAP_MKNOD,
+            CAP_MAC_ADMIN, CAP_LINUX_IMMUTABLE, CAP_SYSLOG,       CAP_BPF,        CAP_PERFMON};
         for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
                 assert_false(d & ((VsCaps)1 << never[i]));
         char buf[512];
@@ -58,9 +58,9 @@ static void format_truncates_safely(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(names_parse_any_spelling),
-                cmocka_unit_test(default_set_is_vserver_like),
-                cmocka_unit_test(format_truncates_safely),
+            cmocka_unit_test(names_parse_any_spelling),
+            cmocka_unit_test(default_set_is_vserver_like),
+            cmocka_unit_test(format_truncates_safely),
         };
         return cmocka_run_group_tests_name("caps", tests, NULL, NULL);
 }

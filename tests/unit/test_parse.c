@@ -129,9 +129,8 @@ static void errors(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(sizes),   cmocka_unit_test(numbers),
-                cmocka_unit_test(rlimits), cmocka_unit_test(binds),
-                cmocka_unit_test(cgroup_paths), cmocka_unit_test(errors),
+            cmocka_unit_test(sizes), cmocka_unit_test(numbers),      cmocka_unit_test(rlimits),
+            cmocka_unit_test(binds), cmocka_unit_test(cgroup_paths), cmocka_unit_test(errors),
         };
         return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }

@@ -82,9 +82,9 @@ static void file_errors_name_the_line(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(default_list_names_real_syscalls),
-                cmocka_unit_test(none_builds_nothing),
-                cmocka_unit_test(file_errors_name_the_line),
+            cmocka_unit_test(default_list_names_real_syscalls),
+            cmocka_unit_test(none_builds_nothing),
+            cmocka_unit_test(file_errors_name_the_line),
         };
         return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
 }
