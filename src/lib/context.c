@@ -121,6 +121,10 @@ static int setup_stdio(const VsContextSpec *spec, int slave, VsError *err)
         for (int i = 0; i < 3; i++)
                 if (spec->stdio[i] >= 0 && spec->stdio[i] != i && dup2(spec->stdio[i], i) < 0)
                         return vs_error(err, errno, "connect stdio");
+        /* A session of our own: the caller's terminal, if we were handed it, is
+         * not our controlling tty (no TIOCSTI into the host shell, CVE-2017-5226). */
+        if (setsid() < 0)
+                return vs_error(err, errno, "new session");
         return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -128,6 +129,47 @@ static int add_default(scmp_filter_ctx ctx, VsError *err)
 }
 
 /*
+ * TIOCSTI pushes bytes into a terminal's input: a guest handed the caller's
+ * terminal could type commands into the host shell once it exits.  The
+ * command is an unsigned int: compare only the low 32 bits, as the kernel does.
+ */
+static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
+{
+        static const unsigned long cmds[] = {TIOCSTI, TIOCLINUX};
+        for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+                int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, cmds[i]));
+                if (r < 0)
+                        return vs_error(err, r, "seccomp ioctl rules");
+        }
+        return 0;
+}
+
+/*
+ * The other ABIs of this CPU (i386 and x32 on x86_64) get the same rules:
+ * without them their syscalls would be killed outright, and a filter on one
+ * ABI alone is a hole in the others.
+ */
+static int add_arches(scmp_filter_ctx ctx, VsError *err)
+{
+#if defined(__x86_64__)
+        static const uint32_t arches[] = {SCMP_ARCH_X86, SCMP_ARCH_X32};
+#elif defined(__aarch64__)
+        static const uint32_t arches[] = {SCMP_ARCH_ARM};
+#else
+        static const uint32_t arches[] = {0};
+#endif
+        for (size_t i = 0; i < ARRAY_SIZE(arches); i++) {
+                if (!arches[i])
+                        continue;
+                int r = seccomp_arch_add(ctx, arches[i]);
+                if (r < 0 && r != -EEXIST)
+                        return vs_error(err, r, "seccomp: add architecture");
+        }
+        return 0;
+}
+
+/*
  * New user namespaces: unshare and clone are filtered on the flag.  clone3
  * passes its flags in memory a filter cannot read, so it answers ENOSYS and
  * libc falls back to clone (glibc and systemd do), as Docker and Podman do.
@@ -221,8 +263,12 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx)
                 return vs_error(err, ENOMEM, "seccomp_init");
-        int r =
-            spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, err) : add_default(ctx, err);
+        int r = add_arches(ctx, err);
+        if (r == 0)
+                r = spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, err)
+                                                  : add_default(ctx, err);
+        if (r == 0)
+                r = add_tty_rules(ctx, err);
         if (r == 0 && !spec->allow_userns)
                 r = add_userns_rules(ctx, err);
         VsSeccomp *f = NULL;

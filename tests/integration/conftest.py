@@ -55,9 +55,10 @@ def make_rootfs(path: Path):
     (path / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
                                          "nobody:x:65534:65534:nobody:/:/bin/false\n")
     (path / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
-    helper = Path(__file__).parent / "helpers" / "escape.c"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(path / "bin" / "vs-escape"),
-                    str(helper)], check=True)
+    for name in ("escape", "syscalls"):
+        helper = Path(__file__).parent / "helpers" / f"{name}.c"
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(path / "bin" / f"vs-{name}"),
+                        str(helper)], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -208,6 +208,45 @@ def test_user_namespaces_blocked_unless_allowed(run):
     assert "rc=0" in p.stdout, p.stdout + p.stderr
 
 
+def test_tiocsti_into_the_callers_terminal_is_refused(run):
+    """Without -t the guest is handed our terminal: it must not type into it.
+    Two walls: the guest runs in a session of its own (the terminal is not its
+    controlling tty) and the filter refuses TIOCSTI; either alone holds."""
+    master, slave = pty.openpty()
+
+    def own_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        for opts in ([], ["--seccomp", "none"]):
+            for mode in ("tiocsti", "tiocsti-high"):
+                p = run("/bin/vs-syscalls", mode, opts=opts, stdin=slave, start_new_session=True,
+                        preexec_fn=own_terminal)
+                assert p.stdout.strip() == "EPERM", (opts, mode, p.stdout, p.stderr)
+        # the same call from a process whose controlling terminal it is goes through
+        # (when the kernel still allows TIOCSTI): the refusals above are ours
+        if open("/proc/sys/dev/tty/legacy_tiocsti").read().strip() == "1":
+            helper = str(run.rootfs / "bin" / "vs-syscalls")
+            p = subprocess.run([helper, "tiocsti"], stdin=slave, capture_output=True, text=True,
+                               start_new_session=True, preexec_fn=own_terminal)
+            assert p.stdout.strip() == "ok"
+            assert os.read(master, 1) == b"x"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_filter_covers_the_i386_abi(run, rootfs):
+    host = subprocess.run([str(rootfs / "bin" / "vs-syscalls"), "i386-getpid"],
+                          capture_output=True, text=True)
+    if host.returncode < 0 or host.stdout.strip() != "ok":
+        pytest.skip("this kernel runs no i386 syscalls (no IA32 emulation): nothing to filter")
+    p = run("/bin/vs-syscalls", "i386-getpid")
+    assert p.stdout.strip() == "ok", "32-bit programs still run in a guest"
+    p = run("/bin/vs-syscalls", "i386-keyctl")
+    assert p.stdout.strip() == "EPERM", p.stdout + p.stderr
+
+
 def test_seccomp_file(run, workdir):
     prof = workdir / "deny-uname.txt"
     prof.write_text("# this guest makes no directories\n@default\nmkdir   \nmkdirat # both\n")

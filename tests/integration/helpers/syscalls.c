@@ -1,0 +1,46 @@
+#define _GNU_SOURCE
+/* Tries one syscall the guest should not have and prints "ok" or the errno name.
+ *   tiocsti        ioctl(0, TIOCSTI, "x"): push a byte into stdin's terminal
+ *   tiocsti-high   the same with bits above 32 set in the command
+ *   i386-getpid    getpid through the i386 ABI (int $0x80)
+ *   i386-keyctl    keyctl through the i386 ABI: the filter must cover it too */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static long int80(long nr, long a, long b, long c)
+{
+        long ret;
+        __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+        return ret;
+}
+
+static int report(long r)
+{
+        if (r < 0 && r > -4096) {
+                printf("%s\n", strerrorname_np((int)-r));
+                return 1;
+        }
+        printf("ok\n");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        char c = 'x';
+        if (argc < 2)
+                return 2;
+        if (!strcmp(argv[1], "tiocsti"))
+                return report(syscall(SYS_ioctl, 0, TIOCSTI, &c) < 0 ? -errno : 0);
+        if (!strcmp(argv[1], "tiocsti-high"))
+                return report(syscall(SYS_ioctl, 0, (1UL << 32) | TIOCSTI, &c) < 0 ? -errno : 0);
+        if (!strcmp(argv[1], "i386-getpid"))
+                return report(int80(20, 0, 0, 0));
+        if (!strcmp(argv[1], "i386-keyctl"))
+                /* KEYCTL_GET_KEYRING_ID of the session keyring, no create: read-only */
+                return report(int80(288, 0, -3, 0));
+        return 2;
+}
