@@ -13,6 +13,7 @@ extern const char *vs_program;
 typedef struct Verb {
         const char *name;
         int (*run)(int argc, char **argv);
+        const char *synopsis; /* after "vserver VERB " */
         const char *summary;
         const char *usage; /* the options, shown by "vserver help VERB" */
 } Verb;

@@ -65,7 +65,8 @@ static int help(int argc, char **argv)
         if (!v)
                 return fail(EXIT_USAGE, "help", "unknown command \"%s\" (see %s help)", argv[1],
                             vs_program);
-        printf("Usage: %s %s\n\n%s.\n\n%s", vs_program, v->name, v->summary, v->usage);
+        printf("Usage: %s %s %s\n\n%s.\n\n%s", vs_program, v->name, v->synopsis, v->summary,
+               v->usage);
         return 0;
 }
 

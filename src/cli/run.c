@@ -78,6 +78,7 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const char synopsis[] = "[OPTIONS] --rootfs DIR -- COMMAND [ARG...]";
 static const char usage[] =
     "  --rootfs DIR            the guest's root directory (required)\n"
     "  -t, --tty               give the command a pty (from the guest's own devpts)\n"
@@ -235,8 +236,7 @@ int verb_run(int argc, char **argv)
                         spec.tty = true;
                         break;
                 case OPT_HELP:
-                        printf("Usage: %s run [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n\n%s",
-                               vs_program, usage);
+                        printf("Usage: %s run %s\n\n%s", vs_program, synopsis, usage);
                         return 0;
                 case ':':
                         return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);

@@ -1,0 +1,17 @@
+"""The bench harness runs (one iteration each) so it does not rot; no timing is asserted."""
+import re
+import subprocess
+
+from conftest import REPO
+
+
+def test_bench_harness_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "run.sh"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = [l for l in p.stdout.splitlines() if l.startswith("| ") and "median" not in l]
+    names = " ".join(rows)
+    for peer in ("vserver run", "runc run", "bwrap", "crun run"):
+        assert peer in names, p.stdout
+    for r in rows:
+        assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \|", r), r
