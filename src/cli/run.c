@@ -294,6 +294,7 @@ int verb_run(int argc, char **argv)
 const Verb verb_run_def = {
     .name = "run",
     .run = verb_run,
+    .synopsis = synopsis,
     .summary = "run a command as PID 1 of a new, one-off context",
     .usage = usage,
 };

@@ -506,3 +506,6 @@ def test_kill_of_cli_mid_run_leaves_context_to_the_kernel(run, rootfs):
             except OSError:
                 time.sleep(0.01)
     assert not any(os.path.exists(d) for d in dirs)
+def test_help_synopsis():
+    p = subprocess.run([VSERVER, "help", "run"], capture_output=True, text=True)
+    assert p.stdout.startswith("Usage: vserver run [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n")
