@@ -46,8 +46,18 @@ $(B)/%.o: %.c
 $(B)/libvserver.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(B)/vserver: $(CLI_OBJ) $(B)/libvserver.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(B)/libvserver.a $(LIBS)
+# The default seccomp filters, compiled once at build time (see src/lib/seccomp.c).
+$(B)/gen-seccomp: tools/gen-seccomp.c $(B)/libvserver.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libvserver.a $(LIBS)
+
+$(B)/seccomp-prebuilt.c: $(B)/gen-seccomp
+	$< > $@.tmp && mv $@.tmp $@
+
+$(B)/seccomp-prebuilt.o: $(B)/seccomp-prebuilt.c
+	$(CC) $(CFLAGS_ALL) -Wno-missing-variable-declarations -c $< -o $@
+
+$(B)/vserver: $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(LIBS)
 
 $(B)/vserver.8: docs/man/vserver.8.scd
 	@mkdir -p $(B)

@@ -29,5 +29,9 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
 /* Load into the calling thread; safe to call in the child after clone. */
 int vs_seccomp_load(const VsSeccomp *f, VsError *err);
 void vs_seccomp_free(VsSeccomp *f);
+/* The compiled classic-BPF program (for the build-time generator and tests). */
+struct sock_filter;
+void vs_seccomp_program(const VsSeccomp *f, const struct sock_filter **ret_insns,
+                        unsigned short *ret_len);
 /* The built-in deny list, NULL-terminated (for docs and tests). */
 const char *const *vs_seccomp_default_list(void);
