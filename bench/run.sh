@@ -16,7 +16,9 @@ need=""
 for c in hyperfine crun runc bwrap; do command -v $c >/dev/null || need="$need $c"; done
 if [ -n "$need" ]; then
         pkgs=$(echo "$need" | sed 's/bwrap/bubblewrap/')
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 fi
 mkdir -p "$out"
 work=$(mktemp -d /tmp/vs-bench.XXXXXX)
