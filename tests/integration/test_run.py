@@ -428,6 +428,10 @@ def test_failed_step_is_reported_and_nothing_left(run):
     p = run("/no/such/command")
     assert p.returncode == 1
     assert "exec /no/such/command: No such file or directory" in p.stderr
+    p = run("/bin/true", opts=["--bind", "/no/such/dir:/data"])
+    assert p.returncode == 1
+    assert re.fullmatch(r"vserver: run: run-\d+: bind /no/such/dir: open the source: No such "
+                        r"file or directory\n", p.stderr), p.stderr
 
 
 @pytest.mark.parametrize("opts,message", [
