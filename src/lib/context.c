@@ -261,8 +261,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (!spec->argv || !spec->argv[0] || !spec->root.rootfs)
                 return vs_error_input(err, "no command or root given");
 
-        VsSeccompSpec sspec = spec->seccomp;
-        r = vs_seccomp_build(&sspec, &filter, err);
+        r = vs_seccomp_build(&spec->seccomp, &filter, err);
         if (r < 0)
                 return r;
         r = vs_cgroup_create(&ctx.cgroup, spec->cgroup_parent ? spec->cgroup_parent : "/vserver",
