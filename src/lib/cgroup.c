@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 typedef struct Hierarchy {
         char mnt[256]; /* where it is mounted */
         char own[512]; /* our own cgroup in it, relative to the mount */
+        char root[512]; /* the mount's root within the hierarchy */
+        char prefix[128]; /* "0::" or "4:memory:" as in /proc/PID/cgroup */
         bool v2;
 } Hierarchy;
 
@@ -126,6 +129,8 @@ static int discover(Hierarchy *h, int max, VsError *err)
                         if (!streq(root, "/") && strncmp(own, root, rl) == 0)
                                 rel = own + rl;
                         snprintf(h[n].mnt, sizeof h[n].mnt, "%s", mnt);
+                        snprintf(h[n].root, sizeof h[n].root, "%s", streq(root, "/") ? "" : root);
+                        snprintf(h[n].prefix, sizeof h[n].prefix, "%s:%s:", line, ctrls);
                         snprintf(h[n].own, sizeof h[n].own, "%s", streq(rel, "/") ? "" : rel);
                         h[n].v2 = v2;
                         n++;
@@ -231,10 +236,18 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 cg->dirs[i].created = true;
                 if (cpuset)
                         cpuset_inherit(p);
+                char leaf[1100];
+                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
+                if (mkdir(leaf, 0755) < 0) {
+                        r = vs_error(err, errno, "create cgroup %s", leaf);
+                        goto fail;
+                }
+                if (cpuset)
+                        cpuset_inherit(leaf);
                 if (cg->dirs[i].v2) {
-                        cg->v2fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        cg->v2fd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
                         if (cg->v2fd < 0) {
-                                r = vs_error(err, errno, "open cgroup %s", p);
+                                r = vs_error(err, errno, "open cgroup %s", leaf);
                                 goto fail;
                         }
                 }
@@ -258,8 +271,12 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
                 if (stat(cg->dirs[i].path, &st) == 0) {
                         cg->dirs[i].created = true;
                         found++;
-                        if (cg->dirs[i].v2)
-                                cg->v2fd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (cg->dirs[i].v2) {
+                                char leaf[1100];
+                                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF,
+                                         cg->dirs[i].path);
+                                cg->v2fd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        }
                 }
         }
         if (!found) {
@@ -269,9 +286,112 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
         return 0;
 }
 
-static int attach_one(const char *dir, pid_t pid, VsError *err)
+int vs_cgroup_open_if(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
-        char buf[32];
+        VsError e = {0};
+        int r = vs_cgroup_open(cg, parent, name, &e);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0 && err)
+                *err = e;
+        return r;
+}
+
+int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret_rel,
+                   size_t rel_size, char *ret_prefix, size_t prefix_size, VsError *err)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        if (!vs_cgroup_path_valid(parent))
+                return vs_error_input(err, "cgroup parent \"%s\" is not a valid path", parent);
+        int n = discover(h, VS_CGROUP_MAX_DIRS, err);
+        if (n < 0)
+                return n;
+        if (n == 0)
+                return vs_error(err, ENOENT, "no cgroup hierarchy is mounted");
+        int k = 0;
+        for (int i = 0; i < n; i++)
+                if (h[i].v2) {
+                        k = i;
+                        break;
+                }
+        const char *own = parent[0] == '/' ? "" : h[k].own;
+        const char *sep = parent[0] == '/' ? "" : "/";
+        snprintf(ret_abs, abs_size, "%s%s%s%s", h[k].mnt, own, sep, parent);
+        snprintf(ret_rel, rel_size, "%s%s%s%s", h[k].root, own, sep, parent);
+        snprintf(ret_prefix, prefix_size, "%s", h[k].prefix);
+        return 0;
+}
+
+/* Depth first over @dir and its sub-cgroups. */
+static int walk(const char *dir, int (*fn)(const char *dir, void *data), void *data)
+{
+        int r = fn(dir, data);
+        if (r != 0)
+                return r;
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                        continue;
+                char sub[4096];
+                if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
+                        continue;
+                r = walk(sub, fn, data);
+                if (r != 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+typedef struct PidWalk {
+        int (*fn)(pid_t pid, void *data);
+        void *data;
+} PidWalk;
+
+static int each_listed(const char *dir, void *data)
+{
+        PidWalk *w = data;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        int pid, r = 0;
+        while (r == 0 && fscanf(f, "%d", &pid) == 1)
+                r = w->fn(pid, w->data);
+        fclose(f);
+        return r;
+}
+
+static int primary(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].v2 && cg->dirs[i].created)
+                        return i;
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].created)
+                        return i;
+        return -1;
+}
+
+int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), void *data)
+{
+        int i = primary(cg);
+        if (i < 0)
+                return 0;
+        PidWalk w = {fn, data};
+        return walk(cg->dirs[i].path, each_listed, &w);
+}
+
+static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
+{
+        char buf[32], dir[1100];
+        snprintf(dir, sizeof dir, "%s/" VS_CGROUP_LEAF, outer);
+        if (exact)
+                snprintf(dir, sizeof dir, "%s", outer);
         _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vs_error(err, errno, "open cgroup %s", dir);
@@ -282,12 +402,58 @@ static int attach_one(const char *dir, pid_t pid, VsError *err)
         return 0;
 }
 
+int vs_cgroup_of_pid(VsCgroup *cg, pid_t pid, VsError *err)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        char path[64], buf[4096];
+        *cg = (VsCgroup)VS_CGROUP_INIT;
+        cg->exact = true;
+        int n = discover(h, VS_CGROUP_MAX_DIRS, err);
+        if (n < 0)
+                return n;
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+        ssize_t len = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
+        if (len < 0)
+                return vs_error(err, (int)len, "read %s", path);
+        for (int i = 0; i < n; i++) {
+                size_t pl = strlen(h[i].prefix);
+                for (char *l = buf; *l;) {
+                        char *eol = strchr(l, '\n');
+                        if (eol)
+                                *eol = '\0';
+                        if (strncmp(l, h[i].prefix, pl) == 0) {
+                                const char *rel = l + pl;
+                                size_t rl = strlen(h[i].root);
+                                if (rl && strncmp(rel, h[i].root, rl) == 0)
+                                        rel += rl;
+                                if (strstr(rel, "/..") || strstr(rel, "(deleted)"))
+                                        break;
+                                char *p = NULL;
+                                if (asprintf(&p, "%s%s", h[i].mnt, rel) < 0) {
+                                        vs_cgroup_release(cg);
+                                        return vs_error(err, ENOMEM, "cgroup path");
+                                }
+                                cg->dirs[cg->n].path = p;
+                                cg->dirs[cg->n].v2 = h[i].v2;
+                                cg->dirs[cg->n].created = true;
+                                if (h[i].v2)
+                                        cg->v2fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                cg->n++;
+                        }
+                        if (eol)
+                                *eol = '\n';
+                        l = eol ? eol + 1 : l + strlen(l);
+                }
+        }
+        return 0;
+}
+
 int vs_cgroup_attach_v1(const VsCgroup *cg, pid_t pid, VsError *err)
 {
         for (int i = 0; i < cg->n; i++) {
                 if (cg->dirs[i].v2 || !cg->dirs[i].created)
                         continue;
-                int r = attach_one(cg->dirs[i].path, pid, err);
+                int r = attach_one(cg->dirs[i].path, cg->exact, pid, err);
                 if (r < 0)
                         return r;
         }
@@ -299,10 +465,40 @@ int vs_cgroup_attach(const VsCgroup *cg, pid_t pid, VsError *err)
         for (int i = 0; i < cg->n; i++) {
                 if (!cg->dirs[i].created)
                         continue;
-                int r = attach_one(cg->dirs[i].path, pid, err);
+                int r = attach_one(cg->dirs[i].path, cg->exact, pid, err);
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int any_listed(const char *dir, void *data)
+{
+        (void)data;
+        char buf[64];
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* v1: any pid listed (threads of a dying process included) */
+        return dfd >= 0 && vs_read_file_at(dfd, "cgroup.procs", buf, sizeof buf) > 0;
+}
+
+int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, const char *value,
+                  VsError *err)
+{
+        bool done = false;
+        for (int i = 0; i < cg->n; i++) {
+                if (!cg->dirs[i].created)
+                        continue;
+                const char *file = cg->dirs[i].v2 ? v2_file : v1_file;
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (!file || dfd < 0 || faccessat(dfd, file, F_OK, 0) < 0)
+                        continue;
+                int r = vs_write_file_at(dfd, file, value);
+                if (r < 0)
+                        return vs_error(err, r, "write %s to %s/%s", value, cg->dirs[i].path, file);
+                done = true;
+        }
+        if (!done)
+                return vs_error(err, ENOENT, "no cgroup controller has %s", v2_file);
         return 0;
 }
 
@@ -312,12 +508,10 @@ static bool dir_populated(const VsCgroup *cg, int i)
         _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return false;
+        /* v2 counts the whole subtree */
         if (cg->dirs[i].v2 && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
                 return strstr(buf, "populated 1") != NULL;
-        /* v1: any pid listed (threads of a dying process included) */
-        if (vs_read_file_at(dfd, "cgroup.procs", buf, sizeof buf) > 0)
-                return true;
-        return false;
+        return walk(cg->dirs[i].path, any_listed, NULL) != 0;
 }
 
 bool vs_cgroup_populated(const VsCgroup *cg)
@@ -329,35 +523,63 @@ bool vs_cgroup_populated(const VsCgroup *cg)
 }
 
 /* v1 has no cgroup.kill: signal each listed pid until the list stays empty. */
-static void kill_listed(const char *dir)
+static int kill_listed(const char *dir, void *data)
 {
-        char path[1100];
+        (void)data;
+        char path[4200];
         snprintf(path, sizeof path, "%s/cgroup.procs", dir);
         FILE *f = fopen(path, "re");
         if (!f)
-                return;
+                return 0;
         int pid;
         while (fscanf(f, "%d", &pid) == 1)
                 if (pid > 1)
                         kill(pid, SIGKILL);
         fclose(f);
+        return 0;
 }
 
 int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
 {
         bool done = false;
-        if (cg->v2fd >= 0) {
-                int r = vs_write_file_at(cg->v2fd, "cgroup.kill", "1");
+        for (int i = 0; i < cg->n && !done; i++) {
+                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
+                        continue;
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                int r = dfd < 0 ? -errno : vs_write_file_at(dfd, "cgroup.kill", "1");
                 if (r == 0)
-                        done = true;
+                        done = true; /* the whole subtree (Linux 5.14) */
                 else if (r != -ENOENT)
                         return vs_error(err, r, "write cgroup.kill");
         }
         if (!done)
                 for (int i = 0; i < cg->n; i++)
                         if (cg->dirs[i].created)
-                                kill_listed(cg->dirs[i].path);
+                                walk(cg->dirs[i].path, kill_listed, NULL);
         return 0;
+}
+
+/* Remove @dir's sub-cgroups bottom up, then @dir; -errno of the first failure. */
+static int rmdir_tree(const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                                continue;
+                        char sub[4096];
+                        if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
+                                continue;
+                        int r = rmdir_tree(sub);
+                        if (r < 0 && r != -ENOENT) {
+                                closedir(d);
+                                return r;
+                        }
+                }
+                closedir(d);
+        }
+        return rmdir(dir) < 0 ? -errno : 0;
 }
 
 int vs_cgroup_destroy(VsCgroup *cg, VsError *err)
@@ -370,12 +592,13 @@ int vs_cgroup_destroy(VsCgroup *cg, VsError *err)
                         continue;
                 /* Dying processes hold the cgroup for a moment: retry, then give up. */
                 for (int tries = 0;; tries++) {
-                        if (rmdir(cg->dirs[i].path) == 0 || errno == ENOENT) {
+                        int e = rmdir_tree(cg->dirs[i].path);
+                        if (e == 0 || e == -ENOENT) {
                                 cg->dirs[i].created = false;
                                 break;
                         }
-                        if (errno != EBUSY || tries >= 2000) {
-                                r = vs_error(err, errno, "remove cgroup %s", cg->dirs[i].path);
+                        if (e != -EBUSY || tries >= 2000) {
+                                r = vs_error(err, -e, "remove cgroup %s", cg->dirs[i].path);
                                 break;
                         }
                         if (!killed) {

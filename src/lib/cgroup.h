@@ -18,14 +18,23 @@
  */
 #define VS_CGROUP_MAX_DIRS 16
 
+/*
+ * A context's cgroup is PARENT/NAME in every hierarchy; its processes live in
+ * the leaf PARENT/NAME/guest, which is also the root of the context's cgroup
+ * namespace.  Limits go on PARENT/NAME, out of the guest's reach even where
+ * the guest may write to its own cgroup tree (systemd must).
+ */
+#define VS_CGROUP_LEAF "guest"
+
 typedef struct VsCgroup {
         int n;
         struct {
-                char *path; /* absolute path of the context's directory */
+                char *path; /* absolute path of PARENT/NAME */
                 bool v2;
                 bool created;
         } dirs[VS_CGROUP_MAX_DIRS];
-        int v2fd; /* O_PATH|O_DIRECTORY fd of the cgroup2 directory, or -EBADF */
+        int v2fd; /* O_PATH|O_DIRECTORY fd of the cgroup2 leaf, or -EBADF */
+        bool exact; /* paths name the very cgroups to join (vs_cgroup_of_pid) */
 } VsCgroup;
 
 #define VS_CGROUP_INIT                                                                             \
@@ -39,10 +48,31 @@ bool vs_cgroup_path_valid(const char *path);
 int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err);
 /* Fill @cg with the existing directories of @parent/@name (no creation); -ENOENT if none. */
 int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *err);
+/* Open the existing @parent/@name if it is there; 0 and cg->n == 0 if not. */
+int vs_cgroup_open_if(VsCgroup *cg, const char *parent, const char *name, VsError *err);
+/*
+ * The directory that holds the contexts under @parent, in the cgroup2 tree
+ * if mounted (else the first v1 hierarchy): its absolute path, and its path
+ * as /proc/PID/cgroup shows it (ret_rel), with the hierarchy's line prefix
+ * ("0::" or "N:ctrls:") in ret_prefix.
+ */
+int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret_rel,
+                   size_t rel_size, char *ret_prefix, size_t prefix_size, VsError *err);
+/* Call @fn for each pid in the context's cgroup tree (the primary hierarchy); stops on != 0. */
+int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), void *data);
+/* The cgroups @pid is in, in every hierarchy we see: to join them (never to destroy). */
+int vs_cgroup_of_pid(VsCgroup *cg, pid_t pid, VsError *err);
 /* Move @pid into the v1 hierarchies (v2 placement happens in clone3). */
 int vs_cgroup_attach_v1(const VsCgroup *cg, pid_t pid, VsError *err);
 /* Move @pid into every hierarchy, the cgroup2 one included. */
 int vs_cgroup_attach(const VsCgroup *cg, pid_t pid, VsError *err);
+/*
+ * Write @value to whichever of @v1_file / @v2_file each hierarchy's
+ * PARENT/NAME directory has (e.g. memory.limit_in_bytes / memory.max);
+ * -ENOENT if none has either.
+ */
+int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, const char *value,
+                  VsError *err);
 /* Is any process left in the context's cgroup? */
 bool vs_cgroup_populated(const VsCgroup *cg);
 /* SIGKILL everything in the cgroup (cgroup.kill where the kernel has it). */

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -41,6 +42,7 @@ void vs_context_spec_init(VsContextSpec *spec)
             .seccomp = {.mode = VS_SECCOMP_DEFAULT},
             .net = VS_NET_NONE,
             .stdio = {-1, -1, -1},
+            .console = -1,
         };
 }
 
@@ -138,6 +140,58 @@ static void reset_signals(void)
         sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The last steps before exec, shared by start and join. */
+static int lockdown(const VsRlimit *rlimits, int n_rlimits, bool no_new_privs,
+                    const VsSeccomp *filter, VsCaps caps, VsError *err)
+{
+        for (int i = 0; i < n_rlimits; i++)
+                if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0)
+                        return vs_error(err, errno, "set rlimit %s",
+                                        vs_rlimit_name(rlimits[i].resource));
+        if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return vs_error(err, errno, "set no_new_privs");
+        /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */
+        int r = vs_seccomp_load(filter, err);
+        if (r < 0)
+                return r;
+        r = vs_caps_apply(caps, err);
+        if (r < 0)
+                return r;
+        umask(022);
+        reset_signals();
+        if (prctl(PR_SET_PDEATHSIG, 0) < 0)
+                return vs_error(err, errno, "clear the parent-death signal");
+        /* No fd of the caller's may reach the guest. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return vs_error(err, errno, "close inherited fds");
+        return 0;
+}
+
+/*
+ * init = none: a PID 1 that only reaps orphans and ends on a stop signal.
+ * It never execs; closing the sync socket tells the caller it runs.
+ */
+static _Noreturn void reaper(int sock)
+{
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        close(sock);
+        for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(&all, &si);
+                if (sig == SIGCHLD) {
+                        while (waitpid(-1, NULL, WNOHANG) > 0)
+                                ;
+                } else if (sig == SIGTERM || sig == SIGINT || sig == SIGPWR || sig == SIGHUP ||
+                           sig == SIGRTMIN + 3) {
+                        _exit(0);
+                }
+        }
+}
+
 /* Runs in the new context; returns only on failure. */
 static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
 {
@@ -174,6 +228,10 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                 r = setup_pty(rootfd, sock, &slave, err);
                 if (r < 0)
                         return r;
+        } else if (spec->console >= 0) {
+                r = vs_mount_bind_fd(rootfd, spec->console, "/dev/console", err);
+                if (r < 0)
+                        return r;
         }
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
@@ -183,28 +241,11 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         r = setup_stdio(spec, slave, err);
         if (r < 0)
                 return r;
-        for (int i = 0; i < spec->n_rlimits; i++)
-                if (setrlimit(spec->rlimits[i].resource, &spec->rlimits[i].limit) < 0)
-                        return vs_error(err, errno, "set rlimit %s",
-                                        vs_rlimit_name(spec->rlimits[i].resource));
-
-        if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return vs_error(err, errno, "set no_new_privs");
-        /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */
-        r = vs_seccomp_load(filter, err);
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
         if (r < 0)
                 return r;
-        r = vs_caps_apply(spec->caps, err);
-        if (r < 0)
-                return r;
-
-        umask(022);
-        reset_signals();
-        if (prctl(PR_SET_PDEATHSIG, 0) < 0)
-                return vs_error(err, errno, "clear the parent-death signal");
-        /* No fd of the caller's may reach the guest. */
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-                return vs_error(err, errno, "close inherited fds");
+        if (!spec->argv)
+                reaper(sock);
         if (spec->envp)
                 execvpe(spec->argv[0], spec->argv, spec->envp);
         else
@@ -258,7 +299,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         int sv[2] = {-EBADF, -EBADF};
         int r;
 
-        if (!spec->argv || !spec->argv[0] || !spec->root.rootfs)
+        if ((spec->argv && !spec->argv[0]) || !spec->root.rootfs)
                 return vs_error_input(err, "no command or root given");
 
         r = vs_seccomp_build(&spec->seccomp, &filter, err);
@@ -268,6 +309,19 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                              spec->name, err);
         if (r < 0)
                 goto out;
+        char val[32];
+        if (spec->memory_max) {
+                snprintf(val, sizeof val, "%llu", spec->memory_max);
+                r = vs_cgroup_set(&ctx.cgroup, "memory.limit_in_bytes", "memory.max", val, err);
+                if (r < 0)
+                        goto fail;
+        }
+        if (spec->pids_max) {
+                snprintf(val, sizeof val, "%llu", spec->pids_max);
+                r = vs_cgroup_set(&ctx.cgroup, "pids.max", "pids.max", val, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = vs_error(err, errno, "socketpair");
                 goto fail;
@@ -358,5 +412,159 @@ int vs_context_destroy(VsContext *ctx, VsError *err)
         vs_closep(&ctx->pidfd);
         vs_closep(&ctx->pty_master);
         ctx->pidfd = ctx->pty_master = -EBADF;
+        return r;
+}
+
+void vs_context_release(VsContext *ctx)
+{
+        vs_closep(&ctx->pidfd);
+        vs_closep(&ctx->pty_master);
+        ctx->pidfd = ctx->pty_master = -EBADF;
+        vs_cgroup_release(&ctx->cgroup);
+}
+
+/* A pty master from the guest's devpts must really be one: the guest owns that path. */
+static bool is_ptmx(int fd)
+{
+        struct stat st;
+        return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
+               minor(st.st_rdev) == 2;
+}
+
+/* Runs in the joining child; returns only on failure. */
+static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
+{
+        char go;
+        int r;
+
+        /* Until exec, nothing in the guest may look into us (/proc/PID/fd, exe, mem). */
+        if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                return vs_error(err, errno, "prctl");
+        if (read(sock, &go, 1) != 1)
+                return vs_error(err, EPIPE, "wait for the caller");
+        /* Linux 5.8: setns on a pidfd enters several namespaces at once. */
+        if (setns(spec->pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                   CLONE_NEWCGROUP | CLONE_NEWTIME) < 0)
+                return vs_error(err, errno, "enter the namespaces");
+        if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+                return vs_error(err, errno, "chdir %s", spec->cwd ? spec->cwd : "/");
+
+        _cleanup_close_ int slave = -EBADF;
+        if (spec->tty) {
+                _cleanup_close_ int master =
+                    vs_openat2(AT_FDCWD, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC,
+                               RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+                if (master < 0)
+                        return vs_error(err, errno, "open /dev/pts/ptmx");
+                if (!is_ptmx(master))
+                        return vs_error(err, ENOTTY, "/dev/pts/ptmx is not a pty multiplexer");
+                int unlock = 0;
+                if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                        return vs_error(err, errno, "unlock the pty");
+                slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                if (slave < 0)
+                        return vs_error(err, errno, "open the pty's terminal");
+                r = send_fd(sock, MSG_PTY, master);
+                if (r < 0)
+                        return vs_error(err, r, "pass the pty to the caller");
+        }
+        VsContextSpec io = {.stdio = {spec->stdio[0], spec->stdio[1], spec->stdio[2]}};
+        r = setup_stdio(&io, slave, err);
+        if (r < 0)
+                return r;
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
+        if (r < 0)
+                return r;
+        execvpe(spec->argv[0], spec->argv, spec->envp ? spec->envp : default_env);
+        return vs_error(err, errno, "exec %s", spec->argv[0]);
+}
+
+int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
+{
+        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
+        VsSeccomp *filter = NULL;
+        int sv[2] = {-EBADF, -EBADF};
+        int r;
+
+        if (!spec->argv || !spec->argv[0])
+                return vs_error_input(err, "no command given");
+        pid_t init = vs_pidfd_pid(spec->pidfd);
+        if (init < 0)
+                return vs_error(err, errno, "the context's PID 1");
+        r = vs_seccomp_build(&spec->seccomp, &filter, err);
+        if (r < 0)
+                return r;
+        r = vs_cgroup_of_pid(&ctx.cgroup, init, err);
+        if (r < 0)
+                goto out;
+        /* Our children are born into the context's pid namespace (pid_for_children). */
+        if (setns(spec->pidfd, CLONE_NEWPID) < 0) {
+                r = vs_error(err, errno, "enter the pid namespace");
+                goto out;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = vs_error(err, errno, "socketpair");
+                goto out;
+        }
+        int pidfd = -1;
+        struct clone_args args = {
+            .flags = CLONE_PIDFD,
+            .pidfd = (unsigned long)&pidfd,
+            .exit_signal = SIGCHLD,
+        };
+        bool into = ctx.cgroup.v2fd >= 0;
+        if (into) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (unsigned long)ctx.cgroup.v2fd;
+        }
+        long pid = vs_clone3(&args);
+        if (pid < 0 && into && (errno == EOPNOTSUPP || errno == EINVAL || errno == EBUSY)) {
+                into = false;
+                args.flags &= ~(unsigned long long)CLONE_INTO_CGROUP;
+                args.cgroup = 0;
+                pid = vs_clone3(&args);
+        }
+        if (pid < 0) {
+                r = vs_error(err, errno, "clone3");
+                goto out;
+        }
+        if (pid == 0) {
+                VsError cerr = {0};
+                ChildMsg m = {.type = MSG_ERROR};
+                close(sv[0]);
+                join_child(spec, filter, sv[1], &cerr);
+                m.error = cerr;
+                (void)!write(sv[1], &m, sizeof m);
+                _exit(127);
+        }
+        ctx.pid = (pid_t)pid;
+        ctx.pidfd = pidfd;
+        vs_closep(&sv[1]);
+        sv[1] = -EBADF;
+        r = into ? vs_cgroup_attach_v1(&ctx.cgroup, ctx.pid, err)
+                 : vs_cgroup_attach(&ctx.cgroup, ctx.pid, err);
+        if (r == 0 && write(sv[0], "g", 1) != 1)
+                r = vs_error(err, errno, "start the command");
+        if (r == 0)
+                r = wait_for_exec(sv[0], &ctx, err);
+        if (r == 0 && ctx.pty_master >= 0 && !is_ptmx(ctx.pty_master))
+                r = vs_error(err, ENOTTY, "the guest passed a pty that is not one");
+        if (r < 0) {
+                pidfd_send_signal(ctx.pidfd, SIGKILL, NULL, 0);
+                siginfo_t si;
+                while (waitid(P_PIDFD, (id_t)ctx.pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                        ;
+                goto out;
+        }
+        vs_cgroup_release(&ctx.cgroup);
+        vs_closep(&sv[0]);
+        vs_seccomp_free(filter);
+        *ret = ctx;
+        return 0;
+out:
+        vs_context_release(&ctx);
+        vs_closep(&sv[0]);
+        vs_closep(&sv[1]);
+        vs_seccomp_free(filter);
         return r;
 }

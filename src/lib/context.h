@@ -32,7 +32,7 @@ typedef struct VsContextSpec {
         const char *name;          /* names the cgroup and prefixes errors */
         const char *cgroup_parent; /* "/abs" or "relative/to/our/own/cgroup" */
         VsRootSpec root;
-        char *const *argv;
+        char *const *argv; /* NULL: a tiny built-in PID 1 that only reaps (init = none) */
         char *const *envp; /* NULL: a minimal PATH/HOME/TERM environment */
         const char *cwd;   /* inside the guest; NULL = "/" */
         const char *hostname;
@@ -45,7 +45,26 @@ typedef struct VsContextSpec {
         VsNetMode net;
         bool tty;     /* a pty from the guest's own devpts; the master comes back */
         int stdio[3]; /* fds for the command's stdin/out/err; -1 inherits ours */
+        int console;  /* without tty: a file bound over /dev/console (the log), or -1 */
+        unsigned long long memory_max; /* bytes on the context's cgroup; 0 = none */
+        unsigned long long pids_max;   /* 0 = none */
 } VsContextSpec;
+
+/* Joining a running context: a process in its namespaces and cgroup. */
+typedef struct VsJoinSpec {
+        const char *name;
+        int pidfd; /* of the context's PID 1 */
+        char *const *argv;
+        char *const *envp;
+        const char *cwd;
+        VsCaps caps;
+        bool no_new_privs;
+        VsSeccompSpec seccomp;
+        const VsRlimit *rlimits;
+        int n_rlimits;
+        bool tty;
+        int stdio[3];
+} VsJoinSpec;
 
 typedef struct VsContext {
         pid_t pid; /* in our pid namespace */
@@ -64,6 +83,15 @@ void vs_context_spec_init(VsContextSpec *spec);
  * pidfd of PID 1 and the context's cgroup.
  */
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err);
+/*
+ * Run a command in the running context whose PID 1 @spec->pidfd names: its
+ * pid, mount, uts, ipc, net, cgroup and time namespaces, the cgroup its PID 1
+ * is in, then the same lockdown as a start.  On success @ret holds a pidfd of
+ * the command (ret->cgroup is empty: the context's cgroup is not ours).
+ */
+int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err);
+/* Close the fds of @ctx, leaving the kernel objects alone. */
+void vs_context_release(VsContext *ctx);
 /* Wait for PID 1 to end; *ret_code is its exit code, or 128+signal. */
 int vs_context_wait(VsContext *ctx, int *ret_code, VsError *err);
 /* Kill whatever is left, remove the cgroup, close fds. */

@@ -295,6 +295,99 @@ static int apply_bind(int rootfd, const VsBind *b, VsError *err)
         return 0;
 }
 
+/*
+ * The cgroup tree the way systemd expects it: in our own cgroup namespace
+ * each hierarchy shows the context's cgroup as its root, so the guest may
+ * write below it (systemd must) but never reaches the limits set above it.
+ * Hybrid and v1 hosts get a tmpfs with one mount per hierarchy, the cgroup2
+ * tree on "unified"; pure v2 hosts get cgroup2 on /sys/fs/cgroup itself.
+ */
+static int mount_cgroups(int rootfd, VsError *err)
+{
+        char buf[4096];
+        ssize_t n = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
+        if (n < 0)
+                return vs_error(err, (int)n, "read /proc/self/cgroup");
+        bool v1 = false;
+        for (char *l = buf; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+                if (strncmp(l, "0::", 3) != 0)
+                        v1 = true;
+        static const unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        if (!v1)
+                return mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", NULL, attrs, err);
+
+        static const char *const tmpopts[] = {"mode", "755", "size", "0", NULL};
+        int r = mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", tmpopts, attrs, err);
+        if (r < 0)
+                return r;
+        char *save = NULL;
+        for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c2 = '\0';
+                const char *ctrls = c1 + 1;
+                char dir[128], target[160];
+                const char *opts[32];
+                char optbuf[256];
+                int k = 0;
+                const char *fstype = "cgroup";
+                if (ctrls[0] == '\0') {
+                        fstype = "cgroup2";
+                        snprintf(dir, sizeof dir, "unified");
+                } else {
+                        snprintf(dir, sizeof dir, "%s",
+                                 strncmp(ctrls, "name=", 5) == 0 ? ctrls + 5 : ctrls);
+                        snprintf(optbuf, sizeof optbuf, "%s", ctrls);
+                        char *s2 = NULL;
+                        for (char *c = strtok_r(optbuf, ",", &s2); c && k < 28;
+                             c = strtok_r(NULL, ",", &s2)) {
+                                if (strncmp(c, "name=", 5) == 0) {
+                                        opts[k++] = "name";
+                                        opts[k++] = c + 5;
+                                } else {
+                                        opts[k++] = c;
+                                        opts[k++] = NULL;
+                                }
+                        }
+                }
+                opts[k] = NULL;
+                if (strchr(dir, '/') || dir[0] == '.')
+                        continue;
+                snprintf(target, sizeof target, "/sys/fs/cgroup/%s", dir);
+                /* flags are (key, NULL) pairs: walk them ourselves */
+                _cleanup_close_ int t = open_target(rootfd, target, true, RESOLVE_ROOT);
+                if (t < 0)
+                        return vs_error(err, t, "mount %s: open the mount point", target);
+                _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
+                if (fs < 0)
+                        return vs_error(err, errno, "mount %s", target);
+                for (int i = 0; i < k; i += 2) {
+                        int rc = opts[i + 1]
+                                     ? fsconfig(fs, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
+                                     : fsconfig(fs, FSCONFIG_SET_FLAG, opts[i], NULL, 0);
+                        if (rc < 0)
+                                return vs_error(err, errno, "mount %s: option %s", target,
+                                                opts[i]);
+                }
+                if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                        return vs_error(err, errno, "mount %s", target);
+                _cleanup_close_ int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+                if (m < 0)
+                        return vs_error(err, errno, "mount %s", target);
+                r = attach(m, t);
+                if (r < 0)
+                        return vs_error(err, r, "mount %s", target);
+        }
+        /* the tmpfs itself read-only: nothing but the hierarchies lives there */
+        _cleanup_close_ int tm = vs_openat2(rootfd, "sys/fs/cgroup", O_PATH | O_CLOEXEC,
+                                            RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (tm < 0 || mount_setattr(tm, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+                return vs_error(err, errno, "make /sys/fs/cgroup read-only");
+        return 0;
+}
+
 int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
 {
         /* Nothing we mount may propagate back to the host. */
@@ -326,6 +419,12 @@ int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
         if (r == 0)
                 r = mount_fs(rootfd, "/run", "tmpfs", runopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                              err);
+        static const char *const tmpopts[] = {"mode", "1777", NULL};
+        if (r == 0 && spec->tmp_tmpfs)
+                r = mount_fs(rootfd, "/tmp", "tmpfs", tmpopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                             err);
+        if (r == 0 && spec->cgroupfs)
+                r = mount_cgroups(rootfd, err);
         for (int i = 0; r == 0 && i < spec->n_binds; i++)
                 r = apply_bind(rootfd, &spec->binds[i], err);
         if (r == 0)

@@ -16,6 +16,8 @@ typedef struct VsRootSpec {
         const VsBind *binds;
         int n_binds;
         bool readonly_root; /* the guest's / itself read-only */
+        bool tmp_tmpfs;     /* a tmpfs on /tmp */
+        bool cgroupfs;      /* the cgroup hierarchies on /sys/fs/cgroup, rooted at our own */
 } VsRootSpec;
 
 /*

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 
 int vs_write_all(int fd, const void *buf, size_t len)
 {
@@ -82,4 +83,23 @@ int vs_parse_u64(const char *s, unsigned long long *ret)
         }
         *ret = v;
         return 0;
+}
+
+pid_t vs_pidfd_pid(int pidfd)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return -1;
+        const char *p = strstr(buf, "\nPid:");
+        if (!p) {
+                errno = EBADF;
+                return -1;
+        }
+        long pid = strtol(p + 5, NULL, 10);
+        if (pid <= 0) {
+                errno = ESRCH; /* -1: the process is gone */
+                return -1;
+        }
+        return (pid_t)pid;
 }

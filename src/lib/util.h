@@ -55,3 +55,5 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
 
 /* Strict unsigned parse: decimal digits only, no sign, no overflow. */
 int vs_parse_u64(const char *s, unsigned long long *ret);
+/* The pid a pidfd refers to, in our pid namespace (fdinfo; glibc 2.36 has no pidfd_getpid). */
+pid_t vs_pidfd_pid(int pidfd);

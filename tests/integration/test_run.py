@@ -81,14 +81,16 @@ def test_host_sees_context_in_its_cgroup(run, rootfs):
         inside = proc.stdout.readline()
         dirs = [d + "/cgtest" for d in cgroup_dirs()]
         for d in dirs:
-            assert os.path.isdir(d), d
+            assert os.path.isdir(d + "/guest"), d
+            # limits go on NAME, the processes live in NAME/guest
+            assert open(d + "/cgroup.procs").read() == "", d
         members = set()
         for d in dirs:
-            members |= set(open(d + "/cgroup.procs").read().split())
+            members |= set(open(d + "/guest/cgroup.procs").read().split())
         assert len(members) >= 1
         # every process of the context is in every hierarchy's cgroup
         for d in dirs:
-            assert set(open(d + "/cgroup.procs").read().split()) == members, d
+            assert set(open(d + "/guest/cgroup.procs").read().split()) == members, d
         # inside, a cgroup namespace: its own cgroup is the root
         assert inside.rstrip().endswith(":/"), inside
     finally:
@@ -501,19 +503,22 @@ def test_kill_of_cli_mid_run_leaves_context_to_the_kernel(run, rootfs):
     proc.kill()
     proc.wait()
     dirs = [d + "/orphan" for d in cgroup_dirs()]
-    pids = open(dirs[0] + "/cgroup.procs").read().split()
+    pids = open(dirs[0] + "/guest/cgroup.procs").read().split()
     assert pids, "the context's processes are still tracked by its cgroup"
-    # clean up the way `vserver stop` will: kill the cgroup, then remove it
+    # clean up the way `vserver stop` does: kill the cgroup, then remove it
     for pid in pids:
         os.kill(int(pid), signal.SIGKILL)
     for d in dirs:
         for _ in range(500):
             try:
+                os.rmdir(d + "/guest")
                 os.rmdir(d)
                 break
             except OSError:
                 time.sleep(0.01)
     assert not any(os.path.exists(d) for d in dirs)
+
+
 def test_help_synopsis():
     p = subprocess.run([VSERVER, "help", "run"], capture_output=True, text=True)
     assert p.stdout.startswith("Usage: vserver run [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n")

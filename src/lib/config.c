@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rlimit.h"
+#include "util.h"
+
+/* ---- signals ---------------------------------------------------------- */
+
+static const struct {
+        const char *name;
+        int sig;
+} signals[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"PWR", SIGPWR},
+};
+
+int vs_signal_from_name(const char *s)
+{
+        unsigned long long n;
+        if (strncasecmp(s, "SIG", 3) == 0)
+                s += 3;
+        if (vs_parse_u64(s, &n) == 0)
+                return n >= 1 && n < (unsigned long long)NSIG ? (int)n : -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+                if (strcasecmp(s, signals[i].name) == 0)
+                        return signals[i].sig;
+        if (strncasecmp(s, "RTMIN", 5) == 0) {
+                if (s[5] == '\0')
+                        return SIGRTMIN;
+                if (s[5] == '+' && vs_parse_u64(s + 6, &n) == 0 &&
+                    n <= (unsigned long long)(SIGRTMAX - SIGRTMIN))
+                        return SIGRTMIN + (int)n;
+        }
+        return -EINVAL;
+}
+
+const char *vs_signal_name(int sig, char *buf, size_t size)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+                if (signals[i].sig == sig) {
+                        snprintf(buf, size, "SIG%s", signals[i].name);
+                        return buf;
+                }
+        if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+                snprintf(buf, size, "SIGRTMIN+%d", sig - SIGRTMIN);
+        else
+                snprintf(buf, size, "%d", sig);
+        return buf;
+}
+
+/* ---- host settings ---------------------------------------------------- */
+
+void vs_host_config_init(VsHostConfig *h)
+{
+        *h = (VsHostConfig){.ctx_min = 1000, .ctx_max = 49151};
+        snprintf(h->cgroup_parent, sizeof h->cgroup_parent, "/vserver");
+        snprintf(h->mirror, sizeof h->mirror, "http://deb.debian.org/debian");
+        snprintf(h->suite, sizeof h->suite, "bookworm");
+}
+
+/* Reads one line per call, so the handler knows the line number (inih has no lineno here). */
+typedef struct Reader {
+        const char *text; /* parsing from memory */
+        FILE *file;
+        const char *label;
+        int line;
+        VsError *err;
+        int failed;
+        void *target;
+        /* for "set twice" checks of single-valued keys */
+        char seen[64][48];
+        int n_seen;
+} Reader;
+
+static char *read_line(char *str, int num, void *stream)
+{
+        Reader *r = stream;
+        r->line++;
+        if (r->file)
+                return fgets(str, num, r->file);
+        if (!r->text || !*r->text)
+                return NULL;
+        const char *nl = strchr(r->text, '\n');
+        size_t len = nl ? (size_t)(nl - r->text) + 1 : strlen(r->text);
+        if (len >= (size_t)num)
+                len = (size_t)num - 1;
+        memcpy(str, r->text, len);
+        str[len] = '\0';
+        r->text += len;
+        return str;
+}
+
+static int bad(Reader *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(Reader *r, const char *key, const char *fmt, ...)
+{
+        char msg[320];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (!r->failed)
+                vs_error_input(r->err, "%s:%d: %s: %s", r->label, r->line, key, msg);
+        r->failed = 1;
+        return 0; /* stop parsing */
+}
+
+/* inih strips ';' comments only; "value   # note" is common in our files. */
+static void strip_comment(char *v)
+{
+        for (char *p = v; *p; p++)
+                if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        break;
+                }
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                v[--n] = '\0';
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
+            !strcasecmp(v, "on")) {
+                *ret = true;
+                return 0;
+        }
+        if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
+            !strcasecmp(v, "off")) {
+                *ret = false;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int host_handler(void *user, const char *section, const char *name, const char *value)
+{
+        Reader *r = user;
+        VsHostConfig *h = r->target;
+        char key[128], v[1024];
+        snprintf(key, sizeof key, "%s.%s", section, name);
+        snprintf(v, sizeof v, "%s", value ? value : "");
+        strip_comment(v);
+        if (!streq(section, "host"))
+                return bad(r, key, "unknown section [%s] (host settings live in [host])",
+                           section);
+        if (streq(name, "cgroup-parent")) {
+                if (!vs_cgroup_path_valid(v) || strlen(v) >= sizeof h->cgroup_parent)
+                        return bad(r, key,
+                                   "\"%s\" is not a cgroup path (say /vserver: letters, digits, "
+                                   ". _ - and /)",
+                                   v);
+                snprintf(h->cgroup_parent, sizeof h->cgroup_parent, "%s", v);
+        } else if (streq(name, "context-range")) {
+                unsigned long long a, b;
+                char *dash = strchr(v, '-');
+                if (dash)
+                        *dash = '\0';
+                if (!dash || vs_parse_u64(v, &a) < 0 || vs_parse_u64(dash + 1, &b) < 0 || a < 2 ||
+                    b > 65535 || a > b)
+                        return bad(r, key, "say FIRST-LAST within 2-65535, e.g. 1000-49151");
+                h->ctx_min = (unsigned)a;
+                h->ctx_max = (unsigned)b;
+        } else if (streq(name, "debian-mirror")) {
+                if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8) &&
+                    strncmp(v, "file:/", 6))
+                        return bad(r, key, "\"%s\" is not an http(s):// or file:/ URL", v);
+                snprintf(h->mirror, sizeof h->mirror, "%s", v);
+        } else if (streq(name, "debian-suite")) {
+                snprintf(h->suite, sizeof h->suite, "%s", v);
+        } else {
+                return bad(r, key,
+                           "unknown key (known: cgroup-parent, context-range, debian-mirror, "
+                           "debian-suite)");
+        }
+        return 1;
+}
+
+static int parse_with(Reader *r, ini_handler handler)
+{
+        int rc = ini_parse_stream(read_line, r, handler, r);
+        if (r->failed)
+                return -EINVAL;
+        if (rc > 0)
+                return vs_error_input(r->err,
+                                      "%s:%d: not an INI line (say [section] or key = value)",
+                                      r->label, rc);
+        if (rc < 0)
+                return vs_error(r->err, ENOMEM, "parse %s", r->label);
+        return 0;
+}
+
+int vs_host_config_load(VsHostConfig *h, const char *path, VsError *err)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : vs_error(err, errno, "open %s", path);
+        Reader r = {.file = f, .label = path, .err = err, .target = h};
+        int ret = parse_with(&r, host_handler);
+        fclose(f);
+        return ret;
+}
+
+/* ---- guest files ------------------------------------------------------ */
+
+void vs_guest_config_init(VsGuestConfig *g, const char *name)
+{
+        *g = (VsGuestConfig){
+            .stop_timeout = 10,
+            .tmp_tmpfs = true,
+            .net = VS_NET_NONE,
+            .seccomp = VS_SECCOMP_DEFAULT,
+            .no_new_privs = false,
+        };
+        snprintf(g->name, sizeof g->name, "%s", name);
+        snprintf(g->hostname, sizeof g->hostname, "%s", name);
+        snprintf(g->init, sizeof g->init, "/sbin/init");
+}
+
+static bool hostname_ok(const char *h)
+{
+        size_t n = strlen(h);
+        if (n == 0 || n > 64 || h[0] == '-' || h[0] == '.')
+                return false;
+        for (const char *p = h; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+                        return false;
+        return true;
+}
+
+static const char *const rlimit_keys[] = {"as",     "core",  "cpu",      "data",    "fsize",
+                                          "locks",  "memlock", "msgqueue", "nice", "nofile",
+                                          "nproc",  "rtprio", "rttime",   "sigpending", "stack",
+                                          NULL};
+
+static bool is_rlimit_key(const char *k)
+{
+        for (const char *const *p = rlimit_keys; *p; p++)
+                if (streq(*p, k))
+                        return true;
+        return false;
+}
+
+/* Parse a capability list ("NET_RAW SYS_TIME", commas also allowed). */
+static int parse_caps(const char *v, VsCaps *ret, char *badname, size_t size)
+{
+        char buf[1024];
+        VsCaps all = 0;
+        snprintf(buf, sizeof buf, "%s", v);
+        for (char *save = NULL, *t = strtok_r(buf, " ,\t", &save); t;
+             t = strtok_r(NULL, " ,\t", &save)) {
+                VsCaps c;
+                if (vs_caps_from_name(t, &c) < 0) {
+                        snprintf(badname, size, "%s", t);
+                        return -EINVAL;
+                }
+                all |= c;
+        }
+        *ret = all;
+        return 0;
+}
+
+static bool multi_valued(const char *key)
+{
+        return streq(key, "mount.bind");
+}
+
+/* Returns 0 or -EINVAL with a message (without the location) in @msg. */
+static int set_key(VsGuestConfig *g, const char *section, const char *name, const char *v,
+                   char *msg, size_t msz)
+{
+        unsigned long long n;
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", section, name);
+
+#define BAD(...)                                                                                   \
+        do {                                                                                       \
+                snprintf(msg, msz, __VA_ARGS__);                                                   \
+                return -EINVAL;                                                                    \
+        } while (0)
+
+        if (streq(section, "guest")) {
+                if (streq(name, "context")) {
+                        if (vs_parse_u64(v, &n) < 0 || n < 2 || n > 65535)
+                                BAD("\"%s\" is not a context id (say a number from 2 to 65535)",
+                                    v);
+                        g->context = (unsigned)n;
+                } else if (streq(name, "hostname") || streq(name, "domainname")) {
+                        if (!hostname_ok(v))
+                                BAD("\"%s\" is not a host name (letters, digits, '-' and '.', at "
+                                    "most 64)",
+                                    v);
+                        snprintf(streq(name, "hostname") ? g->hostname : g->domainname,
+                                 sizeof g->hostname, "%s", v);
+                } else if (streq(name, "init")) {
+                        if (!streq(v, "none") && v[0] != '/')
+                                BAD("\"%s\" is not an absolute path (say /sbin/init, a command "
+                                    "with its arguments, or none)",
+                                    v);
+                        if (strlen(v) >= sizeof g->init)
+                                BAD("the command is too long");
+                        snprintf(g->init, sizeof g->init, "%s", v);
+                } else if (streq(name, "stop-signal")) {
+                        int s = vs_signal_from_name(v);
+                        if (s < 0 || s == SIGKILL)
+                                BAD("\"%s\" is not a signal to stop with (say SIGTERM, SIGPWR or "
+                                    "SIGRTMIN+3)",
+                                    v);
+                        g->stop_signal = s;
+                } else if (streq(name, "stop-timeout")) {
+                        if (vs_parse_u64(v, &n) < 0 || n > 3600)
+                                BAD("\"%s\" is not a number of seconds (0 to 3600)", v);
+                        g->stop_timeout = (unsigned)n;
+                } else if (streq(name, "autostart")) {
+                        if (parse_bool(v, &g->autostart) < 0)
+                                BAD("\"%s\" is not yes or no", v);
+                } else if (streq(name, "tmp")) {
+                        if (streq(v, "tmpfs"))
+                                g->tmp_tmpfs = true;
+                        else if (streq(v, "disk"))
+                                g->tmp_tmpfs = false;
+                        else
+                                BAD("\"%s\": say tmpfs or disk", v);
+                } else {
+                        BAD("unknown key (known: context, hostname, domainname, init, "
+                            "stop-signal, stop-timeout, autostart, tmp)");
+                }
+        } else if (streq(section, "net")) {
+                if (streq(name, "mode")) {
+                        if (streq(v, "none"))
+                                g->net = VS_NET_NONE;
+                        else if (streq(v, "host"))
+                                g->net = VS_NET_HOST;
+                        else if (streq(v, "isolate") || streq(v, "netns"))
+                                BAD("mode %s is not available in this version (say none or host)",
+                                    v);
+                        else
+                                BAD("\"%s\" is not a network mode (say none or host)", v);
+                } else {
+                        BAD("unknown key (known: mode)");
+                }
+        } else if (streq(section, "limits")) {
+                if (streq(name, "memory")) {
+                        if (streq(v, "unlimited"))
+                                n = 0;
+                        else if (vs_parse_size(v, &n) < 0 || n < 4096)
+                                BAD("\"%s\" is not a size (say 512M or 2G)", v);
+                        g->memory = n;
+                } else if (streq(name, "processes")) {
+                        if (streq(v, "unlimited"))
+                                n = 0;
+                        else if (vs_parse_u64(v, &n) < 0 || n < 1 || n > 4194304)
+                                BAD("\"%s\" is not a number of processes (1 to 4194304, or "
+                                    "unlimited)",
+                                    v);
+                        g->processes = n;
+                } else if (is_rlimit_key(name)) {
+                        char spec[256];
+                        VsRlimit rl;
+                        VsError e = {0};
+                        snprintf(spec, sizeof spec, "%s=%s", name, v);
+                        if (vs_rlimit_parse(spec, &rl, &e) < 0)
+                                BAD("\"%s\" is not a limit (say SOFT or SOFT:HARD, a number or "
+                                    "unlimited)",
+                                    v);
+                        int i = 0;
+                        while (i < g->n_rlimits && g->rlimits[i].resource != rl.resource)
+                                i++;
+                        if (i == VS_CONFIG_MAX_RLIMITS)
+                                BAD("too many limits");
+                        g->rlimits[i] = rl;
+                        if (i == g->n_rlimits)
+                                g->n_rlimits++;
+                } else {
+                        BAD("unknown key (known: memory, processes, and the rlimits as, core, "
+                            "cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, "
+                            "rtprio, rttime, sigpending, stack)");
+                }
+        } else if (streq(section, "security")) {
+                char badcap[64];
+                if (streq(name, "capabilities.add") || streq(name, "capabilities.drop")) {
+                        VsCaps c;
+                        if (parse_caps(v, &c, badcap, sizeof badcap) < 0)
+                                BAD("\"%s\" is not a capability (say NET_RAW or SYS_TIME; see "
+                                    "capabilities(7))",
+                                    badcap);
+                        if (streq(name, "capabilities.add"))
+                                g->caps_add = c;
+                        else
+                                g->caps_drop = c;
+                } else if (streq(name, "seccomp")) {
+                        if (streq(v, "default")) {
+                                g->seccomp = VS_SECCOMP_DEFAULT;
+                        } else if (streq(v, "none")) {
+                                g->seccomp = VS_SECCOMP_NONE;
+                        } else if (v[0] == '/' && strlen(v) < sizeof g->seccomp_file) {
+                                g->seccomp = VS_SECCOMP_FILE;
+                                snprintf(g->seccomp_file, sizeof g->seccomp_file, "%s", v);
+                        } else {
+                                BAD("\"%s\": say default, none or an absolute file path", v);
+                        }
+                } else if (streq(name, "allow-userns")) {
+                        if (parse_bool(v, &g->allow_userns) < 0)
+                                BAD("\"%s\" is not yes or no", v);
+                } else if (streq(name, "no-new-privs")) {
+                        if (parse_bool(v, &g->no_new_privs) < 0)
+                                BAD("\"%s\" is not yes or no", v);
+                } else {
+                        BAD("unknown key (known: capabilities.add, capabilities.drop, seccomp, "
+                            "allow-userns, no-new-privs)");
+                }
+        } else if (streq(section, "mount")) {
+                if (!streq(name, "bind"))
+                        BAD("unknown key (known: bind)");
+                if (g->n_binds >= VS_CONFIG_MAX_BINDS)
+                        BAD("too many binds (at most %d)", VS_CONFIG_MAX_BINDS);
+                int i = g->n_binds;
+                VsError e = {0};
+                snprintf(g->bind_spec[i], sizeof g->bind_spec[i], "%s", v);
+                snprintf(g->bind_buf[i], sizeof g->bind_buf[i], "%s", v);
+                if (vs_bind_parse(g->bind_buf[i], &g->binds[i], &e) < 0)
+                        BAD("%s", e.msg);
+                g->n_binds++;
+        } else {
+                BAD("unknown section [%s] (known: guest, net, limits, security, mount)", section);
+        }
+#undef BAD
+        return 0;
+}
+
+static int guest_handler(void *user, const char *section, const char *name, const char *value)
+{
+        Reader *r = user;
+        VsGuestConfig *g = r->target;
+        char key[128], v[PATH_MAX], msg[400];
+        snprintf(key, sizeof key, "%s.%s", section, name);
+        snprintf(v, sizeof v, "%s", value ? value : "");
+        strip_comment(v);
+        if (!multi_valued(key)) {
+                for (int i = 0; i < r->n_seen; i++)
+                        if (streq(r->seen[i], key))
+                                return bad(r, key, "set twice (keep one line)");
+                if (r->n_seen < (int)ARRAY_SIZE(r->seen) && strlen(key) < sizeof r->seen[0])
+                        snprintf(r->seen[r->n_seen++], sizeof r->seen[0], "%s", key);
+        }
+        if (set_key(g, section, name, v, msg, sizeof msg) < 0)
+                return bad(r, key, "%s", msg);
+        return 1;
+}
+
+int vs_guest_config_parse(VsGuestConfig *g, const char *text, const char *label, VsError *err)
+{
+        Reader r = {.text = text, .label = label, .err = err, .target = g};
+        return parse_with(&r, guest_handler);
+}
+
+int vs_guest_config_load(VsGuestConfig *g, const char *path, VsError *err)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return vs_error(err, errno, "open %s", path);
+        const char *base = strrchr(path, '/');
+        Reader r = {.file = f, .label = base ? base + 1 : path, .err = err, .target = g};
+        int ret = parse_with(&r, guest_handler);
+        fclose(f);
+        return ret;
+}
+
+int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, const char *where,
+                        VsError *err)
+{
+        char sec[64], msg[400];
+        const char *dot = strchr(key, '.');
+        if (!dot || (size_t)(dot - key) >= sizeof sec)
+                return vs_error_input(err, "%s: \"%s\" is not a key (say section.key)", where,
+                                      key);
+        snprintf(sec, sizeof sec, "%.*s", (int)(dot - key), key);
+        if (set_key(g, sec, dot + 1, value, msg, sizeof msg) < 0)
+                return vs_error_input(err, "%s: %s", where, msg);
+        return 0;
+}
+
+static void fmt_rlim(rlim_t v, char *buf, size_t size)
+{
+        if (v == RLIM_INFINITY)
+                snprintf(buf, size, "unlimited");
+        else
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+static void fmt_size(unsigned long long v, char *buf, size_t size)
+{
+        static const char units[] = "KMGT";
+        int u = -1;
+        while (v && v % 1024 == 0 && u < 3) {
+                v /= 1024;
+                u++;
+        }
+        if (u < 0)
+                snprintf(buf, size, "%llu", v);
+        else
+                snprintf(buf, size, "%llu%c", v, units[u]);
+}
+
+int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
+{
+        char buf[1024], sig[32];
+        fprintf(f, "# vserver guest %s\n[guest]\n", g->name);
+        if (g->context)
+                fprintf(f, "context = %u\n", g->context);
+        fprintf(f, "hostname = %s\n", g->hostname);
+        if (g->domainname[0])
+                fprintf(f, "domainname = %s\n", g->domainname);
+        fprintf(f, "init = %s\n", g->init);
+        if (g->stop_signal)
+                fprintf(f, "stop-signal = %s\n", vs_signal_name(g->stop_signal, sig, sizeof sig));
+        fprintf(f, "stop-timeout = %u\n", g->stop_timeout);
+        fprintf(f, "autostart = %s\n", g->autostart ? "yes" : "no");
+        fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
+        fprintf(f, "\n[net]\nmode = %s\n", g->net == VS_NET_HOST ? "host" : "none");
+        fprintf(f, "\n[limits]\n");
+        if (g->memory) {
+                fmt_size(g->memory, buf, sizeof buf);
+                fprintf(f, "memory = %s\n", buf);
+        }
+        if (g->processes)
+                fprintf(f, "processes = %llu\n", g->processes);
+        for (int i = 0; i < g->n_rlimits; i++) {
+                char s[32], h[32];
+                fmt_rlim(g->rlimits[i].limit.rlim_cur, s, sizeof s);
+                fmt_rlim(g->rlimits[i].limit.rlim_max, h, sizeof h);
+                const char *name = vs_rlimit_name(g->rlimits[i].resource);
+                char lower[32];
+                size_t k = 0;
+                for (; name[k] && k < sizeof lower - 1; k++)
+                        lower[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32
+                                                                           : name[k]);
+                lower[k] = '\0';
+                if (streq(s, h))
+                        fprintf(f, "%s = %s\n", lower, s);
+                else
+                        fprintf(f, "%s = %s:%s\n", lower, s, h);
+        }
+        fprintf(f, "\n[security]\n");
+        if (g->caps_add)
+                fprintf(f, "capabilities.add = %s\n", vs_caps_format(g->caps_add, buf, sizeof buf));
+        if (g->caps_drop)
+                fprintf(f, "capabilities.drop = %s\n",
+                        vs_caps_format(g->caps_drop, buf, sizeof buf));
+        fprintf(f, "seccomp = %s\n",
+                g->seccomp == VS_SECCOMP_NONE   ? "none"
+                : g->seccomp == VS_SECCOMP_FILE ? g->seccomp_file
+                                                : "default");
+        fprintf(f, "allow-userns = %s\n", g->allow_userns ? "yes" : "no");
+        fprintf(f, "no-new-privs = %s\n", g->no_new_privs ? "yes" : "no");
+        if (g->n_binds) {
+                fprintf(f, "\n[mount]\n");
+                for (int i = 0; i < g->n_binds; i++)
+                        fprintf(f, "bind = %s\n", g->bind_spec[i]);
+        }
+        return ferror(f) ? -EIO : 0;
+}
+
+int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
+{
+        char tmp[PATH_MAX];
+        if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
+                return vs_error(err, ENAMETOOLONG, "%s", path);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return vs_error(err, errno, "create %s", tmp);
+        FILE *f = fdopen(fd, "w");
+        if (!f) {
+                close(fd);
+                unlink(tmp);
+                return vs_error(err, errno, "write %s", tmp);
+        }
+        int r = vs_guest_config_write(g, f);
+        if (fflush(f) != 0 || r < 0 || fsync(fd) < 0) {
+                r = -errno;
+                fclose(f);
+                unlink(tmp);
+                return vs_error(err, r ? r : -EIO, "write %s", tmp);
+        }
+        fclose(f);
+        if (rename(tmp, path) < 0) {
+                r = errno;
+                unlink(tmp);
+                return vs_error(err, r, "rename %s to %s", tmp, path);
+        }
+        return 0;
+}

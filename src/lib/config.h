@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "caps.h"
+#include "context.h"
+#include "error.h"
+#include "mount.h"
+#include "seccomp.h"
+
+/*
+ * Guest files (/etc/vserver/guests/NAME.conf) and host settings
+ * (/etc/vserver/vserver.conf): INI, parsed with inih, validated in full.
+ * Unknown sections and keys are errors; every error names file, line and
+ * key and says what would be right.
+ */
+
+#define VS_CONFIG_MAX_BINDS   32
+#define VS_CONFIG_MAX_RLIMITS 16
+
+typedef struct VsHostConfig {
+        char cgroup_parent[256]; /* "/vserver" */
+        unsigned ctx_min, ctx_max;
+        char mirror[512]; /* for the debian template */
+        char suite[64];
+} VsHostConfig;
+
+typedef struct VsGuestConfig {
+        char name[64];
+        unsigned context; /* 0 until assigned */
+        char hostname[65];
+        char domainname[65];
+        char init[1024]; /* "/sbin/init", a command line, or "none" */
+        int stop_signal; /* 0: chosen from the init (systemd: SIGRTMIN+3, else SIGTERM) */
+        unsigned stop_timeout;
+        bool autostart;
+        bool tmp_tmpfs; /* /tmp a tmpfs (default) or the guest's own directory */
+        VsNetMode net;
+        unsigned long long memory;    /* bytes, 0 = no limit */
+        unsigned long long processes; /* 0 = no limit */
+        VsRlimit rlimits[VS_CONFIG_MAX_RLIMITS];
+        int n_rlimits;
+        VsCaps caps_add, caps_drop;
+        VsSeccompMode seccomp;
+        char seccomp_file[PATH_MAX];
+        bool allow_userns;
+        bool no_new_privs;
+        char bind_spec[VS_CONFIG_MAX_BINDS][PATH_MAX]; /* as written: SRC:DST[:ro] */
+        VsBind binds[VS_CONFIG_MAX_BINDS];             /* parsed from copies */
+        char bind_buf[VS_CONFIG_MAX_BINDS][PATH_MAX];
+        int n_binds;
+} VsGuestConfig;
+
+void vs_host_config_init(VsHostConfig *h);
+/* A missing file leaves the defaults. */
+int vs_host_config_load(VsHostConfig *h, const char *path, VsError *err);
+
+void vs_guest_config_init(VsGuestConfig *g, const char *name);
+/* Parse and validate @path (a guest file); errors read "FILE:LINE: KEY: what (fix)". */
+int vs_guest_config_load(VsGuestConfig *g, const char *path, VsError *err);
+/* Parse from memory, for tests; @label stands for the file name in errors. */
+int vs_guest_config_parse(VsGuestConfig *g, const char *text, const char *label, VsError *err);
+/*
+ * Set one key, as the file would ("limits.memory", "512M"); used by build
+ * options.  @where prefixes errors ("--memory" or "web1.conf:12").
+ */
+int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, const char *where,
+                        VsError *err);
+/* The whole effective configuration as a guest file. */
+int vs_guest_config_write(const VsGuestConfig *g, FILE *f);
+/* Write it to @path atomically: a temporary file, fsync, rename. */
+int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err);
+
+/* "SIGTERM", "TERM", "RTMIN+3", "15" -> signal number; -EINVAL. */
+int vs_signal_from_name(const char *s);
+/* "SIGRTMIN+3", "SIGTERM"; @buf at least 16 bytes. */
+const char *vs_signal_name(int sig, char *buf, size_t size);

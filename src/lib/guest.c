@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "guest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "context.h"
+#include "util.h"
+
+static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+static char env_home[] = "HOME=/root";
+static char env_container[] = "container=vserver";
+char *const vs_guest_env[] = {env_path, env_home, env_container, NULL};
+
+int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                  const char *cgroup_parent, const char *name, VsError *err)
+{
+        if (!vs_guest_name_valid(name))
+                return vs_error_input(err,
+                                      "\"%s\" is not a guest name (1-48 letters, digits, '-', '_' "
+                                      "or '.', starting with a letter or digit)",
+                                      name);
+        g->paths = *paths;
+        g->host = *host;
+        g->cgroup_parent = cgroup_parent ? cgroup_parent : g->host.cgroup_parent;
+        vs_guest_config_init(&g->cfg, name);
+        snprintf(g->conf, sizeof g->conf, "%s/%s.conf", paths->guests_conf, name);
+        snprintf(g->dir, sizeof g->dir, "%s/%s", paths->guests, name);
+        snprintf(g->rootfs, sizeof g->rootfs, "%s/%s/rootfs", paths->guests, name);
+        snprintf(g->log, sizeof g->log, "%s/%s.log", paths->log, name);
+        return 0;
+}
+
+int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                  const char *cgroup_parent, const char *name, VsError *err)
+{
+        int r = vs_guest_init(g, paths, host, cgroup_parent, name, err);
+        if (r < 0)
+                return r;
+        if (access(g->conf, F_OK) < 0 && errno == ENOENT)
+                return vs_error_input(err, "no guest \"%s\" (no %s; see vserver list --all)", name,
+                                      g->conf);
+        return vs_guest_config_load(&g->cfg, g->conf, err);
+}
+
+int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err)
+{
+        char path[PATH_MAX];
+        int r = vs_mkdir_p(g->paths.run, 0755);
+        if (r < 0)
+                return vs_error(err, r, "create %s", g->paths.run);
+        snprintf(path, sizeof path, "%s/%s.lock", g->paths.run, g->cfg.name);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_error(err, errno, "open %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                close(fd);
+                if (e == EWOULDBLOCK)
+                        return vs_error(err, EBUSY,
+                                        "another vserver command is working on %s (its lock %s "
+                                        "is held)",
+                                        g->cfg.name, path);
+                return vs_error(err, e, "lock %s", path);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* How deep our own pid namespace is: the guest's PID 1 is one level below. */
+static int own_pidns_depth(void)
+{
+        static int depth;
+        char buf[4096];
+        if (depth)
+                return depth;
+        if (vs_read_file_at(AT_FDCWD, "/proc/self/status", buf, sizeof buf) < 0)
+                return 1;
+        const char *p = strstr(buf, "\nNSpid:");
+        int n = 0;
+        if (p)
+                for (p += 7; *p && *p != '\n'; p++)
+                        if ((p[0] == ' ' || p[0] == '\t') && p[1] >= '0' && p[1] <= '9')
+                                n++;
+        depth = n ? n : 1;
+        return depth;
+}
+
+typedef struct Scan {
+        int depth;
+        int nproc;
+        pid_t init;
+} Scan;
+
+static int scan_pid(pid_t pid, void *data)
+{
+        Scan *s = data;
+        char path[64], buf[4096];
+        s->nproc++;
+        if (s->init)
+                return 0;
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return 0;
+        const char *p = strstr(buf, "\nNSpid:");
+        if (!p)
+                return 0;
+        p += 7;
+        const char *eol = strchr(p, '\n');
+        int n = 0;
+        long last = 0;
+        for (const char *q = p; *q && q != eol;) {
+                while (*q == ' ' || *q == '\t')
+                        q++;
+                if (*q < '0' || *q > '9')
+                        break;
+                char *end;
+                last = strtol(q, &end, 10);
+                n++;
+                q = end;
+        }
+        if (n == s->depth + 1 && last == 1)
+                s->init = pid;
+        return 0;
+}
+
+void vs_guest_state_release(VsGuestState *st)
+{
+        vs_closep(&st->init_pidfd);
+        st->init_pidfd = -EBADF;
+        vs_cgroup_release(&st->cgroup);
+}
+
+int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
+{
+        VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
+        int r = vs_cgroup_open_if(&st.cgroup, g->cgroup_parent, g->cfg.name, err);
+        if (r < 0)
+                return r;
+        if (st.cgroup.n > 0) {
+                Scan s = {.depth = own_pidns_depth()};
+                vs_cgroup_foreach_pid(&st.cgroup, scan_pid, &s);
+                st.nproc = s.nproc;
+                st.running = s.nproc > 0 || vs_cgroup_populated(&st.cgroup);
+                if (s.init) {
+                        int fd = pidfd_open(s.init, 0);
+                        /* the pid may have been reused in between: it must still be ours */
+                        Scan again = {.depth = s.depth};
+                        if (fd >= 0) {
+                                vs_cgroup_foreach_pid(&st.cgroup, scan_pid, &again);
+                                if (again.init == s.init) {
+                                        st.init = s.init;
+                                        st.init_pidfd = fd;
+                                } else {
+                                        close(fd);
+                                }
+                        }
+                }
+        }
+        *ret = st;
+        return 0;
+}
+
+/* "/sbin/init --opt x" -> argv in @buf; NULL for "none". */
+static char **split_init(char *buf, char **argv, int max)
+{
+        if (streq(buf, "none"))
+                return NULL;
+        int n = 0;
+        for (char *save = NULL, *t = strtok_r(buf, " \t", &save); t && n < max - 1;
+             t = strtok_r(NULL, " \t", &save))
+                argv[n++] = t;
+        argv[n] = NULL;
+        return argv;
+}
+
+/* The console log.  Append-only, so the guest cannot rewrite what it logged before. */
+static int open_log(const VsGuest *g, bool *ret_append_only, VsError *err)
+{
+        int r = vs_mkdir_p(g->paths.log, 0750);
+        if (r < 0)
+                return vs_error(err, r, "create %s", g->paths.log);
+        int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_error(err, errno, "open %s", g->log);
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return vs_error(err, EINVAL, "%s is not a regular file", g->log);
+        }
+        int flags = 0;
+        *ret_append_only = false;
+        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+                flags |= FS_APPEND_FL;
+                *ret_append_only = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+        }
+        char line[128];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(line, sizeof line, "--- vserver start %Y-%m-%dT%H:%M:%SZ ---\n", &tm);
+        (void)vs_write_all(fd, line, strlen(line));
+        return fd;
+}
+
+int vs_guest_start(VsGuest *g, VsError *err)
+{
+        VsGuestState st;
+        int r = vs_guest_state(g, &st, err);
+        if (r < 0)
+                return r;
+        if (st.running) {
+                vs_guest_state_release(&st);
+                return vs_error(err, EBUSY, "%s is already running", g->cfg.name);
+        }
+        /* a cgroup without processes: left by a start that was killed, or a crash */
+        if (st.cgroup.n > 0 && vs_cgroup_destroy(&st.cgroup, err) < 0) {
+                vs_guest_state_release(&st);
+                return vs_error_prefix(err, "remove the stale cgroup");
+        }
+        vs_guest_state_release(&st);
+
+        struct stat rs;
+        if (lstat(g->rootfs, &rs) < 0)
+                return vs_error(err, errno, "the guest's tree %s", g->rootfs);
+        if (!S_ISDIR(rs.st_mode) || rs.st_uid != 0)
+                return vs_error(err, EPERM, "%s is not a directory owned by root", g->rootfs);
+
+        bool append_only = false;
+        _cleanup_close_ int log = open_log(g, &append_only, err);
+        if (log < 0)
+                return log;
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0)
+                return vs_error(err, errno, "open /dev/null");
+
+        char initbuf[sizeof g->cfg.init];
+        char *argv[32];
+        snprintf(initbuf, sizeof initbuf, "%s", g->cfg.init);
+
+        VsContextSpec spec;
+        vs_context_spec_init(&spec);
+        spec.name = g->cfg.name;
+        spec.cgroup_parent = g->cgroup_parent;
+        spec.root.rootfs = g->rootfs;
+        spec.root.binds = g->cfg.binds;
+        spec.root.n_binds = g->cfg.n_binds;
+        spec.root.tmp_tmpfs = g->cfg.tmp_tmpfs;
+        spec.root.cgroupfs = true;
+        spec.argv = split_init(initbuf, argv, (int)ARRAY_SIZE(argv));
+        spec.envp = vs_guest_env;
+        spec.hostname = g->cfg.hostname;
+        spec.domainname = g->cfg.domainname[0] ? g->cfg.domainname : NULL;
+        spec.caps = (vs_caps_default() | g->cfg.caps_add) & ~g->cfg.caps_drop;
+        spec.no_new_privs = g->cfg.no_new_privs;
+        spec.seccomp.mode = g->cfg.seccomp;
+        spec.seccomp.file = g->cfg.seccomp_file;
+        spec.seccomp.allow_userns = g->cfg.allow_userns;
+        spec.rlimits = g->cfg.rlimits;
+        spec.n_rlimits = g->cfg.n_rlimits;
+        spec.net = g->cfg.net;
+        spec.stdio[0] = null;
+        spec.stdio[1] = spec.stdio[2] = log;
+        spec.console = append_only ? log : -1;
+        spec.memory_max = g->cfg.memory;
+        spec.pids_max = g->cfg.processes;
+
+        VsContext ctx;
+        r = vs_context_start(&spec, &ctx, err);
+        if (r < 0)
+                return r;
+        /* daemonless: PID 1 lives on without us */
+        vs_context_release(&ctx);
+        return 0;
+}
+
+static int stop_signal(const VsGuest *g, pid_t init)
+{
+        char path[64], comm[64];
+        if (g->cfg.stop_signal)
+                return g->cfg.stop_signal;
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)init);
+        if (vs_read_file_at(AT_FDCWD, path, comm, sizeof comm) > 0 &&
+            strncmp(comm, "systemd\n", 8) == 0)
+                return SIGRTMIN + 3; /* systemd's "halt" as a container */
+        return SIGTERM;              /* busybox init: shut down, then exit */
+}
+
+int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
+{
+        VsGuestState st;
+        int r = vs_guest_state(g, &st, err);
+        if (r < 0)
+                return r;
+        *ret_forced = false;
+        if (st.cgroup.n == 0)
+                return 0;
+        if (st.init_pidfd >= 0) {
+                int sig = stop_signal(g, st.init);
+                if (pidfd_send_signal(st.init_pidfd, sig, NULL, 0) < 0 && errno != ESRCH) {
+                        r = vs_error(err, errno, "signal PID 1");
+                        goto out;
+                }
+                struct pollfd p = {.fd = st.init_pidfd, .events = POLLIN};
+                struct timespec start, now;
+                clock_gettime(CLOCK_MONOTONIC, &start);
+                for (;;) {
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        long left = (long)timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
+                                                            (now.tv_nsec - start.tv_nsec) / 1000000);
+                        if (left <= 0) {
+                                *ret_forced = true;
+                                break;
+                        }
+                        int n = poll(&p, 1, (int)left);
+                        if (n > 0)
+                                break;
+                        if (n < 0 && errno != EINTR) {
+                                r = vs_error(err, errno, "wait for PID 1");
+                                goto out;
+                        }
+                }
+        }
+        /* whatever is left, however it hid (double forks, other sessions) */
+        r = vs_cgroup_destroy(&st.cgroup, err);
+out:
+        vs_guest_state_release(&st);
+        return r;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err)
+{
+        DIR *d = opendir(paths->guests_conf);
+        *ret_names = NULL;
+        *ret_n = 0;
+        if (!d)
+                return errno == ENOENT ? 0 : vs_error(err, errno, "open %s", paths->guests_conf);
+        char **names = NULL;
+        int n = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (len < 6 || !streq(de->d_name + len - 5, ".conf"))
+                        continue;
+                char name[64];
+                if (len - 5 >= sizeof name)
+                        continue;
+                snprintf(name, sizeof name, "%.*s", (int)(len - 5), de->d_name);
+                if (!vs_guest_name_valid(name))
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        char **nn = realloc(names, (size_t)cap * sizeof *nn);
+                        if (!nn)
+                                break;
+                        names = nn;
+                }
+                names[n] = strdup(name);
+                if (names[n])
+                        n++;
+        }
+        closedir(d);
+        if (n)
+                qsort(names, (size_t)n, sizeof *names, cmp_names);
+        *ret_names = names;
+        *ret_n = n;
+        return 0;
+}
+
+int vs_guest_free_context(const VsPaths *paths, const VsHostConfig *host, unsigned *ret,
+                          VsError *err)
+{
+        char **names;
+        int n;
+        int r = vs_guest_list(paths, &names, &n, err);
+        if (r < 0)
+                return r;
+        size_t span = host->ctx_max - host->ctx_min + 1;
+        _cleanup_free_ unsigned char *used = calloc(span, 1);
+        if (!used) {
+                r = vs_error(err, ENOMEM, "context ids");
+                goto out;
+        }
+        for (int i = 0; i < n; i++) {
+                VsGuestConfig c;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/%s.conf", paths->guests_conf, names[i]);
+                vs_guest_config_init(&c, names[i]);
+                if (vs_guest_config_load(&c, path, NULL) == 0 && c.context >= host->ctx_min &&
+                    c.context <= host->ctx_max)
+                        used[c.context - host->ctx_min] = 1;
+        }
+        r = vs_error(err, ENOSPC, "no free context id in %u-%u", host->ctx_min, host->ctx_max);
+        for (size_t i = 0; i < span; i++)
+                if (!used[i]) {
+                        *ret = host->ctx_min + (unsigned)i;
+                        r = 0;
+                        break;
+                }
+out:
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}

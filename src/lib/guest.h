@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "config.h"
+#include "error.h"
+#include "paths.h"
+
+/*
+ * A named, persistent guest: its file, its tree, its log, and its state,
+ * which always comes from the kernel (the guest's cgroup), never from a
+ * note of ours, so it stays right after a killed CLI or a wiped /run.
+ */
+typedef struct VsGuest {
+        VsPaths paths;
+        VsHostConfig host;
+        const char *cgroup_parent;
+        VsGuestConfig cfg;
+        char conf[PATH_MAX];   /* etc/vserver/guests/NAME.conf */
+        char dir[PATH_MAX];    /* var/lib/vserver/guests/NAME */
+        char rootfs[PATH_MAX]; /* .../NAME/rootfs */
+        char log[PATH_MAX];    /* var/log/vserver/NAME.log */
+} VsGuest;
+
+typedef struct VsGuestState {
+        bool running;
+        pid_t init;     /* PID 1 of the guest, in our pid namespace; 0 if none */
+        int init_pidfd; /* or -EBADF */
+        int nproc;
+        VsCgroup cgroup; /* open if it exists (running or stale) */
+} VsGuestState;
+
+/* Fill in names and paths and load the guest file. */
+int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                  const char *cgroup_parent, const char *name, VsError *err);
+/* Paths only: for a guest being built, or one whose file is broken. */
+int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                  const char *cgroup_parent, const char *name, VsError *err);
+/* The guest's lock (run/NAME.lock); fails at once with a clear error if held. */
+int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err);
+/* What the kernel says about the guest now. */
+int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err);
+void vs_guest_state_release(VsGuestState *st);
+/* Boot the guest's init as PID 1 of a new context; returns once it runs. */
+int vs_guest_start(VsGuest *g, VsError *err);
+/*
+ * The stop signal to PID 1, up to @timeout seconds for it to end, then kill
+ * whatever is left through the cgroup and remove the cgroup.  ret_forced
+ * tells whether the timeout ran out.
+ */
+int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err);
+/* Names of all guests with a file, sorted; free each and the array. */
+int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err);
+/* The lowest context id in the host range that no guest file uses. */
+int vs_guest_free_context(const VsPaths *paths, const VsHostConfig *host, unsigned *ret,
+                          VsError *err);
+/* The environment guests' processes start with (PATH, HOME, container=vserver). */
+extern char *const vs_guest_env[];

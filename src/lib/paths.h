@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/*
+ * Where an installation keeps its files.  Normally under /; with
+ * VSERVER_ROOT=DIR (or --root-dir DIR) all of it lives under DIR, so a test
+ * or a user can keep one installation apart from the others.
+ */
+typedef struct VsPaths {
+        char root[PATH_MAX / 4];   /* "" for the real one */
+        char host_conf[PATH_MAX];  /* etc/vserver/vserver.conf */
+        char guests_conf[PATH_MAX]; /* etc/vserver/guests */
+        char guests[PATH_MAX];     /* var/lib/vserver/guests */
+        char run[PATH_MAX];        /* run/vserver */
+        char log[PATH_MAX];        /* var/log/vserver */
+} VsPaths;
+
+/* @root: NULL or "" for the system installation, else an absolute directory. */
+int vs_paths_init(VsPaths *p, const char *root, VsError *err);
+/* mkdir -p of the directories a command is about to write to. */
+int vs_paths_ensure(const VsPaths *p, VsError *err);
+/* mkdir -p @path with @mode for created components; -errno. */
+int vs_mkdir_p(const char *path, mode_t mode);
+
+/* Guest names: 1-48 letters, digits, '-', '_', '.', starting with a letter or digit. */
+bool vs_guest_name_valid(const char *name);
