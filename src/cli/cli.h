@@ -3,7 +3,10 @@
 
 #include <stdbool.h>
 
+#include "../lib/config.h"
 #include "../lib/error.h"
+#include "../lib/guest.h"
+#include "../lib/paths.h"
 
 #define EXIT_USAGE 2
 
@@ -18,8 +21,26 @@ typedef struct Verb {
         const char *usage; /* the options, shown by "vserver help VERB" */
 } Verb;
 
-int verb_run(int argc, char **argv);
-extern const Verb verb_run_def;
+extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, verb_restart_def,
+    verb_status_def, verb_exec_def, verb_enter_def, verb_list_def, verb_ps_def, verb_kill_def,
+    verb_delete_def, verb_config_def;
+
+/* What every guest command needs: where the installation is, the host settings. */
+typedef struct Host {
+        VsPaths paths;
+        VsHostConfig conf;
+        const char *cgroup_parent; /* $VSERVER_CGROUP_PARENT or the host setting */
+} Host;
+
+/* --root-dir DIR, else $VSERVER_ROOT, else /.  Prints the error and returns -1. */
+int host_load(Host *h, const char *root_dir, const char *verb);
+/* Load guest @name; prints the error (exit code in *ret_code) on failure. */
+int guest_load(VsGuest *g, const Host *h, const char *name, const char *verb, int *ret_code);
+/* Take the guest's lock; prints on failure. */
+int guest_lock(const VsGuest *g, const char *verb, int *ret_fd);
+/* Print a json-c object to stdout, pretty, with a newline. */
+struct json_object;
+void json_print(struct json_object *o);
 
 /* "vserver: <verb>: <message>" on stderr; returns @code for `return fail(...)`. */
 int fail(int code, const char *verb, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

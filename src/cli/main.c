@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lib/util.h"
@@ -12,7 +13,11 @@
 
 const char *vs_program = "vserver";
 
-static const Verb *const verbs[] = {&verb_run_def};
+static const Verb *const verbs[] = {
+    &verb_build_def,  &verb_start_def,  &verb_stop_def, &verb_restart_def, &verb_status_def,
+    &verb_enter_def,  &verb_exec_def,   &verb_list_def, &verb_ps_def,      &verb_kill_def,
+    &verb_config_def, &verb_delete_def, &verb_run_def,
+};
 
 int fail(int code, const char *verb, const char *fmt, ...)
 {
@@ -83,7 +88,25 @@ int main(int argc, char **argv)
         }
         if (streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help"))
                 return help(argc - 1, argv + 1);
+        /* --root-dir DIR before the command applies to it */
+        if (streq(cmd, "--root-dir") || strncmp(cmd, "--root-dir=", 11) == 0) {
+                const char *dir = cmd[10] == '=' ? cmd + 11 : (argc > 2 ? argv[2] : NULL);
+                if (!dir)
+                        return fail(EXIT_USAGE, NULL, "--root-dir needs a value");
+                setenv("VSERVER_ROOT", dir, 1);
+                int shift = cmd[10] == '=' ? 1 : 2;
+                argv[shift] = argv[0];
+                return main(argc - shift, argv + shift);
+        }
         const Verb *v = find_verb(cmd);
+        /* util-vserver's word order: vserver NAME start|stop|enter|exec|status ... */
+        if (!v && argc >= 3 && cmd[0] != '-' && (v = find_verb(argv[2])) &&
+            !streq(v->name, "run") && !streq(v->name, "list") && !streq(v->name, "ps") &&
+            !streq(v->name, "build")) {
+                char *name = argv[1]; /* NAME becomes the verb's first operand */
+                argv[1] = argv[2];
+                argv[2] = name;
+        }
         if (!v)
                 return fail(EXIT_USAGE, NULL, "unknown command \"%s\" (see %s help)", cmd,
                             vs_program);

@@ -101,7 +101,7 @@ static const char usage[] =
     "\n"
     "COMMAND runs as PID 1 of the new context; its exit code is ours.\n";
 
-int verb_run(int argc, char **argv)
+static int verb_run(int argc, char **argv)
 {
         static const char verb[] = "run";
         VsContextSpec spec;

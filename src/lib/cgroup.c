@@ -16,9 +16,9 @@
 #define MOUNTINFO_MAX (1024 * 1024)
 
 typedef struct Hierarchy {
-        char mnt[256]; /* where it is mounted */
-        char own[512]; /* our own cgroup in it, relative to the mount */
-        char root[512]; /* the mount's root within the hierarchy */
+        char mnt[256];    /* where it is mounted */
+        char own[512];    /* our own cgroup in it, relative to the mount */
+        char root[512];   /* the mount's root within the hierarchy */
         char prefix[128]; /* "0::" or "4:memory:" as in /proc/PID/cgroup */
         bool v2;
 } Hierarchy;
@@ -83,7 +83,28 @@ static bool has_all(const char *opts, const char *ctrls)
  * mounted on this host are skipped.  Both files are read once: this runs on
  * every start.
  */
+static int discover_uncached(Hierarchy *h, int max, VsError *err);
+
+/* Our own cgroups do not change while a command runs: read them once per process. */
+static Hierarchy cache[VS_CGROUP_MAX_DIRS];
+static int cache_n = -1;
+static pid_t cache_pid;
+
 static int discover(Hierarchy *h, int max, VsError *err)
+{
+        if (cache_n < 0 || cache_pid != getpid()) {
+                int n = discover_uncached(cache, VS_CGROUP_MAX_DIRS, err);
+                if (n < 0)
+                        return n;
+                cache_n = n;
+                cache_pid = getpid();
+        }
+        int n = cache_n < max ? cache_n : max;
+        memcpy(h, cache, (size_t)n * sizeof *h);
+        return n;
+}
+
+static int discover_uncached(Hierarchy *h, int max, VsError *err)
 {
         char cgbuf[4096];
         _cleanup_free_ char *mibuf = malloc(MOUNTINFO_MAX);
@@ -273,8 +294,7 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
                         found++;
                         if (cg->dirs[i].v2) {
                                 char leaf[1100];
-                                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF,
-                                         cg->dirs[i].path);
+                                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, cg->dirs[i].path);
                                 cg->v2fd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
                         }
                 }

@@ -33,7 +33,7 @@ typedef struct VsCgroup {
                 bool v2;
                 bool created;
         } dirs[VS_CGROUP_MAX_DIRS];
-        int v2fd; /* O_PATH|O_DIRECTORY fd of the cgroup2 leaf, or -EBADF */
+        int v2fd;   /* O_PATH|O_DIRECTORY fd of the cgroup2 leaf, or -EBADF */
         bool exact; /* paths name the very cgroups to join (vs_cgroup_of_pid) */
 } VsCgroup;
 

@@ -100,7 +100,8 @@ static char *read_line(char *str, int num, void *stream)
         return str;
 }
 
-static int bad(Reader *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(Reader *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(Reader *r, const char *key, const char *fmt, ...)
 {
         char msg[320];
@@ -151,8 +152,7 @@ static int host_handler(void *user, const char *section, const char *name, const
         snprintf(v, sizeof v, "%s", value ? value : "");
         strip_comment(v);
         if (!streq(section, "host"))
-                return bad(r, key, "unknown section [%s] (host settings live in [host])",
-                           section);
+                return bad(r, key, "unknown section [%s] (host settings live in [host])", section);
         if (streq(name, "cgroup-parent")) {
                 if (!vs_cgroup_path_valid(v) || strlen(v) >= sizeof h->cgroup_parent)
                         return bad(r, key,
@@ -191,9 +191,8 @@ static int parse_with(Reader *r, ini_handler handler)
         if (r->failed)
                 return -EINVAL;
         if (rc > 0)
-                return vs_error_input(r->err,
-                                      "%s:%d: not an INI line (say [section] or key = value)",
-                                      r->label, rc);
+                return vs_error_input(
+                    r->err, "%s:%d: not an INI line (say [section] or key = value)", r->label, rc);
         if (rc < 0)
                 return vs_error(r->err, ENOMEM, "parse %s", r->label);
         return 0;
@@ -238,10 +237,9 @@ static bool hostname_ok(const char *h)
         return true;
 }
 
-static const char *const rlimit_keys[] = {"as",     "core",  "cpu",      "data",    "fsize",
-                                          "locks",  "memlock", "msgqueue", "nice", "nofile",
-                                          "nproc",  "rtprio", "rttime",   "sigpending", "stack",
-                                          NULL};
+static const char *const rlimit_keys[] = {
+    "as",   "core",   "cpu",   "data",   "fsize",  "locks",      "memlock", "msgqueue",
+    "nice", "nofile", "nproc", "rtprio", "rttime", "sigpending", "stack",   NULL};
 
 static bool is_rlimit_key(const char *k)
 {
@@ -292,8 +290,7 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
         if (streq(section, "guest")) {
                 if (streq(name, "context")) {
                         if (vs_parse_u64(v, &n) < 0 || n < 2 || n > 65535)
-                                BAD("\"%s\" is not a context id (say a number from 2 to 65535)",
-                                    v);
+                                BAD("\"%s\" is not a context id (say a number from 2 to 65535)", v);
                         g->context = (unsigned)n;
                 } else if (streq(name, "hostname") || streq(name, "domainname")) {
                         if (!hostname_ok(v))
@@ -482,8 +479,7 @@ int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, co
         char sec[64], msg[400];
         const char *dot = strchr(key, '.');
         if (!dot || (size_t)(dot - key) >= sizeof sec)
-                return vs_error_input(err, "%s: \"%s\" is not a key (say section.key)", where,
-                                      key);
+                return vs_error_input(err, "%s: \"%s\" is not a key (say section.key)", where, key);
         snprintf(sec, sizeof sec, "%.*s", (int)(dot - key), key);
         if (set_key(g, sec, dot + 1, value, msg, sizeof msg) < 0)
                 return vs_error_input(err, "%s: %s", where, msg);
@@ -543,8 +539,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
                 char lower[32];
                 size_t k = 0;
                 for (; name[k] && k < sizeof lower - 1; k++)
-                        lower[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32
-                                                                           : name[k]);
+                        lower[k] =
+                            (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
                 lower[k] = '\0';
                 if (streq(s, h))
                         fprintf(f, "%s = %s\n", lower, s);

@@ -42,7 +42,6 @@ void vs_context_spec_init(VsContextSpec *spec)
             .seccomp = {.mode = VS_SECCOMP_DEFAULT},
             .net = VS_NET_NONE,
             .stdio = {-1, -1, -1},
-            .console = -1,
         };
 }
 
@@ -228,8 +227,12 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                 r = setup_pty(rootfd, sock, &slave, err);
                 if (r < 0)
                         return r;
-        } else if (spec->console >= 0) {
-                r = vs_mount_bind_fd(rootfd, spec->console, "/dev/console", err);
+        } else if (spec->console) {
+                /* by path: a mount of the caller's namespace cannot be cloned into ours */
+                _cleanup_close_ int log = open(spec->console, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (log < 0)
+                        return vs_error(err, errno, "open %s", spec->console);
+                r = vs_mount_bind_fd(rootfd, log, "/dev/console", err);
                 if (r < 0)
                         return r;
         }
@@ -475,8 +478,9 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
         r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
         if (r < 0)
                 return r;
-        execvpe(spec->argv[0], spec->argv, spec->envp ? spec->envp : default_env);
-        return vs_error(err, errno, "exec %s", spec->argv[0]);
+        const char *file = spec->path ? spec->path : spec->argv[0];
+        execvpe(file, spec->argv, spec->envp ? spec->envp : default_env);
+        return vs_error(err, errno, "exec %s", file);
 }
 
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)

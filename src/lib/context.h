@@ -43,9 +43,9 @@ typedef struct VsContextSpec {
         const VsRlimit *rlimits;
         int n_rlimits;
         VsNetMode net;
-        bool tty;     /* a pty from the guest's own devpts; the master comes back */
-        int stdio[3]; /* fds for the command's stdin/out/err; -1 inherits ours */
-        int console;  /* without tty: a file bound over /dev/console (the log), or -1 */
+        bool tty;            /* a pty from the guest's own devpts; the master comes back */
+        int stdio[3];        /* fds for the command's stdin/out/err; -1 inherits ours */
+        const char *console; /* without tty: a host file bound over /dev/console (the log) */
         unsigned long long memory_max; /* bytes on the context's cgroup; 0 = none */
         unsigned long long pids_max;   /* 0 = none */
 } VsContextSpec;
@@ -53,7 +53,8 @@ typedef struct VsContextSpec {
 /* Joining a running context: a process in its namespaces and cgroup. */
 typedef struct VsJoinSpec {
         const char *name;
-        int pidfd; /* of the context's PID 1 */
+        int pidfd;        /* of the context's PID 1 */
+        const char *path; /* the file to run; NULL: argv[0], looked up in PATH */
         char *const *argv;
         char *const *envp;
         const char *cwd;

@@ -272,7 +272,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.net = g->cfg.net;
         spec.stdio[0] = null;
         spec.stdio[1] = spec.stdio[2] = log;
-        spec.console = append_only ? log : -1;
+        spec.console = append_only ? g->log : NULL;
         spec.memory_max = g->cfg.memory;
         spec.pids_max = g->cfg.processes;
 
@@ -317,8 +317,9 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
                 clock_gettime(CLOCK_MONOTONIC, &start);
                 for (;;) {
                         clock_gettime(CLOCK_MONOTONIC, &now);
-                        long left = (long)timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
-                                                            (now.tv_nsec - start.tv_nsec) / 1000000);
+                        long left =
+                            (long)timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
+                                                    (now.tv_nsec - start.tv_nsec) / 1000000);
                         if (left <= 0) {
                                 *ret_forced = true;
                                 break;

@@ -367,8 +367,7 @@ static int mount_cgroups(int rootfd, VsError *err)
                                      ? fsconfig(fs, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
                                      : fsconfig(fs, FSCONFIG_SET_FLAG, opts[i], NULL, 0);
                         if (rc < 0)
-                                return vs_error(err, errno, "mount %s: option %s", target,
-                                                opts[i]);
+                                return vs_error(err, errno, "mount %s: option %s", target, opts[i]);
                 }
                 if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                         return vs_error(err, errno, "mount %s", target);

@@ -13,12 +13,12 @@
  * or a user can keep one installation apart from the others.
  */
 typedef struct VsPaths {
-        char root[PATH_MAX / 4];   /* "" for the real one */
-        char host_conf[PATH_MAX];  /* etc/vserver/vserver.conf */
+        char root[PATH_MAX / 4];    /* "" for the real one */
+        char host_conf[PATH_MAX];   /* etc/vserver/vserver.conf */
         char guests_conf[PATH_MAX]; /* etc/vserver/guests */
-        char guests[PATH_MAX];     /* var/lib/vserver/guests */
-        char run[PATH_MAX];        /* run/vserver */
-        char log[PATH_MAX];        /* var/log/vserver */
+        char guests[PATH_MAX];      /* var/lib/vserver/guests */
+        char run[PATH_MAX];         /* run/vserver */
+        char log[PATH_MAX];         /* var/log/vserver */
 } VsPaths;
 
 /* @root: NULL or "" for the system installation, else an absolute directory. */

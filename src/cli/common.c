@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../lib/util.h"
+#include "cli.h"
+
+int host_load(Host *h, const char *root_dir, const char *verb)
+{
+        VsError err = {0};
+        if (!root_dir)
+                root_dir = getenv("VSERVER_ROOT");
+        if (vs_paths_init(&h->paths, root_dir, &err) < 0 ||
+            (vs_host_config_init(&h->conf),
+             vs_host_config_load(&h->conf, h->paths.host_conf, &err)) < 0) {
+                fail_error(0, verb, &err);
+                return -1;
+        }
+        h->cgroup_parent = getenv("VSERVER_CGROUP_PARENT");
+        if (h->cgroup_parent && !*h->cgroup_parent)
+                h->cgroup_parent = NULL;
+        if (h->cgroup_parent && !vs_cgroup_path_valid(h->cgroup_parent)) {
+                fail(0, verb, "VSERVER_CGROUP_PARENT \"%s\" is not a cgroup path",
+                     h->cgroup_parent);
+                return -1;
+        }
+        if (!h->cgroup_parent)
+                h->cgroup_parent = h->conf.cgroup_parent;
+        return 0;
+}
+
+int guest_load(VsGuest *g, const Host *h, const char *name, const char *verb, int *ret_code)
+{
+        VsError err = {0};
+        if (vs_guest_load(g, &h->paths, &h->conf, h->cgroup_parent, name, &err) < 0) {
+                *ret_code = fail_error(EXIT_FAILURE, verb, &err);
+                return -1;
+        }
+        return 0;
+}
+
+int guest_lock(const VsGuest *g, const char *verb, int *ret_fd)
+{
+        VsError err = {0};
+        if (vs_guest_lock(g, ret_fd, &err) < 0) {
+                fail_error(0, verb, &err);
+                return -1;
+        }
+        return 0;
+}
+
+void json_print(struct json_object *o)
+{
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+}

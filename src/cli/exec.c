@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* exec and enter: a command, or a login shell, in a running guest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "../lib/context.h"
+#include "../lib/syscalls.h"
+#include "../lib/util.h"
+#include "cli.h"
+
+#define MAX_ENV 64
+
+static int forward_pidfd = -1;
+
+static void forward_signal(int sig)
+{
+        if (forward_pidfd >= 0)
+                pidfd_send_signal(forward_pidfd, sig, NULL, 0);
+}
+
+typedef struct ExecOpts {
+        const char *root_dir;
+        const char *cwd;
+        bool tty;
+        char *env[MAX_ENV + 1];
+        int n_env;
+} ExecOpts;
+
+/* One "+" pass of getopt over argv[0..argc) (argv[0] is skipped); returns the next index. */
+static int parse_pass(int argc, char **argv, const char *verb, bool allow_exec_opts, ExecOpts *o,
+                      int *ret_next)
+{
+        static const struct option longopts[] = {
+            {"root-dir", required_argument, NULL, 'R'}, {"tty", no_argument, NULL, 't'},
+            {"cwd", required_argument, NULL, 'C'},      {"env", required_argument, NULL, 'e'},
+            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        };
+        int c;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:te:", longopts, NULL)) != -1) {
+                if (!allow_exec_opts && c != 'R' && c != 'h' && c != ':' && c != '?') {
+                        fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
+                             argv[optind - 1], vs_program, verb);
+                        return -1;
+                }
+                switch (c) {
+                case 'R':
+                        o->root_dir = optarg;
+                        break;
+                case 't':
+                        o->tty = true;
+                        break;
+                case 'C':
+                        if (optarg[0] != '/') {
+                                fail(EXIT_USAGE, verb, "--cwd \"%s\" must be absolute", optarg);
+                                return -1;
+                        }
+                        o->cwd = optarg;
+                        break;
+                case 'e':
+                        if (!strchr(optarg, '=') || optarg[0] == '=') {
+                                fail(EXIT_USAGE, verb, "--env \"%s\": say NAME=VALUE", optarg);
+                                return -1;
+                        }
+                        if (o->n_env >= MAX_ENV - 8) {
+                                fail(EXIT_USAGE, verb, "too many --env");
+                                return -1;
+                        }
+                        o->env[o->n_env++] = optarg;
+                        break;
+                case 'h':
+                        return 1;
+                case ':':
+                        fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
+                        return -1;
+                default:
+                        fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
+                             argv[optind - 1], vs_program, verb);
+                        return -1;
+                }
+        }
+        *ret_next = optind;
+        return 0;
+}
+
+static bool term_ok(const char *t)
+{
+        if (!t || !*t || strlen(t) > 64)
+                return false;
+        for (; *t; t++)
+                if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+                      (*t >= '0' && *t <= '9') || *t == '-' || *t == '.' || *t == '_' || *t == '+'))
+                        return false;
+        return true;
+}
+
+/* root's login shell from the guest's /etc/passwd, read inside the guest root. */
+static void login_shell(const VsGuest *g, char *buf, size_t size)
+{
+        char passwd[65536];
+        snprintf(buf, size, "/bin/sh");
+        _cleanup_close_ int root = open(g->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return;
+        _cleanup_close_ int fd = vs_openat2(root, "etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY,
+                                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0)
+                return;
+        ssize_t n = vs_read_all(fd, passwd, sizeof passwd - 1);
+        if (n <= 0)
+                return;
+        passwd[n] = '\0';
+        for (char *save = NULL, *l = strtok_r(passwd, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(l, "root:", 5) != 0)
+                        continue;
+                char *shell = strrchr(l, ':');
+                if (!shell || shell[1] != '/' || strlen(shell + 1) >= size)
+                        return;
+                for (const char *c = shell + 1; *c; c++)
+                        if (*c <= ' ' || *c == 0x7f)
+                                return;
+                snprintf(buf, size, "%s", shell + 1);
+                return;
+        }
+}
+
+static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login, const char *verb)
+{
+        VsError err = {0};
+        VsGuestState st;
+        if (vs_guest_state(g, &st, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        if (st.init_pidfd < 0) {
+                vs_guest_state_release(&st);
+                return fail(EXIT_FAILURE, verb, "%s is not running (say %s start %s)", g->cfg.name,
+                            vs_program, g->cfg.name);
+        }
+
+        /* the environment: ours is not the guest's business, except the terminal type */
+        char *env[MAX_ENV + 1];
+        int n = 0;
+        for (char *const *e = vs_guest_env; *e; e++)
+                env[n++] = *e;
+        static char term[80], shellvar[300];
+        const char *t = getenv("TERM");
+        if (o->tty) {
+                snprintf(term, sizeof term, "TERM=%s", term_ok(t) ? t : "xterm");
+                env[n++] = term;
+        }
+        if (login) {
+                static char user[] = "USER=root", logname[] = "LOGNAME=root";
+                env[n++] = user;
+                env[n++] = logname;
+                snprintf(shellvar, sizeof shellvar, "SHELL=%s", argv[0]);
+                env[n++] = shellvar;
+        }
+        for (int i = 0; i < o->n_env; i++)
+                env[n++] = o->env[i];
+        env[n] = NULL;
+
+        char arg0[300];
+        char *largv[2];
+        if (login) {
+                const char *base = strrchr(argv[0], '/');
+                snprintf(arg0, sizeof arg0, "-%s", base ? base + 1 : argv[0]);
+                largv[0] = arg0;
+                largv[1] = NULL;
+        }
+
+        VsJoinSpec spec = {
+            .name = g->cfg.name,
+            .pidfd = st.init_pidfd,
+            .argv = login ? largv : argv,
+            .envp = env,
+            .cwd = o->cwd ? o->cwd : (login ? "/root" : "/"),
+            .caps = (vs_caps_default() | g->cfg.caps_add) & ~g->cfg.caps_drop,
+            .no_new_privs = g->cfg.no_new_privs,
+            .seccomp = {.mode = g->cfg.seccomp,
+                        .file = g->cfg.seccomp_file,
+                        .allow_userns = g->cfg.allow_userns},
+            .rlimits = g->cfg.rlimits,
+            .n_rlimits = g->cfg.n_rlimits,
+            .tty = o->tty,
+            .stdio = {-1, -1, -1},
+        };
+        /* a login shell starts in root's home; if the guest has none, in / */
+        if (login && !o->cwd) {
+                char home[PATH_MAX];
+                snprintf(home, sizeof home, "%s/root", g->rootfs);
+                if (access(home, X_OK) < 0)
+                        spec.cwd = "/";
+        }
+        if (login)
+                spec.path = argv[0]; /* the shell, run as "-sh" */
+        VsContext ctx;
+        int r = vs_context_join(&spec, &ctx, &err);
+        vs_guest_state_release(&st);
+        if (r < 0) {
+                if (!err.input)
+                        vs_error_prefix(&err, "%s", g->cfg.name);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
+        forward_pidfd = ctx.pidfd;
+        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                sigaction(sigs[i], &sa, NULL);
+        if (o->tty)
+                tty_relay(ctx.pty_master, ctx.pidfd);
+        int code = 1;
+        if (vs_context_wait(&ctx, &code, &err) < 0)
+                fail_error(0, verb, &err);
+        forward_pidfd = -1;
+        vs_context_release(&ctx);
+        return code;
+}
+
+static int verb_exec(int argc, char **argv)
+{
+        static const char verb[] = "exec";
+        ExecOpts o = {0};
+        Host h;
+        VsGuest g;
+        int code, next;
+        int r = parse_pass(argc, argv, verb, true, &o, &next);
+        if (r != 0)
+                goto help_or_usage;
+        if (next >= argc)
+                return fail(EXIT_USAGE, verb, "no guest named (say %s exec NAME -- CMD...)",
+                            vs_program);
+        int name_at = next;
+        /* options after the name, up to the command */
+        int next2;
+        r = parse_pass(argc - name_at, argv + name_at, verb, true, &o, &next2);
+        if (r != 0)
+                goto help_or_usage;
+        int cmd = name_at + next2;
+        if (cmd < argc && streq(argv[cmd], "--"))
+                cmd++;
+        if (cmd >= argc)
+                return fail(EXIT_USAGE, verb, "no command given (say %s exec %s -- CMD...)",
+                            vs_program, argv[name_at]);
+        if (host_load(&h, o.root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        if (guest_load(&g, &h, argv[name_at], verb, &code) < 0)
+                return code;
+        return join_and_wait(&g, argv + cmd, &o, false, verb);
+help_or_usage:
+        if (r > 0) {
+                printf("Usage: %s exec %s\n\n%s", vs_program, verb_exec_def.synopsis,
+                       verb_exec_def.usage);
+                return 0;
+        }
+        return EXIT_USAGE;
+}
+
+static int verb_enter(int argc, char **argv)
+{
+        static const char verb[] = "enter";
+        ExecOpts o = {0};
+        Host h;
+        VsGuest g;
+        int code, next;
+        int r = parse_pass(argc, argv, verb, false, &o, &next);
+        if (r == 0 && next < argc) {
+                int next2;
+                r = parse_pass(argc - next, argv + next, verb, false, &o, &next2);
+                if (r == 0 && next + next2 != argc)
+                        return fail(EXIT_USAGE, verb, "name one guest (say %s enter NAME)",
+                                    vs_program);
+        }
+        if (r > 0) {
+                printf("Usage: %s enter %s\n\n%s", vs_program, verb_enter_def.synopsis,
+                       verb_enter_def.usage);
+                return 0;
+        }
+        if (r < 0)
+                return EXIT_USAGE;
+        if (next >= argc)
+                return fail(EXIT_USAGE, verb, "no guest named (say %s enter NAME)", vs_program);
+        if (!isatty(STDIN_FILENO))
+                return fail(EXIT_USAGE, verb,
+                            "needs a terminal on stdin (for a command without one, say %s exec "
+                            "NAME -- CMD)",
+                            vs_program);
+        if (host_load(&h, o.root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        if (guest_load(&g, &h, argv[next], verb, &code) < 0)
+                return code;
+        char shell[256];
+        login_shell(&g, shell, sizeof shell);
+        char *sargv[] = {shell, NULL};
+        o.tty = true;
+        return join_and_wait(&g, sargv, &o, true, verb);
+}
+
+const Verb verb_exec_def = {
+    .name = "exec",
+    .run = verb_exec,
+    .synopsis = "NAME [-t] [--cwd DIR] [--env N=V] [--] CMD [ARG...]",
+    .summary = "run a command in a running guest; its exit code is ours",
+    .usage = "  -t, --tty        a pty from the guest's devpts (job control, curses)\n"
+             "  --cwd DIR        working directory in the guest (default /)\n"
+             "  --env NAME=VALUE add to the environment (PATH, HOME, container=vserver)\n"
+             "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n"
+             "\nThe command joins the guest's namespaces and cgroup and gets its\n"
+             "capabilities, seccomp filter and limits.\n",
+};
+const Verb verb_enter_def = {
+    .name = "enter",
+    .run = verb_enter,
+    .synopsis = "NAME",
+    .summary = "a login shell in a running guest, on a pty",
+    .usage = "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n",
+};

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* list (vserver-stat), ps (vps), kill (vkill): the host's view of its guests. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/util.h"
+#include "cli.h"
+#include "opts.h"
+
+extern char **environ;
+
+typedef struct Usage {
+        int nproc;
+        unsigned long long vsz, rss;     /* bytes */
+        unsigned long long utime, stime; /* clock ticks */
+} Usage;
+
+/* Fields of /proc/PID/stat after the command: state is field 3. */
+static int read_stat(pid_t pid, unsigned long long *utime, unsigned long long *stime,
+                     unsigned long long *start, unsigned long long *vsz, long long *rss, int *ppid)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return -1;
+        const char *p = strrchr(buf, ')');
+        if (!p)
+                return -1;
+        if (sscanf(p + 2,
+                   "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+                   "%llu %llu %lld",
+                   ppid, utime, stime, start, vsz, rss) != 6)
+                return -1;
+        return 0;
+}
+
+static int add_usage(pid_t pid, void *data)
+{
+        Usage *u = data;
+        unsigned long long ut, st, start, vsz;
+        long long rss;
+        int ppid;
+        if (read_stat(pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+                return 0;
+        u->nproc++;
+        u->vsz += vsz;
+        u->rss +=
+            (unsigned long long)(rss > 0 ? rss : 0) * (unsigned long long)sysconf(_SC_PAGESIZE);
+        u->utime += ut;
+        u->stime += st;
+        return 0;
+}
+
+static long long uptime_s(pid_t pid)
+{
+        unsigned long long ut, st, start, vsz;
+        long long rss;
+        int ppid;
+        if (read_stat(pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+                return -1;
+        struct timespec now;
+        clock_gettime(CLOCK_BOOTTIME, &now);
+        return (long long)now.tv_sec -
+               (long long)(start / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static const char *fmt_bytes(unsigned long long v, char *buf, size_t size)
+{
+        static const char units[] = "KMGT";
+        double d = (double)v;
+        int u = -1;
+        while (d >= 1024 && u < 3) {
+                d /= 1024;
+                u++;
+        }
+        if (u < 0)
+                snprintf(buf, size, "%llu", v);
+        else
+                snprintf(buf, size, "%.1f%c", d, units[u]);
+        return buf;
+}
+
+/* vserver-stat's "1m13s57": minutes, seconds, hundredths. */
+static const char *fmt_ticks(unsigned long long t, char *buf, size_t size)
+{
+        long hz = sysconf(_SC_CLK_TCK);
+        unsigned long long cs = t * 100 / (unsigned long long)hz;
+        snprintf(buf, size, "%llum%02llus%02llu", cs / 6000, cs / 100 % 60, cs % 100);
+        return buf;
+}
+
+static const char *fmt_uptime(long long s, char *buf, size_t size)
+{
+        if (s < 0)
+                snprintf(buf, size, "-");
+        else if (s >= 86400)
+                snprintf(buf, size, "%lldd%02lldh%02lld", s / 86400, s / 3600 % 24, s / 60 % 60);
+        else
+                snprintf(buf, size, "%lldh%02lldm%02lld", s / 3600, s / 60 % 60, s % 60);
+        return buf;
+}
+
+static int verb_list(int argc, char **argv)
+{
+        static const char verb[] = "list";
+        Opts o;
+        Host h;
+        VsError err = {0};
+        int r = opts_parse(argc, argv, verb, O_ROOT_DIR | O_JSON | O_ALL, verb_list_def.synopsis,
+                           verb_list_def.usage, &o);
+        if (r != 0)
+                return r < 0 ? EXIT_USAGE : 0;
+        if (o.optind < argc)
+                return fail(EXIT_USAGE, verb, "unexpected argument \"%s\"", argv[o.optind]);
+        if (host_load(&h, o.root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        char **names;
+        int n;
+        if (vs_guest_list(&h.paths, &names, &n, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        json_object *arr = o.json ? json_object_new_array() : NULL;
+        if (!o.json)
+                printf("%-6s %5s %7s %7s %10s %10s %10s %s\n", "CTX", "PROC", "VSZ", "RSS",
+                       "userTIME", "sysTIME", "UPTIME", "NAME");
+        int rc = 0;
+        for (int i = 0; i < n; i++) {
+                VsGuest g;
+                VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
+                Usage u = {0};
+                bool broken =
+                    vs_guest_load(&g, &h.paths, &h.conf, h.cgroup_parent, names[i], &err) < 0;
+                if (broken) {
+                        fail_error(0, verb, &err);
+                        rc = EXIT_FAILURE;
+                        vs_guest_init(&g, &h.paths, &h.conf, h.cgroup_parent, names[i], NULL);
+                }
+                if (vs_guest_state(&g, &st, NULL) < 0 || (!st.running && !o.all)) {
+                        vs_guest_state_release(&st);
+                        continue;
+                }
+                vs_cgroup_foreach_pid(&st.cgroup, add_usage, &u);
+                long long up = st.init ? uptime_s(st.init) : -1;
+                char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32];
+                snprintf(ctx, sizeof ctx, "%u", g.cfg.context);
+                if (o.json) {
+                        json_object *j = json_object_new_object();
+                        json_object_object_add(j, "name", json_object_new_string(names[i]));
+                        json_object_object_add(j, "context",
+                                               json_object_new_int((int)g.cfg.context));
+                        json_object_object_add(
+                            j, "state", json_object_new_string(st.running ? "running" : "stopped"));
+                        json_object_object_add(j, "processes", json_object_new_int(u.nproc));
+                        json_object_object_add(j, "vsz_bytes",
+                                               json_object_new_int64((int64_t)u.vsz));
+                        json_object_object_add(j, "rss_bytes",
+                                               json_object_new_int64((int64_t)u.rss));
+                        long hz = sysconf(_SC_CLK_TCK);
+                        json_object_object_add(
+                            j, "user_seconds",
+                            json_object_new_double((double)u.utime / (double)hz));
+                        json_object_object_add(
+                            j, "system_seconds",
+                            json_object_new_double((double)u.stime / (double)hz));
+                        json_object_object_add(j, "uptime_seconds",
+                                               up >= 0 ? json_object_new_int64(up) : NULL);
+                        json_object_array_add(arr, j);
+                } else if (st.running) {
+                        printf("%-6s %5d %7s %7s %10s %10s %10s %s\n", ctx, u.nproc,
+                               fmt_bytes(u.vsz, b1, sizeof b1), fmt_bytes(u.rss, b2, sizeof b2),
+                               fmt_ticks(u.utime, t1, sizeof t1), fmt_ticks(u.stime, t2, sizeof t2),
+                               fmt_uptime(up, t3, sizeof t3), names[i]);
+                } else {
+                        printf("%-6s %5s %7s %7s %10s %10s %10s %s (stopped)\n", ctx, "-", "-", "-",
+                               "-", "-", "-", names[i]);
+                }
+                vs_guest_state_release(&st);
+        }
+        if (o.json) {
+                json_print(arr);
+                json_object_put(arr);
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return rc;
+}
+
+/* ---- ps ------------------------------------------------------------------ */
+
+typedef struct GuestMap {
+        char base_rel[1024]; /* the cgroup parent as /proc/PID/cgroup shows it */
+        char prefix[128];
+        char **names;
+        unsigned *ctx;
+        int n;
+} GuestMap;
+
+static int map_init(GuestMap *m, const Host *h, VsError *err)
+{
+        char abs[1024];
+        int r = vs_cgroup_base(h->cgroup_parent, abs, sizeof abs, m->base_rel, sizeof m->base_rel,
+                               m->prefix, sizeof m->prefix, err);
+        if (r < 0)
+                return r;
+        r = vs_guest_list(&h->paths, &m->names, &m->n, err);
+        if (r < 0)
+                return r;
+        m->ctx = calloc((size_t)m->n + 1, sizeof *m->ctx);
+        for (int i = 0; i < m->n && m->ctx; i++) {
+                VsGuest g;
+                if (vs_guest_load(&g, &h->paths, &h->conf, h->cgroup_parent, m->names[i], NULL) ==
+                    0)
+                        m->ctx[i] = g.cfg.context;
+        }
+        return 0;
+}
+
+/* The guest @pid belongs to: its name in @name ("" for the host), its context id. */
+static unsigned map_pid(const GuestMap *m, pid_t pid, char *name, size_t size)
+{
+        char path[64], buf[4096];
+        name[0] = '\0';
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return 0;
+        size_t pl = strlen(m->prefix), bl = strlen(m->base_rel);
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(l, m->prefix, pl) != 0)
+                        continue;
+                const char *cg = l + pl;
+                if (strncmp(cg, m->base_rel, bl) != 0 || cg[bl] != '/')
+                        return 0;
+                cg += bl + 1;
+                size_t nl = strcspn(cg, "/");
+                snprintf(name, size, "%.*s", (int)nl, cg);
+                for (int i = 0; i < m->n; i++)
+                        if (streq(m->names[i], name))
+                                return m->ctx ? m->ctx[i] : 0;
+                return 0;
+        }
+        return 0;
+}
+
+static void map_free(GuestMap *m)
+{
+        for (int i = 0; i < m->n; i++)
+                free(m->names[i]);
+        free(m->names);
+        free(m->ctx);
+}
+
+static int ps_json(const GuestMap *m)
+{
+        json_object *arr = json_object_new_array();
+        DIR *d = opendir("/proc");
+        if (!d)
+                return fail(EXIT_FAILURE, "ps", "open /proc: %m");
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                if (*end || pid <= 0)
+                        continue;
+                unsigned long long ut, st, start, vsz;
+                long long rss;
+                int ppid;
+                if (read_stat((pid_t)pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+                        continue;
+                char name[64], path[64], cmd[4096];
+                unsigned ctx = map_pid(m, (pid_t)pid, name, sizeof name);
+                snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+                ssize_t n = vs_read_file_at(AT_FDCWD, path, cmd, sizeof cmd);
+                for (ssize_t i = 0; i < n - 1; i++)
+                        if (cmd[i] == '\0')
+                                cmd[i] = ' ';
+                if (n <= 0) {
+                        snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+                        n = vs_read_file_at(AT_FDCWD, path, cmd + 1, sizeof cmd - 2);
+                        cmd[0] = '[';
+                        size_t l = strcspn(cmd, "\n");
+                        snprintf(cmd + l, sizeof cmd - l, "]");
+                }
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "pid", json_object_new_int((int)pid));
+                json_object_object_add(j, "ppid", json_object_new_int(ppid));
+                json_object_object_add(j, "context", json_object_new_int((int)ctx));
+                json_object_object_add(j, "guest", name[0] ? json_object_new_string(name) : NULL);
+                json_object_object_add(j, "command", json_object_new_string(cmd));
+                json_object_array_add(arr, j);
+        }
+        closedir(d);
+        json_print(arr);
+        json_object_put(arr);
+        return 0;
+}
+
+static int verb_ps(int argc, char **argv)
+{
+        static const char verb[] = "ps";
+        Host h;
+        GuestMap m = {0};
+        VsError err = {0};
+        const char *root_dir = NULL;
+        bool json = false;
+        /* our own options come first; everything else is ps's */
+        int i = 1;
+        for (; i < argc; i++) {
+                if (streq(argv[i], "--json"))
+                        json = true;
+                else if (streq(argv[i], "--root-dir") && i + 1 < argc)
+                        root_dir = argv[++i];
+                else if (streq(argv[i], "--help")) {
+                        printf("Usage: %s ps %s\n\n%s", vs_program, verb_ps_def.synopsis,
+                               verb_ps_def.usage);
+                        return 0;
+                } else
+                        break;
+        }
+        if (host_load(&h, root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        if (map_init(&m, &h, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        if (json) {
+                int rc = ps_json(&m);
+                map_free(&m);
+                return rc;
+        }
+
+        char *psargv[64];
+        int k = 0;
+        static char ps[] = "ps", ef[] = "-ef";
+        psargv[k++] = ps;
+        if (i >= argc)
+                psargv[k++] = ef;
+        for (; i < argc && k < 63; i++)
+                psargv[k++] = argv[i];
+        psargv[k] = NULL;
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return fail(EXIT_FAILURE, verb, "pipe: %m");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        pid_t pid;
+        int e = posix_spawnp(&pid, "ps", &fa, NULL, psargv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        if (e != 0) {
+                close(pipefd[0]);
+                map_free(&m);
+                return fail(EXIT_FAILURE, verb, "run ps: %s (install procps)", strerror(e));
+        }
+        FILE *f = fdopen(pipefd[0], "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        long pid_end = -1;
+        while ((len = getline(&line, &cap, f)) > 0) {
+                if (line[len - 1] == '\n')
+                        line[--len] = '\0';
+                if (pid_end < 0) {
+                        /* the header: CONTEXT goes right after the PID column */
+                        char *p = line;
+                        while ((p = strstr(p, "PID"))) {
+                                bool start = p == line || p[-1] == ' ';
+                                bool stop = p[3] == ' ' || p[3] == '\0';
+                                if (start && stop)
+                                        break;
+                                p += 3;
+                        }
+                        if (!p) {
+                                printf("%s\n", line);
+                                pid_end = 0;
+                                continue;
+                        }
+                        pid_end = p + 3 - line;
+                        printf("%.*s %-16s%s\n", (int)pid_end, line, "CONTEXT", line + pid_end);
+                        continue;
+                }
+                if (pid_end == 0 || len < pid_end) {
+                        printf("%s\n", line);
+                        continue;
+                }
+                /* the PID is right-aligned and ends at pid_end */
+                long s = pid_end;
+                while (s > 0 && line[s - 1] >= '0' && line[s - 1] <= '9')
+                        s--;
+                char name[64], col[96];
+                unsigned ctx = map_pid(&m, (pid_t)strtol(line + s, NULL, 10), name, sizeof name);
+                if (name[0])
+                        snprintf(col, sizeof col, "%u %s", ctx, name);
+                else
+                        snprintf(col, sizeof col, "0 MAIN");
+                printf("%.*s %-16s%s\n", (int)pid_end, line, col, line + pid_end);
+        }
+        free(line);
+        fclose(f);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        map_free(&m);
+        if (pid_end == 0)
+                return fail(EXIT_FAILURE, verb, "the ps output has no PID column");
+        return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAILURE;
+}
+
+/* ---- kill ---------------------------------------------------------------- */
+
+typedef struct Find {
+        int level; /* NSpid index of the guest's namespace */
+        long want;
+        pid_t found;
+} Find;
+
+static int find_pid(pid_t pid, void *data)
+{
+        Find *f = data;
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return 0;
+        const char *p = strstr(buf, "\nNSpid:");
+        if (!p)
+                return 0;
+        p += 7;
+        for (int i = 0; i <= f->level; i++) {
+                char *end;
+                long v = strtol(p, &end, 10);
+                if (end == p)
+                        return 0;
+                if (i == f->level && v == f->want) {
+                        f->found = pid;
+                        return 1;
+                }
+                p = end;
+        }
+        return 0;
+}
+
+static int verb_kill(int argc, char **argv)
+{
+        static const char verb[] = "kill";
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code;
+        int r = opts_parse(argc, argv, verb, O_ROOT_DIR, verb_kill_def.synopsis,
+                           verb_kill_def.usage, &o);
+        if (r != 0)
+                return r < 0 ? EXIT_USAGE : 0;
+        int nargs = argc - o.optind;
+        if (nargs < 2 || nargs > 3)
+                return fail(EXIT_USAGE, verb, "say %s kill NAME PID [SIGNAL]", vs_program);
+        unsigned long long want;
+        if (vs_parse_u64(argv[o.optind + 1], &want) < 0 || want < 1 || want > 4194304)
+                return fail(EXIT_USAGE, verb, "\"%s\" is not a process id", argv[o.optind + 1]);
+        int sig = SIGTERM;
+        if (nargs == 3 && (sig = vs_signal_from_name(argv[o.optind + 2])) < 0)
+                return fail(EXIT_USAGE, verb, "\"%s\" is not a signal (say TERM, KILL, HUP or 9)",
+                            argv[o.optind + 2]);
+        if (host_load(&h, o.root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        if (guest_load(&g, &h, argv[o.optind], verb, &code) < 0)
+                return code;
+        VsGuestState st;
+        if (vs_guest_state(&g, &st, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        if (!st.init) {
+                vs_guest_state_release(&st);
+                return fail(EXIT_FAILURE, verb, "%s is not running", g.cfg.name);
+        }
+        /* the guest's pid namespace is one below ours: NSpid's second-to-... entry */
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)st.init);
+        int level = 0;
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) > 0) {
+                const char *p = strstr(buf, "\nNSpid:");
+                for (p = p ? p + 7 : NULL; p && *p && *p != '\n'; p++)
+                        if ((*p == ' ' || *p == '\t') && p[1] >= '0' && p[1] <= '9')
+                                level++;
+                level--; /* index of the last entry: the guest's own numbering */
+        }
+        Find f = {.level = level, .want = (long)want};
+        vs_cgroup_foreach_pid(&st.cgroup, find_pid, &f);
+        int fd = f.found ? pidfd_open(f.found, 0) : -1;
+        Find again = f;
+        again.found = 0;
+        if (fd >= 0)
+                vs_cgroup_foreach_pid(&st.cgroup, find_pid, &again);
+        vs_guest_state_release(&st);
+        if (fd < 0 || again.found != f.found) {
+                if (fd >= 0)
+                        close(fd);
+                return fail(EXIT_FAILURE, verb, "%s has no process %llu", g.cfg.name, want);
+        }
+        r = pidfd_send_signal(fd, sig, NULL, 0);
+        close(fd);
+        if (r < 0)
+                return fail(EXIT_FAILURE, verb, "signal %llu in %s: %m", want, g.cfg.name);
+        return 0;
+}
+
+const Verb verb_list_def = {
+    .name = "list",
+    .run = verb_list,
+    .synopsis = "[--all] [--json]",
+    .summary = "running guests with their processes, memory and CPU time (vserver-stat)",
+    .usage = "  --all            stopped guests too\n"
+             "  --json           machine-readable\n"
+             "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n",
+};
+const Verb verb_ps_def = {
+    .name = "ps",
+    .run = verb_ps,
+    .synopsis = "[--json] [PS OPTIONS]",
+    .summary = "every process on the host, with a CONTEXT column naming its guest (vps)",
+    .usage = "  --json           machine-readable, without ps\n"
+             "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n"
+             "\nOther options go to ps(1) (default -ef); the CONTEXT column follows PID.\n"
+             "Host processes show \"0 MAIN\".\n",
+};
+const Verb verb_kill_def = {
+    .name = "kill",
+    .run = verb_kill,
+    .synopsis = "NAME PID [SIGNAL]",
+    .summary = "signal a guest's process by its pid inside the guest (vkill)",
+    .usage = "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n"
+             "\nSIGNAL is a name (TERM, SIGHUP, RTMIN+3) or a number; default TERM.\n",
+};
