@@ -172,15 +172,47 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
         return 0;
 }
 
-/* "/sbin/init --opt x" -> argv in @buf; NULL for "none". */
+/*
+ * "/sbin/init --opt 'a b'" -> argv, in place in @buf; NULL for "none".
+ * Words split on blanks; '...' and "..." quote, a backslash escapes one
+ * character (no expansion of anything: this is not a shell).
+ */
 static char **split_init(char *buf, char **argv, int max)
 {
         if (streq(buf, "none"))
                 return NULL;
         int n = 0;
-        for (char *save = NULL, *t = strtok_r(buf, " \t", &save); t && n < max - 1;
-             t = strtok_r(NULL, " \t", &save))
-                argv[n++] = t;
+        char *in = buf, *out = buf;
+        while (*in && n < max - 1) {
+                while (*in == ' ' || *in == '\t')
+                        in++;
+                if (!*in)
+                        break;
+                argv[n++] = out;
+                char quote = 0;
+                for (; *in; in++) {
+                        if (quote) {
+                                if (*in == quote)
+                                        quote = 0;
+                                else if (*in == '\\' && quote == '"' && in[1])
+                                        *out++ = *++in;
+                                else
+                                        *out++ = *in;
+                        } else if (*in == '\'' || *in == '"') {
+                                quote = *in;
+                        } else if (*in == '\\' && in[1]) {
+                                *out++ = *++in;
+                        } else if (*in == ' ' || *in == '\t') {
+                                break;
+                        } else {
+                                *out++ = *in;
+                        }
+                }
+                bool more = *in != '\0';
+                *out++ = '\0';
+                if (more)
+                        in++;
+        }
         argv[n] = NULL;
         return argv;
 }

@@ -404,7 +404,9 @@ int vs_template_debian(const char *rootfs, const VsDebianSpec *spec, VsError *er
         sigset_t none;
         sigemptyset(&none);
         posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        /* its own process group, so an interrupt reaches wget & co. under it too */
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
         pid_t pid;
         int e = posix_spawnp(&pid, prog, &fa, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -417,8 +419,16 @@ int vs_template_debian(const char *rootfs, const VsDebianSpec *spec, VsError *er
                         break;
                 if (errno != EINTR)
                         return vs_error(err, errno, "wait for debootstrap");
-                if (vs_tree_interrupted)
-                        kill(pid, SIGTERM);
+                if (!vs_tree_interrupted)
+                        continue;
+                /* a shell waits for its child before it acts on TERM: signal them all */
+                kill(-pid, SIGTERM);
+                for (int i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; i++)
+                        usleep(100000);
+                kill(-pid, SIGKILL);
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+                break;
         }
         if (vs_tree_interrupted)
                 return vs_error(err, EINTR, "interrupted");

@@ -150,3 +150,58 @@ class Runner:
 @pytest.fixture
 def run(rootfs):
     return Runner(rootfs)
+
+
+class Install:
+    """One vserver installation under its own VSERVER_ROOT, for one test."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.env = dict(os.environ, VSERVER_ROOT=str(root))
+
+    def __call__(self, *args, check=False, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        kw.setdefault("timeout", 120)
+        kw.setdefault("env", self.env)
+        p = subprocess.run([VSERVER, *args], **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(f"vserver {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def popen(self, *args, **kw):
+        kw.setdefault("env", self.env)
+        return subprocess.Popen([VSERVER, *args], **kw)
+
+    def conf(self, name):
+        return self.root / "etc/vserver/guests" / f"{name}.conf"
+
+    def rootfs(self, name):
+        return self.root / "var/lib/vserver/guests" / name / "rootfs"
+
+    def log(self, name):
+        return self.root / "var/log/vserver" / f"{name}.log"
+
+    def guests(self):
+        d = self.root / "etc/vserver/guests"
+        return sorted(p.stem for p in d.glob("*.conf")) if d.is_dir() else []
+
+    def cgroup(self, name):
+        """The guest's PARENT/NAME directory in every hierarchy."""
+        return [d + "/" + name for d in cgroup_dirs()]
+
+    def exec_out(self, name, script):
+        p = self("exec", name, "--", "/bin/sh", "-c", script, check=True)
+        return p.stdout
+
+
+@pytest.fixture
+def vs(workdir, request):
+    root = workdir / f"inst-{request.node.name[:40]}"
+    root.mkdir()
+    inst = Install(root)
+    yield inst
+    # whatever the test did, no guest of it stays up or on disk
+    for name in inst.guests():
+        inst("delete", "--force", name)
+    shutil.rmtree(root, ignore_errors=True)

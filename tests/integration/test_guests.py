@@ -1,0 +1,531 @@
+"""Named guests: build, start, stop, exec, enter, status, list, ps, kill, delete."""
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import tarfile
+import termios
+import time
+
+import pytest
+
+from conftest import VSERVER, cgroup_dirs
+
+
+def wait_for(cond, timeout=10.0, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def guest_pids(vs, name):
+    """Host pids in the guest's cgroup tree (the cgroup2 one on hybrid hosts)."""
+    pids = set()
+    for d in vs.cgroup(name):
+        for dirpath, _dirs, files in os.walk(d):
+            if "cgroup.procs" in files:
+                pids |= {int(x) for x in open(os.path.join(dirpath, "cgroup.procs")).read().split()}
+    return pids
+
+
+def test_build_busybox(vs):
+    p = vs("build", "web1", check=True)
+    assert "built web1 (context 1000) from busybox" in p.stderr
+    conf = vs.conf("web1").read_text()
+    assert "context = 1000" in conf and "hostname = web1" in conf
+    root = vs.rootfs("web1")
+    assert (root / "bin/busybox").stat().st_size > 100000
+    assert os.readlink(root / "sbin/init") == "/bin/busybox"
+    assert "::sysinit:/etc/init.d/rcS" in (root / "etc/inittab").read_text()
+    assert not [l for l in (root / "etc/inittab").read_text().splitlines()
+                if "getty" in l and not l.startswith("#")]
+    assert (root / "etc/hostname").read_text() == "web1\n"
+    assert len((root / "etc/machine-id").read_text().strip()) == 32
+    assert (root / "etc/passwd").read_text().startswith("root:x:0:0:")
+    # the guests' trees are closed to host users
+    assert (vs.root / "var/lib/vserver/guests").stat().st_mode & 0o777 == 0o700
+    # the next one gets the next free context id; a given one must be free
+    vs("build", "web2", check=True)
+    assert "context = 1001" in vs.conf("web2").read_text()
+    p = vs("build", "web3", "--context", "1000")
+    assert p.returncode == 1 and "context 1000 is web1's" in p.stderr
+    assert not vs.conf("web3").exists()
+    p = vs("build", "web1")
+    assert p.returncode == 1 and "guest web1 exists" in p.stderr
+
+
+def test_start_boots_init_as_pid1_with_services(vs):
+    vs("build", "web1", "--hostname", "web1.example.org", check=True)
+    p = vs("start", "web1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""
+    ps = vs.exec_out("web1", "ps -o pid,comm")
+    lines = {l.split()[0]: l.split()[1] for l in ps.strip().splitlines()[1:]}
+    assert lines["1"] == "init"
+    assert "syslogd" in lines.values()
+    assert vs.exec_out("web1", "hostname").strip() == "web1.example.org"
+    # the console log got init's and rcS's output
+    assert wait_for(lambda: "web1.example.org is up" in vs.log("web1").read_text())
+    # from outside: every process of the guest is in its cgroup leaf, none above
+    pids = guest_pids(vs, "web1")
+    assert len(pids) >= 2
+    for d in vs.cgroup("web1"):
+        assert open(d + "/cgroup.procs").read() == ""
+    # inside: /tmp and /run are tmpfs, the cgroup tree is rooted at the guest
+    mounts = vs.exec_out("web1", "cat /proc/mounts")
+    assert any(l.split()[1] == "/tmp" and l.split()[2] == "tmpfs" for l in mounts.splitlines())
+    assert any(l.split()[1] == "/sys/fs/cgroup/unified" for l in mounts.splitlines())
+    assert vs.exec_out("web1", "cat /proc/1/cgroup").strip().endswith("0::/")
+    st = json.loads(vs("status", "web1", "--json", check=True).stdout)
+    assert st["state"] == "running" and st["processes"] >= 2 and st["init_pid"] in pids
+    vs("stop", "web1", check=True)
+    p = vs("status", "web1")
+    assert p.returncode == 3 and "web1 is stopped" in p.stdout
+
+
+def test_exec_passes_stdio_and_exit_code(vs):
+    vs("build", "g1", "--set", "limits.nofile=1000:2000", check=True)
+    vs("start", "g1", check=True)
+    p = vs("exec", "g1", "--", "/bin/sh", "-c", "read x; echo out:$x; echo err >&2; exit 5",
+           input="hello\n")
+    assert (p.returncode, p.stdout, p.stderr) == (5, "out:hello\n", "err\n")
+    # without "--" and with options after the name
+    p = vs("exec", "g1", "--cwd", "/etc", "pwd")
+    assert p.stdout == "/etc\n"
+    # the guest's limits, capabilities and filter apply to what joins it
+    assert vs.exec_out("g1", "ulimit -n; ulimit -Hn").split() == ["1000", "2000"]
+    status = vs.exec_out("g1", "cat /proc/self/status")
+    fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
+    assert int(fields["Seccomp"]) == 2
+    assert int(fields["CapBnd"], 16) == int(
+        vs.exec_out("g1", "grep CapBnd /proc/1/status").split()[1], 16)
+    assert int(fields["CapBnd"], 16) & (1 << 21) == 0  # no CAP_SYS_ADMIN
+    # it is in the guest's pid namespace and cgroup, not the host's
+    assert vs.exec_out("g1", "echo $$").strip() != str(os.getpid())
+    assert "mount" not in vs.exec_out("g1", "ls /proc/1/root/ 2>&1 || true")
+    p = vs("exec", "g1", "--", "/nonexistent")
+    assert p.returncode == 1
+    assert "exec /nonexistent: No such file or directory" in p.stderr
+    vs("stop", "g1", "--timeout", "5", check=True)
+    p = vs("exec", "g1", "--", "true")
+    assert p.returncode == 1 and "g1 is not running" in p.stderr
+
+
+def test_enter_gives_a_login_shell_on_a_pty(vs):
+    vs("build", "e1", check=True)
+    vs("start", "e1", check=True)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    proc = subprocess.Popen([VSERVER, "enter", "e1"], stdin=slave, stdout=slave, stderr=slave,
+                            env=vs.env, start_new_session=True)
+    os.close(slave)
+    os.write(master, b"echo A$0; tty; stty size; sleep 30 & jobs; kill %1; exit 3\n")
+    out = b""
+    deadline = time.time() + 20
+    while time.time() < deadline and proc.poll() is None:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    proc.wait(timeout=10)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 3, text
+    assert "A-sh" in text            # a login shell
+    assert "/dev/pts/" in text       # on a pty of the guest's own devpts
+    assert "33 111" in text          # with our terminal's size
+    assert "sleep 30" in text        # and job control
+    vs("stop", "e1", check=True)
+
+
+def test_enter_refuses_without_terminal(vs):
+    vs("build", "e2", check=True)
+    p = vs("enter", "e2", stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and "needs a terminal" in p.stderr
+
+
+def test_stop_kills_every_process_and_removes_the_cgroup(vs):
+    vs("build", "s1", check=True)
+    vs("start", "s1", check=True)
+    # a daemon that ignores the stop, in its own session, double-forked
+    vs("exec", "s1", "--", "/bin/sh", "-c",
+       "setsid sh -c 'trap \"\" TERM HUP; while :; do sleep 1; done' >/dev/null 2>&1 &",
+       check=True)
+    pids = guest_pids(vs, "s1")
+    assert len(pids) >= 3
+    t = time.time()
+    p = vs("stop", "s1", "--timeout", "10", check=True)
+    assert time.time() - t < 9, "busybox init ends on its own; no need for the timeout"
+    assert p.stderr == ""
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or \
+            open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+    for d in vs.cgroup("s1"):
+        assert not os.path.exists(d), d
+    # an init that ignores its stop signal: the timeout, then the cgroup kills it
+    vs("build", "s2", "--init", "/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'",
+       check=True)
+    # the shell above is PID 1: SIGTERM is ignored, so only the cgroup can end it
+    vs("start", "s2", check=True)
+    t = time.time()
+    p = vs("stop", "s2", "--timeout", "1", check=True)
+    assert 0.9 < time.time() - t < 8
+    assert "did not end within 1s; killed every process" in p.stderr
+    assert vs("status", "s2").returncode == 3
+    p = vs("stop", "s2")
+    assert p.returncode == 0 and "s2 was not running" in p.stderr
+
+
+def test_twenty_guests_start_and_stop_leave_nothing(vs):
+    names = [f"g{i:02d}" for i in range(20)]
+    for n in names:
+        vs("build", n, check=True)
+    for round_ in range(2):
+        for n in names:
+            vs("start", n, check=True)
+        listing = json.loads(vs("list", "--json", check=True).stdout)
+        assert sorted(g["name"] for g in listing) == names
+        assert all(g["processes"] >= 2 and g["rss_bytes"] > 0 for g in listing)
+        assert len({g["context"] for g in listing}) == 20
+        # stop them all at once: each guest has its own lock
+        procs = [vs.popen("stop", n, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for n in names]
+        assert [p.wait(timeout=60) for p in procs] == [0] * 20
+        assert json.loads(vs("list", "--json", check=True).stdout) == []
+        for n in names:
+            for d in vs.cgroup(n):
+                assert not os.path.exists(d)
+    full = vs("list", "--all", check=True).stdout
+    assert full.count("(stopped)") == 20
+
+
+def test_status_is_right_after_the_cli_is_killed_mid_start(vs):
+    vs("build", "k1", check=True)
+    outcomes = set()
+    for delay in (0.0, 0.002, 0.004, 0.008, 0.016, 0.05):
+        p = vs.popen("start", "k1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+        st = vs("status", "k1", "--json")
+        state = json.loads(st.stdout)["state"]
+        pids = guest_pids(vs, "k1")
+        if state == "running":
+            assert st.returncode == 0 and pids
+            outcomes.add("running")
+        else:
+            # the half-made context died with the CLI (parent-death signal)
+            assert st.returncode == 3
+            assert wait_for(lambda: not guest_pids(vs, "k1"))
+            outcomes.add("stopped")
+        # either way the next start works and a stop cleans up
+        vs("start", "k1")
+        assert vs("status", "k1").returncode == 0
+        vs("stop", "k1", "--timeout", "0", check=True)
+        assert vs("status", "k1").returncode == 3
+    assert outcomes
+
+
+def test_state_survives_a_wiped_run_directory(vs):
+    vs("build", "r1", check=True)
+    vs("start", "r1", check=True)
+    subprocess.run(["rm", "-rf", str(vs.root / "run")], check=True)
+    assert vs("status", "r1").returncode == 0
+    assert "r1" in vs("list", check=True).stdout
+    vs("stop", "r1", check=True)
+    assert vs("status", "r1").returncode == 3
+
+
+def test_two_starts_at_once_give_one_guest(vs):
+    vs("build", "l1", check=True)
+    for _ in range(3):
+        procs = [vs.popen("start", "l1", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) for _ in range(2)]
+        res = [(p.wait(timeout=30), p.stderr.read()) for p in procs]
+        codes = sorted(r[0] for r in res)
+        assert codes == [0, 1], res
+        err = [e for c, e in res if c == 1][0]
+        assert err.count("\n") == 1
+        assert ("l1 is already running" in err or "another vserver command is working on l1"
+                in err), err
+        inits = [l for l in vs.exec_out("l1", "ps -o pid,comm").splitlines()
+                 if l.split()[1] == "init"]
+        assert len(inits) == 1
+        vs("stop", "l1", "--timeout", "0", check=True)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[limits]\nmemory = 12X\n",
+     'b1.conf:{n}: limits.memory: "12X" is not a size (say 512M or 2G)'),
+    ("[guest]\ncolour = blue\n", "b1.conf:{n}: guest.colour: unknown key (known: context,"),
+    ("[guest]\ndomainname = a\ndomainname = b\n", "b1.conf:{n}: guest.domainname: set twice"),
+    ("[gust]\ninit = /sbin/init\n", "b1.conf:{n}: gust.init: unknown section [gust]"),
+    ("[guest]\nstop-signal = SIGFOO\n",
+     'b1.conf:{n}: guest.stop-signal: "SIGFOO" is not a signal to stop with'),
+    ("[net]\nmode = bridge\n", 'b1.conf:{n}: net.mode: "bridge" is not a network mode'),
+    ("[security]\ncapabilities.add = NET_RAW FLY\n",
+     'b1.conf:{n}: security.capabilities.add: "FLY" is not a capability'),
+    ("just words\n", "b1.conf:{n}: not an INI line"),
+])
+def test_a_broken_guest_file_gives_one_line(vs, text, message):
+    vs("build", "b1", check=True)
+    good = "# a guest file an admin edited\n[guest]\ncontext = 1000\n\n"
+    vs.conf("b1").write_text(good + text)
+    n = len((good + text).splitlines())
+    for cmd in (["start", "b1"], ["config", "b1"], ["status", "b1"]):
+        p = vs(*cmd)
+        assert p.returncode == 1, p
+        assert p.stderr.count("\n") == 1, p.stderr
+        assert p.stderr.startswith(f"vserver: {cmd[0]}: " + message.format(n=n)), p.stderr
+    assert vs("list").returncode == 1
+    # a broken file does not keep the guest from being deleted
+    vs("delete", "b1", check=True)
+    assert not vs.conf("b1").exists()
+
+
+def test_bad_command_lines(vs):
+    vs("build", "c1", check=True)
+    cases = [
+        (["build", "bad/name"], 2, '"bad/name" is not a guest name'),
+        (["build", "x1", "--memory", "lots"], 2, '--memory: "lots" is not a size'),
+        (["build", "x1", "--template", "nothing"], 2, '--template "nothing": say busybox'),
+        (["build", "x1", "--set", "guest.colour=red"], 2, "--set: unknown key"),
+        (["start"], 2, "no guest named"),
+        (["start", "nosuch"], 1, 'no guest "nosuch"'),
+        (["stop", "c1", "--timeout", "soon"], 2, '--timeout "soon" is not a number'),
+        (["exec", "c1"], 2, "no command given"),
+        (["kill", "c1", "x"], 2, '"x" is not a process id'),
+        (["kill", "c1", "1", "SIGFOO"], 2, '"SIGFOO" is not a signal'),
+        (["status", "c1", "--bogus"], 2, "unknown option --bogus"),
+        (["frobnicate"], 2, 'unknown command "frobnicate"'),
+    ]
+    for args, code, text in cases:
+        p = vs(*args)
+        assert p.returncode == code, (args, p.stderr)
+        assert p.stderr.count("\n") == 1 and text in p.stderr, (args, p.stderr)
+
+
+def test_util_vserver_word_order(vs):
+    vs("build", "w1", check=True)
+    assert vs("w1", "start").returncode == 0
+    assert vs("w1", "status").returncode == 0
+    assert vs("w1", "exec", "--", "echo", "hi").stdout == "hi\n"
+    assert vs("w1", "exec", "echo", "-n", "x").stdout == "x"
+    assert vs("--root-dir", str(vs.root), "w1", "status", env=dict(os.environ)).returncode == 0
+    assert vs("stop", "w1", "--timeout", "5").returncode == 0
+    assert vs("w1", "status").returncode == 3
+
+
+def test_list_ps_and_kill(vs):
+    vs("build", "p1", check=True)
+    vs("start", "p1", check=True)
+    vs("exec", "p1", "--", "/bin/sh", "-c", "sleep 1000 >/dev/null 2>&1 &", check=True)
+    out = vs("list", check=True).stdout.splitlines()
+    assert out[0].split() == ["CTX", "PROC", "VSZ", "RSS", "userTIME", "sysTIME", "UPTIME",
+                              "NAME"]
+    row = [l for l in out if l.endswith(" p1")][0].split()
+    assert row[0] == "1000" and int(row[1]) == 3
+    # ps: a CONTEXT column after PID naming the guest; host processes are MAIN
+    ps = vs("ps", check=True).stdout.splitlines()
+    head = ps[0].split()
+    assert head[head.index("PID") + 1] == "CONTEXT"
+    mine = [l for l in ps if "sleep 1000" in l]
+    assert mine and all("1000 p1" in l for l in mine)
+    assert any(" 0 MAIN " in l for l in ps)
+    # ps options are passed to ps
+    ps = vs("ps", "-eo", "pid,comm", check=True).stdout.splitlines()
+    assert ps[0].split() == ["PID", "CONTEXT", "COMMAND"]
+    js = json.loads(vs("ps", "--json", check=True).stdout)
+    sleeper = [p for p in js if p["guest"] == "p1" and p["command"].startswith("sleep")]
+    assert sleeper and sleeper[0]["context"] == 1000
+    host_pid = sleeper[0]["pid"]
+    # kill takes the pid as the guest sees it
+    inner = vs.exec_out("p1", "pidof sleep").split()
+    assert len(inner) == 1
+    p = vs("kill", "p1", inner[0], "KILL")
+    assert p.returncode == 0, p.stderr
+    assert wait_for(lambda: not os.path.exists(f"/proc/{host_pid}") or
+                    open(f"/proc/{host_pid}/stat").read().split(") ")[1][0] == "Z")
+    p = vs("kill", "p1", "4000000", "TERM")
+    assert p.returncode == 1 and "p1 has no process 4000000" in p.stderr
+    vs("stop", "p1", check=True)
+
+
+def test_delete(vs):
+    vs("build", "d1", check=True)
+    vs("start", "d1", check=True)
+    p = vs("delete", "d1")
+    assert p.returncode == 1 and "d1 is running (stop it first, or use --force)" in p.stderr
+    assert vs("status", "d1").returncode == 0
+    vs("delete", "--force", "d1", check=True)
+    assert not vs.conf("d1").exists() and not vs.rootfs("d1").exists()
+    assert not vs.log("d1").exists()
+    for d in vs.cgroup("d1"):
+        assert not os.path.exists(d)
+    vs("build", "d1", check=True)
+
+
+def test_templates_clone_dir_and_tarball(vs, workdir):
+    vs("build", "src1", check=True)
+    (vs.rootfs("src1") / "root/data").write_bytes(os.urandom(100000))
+    os.setxattr(vs.rootfs("src1") / "root/data", "user.tag", b"kept")
+    os.chown(vs.rootfs("src1") / "root/data", 123, 456)
+    vs("build", "copy1", "--template", "clone:src1", check=True)
+    a, b = vs.rootfs("src1"), vs.rootfs("copy1")
+    assert (a / "root/data").read_bytes() == (b / "root/data").read_bytes()
+    assert os.getxattr(b / "root/data", "user.tag") == b"kept"
+    assert (os.stat(b / "root/data").st_uid, os.stat(b / "root/data").st_gid) == (123, 456)
+    assert os.readlink(b / "sbin/init") == "/bin/busybox"
+    assert (b / "etc/hostname").read_text() == "copy1\n"
+    assert (a / "etc/machine-id").read_text() != (b / "etc/machine-id").read_text()
+    # a directory, then a tarball of it
+    vs("build", "dir1", "--template", str(a), check=True)
+    assert (vs.rootfs("dir1") / "root/data").read_bytes() == (a / "root/data").read_bytes()
+    tarball = workdir / "guest.tar.gz"
+    with tarfile.open(tarball, "w:gz") as t:
+        t.add(a, arcname=".")
+    vs("build", "tar1", "--template", str(tarball), check=True)
+    vs("start", "tar1", check=True)
+    assert vs.exec_out("tar1", "cat /root/data | wc -c").strip() == "100000"
+    vs("stop", "tar1", check=True)
+    # a running guest is not cloned
+    vs("start", "src1", check=True)
+    p = vs("build", "copy2", "--template", "clone:src1")
+    assert p.returncode == 1 and "stop it before cloning" in p.stderr
+    vs("stop", "src1", check=True)
+
+
+def test_a_hostile_tarball_writes_nothing_outside(vs, workdir):
+    outside = workdir / "escaped"
+    evil = workdir / "evil.tar"
+    with tarfile.open(evil, "w") as t:
+        info = tarfile.TarInfo("etc/passwd")
+        info.size = 0
+        t.addfile(info)
+        link = tarfile.TarInfo("etc/up")
+        link.type = tarfile.SYMTYPE
+        link.linkname = str(workdir)
+        t.addfile(link)
+        for name in ("etc/up/escaped", "../escaped", str(outside)):
+            info = tarfile.TarInfo(name)
+            data = b"pwned"
+            info.size = len(data)
+            import io
+            t.addfile(info, io.BytesIO(data))
+    p = vs("build", "evil", "--template", str(evil))
+    assert p.returncode == 1
+    assert not outside.exists()
+    assert not vs.conf("evil").exists()
+    assert not (vs.root / "var/lib/vserver/guests/evil").exists()
+    assert [e for e in os.listdir(vs.root / "var/lib/vserver/guests")] == []
+
+
+def test_a_failed_or_interrupted_build_leaves_nothing(vs):
+    # debootstrap cannot reach this mirror: a failure, then nothing of it left
+    p = vs("build", "f1", "--template", "debian", "--mirror", "http://127.0.0.1:9/debian",
+           timeout=300)
+    assert p.returncode == 1 and "debootstrap bookworm from http://127.0.0.1:9/debian failed" \
+        in p.stderr
+    assert not vs.conf("f1").exists()
+    assert os.listdir(vs.root / "var/lib/vserver/guests") == []
+    # Ctrl-C while debootstrap waits on a mirror that never answers
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    proc = vs.popen("build", "f2", "--template", "debian", "--mirror",
+                    f"http://127.0.0.1:{port}/debian", stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+    conn = None
+    srv.settimeout(30)
+    try:
+        conn, _ = srv.accept()  # debootstrap is fetching: interrupt the build
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if conn:
+            conn.close()
+        srv.close()
+    assert proc.returncode == 130, err
+    assert "f2: interrupted; nothing was left behind" in err
+    assert not vs.conf("f2").exists()
+    assert os.listdir(vs.root / "var/lib/vserver/guests") == []
+
+
+def test_autostart(vs, workdir):
+    vs("build", "a1", "--autostart", check=True)
+    vs("build", "a2", check=True)
+    vs("start", "--autostart", check=True)
+    assert vs("status", "a1").returncode == 0
+    assert vs("status", "a2").returncode == 3
+    # again at "boot": already running is fine
+    vs("start", "--autostart", check=True)
+    vs("stop", "--all", check=True)
+    assert vs("status", "a1").returncode == 3
+    from conftest import REPO
+    unit = (REPO / "dist/vserver.service").read_text()
+    assert "ExecStart=/usr/local/sbin/vserver start --autostart" in unit
+    assert "ExecStop=/usr/local/sbin/vserver stop --all" in unit
+
+
+def test_config_prints_the_effective_configuration(vs):
+    vs("build", "cfg1", "--memory", "64M", "--set", "security.capabilities.add=NET_RAW",
+       check=True)
+    text = vs("config", "cfg1", check=True).stdout
+    assert "[guest]\ncontext = 1000\nhostname = cfg1\ninit = /sbin/init\n" in text
+    assert "memory = 64M" in text and "capabilities.add = NET_RAW" in text
+    js = json.loads(vs("config", "cfg1", "--json", check=True).stdout)
+    assert js["limits.memory"] == "64M" and js["guest.context"] == "1000"
+    assert js["rootfs"] == str(vs.rootfs("cfg1"))
+    # what config prints reads back the same
+    vs.conf("cfg1").write_text(text)
+    assert vs("config", "cfg1", check=True).stdout == text
+
+
+def test_init_none_keeps_a_tiny_pid1(vs):
+    vs("build", "n1", "--init", "none", check=True)
+    vs("start", "n1", check=True)
+    ps = vs.exec_out("n1", "ps -o pid,comm").split()
+    assert ps[2] == "1"
+    vs("exec", "n1", "--", "/bin/sh", "-c", "sleep 1000 >/dev/null 2>&1 &", check=True)
+    # orphans are reaped: no zombie stays
+    vs("exec", "n1", "--", "/bin/sh", "-c", "(sleep 0.1 &) ; true", check=True)
+    time.sleep(0.5)
+    assert " Z " not in vs.exec_out("n1", "ps -o pid,stat,comm")
+    t = time.time()
+    vs("stop", "n1", check=True)
+    assert time.time() - t < 5
+
+
+def test_limits_apply_outside_the_guests_reach(vs):
+    vs("build", "m1", "--memory", "64M", "--processes", "40", check=True)
+    vs("start", "m1", check=True)
+    limits = {}
+    for d in vs.cgroup("m1"):
+        for f in ("memory.limit_in_bytes", "memory.max", "pids.max"):
+            if os.path.exists(f"{d}/{f}"):
+                limits[f] = open(f"{d}/{f}").read().strip()
+    assert limits.get("memory.limit_in_bytes", limits.get("memory.max")) == str(64 << 20)
+    assert limits["pids.max"] == "40"
+    # a fork bomb stops at the limit, and the guest can still be stopped
+    p = vs("exec", "m1", "--", "/bin/sh", "-c",
+           "i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo done")
+    assert len(guest_pids(vs, "m1")) <= 40
+    # the guest sees its own cgroup as the root; writing there does not lift the limit
+    vs("exec", "m1", "--", "/bin/sh", "-c",
+       "echo max > /sys/fs/cgroup/pids/pids.max 2>/dev/null; true")
+    for d in vs.cgroup("m1"):
+        if os.path.exists(f"{d}/pids.max"):
+            assert open(f"{d}/pids.max").read().strip() == "40"
+    vs("stop", "m1", "--timeout", "2", check=True)
+    assert not guest_pids(vs, "m1")
