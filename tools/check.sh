@@ -41,6 +41,8 @@ else
         summary=$(tail -n 1 "$log")
         p=$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
         f=$(printf '%s' "$summary" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+        s=$(printf '%s' "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')
+        [ -n "$s" ] && echo "$s skipped (slow tests; VSERVER_TEST_DEBIAN=1 runs the Debian boot)"
         [ -z "$p$f" ] && f=1
         passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0}))
 fi

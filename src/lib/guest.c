@@ -289,7 +289,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.root.binds = g->cfg.binds;
         spec.root.n_binds = g->cfg.n_binds;
         spec.root.tmp_tmpfs = g->cfg.tmp_tmpfs;
-        spec.root.cgroupfs = true;
+        spec.root.boot = true;
         spec.argv = split_init(initbuf, argv, (int)ARRAY_SIZE(argv));
         spec.envp = vs_guest_env;
         spec.hostname = g->cfg.hostname;

@@ -422,7 +422,12 @@ int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
         if (r == 0 && spec->tmp_tmpfs)
                 r = mount_fs(rootfd, "/tmp", "tmpfs", tmpopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                              err);
-        if (r == 0 && spec->cgroupfs)
+        /* systemd mounts /run/lock itself unless it is there, and cannot without CAP_SYS_ADMIN */
+        static const char *const lockopts[] = {"mode", "1777", "size", "5242880", NULL};
+        if (r == 0 && spec->boot)
+                r = mount_fs(rootfd, "/run/lock", "tmpfs", lockopts,
+                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        if (r == 0 && spec->boot)
                 r = mount_cgroups(rootfd, err);
         for (int i = 0; r == 0 && i < spec->n_binds; i++)
                 r = apply_bind(rootfd, &spec->binds[i], err);

@@ -17,7 +17,8 @@ typedef struct VsRootSpec {
         int n_binds;
         bool readonly_root; /* the guest's / itself read-only */
         bool tmp_tmpfs;     /* a tmpfs on /tmp */
-        bool cgroupfs;      /* the cgroup hierarchies on /sys/fs/cgroup, rooted at our own */
+        bool boot;          /* an init boots here: the cgroup tree (rooted at our own cgroup)
+                             * on /sys/fs/cgroup, a tmpfs on /run/lock */
 } VsRootSpec;
 
 /*
