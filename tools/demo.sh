@@ -1,27 +1,39 @@
 #!/bin/sh
-# make demo: a real context from the built-in busybox template, looked at from inside.
+# make demo: a real guest from the built-in busybox template: build, start,
+# look inside and outside, stop, delete.  Kept apart from any real installation.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
-        echo "vserver: demo: run as root (contexts need namespaces and cgroups)" >&2
+        echo "vserver: demo: run as root (guests need namespaces and cgroups)" >&2
         exit 1
 fi
-root=build/demo-rootfs
-[ -x "$root/bin/busybox" ] || tools/mkrootfs.sh "$root"
-# keep the demo's cgroup below our own, and take it away afterwards
+VSERVER_ROOT=$(mktemp -d /var/tmp/vserver-demo.XXXXXX)
+export VSERVER_ROOT
+# keep the demo's cgroups below our own, and take them away afterwards
 export VSERVER_CGROUP_PARENT=vserver-demo
+vs=./build/vserver
 cleanup() {
+        $vs delete --force demo >/dev/null 2>&1 || true
+        rm -rf "$VSERVER_ROOT"
         find /sys/fs/cgroup -maxdepth 6 -type d -name vserver-demo 2>/dev/null |
                 while read -r d; do rmdir "$d" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+run() { echo "+ vserver $*"; $vs "$@"; }
 
-echo "+ vserver run --hostname demo.example.org --rootfs $root -- /bin/sh -c '...; exit 7'"
-rc=0
-./build/vserver run --hostname demo.example.org --rootfs "$root" -- /bin/sh -c '
-echo "inside:  PID $$, hostname $(hostname), up $(cut -d" " -f1 /proc/uptime) s"
-echo "inside:  processes: $(ls -d /proc/[0-9]* | wc -l), interfaces: $(ls /sys/class/net)"
+run build demo --hostname demo.example.org --memory 128M
+run start demo
+run exec demo -- /bin/sh -c '
+echo "inside:  PID 1 is $(cat /proc/1/comm), hostname $(hostname), up $(cut -d" " -f1 /proc/uptime) s"
+echo "inside:  processes: $(ps -o comm | tail -n +2 | tr "\n" " ")"
+echo "inside:  interfaces: $(ls /sys/class/net)"
 grep -E "^(CapBnd|NoNewPrivs|Seccomp):" /proc/self/status | sed "s/^/inside:  /"
 mount -t tmpfs none /mnt 2>&1 | sed "s/^/inside:  /"
-exit 7' || rc=$?
-echo "outside: exit code $rc; host uptime $(cut -d' ' -f1 /proc/uptime) s; $(ls /sys/class/net | wc -l) interfaces"
+exit 7' || echo "outside: exec passed its exit code back: $?"
+run list
+run ps -eo pid,comm | grep -E "CONTEXT| demo" || true
+run status demo
+echo "+ cat $VSERVER_ROOT/var/log/vserver/demo.log"
+cat "$VSERVER_ROOT/var/log/vserver/demo.log"
+run stop demo
+run status demo || echo "outside: status exits $? for a stopped guest"
