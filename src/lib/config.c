@@ -538,7 +538,7 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
                 const char *name = vs_rlimit_name(g->rlimits[i].resource);
                 char lower[32];
                 size_t k = 0;
-                for (; name[k] && k < sizeof lower - 1; k++)
+                for (; k < sizeof lower - 1 && name[k]; k++)
                         lower[k] =
                             (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
                 lower[k] = '\0';

@@ -1,0 +1,170 @@
+/* Guest files and host settings: parsing, validation, errors, round trips. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "../../src/lib/config.h"
+#include "../../src/lib/paths.h"
+
+static void full_file(void **state)
+{
+        (void)state;
+        VsGuestConfig g;
+        VsError e = {0};
+        vs_guest_config_init(&g, "web1");
+        const char *text = "# a guest\n"
+                           "[guest]\n"
+                           "context = 1001\n"
+                           "hostname = web1.example.org   # the FQDN\n"
+                           "init = /sbin/init\n"
+                           "stop-signal = RTMIN+3\n"
+                           "stop-timeout = 30\n"
+                           "autostart = yes\n"
+                           "[net]\nmode = host\n"
+                           "[limits]\nmemory = 512M\nprocesses = 200\nnofile = 1024:4096\n"
+                           "[security]\ncapabilities.add = NET_RAW, SYS_TIME\n"
+                           "seccomp = none\nno-new-privs = yes\n"
+                           "[mount]\nbind = /srv:/srv:ro\nbind = /a:/b\n";
+        assert_int_equal(vs_guest_config_parse(&g, text, "web1.conf", &e), 0);
+        assert_int_equal(g.context, 1001);
+        assert_string_equal(g.hostname, "web1.example.org");
+        assert_int_equal(g.stop_signal, SIGRTMIN + 3);
+        assert_int_equal(g.stop_timeout, 30);
+        assert_true(g.autostart);
+        assert_int_equal(g.net, VS_NET_HOST);
+        assert_true(g.memory == 512ULL << 20);
+        assert_true(g.processes == 200);
+        assert_int_equal(g.n_rlimits, 1);
+        assert_int_equal(g.rlimits[0].resource, RLIMIT_NOFILE);
+        assert_true(g.rlimits[0].limit.rlim_cur == 1024 && g.rlimits[0].limit.rlim_max == 4096);
+        assert_true(g.caps_add == ((1ULL << 13) | (1ULL << 25)));
+        assert_int_equal(g.seccomp, VS_SECCOMP_NONE);
+        assert_true(g.no_new_privs);
+        assert_int_equal(g.n_binds, 2);
+        assert_string_equal(g.binds[0].target, "/srv");
+        assert_true(g.binds[0].readonly);
+
+        /* what write prints parses back to the same */
+        char *out = NULL, *out2 = NULL;
+        size_t len = 0, len2 = 0;
+        FILE *f = open_memstream(&out, &len);
+        assert_int_equal(vs_guest_config_write(&g, f), 0);
+        fclose(f);
+        VsGuestConfig g2;
+        vs_guest_config_init(&g2, "web1");
+        assert_int_equal(vs_guest_config_parse(&g2, out, "web1.conf", &e), 0);
+        f = open_memstream(&out2, &len2);
+        vs_guest_config_write(&g2, f);
+        fclose(f);
+        assert_string_equal(out, out2);
+        free(out);
+        free(out2);
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+        VsGuestConfig g;
+        VsError e = {0};
+        vs_guest_config_init(&g, "b");
+        assert_int_equal(vs_guest_config_parse(&g, text, "b.conf", &e), -EINVAL);
+        assert_true(e.input);
+        if (strncmp(e.msg, msg, strlen(msg)) != 0)
+                fail_msg("got \"%s\", want \"%s...\"", e.msg, msg);
+}
+
+static void errors_name_file_line_and_key(void **state)
+{
+        (void)state;
+        expect_error("[guest]\n\n[limits]\nmemory = 12X\n",
+                     "b.conf:4: limits.memory: \"12X\" is not a size (say 512M or 2G)");
+        expect_error("[guest]\nfoo = 1\n", "b.conf:2: guest.foo: unknown key");
+        expect_error("[nope]\nfoo = 1\n", "b.conf:2: nope.foo: unknown section [nope]");
+        expect_error("[guest]\ncontext = 1\n", "b.conf:2: guest.context: \"1\" is not a context");
+        expect_error("[guest]\ncontext = 70000\n", "b.conf:2: guest.context:");
+        expect_error("[guest]\ncontext = -5\n", "b.conf:2: guest.context:");
+        expect_error("[guest]\nhostname = a b\n", "b.conf:2: guest.hostname:");
+        expect_error("[guest]\ninit = sbin/init\n", "b.conf:2: guest.init: \"sbin/init\" is not");
+        expect_error("[guest]\nstop-signal = KILL\n", "b.conf:2: guest.stop-signal:");
+        expect_error("[guest]\nautostart = maybe\n", "b.conf:2: guest.autostart: \"maybe\"");
+        expect_error("[guest]\ncontext = 5\ncontext = 6\n", "b.conf:3: guest.context: set twice");
+        expect_error("[net]\nmode = isolate\n",
+                     "b.conf:2: net.mode: mode isolate is not available in this version");
+        expect_error("[limits]\nnofile = lots\n", "b.conf:2: limits.nofile:");
+        expect_error("[limits]\nnofile = 10:5\n", "b.conf:2: limits.nofile:");
+        expect_error("[security]\nseccomp = relative/file\n", "b.conf:2: security.seccomp:");
+        expect_error("[mount]\nbind = /a:relative\n", "b.conf:2: mount.bind:");
+        expect_error("[mount]\nbind = /a:/x/../etc\n", "b.conf:2: mount.bind:");
+        expect_error("[guest]\nnot a key value line\n", "b.conf:2: not an INI line");
+}
+
+static void set_from_options(void **state)
+{
+        (void)state;
+        VsGuestConfig g;
+        VsError e = {0};
+        vs_guest_config_init(&g, "x");
+        assert_int_equal(vs_guest_config_set(&g, "limits.memory", "64M", "--memory", &e), 0);
+        assert_true(g.memory == 64ULL << 20);
+        assert_int_equal(vs_guest_config_set(&g, "limits.memory", "lots", "--memory", &e), -EINVAL);
+        assert_string_equal(e.msg, "--memory: \"lots\" is not a size (say 512M or 2G)");
+        assert_int_equal(vs_guest_config_set(&g, "nodot", "1", "--set", &e), -EINVAL);
+}
+
+static void signals(void **state)
+{
+        (void)state;
+        char buf[32];
+        assert_int_equal(vs_signal_from_name("SIGTERM"), SIGTERM);
+        assert_int_equal(vs_signal_from_name("pwr"), SIGPWR);
+        assert_int_equal(vs_signal_from_name("9"), 9);
+        assert_int_equal(vs_signal_from_name("SIGRTMIN+3"), SIGRTMIN + 3);
+        assert_int_equal(vs_signal_from_name("RTMIN+999"), -EINVAL);
+        assert_int_equal(vs_signal_from_name("0"), -EINVAL);
+        assert_int_equal(vs_signal_from_name("SIGFOO"), -EINVAL);
+        assert_string_equal(vs_signal_name(SIGRTMIN + 3, buf, sizeof buf), "SIGRTMIN+3");
+        assert_string_equal(vs_signal_name(SIGPWR, buf, sizeof buf), "SIGPWR");
+}
+
+static void host_settings_and_names(void **state)
+{
+        (void)state;
+        VsHostConfig h;
+        vs_host_config_init(&h);
+        assert_string_equal(h.cgroup_parent, "/vserver");
+        assert_true(h.ctx_min == 1000 && h.ctx_max == 49151);
+        assert_true(vs_guest_name_valid("web1"));
+        assert_true(vs_guest_name_valid("a.b_c-d"));
+        assert_false(vs_guest_name_valid(""));
+        assert_false(vs_guest_name_valid(".hidden"));
+        assert_false(vs_guest_name_valid("-x"));
+        assert_false(vs_guest_name_valid("a/b"));
+        assert_false(vs_guest_name_valid("a b"));
+        assert_false(vs_guest_name_valid("0123456789012345678901234567890123456789012345678"));
+        VsPaths p;
+        VsError e = {0};
+        assert_int_equal(vs_paths_init(&p, "/tmp/x/", &e), 0);
+        assert_string_equal(p.guests_conf, "/tmp/x/etc/vserver/guests");
+        assert_int_equal(vs_paths_init(&p, NULL, &e), 0);
+        assert_string_equal(p.log, "/var/log/vserver");
+        assert_int_equal(vs_paths_init(&p, "relative", &e), -EINVAL);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(full_file),
+            cmocka_unit_test(errors_name_file_line_and_key),
+            cmocka_unit_test(set_from_options),
+            cmocka_unit_test(signals),
+            cmocka_unit_test(host_settings_and_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
