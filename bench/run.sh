@@ -50,6 +50,13 @@ c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
     {"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
 json.dump(c, open(p, "w"))
 PY
+# the same bundle for detached containers: a process that stays
+mkdir -p "$work/bundle-d" && ln -s ../bundle/rootfs "$work/bundle-d/rootfs"
+python3 - "$work/bundle/config.json" "$work/bundle-d/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["process"]["args"] = ["/bin/sleep", "100000"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
 
 v="$PWD/build/vserver"
 cmds=(
@@ -81,12 +88,35 @@ umount -l /sys/fs/cgroup/unified 2>/dev/null || true
 hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/v1.json" \
   -n "vserver run, cgroup v1 only (own netns, seccomp, cgroup)" "$v run --rootfs $root -- /bin/true" \
   -n "crun run, cgroup v1 only (own netns, seccomp, cgroup)" "crun run --bundle $work/bundle vs-bench-crun" >/dev/null
+
+# Guests: a detached start until PID 1 runs, and an exec into a running one.
+# vserver boots busybox init from the busybox template; crun -d starts a
+# sleeper from the same kind of root.  Each start is undone before the next.
+export VSERVER_ROOT=$work/inst
+$v build bg >/dev/null 2>&1
+$v build bx >/dev/null 2>&1
+$v start bx
+crun run -d --bundle $work/bundle-d vs-bench-cx
+hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/guests.json" \
+  --prepare "$v stop bg --timeout 0" \
+  -n "vserver start (busybox init; own netns, seccomp, cgroup)" "$v start bg" \
+  --prepare "crun delete -f vs-bench-cd" \
+  -n "crun run -d (sleep; own netns, seccomp, cgroup)" "crun run -d --bundle $work/bundle-d vs-bench-cd" \
+  --prepare "true" \
+  -n "vserver exec /bin/true into a running guest" "$v exec bx -- /bin/true" \
+  --prepare "true" \
+  -n "crun exec /bin/true into a running container" "crun exec vs-bench-cx /bin/true" >/dev/null
+$v stop --all --timeout 0 >/dev/null 2>&1 || true
+$v delete bg >/dev/null 2>&1; $v delete bx >/dev/null 2>&1
+crun delete -f vs-bench-cd >/dev/null 2>&1 || true
+crun delete -f vs-bench-cx >/dev/null 2>&1 || true
 SH
 unshare -m --propagation private bash "$work/v1.sh"
-python3 - "$work/host.json" "$work/v1.json" "$out/start.json" <<'PY'
+python3 - "$work/host.json" "$work/v1.json" "$work/guests.json" "$out/start.json" <<'PY'
 import json, sys
-a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
-json.dump({"host": a["results"], "cgroup_v1_only": b["results"]}, open(sys.argv[3], "w"), indent=1)
+a, b, c = (json.load(open(f)) for f in sys.argv[1:4])
+json.dump({"host": a["results"], "cgroup_v1_only": b["results"], "guests": c["results"]},
+          open(sys.argv[4], "w"), indent=1)
 PY
 
 python3 - "$out/start.json" "$out/start.md" <<'PY'
@@ -97,12 +127,16 @@ lines = ["# Start: /bin/true in a fresh isolated context", "",
          f"Machine: {platform.node()}, Linux {platform.release()}, {os.cpu_count()} CPUs ({cpu}).",
          f"{len(d['host'][0]['times'])} runs each after warm-up, hyperfine -N; each table's commands alternate.",
          "Ratio: the command's median over vserver's (own netns) median in the same table; above 1 is slower than vserver."]
-for title, rs in (("Hybrid host as it is (cgroup v1 controllers + cgroup2 tree)", d["host"]),
-                  ("Private mount namespace with the cgroup2 tree hidden (crun refuses hybrid hosts)", d["cgroup_v1_only"])):
+tables = (("Hybrid host as it is (cgroup v1 controllers + cgroup2 tree)", d["host"], None),
+          ("Private mount namespace with the cgroup2 tree hidden (crun refuses hybrid hosts)", d["cgroup_v1_only"], None),
+          ("Guests (cgroup v1 only, as above): detached start, and exec into a running guest; ratios against the vserver row above each pair", d["guests"], 2))
+for title, rs, pair in tables:
     base = rs[0]["median"]
     lines += ["", f"## {title}", "",
               "| what (isolation) | median ms | min ms | stddev ms | ratio |", "|---|---:|---:|---:|---:|"]
-    for r in rs:
+    for i, r in enumerate(rs):
+        if pair and i % pair == 0:
+            base = r["median"]
         t = r["times"]
         sd = statistics.stdev(t) * 1000 if len(t) > 1 else 0.0
         lines.append(f"| {r['command']} | {r['median']*1000:.2f} | {r['min']*1000:.2f} | {sd:.2f} | {r['median']/base:.2f} |")
