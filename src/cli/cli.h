@@ -47,5 +47,11 @@ int fail(int code, const char *verb, const char *fmt, ...) __attribute__((format
 /* Same, with the text of a VsError. */
 int fail_error(int code, const char *verb, const VsError *e);
 
+/*
+ * Stay with a started command until it ends: our INT, TERM, HUP, QUIT, USR1
+ * and USR2 go to it, with @tty our terminal is relayed.  Returns its exit code.
+ */
+struct VsContext;
+int attend(struct VsContext *ctx, bool tty, const char *verb);
 /* Relay between our terminal and a pty master until @pidfd's process ends. */
 int tty_relay(int master, int pidfd);

@@ -17,14 +17,6 @@
 
 #define MAX_ENV 64
 
-static int forward_pidfd = -1;
-
-static void forward_signal(int sig)
-{
-        if (forward_pidfd >= 0)
-                pidfd_send_signal(forward_pidfd, sig, NULL, 0);
-}
-
 typedef struct ExecOpts {
         const char *root_dir;
         const char *cwd;
@@ -193,12 +185,7 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
             .stdio = {-1, -1, -1},
         };
         /* a login shell starts in root's home; if the guest has none, in / */
-        if (login && !o->cwd) {
-                char home[PATH_MAX];
-                snprintf(home, sizeof home, "%s/root", g->rootfs);
-                if (access(home, X_OK) < 0)
-                        spec.cwd = "/";
-        }
+        spec.cwd_or_root = login && !o->cwd;
         if (login)
                 spec.path = argv[0]; /* the shell, run as "-sh" */
         VsContext ctx;
@@ -209,18 +196,7 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
                         vs_error_prefix(&err, "%s", g->cfg.name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
-        forward_pidfd = ctx.pidfd;
-        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-        sigemptyset(&sa.sa_mask);
-        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-                sigaction(sigs[i], &sa, NULL);
-        if (o->tty)
-                tty_relay(ctx.pty_master, ctx.pidfd);
-        int code = 1;
-        if (vs_context_wait(&ctx, &code, &err) < 0)
-                fail_error(0, verb, &err);
-        forward_pidfd = -1;
+        int code = attend(&ctx, o->tty, verb);
         vs_context_release(&ctx);
         return code;
 }

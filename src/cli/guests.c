@@ -185,25 +185,13 @@ static int verb_restart(int argc, char **argv)
 
 static long long uptime_ms(pid_t pid)
 {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return -1;
-        const char *p = strrchr(buf, ')');
-        if (!p)
-                return -1;
-        unsigned long long start = 0;
-        /* field 22, starttime, counted from after the command */
-        if (sscanf(p + 2,
-                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                   "%*d %*d %llu",
-                   &start) != 1)
+        unsigned long long start = vs_proc_starttime(pid);
+        if (!start)
                 return -1;
         struct timespec now;
         clock_gettime(CLOCK_BOOTTIME, &now);
-        long hz = sysconf(_SC_CLK_TCK);
         return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
-               (long long)(start * 1000 / (unsigned long long)hz);
+               (long long)(start * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 static int verb_status(int argc, char **argv)

@@ -64,10 +64,8 @@ static int add_usage(pid_t pid, void *data)
 
 static long long uptime_s(pid_t pid)
 {
-        unsigned long long ut, st, start, vsz;
-        long long rss;
-        int ppid;
-        if (read_stat(pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+        unsigned long long start = vs_proc_starttime(pid);
+        if (!start)
                 return -1;
         struct timespec now;
         clock_gettime(CLOCK_BOOTTIME, &now);
@@ -418,37 +416,6 @@ static int verb_ps(int argc, char **argv)
 
 /* ---- kill ---------------------------------------------------------------- */
 
-typedef struct Find {
-        int level; /* NSpid index of the guest's namespace */
-        long want;
-        pid_t found;
-} Find;
-
-static int find_pid(pid_t pid, void *data)
-{
-        Find *f = data;
-        char path[64], buf[4096];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return 0;
-        const char *p = strstr(buf, "\nNSpid:");
-        if (!p)
-                return 0;
-        p += 7;
-        for (int i = 0; i <= f->level; i++) {
-                char *end;
-                long v = strtol(p, &end, 10);
-                if (end == p)
-                        return 0;
-                if (i == f->level && v == f->want) {
-                        f->found = pid;
-                        return 1;
-                }
-                p = end;
-        }
-        return 0;
-}
-
 static int verb_kill(int argc, char **argv)
 {
         static const char verb[] = "kill";
@@ -482,30 +449,12 @@ static int verb_kill(int argc, char **argv)
                 vs_guest_state_release(&st);
                 return fail(EXIT_FAILURE, verb, "%s is not running", g.cfg.name);
         }
-        /* the guest's pid namespace is one below ours: NSpid's second-to-... entry */
-        char path[64], buf[4096];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)st.init);
-        int level = 0;
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) > 0) {
-                const char *p = strstr(buf, "\nNSpid:");
-                for (p = p ? p + 7 : NULL; p && *p && *p != '\n'; p++)
-                        if ((*p == ' ' || *p == '\t') && p[1] >= '0' && p[1] <= '9')
-                                level++;
-                level--; /* index of the last entry: the guest's own numbering */
-        }
-        Find f = {.level = level, .want = (long)want};
-        vs_cgroup_foreach_pid(&st.cgroup, find_pid, &f);
-        int fd = f.found ? pidfd_open(f.found, 0) : -1;
-        Find again = f;
-        again.found = 0;
-        if (fd >= 0)
-                vs_cgroup_foreach_pid(&st.cgroup, find_pid, &again);
+        pid_t host;
+        int fd;
+        r = vs_guest_find(&st, (long)want, &host, &fd, NULL);
         vs_guest_state_release(&st);
-        if (fd < 0 || again.found != f.found) {
-                if (fd >= 0)
-                        close(fd);
+        if (r < 0)
                 return fail(EXIT_FAILURE, verb, "%s has no process %llu", g.cfg.name, want);
-        }
         r = pidfd_send_signal(fd, sig, NULL, 0);
         close(fd);
         if (r < 0)

@@ -9,32 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/config.h"
 #include "../lib/context.h"
 #include "../lib/rlimit.h"
 #include "../lib/util.h"
 #include "cli.h"
 
 #define MAX_LIST 64
-
-static int forward_pidfd = -1;
-
-static void forward_signal(int sig)
-{
-        if (forward_pidfd >= 0)
-                pidfd_send_signal(forward_pidfd, sig, NULL, 0);
-}
-
-static bool hostname_valid(const char *h)
-{
-        size_t n = strlen(h);
-        if (n == 0 || n > 64 || h[0] == '-' || h[0] == '.')
-                return false;
-        for (const char *p = h; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-                        return false;
-        return true;
-}
 
 enum {
         OPT_ROOTFS = 256,
@@ -130,7 +111,7 @@ static int verb_run(int argc, char **argv)
                         spec.root.rootfs = optarg;
                         break;
                 case OPT_HOSTNAME:
-                        if (!hostname_valid(optarg))
+                        if (!vs_hostname_valid(optarg))
                                 return fail(EXIT_USAGE, verb,
                                             "--hostname \"%s\" is not a host name (letters, "
                                             "digits, '-' and '.', at most 64)",
@@ -138,7 +119,7 @@ static int verb_run(int argc, char **argv)
                         spec.hostname = optarg;
                         break;
                 case OPT_DOMAINNAME:
-                        if (!hostname_valid(optarg))
+                        if (!vs_hostname_valid(optarg))
                                 return fail(EXIT_USAGE, verb,
                                             "--domainname \"%s\" is not a domain name", optarg);
                         spec.domainname = optarg;
@@ -265,27 +246,14 @@ static int verb_run(int argc, char **argv)
                 spec.envp = envs;
         }
 
-        /* Our signals go to PID 1 (which ignores those it has no handler for). */
         VsContext ctx;
         if (vs_context_start(&spec, &ctx, &err) < 0) {
                 if (!err.input)
                         vs_error_prefix(&err, "%s", name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
-        forward_pidfd = ctx.pidfd;
-        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-        sigemptyset(&sa.sa_mask);
-        for (int s = 1; s < NSIG; s++)
-                if (s == SIGINT || s == SIGTERM || s == SIGHUP || s == SIGQUIT || s == SIGUSR1 ||
-                    s == SIGUSR2)
-                        sigaction(s, &sa, NULL);
-
-        if (spec.tty)
-                tty_relay(ctx.pty_master, ctx.pidfd);
-        int code = 1;
-        if (vs_context_wait(&ctx, &code, &err) < 0)
-                fail_error(0, verb, &err);
-        forward_pidfd = -1;
+        int code = attend(&ctx, spec.tty, verb);
+        /* our signals went to PID 1 (which ignores those it has no handler for) */
         if (vs_context_destroy(&ctx, &err) < 0)
                 fail_error(0, verb, &err);
         return code;

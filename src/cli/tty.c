@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/pidfd.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -91,4 +92,31 @@ int tty_relay(int master, int pidfd)
                 tcsetattr(STDIN_FILENO, TCSADRAIN, &saved);
         relay_master = -1;
         return 0;
+}
+
+static int forward_pidfd = -1;
+
+static void forward_signal(int sig)
+{
+        if (forward_pidfd >= 0)
+                pidfd_send_signal(forward_pidfd, sig, NULL, 0);
+}
+
+int attend(VsContext *ctx, bool tty, const char *verb)
+{
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+        VsError err = {0};
+        int code = 1;
+
+        forward_pidfd = ctx->pidfd;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+                sigaction(sigs[i], &sa, NULL);
+        if (tty)
+                tty_relay(ctx->pty_master, ctx->pidfd);
+        if (vs_context_wait(ctx, &code, &err) < 0)
+                fail_error(0, verb, &err);
+        forward_pidfd = -1;
+        return code;
 }

@@ -225,7 +225,7 @@ void vs_guest_config_init(VsGuestConfig *g, const char *name)
         snprintf(g->init, sizeof g->init, "/sbin/init");
 }
 
-static bool hostname_ok(const char *h)
+bool vs_hostname_valid(const char *h)
 {
         size_t n = strlen(h);
         if (n == 0 || n > 64 || h[0] == '-' || h[0] == '.')
@@ -293,7 +293,7 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                                 BAD("\"%s\" is not a context id (say a number from 2 to 65535)", v);
                         g->context = (unsigned)n;
                 } else if (streq(name, "hostname") || streq(name, "domainname")) {
-                        if (!hostname_ok(v))
+                        if (!vs_hostname_valid(v))
                                 BAD("\"%s\" is not a host name (letters, digits, '-' and '.', at "
                                     "most 64)",
                                     v);

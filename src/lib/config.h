@@ -74,6 +74,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f);
 /* Write it to @path atomically: a temporary file, fsync, rename. */
 int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err);
 
+/* A host or domain name: letters, digits, '-' and '.', at most 64, not starting with - or . */
+bool vs_hostname_valid(const char *h);
 /* "SIGTERM", "TERM", "RTMIN+3", "15" -> signal number; -EINVAL. */
 int vs_signal_from_name(const char *s);
 /* "SIGRTMIN+3", "SIGTERM"; @buf at least 16 bytes. */

@@ -295,6 +295,39 @@ static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
         }
 }
 
+/*
+ * clone3, born straight into the cgroup2 directory @cgfd where the kernel
+ * can (CLONE_INTO_CGROUP, Linux 5.7); *ret_into says whether it was, else
+ * the caller moves the child after the fact.
+ */
+static long clone_into(struct clone_args *args, int cgfd, bool *ret_into)
+{
+        *ret_into = cgfd >= 0;
+        if (*ret_into) {
+                args->flags |= CLONE_INTO_CGROUP;
+                args->cgroup = (unsigned long)cgfd;
+        }
+        long pid = vs_clone3(args);
+        if (pid < 0 && *ret_into && (errno == EOPNOTSUPP || errno == EINVAL || errno == EBUSY)) {
+                *ret_into = false;
+                args->flags &= ~(unsigned long long)CLONE_INTO_CGROUP;
+                args->cgroup = 0;
+                pid = vs_clone3(args);
+        }
+        return pid;
+}
+
+/* A child that failed half-way: gone, and reaped, before we report. */
+static void kill_and_reap(int pidfd)
+{
+        siginfo_t si;
+        if (pidfd < 0)
+                return;
+        pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                ;
+}
+
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
         VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
@@ -337,19 +370,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
             .pidfd = (unsigned long)&pidfd,
             .exit_signal = SIGCHLD,
         };
-        bool into = ctx.cgroup.v2fd >= 0;
-        if (into) {
-                args.flags |= CLONE_INTO_CGROUP;
-                args.cgroup = (unsigned long)ctx.cgroup.v2fd;
-        }
-        long pid = vs_clone3(&args);
-        if (pid < 0 && into && (errno == EOPNOTSUPP || errno == EINVAL || errno == EBUSY)) {
-                /* no CLONE_INTO_CGROUP here (older kernel): join after the fact */
-                into = false;
-                args.flags &= ~(unsigned long long)CLONE_INTO_CGROUP;
-                args.cgroup = 0;
-                pid = vs_clone3(&args);
-        }
+        bool into;
+        long pid = clone_into(&args, ctx.cgroup.v2fd, &into);
         if (pid < 0) {
                 r = vs_error(err, errno, "clone3");
                 goto fail;
@@ -385,12 +407,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         return 0;
 
 fail:
-        if (ctx.pidfd >= 0) {
-                pidfd_send_signal(ctx.pidfd, SIGKILL, NULL, 0);
-                siginfo_t si;
-                while (waitid(P_PIDFD, (id_t)ctx.pidfd, &si, WEXITED) < 0 && errno == EINTR)
-                        ;
-        }
+        kill_and_reap(ctx.pidfd);
         vs_context_destroy(&ctx, NULL);
 out:
         vs_closep(&sv[0]);
@@ -449,7 +466,8 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
         if (setns(spec->pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
                                    CLONE_NEWCGROUP | CLONE_NEWTIME) < 0)
                 return vs_error(err, errno, "enter the namespaces");
-        if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+        /* resolved in the guest's mount namespace: the guest's paths stay the guest's */
+        if (chdir(spec->cwd ? spec->cwd : "/") < 0 && !(spec->cwd_or_root && chdir("/") == 0))
                 return vs_error(err, errno, "chdir %s", spec->cwd ? spec->cwd : "/");
 
         _cleanup_close_ int slave = -EBADF;
@@ -516,18 +534,8 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
             .pidfd = (unsigned long)&pidfd,
             .exit_signal = SIGCHLD,
         };
-        bool into = ctx.cgroup.v2fd >= 0;
-        if (into) {
-                args.flags |= CLONE_INTO_CGROUP;
-                args.cgroup = (unsigned long)ctx.cgroup.v2fd;
-        }
-        long pid = vs_clone3(&args);
-        if (pid < 0 && into && (errno == EOPNOTSUPP || errno == EINVAL || errno == EBUSY)) {
-                into = false;
-                args.flags &= ~(unsigned long long)CLONE_INTO_CGROUP;
-                args.cgroup = 0;
-                pid = vs_clone3(&args);
-        }
+        bool into;
+        long pid = clone_into(&args, ctx.cgroup.v2fd, &into);
         if (pid < 0) {
                 r = vs_error(err, errno, "clone3");
                 goto out;
@@ -554,10 +562,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (r == 0 && ctx.pty_master >= 0 && !is_ptmx(ctx.pty_master))
                 r = vs_error(err, ENOTTY, "the guest passed a pty that is not one");
         if (r < 0) {
-                pidfd_send_signal(ctx.pidfd, SIGKILL, NULL, 0);
-                siginfo_t si;
-                while (waitid(P_PIDFD, (id_t)ctx.pidfd, &si, WEXITED) < 0 && errno == EINTR)
-                        ;
+                kill_and_reap(ctx.pidfd);
                 goto out;
         }
         vs_cgroup_release(&ctx.cgroup);

@@ -58,6 +58,7 @@ typedef struct VsJoinSpec {
         char *const *argv;
         char *const *envp;
         const char *cwd;
+        bool cwd_or_root; /* if @cwd is not there, start in / instead of failing */
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;

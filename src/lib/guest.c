@@ -78,60 +78,55 @@ int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err)
         return 0;
 }
 
-/* How deep our own pid namespace is: the guest's PID 1 is one level below. */
-static int own_pidns_depth(void)
+/* The index of the guest's own numbering in NSpid: one below our pid namespace. */
+static int guest_level(void)
 {
-        static int depth;
-        char buf[4096];
-        if (depth)
-                return depth;
-        if (vs_read_file_at(AT_FDCWD, "/proc/self/status", buf, sizeof buf) < 0)
-                return 1;
-        const char *p = strstr(buf, "\nNSpid:");
-        int n = 0;
-        if (p)
-                for (p += 7; *p && *p != '\n'; p++)
-                        if ((p[0] == ' ' || p[0] == '\t') && p[1] >= '0' && p[1] <= '9')
-                                n++;
-        depth = n ? n : 1;
-        return depth;
+        static int level = -1;
+        long ns[32];
+        if (level < 0) {
+                int n = vs_proc_nspid(getpid(), ns, 32);
+                level = n > 0 ? n : 1;
+        }
+        return level;
 }
 
 typedef struct Scan {
-        int depth;
+        int level;
+        long want; /* the pid inside the guest */
         int nproc;
-        pid_t init;
+        pid_t found;
 } Scan;
 
 static int scan_pid(pid_t pid, void *data)
 {
         Scan *s = data;
-        char path[64], buf[4096];
+        long ns[32];
         s->nproc++;
-        if (s->init)
-                return 0;
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return 0;
-        const char *p = strstr(buf, "\nNSpid:");
-        if (!p)
-                return 0;
-        p += 7;
-        const char *eol = strchr(p, '\n');
-        int n = 0;
-        long last = 0;
-        for (const char *q = p; *q && q != eol;) {
-                while (*q == ' ' || *q == '\t')
-                        q++;
-                if (*q < '0' || *q > '9')
-                        break;
-                char *end;
-                last = strtol(q, &end, 10);
-                n++;
-                q = end;
+        if (!s->found && vs_proc_nspid(pid, ns, 32) > s->level && ns[s->level] == s->want)
+                s->found = pid;
+        return 0;
+}
+
+int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
+                  int *ret_nproc)
+{
+        Scan s = {.level = guest_level(), .want = inner};
+        vs_cgroup_foreach_pid(&st->cgroup, scan_pid, &s);
+        if (ret_nproc)
+                *ret_nproc = s.nproc;
+        if (!s.found)
+                return -ESRCH;
+        /* the pid may be reused between the scan and pidfd_open: same start time, same process */
+        unsigned long long start = vs_proc_starttime(s.found);
+        int fd = pidfd_open(s.found, 0);
+        if (fd < 0)
+                return -errno;
+        if (!start || vs_proc_starttime(s.found) != start) {
+                close(fd);
+                return -ESRCH;
         }
-        if (n == s->depth + 1 && last == 1)
-                s->init = pid;
+        *ret_pid = s.found;
+        *ret_pidfd = fd;
         return 0;
 }
 
@@ -149,24 +144,8 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
         if (r < 0)
                 return r;
         if (st.cgroup.n > 0) {
-                Scan s = {.depth = own_pidns_depth()};
-                vs_cgroup_foreach_pid(&st.cgroup, scan_pid, &s);
-                st.nproc = s.nproc;
-                st.running = s.nproc > 0 || vs_cgroup_populated(&st.cgroup);
-                if (s.init) {
-                        int fd = pidfd_open(s.init, 0);
-                        /* the pid may have been reused in between: it must still be ours */
-                        Scan again = {.depth = s.depth};
-                        if (fd >= 0) {
-                                vs_cgroup_foreach_pid(&st.cgroup, scan_pid, &again);
-                                if (again.init == s.init) {
-                                        st.init = s.init;
-                                        st.init_pidfd = fd;
-                                } else {
-                                        close(fd);
-                                }
-                        }
-                }
+                (void)vs_guest_find(&st, 1, &st.init, &st.init_pidfd, &st.nproc);
+                st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
         }
         *ret = st;
         return 0;

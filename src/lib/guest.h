@@ -45,6 +45,13 @@ int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err);
 /* What the kernel says about the guest now. */
 int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err);
 void vs_guest_state_release(VsGuestState *st);
+/*
+ * The process that has pid @inner inside the guest (1: its init): its host
+ * pid and a pidfd, checked against pid reuse.  *ret_nproc (may be NULL) is
+ * the number of processes seen.  -ESRCH if there is none.
+ */
+int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
+                  int *ret_nproc);
 /* Boot the guest's init as PID 1 of a new context; returns once it runs. */
 int vs_guest_start(VsGuest *g, VsError *err);
 /*

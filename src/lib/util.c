@@ -103,3 +103,44 @@ pid_t vs_pidfd_pid(int pidfd)
         }
         return (pid_t)pid;
 }
+
+int vs_proc_nspid(pid_t pid, long *ret, int max)
+{
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        ssize_t r = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
+        if (r < 0)
+                return (int)r;
+        const char *p = strstr(buf, "\nNSpid:");
+        if (!p)
+                return -ENOENT;
+        int n = 0;
+        for (p += 7; n < max;) {
+                char *end;
+                long v = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                ret[n++] = v;
+                p = end;
+                if (*p == '\n')
+                        break;
+        }
+        return n;
+}
+
+unsigned long long vs_proc_starttime(pid_t pid)
+{
+        char path[64], buf[1024];
+        unsigned long long start = 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return 0;
+        const char *p = strrchr(buf, ')');
+        /* field 22, counted from the state (field 3) after the command */
+        if (!p || sscanf(p + 2,
+                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                         "%*d %*d %*d %llu",
+                         &start) != 1)
+                return 0;
+        return start;
+}

@@ -57,3 +57,7 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
 int vs_parse_u64(const char *s, unsigned long long *ret);
 /* The pid a pidfd refers to, in our pid namespace (fdinfo; glibc 2.36 has no pidfd_getpid). */
 pid_t vs_pidfd_pid(int pidfd);
+/* @pid's NSpid line: its pid in each pid namespace from ours inward; the count, or -errno. */
+int vs_proc_nspid(pid_t pid, long *ret, int max);
+/* When @pid started (clock ticks since boot, /proc/PID/stat field 22); 0 if it is gone. */
+unsigned long long vs_proc_starttime(pid_t pid);
