@@ -51,6 +51,10 @@ enum {
         OPT_CONTEXT,
         OPT_MEMORY,
         OPT_PROCESSES,
+        OPT_SWAP,
+        OPT_CPUS,
+        OPT_CPU_WEIGHT,
+        OPT_CPUSET,
         OPT_INIT,
         OPT_AUTOSTART,
         OPT_NET,
@@ -69,6 +73,10 @@ static const struct option options[] = {
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"processes", required_argument, NULL, OPT_PROCESSES},
+    {"swap", required_argument, NULL, OPT_SWAP},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+    {"cpuset", required_argument, NULL, OPT_CPUSET},
     {"init", required_argument, NULL, OPT_INIT},
     {"autostart", no_argument, NULL, OPT_AUTOSTART},
     {"net", required_argument, NULL, OPT_NET},
@@ -90,6 +98,10 @@ static const char usage[] =
     "  --context ID       its context id (default: the lowest free one)\n"
     "  --memory SIZE      memory limit, e.g. 512M\n"
     "  --processes N      process limit\n"
+    "  --swap SIZE        swap on top of --memory (0: none)\n"
+    "  --cpus N           CPU limit in CPUs, e.g. 1.5 (cpu.max)\n"
+    "  --cpu-weight W     CPU weight, 1-10000 (100: the default)\n"
+    "  --cpuset LIST      the CPUs it may run on, e.g. 0-1\n"
     "  --init CMD         PID 1 (default /sbin/init; \"none\": a built-in reaper)\n"
     "  --net none|host    none: own network namespace with loopback (default)\n"
     "  --autostart        start it with vserver start --autostart (at boot)\n"
@@ -174,6 +186,22 @@ static int verb_build(int argc, char **argv)
                         key = "limits.processes";
                         where = "--processes";
                         break;
+                case OPT_SWAP:
+                        key = "limits.swap";
+                        where = "--swap";
+                        break;
+                case OPT_CPUS:
+                        key = "limits.cpu.limit";
+                        where = "--cpus";
+                        break;
+                case OPT_CPU_WEIGHT:
+                        key = "limits.cpu.weight";
+                        where = "--cpu-weight";
+                        break;
+                case OPT_CPUSET:
+                        key = "limits.cpuset";
+                        where = "--cpuset";
+                        break;
                 case OPT_INIT:
                         key = "guest.init";
                         where = "--init";
@@ -225,6 +253,8 @@ static int verb_build(int argc, char **argv)
                 if (vs_guest_config_set(&g.cfg, b.sets[i][0], b.sets[i][1], w, &err) < 0)
                         return fail_error(EXIT_USAGE, verb, &err);
         }
+        if (vs_guest_config_check(&g.cfg, "options", &err) < 0)
+                return fail_error(EXIT_USAGE, verb, &err);
 
         /* the template */
         enum { T_BUSYBOX, T_DEBIAN, T_DIR, T_TARBALL, T_CLONE } kind;

@@ -2,13 +2,16 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "../lib/config.h"
 #include "../lib/error.h"
 #include "../lib/guest.h"
 #include "../lib/paths.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE   2
+#define EXIT_STOPPED 3
 
 extern const char *vs_program;
 
@@ -23,7 +26,8 @@ typedef struct Verb {
 
 extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, verb_restart_def,
     verb_status_def, verb_exec_def, verb_enter_def, verb_list_def, verb_ps_def, verb_kill_def,
-    verb_delete_def, verb_config_def;
+    verb_delete_def, verb_config_def, verb_set_def, verb_limits_def, verb_stats_def,
+    verb_suspend_def, verb_resume_def;
 
 /* What every guest command needs: where the installation is, the host settings. */
 typedef struct Host {
@@ -38,6 +42,12 @@ int host_load(Host *h, const char *root_dir, const char *verb);
 int guest_load(VsGuest *g, const Host *h, const char *name, const char *verb, int *ret_code);
 /* Take the guest's lock; prints on failure. */
 int guest_lock(const VsGuest *g, const char *verb, int *ret_fd);
+/* The stats as json keys of @j (stats, list --json). */
+struct VsStats;
+struct json_object;
+void stats_to_json(const struct VsStats *s, struct json_object *j);
+/* "1.5 MiB"; "-" for an unknown value. */
+const char *stats_bytes(uint64_t v, char *buf, size_t size);
 /* Print a json-c object to stdout, pretty, with a newline. */
 struct json_object;
 void json_print(struct json_object *o);

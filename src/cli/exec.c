@@ -136,6 +136,11 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
                 return fail(EXIT_FAILURE, verb, "%s is not running (say %s start %s)", g->cfg.name,
                             vs_program, g->cfg.name);
         }
+        if (st.frozen) {
+                vs_guest_state_release(&st);
+                return fail(EXIT_FAILURE, verb, "%s is suspended (say %s resume %s)", g->cfg.name,
+                            vs_program, g->cfg.name);
+        }
 
         /* the environment: ours is not the guest's business, except the terminal type */
         char *env[MAX_ENV + 1];

@@ -16,8 +16,6 @@
 #include "cli.h"
 #include "opts.h"
 
-#define EXIT_STOPPED 3
-
 static int do_start(const Host *h, const char *name, const char *verb)
 {
         VsGuest g;
@@ -221,7 +219,9 @@ static int verb_status(int argc, char **argv)
                 json_object_object_add(j, "name", json_object_new_string(g.cfg.name));
                 json_object_object_add(j, "context", json_object_new_int((int)g.cfg.context));
                 json_object_object_add(j, "state",
-                                       json_object_new_string(st.running ? "running" : "stopped"));
+                                       json_object_new_string(st.frozen    ? "suspended"
+                                                              : st.running ? "running"
+                                                                           : "stopped"));
                 json_object_object_add(j, "init_pid",
                                        st.init ? json_object_new_int(st.init) : NULL);
                 json_object_object_add(j, "processes", json_object_new_int(st.nproc));
@@ -229,9 +229,9 @@ static int verb_status(int argc, char **argv)
                 json_print(j);
                 json_object_put(j);
         } else if (st.running) {
-                printf("%s is running: context %u, %d process%s, PID 1 is host pid %d, up %llds\n",
-                       g.cfg.name, g.cfg.context, st.nproc, st.nproc == 1 ? "" : "es", (int)st.init,
-                       up >= 0 ? up / 1000 : 0);
+                printf("%s is %s: context %u, %d process%s, PID 1 is host pid %d, up %llds\n",
+                       g.cfg.name, st.frozen ? "suspended" : "running", g.cfg.context, st.nproc,
+                       st.nproc == 1 ? "" : "es", (int)st.init, up >= 0 ? up / 1000 : 0);
         } else {
                 printf("%s is stopped\n", g.cfg.name);
         }

@@ -19,14 +19,17 @@ int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const 
             {"autostart", no_argument, NULL, 'A'},
             {"timeout", required_argument, NULL, 'T'},
             {"tty", no_argument, NULL, 't'},
+            {"save", no_argument, NULL, 's'},
+            {"watch", no_argument, NULL, 'w'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         static const struct {
                 int c;
                 unsigned bit;
-        } bits[] = {{'R', O_ROOT_DIR},  {'j', O_JSON},    {'f', O_FORCE}, {'a', O_ALL},
-                    {'A', O_AUTOSTART}, {'T', O_TIMEOUT}, {'t', O_TTY}};
+        } bits[] = {{'R', O_ROOT_DIR}, {'j', O_JSON},      {'f', O_FORCE},
+                    {'a', O_ALL},      {'A', O_AUTOSTART}, {'T', O_TIMEOUT},
+                    {'t', O_TTY},      {'s', O_SAVE},      {'w', O_WATCH}};
         *o = (Opts){.timeout = -1};
         optind = 1;
         opterr = 0;
@@ -57,6 +60,12 @@ int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const 
                         break;
                 case 't':
                         o->tty = true;
+                        break;
+                case 's':
+                        o->save = true;
+                        break;
+                case 'w':
+                        o->watch = true;
                         break;
                 case 'T': {
                         unsigned long long n;

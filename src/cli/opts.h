@@ -9,7 +9,7 @@
  */
 typedef struct Opts {
         const char *root_dir;
-        bool json, force, all, autostart, tty;
+        bool json, force, all, autostart, tty, save, watch;
         long timeout; /* -1: the guest's own */
         int optind;   /* first operand */
 } Opts;
@@ -22,6 +22,8 @@ enum {
         O_AUTOSTART = 1 << 4,
         O_TIMEOUT = 1 << 5,
         O_TTY = 1 << 6,
+        O_SAVE = 1 << 7,
+        O_WATCH = 1 << 8,
 };
 
 /*

@@ -20,6 +20,7 @@ typedef struct Hierarchy {
         char own[512];    /* our own cgroup in it, relative to the mount */
         char root[512];   /* the mount's root within the hierarchy */
         char prefix[128]; /* "0::" or "4:memory:" as in /proc/PID/cgroup */
+        char ctrls[64];   /* v1: the hierarchy's controllers */
         bool v2;
 } Hierarchy;
 
@@ -152,6 +153,7 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
                         snprintf(h[n].mnt, sizeof h[n].mnt, "%s", mnt);
                         snprintf(h[n].root, sizeof h[n].root, "%s", streq(root, "/") ? "" : root);
                         snprintf(h[n].prefix, sizeof h[n].prefix, "%s:%s:", line, ctrls);
+                        snprintf(h[n].ctrls, sizeof h[n].ctrls, "%s", ctrls);
                         snprintf(h[n].own, sizeof h[n].own, "%s", streq(rel, "/") ? "" : rel);
                         h[n].v2 = v2;
                         n++;
@@ -186,6 +188,10 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
                 cg->dirs[cg->n].path = p;
                 cg->dirs[cg->n].v2 = h[i].v2;
                 cg->dirs[cg->n].created = false;
+                snprintf(cg->dirs[cg->n].ctrls, sizeof cg->dirs[cg->n].ctrls, "%s", h[i].ctrls);
+                /* where we may start enabling v2 controllers: our own cgroup, or the root */
+                cg->dirs[cg->n].base =
+                    (int)(strlen(h[i].mnt) + (parent[0] == '/' ? 0 : strlen(h[i].own)));
                 cg->n++;
         }
         return 0;
@@ -227,6 +233,102 @@ static int mkdir_parents(char *path, bool cpuset)
         return 0;
 }
 
+/* Is @word one of the space-separated words of @list? */
+static bool has_word(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+        for (const char *p = list; *p;) {
+                p += strspn(p, " \n");
+                size_t m = strcspn(p, " \n");
+                if (m == n && strncmp(p, word, n) == 0)
+                        return true;
+                p += m;
+        }
+        return false;
+}
+
+/*
+ * cgroup2: a controller's files appear in a cgroup only when its parent
+ * enables it in cgroup.subtree_control.  Enable ours from @base (our own
+ * cgroup or the root) down to @dir itself, so the guest's leaf has them
+ * too.  A cgroup that holds processes cannot (the no-internal-process
+ * rule): then the limits that need the controller fail with a clear error.
+ */
+static void enable_controllers(const char *dir, int base)
+{
+        static const char *const want[] = {"cpu", "cpuset", "io", "memory", "pids"};
+        char path[1100];
+        size_t len = strlen(dir);
+        for (size_t end = (size_t)base; end <= len; end++) {
+                if (end < len && dir[end] != '/')
+                        continue;
+                snprintf(path, sizeof path, "%.*s", (int)end, dir);
+                _cleanup_close_ int dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                char have[256], on[256];
+                if (dfd < 0 || vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) < 0 ||
+                    vs_read_file_at(dfd, "cgroup.subtree_control", on, sizeof on) < 0)
+                        continue;
+                for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+                        char cmd[32];
+                        if (!has_word(have, want[i]) || has_word(on, want[i]))
+                                continue;
+                        snprintf(cmd, sizeof cmd, "+%s", want[i]);
+                        (void)vs_write_file_at(dfd, "cgroup.subtree_control", cmd);
+                }
+        }
+}
+
+VsCgroupMode vs_cgroup_mode(void)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        int n = discover(h, VS_CGROUP_MAX_DIRS, NULL);
+        bool v1 = false, v2 = false;
+        for (int i = 0; i < n; i++) {
+                v2 |= h[i].v2;
+                v1 |= !h[i].v2;
+        }
+        return v1 && v2 ? VS_CGROUP_HYBRID : v2 ? VS_CGROUP_V2 : v1 ? VS_CGROUP_V1 : VS_CGROUP_NONE;
+}
+
+const char *vs_cgroup_mode_name(VsCgroupMode m)
+{
+        switch (m) {
+        case VS_CGROUP_V1:
+                return "v1";
+        case VS_CGROUP_HYBRID:
+                return "hybrid";
+        case VS_CGROUP_V2:
+                return "v2";
+        default:
+                return "none";
+        }
+}
+
+int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
+{
+        const char *v1name = streq(ctrl, "io") ? "blkio" : ctrl;
+        for (int i = 0; i < cg->n; i++)
+                if (!cg->dirs[i].v2 && cg->dirs[i].created && has_all(cg->dirs[i].ctrls, v1name)) {
+                        *ret_v2 = false;
+                        return i;
+                }
+        for (int i = 0; i < cg->n; i++) {
+                char have[256];
+                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
+                        continue;
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                /* cpu time is core in cgroup2 (cpu.stat), freezing too (cgroup.freeze) */
+                if (streq(ctrl, "cpuacct") || streq(ctrl, "freezer") ||
+                    (dfd >= 0 &&
+                     vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) >= 0 &&
+                     has_word(have, ctrl))) {
+                        *ret_v2 = true;
+                        return i;
+                }
+        }
+        return -ENOENT;
+}
+
 int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
         int r = build_paths(cg, parent, name, err);
@@ -257,6 +359,8 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 cg->dirs[i].created = true;
                 if (cpuset)
                         cpuset_inherit(p);
+                if (cg->dirs[i].v2)
+                        enable_controllers(p, cg->dirs[i].base);
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
                 if (mkdir(leaf, 0755) < 0) {
@@ -456,6 +560,9 @@ int vs_cgroup_of_pid(VsCgroup *cg, pid_t pid, VsError *err)
                                 cg->dirs[cg->n].path = p;
                                 cg->dirs[cg->n].v2 = h[i].v2;
                                 cg->dirs[cg->n].created = true;
+                                cg->dirs[cg->n].base = (int)strlen(p);
+                                snprintf(cg->dirs[cg->n].ctrls, sizeof cg->dirs[cg->n].ctrls, "%s",
+                                         h[i].ctrls);
                                 if (h[i].v2)
                                         cg->v2fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
                                 cg->n++;
@@ -559,6 +666,94 @@ static int kill_listed(const char *dir, void *data)
         return 0;
 }
 
+static void pause_ms(long ms)
+{
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+}
+
+/* The cgroup2 directory with cgroup.freeze (Linux 5.2), or -1. */
+static int v2_freezable(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++) {
+                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
+                        continue;
+                char f[1100];
+                snprintf(f, sizeof f, "%s/cgroup.freeze", cg->dirs[i].path);
+                if (access(f, F_OK) == 0)
+                        return i;
+        }
+        return -1;
+}
+
+static int v1_freezer(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++)
+                if (!cg->dirs[i].v2 && cg->dirs[i].created && has_all(cg->dirs[i].ctrls, "freezer"))
+                        return i;
+        return -1;
+}
+
+int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
+{
+        int i = v2_freezable(cg);
+        bool v2 = i >= 0;
+        if (!v2)
+                i = v1_freezer(cg);
+        if (i < 0)
+                return vs_error(err, ENOTSUP, "no cgroup freezer on this host");
+        _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vs_error(err, errno, "open cgroup %s", cg->dirs[i].path);
+        const char *file = v2 ? "cgroup.freeze" : "freezer.state";
+        int r = vs_write_file_at(dfd, file,
+                                 v2       ? (freeze ? "1" : "0")
+                                 : freeze ? "FROZEN"
+                                          : "THAWED");
+        if (r < 0)
+                return vs_error(err, r, "write %s/%s", cg->dirs[i].path, file);
+        /* a hybrid host may have frozen it through the other interface too */
+        int j = v2 ? v1_freezer(cg) : -1;
+        if (!freeze && j >= 0) {
+                _cleanup_close_ int jfd = open(cg->dirs[j].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (jfd >= 0)
+                        (void)vs_write_file_at(jfd, "freezer.state", "THAWED");
+        }
+        if (!freeze)
+                return 0;
+        /* wait until every task has stopped: 10 s at most */
+        for (int tries = 0; tries < 10000; tries++) {
+                char buf[512];
+                if (vs_read_file_at(dfd, v2 ? "cgroup.events" : "freezer.state", buf, sizeof buf) <
+                    0)
+                        break;
+                if (v2 ? strstr(buf, "frozen 1") != NULL : strncmp(buf, "FROZEN", 6) == 0)
+                        return 0;
+                pause_ms(1);
+        }
+        return vs_error(err, ETIMEDOUT, "freeze %s", cg->dirs[i].path);
+}
+
+int vs_cgroup_frozen(const VsCgroup *cg)
+{
+        char buf[512];
+        int i = v2_freezable(cg);
+        if (i >= 0) {
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0 && vs_read_file_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 &&
+                    buf[0] == '1')
+                        return 1;
+        }
+        i = v1_freezer(cg);
+        if (i >= 0) {
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0 && vs_read_file_at(dfd, "freezer.state", buf, sizeof buf) > 0 &&
+                    strncmp(buf, "THAWED", 6) != 0)
+                        return 1;
+        }
+        return 0;
+}
+
 int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
 {
         bool done = false;
@@ -572,10 +767,18 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
                 else if (r != -ENOENT)
                         return vs_error(err, r, "write cgroup.kill");
         }
-        if (!done)
-                for (int i = 0; i < cg->n; i++)
-                        if (cg->dirs[i].created)
-                                walk(cg->dirs[i].path, kill_listed, NULL);
+        if (done)
+                return 0;
+        /*
+         * v1: freeze first, so nothing forks while we read the lists; the
+         * SIGKILLs land on thaw.  Without a freezer, signal until empty.
+         */
+        bool frozen = v1_freezer(cg) >= 0 && vs_cgroup_freeze(cg, true, NULL) == 0;
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].created)
+                        walk(cg->dirs[i].path, kill_listed, NULL);
+        if (frozen)
+                vs_cgroup_freeze(cg, false, NULL);
         return 0;
 }
 

@@ -29,7 +29,9 @@
 typedef struct VsCgroup {
         int n;
         struct {
-                char *path; /* absolute path of PARENT/NAME */
+                char *path;     /* absolute path of PARENT/NAME */
+                char ctrls[64]; /* v1: the hierarchy's controllers ("cpu", "cpu,cpuacct") */
+                int base;       /* cgroup2: path length from where we may enable controllers */
                 bool v2;
                 bool created;
         } dirs[VS_CGROUP_MAX_DIRS];
@@ -79,5 +81,27 @@ bool vs_cgroup_populated(const VsCgroup *cg);
 int vs_cgroup_kill(const VsCgroup *cg, VsError *err);
 /* Kill what is left, wait for it to go, remove the directories. */
 int vs_cgroup_destroy(VsCgroup *cg, VsError *err);
+typedef enum VsCgroupMode {
+        VS_CGROUP_NONE,
+        VS_CGROUP_V1,     /* v1 hierarchies only */
+        VS_CGROUP_HYBRID, /* v1 controllers and a cgroup2 tree */
+        VS_CGROUP_V2,     /* the unified hierarchy alone */
+} VsCgroupMode;
+
+/* What this host (as this process sees it) runs. */
+VsCgroupMode vs_cgroup_mode(void);
+const char *vs_cgroup_mode_name(VsCgroupMode m); /* "v1", "hybrid", "v2" */
+/*
+ * The directory (index into cg->dirs) where controller @ctrl ("memory",
+ * "cpu", "cpuacct", "cpuset", "io", "pids", "freezer") of the context lives:
+ * a v1 hierarchy that holds it, else the cgroup2 tree if it has it there;
+ * -ENOENT if neither.  *ret_v2 says which interface its files follow.
+ */
+int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2);
+/* Freeze or thaw the whole context (cgroup.freeze, or the v1 freezer); waits until done. */
+int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err);
+/* 1 if frozen, 0 if not, -errno. */
+int vs_cgroup_frozen(const VsCgroup *cg);
+
 /* Free memory and fds without touching the kernel objects. */
 void vs_cgroup_release(VsCgroup *cg);

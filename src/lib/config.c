@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "limits.h"
 #include "rlimit.h"
 #include "util.h"
 
@@ -223,6 +224,7 @@ void vs_guest_config_init(VsGuestConfig *g, const char *name)
         snprintf(g->name, sizeof g->name, "%s", name);
         snprintf(g->hostname, sizeof g->hostname, "%s", name);
         snprintf(g->init, sizeof g->init, "/sbin/init");
+        vs_limits_init(&g->limits);
 }
 
 bool vs_hostname_valid(const char *h)
@@ -347,20 +349,11 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                         BAD("unknown key (known: mode)");
                 }
         } else if (streq(section, "limits")) {
-                if (streq(name, "memory")) {
-                        if (streq(v, "unlimited"))
-                                n = 0;
-                        else if (vs_parse_size(v, &n) < 0 || n < 4096)
-                                BAD("\"%s\" is not a size (say 512M or 2G)", v);
-                        g->memory = n;
-                } else if (streq(name, "processes")) {
-                        if (streq(v, "unlimited"))
-                                n = 0;
-                        else if (vs_parse_u64(v, &n) < 0 || n < 1 || n > 4194304)
-                                BAD("\"%s\" is not a number of processes (1 to 4194304, or "
-                                    "unlimited)",
-                                    v);
-                        g->processes = n;
+                int lr = vs_limits_set_key(&g->limits, name, v, msg, msz);
+                if (lr < 0)
+                        return -EINVAL;
+                if (lr > 0) {
+                        /* one of ours */
                 } else if (is_rlimit_key(name)) {
                         char spec[256];
                         VsRlimit rl;
@@ -379,9 +372,13 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                         if (i == g->n_rlimits)
                                 g->n_rlimits++;
                 } else {
-                        BAD("unknown key (known: memory, processes, and the rlimits as, core, "
-                            "cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, "
-                            "rtprio, rttime, sigpending, stack)");
+                        BAD("unknown key (known: memory, memory.soft, swap, processes, "
+                            "cpu.fill-rate, cpu.interval, cpu.tokens-max, cpu.hard, cpu.limit, "
+                            "cpu.weight, cpuset, cpuset.mems, io.read-bps, io.write-bps, "
+                            "io.read-iops, io.write-iops, ipc.shmmax, ipc.shmall, ipc.shmmni, "
+                            "ipc.msgmax, ipc.msgmnb, ipc.msgmni, ipc.sem, and the rlimits as, "
+                            "core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, "
+                            "nproc, rtprio, rttime, sigpending, stack)");
                 }
         } else if (streq(section, "security")) {
                 char badcap[64];
@@ -455,10 +452,19 @@ static int guest_handler(void *user, const char *section, const char *name, cons
         return 1;
 }
 
+int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *err)
+{
+        char msg[320];
+        if (vs_limits_check(&g->limits, msg, sizeof msg) < 0)
+                return vs_error_input(err, "%s: [limits]: %s", label, msg);
+        return 0;
+}
+
 int vs_guest_config_parse(VsGuestConfig *g, const char *text, const char *label, VsError *err)
 {
         Reader r = {.text = text, .label = label, .err = err, .target = g};
-        return parse_with(&r, guest_handler);
+        int ret = parse_with(&r, guest_handler);
+        return ret < 0 ? ret : vs_guest_config_check(g, label, err);
 }
 
 int vs_guest_config_load(VsGuestConfig *g, const char *path, VsError *err)
@@ -470,7 +476,7 @@ int vs_guest_config_load(VsGuestConfig *g, const char *path, VsError *err)
         Reader r = {.file = f, .label = base ? base + 1 : path, .err = err, .target = g};
         int ret = parse_with(&r, guest_handler);
         fclose(f);
-        return ret;
+        return ret < 0 ? ret : vs_guest_config_check(g, r.label, err);
 }
 
 int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, const char *where,
@@ -494,20 +500,6 @@ static void fmt_rlim(rlim_t v, char *buf, size_t size)
                 snprintf(buf, size, "%llu", (unsigned long long)v);
 }
 
-static void fmt_size(unsigned long long v, char *buf, size_t size)
-{
-        static const char units[] = "KMGT";
-        int u = -1;
-        while (v && v % 1024 == 0 && u < 3) {
-                v /= 1024;
-                u++;
-        }
-        if (u < 0)
-                snprintf(buf, size, "%llu", v);
-        else
-                snprintf(buf, size, "%llu%c", v, units[u]);
-}
-
 int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
 {
         char buf[1024], sig[32];
@@ -525,12 +517,7 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
         fprintf(f, "\n[net]\nmode = %s\n", g->net == VS_NET_HOST ? "host" : "none");
         fprintf(f, "\n[limits]\n");
-        if (g->memory) {
-                fmt_size(g->memory, buf, sizeof buf);
-                fprintf(f, "memory = %s\n", buf);
-        }
-        if (g->processes)
-                fprintf(f, "processes = %llu\n", g->processes);
+        vs_limits_write(&g->limits, f);
         for (int i = 0; i < g->n_rlimits; i++) {
                 char s[32], h[32];
                 fmt_rlim(g->rlimits[i].limit.rlim_cur, s, sizeof s);
@@ -567,7 +554,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         return ferror(f) ? -EIO : 0;
 }
 
-int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
+/* @text to @path: a temporary file beside it, fsync, rename. */
+static int write_atomic(const char *path, const char *text, size_t len, VsError *err)
 {
         char tmp[PATH_MAX];
         if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
@@ -575,24 +563,198 @@ int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return vs_error(err, errno, "create %s", tmp);
-        FILE *f = fdopen(fd, "w");
-        if (!f) {
+        for (size_t off = 0; off < len;) {
+                ssize_t n = write(fd, text + off, len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int e = n < 0 ? errno : EIO;
+                        close(fd);
+                        unlink(tmp);
+                        return vs_error(err, e, "write %s", tmp);
+                }
+                off += (size_t)n;
+        }
+        if (fsync(fd) < 0) {
+                int e = errno;
                 close(fd);
                 unlink(tmp);
-                return vs_error(err, errno, "write %s", tmp);
+                return vs_error(err, e, "write %s", tmp);
         }
-        int r = vs_guest_config_write(g, f);
-        if (fflush(f) != 0 || r < 0 || fsync(fd) < 0) {
-                r = -errno;
-                fclose(f);
-                unlink(tmp);
-                return vs_error(err, r ? r : -EIO, "write %s", tmp);
-        }
-        fclose(f);
+        close(fd);
         if (rename(tmp, path) < 0) {
-                r = errno;
+                int e = errno;
                 unlink(tmp);
-                return vs_error(err, r, "rename %s to %s", tmp, path);
+                return vs_error(err, e, "rename %s to %s", tmp, path);
         }
         return 0;
+}
+
+int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (!m)
+                return vs_error(err, errno, "write %s", path);
+        int r = vs_guest_config_write(g, m);
+        if (fclose(m) != 0 || r < 0) {
+                free(text);
+                return vs_error(err, EIO, "write %s", path);
+        }
+        r = write_atomic(path, text, len, err);
+        free(text);
+        return r;
+}
+
+/* ---- editing a guest file in place ------------------------------------------------ */
+
+typedef struct Lines {
+        char **v;
+        int n, cap;
+} Lines;
+
+static int lines_insert(Lines *l, int at, const char *text)
+{
+        if (l->n == l->cap) {
+                int cap = l->cap ? l->cap * 2 : 64;
+                char **v = realloc(l->v, (size_t)cap * sizeof *v);
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
+        }
+        char *s = strdup(text);
+        if (!s)
+                return -ENOMEM;
+        memmove(&l->v[at + 1], &l->v[at], (size_t)(l->n - at) * sizeof *l->v);
+        l->v[at] = s;
+        l->n++;
+        return 0;
+}
+
+static void lines_free(Lines *l)
+{
+        for (int i = 0; i < l->n; i++)
+                free(l->v[i]);
+        free(l->v);
+}
+
+/* "[name]" -> name in @sec; false if @line is not a section header. */
+static bool section_of(const char *line, char *sec, size_t size)
+{
+        const char *p = line + strspn(line, " \t");
+        if (*p != '[')
+                return false;
+        const char *e = strchr(p, ']');
+        if (!e)
+                return false;
+        snprintf(sec, size, "%.*s", (int)(e - p - 1), p + 1);
+        return true;
+}
+
+/* Does @line set @key ("key = ...")? */
+static bool line_sets(const char *line, const char *key)
+{
+        const char *p = line + strspn(line, " \t");
+        size_t n = strlen(key);
+        if (strncmp(p, key, n) != 0)
+                return false;
+        p += n;
+        p += strspn(p, " \t");
+        return *p == '=' || *p == ':';
+}
+
+static int edit_one(Lines *l, const char *section, const char *key, const char *value)
+{
+        char sec[64] = "", line[PATH_MAX + 128];
+        int found = -1, last_in_section = -1;
+        snprintf(line, sizeof line, "%s = %s", key, value);
+        for (int i = 0; i < l->n; i++) {
+                char s[64];
+                if (section_of(l->v[i], s, sizeof s)) {
+                        snprintf(sec, sizeof sec, "%s", s);
+                        if (streq(sec, section))
+                                last_in_section = i;
+                        continue;
+                }
+                if (!streq(sec, section))
+                        continue;
+                if (l->v[i][strspn(l->v[i], " \t")] != '\0')
+                        last_in_section = i;
+                if (line_sets(l->v[i], key))
+                        found = i;
+        }
+        if (found >= 0) {
+                char *s = strdup(line);
+                if (!s)
+                        return -ENOMEM;
+                free(l->v[found]);
+                l->v[found] = s;
+                return 0;
+        }
+        if (last_in_section >= 0)
+                return lines_insert(l, last_in_section + 1, line);
+        char head[80];
+        snprintf(head, sizeof head, "[%s]", section);
+        int r = 0;
+        if (l->n && l->v[l->n - 1][0])
+                r = lines_insert(l, l->n, "");
+        if (r == 0)
+                r = lines_insert(l, l->n, head);
+        return r < 0 ? r : lines_insert(l, l->n, line);
+}
+
+int vs_guest_config_edit(const char *path, const char *const *keys, const char *const *values,
+                         int n, VsError *err)
+{
+        Lines l = {0};
+        char buf[PATH_MAX + 256];
+        int r = 0;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return vs_error(err, errno, "open %s", path);
+        while (fgets(buf, sizeof buf, f)) {
+                buf[strcspn(buf, "\n")] = '\0';
+                if ((r = lines_insert(&l, l.n, buf)) < 0)
+                        break;
+        }
+        fclose(f);
+        for (int i = 0; r == 0 && i < n; i++) {
+                const char *dot = strchr(keys[i], '.');
+                char sec[64];
+                if (!dot || (size_t)(dot - keys[i]) >= sizeof sec) {
+                        r = -EINVAL;
+                        break;
+                }
+                snprintf(sec, sizeof sec, "%.*s", (int)(dot - keys[i]), keys[i]);
+                r = edit_one(&l, sec, dot + 1, values[i]);
+        }
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = r == 0 ? open_memstream(&text, &len) : NULL;
+        if (m) {
+                for (int i = 0; i < l.n; i++)
+                        fprintf(m, "%s\n", l.v[i]);
+                fclose(m);
+        }
+        lines_free(&l);
+        if (r < 0 || !text) {
+                free(text);
+                return vs_error(err, r < 0 ? -r : ENOMEM, "edit %s", path);
+        }
+        /* what we write must parse */
+        VsGuestConfig *check = malloc(sizeof *check);
+        const char *base = strrchr(path, '/');
+        if (!check) {
+                free(text);
+                return vs_error(err, ENOMEM, "edit %s", path);
+        }
+        vs_guest_config_init(check, "check");
+        r = vs_guest_config_parse(check, text, base ? base + 1 : path, err);
+        free(check);
+        if (r == 0)
+                r = write_atomic(path, text, strlen(text), err);
+        free(text);
+        return r;
 }

@@ -8,6 +8,7 @@
 #include "caps.h"
 #include "context.h"
 #include "error.h"
+#include "limits.h"
 #include "mount.h"
 #include "seccomp.h"
 
@@ -39,8 +40,7 @@ typedef struct VsGuestConfig {
         bool autostart;
         bool tmp_tmpfs; /* /tmp a tmpfs (default) or the guest's own directory */
         VsNetMode net;
-        unsigned long long memory;    /* bytes, 0 = no limit */
-        unsigned long long processes; /* 0 = no limit */
+        VsLimits limits;
         VsRlimit rlimits[VS_CONFIG_MAX_RLIMITS];
         int n_rlimits;
         VsCaps caps_add, caps_drop;
@@ -69,6 +69,15 @@ int vs_guest_config_parse(VsGuestConfig *g, const char *text, const char *label,
  */
 int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, const char *where,
                         VsError *err);
+/*
+ * Change keys ("limits.memory") of the guest file at @path in place:
+ * comments and order stay, a key missing from its section is added; the
+ * result is validated before it replaces the file (atomically).
+ */
+int vs_guest_config_edit(const char *path, const char *const *keys, const char *const *values,
+                         int n, VsError *err);
+/* Checks across keys (after parse, or after a series of sets); "LABEL: [limits]: ..." */
+int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *err);
 /* The whole effective configuration as a guest file. */
 int vs_guest_config_write(const VsGuestConfig *g, FILE *f);
 /* Write it to @path atomically: a temporary file, fsync, rename. */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "netlink.h"
+#include "limits.h"
 #include "rlimit.h"
 #include "syscalls.h"
 #include "util.h"
@@ -213,6 +214,12 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                 return vs_error(err, errno, "set the hostname");
         if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
                 return vs_error(err, errno, "set the domain name");
+        /* our new IPC namespace, through the host's /proc while we still see it */
+        if (spec->limits) {
+                r = vs_limits_apply_ipc(spec->limits, err);
+                if (r < 0)
+                        return r;
+        }
         if (spec->net == VS_NET_NONE) {
                 r = vs_netlink_link_up(1, err); /* lo is always ifindex 1 in a new netns */
                 if (r < 0)
@@ -345,16 +352,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                              spec->name, err);
         if (r < 0)
                 goto out;
-        char val[32];
-        if (spec->memory_max) {
-                snprintf(val, sizeof val, "%llu", spec->memory_max);
-                r = vs_cgroup_set(&ctx.cgroup, "memory.limit_in_bytes", "memory.max", val, err);
-                if (r < 0)
-                        goto fail;
-        }
-        if (spec->pids_max) {
-                snprintf(val, sizeof val, "%llu", spec->pids_max);
-                r = vs_cgroup_set(&ctx.cgroup, "pids.max", "pids.max", val, err);
+        if (spec->limits) {
+                r = vs_limits_apply(&ctx.cgroup, spec->limits, NULL, false, err);
                 if (r < 0)
                         goto fail;
         }

@@ -46,8 +46,7 @@ typedef struct VsContextSpec {
         bool tty;            /* a pty from the guest's own devpts; the master comes back */
         int stdio[3];        /* fds for the command's stdin/out/err; -1 inherits ours */
         const char *console; /* without tty: a host file bound over /dev/console (the log) */
-        unsigned long long memory_max; /* bytes on the context's cgroup; 0 = none */
-        unsigned long long pids_max;   /* 0 = none */
+        const struct VsLimits *limits; /* cgroup limits and IPC sysctls; NULL = none */
 } VsContextSpec;
 
 /* Joining a running context: a process in its namespaces and cgroup. */

@@ -11,11 +11,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "context.h"
+#include "limits.h"
 #include "util.h"
 
 static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -146,6 +150,7 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
         if (st.cgroup.n > 0) {
                 (void)vs_guest_find(&st, 1, &st.init, &st.init_pidfd, &st.nproc);
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
+                st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }
         *ret = st;
         return 0;
@@ -284,8 +289,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.stdio[0] = null;
         spec.stdio[1] = spec.stdio[2] = log;
         spec.console = append_only ? g->log : NULL;
-        spec.memory_max = g->cfg.memory;
-        spec.pids_max = g->cfg.processes;
+        spec.limits = &g->cfg.limits;
 
         VsContext ctx;
         r = vs_context_start(&spec, &ctx, err);
@@ -317,6 +321,9 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
         *ret_forced = false;
         if (st.cgroup.n == 0)
                 return 0;
+        /* a suspended guest could not act on its stop signal */
+        if (st.frozen)
+                (void)vs_cgroup_freeze(&st.cgroup, false, NULL);
         if (st.init_pidfd >= 0) {
                 int sig = stop_signal(g, st.init);
                 if (pidfd_send_signal(st.init_pidfd, sig, NULL, 0) < 0 && errno != ESRCH) {
@@ -430,4 +437,101 @@ out:
                 free(names[i]);
         free(names);
         return r;
+}
+
+int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err)
+{
+        if (!st->running)
+                return vs_error_input(err, "it is not running");
+        return vs_cgroup_freeze(&st->cgroup, suspend, err);
+}
+
+typedef struct Prlimits {
+        const VsRlimit *rl;
+        int n;
+        int failed; /* errno of the first failure */
+        pid_t failed_pid;
+} Prlimits;
+
+static int set_prlimits(pid_t pid, void *data)
+{
+        Prlimits *p = data;
+        for (int i = 0; i < p->n; i++)
+                if (prlimit(pid, (enum __rlimit_resource)p->rl[i].resource, &p->rl[i].limit, NULL) <
+                        0 &&
+                    errno != ESRCH && !p->failed) {
+                        p->failed = errno;
+                        p->failed_pid = pid;
+                }
+        return 0;
+}
+
+/* In a child that joins the guest's IPC namespace: its sysctls are per namespace. */
+static int apply_ipc_in(int pidfd, const VsLimits *l, VsError *err)
+{
+        bool any = l->ipc_sem[0] != '\0';
+        for (int i = 0; i < VS_IPC_N; i++)
+                any |= l->ipc[i] != VS_UNLIMITED;
+        if (!any)
+                return 0;
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return vs_error(err, errno, "pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return vs_error(err, errno, "fork");
+        }
+        if (pid == 0) {
+                VsError e = {0};
+                close(pipefd[0]);
+                if (setns(pidfd, CLONE_NEWIPC) < 0)
+                        vs_error(&e, errno, "join the guest's IPC namespace");
+                else
+                        vs_limits_apply_ipc(l, &e);
+                (void)!write(pipefd[1], &e, sizeof e);
+                _exit(e.code ? 1 : 0);
+        }
+        close(pipefd[1]);
+        VsError e = {0};
+        ssize_t n = read(pipefd[0], &e, sizeof e);
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (n == (ssize_t)sizeof e && e.code) {
+                if (err)
+                        *err = e;
+                return -e.code;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return vs_error(err, EIO, "set the IPC limits");
+        return 0;
+}
+
+int vs_guest_apply_limits(const VsGuest *g, const VsGuestState *st, const VsLimits *prev,
+                          VsError *err)
+{
+        if (!st->running)
+                return vs_error_input(err, "it is not running");
+        int r = vs_limits_apply(&st->cgroup, &g->cfg.limits, prev, true, err);
+        if (r < 0)
+                return r;
+        if (g->cfg.n_rlimits) {
+                Prlimits p = {.rl = g->cfg.rlimits, .n = g->cfg.n_rlimits};
+                vs_cgroup_foreach_pid(&st->cgroup, set_prlimits, &p);
+                if (p.failed)
+                        return vs_error(err, p.failed, "set the rlimits of process %d%s",
+                                        (int)p.failed_pid,
+                                        p.failed == EPERM ? " (raising a hard limit needs "
+                                                            "CAP_SYS_RESOURCE)"
+                                                          : "");
+        }
+        if (st->init_pidfd >= 0) {
+                r = apply_ipc_in(st->init_pidfd, &g->cfg.limits, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }

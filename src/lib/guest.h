@@ -31,6 +31,7 @@ typedef struct VsGuestState {
         pid_t init;     /* PID 1 of the guest, in our pid namespace; 0 if none */
         int init_pidfd; /* or -EBADF */
         int nproc;
+        bool frozen;     /* suspended (vserver suspend) */
         VsCgroup cgroup; /* open if it exists (running or stale) */
 } VsGuestState;
 
@@ -67,3 +68,14 @@ int vs_guest_free_context(const VsPaths *paths, const VsHostConfig *host, unsign
                           VsError *err);
 /* The environment guests' processes start with (PATH, HOME, container=vserver). */
 extern char *const vs_guest_env[];
+
+/* Freeze (@suspend) or thaw every process of a running guest. */
+int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err);
+/*
+ * Bring a running guest's limits to g->cfg.limits and rlimits: its
+ * cgroups (every limit written, so a lifted one is lifted), prlimit on each
+ * of its processes, and the IPC sysctls inside its namespace.  @prev: the
+ * limits it ran with (I/O devices no longer named are freed).
+ */
+int vs_guest_apply_limits(const VsGuest *g, const VsGuestState *st, const VsLimits *prev,
+                          VsError *err);

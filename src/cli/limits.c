@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* set, limits, stats, suspend, resume: resource control of running guests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/limits.h"
+#include "../lib/rlimit.h"
+#include "../lib/stats.h"
+#include "../lib/util.h"
+#include "cli.h"
+#include "opts.h"
+
+#define MAX_KEYS 64
+
+/* Parse the options and load the one guest named; prints errors. */
+static int load_one(int argc, char **argv, const char *verb, unsigned allowed, const Verb *def,
+                    Opts *o, Host *h, VsGuest *g, int *code)
+{
+        int r = opts_parse(argc, argv, verb, allowed, def->synopsis, def->usage, o);
+        if (r != 0) {
+                *code = r < 0 ? EXIT_USAGE : 0;
+                return -1;
+        }
+        if (o->optind >= argc) {
+                *code = fail(EXIT_USAGE, verb, "name a guest (say %s %s NAME)", vs_program, verb);
+                return -1;
+        }
+        if (host_load(h, o->root_dir, verb) < 0) {
+                *code = EXIT_FAILURE;
+                return -1;
+        }
+        return guest_load(g, h, argv[o->optind], verb, code);
+}
+
+/* ---- set ------------------------------------------------------------------ */
+
+static int verb_set(int argc, char **argv)
+{
+        static const char verb[] = "set";
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code, lockfd = -EBADF;
+        const char *keys[MAX_KEYS], *values[MAX_KEYS];
+        char keybuf[MAX_KEYS][128];
+        int n = 0;
+
+        if (load_one(argc, argv, verb, O_ROOT_DIR | O_SAVE, &verb_set_def, &o, &h, &g, &code) < 0)
+                return code;
+        if (o.optind + 1 >= argc)
+                return fail(EXIT_USAGE, verb, "say what to set (say %s set %s limits.memory=512M)",
+                            vs_program, g.cfg.name);
+        VsLimits prev = g.cfg.limits;
+        bool all_live = true;
+        for (int i = o.optind + 1; i < argc; i++) {
+                const char *eq = strchr(argv[i], '=');
+                if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof keybuf[0])
+                        return fail(EXIT_USAGE, verb, "\"%s\": say SECTION.KEY=VALUE", argv[i]);
+                if (n == MAX_KEYS)
+                        return fail(EXIT_USAGE, verb, "too many keys at once");
+                snprintf(keybuf[n], sizeof keybuf[n], "%.*s", (int)(eq - argv[i]), argv[i]);
+                if (streq(keybuf[n], "mount.bind"))
+                        return fail(EXIT_USAGE, verb,
+                                    "mount.bind holds several values: edit %s itself", g.conf);
+                if (streq(keybuf[n], "guest.context"))
+                        return fail(EXIT_USAGE, verb, "a guest's context id does not change");
+                keys[n] = keybuf[n];
+                values[n] = eq + 1;
+                if (vs_guest_config_set(&g.cfg, keys[n], values[n], keys[n], &err) < 0)
+                        return fail_error(EXIT_USAGE, verb, &err);
+                all_live &= strncmp(keys[n], "limits.", 7) == 0;
+                n++;
+        }
+        if (vs_guest_config_check(&g.cfg, g.cfg.name, &err) < 0)
+                return fail_error(EXIT_USAGE, verb, &err);
+        if (guest_lock(&g, verb, &lockfd) < 0)
+                return EXIT_FAILURE;
+
+        VsGuestState st;
+        if (vs_guest_state(&g, &st, &err) < 0) {
+                close(lockfd);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
+        int rc = 0;
+        if (!st.running && !o.save) {
+                rc = fail(EXIT_FAILURE, verb,
+                          "%s is not running: nothing to change now (add --save to change its "
+                          "guest file)",
+                          g.cfg.name);
+                goto out;
+        }
+        if (st.running && !all_live && !o.save) {
+                for (int i = 0; i < n; i++)
+                        if (strncmp(keys[i], "limits.", 7) != 0) {
+                                rc = fail(EXIT_FAILURE, verb,
+                                          "%s cannot change while %s runs (add --save: it "
+                                          "takes effect at the next start)",
+                                          keys[i], g.cfg.name);
+                                goto out;
+                        }
+        }
+        if (st.running) {
+                if (vs_guest_apply_limits(&g, &st, &prev, &err) < 0) {
+                        /* put back what ran before, as far as the kernel lets us */
+                        VsLimits want = g.cfg.limits;
+                        g.cfg.limits = prev;
+                        (void)vs_guest_apply_limits(&g, &st, &want, NULL);
+                        rc = fail_error(EXIT_FAILURE, verb, &err);
+                        goto out;
+                }
+        }
+        if (o.save && vs_guest_config_edit(g.conf, keys, values, n, &err) < 0) {
+                rc = fail_error(EXIT_FAILURE, verb, &err);
+                goto out;
+        }
+        for (int i = 0; i < n; i++) {
+                bool live = st.running && strncmp(keys[i], "limits.", 7) == 0;
+                printf("%s: %s = %s: %s%s%s\n", g.cfg.name, keys[i], values[i],
+                       live ? "in force" : "", live && o.save ? ", " : "",
+                       !o.save ? ""
+                       : live  ? "saved"
+                               : "saved (takes effect at the next start)");
+        }
+out:
+        vs_guest_state_release(&st);
+        close(lockfd);
+        return rc;
+}
+
+/* ---- limits ----------------------------------------------------------------- */
+
+/* The configured value of "limits.KEY" as the guest file would show it. */
+static void configured(const VsLimits *l, const char *key, char *buf, size_t size)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        snprintf(buf, size, "-");
+        if (!m)
+                return;
+        vs_limits_write(l, m);
+        fclose(m);
+        const char *k = strncmp(key, "limits.", 7) == 0 ? key + 7 : key;
+        size_t kl = strlen(k);
+        for (char *line = text; line && *line;) {
+                char *eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                if (strncmp(line, k, kl) == 0 && strncmp(line + kl, " = ", 3) == 0) {
+                        snprintf(buf, size, "%s", line + kl + 3);
+                        break;
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        free(text);
+}
+
+static void read_back(const VsCgroup *cg, const char *ctrl, const char *file, char *buf,
+                      size_t size)
+{
+        bool v2;
+        snprintf(buf, size, "-");
+        int i = vs_cgroup_controller(cg, ctrl, &v2);
+        if (i < 0)
+                return;
+        _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || vs_read_file_at(dfd, file, buf, size) < 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        /* one line, or the lines joined */
+        for (char *p = buf; *p; p++)
+                if (*p == '\n')
+                        *p = p[1] ? ';' : '\0';
+}
+
+static void fmt_rlim(rlim_t v, char *buf, size_t size)
+{
+        if (v == RLIM_INFINITY)
+                snprintf(buf, size, "unlimited");
+        else
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+static int verb_limits(int argc, char **argv)
+{
+        static const char verb[] = "limits";
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code;
+        if (load_one(argc, argv, verb, O_ROOT_DIR | O_JSON, &verb_limits_def, &o, &h, &g, &code) <
+            0)
+                return code;
+        if (o.optind + 1 < argc)
+                return fail(EXIT_USAGE, verb, "unexpected argument \"%s\"", argv[o.optind + 1]);
+        VsGuestState st;
+        if (vs_guest_state(&g, &st, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+
+        VsCgroupMode mode = vs_cgroup_mode();
+        json_object *j = o.json ? json_object_new_object() : NULL;
+        json_object *arr = o.json ? json_object_new_array() : NULL;
+        if (o.json) {
+                json_object_object_add(j, "name", json_object_new_string(g.cfg.name));
+                json_object_object_add(j, "running", json_object_new_boolean(st.running));
+                json_object_object_add(j, "cgroup",
+                                       json_object_new_string(vs_cgroup_mode_name(mode)));
+        } else {
+                printf("%s: %s, cgroup %s\n", g.cfg.name, st.running ? "running" : "stopped",
+                       vs_cgroup_mode_name(mode));
+                printf("%-22s %-14s %-4s %-34s %s\n", "KEY", "SET", "API", "KERNEL FILE",
+                       "IN FORCE");
+        }
+        static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
+        for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
+                bool v2 = mode == VS_CGROUP_V2;
+                if (st.running && vs_cgroup_controller(&st.cgroup, ctrls[c], &v2) < 0)
+                        v2 = mode == VS_CGROUP_V2;
+                VsCgSetting set[VS_LIMITS_MAX_SET];
+                VsError perr = {0};
+                int n =
+                    vs_limits_plan(&g.cfg.limits, NULL, v2, false, set, VS_LIMITS_MAX_SET, &perr);
+                if (n < 0) {
+                        fail_error(0, verb, &perr);
+                        continue;
+                }
+                for (int i = 0; i < n; i++) {
+                        if (!streq(set[i].controller, ctrls[c]))
+                                continue;
+                        char cfgv[256], now[512];
+                        configured(&g.cfg.limits, set[i].key, cfgv, sizeof cfgv);
+                        if (st.running)
+                                read_back(&st.cgroup, ctrls[c], set[i].file, now, sizeof now);
+                        else
+                                snprintf(now, sizeof now, "-");
+                        if (o.json) {
+                                json_object *e = json_object_new_object();
+                                json_object_object_add(e, "key",
+                                                       json_object_new_string(set[i].key));
+                                json_object_object_add(e, "value", json_object_new_string(cfgv));
+                                json_object_object_add(e, "cgroup",
+                                                       json_object_new_string(v2 ? "v2" : "v1"));
+                                json_object_object_add(e, "file",
+                                                       json_object_new_string(set[i].file));
+                                json_object_object_add(e, "write",
+                                                       json_object_new_string(set[i].value));
+                                json_object_object_add(
+                                    e, "in_force", st.running ? json_object_new_string(now) : NULL);
+                                json_object_array_add(arr, e);
+                        } else {
+                                printf("%-22s %-14s %-4s %-34s %s\n", set[i].key, cfgv,
+                                       v2 ? "v2" : "v1", set[i].file, now);
+                        }
+                }
+        }
+        /* rlimits: what init runs with */
+        for (int i = 0; i < g.cfg.n_rlimits; i++) {
+                const VsRlimit *rl = &g.cfg.rlimits[i];
+                char key[64], want[64], s[32], hd[32], now[64] = "-";
+                const char *name = vs_rlimit_name(rl->resource);
+                size_t k = 0;
+                for (; name[k] && k < 30; k++)
+                        key[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+                key[k] = '\0';
+                fmt_rlim(rl->limit.rlim_cur, s, sizeof s);
+                fmt_rlim(rl->limit.rlim_max, hd, sizeof hd);
+                snprintf(want, sizeof want, "%s:%s", s, hd);
+                struct rlimit cur;
+                if (st.init &&
+                    prlimit(st.init, (enum __rlimit_resource)rl->resource, NULL, &cur) == 0) {
+                        fmt_rlim(cur.rlim_cur, s, sizeof s);
+                        fmt_rlim(cur.rlim_max, hd, sizeof hd);
+                        snprintf(now, sizeof now, "%s:%s", s, hd);
+                }
+                char full[80];
+                snprintf(full, sizeof full, "limits.%s", key);
+                if (o.json) {
+                        json_object *e = json_object_new_object();
+                        json_object_object_add(e, "key", json_object_new_string(full));
+                        json_object_object_add(e, "value", json_object_new_string(want));
+                        json_object_object_add(e, "file",
+                                               json_object_new_string("rlimit of PID 1"));
+                        json_object_object_add(e, "in_force",
+                                               st.init ? json_object_new_string(now) : NULL);
+                        json_object_array_add(arr, e);
+                } else {
+                        printf("%-22s %-14s %-4s %-34s %s\n", full, want, "", "rlimit of PID 1",
+                               now);
+                }
+        }
+        if (o.json) {
+                json_object_object_add(j, "limits", arr);
+                json_print(j);
+                json_object_put(j);
+        }
+        vs_guest_state_release(&st);
+        return 0;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+static void add_u64(json_object *j, const char *key, uint64_t v)
+{
+        json_object_object_add(j, key,
+                               v == VS_STAT_NONE ? NULL : json_object_new_int64((int64_t)v));
+}
+
+void stats_to_json(const VsStats *s, struct json_object *j)
+{
+        add_u64(j, "cpu_usage_us", s->cpu_usage_us);
+        add_u64(j, "cpu_user_us", s->cpu_user_us);
+        add_u64(j, "cpu_system_us", s->cpu_system_us);
+        add_u64(j, "cpu_periods", s->cpu_periods);
+        add_u64(j, "cpu_throttled_periods", s->cpu_throttled_periods);
+        add_u64(j, "cpu_throttled_us", s->cpu_throttled_us);
+        add_u64(j, "memory_bytes", s->mem_current);
+        add_u64(j, "memory_peak_bytes", s->mem_peak);
+        add_u64(j, "memory_anon_bytes", s->mem_anon);
+        add_u64(j, "memory_cache_bytes", s->mem_cache);
+        add_u64(j, "swap_bytes", s->swap_current);
+        add_u64(j, "oom_kills", s->oom_kills);
+        add_u64(j, "io_read_bytes", s->io_read_bytes);
+        add_u64(j, "io_write_bytes", s->io_write_bytes);
+        add_u64(j, "io_read_ops", s->io_read_ops);
+        add_u64(j, "io_write_ops", s->io_write_ops);
+        add_u64(j, "tasks", s->tasks);
+        add_u64(j, "processes", s->processes);
+        add_u64(j, "threads", s->threads);
+        add_u64(j, "sockets", s->sockets);
+}
+
+const char *stats_bytes(uint64_t v, char *buf, size_t size)
+{
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        if (v == VS_STAT_NONE) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        double d = (double)v;
+        int u = 0;
+        while (d >= 1024 && u < 4) {
+                d /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%llu B", (unsigned long long)v);
+        else
+                snprintf(buf, size, "%.1f %s", d, units[u]);
+        return buf;
+}
+
+static const char *secs(uint64_t us, char *buf, size_t size)
+{
+        if (us == VS_STAT_NONE)
+                snprintf(buf, size, "-");
+        else
+                snprintf(buf, size, "%.2f s", (double)us / 1e6);
+        return buf;
+}
+
+static const char *num(uint64_t v, char *buf, size_t size)
+{
+        if (v == VS_STAT_NONE)
+                snprintf(buf, size, "-");
+        else
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+        return buf;
+}
+
+static void print_stats(const VsGuest *g, const VsStats *s, double cpu_pct)
+{
+        char a[32], b[32], c[32], d[32], e[32];
+        printf("%s: context %u, cgroup %s\n", g->cfg.name, g->cfg.context,
+               vs_cgroup_mode_name(vs_cgroup_mode()));
+        printf("cpu        %s (user %s, system %s)", secs(s->cpu_usage_us, a, sizeof a),
+               secs(s->cpu_user_us, b, sizeof b), secs(s->cpu_system_us, c, sizeof c));
+        if (cpu_pct >= 0)
+                printf(", %.1f%% of one CPU now", cpu_pct);
+        printf("\n           throttled %s in %s of %s periods\n",
+               secs(s->cpu_throttled_us, a, sizeof a), num(s->cpu_throttled_periods, b, sizeof b),
+               num(s->cpu_periods, c, sizeof c));
+        printf("memory     %s (peak %s; anon %s, cache %s), swap %s, oom kills %s\n",
+               stats_bytes(s->mem_current, a, sizeof a), stats_bytes(s->mem_peak, b, sizeof b),
+               stats_bytes(s->mem_anon, c, sizeof c), stats_bytes(s->mem_cache, d, sizeof d),
+               stats_bytes(s->swap_current, e, sizeof e), num(s->oom_kills, e + 16, 16));
+        printf("tasks      %s processes, %s threads, %s sockets\n", num(s->processes, a, sizeof a),
+               num(s->threads, b, sizeof b), num(s->sockets, c, sizeof c));
+        printf("io         read %s in %s ops, written %s in %s ops\n",
+               stats_bytes(s->io_read_bytes, a, sizeof a), num(s->io_read_ops, b, sizeof b),
+               stats_bytes(s->io_write_bytes, c, sizeof c), num(s->io_write_ops, d, sizeof d));
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int verb_stats(int argc, char **argv)
+{
+        static const char verb[] = "stats";
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code;
+        if (load_one(argc, argv, verb, O_ROOT_DIR | O_JSON | O_WATCH, &verb_stats_def, &o, &h, &g,
+                     &code) < 0)
+                return code;
+        if (o.optind + 1 < argc)
+                return fail(EXIT_USAGE, verb, "unexpected argument \"%s\"", argv[o.optind + 1]);
+        bool tty = isatty(STDOUT_FILENO);
+        uint64_t last_cpu = VS_STAT_NONE;
+        double last_t = 0;
+        for (;;) {
+                VsGuestState st;
+                VsStats s;
+                if (vs_guest_state(&g, &st, &err) < 0)
+                        return fail_error(EXIT_FAILURE, verb, &err);
+                if (!st.running) {
+                        vs_guest_state_release(&st);
+                        if (o.watch && last_t > 0)
+                                return 0; /* it stopped while we watched */
+                        fprintf(stderr, "%s: %s: %s is not running\n", vs_program, verb,
+                                g.cfg.name);
+                        return EXIT_STOPPED;
+                }
+                int r = vs_stats_read(&st.cgroup, &s, &err);
+                bool frozen = st.frozen;
+                vs_guest_state_release(&st);
+                if (r < 0)
+                        return fail_error(EXIT_FAILURE, verb, &err);
+                double t = now_s(), pct = -1;
+                if (last_cpu != VS_STAT_NONE && s.cpu_usage_us != VS_STAT_NONE && t > last_t)
+                        pct = (double)(s.cpu_usage_us - last_cpu) / 1e4 / (t - last_t);
+                last_cpu = s.cpu_usage_us;
+                last_t = t;
+                if (o.json) {
+                        json_object *j = json_object_new_object();
+                        json_object_object_add(j, "name", json_object_new_string(g.cfg.name));
+                        json_object_object_add(j, "context",
+                                               json_object_new_int((int)g.cfg.context));
+                        json_object_object_add(
+                            j, "state", json_object_new_string(frozen ? "suspended" : "running"));
+                        stats_to_json(&s, j);
+                        if (o.watch)
+                                json_object_object_add(j, "cpu_percent",
+                                                       pct >= 0 ? json_object_new_double(pct)
+                                                                : NULL);
+                        /* --watch: one object per line */
+                        puts(json_object_to_json_string_ext(
+                            j, o.watch ? JSON_C_TO_STRING_PLAIN
+                                       : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                        json_object_put(j);
+                } else {
+                        if (o.watch && tty)
+                                fputs("\033[H\033[2J", stdout);
+                        print_stats(&g, &s, pct);
+                        if (frozen)
+                                printf("(suspended)\n");
+                        if (o.watch && !tty)
+                                putchar('\n');
+                }
+                fflush(stdout);
+                if (!o.watch)
+                        return 0;
+                sleep(1);
+        }
+}
+
+/* ---- suspend / resume ---------------------------------------------------------- */
+
+static int freeze_verb(int argc, char **argv, const char *verb, const Verb *def, bool suspend)
+{
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code, lockfd = -EBADF;
+        if (load_one(argc, argv, verb, O_ROOT_DIR, def, &o, &h, &g, &code) < 0)
+                return code;
+        if (o.optind + 1 < argc)
+                return fail(EXIT_USAGE, verb, "unexpected argument \"%s\"", argv[o.optind + 1]);
+        if (guest_lock(&g, verb, &lockfd) < 0)
+                return EXIT_FAILURE;
+        VsGuestState st;
+        int rc = 0;
+        if (vs_guest_state(&g, &st, &err) < 0) {
+                close(lockfd);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
+        if (!st.running)
+                rc = fail(EXIT_FAILURE, verb, "%s is not running", g.cfg.name);
+        else if (vs_guest_suspend(&st, suspend, &err) < 0)
+                rc = fail_error(EXIT_FAILURE, verb, &err);
+        vs_guest_state_release(&st);
+        close(lockfd);
+        return rc;
+}
+
+static int verb_suspend(int argc, char **argv)
+{
+        return freeze_verb(argc, argv, "suspend", &verb_suspend_def, true);
+}
+
+static int verb_resume(int argc, char **argv)
+{
+        return freeze_verb(argc, argv, "resume", &verb_resume_def, false);
+}
+
+const Verb verb_set_def = {
+    .name = "set",
+    .run = verb_set,
+    .synopsis = "NAME SECTION.KEY=VALUE... [--save]",
+    .summary = "change a running guest's limits at once (and its guest file with --save)",
+    .usage = "  --save             write the keys into the guest file too (comments stay)\n"
+             "  --root-dir DIR     the installation under DIR\n"
+             "\n"
+             "Keys of [limits] change a running guest at once; any key may be saved.\n"
+             "Example: vserver set web1 limits.memory=512M limits.cpu.limit=1.5 --save\n",
+};
+
+const Verb verb_limits_def = {
+    .name = "limits",
+    .run = verb_limits,
+    .synopsis = "NAME [--json]",
+    .summary = "the guest's limits: as set, and as the kernel holds them",
+    .usage = "  --json             machine-readable\n"
+             "  --root-dir DIR     the installation under DIR\n",
+};
+
+const Verb verb_stats_def = {
+    .name = "stats",
+    .run = verb_stats,
+    .synopsis = "NAME [--json] [--watch]",
+    .summary = "what the guest uses: CPU, memory, swap, OOM kills, tasks, sockets, I/O",
+    .usage = "  --json             machine-readable (with --watch: one object per line)\n"
+             "  --watch            again every second, until interrupted or the guest stops\n"
+             "  --root-dir DIR     the installation under DIR\n",
+};
+
+const Verb verb_suspend_def = {
+    .name = "suspend",
+    .run = verb_suspend,
+    .synopsis = "NAME",
+    .summary = "freeze every process of the guest (the cgroup freezer)",
+    .usage = "  --root-dir DIR     the installation under DIR\n",
+};
+
+const Verb verb_resume_def = {
+    .name = "resume",
+    .run = verb_resume,
+    .synopsis = "NAME",
+    .summary = "thaw a suspended guest",
+    .usage = "  --root-dir DIR     the installation under DIR\n",
+};

@@ -1,0 +1,905 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "limits.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "rlimit.h"
+#include "util.h"
+
+#define MS 1000ULL /* microseconds */
+
+/* VServer's default bucket: 125 tokens; one token is one tick of 1 ms. */
+#define DEFAULT_TOKENS_MAX_US (125 * MS)
+#define CFS_PERIOD_MIN_US     (1 * MS)
+#define CFS_PERIOD_MAX_US     (1000 * MS)
+#define CFS_PERIOD_DEFAULT_US (100 * MS)
+
+static const char *const ipc_names[VS_IPC_N] = {"shmmax", "shmall", "shmmni",
+                                                "msgmax", "msgmnb", "msgmni"};
+
+static const char *const io_keys[VS_IO_KINDS] = {"io.read-bps", "io.write-bps", "io.read-iops",
+                                                 "io.write-iops"};
+
+const char *vs_ipc_sysctl_name(VsIpcSysctl s)
+{
+        return s < VS_IPC_N ? ipc_names[s] : NULL;
+}
+
+void vs_limits_init(VsLimits *l)
+{
+        *l = (VsLimits){.memory = VS_UNLIMITED,
+                        .memory_soft = VS_UNLIMITED,
+                        .swap = VS_UNLIMITED,
+                        .processes = VS_UNLIMITED};
+        for (int i = 0; i < VS_IPC_N; i++)
+                l->ipc[i] = VS_UNLIMITED;
+}
+
+/* "unlimited" or a size of at least @min bytes. */
+static int parse_size_or_max(const char *v, uint64_t min, uint64_t *ret)
+{
+        unsigned long long n;
+        if (streq(v, "unlimited") || streq(v, "max")) {
+                *ret = VS_UNLIMITED;
+                return 0;
+        }
+        if (vs_parse_size(v, &n) < 0 || n < min || n == VS_UNLIMITED)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+/* "1.5" -> 1500 (thousandths); at most three decimals. */
+static int parse_milli(const char *v, unsigned long long *ret)
+{
+        unsigned long long whole = 0, frac = 0;
+        int digits = 0;
+        const char *p = v;
+        if (!(*p >= '0' && *p <= '9'))
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                whole = whole * 10 + (unsigned)(*p - '0');
+                if (whole > 1000000)
+                        return -ERANGE;
+        }
+        if (*p == '.') {
+                p++;
+                if (!(*p >= '0' && *p <= '9'))
+                        return -EINVAL;
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        if (++digits > 3)
+                                return -EINVAL;
+                        frac = frac * 10 + (unsigned)(*p - '0');
+                }
+        }
+        if (*p)
+                return -EINVAL;
+        while (digits++ < 3)
+                frac *= 10;
+        *ret = whole * 1000 + frac;
+        return 0;
+}
+
+/* "500ms", "1s", "250us", or a bare number of ticks (ms). */
+static int parse_duration_us(const char *v, uint64_t *ret)
+{
+        char num[32];
+        size_t n = strspn(v, "0123456789");
+        unsigned long long x, mul;
+        if (n == 0 || n >= sizeof num)
+                return -EINVAL;
+        memcpy(num, v, n);
+        num[n] = '\0';
+        if (vs_parse_u64(num, &x) < 0)
+                return -EINVAL;
+        const char *u = v + n;
+        if (!*u || streq(u, "ms"))
+                mul = MS;
+        else if (streq(u, "s"))
+                mul = 1000 * MS;
+        else if (streq(u, "us"))
+                mul = 1;
+        else
+                return -EINVAL;
+        if (x > 3600ULL * 1000 * MS / mul)
+                return -ERANGE;
+        *ret = x * mul;
+        return 0;
+}
+
+/* A cpuset list as the kernel takes it: "0-3,6,8-9". */
+static bool cpulist_valid(const char *v)
+{
+        if (!*v || strlen(v) >= 200)
+                return false;
+        const char *p = v;
+        while (*p) {
+                unsigned long a, b;
+                char *end;
+                if (!(*p >= '0' && *p <= '9'))
+                        return false;
+                a = strtoul(p, &end, 10);
+                p = end;
+                if (*p == '-') {
+                        p++;
+                        if (!(*p >= '0' && *p <= '9'))
+                                return false;
+                        b = strtoul(p, &end, 10);
+                        p = end;
+                        if (b < a)
+                                return false;
+                }
+                if (a > 8191)
+                        return false;
+                if (*p == ',')
+                        p++;
+                else if (*p)
+                        return false;
+        }
+        return p[-1] != ',';
+}
+
+static bool device_valid(const char *d)
+{
+        unsigned maj, min;
+        char end;
+        if (d[0] == '/')
+                return strlen(d) < sizeof((VsIoLimit *)0)->device && !strstr(d, "/../");
+        return sscanf(d, "%u:%u%c", &maj, &min, &end) == 2;
+}
+
+static VsIoLimit *io_slot(VsLimits *l, const char *dev)
+{
+        for (int i = 0; i < l->n_io; i++)
+                if (streq(l->io[i].device, dev))
+                        return &l->io[i];
+        if (l->n_io >= VS_LIMITS_MAX_IO)
+                return NULL;
+        VsIoLimit *s = &l->io[l->n_io++];
+        snprintf(s->device, sizeof s->device, "%s", dev);
+        for (int k = 0; k < VS_IO_KINDS; k++)
+                s->value[k] = VS_UNLIMITED;
+        return s;
+}
+
+/* Drop devices with no limit left. */
+static void io_compact(VsLimits *l)
+{
+        int j = 0;
+        for (int i = 0; i < l->n_io; i++) {
+                bool any = false;
+                for (int k = 0; k < VS_IO_KINDS; k++)
+                        any |= l->io[i].value[k] != VS_UNLIMITED;
+                if (any)
+                        l->io[j++] = l->io[i];
+        }
+        l->n_io = j;
+}
+
+/* "DEV RATE[, DEV RATE...]" or "unlimited": replaces every device's value of @kind. */
+static int parse_io(VsLimits *l, VsIoKind kind, const char *v, char *msg, size_t msz)
+{
+        bool bytes = kind == VS_IO_RBPS || kind == VS_IO_WBPS;
+        VsLimits t = *l;
+        for (int i = 0; i < t.n_io; i++)
+                t.io[i].value[kind] = VS_UNLIMITED;
+        if (!streq(v, "unlimited")) {
+                char buf[1024];
+                snprintf(buf, sizeof buf, "%s", v);
+                for (char *save = NULL, *item = strtok_r(buf, ",", &save); item;
+                     item = strtok_r(NULL, ",", &save)) {
+                        char dev[160], rate[64], extra[8];
+                        unsigned long long n;
+                        int k = sscanf(item, " %159s %63s %7s", dev, rate, extra);
+                        if (k != 2) {
+                                snprintf(msg, msz,
+                                         "\"%s\" is not DEVICE RATE (say /dev/sda 10M, several "
+                                         "separated by commas)",
+                                         item);
+                                return -EINVAL;
+                        }
+                        if (!device_valid(dev)) {
+                                snprintf(msg, msz,
+                                         "\"%s\" is not a block device (say /dev/sda or 8:0)", dev);
+                                return -EINVAL;
+                        }
+                        if ((bytes ? vs_parse_size(rate, &n) : vs_parse_u64(rate, &n)) < 0 ||
+                            n == 0 || n == VS_UNLIMITED) {
+                                snprintf(msg, msz, "\"%s\" is not %s", rate,
+                                         bytes ? "a rate in bytes per second (say 10M)"
+                                               : "a number of operations per second (say 100)");
+                                return -EINVAL;
+                        }
+                        VsIoLimit *s = io_slot(&t, dev);
+                        if (!s) {
+                                snprintf(msg, msz, "too many devices (at most %d)",
+                                         VS_LIMITS_MAX_IO);
+                                return -EINVAL;
+                        }
+                        s->value[kind] = n;
+                }
+        }
+        io_compact(&t);
+        *l = t;
+        return 0;
+}
+
+bool vs_limits_is_key(const char *key)
+{
+        static const char *const keys[] = {
+            "memory",       "memory.soft",    "swap",       "processes",   "cpu.fill-rate",
+            "cpu.interval", "cpu.tokens-max", "cpu.hard",   "cpu.limit",   "cpu.weight",
+            "cpuset",       "cpuset.mems",    "ipc.sem",    "io.read-bps", "io.write-bps",
+            "io.read-iops", "io.write-iops",  "ipc.shmmax", "ipc.shmall",  "ipc.shmmni",
+            "ipc.msgmax",   "ipc.msgmnb",     "ipc.msgmni", NULL};
+        for (const char *const *k = keys; *k; k++)
+                if (streq(*k, key))
+                        return true;
+        return false;
+}
+
+#define BAD(...)                                                                                   \
+        do {                                                                                       \
+                snprintf(msg, msz, __VA_ARGS__);                                                   \
+                return -EINVAL;                                                                    \
+        } while (0)
+
+int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, size_t msz)
+{
+        unsigned long long n;
+        uint64_t u;
+
+        if (streq(key, "memory") || streq(key, "memory.soft") || streq(key, "swap")) {
+                bool swap = streq(key, "swap");
+                if (parse_size_or_max(v, swap ? 0 : 1 << 20, &u) < 0)
+                        BAD("\"%s\" is not a size (say 512M or 2G%s, or unlimited)", v,
+                            swap ? ", or 0 for none" : ", at least 1M");
+                *(streq(key, "memory")        ? &l->memory
+                  : streq(key, "memory.soft") ? &l->memory_soft
+                                              : &l->swap) = u;
+        } else if (streq(key, "processes")) {
+                if (streq(v, "unlimited"))
+                        n = VS_UNLIMITED;
+                else if (vs_parse_u64(v, &n) < 0 || n < 1 || n > 4194304)
+                        BAD("\"%s\" is not a number of processes (1 to 4194304, or unlimited)", v);
+                l->processes = n;
+        } else if (streq(key, "cpu.fill-rate") || streq(key, "cpu.interval")) {
+                if (vs_parse_u64(v, &n) < 0 || n < 1 || n > 1000000)
+                        BAD("\"%s\" is not a number of %s (1 to 1000000)", v,
+                            streq(key, "cpu.interval") ? "ticks" : "tokens");
+                *(streq(key, "cpu.interval") ? &l->interval : &l->fill_rate) = (unsigned)n;
+        } else if (streq(key, "cpu.tokens-max")) {
+                if (parse_duration_us(v, &u) < 0 || u < MS || u > 10000 * MS)
+                        BAD("\"%s\" is not a bucket size (say 125 tokens of 1 ms, or 500ms; 1ms to "
+                            "10s)",
+                            v);
+                l->tokens_max_us = u;
+        } else if (streq(key, "cpu.hard")) {
+                if (streq(v, "yes") || streq(v, "true") || streq(v, "1"))
+                        l->hard = true;
+                else if (streq(v, "no") || streq(v, "false") || streq(v, "0"))
+                        l->hard = false;
+                else
+                        BAD("\"%s\" is not yes or no", v);
+        } else if (streq(key, "cpu.limit")) {
+                if (streq(v, "unlimited"))
+                        n = 0;
+                else if (parse_milli(v, &n) < 0 || n < 10 || n > 1024000)
+                        BAD("\"%s\" is not a number of CPUs (say 1.5 or 0.25; 0.01 to 1024, or "
+                            "unlimited)",
+                            v);
+                l->cpu_limit_milli = (unsigned)n;
+        } else if (streq(key, "cpu.weight")) {
+                if (vs_parse_u64(v, &n) < 0 || n < 1 || n > 10000)
+                        BAD("\"%s\" is not a weight (1 to 10000; 100 is the default)", v);
+                l->cpu_weight = (unsigned)n;
+        } else if (streq(key, "cpuset") || streq(key, "cpuset.mems")) {
+                bool cpus = streq(key, "cpuset");
+                if (!streq(v, "all") && !cpulist_valid(v))
+                        BAD("\"%s\" is not a list of %s (say 0-3,6, or all)", v,
+                            cpus ? "CPUs" : "memory nodes");
+                char *dst = cpus ? l->cpuset_cpus : l->cpuset_mems;
+                size_t size = cpus ? sizeof l->cpuset_cpus : sizeof l->cpuset_mems;
+                if (strlen(v) >= size)
+                        BAD("the list is too long");
+                snprintf(dst, size, "%s", streq(v, "all") ? "" : v);
+        } else if (strncmp(key, "io.", 3) == 0) {
+                for (int k = 0; k < VS_IO_KINDS; k++)
+                        if (streq(key, io_keys[k]))
+                                return parse_io(l, (VsIoKind)k, v, msg, msz) < 0 ? -EINVAL : 1;
+                return 0;
+        } else if (streq(key, "ipc.sem")) {
+                unsigned long a[4];
+                char extra;
+                if (streq(v, "default"))
+                        l->ipc_sem[0] = '\0';
+                else if (sscanf(v, "%lu %lu %lu %lu %c", &a[0], &a[1], &a[2], &a[3], &extra) != 4 ||
+                         a[0] > 65536 || a[1] > 2147483647UL || a[2] > 65536 || a[3] > 32768 ||
+                         strspn(v, "0123456789 \t") != strlen(v))
+                        BAD("\"%s\" is not SEMMSL SEMMNS SEMOPM SEMMNI (say 250 32000 32 128)", v);
+                else
+                        snprintf(l->ipc_sem, sizeof l->ipc_sem, "%lu %lu %lu %lu", a[0], a[1], a[2],
+                                 a[3]);
+        } else if (strncmp(key, "ipc.", 4) == 0) {
+                for (int i = 0; i < VS_IPC_N; i++) {
+                        if (!streq(key + 4, ipc_names[i]))
+                                continue;
+                        bool size = i == VS_IPC_SHMMAX || i == VS_IPC_MSGMAX || i == VS_IPC_MSGMNB;
+                        if (streq(v, "default"))
+                                n = VS_UNLIMITED;
+                        else if ((size ? vs_parse_size(v, &n) : vs_parse_u64(v, &n)) < 0 ||
+                                 n == VS_UNLIMITED ||
+                                 (i != VS_IPC_SHMMAX && i != VS_IPC_SHMALL && n > 2147483647ULL))
+                                BAD("\"%s\" is not a %s (or default)", v,
+                                    size ? "size (say 64M)" : "number");
+                        l->ipc[i] = n;
+                        return 1;
+                }
+                return 0;
+        } else {
+                return 0;
+        }
+        return 1;
+}
+
+int vs_limits_check(const VsLimits *l, char *msg, size_t msz)
+{
+        if ((l->fill_rate != 0) != (l->interval != 0))
+                BAD("cpu.fill-rate and cpu.interval go together (say cpu.fill-rate = 1 and "
+                    "cpu.interval = 4 for a quarter of one CPU)");
+        if (l->tokens_max_us && !l->fill_rate)
+                BAD("cpu.tokens-max needs cpu.fill-rate and cpu.interval");
+        if (l->hard && !l->fill_rate)
+                BAD("cpu.hard needs cpu.fill-rate and cpu.interval");
+        if (l->cpu_limit_milli && l->fill_rate && l->hard)
+                BAD("cpu.limit and a hard token bucket both cap the CPU (keep one)");
+        if (l->cpu_weight && l->fill_rate && !l->hard)
+                BAD("cpu.weight and a soft token bucket both set the weight (keep one)");
+        if (l->fill_rate) {
+                VsCpuBandwidth bw;
+                if (vs_token_bucket_to_cfs(l->fill_rate, l->interval, l->tokens_max_us, &bw, msg,
+                                           msz) < 0)
+                        return -EINVAL;
+        }
+        if (l->swap != VS_UNLIMITED && l->memory == VS_UNLIMITED)
+                BAD("swap needs a memory limit (swap is counted on top of memory)");
+        if (l->memory_soft != VS_UNLIMITED && l->memory != VS_UNLIMITED &&
+            l->memory_soft > l->memory)
+                BAD("memory.soft is above memory (the soft target must be below the hard "
+                    "limit)");
+        return 0;
+}
+
+int vs_token_bucket_to_cfs(unsigned fill_rate, unsigned interval, uint64_t tokens_max_us,
+                           VsCpuBandwidth *ret, char *msg, size_t msz)
+{
+        if (fill_rate == 0 || interval == 0)
+                BAD("cpu.fill-rate and cpu.interval must both be at least 1");
+        /* below a thousandth of a CPU the quota would be under the kernel's 1 ms */
+        if ((uint64_t)fill_rate * 1000 < interval)
+                BAD("cpu.fill-rate / cpu.interval = %u/%u is below 1/1000 of a CPU", fill_rate,
+                    interval);
+        if (fill_rate > 1024ULL * interval)
+                BAD("cpu.fill-rate / cpu.interval = %u/%u is more than 1024 CPUs", fill_rate,
+                    interval);
+        uint64_t tokens = tokens_max_us ? tokens_max_us : DEFAULT_TOKENS_MAX_US;
+        /* the time an empty bucket takes to fill: tokens / rate */
+        uint64_t period = tokens * interval / fill_rate;
+        if (period < CFS_PERIOD_MIN_US)
+                period = CFS_PERIOD_MIN_US;
+        if (period > CFS_PERIOD_MAX_US)
+                period = CFS_PERIOD_MAX_US;
+        uint64_t quota = (period * fill_rate + interval / 2) / interval;
+        if (quota < MS)
+                quota = MS;
+        uint64_t burst = tokens > quota ? tokens - quota : 0;
+        if (burst > quota)
+                burst = quota;
+        *ret = (VsCpuBandwidth){.period_us = period, .quota_us = quota, .burst_us = burst};
+        return 0;
+}
+
+#undef BAD
+
+unsigned vs_token_bucket_weight(unsigned fill_rate, unsigned interval)
+{
+        if (!fill_rate || !interval)
+                return 100;
+        uint64_t w = ((uint64_t)fill_rate * 100 + interval / 2) / interval;
+        return w < 1 ? 1 : w > 10000 ? 10000 : (unsigned)w;
+}
+
+uint64_t vs_weight_to_shares(unsigned weight)
+{
+        /* the kernel's own conversion, rounded: 1 -> 2 (its minimum), 100 -> 1024, 10000 -> 102400
+         */
+        uint64_t s = ((uint64_t)weight * 1024 + 50) / 100;
+        return s < 2 ? 2 : s;
+}
+
+static void fmt_size(uint64_t v, char *buf, size_t size)
+{
+        static const char units[] = "KMGT";
+        int u = -1;
+        while (v && v % 1024 == 0 && u < 3) {
+                v /= 1024;
+                u++;
+        }
+        if (u < 0)
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+        else
+                snprintf(buf, size, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+static void fmt_duration(uint64_t us, char *buf, size_t size)
+{
+        if (us % (1000 * MS) == 0)
+                snprintf(buf, size, "%llus", (unsigned long long)(us / (1000 * MS)));
+        else if (us % MS == 0)
+                snprintf(buf, size, "%llums", (unsigned long long)(us / MS));
+        else
+                snprintf(buf, size, "%lluus", (unsigned long long)us);
+}
+
+void vs_limits_write(const VsLimits *l, FILE *f)
+{
+        char buf[64];
+        if (l->memory != VS_UNLIMITED) {
+                fmt_size(l->memory, buf, sizeof buf);
+                fprintf(f, "memory = %s\n", buf);
+        }
+        if (l->memory_soft != VS_UNLIMITED) {
+                fmt_size(l->memory_soft, buf, sizeof buf);
+                fprintf(f, "memory.soft = %s\n", buf);
+        }
+        if (l->swap != VS_UNLIMITED) {
+                fmt_size(l->swap, buf, sizeof buf);
+                fprintf(f, "swap = %s\n", buf);
+        }
+        if (l->processes != VS_UNLIMITED)
+                fprintf(f, "processes = %llu\n", (unsigned long long)l->processes);
+        if (l->fill_rate) {
+                fprintf(f, "cpu.fill-rate = %u\ncpu.interval = %u\n", l->fill_rate, l->interval);
+                if (l->tokens_max_us) {
+                        fmt_duration(l->tokens_max_us, buf, sizeof buf);
+                        fprintf(f, "cpu.tokens-max = %s\n", buf);
+                }
+                fprintf(f, "cpu.hard = %s\n", l->hard ? "yes" : "no");
+        }
+        if (l->cpu_limit_milli) {
+                unsigned w = l->cpu_limit_milli / 1000, m = l->cpu_limit_milli % 1000;
+                if (m == 0)
+                        fprintf(f, "cpu.limit = %u\n", w);
+                else if (m % 10 == 0)
+                        fprintf(f, "cpu.limit = %u.%02u\n", w, m / 10);
+                else
+                        fprintf(f, "cpu.limit = %u.%03u\n", w, m);
+        }
+        if (l->cpu_weight)
+                fprintf(f, "cpu.weight = %u\n", l->cpu_weight);
+        if (l->cpuset_cpus[0])
+                fprintf(f, "cpuset = %s\n", l->cpuset_cpus);
+        if (l->cpuset_mems[0])
+                fprintf(f, "cpuset.mems = %s\n", l->cpuset_mems);
+        for (int k = 0; k < VS_IO_KINDS; k++) {
+                bool first = true;
+                for (int i = 0; i < l->n_io; i++) {
+                        uint64_t v = l->io[i].value[k];
+                        if (v == VS_UNLIMITED)
+                                continue;
+                        if (k == VS_IO_RBPS || k == VS_IO_WBPS)
+                                fmt_size(v, buf, sizeof buf);
+                        else
+                                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+                        if (first)
+                                fprintf(f, "%s = %s %s", io_keys[k], l->io[i].device, buf);
+                        else
+                                fprintf(f, ", %s %s", l->io[i].device, buf);
+                        first = false;
+                }
+                if (!first)
+                        fputc('\n', f);
+        }
+        for (int i = 0; i < VS_IPC_N; i++) {
+                if (l->ipc[i] == VS_UNLIMITED)
+                        continue;
+                if (i == VS_IPC_SHMMAX || i == VS_IPC_MSGMAX || i == VS_IPC_MSGMNB)
+                        fmt_size(l->ipc[i], buf, sizeof buf);
+                else
+                        snprintf(buf, sizeof buf, "%llu", (unsigned long long)l->ipc[i]);
+                fprintf(f, "ipc.%s = %s\n", ipc_names[i], buf);
+        }
+        if (l->ipc_sem[0])
+                fprintf(f, "ipc.sem = %s\n", l->ipc_sem);
+}
+
+/* ---- the plan: guest file -> cgroup files --------------------------------------------- */
+
+typedef struct Plan {
+        VsCgSetting *out;
+        int n, max;
+        VsError *err;
+} Plan;
+
+static int add(Plan *p, const char *ctrl, const char *file, const char *key, bool lift,
+               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int add(Plan *p, const char *ctrl, const char *file, const char *key, bool lift,
+               const char *fmt, ...)
+{
+        if (p->n >= p->max)
+                return vs_error(p->err, E2BIG, "too many cgroup settings");
+        VsCgSetting *s = &p->out[p->n++];
+        s->controller = ctrl;
+        s->file = file;
+        s->key = key;
+        s->lift = lift;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->value, sizeof s->value, fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
+/* The block device a guest file names, as MAJ:MIN. */
+static int resolve_device(const char *dev, unsigned *maj, unsigned *min, VsError *err)
+{
+        char end;
+        if (dev[0] != '/') {
+                if (sscanf(dev, "%u:%u%c", maj, min, &end) != 2)
+                        return vs_error_input(err, "\"%s\" is not a block device", dev);
+                return 0;
+        }
+        struct stat st;
+        if (stat(dev, &st) < 0)
+                return vs_error(err, errno, "%s", dev);
+        if (!S_ISBLK(st.st_mode))
+                return vs_error_input(err, "%s is not a block device", dev);
+        *maj = major(st.st_rdev);
+        *min = minor(st.st_rdev);
+        return 0;
+}
+
+static bool cpu_bandwidth(const VsLimits *l, VsCpuBandwidth *bw)
+{
+        char msg[160];
+        if (l->fill_rate && l->hard)
+                return vs_token_bucket_to_cfs(l->fill_rate, l->interval, l->tokens_max_us, bw, msg,
+                                              sizeof msg) == 0;
+        if (l->cpu_limit_milli) {
+                *bw =
+                    (VsCpuBandwidth){.period_us = CFS_PERIOD_DEFAULT_US,
+                                     .quota_us = CFS_PERIOD_DEFAULT_US * l->cpu_limit_milli / 1000};
+                return true;
+        }
+        return false;
+}
+
+static int plan_io(Plan *p, const VsLimits *l, const VsLimits *prev, bool v2)
+{
+        static const char *const v1_files[VS_IO_KINDS] = {
+            "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+            "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
+        static const char *const v2_names[VS_IO_KINDS] = {"rbps", "wbps", "riops", "wiops"};
+        VsIoLimit devs[2 * VS_LIMITS_MAX_IO];
+        int n = 0;
+        for (int i = 0; i < l->n_io; i++)
+                devs[n++] = l->io[i];
+        for (int i = 0; prev && i < prev->n_io; i++) {
+                bool kept = false;
+                for (int j = 0; j < l->n_io; j++)
+                        kept |= streq(prev->io[i].device, l->io[j].device);
+                if (kept)
+                        continue;
+                devs[n] = prev->io[i];
+                for (int k = 0; k < VS_IO_KINDS; k++)
+                        devs[n].value[k] = VS_UNLIMITED;
+                n++;
+        }
+        for (int i = 0; i < n; i++) {
+                unsigned maj, min;
+                int r = resolve_device(devs[i].device, &maj, &min, p->err);
+                if (r < 0)
+                        return vs_error_prefix(p->err, "limits.io");
+                if (v2) {
+                        char v[4][32];
+                        bool lift = true;
+                        for (int k = 0; k < VS_IO_KINDS; k++) {
+                                if (devs[i].value[k] == VS_UNLIMITED)
+                                        snprintf(v[k], sizeof v[k], "max");
+                                else
+                                        snprintf(v[k], sizeof v[k], "%llu",
+                                                 (unsigned long long)devs[i].value[k]);
+                                lift &= devs[i].value[k] == VS_UNLIMITED;
+                        }
+                        r = add(p, "io", "io.max", "limits.io", lift,
+                                "%u:%u %s=%s %s=%s %s=%s %s=%s", maj, min, v2_names[0], v[0],
+                                v2_names[1], v[1], v2_names[2], v[2], v2_names[3], v[3]);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                for (int k = 0; k < VS_IO_KINDS; k++) {
+                        uint64_t x = devs[i].value[k];
+                        r = add(p, "io", v1_files[k], io_keys[k], x == VS_UNLIMITED, "%u:%u %llu",
+                                maj, min, x == VS_UNLIMITED ? 0ULL : (unsigned long long)x);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, VsCgSetting *out,
+                   int max, VsError *err)
+{
+        Plan p = {.out = out, .max = max, .err = err};
+        int r = 0;
+#define ADD(...)                                                                                   \
+        do {                                                                                       \
+                r = add(&p, __VA_ARGS__);                                                          \
+                if (r < 0)                                                                         \
+                        return r;                                                                  \
+        } while (0)
+#define NUM(x) ((unsigned long long)(x))
+
+        /* memory */
+        if (l->memory != VS_UNLIMITED)
+                ADD("memory", v2 ? "memory.max" : "memory.limit_in_bytes", "limits.memory", false,
+                    "%llu", NUM(l->memory));
+        else if (all)
+                ADD("memory", v2 ? "memory.max" : "memory.limit_in_bytes", "limits.memory", true,
+                    v2 ? "max" : "-1");
+        if (l->swap != VS_UNLIMITED) {
+                if (v2)
+                        ADD("memory", "memory.swap.max", "limits.swap", false, "%llu",
+                            NUM(l->swap));
+                else /* v1 limits memory + swap together */
+                        ADD("memory", "memory.memsw.limit_in_bytes", "limits.swap", false, "%llu",
+                            NUM(l->memory + l->swap));
+        } else if (all) {
+                ADD("memory", v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes", "limits.swap",
+                    true, v2 ? "max" : "-1");
+        }
+        if (l->memory_soft != VS_UNLIMITED)
+                ADD("memory", v2 ? "memory.high" : "memory.soft_limit_in_bytes",
+                    "limits.memory.soft", false, "%llu", NUM(l->memory_soft));
+        else if (all)
+                ADD("memory", v2 ? "memory.high" : "memory.soft_limit_in_bytes",
+                    "limits.memory.soft", true, v2 ? "max" : "-1");
+
+        /* processes */
+        if (l->processes != VS_UNLIMITED)
+                ADD("pids", "pids.max", "limits.processes", false, "%llu", NUM(l->processes));
+        else if (all)
+                ADD("pids", "pids.max", "limits.processes", true, "max");
+
+        /* CPU bandwidth (hard bucket or cpu.limit) and weight (cpu.weight or soft bucket) */
+        VsCpuBandwidth bw;
+        const char *bkey = l->fill_rate ? "limits.cpu.fill-rate" : "limits.cpu.limit";
+        if (cpu_bandwidth(l, &bw)) {
+                if (v2) {
+                        ADD("cpu", "cpu.max", bkey, false, "%llu %llu", NUM(bw.quota_us),
+                            NUM(bw.period_us));
+                        ADD("cpu", "cpu.max.burst", "limits.cpu.tokens-max", bw.burst_us == 0,
+                            "%llu", NUM(bw.burst_us));
+                } else {
+                        ADD("cpu", "cpu.cfs_period_us", bkey, false, "%llu", NUM(bw.period_us));
+                        ADD("cpu", "cpu.cfs_quota_us", bkey, false, "%llu", NUM(bw.quota_us));
+                        ADD("cpu", "cpu.cfs_burst_us", "limits.cpu.tokens-max", bw.burst_us == 0,
+                            "%llu", NUM(bw.burst_us));
+                }
+        } else if (all) {
+                if (v2) {
+                        ADD("cpu", "cpu.max", bkey, true, "max %llu", NUM(CFS_PERIOD_DEFAULT_US));
+                        ADD("cpu", "cpu.max.burst", "limits.cpu.tokens-max", true, "0");
+                } else {
+                        ADD("cpu", "cpu.cfs_quota_us", bkey, true, "-1");
+                        ADD("cpu", "cpu.cfs_burst_us", "limits.cpu.tokens-max", true, "0");
+                        ADD("cpu", "cpu.cfs_period_us", bkey, true, "%llu",
+                            NUM(CFS_PERIOD_DEFAULT_US));
+                }
+        }
+        unsigned w = l->cpu_weight              ? l->cpu_weight
+                     : l->fill_rate && !l->hard ? vs_token_bucket_weight(l->fill_rate, l->interval)
+                                                : 0;
+        const char *wkey = l->cpu_weight ? "limits.cpu.weight" : "limits.cpu.fill-rate";
+        if (w || all) {
+                if (v2)
+                        ADD("cpu", "cpu.weight", wkey, !w, "%u", w ? w : 100);
+                else
+                        ADD("cpu", "cpu.shares", wkey, !w, "%llu",
+                            NUM(vs_weight_to_shares(w ? w : 100)));
+        }
+
+        /* cpuset ("" = the parent's) */
+        if (l->cpuset_cpus[0] || all)
+                ADD("cpuset", "cpuset.cpus", "limits.cpuset", !l->cpuset_cpus[0], "%s",
+                    l->cpuset_cpus);
+        if (l->cpuset_mems[0] || all)
+                ADD("cpuset", "cpuset.mems", "limits.cpuset.mems", !l->cpuset_mems[0], "%s",
+                    l->cpuset_mems);
+
+        r = plan_io(&p, l, prev, v2);
+        if (r < 0)
+                return r;
+#undef ADD
+#undef NUM
+        return p.n;
+}
+
+/* ---- writing the plan -------------------------------------------------------------- */
+
+static int write_one(int dirfd, const VsCgSetting *s, const char *where, VsError *err)
+{
+        char val[4096];
+        const char *v = s->value;
+        if (faccessat(dirfd, s->file, F_OK, 0) < 0) {
+                if (s->lift)
+                        return 0;
+                return vs_error(err, ENOTSUP, "%s: this kernel's %s controller has no %s (%s)",
+                                s->key, s->controller, s->file,
+                                streq(s->file, "memory.memsw.limit_in_bytes")
+                                    ? "swap is not accounted: boot with swapaccount=1"
+                                    : "not supported here");
+        }
+        if (streq(s->controller, "cpuset") && !v[0]) {
+                /* v1 takes no empty set: "all" is the parent's */
+                _cleanup_close_ int pfd = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                ssize_t n = pfd < 0 ? -errno : vs_read_file_at(pfd, s->file, val, sizeof val);
+                if (n > 0 && val[0] != '\n')
+                        v = val;
+        }
+        int r = vs_write_file_at(dirfd, s->file, v[0] ? v : "\n");
+        if (r < 0)
+                return vs_error(err, r, "%s: write \"%s\" to %s%s%s", s->key, s->value,
+                                where ? where : "", where ? "/" : "", s->file);
+        return 0;
+}
+
+/*
+ * Some files check against others (v1 memory.limit_in_bytes <= memsw, cfs
+ * burst <= quota): a write refused for that is tried again after the rest.
+ */
+static int write_all(int dirfd, const VsCgSetting *set, int n, const char *where, VsError *err)
+{
+        bool again[VS_LIMITS_MAX_SET] = {false};
+        bool any = false;
+        for (int i = 0; i < n && i < VS_LIMITS_MAX_SET; i++) {
+                VsError e = {0};
+                int r = write_one(dirfd, &set[i], where, &e);
+                if (r == -EINVAL || r == -EBUSY) {
+                        again[i] = any = true;
+                } else if (r < 0) {
+                        if (err)
+                                *err = e;
+                        return r;
+                }
+        }
+        for (int i = 0; any && i < n && i < VS_LIMITS_MAX_SET; i++) {
+                if (!again[i])
+                        continue;
+                int r = write_one(dirfd, &set[i], where, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err)
+{
+        return write_all(dirfd, set, n, NULL, err);
+}
+
+/* v1 cpuset: a child's set must stay inside its parent's, so the order depends on the change. */
+static int write_cpuset_v1(const char *dir, const VsCgSetting *s, VsError *err)
+{
+        char leaf[4200];
+        snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, dir);
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int lfd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vs_error(err, errno, "open cgroup %s", dir);
+        VsError e = {0};
+        /* growing: the outer first */
+        int r = write_one(dfd, s, dir, &e);
+        if (r == 0 && lfd >= 0) {
+                /* the leaf gets the outer's resolved value ("" = the parent's) */
+                char val[4096];
+                VsCgSetting t = *s;
+                if (vs_read_file_at(dfd, s->file, val, sizeof val) > 0) {
+                        val[strcspn(val, "\n")] = '\0';
+                        snprintf(t.value, sizeof t.value, "%s", val);
+                }
+                return write_one(lfd, &t, leaf, err);
+        }
+        if (r == -EINVAL || r == -EBUSY) {
+                /* shrinking: the leaf first */
+                if (lfd >= 0 && s->value[0]) {
+                        r = write_one(lfd, s, leaf, err);
+                        if (r < 0)
+                                return r;
+                }
+                return write_one(dfd, s, dir, err);
+        }
+        if (err)
+                *err = e;
+        return r;
+}
+
+int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev, bool all,
+                    VsError *err)
+{
+        VsCgSetting v1[VS_LIMITS_MAX_SET], v2[VS_LIMITS_MAX_SET];
+        int n1 = vs_limits_plan(l, prev, false, all, v1, VS_LIMITS_MAX_SET, err);
+        if (n1 < 0)
+                return n1;
+        int n2 = vs_limits_plan(l, prev, true, all, v2, VS_LIMITS_MAX_SET, err);
+        if (n2 < 0)
+                return n2;
+        static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
+        for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
+                bool is_v2;
+                int i = vs_cgroup_controller(cg, ctrls[c], &is_v2);
+                const VsCgSetting *set = is_v2 ? v2 : v1;
+                int n = is_v2 ? n2 : n1;
+                VsCgSetting mine[VS_LIMITS_MAX_SET];
+                int k = 0;
+                for (int j = 0; j < n; j++)
+                        if (streq(set[j].controller, ctrls[c]))
+                                mine[k++] = set[j];
+                if (k == 0)
+                        continue;
+                if (i < 0) {
+                        for (int j = 0; j < k; j++)
+                                if (!mine[j].lift)
+                                        return vs_error(err, ENOTSUP,
+                                                        "%s: no %s controller for this guest's "
+                                                        "cgroup (is it enabled on this host?)",
+                                                        mine[j].key, ctrls[c]);
+                        continue;
+                }
+                const char *dir = cg->dirs[i].path;
+                if (streq(ctrls[c], "cpuset") && !is_v2) {
+                        for (int j = 0; j < k; j++) {
+                                int r = write_cpuset_v1(dir, &mine[j], err);
+                                if (r < 0)
+                                        return r;
+                        }
+                        continue;
+                }
+                _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return vs_error(err, errno, "open cgroup %s", dir);
+                int r = write_all(dfd, mine, k, dir, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vs_limits_apply_ipc(const VsLimits *l, VsError *err)
+{
+        char path[64], val[64];
+        for (int i = 0; i < VS_IPC_N; i++) {
+                if (l->ipc[i] == VS_UNLIMITED)
+                        continue;
+                snprintf(path, sizeof path, "/proc/sys/kernel/%s", ipc_names[i]);
+                snprintf(val, sizeof val, "%llu", (unsigned long long)l->ipc[i]);
+                int r = vs_write_file_at(AT_FDCWD, path, val);
+                if (r < 0)
+                        return vs_error(err, r, "limits.ipc.%s: write %s", ipc_names[i], path);
+        }
+        if (l->ipc_sem[0]) {
+                int r = vs_write_file_at(AT_FDCWD, "/proc/sys/kernel/sem", l->ipc_sem);
+                if (r < 0)
+                        return vs_error(err, r, "limits.ipc.sem: write /proc/sys/kernel/sem");
+        }
+        return 0;
+}

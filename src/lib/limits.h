@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cgroup.h"
+#include "error.h"
+
+/*
+ * A guest's resource limits in its own terms (the [limits] section) and
+ * what they become in the kernel: cgroup files for v1 and for v2, and the
+ * IPC namespace's sysctls.  Parsing and the arithmetic are pure, so unit
+ * tests check them; applying writes the plan into the guest's cgroups.
+ */
+
+#define VS_UNLIMITED      UINT64_MAX
+#define VS_LIMITS_MAX_IO  16
+#define VS_LIMITS_MAX_SET 48
+
+typedef enum VsIoKind { VS_IO_RBPS, VS_IO_WBPS, VS_IO_RIOPS, VS_IO_WIOPS, VS_IO_KINDS } VsIoKind;
+
+typedef struct VsIoLimit {
+        char device[128];            /* as written: /dev/loop0 or 7:0 */
+        uint64_t value[VS_IO_KINDS]; /* VS_UNLIMITED where not limited */
+} VsIoLimit;
+
+typedef enum VsIpcSysctl {
+        VS_IPC_SHMMAX,
+        VS_IPC_SHMALL,
+        VS_IPC_SHMMNI,
+        VS_IPC_MSGMAX,
+        VS_IPC_MSGMNB,
+        VS_IPC_MSGMNI,
+        VS_IPC_N
+} VsIpcSysctl;
+
+typedef struct VsLimits {
+        uint64_t memory;      /* bytes: hard (OOM inside the guest above it) */
+        uint64_t memory_soft; /* bytes: reclaimed first above it */
+        uint64_t swap;        /* bytes of swap on top of memory */
+        uint64_t processes;   /* tasks */
+        /* the VServer token bucket: fill_rate tokens every interval ticks, 1 tick = 1 ms */
+        unsigned fill_rate, interval; /* 0: not set */
+        uint64_t tokens_max_us;       /* 0: the default 125 ms */
+        bool hard;
+        unsigned cpu_limit_milli; /* cpu.limit in thousandths of a CPU; 0: not set */
+        unsigned cpu_weight;      /* 1-10000 (100 = default); 0: not set */
+        char cpuset_cpus[256];    /* "" = the parent's */
+        char cpuset_mems[64];
+        VsIoLimit io[VS_LIMITS_MAX_IO];
+        int n_io;
+        uint64_t ipc[VS_IPC_N]; /* VS_UNLIMITED: leave the kernel's default */
+        char ipc_sem[64];       /* "SEMMSL SEMMNS SEMOPM SEMMNI" or "" */
+} VsLimits;
+
+void vs_limits_init(VsLimits *l);
+
+/*
+ * Set one key of [limits] (without the "limits." prefix).  Returns 1 if
+ * @key is one of ours, 0 if not (the caller tries rlimits), -EINVAL with a
+ * message and a fix in @msg.
+ */
+int vs_limits_set_key(VsLimits *l, const char *key, const char *value, char *msg, size_t msz);
+/* Checks across keys, after the whole section is read; -EINVAL with @msg. */
+int vs_limits_check(const VsLimits *l, char *msg, size_t msz);
+/* Write the keys that are set, as a guest file would hold them. */
+void vs_limits_write(const VsLimits *l, FILE *f);
+/* Is @key (without "limits.") a key of ours? */
+bool vs_limits_is_key(const char *key);
+
+/* CFS bandwidth for a token bucket, or for cpu.limit. */
+typedef struct VsCpuBandwidth {
+        uint64_t period_us, quota_us, burst_us;
+} VsCpuBandwidth;
+
+/*
+ * fill_rate tokens per interval ticks is fill_rate/interval of one CPU:
+ * quota/period.  The period is the time the bucket takes to fill
+ * (tokens_max / rate), clamped to 1 ms .. 1 s; what tokens-max holds beyond
+ * one period's quota becomes the burst (at most the quota, the kernel's rule).
+ */
+int vs_token_bucket_to_cfs(unsigned fill_rate, unsigned interval, uint64_t tokens_max_us,
+                           VsCpuBandwidth *ret, char *msg, size_t msz);
+/* The cgroup weight (1-10000, 100 = one default guest) for a soft bucket: 100 * rate. */
+unsigned vs_token_bucket_weight(unsigned fill_rate, unsigned interval);
+/* v2 weight -> v1 cpu.shares (100 -> 1024), and back. */
+uint64_t vs_weight_to_shares(unsigned weight);
+
+/* One file to write in the guest's cgroup. */
+typedef struct VsCgSetting {
+        const char *controller; /* "memory", "cpu", "cpuset", "io", "pids" */
+        const char *file;
+        char value[160];
+        const char *key; /* the guest file's key it comes from, for errors */
+        bool lift;       /* it only lifts a limit: where the file is missing, nothing to do */
+} VsCgSetting;
+
+/*
+ * The files to write for @l on a v1 (@v2 false) or v2 controller.  With
+ * @all, unset limits are written as "no limit" too (for live changes);
+ * without, only what differs from a new cgroup.  @prev (may be NULL): io
+ * devices that were limited before and are no more get their limit lifted.
+ */
+int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, VsCgSetting *out,
+                   int max, VsError *err);
+
+/* Write @l into the context's cgroups (v1 or v2, per controller). */
+int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev, bool all,
+                    VsError *err);
+/* Write a plan into one directory (tests lay one out like a v2 tree). */
+int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err);
+
+/* The IPC namespace sysctls, written in the calling process's IPC namespace. */
+int vs_limits_apply_ipc(const VsLimits *l, VsError *err);
+const char *vs_ipc_sysctl_name(VsIpcSysctl s); /* "shmmax" */

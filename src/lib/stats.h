@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cgroup.h"
+#include "error.h"
+
+/*
+ * What a guest uses, from the kernel's own accounting of its cgroup (v1
+ * or v2 files per controller) and, for what cgroups do not count
+ * (processes, threads, sockets), from /proc of its processes.  Values the
+ * host cannot tell are UINT64_MAX (absent in --json).
+ */
+typedef struct VsStats {
+        uint64_t cpu_usage_us, cpu_user_us, cpu_system_us;
+        uint64_t cpu_periods, cpu_throttled_periods, cpu_throttled_us;
+        uint64_t mem_current, mem_peak, mem_anon, mem_cache, swap_current;
+        uint64_t oom_kills;
+        uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
+        uint64_t tasks; /* pids.current */
+        uint64_t processes, threads, sockets;
+} VsStats;
+
+#define VS_STAT_NONE UINT64_MAX
+
+int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err);
+
+/* Pure parsers of the kernel's files, for the unit tests too. */
+/* The value of @key in "key value" lines (cpu.stat, memory.stat, ...); -ENOENT. */
+int vs_stats_kv(const char *text, const char *key, uint64_t *ret);
+/* v2 io.stat: sums over devices. */
+void vs_stats_io_v2(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
+                    uint64_t *wios);
+/* v1 blkio.*_recursive: the "MAJ:MIN Read N" / "Write N" lines, summed. */
+void vs_stats_blkio_v1(const char *text, uint64_t *read, uint64_t *write);
