@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/stats.h"
 #include "../lib/util.h"
 #include "cli.h"
 #include "opts.h"
@@ -75,6 +76,10 @@ static long long uptime_s(pid_t pid)
 
 static const char *fmt_bytes(unsigned long long v, char *buf, size_t size)
 {
+        if (v == VS_STAT_NONE) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
         static const char units[] = "KMGT";
         double d = (double)v;
         int u = -1;
@@ -90,10 +95,13 @@ static const char *fmt_bytes(unsigned long long v, char *buf, size_t size)
 }
 
 /* vserver-stat's "1m13s57": minutes, seconds, hundredths. */
-static const char *fmt_ticks(unsigned long long t, char *buf, size_t size)
+static const char *fmt_us(uint64_t us, char *buf, size_t size)
 {
-        long hz = sysconf(_SC_CLK_TCK);
-        unsigned long long cs = t * 100 / (unsigned long long)hz;
+        if (us == VS_STAT_NONE) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        unsigned long long cs = us / 10000;
         snprintf(buf, size, "%llum%02llus%02llu", cs / 6000, cs / 100 % 60, cs % 100);
         return buf;
 }
@@ -129,8 +137,9 @@ static int verb_list(int argc, char **argv)
                 return fail_error(EXIT_FAILURE, verb, &err);
         json_object *arr = o.json ? json_object_new_array() : NULL;
         if (!o.json)
-                printf("%-6s %5s %7s %7s %10s %10s %10s %s\n", "CTX", "PROC", "VSZ", "RSS",
-                       "userTIME", "sysTIME", "UPTIME", "NAME");
+                printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s\n", "CTX", "PROC",
+                       "THR", "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM",
+                       "UPTIME", "NAME");
         int rc = 0;
         for (int i = 0; i < n; i++) {
                 VsGuest g;
@@ -148,6 +157,8 @@ static int verb_list(int argc, char **argv)
                         continue;
                 }
                 vs_cgroup_foreach_pid(&st.cgroup, add_usage, &u);
+                VsStats s;
+                bool have = st.running && vs_stats_read(&st.cgroup, &s, NULL) == 0;
                 long long up = st.init ? uptime_s(st.init) : -1;
                 char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32];
                 snprintf(ctx, sizeof ctx, "%u", g.cfg.context);
@@ -157,7 +168,10 @@ static int verb_list(int argc, char **argv)
                         json_object_object_add(j, "context",
                                                json_object_new_int((int)g.cfg.context));
                         json_object_object_add(
-                            j, "state", json_object_new_string(st.running ? "running" : "stopped"));
+                            j, "state",
+                            json_object_new_string(st.frozen    ? "suspended"
+                                                   : st.running ? "running"
+                                                                : "stopped"));
                         json_object_object_add(j, "processes", json_object_new_int(u.nproc));
                         json_object_object_add(j, "vsz_bytes",
                                                json_object_new_int64((int64_t)u.vsz));
@@ -172,15 +186,28 @@ static int verb_list(int argc, char **argv)
                             json_object_new_double((double)u.stime / (double)hz));
                         json_object_object_add(j, "uptime_seconds",
                                                up >= 0 ? json_object_new_int64(up) : NULL);
+                        if (have)
+                                stats_to_json(&s, j);
                         json_object_array_add(arr, j);
-                } else if (st.running) {
-                        printf("%-6s %5d %7s %7s %10s %10s %10s %s\n", ctx, u.nproc,
-                               fmt_bytes(u.vsz, b1, sizeof b1), fmt_bytes(u.rss, b2, sizeof b2),
-                               fmt_ticks(u.utime, t1, sizeof t1), fmt_ticks(u.stime, t2, sizeof t2),
-                               fmt_uptime(up, t3, sizeof t3), names[i]);
+                } else if (st.running && have) {
+                        char thr[24], oom[24], b3[16], b4[16];
+                        snprintf(thr, sizeof thr, "%llu", (unsigned long long)s.threads);
+                        if (s.oom_kills == VS_STAT_NONE)
+                                snprintf(oom, sizeof oom, "-");
+                        else
+                                snprintf(oom, sizeof oom, "%llu", (unsigned long long)s.oom_kills);
+                        printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %10s %s%s\n", ctx,
+                               u.nproc, thr, fmt_bytes(s.mem_current, b1, sizeof b1),
+                               fmt_bytes(s.swap_current, b2, sizeof b2),
+                               fmt_us(s.cpu_user_us, t1, sizeof t1),
+                               fmt_us(s.cpu_system_us, t2, sizeof t2),
+                               fmt_bytes(s.io_read_bytes, b3, sizeof b3),
+                               fmt_bytes(s.io_write_bytes, b4, sizeof b4), oom,
+                               fmt_uptime(up, t3, sizeof t3), names[i],
+                               st.frozen ? " (suspended)" : "");
                 } else {
-                        printf("%-6s %5s %7s %7s %10s %10s %10s %s (stopped)\n", ctx, "-", "-", "-",
-                               "-", "-", "-", names[i]);
+                        printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s (stopped)\n", ctx,
+                               "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", names[i]);
                 }
                 vs_guest_state_release(&st);
         }

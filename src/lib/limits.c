@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "limits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -797,6 +798,30 @@ int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err)
         return write_all(dirfd, set, n, NULL, err);
 }
 
+static int write_below(const char *dir, const VsCgSetting *set, int n, int depth, VsError *err)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        int r = 0;
+        while (r == 0 && (de = readdir(d))) {
+                char sub[4096];
+                if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+                    snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
+                        continue;
+                int fd = open(sub, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                r = write_all(fd, set, n, sub, err);
+                close(fd);
+                if (r == 0 && depth < 32)
+                        r = write_below(sub, set, n, depth + 1, err);
+        }
+        closedir(d);
+        return r;
+}
+
 /* v1 cpuset: a child's set must stay inside its parent's, so the order depends on the change. */
 static int write_cpuset_v1(const char *dir, const VsCgSetting *s, VsError *err)
 {
@@ -880,6 +905,15 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                 int r = write_all(dfd, mine, k, dir, err);
                 if (r < 0)
                         return r;
+                /*
+                 * v1 blkio throttling is flat: a limit holds only the tasks of
+                 * its own cgroup.  Put it on every cgroup below too.
+                 */
+                if (streq(ctrls[c], "io") && !is_v2) {
+                        r = write_below(dir, mine, k, 0, err);
+                        if (r < 0)
+                                return r;
+                }
         }
         return 0;
 }

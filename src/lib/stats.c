@@ -152,6 +152,35 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
+static uint64_t oom_kills_v1(int dfd, char *buf, size_t size, int depth)
+{
+        uint64_t sum = 0, v;
+        if (vs_read_file_at(dfd, "memory.oom_control", buf, size) >= 0 &&
+            vs_stats_kv(buf, "oom_kill", &v) == 0)
+                sum += v;
+        if (depth > 32)
+                return sum;
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return sum;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                        continue;
+                int sub = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                sum += oom_kills_v1(sub, buf, size, depth + 1);
+                close(sub);
+        }
+        closedir(d);
+        return sum;
+}
+
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
 {
         char *buf = malloc(BIGFILE);
@@ -227,9 +256,9 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
                         if (vs_stats_kv(buf, "total_cache", &v) == 0)
                                 st->mem_cache = v;
                 }
-                if (read_text(fd, "memory.oom_control", buf, BIGFILE) &&
-                    vs_stats_kv(buf, "oom_kill", &v) == 0)
-                        st->oom_kills = v;
+                /* v1 counts an OOM kill only in the victim's own cgroup: add up the tree */
+                if (read_text(fd, "memory.oom_control", buf, BIGFILE))
+                        st->oom_kills = oom_kills_v1(fd, buf, BIGFILE, 0);
         }
         vs_closep(&fd);
 

@@ -43,7 +43,7 @@ ssize_t vs_read_all(int fd, void *buf, size_t len)
 
 int vs_write_file_at(int dirfd, const char *path, const char *s)
 {
-        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
         /* cgroup and proc files want the value in a single write */
