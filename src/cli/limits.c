@@ -269,7 +269,7 @@ static int verb_limits(int argc, char **argv)
                 char key[64], want[64], s[32], hd[32], now[64] = "-";
                 const char *name = vs_rlimit_name(rl->resource);
                 size_t k = 0;
-                for (; name[k] && k < 30; k++)
+                for (; k < 30 && name[k]; k++)
                         key[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
                 key[k] = '\0';
                 fmt_rlim(rl->limit.rlim_cur, s, sizeof s);

@@ -137,9 +137,9 @@ static int verb_list(int argc, char **argv)
                 return fail_error(EXIT_FAILURE, verb, &err);
         json_object *arr = o.json ? json_object_new_array() : NULL;
         if (!o.json)
-                printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s\n", "CTX", "PROC",
-                       "THR", "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM",
-                       "UPTIME", "NAME");
+                printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s\n", "CTX", "PROC", "THR",
+                       "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM", "UPTIME",
+                       "NAME");
         int rc = 0;
         for (int i = 0; i < n; i++) {
                 VsGuest g;
@@ -167,11 +167,10 @@ static int verb_list(int argc, char **argv)
                         json_object_object_add(j, "name", json_object_new_string(names[i]));
                         json_object_object_add(j, "context",
                                                json_object_new_int((int)g.cfg.context));
-                        json_object_object_add(
-                            j, "state",
-                            json_object_new_string(st.frozen    ? "suspended"
-                                                   : st.running ? "running"
-                                                                : "stopped"));
+                        json_object_object_add(j, "state",
+                                               json_object_new_string(st.frozen    ? "suspended"
+                                                                      : st.running ? "running"
+                                                                                   : "stopped"));
                         json_object_object_add(j, "processes", json_object_new_int(u.nproc));
                         json_object_object_add(j, "vsz_bytes",
                                                json_object_new_int64((int64_t)u.vsz));
@@ -206,8 +205,8 @@ static int verb_list(int argc, char **argv)
                                fmt_uptime(up, t3, sizeof t3), names[i],
                                st.frozen ? " (suspended)" : "");
                 } else {
-                        printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s (stopped)\n", ctx,
-                               "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", names[i]);
+                        printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s (stopped)\n",
+                               ctx, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", names[i]);
                 }
                 vs_guest_state_release(&st);
         }

@@ -259,9 +259,11 @@ int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, si
 
         if (streq(key, "memory") || streq(key, "memory.soft") || streq(key, "swap")) {
                 bool swap = streq(key, "swap");
-                if (parse_size_or_max(v, swap ? 0 : 1 << 20, &u) < 0)
-                        BAD("\"%s\" is not a size (say 512M or 2G%s, or unlimited)", v,
-                            swap ? ", or 0 for none" : ", at least 1M");
+                if (parse_size_or_max(v, 0, &u) < 0)
+                        BAD("\"%s\" is not a size (say 512M or 2G%s)", v,
+                            swap ? ", or 0 for none" : "");
+                if (!swap && u < (1 << 20))
+                        BAD("\"%s\" is too small (at least 1M)", v);
                 *(streq(key, "memory")        ? &l->memory
                   : streq(key, "memory.soft") ? &l->memory_soft
                                               : &l->swap) = u;

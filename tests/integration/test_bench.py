@@ -15,3 +15,11 @@ def test_bench_harness_runs(workdir):
         assert peer in names, p.stdout
     for r in rows:
         assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \|", r), r
+
+
+def test_limits_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "limits.sh"), "--smoke"], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"token bucket.*\| 25\.0% of one CPU \| \d+\.\d%", p.stdout), p.stdout
+    assert re.search(r"cpu.weight 100 : 300 \| 1 : 3\.00 \| 1 : \d+\.\d\d", p.stdout), p.stdout

@@ -40,8 +40,8 @@ static void full_file(void **state)
         assert_int_equal(g.stop_timeout, 30);
         assert_true(g.autostart);
         assert_int_equal(g.net, VS_NET_HOST);
-        assert_true(g.memory == 512ULL << 20);
-        assert_true(g.processes == 200);
+        assert_true(g.limits.memory == 512ULL << 20);
+        assert_true(g.limits.processes == 200);
         assert_int_equal(g.n_rlimits, 1);
         assert_int_equal(g.rlimits[0].resource, RLIMIT_NOFILE);
         assert_true(g.rlimits[0].limit.rlim_cur == 1024 && g.rlimits[0].limit.rlim_max == 4096);
@@ -112,7 +112,7 @@ static void set_from_options(void **state)
         VsError e = {0};
         vs_guest_config_init(&g, "x");
         assert_int_equal(vs_guest_config_set(&g, "limits.memory", "64M", "--memory", &e), 0);
-        assert_true(g.memory == 64ULL << 20);
+        assert_true(g.limits.memory == 64ULL << 20);
         assert_int_equal(vs_guest_config_set(&g, "limits.memory", "lots", "--memory", &e), -EINVAL);
         assert_string_equal(e.msg, "--memory: \"lots\" is not a size (say 512M or 2G)");
         assert_int_equal(vs_guest_config_set(&g, "nodot", "1", "--set", &e), -EINVAL);

@@ -232,10 +232,9 @@ static void plans(void **state)
 static void v2_tree(void **state)
 {
         (void)state;
-        static const char *const files[] = {"memory.max",  "memory.swap.max", "memory.high",
-                                            "pids.max",    "cpu.max",         "cpu.max.burst",
-                                            "cpu.weight",  "cpuset.cpus",     "cpuset.mems",
-                                            "io.max",      NULL};
+        static const char *const files[] = {
+            "memory.max", "memory.swap.max", "memory.high", "pids.max", "cpu.max", "cpu.max.burst",
+            "cpu.weight", "cpuset.cpus",     "cpuset.mems", "io.max",   NULL};
         char dir[] = "/tmp/vs-unit-v2-XXXXXX";
         assert_non_null(mkdtemp(dir));
         int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,9 +335,9 @@ static void stats_parsers(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(bucket),     cmocka_unit_test(keys),
-            cmocka_unit_test(checks),     cmocka_unit_test(plans),
-            cmocka_unit_test(v2_tree),    cmocka_unit_test(round_trip),
+            cmocka_unit_test(bucket),        cmocka_unit_test(keys),
+            cmocka_unit_test(checks),        cmocka_unit_test(plans),
+            cmocka_unit_test(v2_tree),       cmocka_unit_test(round_trip),
             cmocka_unit_test(stats_parsers),
         };
         return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
