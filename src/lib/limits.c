@@ -872,7 +872,13 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                 return n2;
         static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
         for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
-                bool is_v2;
+                bool is_v2 = false, any = false;
+                for (int j = 0; j < n1 && !any; j++)
+                        any = streq(v1[j].controller, ctrls[c]);
+                for (int j = 0; j < n2 && !any; j++)
+                        any = streq(v2[j].controller, ctrls[c]);
+                if (!any)
+                        continue; /* nothing to write: no need to look for it */
                 int i = vs_cgroup_controller(cg, ctrls[c], &is_v2);
                 const VsCgSetting *set = is_v2 ? v2 : v1;
                 int n = is_v2 ? n2 : n1;
