@@ -447,7 +447,7 @@ int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret
 }
 
 /* Depth first over @dir and its sub-cgroups. */
-static int walk(const char *dir, int (*fn)(const char *dir, void *data), void *data)
+int vs_cgroup_walk(const char *dir, int (*fn)(const char *dir, void *data), void *data)
 {
         int r = fn(dir, data);
         if (r != 0)
@@ -462,7 +462,7 @@ static int walk(const char *dir, int (*fn)(const char *dir, void *data), void *d
                 char sub[4096];
                 if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
                         continue;
-                r = walk(sub, fn, data);
+                r = vs_cgroup_walk(sub, fn, data);
                 if (r != 0)
                         break;
         }
@@ -507,7 +507,7 @@ int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), 
         if (i < 0)
                 return 0;
         PidWalk w = {fn, data};
-        return walk(cg->dirs[i].path, each_listed, &w);
+        return vs_cgroup_walk(cg->dirs[i].path, each_listed, &w);
 }
 
 static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
@@ -638,7 +638,7 @@ static bool dir_populated(const VsCgroup *cg, int i)
         /* v2 counts the whole subtree */
         if (cg->dirs[i].v2 && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
                 return strstr(buf, "populated 1") != NULL;
-        return walk(cg->dirs[i].path, any_listed, NULL) != 0;
+        return vs_cgroup_walk(cg->dirs[i].path, any_listed, NULL) != 0;
 }
 
 bool vs_cgroup_populated(const VsCgroup *cg)
@@ -776,7 +776,7 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
         bool frozen = v1_freezer(cg) >= 0 && vs_cgroup_freeze(cg, true, NULL) == 0;
         for (int i = 0; i < cg->n; i++)
                 if (cg->dirs[i].created)
-                        walk(cg->dirs[i].path, kill_listed, NULL);
+                        vs_cgroup_walk(cg->dirs[i].path, kill_listed, NULL);
         if (frozen)
                 vs_cgroup_freeze(cg, false, NULL);
         return 0;

@@ -60,6 +60,8 @@ int vs_cgroup_open_if(VsCgroup *cg, const char *parent, const char *name, VsErro
  */
 int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret_rel,
                    size_t rel_size, char *ret_prefix, size_t prefix_size, VsError *err);
+/* Call @fn on @dir, then depth first on each cgroup below it; stops on != 0. */
+int vs_cgroup_walk(const char *dir, int (*fn)(const char *dir, void *data), void *data);
 /* Call @fn for each pid in the context's cgroup tree (the primary hierarchy); stops on != 0. */
 int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), void *data);
 /* The cgroups @pid is in, in every hierarchy we see: to join them (never to destroy). */

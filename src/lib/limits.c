@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "limits.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -800,27 +799,23 @@ int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err)
         return write_all(dirfd, set, n, NULL, err);
 }
 
-static int write_below(const char *dir, const VsCgSetting *set, int n, int depth, VsError *err)
+typedef struct Below {
+        const char *top;
+        const VsCgSetting *set;
+        int n;
+        VsError *err;
+} Below;
+
+static int write_below_one(const char *dir, void *data)
 {
-        DIR *d = opendir(dir);
-        if (!d)
+        Below *b = data;
+        if (streq(dir, b->top))
+                return 0; /* written already */
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return 0;
-        struct dirent *de;
-        int r = 0;
-        while (r == 0 && (de = readdir(d))) {
-                char sub[4096];
-                if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
-                    snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
-                        continue;
-                int fd = open(sub, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                r = write_all(fd, set, n, sub, err);
-                close(fd);
-                if (r == 0 && depth < 32)
-                        r = write_below(sub, set, n, depth + 1, err);
-        }
-        closedir(d);
+        int r = write_all(fd, b->set, b->n, dir, b->err);
+        close(fd);
         return r;
 }
 
@@ -918,7 +913,8 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                  * its own cgroup.  Put it on every cgroup below too.
                  */
                 if (streq(ctrls[c], "io") && !is_v2) {
-                        r = write_below(dir, mine, k, 0, err);
+                        Below b = {.top = dir, .set = mine, .n = k, .err = err};
+                        r = vs_cgroup_walk(dir, write_below_one, &b);
                         if (r < 0)
                                 return r;
                 }

@@ -152,33 +152,15 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
-static uint64_t oom_kills_v1(int dfd, char *buf, size_t size, int depth)
+static int add_oom_kills(const char *dir, void *data)
 {
-        uint64_t sum = 0, v;
-        if (vs_read_file_at(dfd, "memory.oom_control", buf, size) >= 0 &&
+        uint64_t *sum = data, v;
+        char buf[512];
+        _cleanup_close_ int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0 && vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
             vs_stats_kv(buf, "oom_kill", &v) == 0)
-                sum += v;
-        if (depth > 32)
-                return sum;
-        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d) {
-                if (fd >= 0)
-                        close(fd);
-                return sum;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                        continue;
-                int sub = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (sub < 0)
-                        continue;
-                sum += oom_kills_v1(sub, buf, size, depth + 1);
-                close(sub);
-        }
-        closedir(d);
-        return sum;
+                *sum += v;
+        return 0;
 }
 
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
@@ -257,8 +239,11 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
                                 st->mem_cache = v;
                 }
                 /* v1 counts an OOM kill only in the victim's own cgroup: add up the tree */
-                if (read_text(fd, "memory.oom_control", buf, BIGFILE))
-                        st->oom_kills = oom_kills_v1(fd, buf, BIGFILE, 0);
+                if (read_text(fd, "memory.oom_control", buf, BIGFILE)) {
+                        int i = vs_cgroup_controller(cg, "memory", &v2);
+                        st->oom_kills = 0;
+                        vs_cgroup_walk(cg->dirs[i].path, add_oom_kills, &st->oom_kills);
+                }
         }
         vs_closep(&fd);
 
