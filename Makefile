@@ -17,7 +17,7 @@ OPT := -O2 -g
 SANLD :=
 endif
 
-PKGS := libseccomp libmnl inih json-c libarchive
+PKGS := libseccomp libmnl inih json-c libarchive libbpf
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wcast-qual \
 	-Werror=implicit-function-declaration -Werror=return-type -Werror=incompatible-pointer-types \
@@ -42,6 +42,24 @@ all: $(B)/vserver $(B)/vserver.8
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# BPF programs (src/bpf/*.bpf.c): clang against the running kernel's BTF,
+# embedded through bpftool's generated skeletons.
+BPF_CLANG ?= clang
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+$(B)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	@test -r $(VMLINUX_BTF) || { echo "$(VMLINUX_BTF) missing: the kernel needs CONFIG_DEBUG_INFO_BTF" >&2; exit 1; }
+	bpftool btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(B)/bpf/%.bpf.o: src/bpf/%.bpf.c src/bpf/isolate.h src/bpf/shared.bpf.h $(B)/bpf/vmlinux.h
+	$(BPF_CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I$(B)/bpf -Isrc/bpf -c $< -o $@
+
+$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+	bpftool gen skeleton $< name vs_$* > $@.tmp && mv $@.tmp $@
+
+$(B)/src/lib/net_bpf.o: $(B)/bpf/isolate.skel.h $(B)/bpf/shared.skel.h
+$(B)/src/lib/net_bpf.o: CFLAGS_ALL += -I$(B)/bpf
 
 $(B)/libvserver.a: $(LIB_OBJ)
 	ar rcs $@ $^

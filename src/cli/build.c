@@ -58,6 +58,8 @@ enum {
         OPT_INIT,
         OPT_AUTOSTART,
         OPT_NET,
+        OPT_ADDRESS,
+        OPT_GATEWAY,
         OPT_SUITE,
         OPT_MIRROR,
         OPT_DEBIAN_INIT,
@@ -80,6 +82,8 @@ static const struct option options[] = {
     {"init", required_argument, NULL, OPT_INIT},
     {"autostart", no_argument, NULL, OPT_AUTOSTART},
     {"net", required_argument, NULL, OPT_NET},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"suite", required_argument, NULL, OPT_SUITE},
     {"mirror", required_argument, NULL, OPT_MIRROR},
     {"debian-init", required_argument, NULL, OPT_DEBIAN_INIT},
@@ -103,7 +107,11 @@ static const char usage[] =
     "  --cpu-weight W     CPU weight, 1-10000 (100: the default)\n"
     "  --cpuset LIST      the CPUs it may run on, e.g. 0-1\n"
     "  --init CMD         PID 1 (default /sbin/init; \"none\": a built-in reaper)\n"
-    "  --net none|host    none: own network namespace with loopback (default)\n"
+    "  --net MODE         isolate (default): the host's stack, kept to the guest's\n"
+    "                     addresses; netns: its own stack on a bridge; none:\n"
+    "                     loopback only; host: unrestricted\n"
+    "  --address A        IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0 (repeatable)\n"
+    "  --gateway IP       netns: the default route (repeatable, one per family)\n"
     "  --autostart        start it with vserver start --autostart (at boot)\n"
     "  --set KEY=VALUE    any guest file key, e.g. --set limits.nofile=4096\n"
     "  --suite S          debian: the suite (default from the host settings, bookworm)\n"
@@ -209,6 +217,14 @@ static int verb_build(int argc, char **argv)
                 case OPT_NET:
                         key = "net.mode";
                         where = "--net";
+                        break;
+                case OPT_ADDRESS:
+                        key = "net.address";
+                        where = "--address";
+                        break;
+                case OPT_GATEWAY:
+                        key = "net.gateway";
+                        where = "--gateway";
                         break;
                 case OPT_AUTOSTART:
                         if (add_set(&b, "guest.autostart", "yes", "--autostart") < 0)

@@ -67,6 +67,16 @@ void vs_host_config_init(VsHostConfig *h)
         snprintf(h->cgroup_parent, sizeof h->cgroup_parent, "/vserver");
         snprintf(h->mirror, sizeof h->mirror, "http://deb.debian.org/debian");
         snprintf(h->suite, sizeof h->suite, "bookworm");
+        snprintf(h->net_device, sizeof h->net_device, "lo");
+        snprintf(h->bridge, sizeof h->bridge, "vsbr0");
+}
+
+static bool ifname_valid(const char *d)
+{
+        VsNetAddr a;
+        char buf[64], why[64];
+        snprintf(buf, sizeof buf, "1.1.1.1@%s", d);
+        return strlen(d) < IFNAMSIZ && vs_net_addr_parse(buf, &a, why, sizeof why) == 0;
 }
 
 /* Reads one line per call, so the handler knows the line number (inih has no lineno here). */
@@ -178,10 +188,16 @@ static int host_handler(void *user, const char *section, const char *name, const
                 snprintf(h->mirror, sizeof h->mirror, "%s", v);
         } else if (streq(name, "debian-suite")) {
                 snprintf(h->suite, sizeof h->suite, "%s", v);
+        } else if (streq(name, "net-device") || streq(name, "bridge")) {
+                if (!ifname_valid(v))
+                        return bad(r, key, "\"%s\" is not an interface name (1-15 characters, "
+                                           "no spaces, / : or @)",
+                                   v);
+                snprintf(streq(name, "bridge") ? h->bridge : h->net_device, IFNAMSIZ, "%s", v);
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
-                           "debian-suite)");
+                           "debian-suite, net-device, bridge)");
         }
         return 1;
 }
@@ -217,7 +233,7 @@ void vs_guest_config_init(VsGuestConfig *g, const char *name)
         *g = (VsGuestConfig){
             .stop_timeout = 10,
             .tmp_tmpfs = true,
-            .net = VS_NET_NONE,
+            .net = VS_NET_ISOLATE,
             .seccomp = VS_SECCOMP_DEFAULT,
             .no_new_privs = false,
         };
@@ -272,7 +288,8 @@ static int parse_caps(const char *v, VsCaps *ret, char *badname, size_t size)
 
 static bool multi_valued(const char *key)
 {
-        return streq(key, "mount.bind");
+        return streq(key, "mount.bind") || streq(key, "net.address") || streq(key, "net.gateway") ||
+               streq(key, "net.route");
 }
 
 /* Returns 0 or -EINVAL with a message (without the location) in @msg. */
@@ -335,18 +352,48 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                             "stop-signal, stop-timeout, autostart, tmp)");
                 }
         } else if (streq(section, "net")) {
+                char why[160];
                 if (streq(name, "mode")) {
                         if (streq(v, "none"))
                                 g->net = VS_NET_NONE;
                         else if (streq(v, "host"))
                                 g->net = VS_NET_HOST;
-                        else if (streq(v, "isolate") || streq(v, "netns"))
-                                BAD("mode %s is not available in this version (say none or host)",
-                                    v);
+                        else if (streq(v, "isolate"))
+                                g->net = VS_NET_ISOLATE;
+                        else if (streq(v, "netns"))
+                                g->net = VS_NET_NETNS;
                         else
-                                BAD("\"%s\" is not a network mode (say none or host)", v);
+                                BAD("\"%s\" is not a network mode (say isolate, netns, none or host)",
+                                    v);
+                } else if (streq(name, "address")) {
+                        VsNetConfig *c = &g->netcfg;
+                        if (c->n_addrs == VS_NET_MAX_ADDRS)
+                                BAD("at most %d addresses", VS_NET_MAX_ADDRS);
+                        if (vs_net_addr_parse(v, &c->addrs[c->n_addrs], why, sizeof why) < 0)
+                                BAD("\"%s\": %s (say IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0)", v,
+                                    why);
+                        for (int i = 0; i < c->n_addrs; i++)
+                                if (vs_net_addr_same(&c->addrs[i], &c->addrs[c->n_addrs]))
+                                        BAD("\"%s\" is given twice", v);
+                        c->n_addrs++;
+                } else if (streq(name, "gateway") || streq(name, "route")) {
+                        VsNetConfig *c = &g->netcfg;
+                        VsNetRoute rt;
+                        if (c->n_routes == VS_NET_MAX_ROUTES)
+                                BAD("at most %d routes and gateways", VS_NET_MAX_ROUTES);
+                        if (vs_net_route_parse(v, &rt, why, sizeof why) < 0)
+                                BAD("\"%s\": %s", v, why);
+                        if (streq(name, "gateway") && rt.prefix)
+                                BAD("\"%s\": a gateway is one address (say route = PREFIX via IP "
+                                    "for more)",
+                                    v);
+                        if (streq(name, "route") && !rt.prefix)
+                                BAD("\"%s\": say PREFIX/LENGTH via IP (a default route is "
+                                    "gateway = IP)",
+                                    v);
+                        c->routes[c->n_routes++] = rt;
                 } else {
-                        BAD("unknown key (known: mode)");
+                        BAD("unknown key (known: mode, address, gateway, route)");
                 }
         } else if (streq(section, "limits")) {
                 int lr = vs_limits_set_key(&g->limits, name, v, msg, msz);
@@ -457,6 +504,29 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
         char msg[320];
         if (vs_limits_check(&g->limits, msg, sizeof msg) < 0)
                 return vs_error_input(err, "%s: [limits]: %s", label, msg);
+        bool ns = g->net == VS_NET_NETNS, iso = g->net == VS_NET_ISOLATE;
+        if (g->netcfg.n_addrs && !ns && !iso)
+                return vs_error_input(err, "%s: [net]: addresses need mode isolate or netns",
+                                      label);
+        if (g->netcfg.n_routes && !ns)
+                return vs_error_input(err, "%s: [net]: gateways and routes need mode netns (in "
+                                           "isolate the host's routing table serves the guest)",
+                                      label);
+        for (int i = 0; ns && i < g->netcfg.n_addrs; i++)
+                if (g->netcfg.addrs[i].dev[0])
+                        return vs_error_input(err, "%s: [net]: address @%s: in mode netns the "
+                                                   "guest's interface is eth0 (drop the @device)",
+                                              label, g->netcfg.addrs[i].dev);
+        VsCaps netcaps;
+        if (iso && vs_caps_from_name("NET_ADMIN", &netcaps) == 0) {
+                VsCaps raw;
+                (void)vs_caps_from_name("NET_RAW", &raw);
+                if (g->caps_add & (netcaps | raw))
+                        return vs_error_input(err, "%s: [security]: capabilities.add: NET_ADMIN "
+                                                   "and NET_RAW would act on the host's own "
+                                                   "network in mode isolate (use mode netns)",
+                                              label);
+        }
         return 0;
 }
 
@@ -515,7 +585,14 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         fprintf(f, "stop-timeout = %u\n", g->stop_timeout);
         fprintf(f, "autostart = %s\n", g->autostart ? "yes" : "no");
         fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
-        fprintf(f, "\n[net]\nmode = %s\n", g->net == VS_NET_HOST ? "host" : "none");
+        static const char *const modes[] = {[VS_NET_NONE] = "none", [VS_NET_HOST] = "host",
+                                            [VS_NET_ISOLATE] = "isolate", [VS_NET_NETNS] = "netns"};
+        fprintf(f, "\n[net]\nmode = %s\n", modes[g->net]);
+        for (int i = 0; i < g->netcfg.n_addrs; i++)
+                fprintf(f, "address = %s\n", vs_net_addr_format(&g->netcfg.addrs[i], buf, sizeof buf));
+        for (int i = 0; i < g->netcfg.n_routes; i++)
+                fprintf(f, "%s = %s\n", g->netcfg.routes[i].prefix ? "route" : "gateway",
+                        vs_net_route_format(&g->netcfg.routes[i], buf, sizeof buf));
         fprintf(f, "\n[limits]\n");
         vs_limits_write(&g->limits, f);
         for (int i = 0; i < g->n_rlimits; i++) {

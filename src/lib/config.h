@@ -10,6 +10,7 @@
 #include "error.h"
 #include "limits.h"
 #include "mount.h"
+#include "net.h"
 #include "seccomp.h"
 
 /*
@@ -27,6 +28,8 @@ typedef struct VsHostConfig {
         unsigned ctx_min, ctx_max;
         char mirror[512]; /* for the debian template */
         char suite[64];
+        char net_device[IFNAMSIZ]; /* where isolate addresses without @DEVICE go: "lo" */
+        char bridge[IFNAMSIZ];     /* the netns mode's bridge: "vsbr0" */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {
@@ -40,6 +43,7 @@ typedef struct VsGuestConfig {
         bool autostart;
         bool tmp_tmpfs; /* /tmp a tmpfs (default) or the guest's own directory */
         VsNetMode net;
+        VsNetConfig netcfg;
         VsLimits limits;
         VsRlimit rlimits[VS_CONFIG_MAX_RLIMITS];
         int n_rlimits;

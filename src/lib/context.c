@@ -220,7 +220,7 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                 if (r < 0)
                         return r;
         }
-        if (spec->net == VS_NET_NONE) {
+        if (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS) {
                 r = vs_netlink_link_up(1, err); /* lo is always ifindex 1 in a new netns */
                 if (r < 0)
                         return vs_error_prefix(err, "bring up loopback");
@@ -357,6 +357,11 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                 if (r < 0)
                         goto fail;
         }
+        if (spec->net_cgroup) {
+                r = spec->net_cgroup(&ctx.cgroup, spec->net_data, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = vs_error(err, errno, "socketpair");
                 goto fail;
@@ -365,7 +370,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         int pidfd = -1;
         struct clone_args args = {
             .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
-                     (spec->net == VS_NET_NONE ? CLONE_NEWNET : 0),
+                     (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS ? CLONE_NEWNET : 0),
             .pidfd = (unsigned long)&pidfd,
             .exit_signal = SIGCHLD,
         };
@@ -393,6 +398,11 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                  : vs_cgroup_attach(&ctx.cgroup, ctx.pid, err);
         if (r < 0)
                 goto fail;
+        if (spec->net_child) {
+                r = spec->net_child(ctx.pid, ctx.pidfd, spec->net_data, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (write(sv[0], "g", 1) != 1) {
                 r = vs_error(err, errno, "start the context");
                 goto fail;

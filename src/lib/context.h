@@ -21,6 +21,8 @@
 typedef enum VsNetMode {
         VS_NET_NONE = 0, /* a new network namespace holding only loopback, up */
         VS_NET_HOST,     /* the host's network namespace, shared */
+        VS_NET_ISOLATE,  /* the host's, shared, cgroup-BPF keeping to the guest's addresses */
+        VS_NET_NETNS,    /* a new network namespace the caller wires (veth) */
 } VsNetMode;
 
 typedef struct VsRlimit {
@@ -47,6 +49,10 @@ typedef struct VsContextSpec {
         int stdio[3];        /* fds for the command's stdin/out/err; -1 inherits ours */
         const char *console; /* without tty: a host file bound over /dev/console (the log) */
         const struct VsLimits *limits; /* cgroup limits and IPC sysctls; NULL = none */
+        /* network set-up: once the cgroup exists (isolate), once PID 1 exists (netns) */
+        int (*net_cgroup)(const VsCgroup *cg, void *data, VsError *err);
+        int (*net_child)(pid_t pid, int pidfd, void *data, VsError *err);
+        void *net_data;
 } VsContextSpec;
 
 /* Joining a running context: a process in its namespaces and cgroup. */

@@ -230,6 +230,82 @@ static int open_log(const VsGuest *g, bool *ret_append_only, VsError *err)
         return fd;
 }
 
+static void net_cleanup(const VsGuest *g);
+
+static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t size)
+{
+        snprintf(bpf_dir, size, "%s/bpf", g->paths.run);
+        *net = (VsNetSpec){
+            .mode = g->cfg.net,
+            .ctx = g->cfg.context,
+            .cfg = &g->cfg.netcfg,
+            .device = g->host.net_device,
+            .bridge = g->host.bridge,
+            .bpf_dir = bpf_dir,
+        };
+}
+
+/* netns and none guests have a stack of their own to administer */
+static VsCaps net_caps(VsNetMode mode)
+{
+        VsCaps a = 0, b = 0;
+        if (mode != VS_NET_NETNS && mode != VS_NET_NONE)
+                return 0;
+        (void)vs_caps_from_name("NET_ADMIN", &a);
+        (void)vs_caps_from_name("NET_RAW", &b);
+        return a | b;
+}
+
+static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
+{
+        return vs_net_isolate_start(data, cg, err);
+}
+
+static int netns_cb(pid_t pid, int pidfd, void *data, VsError *err)
+{
+        return vs_net_netns_setup(data, pid, pidfd, err);
+}
+
+/* An address of a running guest (of any mode) is not to be had twice. */
+static int net_conflicts(const VsGuest *g, VsError *err)
+{
+        char **names;
+        int n, r;
+        if (g->cfg.netcfg.n_addrs == 0)
+                return 0;
+        r = vs_guest_list(&g->paths, &names, &n, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < n && r == 0; i++) {
+                VsGuest *o = calloc(1, sizeof *o);
+                VsGuestState st;
+                if (!o || streq(names[i], g->cfg.name) ||
+                    vs_guest_load(o, &g->paths, &g->host, g->cgroup_parent, names[i], NULL) < 0 ||
+                    vs_guest_state(o, &st, NULL) < 0) {
+                        free(o);
+                        continue;
+                }
+                bool running = st.running;
+                vs_guest_state_release(&st);
+                for (int a = 0; running && r == 0 && a < g->cfg.netcfg.n_addrs; a++)
+                        for (int b = 0; r == 0 && b < o->cfg.netcfg.n_addrs; b++)
+                                if (vs_net_addr_same(&g->cfg.netcfg.addrs[a],
+                                                     &o->cfg.netcfg.addrs[b])) {
+                                        char buf[96];
+                                        r = vs_error_input(
+                                            err, "address %s is in use by the running guest %s",
+                                            vs_net_addr_format(&g->cfg.netcfg.addrs[a], buf,
+                                                               sizeof buf),
+                                            names[i]);
+                                }
+                free(o);
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
 int vs_guest_start(VsGuest *g, VsError *err)
 {
         VsGuestState st;
@@ -245,6 +321,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 vs_guest_state_release(&st);
                 return vs_error_prefix(err, "remove the stale cgroup");
         }
+        if (st.cgroup.n > 0)
+                net_cleanup(g);
         vs_guest_state_release(&st);
 
         struct stat rs;
@@ -265,6 +343,13 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char *argv[32];
         snprintf(initbuf, sizeof initbuf, "%s", g->cfg.init);
 
+        char bpf_dir[PATH_MAX];
+        VsNetSpec net;
+        net_spec(g, &net, bpf_dir, sizeof bpf_dir);
+        r = net_conflicts(g, err);
+        if (r < 0)
+                return r;
+
         VsContextSpec spec;
         vs_context_spec_init(&spec);
         spec.name = g->cfg.name;
@@ -278,7 +363,9 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.envp = vs_guest_env;
         spec.hostname = g->cfg.hostname;
         spec.domainname = g->cfg.domainname[0] ? g->cfg.domainname : NULL;
-        spec.caps = (vs_caps_default() | g->cfg.caps_add) & ~g->cfg.caps_drop;
+        spec.caps = (vs_caps_default() | net_caps(g->cfg.net) | g->cfg.caps_add) & ~g->cfg.caps_drop;
+        if (g->cfg.net == VS_NET_ISOLATE)
+                spec.caps &= ~net_caps(VS_NET_NETNS); /* never: they act on the host's stack */
         spec.no_new_privs = g->cfg.no_new_privs;
         spec.seccomp.mode = g->cfg.seccomp;
         spec.seccomp.file = g->cfg.seccomp_file;
@@ -290,14 +377,33 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.stdio[1] = spec.stdio[2] = log;
         spec.console = append_only ? g->log : NULL;
         spec.limits = &g->cfg.limits;
+        if (g->cfg.net == VS_NET_ISOLATE)
+                spec.net_cgroup = isolate_cb;
+        else if (g->cfg.net == VS_NET_NETNS)
+                spec.net_child = netns_cb;
+        spec.net_data = &net;
 
         VsContext ctx;
         r = vs_context_start(&spec, &ctx, err);
-        if (r < 0)
+        if (r < 0) {
+                if (g->cfg.net == VS_NET_ISOLATE)
+                        (void)vs_net_isolate_stop(&net, NULL);
                 return r;
+        }
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;
+}
+
+/* After the guest's processes are gone: what isolate keeps outside the cgroup. */
+static void net_cleanup(const VsGuest *g)
+{
+        char bpf_dir[PATH_MAX];
+        VsNetSpec net;
+        if (g->cfg.net != VS_NET_ISOLATE)
+                return;
+        net_spec(g, &net, bpf_dir, sizeof bpf_dir);
+        (void)vs_net_isolate_stop(&net, NULL);
 }
 
 static int stop_signal(const VsGuest *g, pid_t init)
@@ -353,6 +459,8 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
         }
         /* whatever is left, however it hid (double forks, other sessions) */
         r = vs_cgroup_destroy(&st.cgroup, err);
+        if (r >= 0)
+                net_cleanup(g);
 out:
         vs_guest_state_release(&st);
         return r;

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Network isolation for a guest that shares the host's network stack
+ * (mode = isolate), the way Linux-VServer's nx did it: programs on the
+ * guest's cgroup that see each bind, connect, sendmsg and recvmsg, and none
+ * that runs per packet, but for the traffic counters.
+ *
+ * Per guest (loaded at each start, constants in .rodata, attached to the
+ * guest's cgroup):
+ *   bind4/6      only the guest's addresses; 0.0.0.0 and :: become its first
+ *                address of the family, 127.0.0.0/8 its own loopback (lback)
+ *   connect4/6   127.0.0.0/8 and 0.0.0.0 mean the guest's loopback (or its
+ *                first address, where a wildcard server lives); unbound
+ *                sockets leave from a guest address
+ *   sendmsg4/6   the same for datagrams; recvmsg4/getpeername4/getsockname4
+ *                show lback as 127.0.0.1 again
+ *   sock_create  no raw sockets, no ICMP datagram sockets
+ *   sockops      a wildcard listener goes into vs_socks, for sk_lookup
+ *   connect_unix, sendmsg_unix  abstract names only if this guest bound them
+ *   cgroup_skb   bytes and packets in and out
+ *
+ * The maps all guests of an installation share are in shared.bpf.h; the
+ * programs they share in shared.bpf.c.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "isolate.h"
+#include "shared.bpf.h"
+
+#define AF_UNIX        1
+#define AF_INET        2
+#define AF_INET6       10
+#define SOCK_RAW       3
+#define EADDRNOTAVAIL  99
+#define ECONNREFUSED   111
+#define EPERM          1
+#define SK_PASS        1
+#define TCP_LISTEN_CB  11 /* BPF_SOCK_OPS_TCP_LISTEN_CB */
+#define IPPROTO_ICMPV6 58
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* per guest */
+const volatile __u32 vs_ctx = 0;
+const volatile __u32 vs_lback = 0; /* network order */
+const volatile __u32 vs_n4 = 0, vs_n6 = 0;
+const volatile __u32 vs_addr4[VS_NET_MAX_ADDRS] = {0};
+const volatile __u32 vs_addr6[VS_NET_MAX_ADDRS][4] = {{0}};
+
+/* this guest's own: a socket bound by a wildcard, and its traffic */
+struct {
+        __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+        __uint(map_flags, BPF_F_NO_PREALLOC);
+        __type(key, int);
+        __type(value, __u32);
+} vs_wild SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+        __uint(max_entries, VS_TRAFFIC_N);
+        __type(key, __u32);
+        __type(value, __u64);
+} vs_traffic SEC(".maps");
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+static __always_inline bool is_lo4(__u32 ip)
+{
+        return (bpf_ntohl(ip) >> 24) == 127;
+}
+
+static __always_inline bool own4(__u32 ip)
+{
+        if (ip == vs_lback)
+                return true;
+        for (__u32 i = 0; i < VS_NET_MAX_ADDRS; i++)
+                if (i < vs_n4 && vs_addr4[i] == ip)
+                        return true;
+        return false;
+}
+
+static __always_inline bool own6(const __u32 ip[4])
+{
+        for (__u32 i = 0; i < VS_NET_MAX_ADDRS; i++)
+                if (i < vs_n6 && vs_addr6[i][0] == ip[0] && vs_addr6[i][1] == ip[1] &&
+                    vs_addr6[i][2] == ip[2] && vs_addr6[i][3] == ip[3])
+                        return true;
+        return false;
+}
+
+static __always_inline void mark_wild(struct bpf_sock_addr *ctx)
+{
+        struct bpf_sock *sk = ctx->sk;
+        if (!sk)
+                return;
+        __u32 *w = bpf_sk_storage_get(&vs_wild, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+        if (w)
+                *w = 1;
+}
+
+static __always_inline int refuse(int err)
+{
+        bpf_set_retval(-err);
+        return 0;
+}
+
+/* The v4 address a guest-local destination (127/8, 0.0.0.0) stands for. */
+static __always_inline __u32 local4(struct bpf_sock_addr *ctx, bool udp)
+{
+        struct bpf_sock_tuple t = {};
+        struct bpf_sock *s;
+
+        if (vs_n4 == 0)
+                return vs_lback;
+        t.ipv4.daddr = vs_lback;
+        t.ipv4.dport = (__u16)ctx->user_port;
+        if (udp)
+                s = bpf_sk_lookup_udp(ctx, &t, sizeof t.ipv4, -1, 0);
+        else
+                s = bpf_sk_lookup_tcp(ctx, &t, sizeof t.ipv4, -1, 0);
+        if (s) {
+                bpf_sk_release(s);
+                return vs_lback;
+        }
+        return vs_addr4[0]; /* where a 0.0.0.0 server of the guest is */
+}
+
+SEC("cgroup/bind4")
+int vs_bind4(struct bpf_sock_addr *ctx)
+{
+        __u32 ip = ctx->user_ip4;
+
+        if (ip == 0) {
+                ctx->user_ip4 = vs_n4 ? vs_addr4[0] : vs_lback;
+                mark_wild(ctx);
+                return 1;
+        }
+        if (is_lo4(ip)) {
+                ctx->user_ip4 = vs_lback;
+                return 1;
+        }
+        return own4(ip) ? 1 : refuse(EADDRNOTAVAIL);
+}
+
+static __always_inline bool is_mapped(const __u32 ip[4])
+{
+        return ip[0] == 0 && ip[1] == 0 && ip[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline bool is_any6(const __u32 ip[4])
+{
+        return (ip[0] | ip[1] | ip[2] | ip[3]) == 0;
+}
+
+static __always_inline bool is_lo6(const __u32 ip[4])
+{
+        return ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] == bpf_htonl(1);
+}
+
+static __always_inline void read6(struct bpf_sock_addr *ctx, __u32 ip[4])
+{
+        ip[0] = ctx->user_ip6[0];
+        ip[1] = ctx->user_ip6[1];
+        ip[2] = ctx->user_ip6[2];
+        ip[3] = ctx->user_ip6[3];
+}
+
+static __always_inline void write6(struct bpf_sock_addr *ctx, __u32 a, __u32 b, __u32 c, __u32 d)
+{
+        ctx->user_ip6[0] = a;
+        ctx->user_ip6[1] = b;
+        ctx->user_ip6[2] = c;
+        ctx->user_ip6[3] = d;
+}
+
+SEC("cgroup/bind6")
+int vs_bind6(struct bpf_sock_addr *ctx)
+{
+        __u32 ip[4];
+
+        read6(ctx, ip);
+        if (is_any6(ip)) {
+                if (vs_n6 == 0)
+                        return refuse(EADDRNOTAVAIL);
+                write6(ctx, vs_addr6[0][0], vs_addr6[0][1], vs_addr6[0][2], vs_addr6[0][3]);
+                mark_wild(ctx);
+                return 1;
+        }
+        if (is_mapped(ip)) {
+                if (ip[3] == 0) {
+                        ctx->user_ip6[3] = vs_n4 ? vs_addr4[0] : vs_lback;
+                        mark_wild(ctx);
+                        return 1;
+                }
+                if (is_lo4(ip[3])) {
+                        ctx->user_ip6[3] = vs_lback;
+                        return 1;
+                }
+                return own4(ip[3]) ? 1 : refuse(EADDRNOTAVAIL);
+        }
+        /* no IPv6 loopback of its own: ::1 would be the host's */
+        return own6(ip) ? 1 : refuse(EADDRNOTAVAIL);
+}
+
+/* An unbound socket leaves from @src (port chosen at connect). */
+static __always_inline void source4(struct bpf_sock_addr *ctx, __u32 src)
+{
+        struct bpf_sock *sk = ctx->sk;
+        if (!sk || sk->src_ip4 != 0 || src == 0)
+                return;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = src};
+        bpf_bind(ctx, (struct sockaddr *)&sa, sizeof sa);
+}
+
+SEC("cgroup/connect4")
+int vs_connect4(struct bpf_sock_addr *ctx)
+{
+        __u32 dst = ctx->user_ip4;
+        bool udp = ctx->type == 2; /* SOCK_DGRAM */
+
+        if (dst == 0 || is_lo4(dst)) {
+                dst = local4(ctx, udp);
+                ctx->user_ip4 = dst;
+                source4(ctx, dst);
+                return 1;
+        }
+        source4(ctx, vs_n4 ? vs_addr4[0] : 0);
+        return 1;
+}
+
+SEC("cgroup/connect6")
+int vs_connect6(struct bpf_sock_addr *ctx)
+{
+        __u32 ip[4];
+        struct bpf_sock *sk = ctx->sk;
+
+        read6(ctx, ip);
+        if (is_any6(ip) || is_lo6(ip))
+                return refuse(ECONNREFUSED);
+        if (is_mapped(ip)) {
+                if (ip[3] == 0 || is_lo4(ip[3]))
+                        ctx->user_ip6[3] = local4(ctx, ctx->type == 2);
+                return 1;
+        }
+        if (sk && vs_n6 &&
+            (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0) {
+                struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+                sa.sin6_addr.in6_u.u6_addr32[0] = vs_addr6[0][0];
+                sa.sin6_addr.in6_u.u6_addr32[1] = vs_addr6[0][1];
+                sa.sin6_addr.in6_u.u6_addr32[2] = vs_addr6[0][2];
+                sa.sin6_addr.in6_u.u6_addr32[3] = vs_addr6[0][3];
+                bpf_bind(ctx, (struct sockaddr *)&sa, sizeof sa);
+        }
+        return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int vs_sendmsg4(struct bpf_sock_addr *ctx)
+{
+        __u32 dst = ctx->user_ip4;
+        struct bpf_sock *sk = ctx->sk;
+        bool unbound = sk && sk->src_ip4 == 0;
+
+        if (dst == 0 || is_lo4(dst)) {
+                dst = local4(ctx, true);
+                ctx->user_ip4 = dst;
+                if (unbound && ctx->msg_src_ip4 == 0)
+                        ctx->msg_src_ip4 = dst;
+                return 1;
+        }
+        if (unbound && ctx->msg_src_ip4 == 0 && vs_n4)
+                ctx->msg_src_ip4 = vs_addr4[0];
+        return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int vs_sendmsg6(struct bpf_sock_addr *ctx)
+{
+        __u32 ip[4];
+        struct bpf_sock *sk = ctx->sk;
+
+        read6(ctx, ip);
+        if (is_any6(ip) || is_lo6(ip))
+                return refuse(ECONNREFUSED);
+        if (is_mapped(ip)) {
+                if (ip[3] == 0 || is_lo4(ip[3]))
+                        ctx->user_ip6[3] = local4(ctx, true);
+                return 1;
+        }
+        if (sk && vs_n6 &&
+            (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0 &&
+            (ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] | ctx->msg_src_ip6[2] |
+             ctx->msg_src_ip6[3]) == 0) {
+                ctx->msg_src_ip6[0] = vs_addr6[0][0];
+                ctx->msg_src_ip6[1] = vs_addr6[0][1];
+                ctx->msg_src_ip6[2] = vs_addr6[0][2];
+                ctx->msg_src_ip6[3] = vs_addr6[0][3];
+        }
+        return 1;
+}
+
+/* The guest sees its loopback as 127.0.0.1, as it asked for it. */
+static __always_inline int unmap4(struct bpf_sock_addr *ctx)
+{
+        if (ctx->user_ip4 == vs_lback)
+                ctx->user_ip4 = bpf_htonl(0x7f000001);
+        return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int vs_recvmsg4(struct bpf_sock_addr *ctx)
+{
+        return unmap4(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int vs_getpeername4(struct bpf_sock_addr *ctx)
+{
+        return unmap4(ctx);
+}
+
+SEC("cgroup/getsockname4")
+int vs_getsockname4(struct bpf_sock_addr *ctx)
+{
+        return unmap4(ctx);
+}
+
+SEC("cgroup/sock_create")
+int vs_sock_create(struct bpf_sock *sk)
+{
+        if (sk->type == SOCK_RAW)
+                return 0;
+        /* ping sockets: they would leave from a host address */
+        if (sk->protocol == 1 /* IPPROTO_ICMP */ || sk->protocol == IPPROTO_ICMPV6)
+                return 0;
+        return 1;
+}
+
+SEC("sockops")
+int vs_sockops(struct bpf_sock_ops *skops)
+{
+        if (skops->op != TCP_LISTEN_CB)
+                return 1;
+        struct bpf_sock *sk = skops->sk;
+        if (!sk)
+                return 1;
+        __u32 *w = bpf_sk_storage_get(&vs_wild, sk, 0, 0);
+        if (!w || !*w)
+                return 1;
+        struct vs_sock_key key = {
+            .ctx = vs_ctx,
+            .family = (__u16)skops->family,
+            .protocol = 6, /* IPPROTO_TCP */
+            .port = skops->local_port,
+        };
+        bpf_sock_hash_update(skops, &vs_socks, &key, BPF_ANY);
+        return 1;
+}
+
+static __always_inline int unix_check(struct bpf_sock_addr *ctx)
+{
+        struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
+        struct vs_unix_key key = {};
+
+        if (!unix_name(&key, k->uaddr, k->uaddrlen))
+                return 1; /* a path: the guest's own filesystem decides */
+        __u32 *owner = bpf_map_lookup_elem(&vs_unix, &key);
+        if (owner && *owner == vs_ctx)
+                return 1;
+        return refuse(ECONNREFUSED);
+}
+
+/* Loaded as connect4/sendmsg4; vs_net retargets them to the unix hooks. */
+SEC("cgroup/connect4")
+int vs_connect_unix(struct bpf_sock_addr *ctx)
+{
+        return unix_check(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int vs_sendmsg_unix(struct bpf_sock_addr *ctx)
+{
+        return unix_check(ctx);
+}
+
+static __always_inline void count(struct __sk_buff *skb, __u32 bytes, __u32 packets)
+{
+        __u64 *v = bpf_map_lookup_elem(&vs_traffic, &bytes);
+        if (v)
+                *v += skb->len;
+        v = bpf_map_lookup_elem(&vs_traffic, &packets);
+        if (v)
+                *v += 1;
+}
+
+SEC("cgroup_skb/ingress")
+int vs_ingress(struct __sk_buff *skb)
+{
+        count(skb, VS_TRAFFIC_RX_BYTES, VS_TRAFFIC_RX_PACKETS);
+        return 1;
+}
+
+SEC("cgroup_skb/egress")
+int vs_egress(struct __sk_buff *skb)
+{
+        count(skb, VS_TRAFFIC_TX_BYTES, VS_TRAFFIC_TX_PACKETS);
+        return 1;
+}

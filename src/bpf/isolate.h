@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+/* Shared by isolate.bpf.c and src/lib/net.c: map keys and limits. */
+
+#define VS_NET_MAX_ADDRS 16
+
+enum {
+        VS_TRAFFIC_RX_BYTES,
+        VS_TRAFFIC_RX_PACKETS,
+        VS_TRAFFIC_TX_BYTES,
+        VS_TRAFFIC_TX_PACKETS,
+        VS_TRAFFIC_N,
+};
+
+struct vs_addr_key {
+        __u32 family;
+        __u32 addr[4]; /* network order; IPv4 in addr[0] */
+};
+
+struct vs_sock_key {
+        __u32 ctx;
+        __u16 family;
+        __u16 protocol;
+        __u32 port; /* host order, as sk_lookup and sock_ops see it */
+};
+
+struct vs_unix_key {
+        __u32 len;
+        char path[108]; /* the abstract name, its leading NUL included */
+};

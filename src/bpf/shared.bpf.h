@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+/*
+ * What isolate.bpf.c (per guest) and shared.bpf.c (one per installation)
+ * share: the maps, pinned by name under the installation's bpffs so both
+ * objects use the same ones, and the helpers both need.
+ */
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, 65536);
+        __type(key, struct vs_addr_key);
+        __type(value, __u32);
+        __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vs_addrs SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_SOCKHASH);
+        __uint(max_entries, 65536);
+        __type(key, struct vs_sock_key);
+        __type(value, __u64);
+        __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vs_socks SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_LRU_HASH);
+        __uint(max_entries, 65536);
+        __type(key, struct vs_unix_key);
+        __type(value, __u32);
+        __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vs_unix SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, 65536);
+        __type(key, __u64);
+        __type(value, __u32);
+        __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vs_guests SEC(".maps");
+
+/* The guest a task belongs to: its cgroup or one above it is a guest's. */
+static __always_inline __u32 current_guest(void)
+{
+        for (int level = 1; level < 16; level++) {
+                __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+                if (!id)
+                        break;
+                __u32 *c = bpf_map_lookup_elem(&vs_guests, &id);
+                if (c)
+                        return *c;
+        }
+        return 0;
+}
+
+/* An abstract name (sun_path[0] == 0) into @key; false for others. */
+static __always_inline bool unix_name(struct vs_unix_key *key, const void *sun, __u32 addrlen)
+{
+        __u64 n = addrlen;
+        if (n <= 2 || n > 2 + sizeof key->path)
+                return false;
+        n = (n - 2) & 0x7f; /* bounds the verifier can see */
+        if (n == 0 || n > sizeof key->path)
+                return false;
+        if (bpf_probe_read_kernel(key->path, (__u32)n, (const char *)sun + 2) < 0)
+                return false;
+        if (key->path[0] != 0)
+                return false;
+        key->len = (__u32)n;
+        return true;
+}
+

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "error.h"
+
+/*
+ * A guest's network (the [net] section).
+ *
+ *   isolate  the host's stack, shared; cgroup-BPF keeps the guest to its
+ *            addresses (src/bpf/isolate.bpf.c), which start adds to host
+ *            interfaces and stop removes
+ *   netns    a network namespace of its own, a veth pair whose host end is
+ *            in the host settings' bridge, addresses, routes and gateways
+ *   none     a network namespace with loopback only
+ *   host     the host's stack, unrestricted
+ */
+
+#define VS_NET_MAX_ADDRS  16
+#define VS_NET_MAX_ROUTES 16
+
+typedef struct VsNetAddr {
+        int family; /* AF_INET or AF_INET6 */
+        unsigned char addr[16];
+        unsigned prefix;
+        char dev[IFNAMSIZ]; /* "" = the host settings' net-device */
+} VsNetAddr;
+
+typedef struct VsNetRoute {
+        int family;
+        unsigned char dst[16];
+        unsigned prefix; /* 0 with dst all zero: the default route */
+        unsigned char gw[16];
+} VsNetRoute;
+
+typedef struct VsNetConfig {
+        VsNetAddr addrs[VS_NET_MAX_ADDRS];
+        int n_addrs;
+        VsNetRoute routes[VS_NET_MAX_ROUTES]; /* gateways are default routes */
+        int n_routes;
+} VsNetConfig;
+
+/* "192.0.2.10/24@eth0", "2001:db8::10/64", "10.0.0.2" (a host address: /32, /128). */
+int vs_net_addr_parse(const char *s, VsNetAddr *ret, char *why, size_t why_size);
+/* "IP/PREFIX[@DEV]" */
+const char *vs_net_addr_format(const VsNetAddr *a, char *buf, size_t size);
+/* "IP" (a gateway: the default route of its family) or "PREFIX via IP". */
+int vs_net_route_parse(const char *s, VsNetRoute *ret, char *why, size_t why_size);
+const char *vs_net_route_format(const VsNetRoute *r, char *buf, size_t size);
+/* Same address, whatever the prefix and device. */
+bool vs_net_addr_same(const VsNetAddr *a, const VsNetAddr *b);
+/* The guest's own loopback address for context @ctx, 127.1.X.Y (network order). */
+uint32_t vs_net_lback(unsigned ctx);
+
+/* What a start needs for the guest's network. */
+typedef struct VsNetSpec {
+        int mode; /* VsNetMode */
+        unsigned ctx;
+        const VsNetConfig *cfg;
+        const char *device;  /* host settings: where isolate addresses go */
+        const char *bridge;  /* host settings: the netns mode's bridge */
+        const char *bpf_dir; /* RUN/bpf: the shared BPF objects of this installation */
+} VsNetSpec;
+
+/*
+ * isolate: check the addresses (not the host's own, not another guest's),
+ * add them to their interfaces, load and attach the programs to cgroup @cg.
+ * On failure nothing is left.
+ */
+int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err);
+/* Undo it at stop: the guest's map entries and its addresses (ours, unused by others). */
+int vs_net_isolate_stop(const VsNetSpec *s, VsError *err);
+/* netns: the veth pair into the network namespace of @pid, its addresses and routes. */
+int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err);
+
+/* Bytes and packets in and out of an isolate guest; -ENOENT if it has no counters. */
+typedef struct VsTraffic {
+        uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+} VsTraffic;
+int vs_net_traffic(const char *bpf_dir, unsigned ctx, VsTraffic *ret);

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * mode = isolate: the programs of src/bpf/isolate.bpf.c, loaded per guest
+ * from the generated skeleton, attached to the guest's cgroup2 directory;
+ * the maps and the two host-wide programs (sk_lookup, the unix bind kprobe)
+ * that all guests of an installation share live pinned in RUN/bpf, a bpffs
+ * of our own, and go when the last isolate guest stops.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "net.h"
+#include "netlink.h"
+#include "paths.h"
+#include "util.h"
+
+/* the BPF side's types */
+#include <linux/types.h>
+#include "../bpf/isolate.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#include "isolate.skel.h"
+#include "shared.skel.h"
+#pragma GCC diagnostic pop
+
+_Static_assert(VS_NET_MAX_ADDRS == 16, "isolate.h and net.h agree on the address count");
+
+#define ATTACH_UNIX_CONNECT 49 /* BPF_CGROUP_UNIX_CONNECT, kernel 6.7 */
+#define ATTACH_UNIX_SENDMSG 50 /* BPF_CGROUP_UNIX_SENDMSG */
+
+static const char *const shared_pins[] = {"link-sk-lookup", "link-unix-bind", "vs_addrs",
+                                          "vs_socks", "vs_unix", "vs_guests"};
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+        if (level != LIBBPF_WARN || !getenv("VSERVER_DEBUG_BPF"))
+                return 0;
+        return vfprintf(stderr, fmt, ap);
+}
+
+/* RUN/bpf as a bpffs of ours; RUN/net.lock held (exclusively) in *lock. */
+static int bpf_dir_open(const char *dir, int *lock, VsError *err)
+{
+        char path[PATH_MAX];
+        struct statfs sf;
+
+        libbpf_set_print(quiet_print);
+        int r = vs_mkdir_p(dir, 0700);
+        if (r < 0)
+                return vs_error(err, -r, "create %s", dir);
+        snprintf(path, sizeof path, "%s.lock", dir);
+        *lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (*lock < 0)
+                return vs_error(err, errno, "open %s", path);
+        if (flock(*lock, LOCK_EX) < 0)
+                return vs_error(err, errno, "lock %s", path);
+        if (statfs(dir, &sf) < 0)
+                return vs_error(err, errno, "statfs %s", dir);
+        if ((unsigned long)sf.f_type != BPF_FS_MAGIC &&
+            mount("bpf", dir, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+                return vs_error(err, errno, "mount a bpffs on %s", dir);
+        return 0;
+}
+
+static int pin_path(char *buf, size_t size, const char *dir, const char *name)
+{
+        int n = snprintf(buf, size, "%s/%s", dir, name);
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static void traffic_pin(char *buf, size_t size, const char *dir, unsigned ctx)
+{
+        snprintf(buf, size, "%s/traffic-%u", dir, ctx);
+}
+
+static void addr_key(struct vs_addr_key *k, const VsNetAddr *a)
+{
+        memset(k, 0, sizeof *k);
+        k->family = (__u32)a->family;
+        memcpy(k->addr, a->addr, a->family == AF_INET ? 4 : 16);
+}
+
+static uint64_t cgroup_id(const char *path)
+{
+        struct {
+                struct file_handle fh;
+                uint64_t id;
+        } h = {.fh.handle_bytes = sizeof(uint64_t)};
+        int mount_id;
+        if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) < 0)
+                return 0;
+        return h.id;
+}
+
+/* The address's device: its own, else the host settings'. */
+static const char *dev_of(const VsNetSpec *s, const VsNetAddr *a)
+{
+        return a->dev[0] ? a->dev : s->device;
+}
+
+/*
+ * Add the guest's addresses where they are missing.  An address the host has
+ * and did not get from vserver is the host's own; one that vserver added
+ * and vs_addrs gives to a running guest is that guest's.
+ */
+static int addrs_add(const VsNetSpec *s, VsNl *nl, int addrs_fd, bool *added, VsError *err)
+{
+        char buf[96];
+        for (int i = 0; i < s->cfg->n_addrs; i++) {
+                const VsNetAddr *a = &s->cfg->addrs[i];
+                struct vs_addr_key k;
+                __u32 owner;
+                int ifindex;
+                uint8_t proto;
+
+                vs_net_addr_format(a, buf, sizeof buf);
+                addr_key(&k, a);
+                if (bpf_map_lookup_elem(addrs_fd, &k, &owner) == 0 && owner != s->ctx)
+                        return vs_error_input(err, "address %s is in use by context %u", buf,
+                                              owner);
+                int r = vs_nl_addr_find(nl, a->family, a->addr, &ifindex, &proto);
+                if (r == 0 && proto != VS_IFA_PROTO) {
+                        char name[IFNAMSIZ] = "?";
+                        if_indextoname((unsigned)ifindex, name);
+                        return vs_error_input(err,
+                                              "address %s is the host's own (on %s), not one "
+                                              "vserver may give a guest",
+                                              buf, name);
+                }
+                if (r == 0)
+                        continue; /* ours, left by a guest that did not stop cleanly */
+                if (r != -ENOENT)
+                        return vs_error(err, -r, "rtnetlink: list addresses");
+                int dev = vs_nl_link_index(nl, dev_of(s, a));
+                if (dev == 0)
+                        return vs_error_input(err, "address %s: no interface %s on this host", buf,
+                                              dev_of(s, a));
+                r = vs_nl_addr_add(nl, dev, a->family, a->addr, a->prefix, VS_IFA_PROTO, err);
+                if (r < 0)
+                        return vs_error_prefix(err, "add %s", buf);
+                added[i] = true;
+        }
+        return 0;
+}
+
+/* Remove the guest's addresses from the host: ours, and claimed by no other guest. */
+static void addrs_del(const VsNetSpec *s, VsNl *nl, int addrs_fd, const bool *only)
+{
+        for (int i = 0; i < s->cfg->n_addrs; i++) {
+                const VsNetAddr *a = &s->cfg->addrs[i];
+                struct vs_addr_key k;
+                __u32 owner;
+                int ifindex;
+                uint8_t proto;
+                if (only && !only[i])
+                        continue;
+                addr_key(&k, a);
+                if (addrs_fd >= 0 && bpf_map_lookup_elem(addrs_fd, &k, &owner) == 0 &&
+                    owner != s->ctx)
+                        continue;
+                if (vs_nl_addr_find(nl, a->family, a->addr, &ifindex, &proto) == 0 &&
+                    proto == VS_IFA_PROTO)
+                        (void)vs_nl_addr_del(nl, ifindex, a->family, a->addr, a->prefix, NULL);
+        }
+}
+
+static const struct {
+        size_t off; /* of the program in the skeleton's progs */
+        int type;
+        const char *what;
+} cgroup_progs[] = {
+#define P(name, type, what) {offsetof(struct vs_isolate, progs.name), type, what}
+    P(vs_bind4, BPF_CGROUP_INET4_BIND, "bind4"),
+    P(vs_bind6, BPF_CGROUP_INET6_BIND, "bind6"),
+    P(vs_connect4, BPF_CGROUP_INET4_CONNECT, "connect4"),
+    P(vs_connect6, BPF_CGROUP_INET6_CONNECT, "connect6"),
+    P(vs_sendmsg4, BPF_CGROUP_UDP4_SENDMSG, "sendmsg4"),
+    P(vs_sendmsg6, BPF_CGROUP_UDP6_SENDMSG, "sendmsg6"),
+    P(vs_recvmsg4, BPF_CGROUP_UDP4_RECVMSG, "recvmsg4"),
+    P(vs_getpeername4, BPF_CGROUP_INET4_GETPEERNAME, "getpeername4"),
+    P(vs_getsockname4, BPF_CGROUP_INET4_GETSOCKNAME, "getsockname4"),
+    P(vs_sock_create, BPF_CGROUP_INET_SOCK_CREATE, "sock_create"),
+    P(vs_sockops, BPF_CGROUP_SOCK_OPS, "sockops"),
+    P(vs_connect_unix, ATTACH_UNIX_CONNECT, "connect_unix"),
+    P(vs_sendmsg_unix, ATTACH_UNIX_SENDMSG, "sendmsg_unix"),
+    P(vs_ingress, BPF_CGROUP_INET_INGRESS, "ingress"),
+    P(vs_egress, BPF_CGROUP_INET_EGRESS, "egress"),
+#undef P
+};
+
+static struct bpf_program *prog_at(struct vs_isolate *skel, size_t off)
+{
+        return *(struct bpf_program **)((char *)skel + off);
+}
+
+/* The guest's cgroup2 directory: where its programs go. */
+static const char *v2_dir(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].v2)
+                        return cg->dirs[i].path;
+        return NULL;
+}
+
+/* Load and attach the shared programs, trying the unix bind recorders in turn. */
+static int attach_shared(const char *dir, VsError *err)
+{
+        char path[PATH_MAX];
+        static const char *const tiers[] = {"fentry", "kprobe", "syscall tracepoint"};
+        int r = -ENOTSUP;
+
+        _cleanup_close_ int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (ns < 0)
+                return vs_error(err, errno, "open our network namespace");
+        for (size_t t = 0; t < ARRAY_SIZE(tiers); t++) {
+                LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir);
+                struct vs_shared *sk = vs_shared__open_opts(&opts);
+                if (!sk)
+                        return vs_error(err, errno, "open the shared programs");
+                struct bpf_program *rec[] = {sk->progs.vs_unix_fentry, sk->progs.vs_unix_kprobe,
+                                             sk->progs.vs_unix_sysexit};
+                for (size_t i = 0; i < ARRAY_SIZE(rec); i++)
+                        bpf_program__set_autoload(rec[i], i == t);
+                struct bpf_link *l = NULL;
+                if (vs_shared__load(sk) == 0)
+                        l = bpf_program__attach(rec[t]);
+                if (!l) {
+                        r = vs_error(err, errno, "record unix binds (%s)", tiers[t]);
+                        vs_shared__destroy(sk);
+                        continue;
+                }
+                pin_path(path, sizeof path, dir, "link-unix-bind");
+                r = bpf_link__pin(l, path) < 0 ? vs_error(err, errno, "pin %s", path) : 0;
+                bpf_link__destroy(l); /* the pin holds it */
+                if (r == 0) {
+                        l = bpf_program__attach_netns(sk->progs.vs_sk_lookup, ns);
+                        pin_path(path, sizeof path, dir, "link-sk-lookup");
+                        if (!l)
+                                r = vs_error(err, errno, "attach sk_lookup to the host's network "
+                                                         "namespace");
+                        else if (bpf_link__pin(l, path) < 0)
+                                r = vs_error(err, errno, "pin %s", path);
+                        bpf_link__destroy(l);
+                }
+                vs_shared__destroy(sk);
+                return r;
+        }
+        return r;
+}
+
+/* With the last isolate guest gone: the pins, then our bpffs. */
+static void teardown_if_unused(const char *dir, int guests_fd)
+{
+        __u64 key;
+        char path[PATH_MAX];
+        if (guests_fd >= 0 && bpf_map_get_next_key(guests_fd, NULL, &key) == 0)
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(shared_pins); i++) {
+                pin_path(path, sizeof path, dir, shared_pins[i]);
+                (void)unlink(path);
+        }
+        (void)umount2(dir, MNT_DETACH);
+        (void)rmdir(dir);
+}
+
+int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
+{
+        char path[PATH_MAX];
+        _cleanup_close_ int lock = -EBADF;
+        _cleanup_close_ int cgfd = -EBADF;
+        struct vs_isolate *skel = NULL;
+        VsNl *nl = NULL;
+        bool added[VS_NET_MAX_ADDRS] = {false};
+        int r;
+
+        const char *cgdir = v2_dir(cg);
+        if (!cgdir)
+                return vs_error_input(err, "net mode isolate needs cgroup2 (cgroup-BPF); this "
+                                           "host has only cgroup v1 (say mode = netns or none)");
+        r = bpf_dir_open(s->bpf_dir, &lock, err);
+        if (r < 0)
+                return r;
+
+        LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = s->bpf_dir);
+        skel = vs_isolate__open_opts(&opts);
+        if (!skel) {
+                r = vs_error(err, errno, "open the isolation programs");
+                goto out;
+        }
+        struct vs_isolate__rodata *ro = skel->rodata;
+        ro->vs_ctx = s->ctx;
+        ro->vs_lback = vs_net_lback(s->ctx);
+        for (int i = 0; i < s->cfg->n_addrs; i++) {
+                const VsNetAddr *a = &s->cfg->addrs[i];
+                if (a->family == AF_INET)
+                        memcpy((void *)&ro->vs_addr4[ro->vs_n4++], a->addr, 4);
+                else
+                        memcpy((void *)ro->vs_addr6[ro->vs_n6++], a->addr, 16);
+        }
+        pin_path(path, sizeof path, s->bpf_dir, "link-sk-lookup");
+        bool shared = access(path, F_OK) == 0;
+        bpf_program__set_expected_attach_type(skel->progs.vs_connect_unix, ATTACH_UNIX_CONNECT);
+        bpf_program__set_expected_attach_type(skel->progs.vs_sendmsg_unix, ATTACH_UNIX_SENDMSG);
+        if (vs_isolate__load(skel) < 0) {
+                r = vs_error(err, errno,
+                             "load the isolation programs (cgroup unix socket hooks need "
+                             "Linux 6.7; VSERVER_DEBUG_BPF=1 shows the verifier)");
+                goto out;
+        }
+
+        int addrs_fd = bpf_map__fd(skel->maps.vs_addrs);
+        nl = vs_nl_open(err);
+        if (!nl) {
+                r = -EIO;
+                goto out;
+        }
+        r = addrs_add(s, nl, addrs_fd, added, err);
+        if (r < 0)
+                goto fail;
+
+        cgfd = open(cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd < 0) {
+                r = vs_error(err, errno, "open %s", cgdir);
+                goto fail;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(cgroup_progs); i++) {
+                int fd = bpf_program__fd(prog_at(skel, cgroup_progs[i].off));
+                if (bpf_prog_attach(fd, cgfd, (enum bpf_attach_type)cgroup_progs[i].type,
+                                    BPF_F_ALLOW_MULTI) < 0) {
+                        r = vs_error(err, errno, "attach %s to %s", cgroup_progs[i].what, cgdir);
+                        goto fail;
+                }
+        }
+        if (!shared) {
+                r = attach_shared(s->bpf_dir, err);
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* what the shared programs must know of this guest */
+        __u64 id = cgroup_id(cgdir);
+        __u32 ctx = s->ctx;
+        if (!id || bpf_map_update_elem(bpf_map__fd(skel->maps.vs_guests), &id, &ctx, BPF_ANY) < 0) {
+                r = vs_error(err, errno ? errno : EIO, "register the guest's cgroup");
+                goto fail;
+        }
+        for (int i = 0; i <= s->cfg->n_addrs; i++) {
+                struct vs_addr_key k = {.family = AF_INET, .addr = {vs_net_lback(s->ctx)}};
+                if (i < s->cfg->n_addrs)
+                        addr_key(&k, &s->cfg->addrs[i]);
+                if (bpf_map_update_elem(addrs_fd, &k, &ctx, BPF_ANY) < 0) {
+                        r = vs_error(err, errno, "register the guest's addresses");
+                        goto fail;
+                }
+        }
+        traffic_pin(path, sizeof path, s->bpf_dir, s->ctx);
+        (void)unlink(path);
+        if (bpf_map__pin(skel->maps.vs_traffic, path) < 0) {
+                r = vs_error(err, errno, "pin %s", path);
+                goto fail;
+        }
+        r = 0;
+        goto out;
+
+fail:
+        /* the programs go with the cgroup the caller removes; the addresses here */
+        addrs_del(s, nl, -EBADF, added);
+out:
+        vs_nl_close(nl);
+        vs_isolate__destroy(skel);
+        return r;
+}
+
+int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
+{
+        char path[PATH_MAX];
+        _cleanup_close_ int lock = -EBADF;
+        (void)err;
+
+        if (access(s->bpf_dir, F_OK) < 0)
+                return 0; /* no isolate guest ever ran here */
+        int r = bpf_dir_open(s->bpf_dir, &lock, err);
+        if (r < 0)
+                return r;
+        traffic_pin(path, sizeof path, s->bpf_dir, s->ctx);
+        (void)unlink(path);
+
+        pin_path(path, sizeof path, s->bpf_dir, "vs_addrs");
+        _cleanup_close_ int addrs = bpf_obj_get(path);
+        pin_path(path, sizeof path, s->bpf_dir, "vs_guests");
+        _cleanup_close_ int guests = bpf_obj_get(path);
+
+        if (addrs >= 0) {
+                for (int i = 0; i <= s->cfg->n_addrs; i++) {
+                        struct vs_addr_key k = {.family = AF_INET, .addr = {vs_net_lback(s->ctx)}};
+                        __u32 owner;
+                        if (i < s->cfg->n_addrs)
+                                addr_key(&k, &s->cfg->addrs[i]);
+                        if (bpf_map_lookup_elem(addrs, &k, &owner) == 0 && owner == s->ctx)
+                                (void)bpf_map_delete_elem(addrs, &k);
+                }
+        }
+        if (guests >= 0) {
+                __u64 key, next;
+                __u32 v;
+                bool more = bpf_map_get_next_key(guests, NULL, &next) == 0;
+                while (more) {
+                        key = next;
+                        more = bpf_map_get_next_key(guests, &key, &next) == 0;
+                        if (bpf_map_lookup_elem(guests, &key, &v) == 0 && v == s->ctx)
+                                (void)bpf_map_delete_elem(guests, &key);
+                }
+        }
+        VsNl *nl = vs_nl_open(NULL);
+        if (nl) {
+                addrs_del(s, nl, addrs, NULL);
+                vs_nl_close(nl);
+        }
+        teardown_if_unused(s->bpf_dir, guests);
+        return 0;
+}
+
+int vs_net_traffic(const char *bpf_dir, unsigned ctx, VsTraffic *ret)
+{
+        char path[PATH_MAX];
+        traffic_pin(path, sizeof path, bpf_dir, ctx);
+        _cleanup_close_ int fd = bpf_obj_get(path);
+        if (fd < 0)
+                return -ENOENT;
+        int ncpu = libbpf_num_possible_cpus();
+        if (ncpu <= 0)
+                return -EIO;
+        _cleanup_free_ __u64 *v = calloc((size_t)ncpu, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        uint64_t sum[VS_TRAFFIC_N] = {0};
+        for (__u32 k = 0; k < VS_TRAFFIC_N; k++) {
+                if (bpf_map_lookup_elem(fd, &k, v) < 0)
+                        return -errno;
+                for (int c = 0; c < ncpu; c++)
+                        sum[k] += v[c];
+        }
+        ret->rx_bytes = sum[VS_TRAFFIC_RX_BYTES];
+        ret->rx_packets = sum[VS_TRAFFIC_RX_PACKETS];
+        ret->tx_bytes = sum[VS_TRAFFIC_TX_BYTES];
+        ret->tx_packets = sum[VS_TRAFFIC_TX_PACKETS];
+        return 0;
+}
