@@ -109,16 +109,25 @@ static __always_inline int refuse(int err)
         return 0;
 }
 
-/* The v4 address a guest-local destination (127/8, 0.0.0.0) stands for. */
+/*
+ * The v4 address a guest-local destination (127/8, 0.0.0.0) stands for: its
+ * lback if a socket there would take the packet (the lookup sees a
+ * connected peer only with our own address and port in the tuple), else its
+ * first address, where a 0.0.0.0 server of the guest lives.
+ */
 static __always_inline __u32 local4(struct bpf_sock_addr *ctx, bool udp)
 {
         struct bpf_sock_tuple t = {};
-        struct bpf_sock *s;
+        struct bpf_sock *s, *sk = ctx->sk;
 
         if (vs_n4 == 0)
                 return vs_lback;
         t.ipv4.daddr = vs_lback;
         t.ipv4.dport = (__u16)ctx->user_port;
+        if (sk) {
+                t.ipv4.saddr = sk->src_ip4 ? sk->src_ip4 : vs_lback;
+                t.ipv4.sport = bpf_htons((__u16)sk->src_port);
+        }
         if (udp)
                 s = bpf_sk_lookup_udp(ctx, &t, sizeof t.ipv4, -1, 0);
         else
@@ -127,7 +136,7 @@ static __always_inline __u32 local4(struct bpf_sock_addr *ctx, bool udp)
                 bpf_sk_release(s);
                 return vs_lback;
         }
-        return vs_addr4[0]; /* where a 0.0.0.0 server of the guest is */
+        return vs_addr4[0];
 }
 
 SEC("cgroup/bind4")
@@ -224,9 +233,8 @@ int vs_connect4(struct bpf_sock_addr *ctx)
         bool udp = ctx->type == 2; /* SOCK_DGRAM */
 
         if (dst == 0 || is_lo4(dst)) {
-                dst = local4(ctx, udp);
-                ctx->user_ip4 = dst;
-                source4(ctx, dst);
+                ctx->user_ip4 = local4(ctx, udp);
+                source4(ctx, vs_lback); /* seen as 127.0.0.1 by the guest's server */
                 return 1;
         }
         source4(ctx, vs_n4 ? vs_addr4[0] : 0);
@@ -267,10 +275,9 @@ int vs_sendmsg4(struct bpf_sock_addr *ctx)
         bool unbound = sk && sk->src_ip4 == 0;
 
         if (dst == 0 || is_lo4(dst)) {
-                dst = local4(ctx, true);
-                ctx->user_ip4 = dst;
+                ctx->user_ip4 = local4(ctx, true);
                 if (unbound && ctx->msg_src_ip4 == 0)
-                        ctx->msg_src_ip4 = dst;
+                        ctx->msg_src_ip4 = vs_lback;
                 return 1;
         }
         if (unbound && ctx->msg_src_ip4 == 0 && vs_n4)

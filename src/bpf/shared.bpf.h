@@ -68,4 +68,3 @@ static __always_inline bool unix_name(struct vs_unix_key *key, const void *sun, 
         key->len = (__u32)n;
         return true;
 }
-

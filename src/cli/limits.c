@@ -337,6 +337,10 @@ void stats_to_json(const VsStats *s, struct json_object *j)
         add_u64(j, "processes", s->processes);
         add_u64(j, "threads", s->threads);
         add_u64(j, "sockets", s->sockets);
+        add_u64(j, "net_rx_bytes", s->net_rx_bytes);
+        add_u64(j, "net_rx_packets", s->net_rx_packets);
+        add_u64(j, "net_tx_bytes", s->net_tx_bytes);
+        add_u64(j, "net_tx_packets", s->net_tx_packets);
 }
 
 const char *stats_bytes(uint64_t v, char *buf, size_t size)
@@ -398,6 +402,9 @@ static void print_stats(const VsGuest *g, const VsStats *s, double cpu_pct)
         printf("io         read %s in %s ops, written %s in %s ops\n",
                stats_bytes(s->io_read_bytes, a, sizeof a), num(s->io_read_ops, b, sizeof b),
                stats_bytes(s->io_write_bytes, c, sizeof c), num(s->io_write_ops, d, sizeof d));
+        printf("net        in %s in %s packets, out %s in %s packets\n",
+               stats_bytes(s->net_rx_bytes, a, sizeof a), num(s->net_rx_packets, b, sizeof b),
+               stats_bytes(s->net_tx_bytes, c, sizeof c), num(s->net_tx_packets, d, sizeof d));
 }
 
 static double now_s(void)
@@ -437,6 +444,9 @@ static int verb_stats(int argc, char **argv)
                         return EXIT_STOPPED;
                 }
                 int r = vs_stats_read(&st.cgroup, &s, &err);
+                char bpf_dir[PATH_MAX];
+                snprintf(bpf_dir, sizeof bpf_dir, "%s/bpf", g.paths.run);
+                vs_stats_net(&s, g.cfg.net, g.cfg.context, bpf_dir);
                 bool frozen = st.frozen;
                 vs_guest_state_release(&st);
                 if (r < 0)

@@ -190,8 +190,9 @@ static int host_handler(void *user, const char *section, const char *name, const
                 snprintf(h->suite, sizeof h->suite, "%s", v);
         } else if (streq(name, "net-device") || streq(name, "bridge")) {
                 if (!ifname_valid(v))
-                        return bad(r, key, "\"%s\" is not an interface name (1-15 characters, "
-                                           "no spaces, / : or @)",
+                        return bad(r, key,
+                                   "\"%s\" is not an interface name (1-15 characters, "
+                                   "no spaces, / : or @)",
                                    v);
                 snprintf(streq(name, "bridge") ? h->bridge : h->net_device, IFNAMSIZ, "%s", v);
         } else {
@@ -363,15 +364,16 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                         else if (streq(v, "netns"))
                                 g->net = VS_NET_NETNS;
                         else
-                                BAD("\"%s\" is not a network mode (say isolate, netns, none or host)",
+                                BAD("\"%s\" is not a network mode (say isolate, netns, none or "
+                                    "host)",
                                     v);
                 } else if (streq(name, "address")) {
                         VsNetConfig *c = &g->netcfg;
                         if (c->n_addrs == VS_NET_MAX_ADDRS)
                                 BAD("at most %d addresses", VS_NET_MAX_ADDRS);
                         if (vs_net_addr_parse(v, &c->addrs[c->n_addrs], why, sizeof why) < 0)
-                                BAD("\"%s\": %s (say IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0)", v,
-                                    why);
+                                BAD("\"%s\": %s (say IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0)",
+                                    v, why);
                         for (int i = 0; i < c->n_addrs; i++)
                                 if (vs_net_addr_same(&c->addrs[i], &c->addrs[c->n_addrs]))
                                         BAD("\"%s\" is given twice", v);
@@ -509,22 +511,25 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
                 return vs_error_input(err, "%s: [net]: addresses need mode isolate or netns",
                                       label);
         if (g->netcfg.n_routes && !ns)
-                return vs_error_input(err, "%s: [net]: gateways and routes need mode netns (in "
-                                           "isolate the host's routing table serves the guest)",
+                return vs_error_input(err,
+                                      "%s: [net]: gateways and routes need mode netns (in "
+                                      "isolate the host's routing table serves the guest)",
                                       label);
         for (int i = 0; ns && i < g->netcfg.n_addrs; i++)
                 if (g->netcfg.addrs[i].dev[0])
-                        return vs_error_input(err, "%s: [net]: address @%s: in mode netns the "
-                                                   "guest's interface is eth0 (drop the @device)",
+                        return vs_error_input(err,
+                                              "%s: [net]: address @%s: in mode netns the "
+                                              "guest's interface is eth0 (drop the @device)",
                                               label, g->netcfg.addrs[i].dev);
         VsCaps netcaps;
         if (iso && vs_caps_from_name("NET_ADMIN", &netcaps) == 0) {
                 VsCaps raw;
                 (void)vs_caps_from_name("NET_RAW", &raw);
                 if (g->caps_add & (netcaps | raw))
-                        return vs_error_input(err, "%s: [security]: capabilities.add: NET_ADMIN "
-                                                   "and NET_RAW would act on the host's own "
-                                                   "network in mode isolate (use mode netns)",
+                        return vs_error_input(err,
+                                              "%s: [security]: capabilities.add: NET_ADMIN "
+                                              "and NET_RAW would act on the host's own "
+                                              "network in mode isolate (use mode netns)",
                                               label);
         }
         return 0;
@@ -585,11 +590,14 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         fprintf(f, "stop-timeout = %u\n", g->stop_timeout);
         fprintf(f, "autostart = %s\n", g->autostart ? "yes" : "no");
         fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
-        static const char *const modes[] = {[VS_NET_NONE] = "none", [VS_NET_HOST] = "host",
-                                            [VS_NET_ISOLATE] = "isolate", [VS_NET_NETNS] = "netns"};
+        static const char *const modes[] = {[VS_NET_NONE] = "none",
+                                            [VS_NET_HOST] = "host",
+                                            [VS_NET_ISOLATE] = "isolate",
+                                            [VS_NET_NETNS] = "netns"};
         fprintf(f, "\n[net]\nmode = %s\n", modes[g->net]);
         for (int i = 0; i < g->netcfg.n_addrs; i++)
-                fprintf(f, "address = %s\n", vs_net_addr_format(&g->netcfg.addrs[i], buf, sizeof buf));
+                fprintf(f, "address = %s\n",
+                        vs_net_addr_format(&g->netcfg.addrs[i], buf, sizeof buf));
         for (int i = 0; i < g->netcfg.n_routes; i++)
                 fprintf(f, "%s = %s\n", g->netcfg.routes[i].prefix ? "route" : "gateway",
                         vs_net_route_format(&g->netcfg.routes[i], buf, sizeof buf));

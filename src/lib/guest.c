@@ -256,6 +256,14 @@ static VsCaps net_caps(VsNetMode mode)
         return a | b;
 }
 
+VsCaps vs_guest_caps(const VsGuestConfig *c)
+{
+        VsCaps caps = (vs_caps_default() | net_caps(c->net) | c->caps_add) & ~c->caps_drop;
+        if (c->net == VS_NET_ISOLATE)
+                caps &= ~net_caps(VS_NET_NETNS); /* never: they act on the host's stack */
+        return caps;
+}
+
 static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
 {
         return vs_net_isolate_start(data, cg, err);
@@ -363,9 +371,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.envp = vs_guest_env;
         spec.hostname = g->cfg.hostname;
         spec.domainname = g->cfg.domainname[0] ? g->cfg.domainname : NULL;
-        spec.caps = (vs_caps_default() | net_caps(g->cfg.net) | g->cfg.caps_add) & ~g->cfg.caps_drop;
-        if (g->cfg.net == VS_NET_ISOLATE)
-                spec.caps &= ~net_caps(VS_NET_NETNS); /* never: they act on the host's stack */
+        spec.caps = vs_guest_caps(&g->cfg);
         spec.no_new_privs = g->cfg.no_new_privs;
         spec.seccomp.mode = g->cfg.seccomp;
         spec.seccomp.file = g->cfg.seccomp_file;

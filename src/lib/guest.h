@@ -53,6 +53,8 @@ void vs_guest_state_release(VsGuestState *st);
  */
 int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
                   int *ret_nproc);
+/* The guest's capability bounding set: defaults, its network mode's, its file's. */
+VsCaps vs_guest_caps(const VsGuestConfig *c);
 /* Boot the guest's init as PID 1 of a new context; returns once it runs. */
 int vs_guest_start(VsGuest *g, VsError *err);
 /*

@@ -58,8 +58,9 @@ static int parse_prefixed(const char *s, int *family, unsigned char addr[16], un
         }
         unsigned long long p;
         if (vs_parse_u64(slash + 1, &p) < 0 || p > max)
-                return why(w, ws, *family == AF_INET ? "the prefix length is 0 to 32"
-                                                      : "the prefix length is 0 to 128");
+                return why(w, ws,
+                           *family == AF_INET ? "the prefix length is 0 to 32"
+                                              : "the prefix length is 0 to 128");
         *prefix = (unsigned)p;
         return 0;
 }
@@ -145,8 +146,9 @@ int vs_net_route_parse(const char *s, VsNetRoute *ret, char *w, size_t ws)
         else if (inet_pton(AF_INET6, gw, g) == 1)
                 fam = AF_INET6;
         else
-                return why(w, ws, "the gateway is not an IPv4 or IPv6 address (say IP or "
-                                  "PREFIX/LEN via IP)");
+                return why(w, ws,
+                           "the gateway is not an IPv4 or IPv6 address (say IP or "
+                           "PREFIX/LEN via IP)");
         if (via && fam != rt.family)
                 return why(w, ws, "the route and its gateway are of different families");
         rt.family = fam;

@@ -41,7 +41,7 @@ _Static_assert(VS_NET_MAX_ADDRS == 16, "isolate.h and net.h agree on the address
 #define ATTACH_UNIX_SENDMSG 50 /* BPF_CGROUP_UNIX_SENDMSG */
 
 static const char *const shared_pins[] = {"link-sk-lookup", "link-unix-bind", "vs_addrs",
-                                          "vs_socks", "vs_unix", "vs_guests"};
+                                          "vs_socks",       "vs_unix",        "vs_guests"};
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -181,7 +181,10 @@ static const struct {
         int type;
         const char *what;
 } cgroup_progs[] = {
-#define P(name, type, what) {offsetof(struct vs_isolate, progs.name), type, what}
+#define P(name, type, what)                                                                        \
+        {                                                                                          \
+                offsetof(struct vs_isolate, progs.name), type, what                                \
+        }
     P(vs_bind4, BPF_CGROUP_INET4_BIND, "bind4"),
     P(vs_bind6, BPF_CGROUP_INET6_BIND, "bind6"),
     P(vs_connect4, BPF_CGROUP_INET4_CONNECT, "connect4"),
@@ -248,8 +251,9 @@ static int attach_shared(const char *dir, VsError *err)
                         l = bpf_program__attach_netns(sk->progs.vs_sk_lookup, ns);
                         pin_path(path, sizeof path, dir, "link-sk-lookup");
                         if (!l)
-                                r = vs_error(err, errno, "attach sk_lookup to the host's network "
-                                                         "namespace");
+                                r = vs_error(err, errno,
+                                             "attach sk_lookup to the host's network "
+                                             "namespace");
                         else if (bpf_link__pin(l, path) < 0)
                                 r = vs_error(err, errno, "pin %s", path);
                         bpf_link__destroy(l);

@@ -250,7 +250,8 @@ static int find_cb(const struct nlmsghdr *nlh, void *data)
         mnl_attr_parse(nlh, sizeof *ifa, find_attr, tb);
         const struct nlattr *a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
         size_t len = f->family == AF_INET ? 4 : 16;
-        if (!a || mnl_attr_get_payload_len(a) != len || memcmp(mnl_attr_get_payload(a), f->addr, len))
+        if (!a || mnl_attr_get_payload_len(a) != len ||
+            memcmp(mnl_attr_get_payload(a), f->addr, len))
                 return MNL_CB_OK;
         f->found = true;
         f->ifindex = (int)ifa->ifa_index;

@@ -46,8 +46,7 @@ int vs_nl_addr_del(VsNl *nl, int ifindex, int family, const void *addr, unsigned
  * Where @addr is configured on this host: its interface index and IFA_PROTO
  * (0 if the kernel did not say).  0 if found, -ENOENT if not.
  */
-int vs_nl_addr_find(VsNl *nl, int family, const void *addr, int *ret_ifindex,
-                    uint8_t *ret_proto);
+int vs_nl_addr_find(VsNl *nl, int family, const void *addr, int *ret_ifindex, uint8_t *ret_proto);
 /* A route to @dst/@prefix (prefix 0: the default route) via @gw. */
 int vs_nl_route_add(VsNl *nl, int family, const void *dst, unsigned prefix, const void *gw,
                     VsError *err);

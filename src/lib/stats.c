@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "context.h"
+#include "net.h"
 #include "util.h"
 
 #define BIGFILE 65536
@@ -279,4 +281,32 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
                         st->sockets++;
         free(c.sockets.v);
         return 0;
+}
+
+void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir)
+{
+        VsTraffic t;
+        if (mode == VS_NET_ISOLATE && vs_net_traffic(bpf_dir, ctx, &t) == 0) {
+                st->net_rx_bytes = t.rx_bytes;
+                st->net_rx_packets = t.rx_packets;
+                st->net_tx_bytes = t.tx_bytes;
+                st->net_tx_packets = t.tx_packets;
+        } else if (mode == VS_NET_NETNS) {
+                /* the host end of the veth: what it receives, the guest sent */
+                static const char *const files[] = {"tx_bytes", "tx_packets", "rx_bytes",
+                                                    "rx_packets"};
+                uint64_t *dst[] = {&st->net_rx_bytes, &st->net_rx_packets, &st->net_tx_bytes,
+                                   &st->net_tx_packets};
+                for (int i = 0; i < 4; i++) {
+                        char path[96], buf[32];
+                        unsigned long long v;
+                        snprintf(path, sizeof path, "/sys/class/net/vs%u/statistics/%s", ctx,
+                                 files[i]);
+                        ssize_t n = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
+                        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+                                buf[--n] = '\0';
+                        if (n > 0 && vs_parse_u64(buf, &v) == 0)
+                                *dst[i] = v;
+                }
+        }
 }

@@ -21,11 +21,15 @@ typedef struct VsStats {
         uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
         uint64_t tasks; /* pids.current */
         uint64_t processes, threads, sockets;
+        /* network traffic, filled by vs_stats_net (isolate: BPF counters; netns: the veth) */
+        uint64_t net_rx_bytes, net_rx_packets, net_tx_bytes, net_tx_packets;
 } VsStats;
 
 #define VS_STAT_NONE UINT64_MAX
 
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err);
+/* The traffic counters of a guest of net mode @mode, context @ctx. */
+void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir);
 
 /* Pure parsers of the kernel's files, for the unit tests too. */
 /* The value of @key in "key value" lines (cpu.stat, memory.stat, ...); -ENOENT. */

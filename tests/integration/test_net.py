@@ -1,0 +1,329 @@
+"""Networking: isolate (the host's stack, cgroup-BPF), netns (veth on a bridge),
+bad input.  Addresses are from the documentation ranges (192.0.2.0/24,
+2001:db8::/32) on lo, or on a bridge and veth pairs of the test's own; no
+packet leaves this machine."""
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+NET_SRC = Path(__file__).parent / "helpers" / "net.c"
+
+
+@pytest.fixture(scope="session")
+def vsnet(workdir):
+    out = workdir / "vs-net"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(NET_SRC)], check=True)
+    return out
+
+
+def build(vs, vsnet, name, *opts):
+    vs("build", name, "--init", "none", *opts, check=True)
+    shutil.copy2(vsnet, vs.rootfs(name) / "bin" / "vs-net")
+
+
+def serve(vs, name, proto, addr, port):
+    """A vs-net server in guest @name; returns the address it says it bound."""
+    out = f"/tmp/serve-{proto}-{port}"
+    vs("exec", name, "--", "/bin/sh", "-c",
+       f"/bin/vs-net serve {proto} {addr} {port} > {out} 2>&1 &", check=True)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        text = vs("exec", name, "--", "/bin/cat", out).stdout
+        if "listening" in text or "error" in text:
+            return text.strip()
+        time.sleep(0.05)
+    raise AssertionError(f"no server in {name}")
+
+
+def ask(vs, name, proto, addr, port):
+    """vs-net ask from guest @name (None: from the host); its output."""
+    if name is None:
+        p = subprocess.run([str(vs.vsnet), "ask", proto, addr, str(port)], capture_output=True,
+                           text=True, timeout=30)
+    else:
+        p = vs("exec", name, "--", "/bin/vs-net", "ask", proto, addr, str(port), timeout=30)
+    return p.stdout.strip()
+
+
+def in_guest(vs, name, *args):
+    return vs("exec", name, "--", "/bin/vs-net", *args, timeout=30).stdout.strip()
+
+
+def host_addrs():
+    return subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def ours_left():
+    """Addresses vserver added (IFA_PROTO 0x56) still on the host."""
+    return [l for l in host_addrs().splitlines() if "proto 0x56" in l or "proto 86" in l]
+
+
+@pytest.fixture
+def net(vs, vsnet):
+    vs.vsnet = vsnet
+    yield vs
+    for name in vs.guests():
+        vs("stop", name)
+    assert ours_left() == [], "addresses left on the host"
+
+
+def test_isolate_wildcard_server_answers_on_the_guests_addresses_only(net):
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "192.0.2.10/32@lo", "--address", "192.0.2.11/32@lo",
+          "--address", "2001:db8::10/128@lo")
+    build(vs, vs.vsnet, "b", "--address", "192.0.2.20/32@lo")
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    # start put the addresses on lo
+    addrs = host_addrs()
+    for a in ("192.0.2.10/32", "192.0.2.11/32", "2001:db8::10/128", "192.0.2.20/32"):
+        assert a in addrs, a
+
+    assert serve(vs, "a", "tcp", "0.0.0.0", 80) == "listening 192.0.2.10"
+    assert serve(vs, "a", "tcp", "::", 80) == "listening 2001:db8::10"
+    # on every address of A, from the host, IPv4 and IPv6
+    assert ask(vs, None, "tcp", "192.0.2.10", 80) == "from 192.0.2.10 to 192.0.2.10"
+    assert ask(vs, None, "tcp", "192.0.2.11", 80).endswith("to 192.0.2.11")
+    assert ask(vs, None, "tcp", "2001:db8::10", 80).endswith("to 2001:db8::10")
+    # and on 127.0.0.1 from inside A
+    assert ask(vs, "a", "tcp", "127.0.0.1", 80) == "from 127.0.0.1 to 127.0.0.1"
+    # not on B's address, nor on the host's loopback
+    assert ask(vs, None, "tcp", "192.0.2.20", 80).startswith("error ECONNREFUSED")
+    assert ask(vs, None, "tcp", "127.0.0.1", 80).startswith("error ECONNREFUSED")
+    # B listening on 0.0.0.0:80 too: both coexist, each on its own addresses
+    assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 192.0.2.20"
+    assert ask(vs, None, "tcp", "192.0.2.20", 80) == "from 192.0.2.20 to 192.0.2.20"
+    assert ask(vs, None, "tcp", "192.0.2.11", 80).endswith("to 192.0.2.11")
+    # B cannot bind A's address, nor a host address; A its own, yes
+    assert in_guest(vs, "b", "bind", "192.0.2.10", "81").startswith("error EADDRNOTAVAIL")
+    assert in_guest(vs, "b", "bind", "2001:db8::10", "81").startswith("error EADDRNOTAVAIL")
+    assert in_guest(vs, "b", "bind", "::", "81").startswith("error EADDRNOTAVAIL")  # no IPv6
+    assert in_guest(vs, "a", "bind", "192.0.2.11", "81") == "ok 192.0.2.11"
+    # UDP: a wildcard socket lives on the first address; 127.0.0.1 reaches it
+    serve(vs, "a", "udp", "0.0.0.0", 53)
+    assert ask(vs, "a", "udp", "127.0.0.1", 53) == "from 127.0.0.1"
+    assert ask(vs, None, "udp", "192.0.2.10", 53).startswith("from ")
+
+    vs("stop", "a", check=True)
+    addrs = host_addrs()
+    assert "192.0.2.10/32" not in addrs and "2001:db8::10/128" not in addrs
+    assert "192.0.2.20/32" in addrs  # B's stays while B runs
+
+
+def test_isolate_connections_leave_from_the_guests_address(net):
+    vs = net
+    subprocess.run(["ip", "addr", "add", "192.0.2.1/32", "dev", "lo"], check=True)
+    srv = subprocess.Popen([str(vs.vsnet), "serve", "tcp", "192.0.2.1", "7000"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "listening 192.0.2.1"
+        build(vs, vs.vsnet, "a", "--address", "192.0.2.10/32@lo")
+        vs("start", "a", check=True)
+        assert ask(vs, "a", "tcp", "192.0.2.1", 7000) == "from 192.0.2.10 to 192.0.2.1"
+        # a guest cannot take the host's own address
+        build(vs, vs.vsnet, "h", "--address", "192.0.2.1/32@lo")
+        p = vs("start", "h")
+        assert p.returncode != 0
+        assert "192.0.2.1/32@lo is the host's own (on lo)" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+    finally:
+        srv.kill()
+        srv.wait()
+        subprocess.run(["ip", "addr", "del", "192.0.2.1/32", "dev", "lo"], check=True)
+
+
+def test_isolate_loopback_is_the_guests_own(net):
+    vs = net
+    host = subprocess.Popen([str(vs.vsnet), "serve", "tcp", "127.0.0.1", "7001"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline().strip() == "listening 127.0.0.1"
+        build(vs, vs.vsnet, "a")
+        build(vs, vs.vsnet, "b")
+        vs("start", "a", check=True)
+        vs("start", "b", check=True)
+        # the host's 127.0.0.1:7001 is not reachable from a guest
+        assert ask(vs, "a", "tcp", "127.0.0.1", 7001).startswith("error ECONNREFUSED")
+        # B's 127.0.0.1 server is B's alone; A has one on the same port
+        assert serve(vs, "b", "tcp", "127.0.0.1", 7002) == "listening 127.0.0.1"
+        assert ask(vs, "a", "tcp", "127.0.0.1", 7002).startswith("error ECONNREFUSED")
+        assert ask(vs, "b", "tcp", "127.0.0.1", 7002) == "from 127.0.0.1 to 127.0.0.1"
+        # nor can a guest name another's lback (127.1.X.Y): all of 127/8 is its own
+        a_ctx = json.loads(vs("status", "a", "--json", check=True).stdout)["context"]
+        b_ctx = json.loads(vs("status", "b", "--json", check=True).stdout)["context"]
+        b_lback = f"127.1.{b_ctx >> 8}.{b_ctx & 255}"
+        assert ask(vs, "a", "tcp", b_lback, 7002).startswith("error ECONNREFUSED")
+        assert serve(vs, "a", "tcp", "127.0.0.1", 7002) == "listening 127.0.0.1"
+        assert ask(vs, "a", "tcp", "127.0.0.1", 7002) == "from 127.0.0.1 to 127.0.0.1"
+        assert ask(vs, "a", "tcp", b_lback, 7002) == "from 127.0.0.1 to 127.0.0.1"  # A's own
+        # the host (trusted) reaches each guest's loopback by its lback
+        assert ask(vs, None, "tcp", b_lback, 7002) == f"from 127.0.0.1 to 127.0.0.1"
+        assert a_ctx != b_ctx
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_isolate_no_raw_sockets_no_net_admin(net):
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "192.0.2.10/32@lo")
+    vs("start", "a", check=True)
+    assert in_guest(vs, "a", "raw").startswith("error EPERM")
+    caps = vs.exec_out("a", "grep CapBnd /proc/self/status").split()[1]
+    assert int(caps, 16) & (1 << 12) == 0 and int(caps, 16) & (1 << 13) == 0  # NET_ADMIN, NET_RAW
+    # the host's routes and addresses stay the host's
+    p = vs("exec", "a", "--", "/bin/sh", "-c", "ip addr add 192.0.2.99/32 dev lo")
+    assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
+    assert "192.0.2.99" not in host_addrs()
+    p = vs("exec", "a", "--", "/bin/sh", "-c", "ip route add 198.51.100.0/24 dev lo")
+    assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
+    # and no guest file can grant them in this mode
+    p = vs("build", "x", "--set", "security.capabilities.add=NET_ADMIN")
+    assert p.returncode == 2 and "NET_ADMIN and NET_RAW would act on the host's own" in p.stderr
+
+
+def test_isolate_abstract_unix_sockets(net):
+    vs = net
+    host = subprocess.Popen([str(vs.vsnet), "userve", "vs-test-host"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert host.stdout.readline().strip() == "listening"
+        build(vs, vs.vsnet, "a")
+        build(vs, vs.vsnet, "b")
+        vs("start", "a", check=True)
+        vs("start", "b", check=True)
+        vs("exec", "b", "--", "/bin/sh", "-c", "/bin/vs-net userve vs-test-b > /tmp/u 2>&1 &",
+           check=True)
+        vs("exec", "a", "--", "/bin/sh", "-c", "/bin/vs-net userve vs-test-a > /tmp/u 2>&1 &",
+           check=True)
+        time.sleep(0.3)
+        # A's own abstract socket works inside A
+        assert in_guest(vs, "a", "uask", "vs-test-a") == "hi"
+        # the host's and B's do not, by connect or by datagram
+        assert in_guest(vs, "a", "uask", "vs-test-host").startswith("error ECONNREFUSED")
+        assert in_guest(vs, "a", "uask", "vs-test-b").startswith("error ECONNREFUSED")
+        assert in_guest(vs, "a", "udgram", "vs-test-host").startswith("error ECONNREFUSED")
+        assert in_guest(vs, "b", "uask", "vs-test-b") == "hi"
+        # the host still reaches its own
+        p = subprocess.run([str(vs.vsnet), "uask", "vs-test-host"], capture_output=True,
+                           text=True, timeout=10)
+        assert p.stdout.strip() == "hi"
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_stats_count_the_bytes_a_test_sent(net):
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "192.0.2.10/32@lo")
+    vs("start", "a", check=True)
+    serve(vs, "a", "tcp", "0.0.0.0", 9000)
+    before = json.loads(vs("stats", "a", "--json", check=True).stdout)
+    size = 4 * 1024 * 1024
+    p = subprocess.run([str(vs.vsnet), "send", "192.0.2.10", "9000", str(size)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.stdout.strip() == f"sent {size}"
+    after = json.loads(vs("stats", "a", "--json", check=True).stdout)
+    rx = after["net_rx_bytes"] - before["net_rx_bytes"]
+    # the payload, plus headers: at most a few percent more
+    assert size <= rx <= size * 1.1, rx
+    assert after["net_rx_packets"] > before["net_rx_packets"]
+    assert after["net_tx_packets"] > before["net_tx_packets"]  # the ACKs and the reply
+    text = vs("stats", "a", check=True).stdout
+    assert "net        in " in text
+
+
+BRIDGE = f"vst{os.getpid() % 100000}"
+
+
+@pytest.fixture
+def bridge(net):
+    (net.root / "etc/vserver").mkdir(parents=True, exist_ok=True)
+    (net.root / "etc/vserver/vserver.conf").write_text(f"[host]\nbridge = {BRIDGE}\n")
+    yield BRIDGE
+    for name in net.guests():
+        net("stop", name)
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+
+
+def test_netns_guests_talk_over_the_bridge_with_their_own_routes(net, bridge):
+    vs = net
+    build(vs, vs.vsnet, "a", "--net", "netns", "--address", "10.213.7.2/24",
+          "--gateway", "10.213.7.1")
+    build(vs, vs.vsnet, "b", "--net", "netns", "--address", "10.213.7.3/24")
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    # the bridge was made, the host ends of the veths are in it
+    links = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True,
+                           text=True, check=True).stdout
+    assert links.count("master " + bridge) == 2, links
+    # each guest has eth0 with its address, and its own routing table
+    assert "10.213.7.2/24" in vs.exec_out("a", "ip -o addr show dev eth0")
+    assert "default via 10.213.7.1" in vs.exec_out("a", "ip route")
+    assert "default" not in vs.exec_out("b", "ip route")
+    # over the bridge
+    assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 0.0.0.0"
+    assert ask(vs, "a", "tcp", "10.213.7.3", 80) == "from 10.213.7.2 to 10.213.7.3"
+    # a guest administers its own stack (CAP_NET_ADMIN there), not the host's
+    host_routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    vs.exec_out("a", "ip route add 198.51.100.0/24 via 10.213.7.1")
+    assert "198.51.100.0/24" in vs.exec_out("a", "ip route")
+    assert subprocess.run(["ip", "route"], capture_output=True, text=True).stdout == host_routes
+    # its traffic is counted from the veth
+    s = json.loads(vs("stats", "a", "--json", check=True).stdout)
+    assert s["net_tx_packets"] > 0 and s["net_rx_packets"] > 0
+    vs("stop", "a", check=True)
+    links = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True,
+                           text=True, check=True).stdout
+    assert links.count("master " + bridge) == 1, links  # A's veth went with its namespace
+
+
+def test_net_none_and_host_modes(net):
+    vs = net
+    build(vs, vs.vsnet, "n", "--net", "none")
+    build(vs, vs.vsnet, "h", "--net", "host")
+    vs("start", "n", check=True)
+    vs("start", "h", check=True)
+    assert vs.exec_out("n", "ip -o link | wc -l").strip() == "1"
+    host_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert vs.exec_out("h", "ip -o link | wc -l").strip() == str(len(host_links.splitlines()))
+
+
+@pytest.mark.parametrize("opts,message", [
+    (["--address", "192.0.2.300/24"], "not an IPv4 or IPv6 address"),
+    (["--address", "192.0.2.10/33"], "the prefix length is 0 to 32"),
+    (["--address", "127.0.0.2"], "127.0.0.0/8 is loopback"),
+    (["--address", "192.0.2.10@bad/dev"], "not an interface name"),
+    (["--address", "0.0.0.0/0"], "a prefix length of 0"),
+    (["--net", "none", "--address", "192.0.2.10/32"], "addresses need mode isolate or netns"),
+    (["--gateway", "192.0.2.1"], "gateways and routes need mode netns"),
+    (["--net", "netns", "--address", "192.0.2.10/24@eth1"], "drop the @device"),
+    (["--net", "bridge"], "is not a network mode"),
+    (["--address", "192.0.2.10", "--address", "192.0.2.10/24"], "is given twice"),
+], ids=["ip", "prefix", "loopback", "device", "any", "mode-none", "gateway-isolate",
+        "netns-device", "mode", "twice"])
+def test_bad_network_input(net, opts, message):
+    p = net("build", "x", *opts)
+    assert p.returncode == 2, p
+    assert message in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert "x" not in net.guests()
+
+
+def test_an_address_in_use_by_a_running_guest(net):
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "192.0.2.10/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "192.0.2.10/32@lo")
+    vs("start", "a", check=True)
+    p = vs("start", "b")
+    assert p.returncode != 0
+    assert "address 192.0.2.10/32@lo is in use by the running guest a" in p.stderr, p.stderr
+    assert vs("status", "b").returncode != 0
+    vs("stop", "a", check=True)
+    vs("start", "b", check=True)
