@@ -103,6 +103,7 @@ demo: deps all
 bench: deps all
 	@bench/run.sh $(if $(QUICK),--quick)
 	@bench/limits.sh $(if $(QUICK),--quick)
+	@bench/net.sh $(if $(QUICK),--quick)
 
 install: all
 	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver

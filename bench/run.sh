@@ -93,8 +93,8 @@ hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/v1.json" \
 # vserver boots busybox init from the busybox template; crun -d starts a
 # sleeper from the same kind of root.  Each start is undone before the next.
 export VSERVER_ROOT=$work/inst
-$v build bg >/dev/null 2>&1
-$v build bx >/dev/null 2>&1
+$v build bg --net none >/dev/null 2>&1
+$v build bx --net none >/dev/null 2>&1
 $v start bx
 crun run -d --bundle $work/bundle-d vs-bench-cx
 hyperfine -N -w "$warmup" -r "$runs" --export-json "$work/guests.json" \

@@ -23,3 +23,12 @@ def test_limits_bench_runs(workdir):
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"token bucket.*\| 25\.0% of one CPU \| \d+\.\d%", p.stdout), p.stdout
     assert re.search(r"cpu.weight 100 : 300 \| 1 : 3\.00 \| 1 : \d+\.\d\d", p.stdout), p.stdout
+
+
+def test_net_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "net.sh"), "--smoke"], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for mode in ("isolate", "netns", "host"):
+        assert re.search(rf"\| {mode} \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \| \d+\.\d\d \|",
+                         p.stdout), p.stdout

@@ -236,7 +236,7 @@ def test_status_is_right_after_the_cli_is_killed_mid_start(vs):
 
 
 def test_state_survives_a_wiped_run_directory(vs):
-    vs("build", "r1", check=True)
+    vs("build", "r1", "--net", "none", check=True)
     vs("start", "r1", check=True)
     subprocess.run(["rm", "-rf", str(vs.root / "run")], check=True)
     assert vs("status", "r1").returncode == 0
@@ -479,7 +479,7 @@ def test_autostart(vs, workdir):
 
 
 def test_config_prints_the_effective_configuration(vs):
-    vs("build", "cfg1", "--memory", "64M", "--set", "security.capabilities.add=NET_RAW",
+    vs("build", "cfg1", "--memory", "64M", "--net", "none", "--set", "security.capabilities.add=NET_RAW",
        check=True)
     text = vs("config", "cfg1", check=True).stdout
     assert "[guest]\ncontext = 1000\nhostname = cfg1\ninit = /sbin/init\n" in text

@@ -289,7 +289,7 @@ def test_suspend_and_resume(vs, hog):
 
 def test_a_v1_only_host(vs, hog):
     """Pure v1: the cgroup2 tree unmounted in a private mount namespace."""
-    build(vs, hog, "v1", "--memory", "64M", "--processes", "30")
+    build(vs, hog, "v1", "--net", "none", "--memory", "64M", "--processes", "30")
     script = f"""
         set -e
         umount /sys/fs/cgroup/unified

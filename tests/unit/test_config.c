@@ -95,8 +95,14 @@ static void errors_name_file_line_and_key(void **state)
         expect_error("[guest]\nstop-signal = KILL\n", "b.conf:2: guest.stop-signal:");
         expect_error("[guest]\nautostart = maybe\n", "b.conf:2: guest.autostart: \"maybe\"");
         expect_error("[guest]\ncontext = 5\ncontext = 6\n", "b.conf:3: guest.context: set twice");
-        expect_error("[net]\nmode = isolate\n",
-                     "b.conf:2: net.mode: mode isolate is not available in this version");
+        expect_error("[net]\nmode = bridge\n",
+                     "b.conf:2: net.mode: \"bridge\" is not a network mode (say isolate, netns, "
+                     "none or host)");
+        expect_error("[net]\naddress = 192.0.2.1/40\n",
+                     "b.conf:2: net.address: \"192.0.2.1/40\": the prefix length is 0 to 32 (say "
+                     "IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0)");
+        expect_error("[net]\nmode = none\naddress = 192.0.2.1/24\n",
+                     "b.conf: [net]: addresses need mode isolate or netns");
         expect_error("[limits]\nnofile = lots\n", "b.conf:2: limits.nofile:");
         expect_error("[limits]\nnofile = 10:5\n", "b.conf:2: limits.nofile:");
         expect_error("[security]\nseccomp = relative/file\n", "b.conf:2: security.seccomp:");

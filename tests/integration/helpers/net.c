@@ -8,6 +8,8 @@
  *                               or print "error ERRNO_NAME" and exit 1
  *   bind ADDR PORT              bind a TCP socket, print "ok LOCAL" or error
  *   send ADDR PORT BYTES        TCP: send BYTES, print "sent N"
+ *   echo ADDR PORT              TCP echo server (for bench/net.sh)
+ *   rr ADDR PORT N              N one-byte round trips; "rr N mean_us"
  *   raw                         open a raw ICMP socket
  *   userve NAME                 abstract unix stream server @NAME, answers "hi"
  *   uask NAME                   connect to @NAME, print the answer
@@ -20,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static int fail(const char *what)
@@ -144,6 +149,60 @@ static int ask(int type, const char *addr, int port)
         return 0;
 }
 
+static double now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int echo(const char *addr, int port)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int fam = sa_of(addr, port, &ss, &len), one = 1;
+        int fd = socket(fam, SOCK_STREAM, 0);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0)
+                return fail("bind");
+        signal(SIGCHLD, SIG_IGN);
+        printf("listening\n");
+        fflush(stdout);
+        for (;;) {
+                int c = accept(fd, NULL, NULL);
+                if (c < 0)
+                        continue;
+                if (fork() == 0) {
+                        char buf[65536];
+                        ssize_t n;
+                        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                        while ((n = read(c, buf, sizeof buf)) > 0)
+                                if (n == 1 && write(c, buf, 1) != 1)
+                                        break;
+                        _exit(0);
+                }
+                close(c);
+        }
+}
+
+static int rr(const char *addr, int port, long count)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int one = 1;
+        int fd = socket(sa_of(addr, port, &ss, &len), SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+                return fail("connect");
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char b = 'x';
+        double t0 = now();
+        for (long i = 0; i < count; i++)
+                if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+                        return fail("rr");
+        printf("rr %ld %.2f\n", count, (now() - t0) / (double)count * 1e6);
+        return 0;
+}
+
 static int unix_sa(const char *name, struct sockaddr_un *su)
 {
         memset(su, 0, sizeof *su);
@@ -182,6 +241,7 @@ int main(int argc, char **argv)
                         return fail("connect");
                 long total = atol(argv[4]), sent = 0;
                 char buf[65536] = {0};
+                double t0 = now();
                 while (sent < total) {
                         long k = total - sent < (long)sizeof buf ? total - sent : (long)sizeof buf;
                         ssize_t n = write(fd, buf, (size_t)k);
@@ -192,9 +252,16 @@ int main(int argc, char **argv)
                 shutdown(fd, SHUT_WR);
                 while (read(fd, buf, sizeof buf) > 0)
                         ;
-                printf("sent %ld\n", sent);
+                if (getenv("VS_NET_TIMING"))
+                        printf("sent %ld in %.6f\n", sent, now() - t0);
+                else
+                        printf("sent %ld\n", sent);
                 return 0;
         }
+        if (!strcmp(v, "echo") && argc == 4)
+                return echo(argv[2], atoi(argv[3]));
+        if (!strcmp(v, "rr") && argc == 5)
+                return rr(argv[2], atoi(argv[3]), atol(argv[4]));
         if (!strcmp(v, "raw")) {
                 int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
                 if (fd < 0)
