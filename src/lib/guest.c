@@ -401,11 +401,14 @@ int vs_guest_start(VsGuest *g, VsError *err)
         return 0;
 }
 
-/* After the guest's processes are gone: what isolate keeps outside the cgroup. */
+/* After the guest's processes are gone: what isolate keeps outside the
+ * cgroup, and a netns guest's veth (gone with its namespace, but only later). */
 static void net_cleanup(const VsGuest *g)
 {
         char bpf_dir[PATH_MAX];
         VsNetSpec net;
+        if (g->cfg.net == VS_NET_NETNS)
+                (void)vs_net_netns_stop(g->cfg.context, NULL);
         if (g->cfg.net != VS_NET_ISOLATE)
                 return;
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);

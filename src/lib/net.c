@@ -186,6 +186,18 @@ static void host_end(unsigned ctx, char name[IFNAMSIZ])
         snprintf(name, IFNAMSIZ, "vs%u", ctx);
 }
 
+int vs_net_netns_stop(unsigned ctx, VsError *err)
+{
+        char host[IFNAMSIZ];
+        host_end(ctx, host);
+        VsNl *nl = vs_nl_open(err);
+        if (!nl)
+                return -EIO;
+        int r = vs_nl_link_del(nl, host, err);
+        vs_nl_close(nl);
+        return r;
+}
+
 /* Inside the guest's namespace: lo and eth0 up, the addresses, the routes. */
 static int setup_inside(const VsNetSpec *s, VsError *err)
 {

@@ -79,6 +79,10 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err);
 /* netns: the veth pair into the network namespace of @pid, its addresses and routes. */
 int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err);
 
+/* netns: delete the host end of the veth at once (the kernel frees a dead
+ * namespace, and the pair with it, later and asynchronously). */
+int vs_net_netns_stop(unsigned ctx, VsError *err);
+
 /* Bytes and packets in and out of an isolate guest; -ENOENT if it has no counters. */
 typedef struct VsTraffic {
         uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
