@@ -278,6 +278,9 @@ static int verb_delete(int argc, char **argv)
                 if (vs_guest_stop(&g, 0, &forced, &err) < 0)
                         return fail_error(EXIT_FAILURE, verb, &err);
         }
+        /* links to files other guests share go first, with those guests protected */
+        if (access(g.rootfs, F_OK) == 0 && unify_release(o.root_dir, &g, verb) != 0)
+                return EXIT_FAILURE;
         if (vs_tree_remove(g.dir, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
         if (unlink(g.conf) < 0 && errno != ENOENT)

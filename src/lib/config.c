@@ -13,6 +13,7 @@
 
 #include "limits.h"
 #include "rlimit.h"
+#include "unify.h"
 #include "util.h"
 
 /* ---- signals ---------------------------------------------------------- */
@@ -195,10 +196,20 @@ static int host_handler(void *user, const char *section, const char *name, const
                                    "no spaces, / : or @)",
                                    v);
                 snprintf(streq(name, "bridge") ? h->bridge : h->net_device, IFNAMSIZ, "%s", v);
+        } else if (streq(name, "unify-exclude")) {
+                char why[160];
+                char copy[sizeof h->unify_exclude], *save = NULL;
+                if (strlen(v) >= sizeof copy)
+                        return bad(r, key, "too long (at most 1023 characters)");
+                snprintf(copy, sizeof copy, "%s", v);
+                for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+                        if (vs_unify_pattern_check(t, why, sizeof why) < 0)
+                                return bad(r, key, "%s", why);
+                snprintf(h->unify_exclude, sizeof h->unify_exclude, "%s", v);
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
-                           "debian-suite, net-device, bridge)");
+                           "debian-suite, net-device, bridge, unify-exclude)");
         }
         return 1;
 }
@@ -290,7 +301,7 @@ static int parse_caps(const char *v, VsCaps *ret, char *badname, size_t size)
 static bool multi_valued(const char *key)
 {
         return streq(key, "mount.bind") || streq(key, "net.address") || streq(key, "net.gateway") ||
-               streq(key, "net.route");
+               streq(key, "net.route") || streq(key, "unify.exclude");
 }
 
 /* Returns 0 or -EINVAL with a message (without the location) in @msg. */
@@ -474,8 +485,21 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                 if (vs_bind_parse(g->bind_buf[i], &g->binds[i], &e) < 0)
                         BAD("%s", e.msg);
                 g->n_binds++;
+        } else if (streq(section, "unify")) {
+                char why[160];
+                if (!streq(name, "exclude"))
+                        BAD("unknown key (known: exclude)");
+                if (g->n_unify_exclude >= VS_CONFIG_MAX_EXCLUDES)
+                        BAD("too many patterns (at most %d)", VS_CONFIG_MAX_EXCLUDES);
+                if (strlen(v) >= sizeof g->unify_exclude[0])
+                        BAD("a pattern is at most 255 characters");
+                if (vs_unify_pattern_check(v, why, sizeof why) < 0)
+                        BAD("%s", why);
+                snprintf(g->unify_exclude[g->n_unify_exclude++], sizeof g->unify_exclude[0], "%s",
+                         v);
         } else {
-                BAD("unknown section [%s] (known: guest, net, limits, security, mount)", section);
+                BAD("unknown section [%s] (known: guest, net, limits, security, mount, unify)",
+                    section);
         }
 #undef BAD
         return 0;
@@ -635,6 +659,11 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
                 fprintf(f, "\n[mount]\n");
                 for (int i = 0; i < g->n_binds; i++)
                         fprintf(f, "bind = %s\n", g->bind_spec[i]);
+        }
+        if (g->n_unify_exclude) {
+                fprintf(f, "\n[unify]\n");
+                for (int i = 0; i < g->n_unify_exclude; i++)
+                        fprintf(f, "exclude = %s\n", g->unify_exclude[i]);
         }
         return ferror(f) ? -EIO : 0;
 }

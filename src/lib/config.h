@@ -23,6 +23,8 @@
 #define VS_CONFIG_MAX_BINDS   32
 #define VS_CONFIG_MAX_RLIMITS 16
 
+#define VS_CONFIG_MAX_EXCLUDES 32
+
 typedef struct VsHostConfig {
         char cgroup_parent[256]; /* "/vserver" */
         unsigned ctx_min, ctx_max;
@@ -30,6 +32,7 @@ typedef struct VsHostConfig {
         char suite[64];
         char net_device[IFNAMSIZ]; /* where isolate addresses without @DEVICE go: "lo" */
         char bridge[IFNAMSIZ];     /* the netns mode's bridge: "vsbr0" */
+        char unify_exclude[1024];  /* host-wide unify patterns, space separated */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {
@@ -56,6 +59,8 @@ typedef struct VsGuestConfig {
         VsBind binds[VS_CONFIG_MAX_BINDS];             /* parsed from copies */
         char bind_buf[VS_CONFIG_MAX_BINDS][PATH_MAX];
         int n_binds;
+        char unify_exclude[VS_CONFIG_MAX_EXCLUDES][256]; /* [unify] exclude, in order */
+        int n_unify_exclude;
 } VsGuestConfig;
 
 void vs_host_config_init(VsHostConfig *h);

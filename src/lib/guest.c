@@ -317,6 +317,13 @@ static int net_conflicts(const VsGuest *g, VsError *err)
 int vs_guest_start(VsGuest *g, VsError *err)
 {
         VsGuestState st;
+        char pending[PATH_MAX];
+        /* a killed unify may have left a shared file writable: fail closed */
+        snprintf(pending, sizeof pending, "%s/unify.pending", g->paths.run);
+        if (access(pending, F_OK) == 0)
+                return vs_error_input(err,
+                                      "an interrupted vserver unify left shared files to repair "
+                                      "(run vserver unify --all --dry-run, or any unify, first)");
         int r = vs_guest_state(g, &st, err);
         if (r < 0)
                 return r;
