@@ -1007,20 +1007,33 @@ out:
         return r;
 }
 
-/* Already sharing their first extent?  (A rerun on btrfs need not ask the kernel again.) */
-static bool same_extent(int a, int b)
+/*
+ * 1: already sharing their first extent (a rerun need not ask the kernel
+ * again); -1: data kept inline in the metadata, which nothing can share.
+ */
+static int first_extent(int fd, struct fiemap_extent *ret)
 {
-        struct {
-                struct fiemap f;
-                struct fiemap_extent e[1];
-        } x = {0}, y = {0};
-        x.f.fm_length = y.f.fm_length = ~0ULL;
-        x.f.fm_extent_count = y.f.fm_extent_count = 1;
-        x.f.fm_flags = y.f.fm_flags = FIEMAP_FLAG_SYNC;
-        if (ioctl(a, FS_IOC_FIEMAP, &x.f) < 0 || ioctl(b, FS_IOC_FIEMAP, &y.f) < 0)
-                return false;
-        return x.f.fm_mapped_extents == 1 && y.f.fm_mapped_extents == 1 &&
-               (x.e[0].fe_flags & FIEMAP_EXTENT_SHARED) && x.e[0].fe_physical == y.e[0].fe_physical;
+        /* the extent follows the header in one buffer: fm_extents is a flexible array */
+        _Alignas(struct fiemap) char buf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
+        struct fiemap *fm = (struct fiemap *)(void *)buf;
+        memset(buf, 0, sizeof buf);
+        fm->fm_length = ~0ULL;
+        fm->fm_extent_count = 1;
+        fm->fm_flags = FIEMAP_FLAG_SYNC;
+        if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0 || fm->fm_mapped_extents != 1)
+                return 0;
+        *ret = fm->fm_extents[0];
+        return 1;
+}
+
+static int same_extent(int a, int b)
+{
+        struct fiemap_extent x, y;
+        if (!first_extent(a, &x) || !first_extent(b, &y))
+                return 0;
+        if ((x.fe_flags | y.fe_flags) & FIEMAP_EXTENT_DATA_INLINE)
+                return -1;
+        return (x.fe_flags & FIEMAP_EXTENT_SHARED) && x.fe_physical == y.fe_physical;
 }
 
 /* One set by FIDEDUPERANGE: the kernel compares again and shares extents. */
@@ -1039,7 +1052,10 @@ static int share_reflinks(Ctx *c, const Set *s)
                         c->st->changed++;
                         continue;
                 }
-                if (same_extent(kfd, fd)) {
+                int same = same_extent(kfd, fd);
+                if (same < 0)
+                        continue;
+                if (same > 0) {
                         c->st->already += m->npaths;
                         continue;
                 }
