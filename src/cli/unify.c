@@ -297,7 +297,6 @@ static void summary_json(const VsUnifyStats *st, json_object *j)
         json_object_object_add(j, "skipped_busy", json_object_new_uint64(st->busy));
         json_object_object_add(j, "skipped_changed", json_object_new_uint64(st->changed));
         json_object_object_add(j, "skipped_setuid", json_object_new_uint64(st->setuid));
-        json_object_object_add(j, "hash_collisions", json_object_new_uint64(st->collisions));
         json_object_object_add(j, "deunified", json_object_new_uint64(st->deunified));
         json_object_object_add(j, "seconds", json_object_new_double(st->seconds));
 }
@@ -465,11 +464,11 @@ static int verb_unify(int argc, char **argv)
                        (unsigned long long)st.files, stats_bytes(st.bytes, b2, sizeof b2),
                        (unsigned long long)st.excluded, (unsigned long long)st.candidates,
                        stats_bytes(st.bytes_read, b1, sizeof b1), (unsigned long long)st.already);
-                if (st.busy || st.changed || st.setuid || st.collisions)
+                if (st.busy || st.changed || st.setuid)
                         printf("; left alone: %llu open for writing, %llu changed meanwhile, "
-                               "%llu setuid/setgid, %llu hash collisions",
+                               "%llu setuid/setgid",
                                (unsigned long long)st.busy, (unsigned long long)st.changed,
-                               (unsigned long long)st.setuid, (unsigned long long)st.collisions);
+                               (unsigned long long)st.setuid);
                 printf("\n");
         }
         free(trees);

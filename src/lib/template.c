@@ -213,6 +213,12 @@ int vs_template_busybox(const char *rootfs, VsError *err)
                         return vs_error(err, errno, "write /bin/busybox");
         if (n < 0 || fchmod(out, 0755) < 0)
                 return vs_error(err, errno, "copy /bin/busybox");
+        /* the package's time, as a copy with cp -p has it: guests' copies stay alike */
+        struct stat st;
+        if (fstat(in, &st) == 0) {
+                struct timespec ts[2] = {st.st_atim, st.st_mtim};
+                (void)futimens(out, ts);
+        }
 
         /* one link per applet, where busybox itself says it belongs */
         static char list_full[] = "--list-full";

@@ -324,7 +324,7 @@ typedef struct Ctx {
         Run *runs;
         size_t nruns;
         atomic_size_t next_run;
-        atomic_uint_fast64_t done, bytes_read, collisions;
+        atomic_uint_fast64_t done, bytes_read;
 
         pthread_mutex_t lock;
         Set *sets;
@@ -492,30 +492,6 @@ static void load_meta(Ctx *c, Ino *in)
         close(fd);
 }
 
-static int hash_fd(int fd, char *buf, XXH128_hash_t *ret, uint64_t *read_bytes)
-{
-        XXH3_state_t *s = XXH3_createState();
-        if (!s)
-                return -ENOMEM;
-        XXH3_128bits_reset(s);
-        for (;;) {
-                ssize_t n = read(fd, buf, CHUNK);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        XXH3_freeState(s);
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                *read_bytes += (uint64_t)n;
-                XXH3_128bits_update(s, buf, (size_t)n);
-        }
-        *ret = XXH3_128bits_digest(s);
-        XXH3_freeState(s);
-        return 0;
-}
-
 /* Byte for byte, from the start; 1 same, 0 different, -errno. */
 static int same_bytes(int a, int b, char *ba, char *bb, uint64_t *read_bytes)
 {
@@ -566,101 +542,178 @@ static void add_set(Ctx *c, const uint32_t *inos, uint32_t n)
 static int cmp_hash(const void *a, const void *b)
 {
         const Ino *x = &sort_inos[*(const uint32_t *)a], *y = &sort_inos[*(const uint32_t *)b];
-        if (x->hash.high64 != y->hash.high64)
-                return x->hash.high64 < y->hash.high64 ? -1 : 1;
         if (x->hash.low64 != y->hash.low64)
                 return x->hash.low64 < y->hash.low64 ? -1 : 1;
         return 0;
 }
 
+#define WAY_MAX 64 /* files compared side by side */
+#define PREFIX  (64 * 1024)
+
 /*
- * Split one run (same size and metadata) into sets of equal bytes.  Two
- * files are compared at once; more are hashed first, and each match is then
- * proved against the first of its hash, so a crafted collision stays apart.
+ * Up to WAY_MAX files of one size and metadata, read side by side chunk by
+ * chunk, each exactly once: the files of each class are compared with its
+ * first, and a class splits where they differ.  What stays together to the
+ * end is proved equal byte for byte.
  */
-static void prove_run(Ctx *c, const Run *run, char *b1, char *b2)
+static void prove_side_by_side(Ctx *c, const uint32_t *ids, uint32_t n, char *buf, uint64_t *rd)
+{
+        int fd[WAY_MAX];
+        uint32_t cls[WAY_MAX], chunk = n <= 8 ? CHUNK : CHUNK / 8 < 4096 ? 4096 : CHUNK / 8;
+        ssize_t got[WAY_MAX];
+        uint32_t nclass = 0;
+        for (uint32_t i = 0; i < n; i++) {
+                const Ino *in = &c->inos[ids[i]];
+                fd[i] = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
+                cls[i] = fd[i] < 0 ? UINT32_MAX : 0;
+        }
+        nclass = 1;
+        for (off_t off = 0;; off += chunk) {
+                /* read the members of classes with two or more */
+                uint32_t size[WAY_MAX] = {0};
+                for (uint32_t i = 0; i < n; i++)
+                        if (cls[i] != UINT32_MAX)
+                                size[cls[i]]++;
+                bool any = false;
+                for (uint32_t i = 0; i < n; i++) {
+                        if (cls[i] == UINT32_MAX || size[cls[i]] < 2) {
+                                if (cls[i] != UINT32_MAX && size[cls[i]] < 2)
+                                        cls[i] = UINT32_MAX;
+                                continue;
+                        }
+                        got[i] = pread(fd[i], buf + (size_t)i * chunk, chunk, off);
+                        if (got[i] < 0) {
+                                cls[i] = UINT32_MAX;
+                                continue;
+                        }
+                        *rd += (uint64_t)got[i];
+                        any = true;
+                }
+                if (!any)
+                        break;
+                /* split: each member against the first of its class, or of a new one */
+                uint32_t first_of[2 * WAY_MAX], parent_of[2 * WAY_MAX], next = nclass;
+                for (uint32_t k = 0; k < 2 * WAY_MAX; k++)
+                        first_of[k] = UINT32_MAX;
+                bool eof = true;
+                for (uint32_t i = 0; i < n; i++) {
+                        if (cls[i] == UINT32_MAX)
+                                continue;
+                        if (got[i] > 0)
+                                eof = false;
+                        uint32_t k = cls[i], placed = UINT32_MAX;
+                        /* classes born of k in this round, k itself first */
+                        for (uint32_t cand = 0; cand < next && placed == UINT32_MAX; cand++) {
+                                if (cand != k && (cand < nclass || parent_of[cand] != k))
+                                        continue;
+                                uint32_t r = first_of[cand];
+                                if (r == UINT32_MAX) {
+                                        if (cand == k) {
+                                                first_of[k] = i;
+                                                placed = k;
+                                        }
+                                        continue;
+                                }
+                                if (got[r] == got[i] &&
+                                    memcmp(buf + (size_t)r * chunk, buf + (size_t)i * chunk,
+                                           (size_t)got[i]) == 0)
+                                        placed = cand;
+                        }
+                        if (placed == UINT32_MAX && next < 2 * WAY_MAX) {
+                                placed = next++;
+                                parent_of[placed] = k;
+                                first_of[placed] = i;
+                        }
+                        cls[i] = placed;
+                }
+                /* renumber densely */
+                uint32_t map[2 * WAY_MAX];
+                for (uint32_t k = 0; k < 2 * WAY_MAX; k++)
+                        map[k] = UINT32_MAX;
+                nclass = 0;
+                for (uint32_t i = 0; i < n; i++)
+                        if (cls[i] != UINT32_MAX) {
+                                if (map[cls[i]] == UINT32_MAX)
+                                        map[cls[i]] = nclass++;
+                                cls[i] = map[cls[i]];
+                        }
+                if (eof || nclass == 0)
+                        break;
+        }
+        for (uint32_t k = 0; k < nclass; k++) {
+                uint32_t members[WAY_MAX], nm = 0, first = UINT32_MAX;
+                for (uint32_t i = 0; i < n; i++) {
+                        if (cls[i] != k)
+                                continue;
+                        if (first == UINT32_MAX)
+                                first = i;
+                        /* links: the xattrs too, exactly (they were grouped by a hash) */
+                        else if (c->inos[ids[i]].link && !same_xattrs(fd[first], fd[i]))
+                                continue;
+                        members[nm++] = ids[i];
+                }
+                if (nm >= 2)
+                        add_set(c, members, nm);
+        }
+        for (uint32_t i = 0; i < n; i++)
+                if (fd[i] >= 0)
+                        close(fd[i]);
+}
+
+/*
+ * Split one run (same size and metadata) into sets of equal bytes.  A run
+ * larger than WAY_MAX is first split by the xxh3 of each file's first 64
+ * KiB; what still shares a prefix is compared side by side in slices.
+ */
+static void prove_run(Ctx *c, const Run *run, char *buf)
 {
         uint32_t *ids = c->order + run->start;
         uint32_t n = run->n;
         uint64_t rd = 0;
-        uint32_t nm;
-
-        if (n == 2) {
-                int a = open_ino(c, &c->inos[ids[0]], O_RDONLY | O_NONBLOCK, NULL);
-                int b = a < 0 ? -1 : open_ino(c, &c->inos[ids[1]], O_RDONLY | O_NONBLOCK, NULL);
-                if (a >= 0 && b >= 0 && same_bytes(a, b, b1, b2, &rd) == 1 &&
-                    (!c->inos[ids[0]].link || same_xattrs(a, b)))
-                        add_set(c, ids, 2);
-                if (a >= 0)
-                        close(a);
-                if (b >= 0)
-                        close(b);
+        if (n <= WAY_MAX) {
+                prove_side_by_side(c, ids, n, buf, &rd);
                 atomic_fetch_add(&c->bytes_read, rd);
                 return;
         }
         for (uint32_t i = 0; i < n; i++) {
                 Ino *in = &c->inos[ids[i]];
                 int fd = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
-                if (fd < 0 || hash_fd(fd, b1, &in->hash, &rd) < 0)
-                        in->skip = true;
+                ssize_t got = fd < 0 ? -1 : pread(fd, buf, PREFIX, 0);
+                in->skip = got < 0;
+                in->hash.low64 = got < 0 ? 0 : XXH3_64bits(buf, (size_t)got);
+                rd += got > 0 ? (uint64_t)got : 0;
                 if (fd >= 0)
                         close(fd);
         }
         /* sort_inos is set once before the threads start; qsort only reads it */
         qsort(ids, n, sizeof *ids, cmp_hash);
-        uint32_t *members = malloc(n * sizeof *members);
-        if (!members)
-                return;
         for (uint32_t i = 0; i < n;) {
                 uint32_t j = i + 1;
                 while (j < n && cmp_hash(&ids[i], &ids[j]) == 0)
                         j++;
-                nm = 0;
-                int kfd = -1;
-                for (uint32_t k = i; k < j; k++) {
-                        Ino *in = &c->inos[ids[k]];
-                        if (in->skip)
-                                continue;
-                        if (kfd < 0) {
-                                kfd = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
-                                if (kfd >= 0)
-                                        members[nm++] = ids[k];
-                                continue;
-                        }
-                        int fd = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
-                        if (fd < 0)
-                                continue;
-                        if (same_bytes(kfd, fd, b1, b2, &rd) == 1 &&
-                            (!in->link || same_xattrs(kfd, fd)))
-                                members[nm++] = ids[k];
-                        else
-                                atomic_fetch_add(&c->collisions, 1);
-                        close(fd);
+                for (uint32_t k = i; k < j; k += WAY_MAX) {
+                        uint32_t m = j - k < WAY_MAX ? j - k : WAY_MAX;
+                        if (m >= 2)
+                                prove_side_by_side(c, ids + k, m, buf, &rd);
                 }
-                if (kfd >= 0)
-                        close(kfd);
-                if (nm >= 2)
-                        add_set(c, members, nm);
                 i = j;
         }
-        free(members);
         atomic_fetch_add(&c->bytes_read, rd);
 }
 
 static void *prover(void *arg)
 {
         Ctx *c = arg;
-        char *b1 = malloc(CHUNK), *b2 = malloc(CHUNK);
-        if (b1 && b2)
+        char *b1 = malloc((size_t)CHUNK * 8); /* WAY_MAX files side by side */
+        if (b1)
                 for (;;) {
                         size_t i = atomic_fetch_add(&c->next_run, 1);
                         if (i >= c->nruns)
                                 break;
-                        prove_run(c, &c->runs[i], b1, b2);
+                        prove_run(c, &c->runs[i], b1);
                         atomic_fetch_add(&c->done, c->runs[i].n);
                 }
         free(b1);
-        free(b2);
         return NULL;
 }
 
@@ -1446,7 +1499,6 @@ int vs_unify(const VsUnifyTree *trees, int n, const VsUnifyOptions *o, VsUnifySt
                         total += c.runs[i].n;
                 run_threads(&c, prover, &c, "compare", &c.done, total);
                 st->bytes_read = c.bytes_read;
-                st->collisions = c.collisions;
                 r = share_all(&c);
         }
         st->seconds = (double)(now_ns() - t0) / 1e9;

@@ -56,7 +56,6 @@ typedef struct VsUnifyStats {
         uint64_t bytes_saved; /* freed (links) or deduplicated (reflinks) */
         uint64_t busy;        /* skipped: open for writing */
         uint64_t changed;     /* skipped: changed while we worked */
-        uint64_t collisions;  /* same hash, different bytes */
         uint64_t setuid;      /* setuid/setgid files left alone */
         uint64_t deunified;   /* private copies made (deunify) */
         double seconds;
