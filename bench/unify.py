@@ -5,8 +5,8 @@ Ten guests: Debian bookworm minbase (debootstrap, cached in
 /var/cache/vserver-bench), half of them with extra packages (python3, perl,
 git, curl, openssl); in four of them 100 files each differ from the others only
 in owner, mode, mtime or an xattr.  Each tool gets a fresh copy of the corpus
-(cp -a, so the page cache is equally warm for all) and works on the guests'
-/usr (vserver: the whole trees, its default exclusions apply).  Measured per
+(cp -a, then sync and a dropped page cache, the same cold start for all) and
+works on the guests' /usr (vserver: the whole trees, its default exclusions apply).  Measured per
 tool: wall time, CPU time, peak RSS (wait4 of the tool alone), bytes saved (du:
 each inode once), and wrong merges: files now sharing an inode whose copies
 differed in owner, group, mode, mtime or xattrs before.  On a btrfs loop image
@@ -147,17 +147,24 @@ def wrong_merges(roots, before, prefix_from, prefix_to):
     return wrong
 
 
+def cold():
+    """Every tool starts from disk: dirty data written, the page cache dropped
+    (this VM keeps little cache anyway, so a warm start would be luck)."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
 def timed(cmd, env=None, cwd=None):
-    t0 = time.monotonic()
-    p = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[0]} failed: {err.strip()[-400:]}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+    """Wall, CPU (user+sys) and peak RSS of the tool alone, by GNU time."""
+    cold()
+    with tempfile.NamedTemporaryFile("r") as out:
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", out.name] +
+                           [str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed: {p.stderr.strip()[-400:]}")
+        wall, user, sys_, rss = out.read().split()[-4:]
+    return float(wall), float(user) + float(sys_), int(rss) / 1024.0
 
 
 def copy(src: Path, dst: Path):
@@ -165,11 +172,14 @@ def copy(src: Path, dst: Path):
 
 
 def peers():
-    missing = [p for p in ("jdupes", "rdfind", "duperemove") if not shutil.which(p)]
+    need = {"jdupes": "jdupes", "rdfind": "rdfind", "duperemove": "duperemove",
+            "/usr/bin/time": "time", "mkfs.btrfs": "btrfs-progs", "debootstrap": "debootstrap"}
+    missing = [pkg for cmd, pkg in need.items() if not shutil.which(cmd)]
     if missing:
         print(f"== installing {' '.join(missing)}", file=sys.stderr)
-        sh("apt-get", "install", "-y", "-qq", *missing, stdout=subprocess.DEVNULL,
-           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        sh("apt-get", "update", "-qq", stdout=subprocess.DEVNULL, env=env)
+        sh("apt-get", "install", "-y", "-qq", *missing, stdout=subprocess.DEVNULL, env=env)
 
 
 def drop(inst: Path):
@@ -215,7 +225,7 @@ def pss_run(env, names, program):
     time.sleep(2.0)
     pss = pss_of_marked(marker)
     for n in names:
-        sh(V, "stop", n, "--timeout", "0", env=env)
+        sh(V, "stop", n, "--timeout", "0", env=env, stderr=subprocess.DEVNULL)
     return pss
 
 
@@ -322,7 +332,7 @@ def main():
           f"{result['date']}, {result['machine']}. Corpus: {len(GUESTS)} guests "
           f"({result['corpus']['kind']}), {nfiles} files, {size / 2**30:.2f} GiB; 100 files in "
           "each of four guests differ only in owner, mode, mtime or an xattr. "
-          "Each tool works on a fresh copy with a warm page cache; peers on the guests' /usr, "
+          "Each tool works on a fresh copy, from a cold page cache (sync, drop_caches); peers on the guests' /usr, "
           "vserver on the whole trees with its default exclusions. Wrong merges: files now "
           "sharing an inode although their copies differed in owner, mode, mtime or xattrs.\n",
           "| tool | fs | wall s | CPU s | peak RSS MiB | saved MiB | wrong merges | time / vserver |",

@@ -295,6 +295,7 @@ typedef struct Ino {
         uint32_t npaths;
         uint32_t flags;
         uint64_t xhash;
+        uint32_t xlen;
         XXH128_hash_t hash;
         bool marked;
         bool skip;
@@ -374,10 +375,7 @@ static int cmp_key(const Ino *x, const Ino *y, bool meta)
                         CMP(r.mtime.tv_sec);
                         CMP(r.mtime.tv_nsec);
                 }
-                if (meta) {
-                        CMP(flags);
-                        CMP(xhash);
-                }
+                (void)meta;
         }
 #undef CMP
         return 0;
@@ -416,17 +414,22 @@ static int open_ino(Ctx *c, const Ino *in, int flags, struct stat *ret)
 }
 
 /* The xattrs but ours, as one canonical blob: sorted "name\0" len value. */
-static ssize_t xattr_blob(int fd, char *out, size_t size)
+static ssize_t xattr_blob(int fd, char *out, size_t size, bool *ret_marked)
 {
         char names[8192];
         ssize_t n = flistxattr(fd, names, sizeof names);
+        if (ret_marked)
+                *ret_marked = false;
         if (n < 0)
                 return errno == ENOTSUP ? 0 : -errno;
         const char *list[256];
         int cnt = 0;
-        for (char *s = names; s < names + n && cnt < 256; s += strlen(s) + 1)
+        for (char *s = names; s < names + n && cnt < 256; s += strlen(s) + 1) {
                 if (!streq(s, VS_UNIFY_XATTR))
                         list[cnt++] = s;
+                else if (ret_marked)
+                        *ret_marked = true;
+        }
         for (int i = 1; i < cnt; i++) /* few names: insertion sort */
                 for (int j = i; j > 0 && strcmp(list[j - 1], list[j]) > 0; j--) {
                         const char *t = list[j];
@@ -468,28 +471,22 @@ static bool is_marked(int fd)
         return fgetxattr(fd, VS_UNIFY_XATTR, v, sizeof v) >= 0;
 }
 
-/* flags, xattrs and our mark of a candidate */
-static void load_meta(Ctx *c, Ino *in)
+/* flags, xattrs (as a hash and a length) and our mark of a candidate, from its open fd */
+static void load_meta(Ino *in, int fd)
 {
-        char blob[65536];
-        int fd = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
-        if (fd < 0) {
+        static _Thread_local char blob[65536];
+        ssize_t n = xattr_blob(fd, blob, sizeof blob, &in->marked);
+        if (n < 0 || get_flags(fd, &in->flags) < 0) {
                 in->skip = true;
                 return;
         }
-        ssize_t n = xattr_blob(fd, blob, sizeof blob);
-        if (n < 0 || get_flags(fd, &in->flags) < 0) {
+        in->flags &= USER_FLAGS;
+        in->xhash = XXH3_64bits(blob, (size_t)n);
+        in->xlen = (uint32_t)n;
+        /* an admin's immutable or append-only file is not ours to share */
+        if ((in->flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) && !in->marked)
                 in->skip = true;
-        } else {
-                in->flags &= USER_FLAGS;
-                in->xhash = XXH3_64bits(blob, (size_t)n);
-                in->marked = is_marked(fd);
-                /* an admin's immutable or append-only file is not ours to share */
-                if ((in->flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) && !in->marked)
-                        in->skip = true;
-                in->flags &= ~FS_IMMUTABLE_FL; /* ours: the shared state itself */
-        }
-        close(fd);
+        in->flags &= ~FS_IMMUTABLE_FL; /* ours: the shared state itself */
 }
 
 /* Byte for byte, from the start; 1 same, 0 different, -errno. */
@@ -513,7 +510,7 @@ static int same_bytes(int a, int b, char *ba, char *bb, uint64_t *read_bytes)
 static int same_xattrs(int a, int b)
 {
         static _Thread_local char xa[65536], xb[65536];
-        ssize_t na = xattr_blob(a, xa, sizeof xa), nb = xattr_blob(b, xb, sizeof xb);
+        ssize_t na = xattr_blob(a, xa, sizeof xa, NULL), nb = xattr_blob(b, xb, sizeof xb, NULL);
         return na >= 0 && na == nb && memcmp(xa, xb, (size_t)na) == 0;
 }
 
@@ -566,6 +563,9 @@ static void prove_side_by_side(Ctx *c, const uint32_t *ids, uint32_t n, char *bu
                 const Ino *in = &c->inos[ids[i]];
                 fd[i] = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
                 cls[i] = fd[i] < 0 ? UINT32_MAX : 0;
+                /* all of them at once: the disk gets a deep queue, not one file at a time */
+                if (fd[i] >= 0)
+                        (void)posix_fadvise(fd[i], 0, 0, POSIX_FADV_WILLNEED);
         }
         nclass = 1;
         for (off_t off = 0;; off += chunk) {
@@ -640,17 +640,29 @@ static void prove_side_by_side(Ctx *c, const uint32_t *ids, uint32_t n, char *bu
                 if (eof || nclass == 0)
                         break;
         }
-        for (uint32_t k = 0; k < nclass; k++) {
-                uint32_t members[WAY_MAX], nm = 0, first = UINT32_MAX;
-                for (uint32_t i = 0; i < n; i++) {
-                        if (cls[i] != k)
+        /* links: a class splits again by flags and xattrs, the xattrs compared exactly */
+        for (uint32_t i = 0; i < n; i++)
+                if (cls[i] != UINT32_MAX && c->inos[ids[i]].link) {
+                        load_meta(&c->inos[ids[i]], fd[i]);
+                        if (c->inos[ids[i]].skip)
+                                cls[i] = UINT32_MAX;
+                }
+        bool done[WAY_MAX] = {false};
+        for (uint32_t i = 0; i < n; i++) {
+                if (cls[i] == UINT32_MAX || done[i])
+                        continue;
+                uint32_t members[WAY_MAX], nm = 0;
+                const Ino *f = &c->inos[ids[i]];
+                for (uint32_t j = i; j < n; j++) {
+                        const Ino *m = &c->inos[ids[j]];
+                        if (done[j] || cls[j] != cls[i])
                                 continue;
-                        if (first == UINT32_MAX)
-                                first = i;
-                        /* links: the xattrs too, exactly (they were grouped by a hash) */
-                        else if (c->inos[ids[i]].link && !same_xattrs(fd[first], fd[i]))
+                        if (j != i && f->link &&
+                            (m->flags != f->flags || m->xhash != f->xhash || m->xlen != f->xlen ||
+                             (f->xlen && !same_xattrs(fd[i], fd[j]))))
                                 continue;
-                        members[nm++] = ids[i];
+                        done[j] = true;
+                        members[nm++] = ids[j];
                 }
                 if (nm >= 2)
                         add_set(c, members, nm);
@@ -717,26 +729,6 @@ static void *prover(void *arg)
         return NULL;
 }
 
-typedef struct MetaJob {
-        Ctx *c;
-        uint32_t *ids;
-        size_t n;
-        atomic_size_t next;
-} MetaJob;
-
-static void *meta_worker(void *arg)
-{
-        MetaJob *j = arg;
-        for (;;) {
-                size_t i = atomic_fetch_add(&j->next, 1);
-                if (i >= j->n)
-                        break;
-                load_meta(j->c, &j->c->inos[j->ids[i]]);
-                atomic_fetch_add(&j->c->done, 1);
-        }
-        return NULL;
-}
-
 typedef struct ScanJob {
         Walk *walks;
         int n;
@@ -758,11 +750,11 @@ static void *scan_worker(void *arg)
         return NULL;
 }
 
-static int jobs_of(const VsUnifyOptions *o)
+static int jobs_of(const VsUnifyOptions *o, int per_cpu)
 {
         if (o->jobs > 0)
                 return o->jobs > 64 ? 64 : o->jobs;
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = sysconf(_SC_NPROCESSORS_ONLN) * per_cpu;
         return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
@@ -772,9 +764,9 @@ static int jobs_of(const VsUnifyOptions *o)
  * when nobody watches.
  */
 static void run_threads(Ctx *c, void *(*fn)(void *), void *arg, const char *phase,
-                        atomic_uint_fast64_t *count, uint64_t total)
+                        atomic_uint_fast64_t *count, uint64_t total, int per_cpu)
 {
-        int jobs = jobs_of(c->o);
+        int jobs = jobs_of(c->o, per_cpu);
         pthread_t th[64];
         int started = 0;
         for (int i = c->o->progress ? 0 : 1; i < jobs; i++)
@@ -897,8 +889,14 @@ static bool lease(Ctx *c, int fd)
         return errno != EAGAIN && !c->any_running;
 }
 
-/* Put a link to @kfd in place of @p (which must still be inode @in). */
-static int replace_path(Ctx *c, const Rec *p, const Ino *in, int kfd)
+static bool same_meta(const Ino *in, const struct stat *st);
+
+/*
+ * Put a link to @kfd in place of @p, which must still be inode @in as the
+ * scan saw it (@first: its ctime too; later paths of one inode see the
+ * ctime that the first rename changed).
+ */
+static int replace_path(Ctx *c, const Rec *p, const Ino *in, int kfd, bool first)
 {
         const char *base;
         _cleanup_close_ int dfd = open_parent(c->rootfd[p->tree], p->rel, &base, O_PATH);
@@ -909,6 +907,10 @@ static int replace_path(Ctx *c, const Rec *p, const Ino *in, int kfd)
         if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
         if (st.st_dev != in->r.dev || st.st_ino != in->r.ino)
+                return -ESTALE;
+        if (first ? !same_meta(in, &st)
+                  : st.st_size != (off_t)in->r.size || st.st_mtim.tv_nsec != in->r.mtime.tv_nsec ||
+                        st.st_mtim.tv_sec != in->r.mtime.tv_sec)
                 return -ESTALE;
         for (int tries = 0;; tries++) {
                 tmp_name(tmp);
@@ -956,20 +958,27 @@ static uint64_t saved_by(const Ino *in)
  * each member are leased (nobody has them open for writing) and proved
  * again, so what was compared is what gets shared.
  */
+#define LOCKED(stmt)                                                                               \
+        do {                                                                                       \
+                pthread_mutex_lock(&c->lock);                                                      \
+                stmt;                                                                              \
+                pthread_mutex_unlock(&c->lock);                                                    \
+        } while (0)
+
 static int share_links(Ctx *c, const Set *s)
 {
         Ino *k = &c->inos[s->ino[0]];
         struct stat kst;
-        static char b1[CHUNK], b2[CHUNK]; /* the main thread's only */
+        static char b1[CHUNK], b2[CHUNK]; /* only with running guests: the main thread's */
         uint64_t rd = 0;
         int r = 0;
         _cleanup_close_ int kfd = open_ino(c, k, O_RDONLY | O_NONBLOCK, &kst);
         if (kfd < 0 || !same_meta(k, &kst)) {
-                c->st->changed += s->n;
+                LOCKED(c->st->changed += s->n);
                 return 0;
         }
         if (!lease(c, kfd)) {
-                c->st->busy += s->n;
+                LOCKED(c->st->busy += s->n);
                 return 0;
         }
         int fds[256];
@@ -978,8 +987,13 @@ static int share_links(Ctx *c, const Set *s)
         for (uint32_t i = 1; i < s->n; i++) {
                 Ino *m = &c->inos[s->ino[i]];
                 struct stat mst;
-                fds[i] = open_ino(c, m, O_RDONLY | O_NONBLOCK, &mst);
                 was_imm[i] = false;
+                /* no guest runs: nobody can hold it open; its path is checked at the rename */
+                if (!c->any_running && !m->marked) {
+                        fds[i] = -2;
+                        continue;
+                }
+                fds[i] = open_ino(c, m, O_RDONLY | O_NONBLOCK, &mst);
                 if (fds[i] < 0)
                         continue;
                 bool ok = same_meta(m, &mst), leased = ok && lease(c, fds[i]);
@@ -987,29 +1001,29 @@ static int share_links(Ctx *c, const Set *s)
                         ok = same_bytes(kfd, fds[i], b1, b2, &rd) == 1 && same_xattrs(kfd, fds[i]);
                 if (!ok || !leased) {
                         if (ok)
-                                c->st->busy++;
+                                LOCKED(c->st->busy++);
                         else
-                                c->st->changed++;
+                                LOCKED(c->st->changed++);
                         close(fds[i]);
                         fds[i] = -1;
                 }
         }
-        c->st->bytes_read += rd;
+        LOCKED(c->st->bytes_read += rd);
         /* mark first: a crash from here on leaves a marked inode for the repair */
         if (!k->marked && fsetxattr(kfd, VS_UNIFY_XATTR, "1", 1, 0) < 0) {
-                r = vs_error(&c->err, errno, "mark %s:/%s", c->trees[c->paths[k->path].tree].name,
-                             c->paths[k->path].rel);
+                LOCKED(r = vs_error(&c->err, errno, "mark %s:/%s",
+                                    c->trees[c->paths[k->path].tree].name, c->paths[k->path].rel));
                 goto out;
         }
         k->marked = true;
         if ((r = set_imm(kfd, false)) < 0) {
-                vs_error(&c->err, -r, "clear the immutable flag of %s:/%s",
-                         c->trees[c->paths[k->path].tree].name, c->paths[k->path].rel);
+                LOCKED(vs_error(&c->err, -r, "clear the immutable flag of %s:/%s",
+                                c->trees[c->paths[k->path].tree].name, c->paths[k->path].rel));
                 goto out;
         }
         for (uint32_t i = 1; i < s->n; i++) {
                 Ino *m = &c->inos[s->ino[i]];
-                if (fds[i] < 0)
+                if (fds[i] == -1)
                         continue;
                 if (m->marked) { /* in another set before: it may be immutable */
                         was_imm[i] = true;
@@ -1017,35 +1031,37 @@ static int share_links(Ctx *c, const Set *s)
                 }
                 uint32_t done = 0;
                 for (uint32_t p = 0; p < m->npaths; p++) {
-                        int e = replace_path(c, &c->paths[m->path + p], m, kfd);
+                        int e = replace_path(c, &c->paths[m->path + p], m, kfd, p == 0);
                         if (e == 0) {
                                 done++;
                                 if (c->paths[m->path + p].tree < 256)
-                                        c->touched[c->paths[m->path + p].tree] = true;
+                                        LOCKED(c->touched[c->paths[m->path + p].tree] = true);
                         } else if (e == -EMLINK)
                                 break;
                         else if (e != -ESTALE && e != -ENOENT) {
-                                r = vs_error(&c->err, -e, "link %s:/%s",
-                                             c->trees[c->paths[m->path + p].tree].name,
-                                             c->paths[m->path + p].rel);
+                                LOCKED(r = vs_error(&c->err, -e, "link %s:/%s",
+                                                    c->trees[c->paths[m->path + p].tree].name,
+                                                    c->paths[m->path + p].rel));
                                 break;
                         } else
-                                c->st->changed++;
+                                LOCKED(c->st->changed++);
                 }
+                pthread_mutex_lock(&c->lock);
                 c->st->shared += done;
                 if (done == m->npaths) {
                         c->st->bytes_saved += saved_by(m);
                         report(c, m, k);
                 }
                 c->batch += (int)done;
+                pthread_mutex_unlock(&c->lock);
                 if (r < 0)
                         break;
         }
 out:
         /* whatever happened above, the keeper ends immutable if it is shared */
         if (fstat(kfd, &kst) == 0 && kst.st_nlink > 1 && set_imm(kfd, true) < 0 && r == 0)
-                r = vs_error(&c->err, errno, "set the immutable flag of %s:/%s",
-                             c->trees[c->paths[k->path].tree].name, c->paths[k->path].rel);
+                LOCKED(r = vs_error(&c->err, errno, "set the immutable flag of %s:/%s",
+                                    c->trees[c->paths[k->path].tree].name, c->paths[k->path].rel));
         /* the next chunk of this set checks the keeper against what it is now */
         if (fstat(kfd, &kst) == 0)
                 k->r.ctime = kst.st_ctim;
@@ -1201,13 +1217,71 @@ static void pick_keeper(Ctx *c, Set *s)
         s->ino[best] = t;
 }
 
+/* One link set in slices: a keeper and at most 255 members open at once. */
+static int share_set(Ctx *c, Set *s)
+{
+        int r = 0;
+        for (uint32_t off = 1; r == 0 && off < s->n; off += 255) {
+                uint32_t ids[256];
+                Set sub = {ids, 1};
+                ids[0] = s->ino[0];
+                while (sub.n < 256 && off + sub.n - 1 < s->n) {
+                        ids[sub.n] = s->ino[off + sub.n - 1];
+                        sub.n++;
+                }
+                r = share_links(c, &sub);
+        }
+        return r;
+}
+
+typedef struct ShareJob {
+        Ctx *c;
+        atomic_size_t next;
+        atomic_int failed;
+        atomic_uint_fast64_t done;
+} ShareJob;
+
+/*
+ * No guest runs: link sets go in parallel.  Each link and rename waits on
+ * the filesystem's journal (and discard), not on a CPU.
+ */
+static void *share_worker(void *arg)
+{
+        ShareJob *j = arg;
+        Ctx *c = j->c;
+        for (;;) {
+                size_t i = atomic_fetch_add(&j->next, 1);
+                if (i >= c->nsets || atomic_load(&j->failed))
+                        break;
+                Set *s = &c->sets[i];
+                if (c->inos[s->ino[0]].link && share_set(c, s) < 0)
+                        atomic_store(&j->failed, 1);
+                atomic_fetch_add(&j->done, 1);
+        }
+        return NULL;
+}
+
 static int share_all(Ctx *c)
 {
         int r = 0;
+        bool parallel = !c->o->dry_run && !c->any_running;
+        if (parallel) {
+                ShareJob j = {.c = c};
+                for (size_t i = 0; i < c->nsets; i++)
+                        pick_keeper(c, &c->sets[i]);
+                if ((r = pending(c, true)) < 0)
+                        return r;
+                run_threads(c, share_worker, &j, "share", &j.done, c->nsets, 4);
+                if (atomic_load(&j.failed))
+                        return -(c->err.code ? c->err.code : EIO);
+        }
         for (size_t i = 0; i < c->nsets && r == 0; i++) {
                 Set *s = &c->sets[i];
-                pick_keeper(c, s);
+                if (!parallel)
+                        pick_keeper(c, s);
                 Ino *k = &c->inos[s->ino[0]];
+                if (parallel && k->link)
+                        continue; /* done above */
                 if (c->o->dry_run) {
                         for (uint32_t j = 1; j < s->n; j++) {
                                 Ino *m = &c->inos[s->ino[j]];
@@ -1295,7 +1369,7 @@ static int scan(Ctx *c, bool all)
                 walks[i] =
                     (Walk){.t = &c->trees[i], .tree = (uint32_t)i, .all = all, .files = &files};
         ScanJob job = {walks, c->ntrees, 0};
-        run_threads(c, scan_worker, &job, "scan", &files, 0);
+        run_threads(c, scan_worker, &job, "scan", &files, 0, 2);
         int r = 0;
         size_t total = 0;
         for (int i = 0; i < c->ntrees; i++) {
@@ -1409,53 +1483,22 @@ static int group(Ctx *c)
                 }
                 if (in->link && c->trees[in->r.tree].no_link)
                         continue;
-                if (in->link && in->r.immutable) {
-                        /* ours (marked) may join; the admin's own are left alone (load_meta) */
-                }
                 c->order[n++] = (uint32_t)i;
         }
         sort_inos = c->inos;
         qsort(c->order, n, sizeof *c->order, cmp_order);
-        /* first by stat alone; only the colliding inodes get their flags and xattrs read */
-        Run *pre = NULL;
-        size_t npre = 0;
-        if (make_runs(c, c->order, n, false, &pre, &npre) < 0)
+        /* by stat alone; flags and xattrs are read while the contents are compared */
+        if (make_runs(c, c->order, n, false, &c->runs, &c->nruns) < 0)
                 return -c->err.code;
-        size_t ncand = 0;
-        for (size_t i = 0; i < npre; i++)
-                ncand += pre[i].n;
-        c->st->candidates = ncand;
-        uint32_t *cand = malloc((ncand + 1) * sizeof *cand);
-        if (!cand) {
-                free(pre);
-                return vs_error(&c->err, ENOMEM, "unify");
+        for (size_t i = 0; i < c->nruns; i++) {
+                c->st->candidates += c->runs[i].n;
+                *(c->inos[c->order[c->runs[i].start]].link ? &any_link : &any_reflink) = true;
         }
-        size_t k = 0;
-        for (size_t i = 0; i < npre; i++)
-                for (uint32_t j = 0; j < pre[i].n; j++)
-                        if (c->inos[c->order[pre[i].start + j]].link)
-                                cand[k++] = c->order[pre[i].start + j];
-        MetaJob mj = {c, cand, k, 0};
-        c->done = 0;
-        run_threads(c, meta_worker, &mj, "metadata", &c->done, k);
-        free(cand);
-        /* again, with flags and xattrs, and without the skipped */
-        size_t m = 0;
-        for (size_t i = 0; i < npre; i++)
-                for (uint32_t j = 0; j < pre[i].n; j++) {
-                        uint32_t id = c->order[pre[i].start + j];
-                        if (!c->inos[id].skip)
-                                c->order[m++] = id;
-                }
-        free(pre);
-        qsort(c->order, m, sizeof *c->order, cmp_order);
-        for (size_t i = 0; i < m; i++)
-                *(c->inos[c->order[i]].link ? &any_link : &any_reflink) = true;
         c->st->mode = any_link && any_reflink ? "mixed"
                       : any_reflink           ? "reflink"
                       : any_link              ? "link"
                                               : "none";
-        return make_runs(c, c->order, m, true, &c->runs, &c->nruns);
+        return 0;
 }
 
 static int ctx_init(Ctx *c, const VsUnifyTree *trees, int n, const VsUnifyOptions *o,
@@ -1497,7 +1540,7 @@ int vs_unify(const VsUnifyTree *trees, int n, const VsUnifyOptions *o, VsUnifySt
                 uint64_t total = 0;
                 for (size_t i = 0; i < c.nruns; i++)
                         total += c.runs[i].n;
-                run_threads(&c, prover, &c, "compare", &c.done, total);
+                run_threads(&c, prover, &c, "compare", &c.done, total, 4); /* waits on the disk */
                 st->bytes_read = c.bytes_read;
                 r = share_all(&c);
         }

@@ -32,3 +32,14 @@ def test_net_bench_runs(workdir):
     for mode in ("isolate", "netns", "host"):
         assert re.search(rf"\| {mode} \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \| \d+\.\d\d \|",
                          p.stdout), p.stdout
+
+
+def test_unify_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "unify.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for tool in ("vserver unify", "jdupes -L", "rdfind", "hardlink", "duperemove -dr"):
+        assert re.search(rf"\| {re.escape(tool)} \| (ext4|btrfs) \| \d+\.\d\d \|", p.stdout), tool
+    # vserver merges nothing whose metadata differed
+    assert re.search(r"\| vserver unify \| ext4 \|[^\n]*\| 0 \| 1\.00 \|", p.stdout), p.stdout
+    assert re.search(r"\| unified \| \d+ \|", p.stdout), p.stdout
