@@ -45,3 +45,23 @@ def test_debian_boots_systemd_to_multi_user(vs):
     assert time.time() - t < 10
     for d in vs.cgroup("deb1"):
         assert not os.path.exists(d)
+
+
+def test_unified_debian_guest_refuses_package_changes_until_deunify(vs):
+    """dpkg in a unified guest stops at once with the fix, and works after deunify."""
+    p = vs("build", "d1", "--template", "debian", "--init", "none", "--net", "none",
+           timeout=1200)
+    assert p.returncode == 0, p.stderr
+    vs("build", "d2", "--template", "clone:d1", check=True)
+    s = json.loads(vs("unify", "d1", "d2", "--json", check=True).stdout)
+    assert s["mode"] == "link" and s["shared"] > 1000
+    vs("start", "d1", check=True)
+    p = vs("exec", "d1", "--", "dpkg", "--configure", "-a")
+    assert p.returncode != 0
+    assert "unified with other guests and cannot change; on the host, run: " \
+           "vserver deunify d1" in p.stderr, p.stderr
+    p = vs("exec", "d1", "--", "apt-get", "install", "--reinstall", "-y", "--no-download",
+           "base-files")
+    assert p.returncode != 0 and "vserver deunify d1" in p.stdout + p.stderr
+    vs("deunify", "d1", check=True)
+    assert vs("exec", "d1", "--", "dpkg", "--configure", "-a").returncode == 0
