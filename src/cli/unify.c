@@ -301,6 +301,19 @@ static void summary_json(const VsUnifyStats *st, json_object *j)
         json_object_object_add(j, "seconds", json_object_new_double(st->seconds));
 }
 
+/* --help, a missing value, an unknown option: the exit code. */
+static int other_option(int c, char **argv, const Verb *def)
+{
+        if (c == 'h') {
+                printf("Usage: %s %s %s\n\n%s", vs_program, def->name, def->synopsis, def->usage);
+                return 0;
+        }
+        if (c == ':')
+                return fail(EXIT_USAGE, def->name, "%s needs a value", argv[optind - 1]);
+        return fail(EXIT_USAGE, def->name, "unknown option %s (see %s help %s)", argv[optind - 1],
+                    vs_program, def->name);
+}
+
 enum { U_DRY = 1000, U_MTIME, U_SETUID, U_MODE, U_JOBS };
 
 static int verb_unify(int argc, char **argv)
@@ -368,15 +381,8 @@ static int verb_unify(int argc, char **argv)
                 case 'J':
                         json = true;
                         break;
-                case 'h':
-                        printf("Usage: %s %s %s\n\n%s", vs_program, verb, verb_unify_def.synopsis,
-                               verb_unify_def.usage);
-                        return 0;
-                case ':':
-                        return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
                 default:
-                        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                                    argv[optind - 1], vs_program, verb);
+                        return other_option(c, argv, &verb_unify_def);
                 }
         }
         if (all == (optind < argc))
@@ -500,15 +506,8 @@ static int verb_deunify(int argc, char **argv)
                 case 'J':
                         json = true;
                         break;
-                case 'h':
-                        printf("Usage: %s %s %s\n\n%s", vs_program, verb, verb_deunify_def.synopsis,
-                               verb_deunify_def.usage);
-                        return 0;
-                case ':':
-                        return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
                 default:
-                        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                                    argv[optind - 1], vs_program, verb);
+                        return other_option(c, argv, &verb_deunify_def);
                 }
         }
         if (optind >= argc)

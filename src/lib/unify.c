@@ -296,7 +296,7 @@ typedef struct Ino {
         uint32_t flags;
         uint64_t xhash;
         uint32_t xlen;
-        XXH128_hash_t hash;
+        uint64_t prefix; /* xxh3 of the first 64 KiB, for runs over WAY_MAX */
         bool marked;
         bool skip;
         bool link; /* on a filesystem shared by links (not reflinks) */
@@ -359,7 +359,7 @@ static int cmp_rec_ino(const void *a, const void *b)
 
 static bool ignore_mtime;
 
-static int cmp_key(const Ino *x, const Ino *y, bool meta)
+static int cmp_key(const Ino *x, const Ino *y)
 {
 #define CMP(f)                                                                                     \
         if (x->f != y->f)                                                                          \
@@ -375,7 +375,6 @@ static int cmp_key(const Ino *x, const Ino *y, bool meta)
                         CMP(r.mtime.tv_sec);
                         CMP(r.mtime.tv_nsec);
                 }
-                (void)meta;
         }
 #undef CMP
         return 0;
@@ -385,7 +384,7 @@ static Ino *sort_inos;
 static int cmp_order(const void *a, const void *b)
 {
         const Ino *x = &sort_inos[*(const uint32_t *)a], *y = &sort_inos[*(const uint32_t *)b];
-        int c = cmp_key(x, y, true);
+        int c = cmp_key(x, y);
         if (c)
                 return c;
         if (x->r.tree != y->r.tree)
@@ -539,9 +538,7 @@ static void add_set(Ctx *c, const uint32_t *inos, uint32_t n)
 static int cmp_hash(const void *a, const void *b)
 {
         const Ino *x = &sort_inos[*(const uint32_t *)a], *y = &sort_inos[*(const uint32_t *)b];
-        if (x->hash.low64 != y->hash.low64)
-                return x->hash.low64 < y->hash.low64 ? -1 : 1;
-        return 0;
+        return x->prefix < y->prefix ? -1 : x->prefix > y->prefix;
 }
 
 #define WAY_MAX 64 /* files compared side by side */
@@ -692,7 +689,7 @@ static void prove_run(Ctx *c, const Run *run, char *buf)
                 int fd = open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
                 ssize_t got = fd < 0 ? -1 : pread(fd, buf, PREFIX, 0);
                 in->skip = got < 0;
-                in->hash.low64 = got < 0 ? 0 : XXH3_64bits(buf, (size_t)got);
+                in->prefix = got < 0 ? 0 : XXH3_64bits(buf, (size_t)got);
                 rd += got > 0 ? (uint64_t)got : 0;
                 if (fd >= 0)
                         close(fd);
@@ -1047,6 +1044,8 @@ static int share_links(Ctx *c, const Set *s)
                                 LOCKED(c->st->changed++);
                 }
                 pthread_mutex_lock(&c->lock);
+                if (done && c->paths[k->path].tree < 256) /* the keeper's guest shares too */
+                        c->touched[c->paths[k->path].tree] = true;
                 c->st->shared += done;
                 if (done == m->npaths) {
                         c->st->bytes_saved += saved_by(m);
@@ -1217,10 +1216,14 @@ static void pick_keeper(Ctx *c, Set *s)
         s->ino[best] = t;
 }
 
-/* One link set in slices: a keeper and at most 255 members open at once. */
+/*
+ * One set in slices (a keeper and at most 255 members open at once); links
+ * under a freeze while guests run, thawed between batches.
+ */
 static int share_set(Ctx *c, Set *s)
 {
         int r = 0;
+        bool link = c->inos[s->ino[0]].link;
         for (uint32_t off = 1; r == 0 && off < s->n; off += 255) {
                 uint32_t ids[256];
                 Set sub = {ids, 1};
@@ -1229,7 +1232,18 @@ static int share_set(Ctx *c, Set *s)
                         ids[sub.n] = s->ino[off + sub.n - 1];
                         sub.n++;
                 }
+                if (!link) {
+                        r = share_reflinks(c, &sub);
+                        continue;
+                }
+                if ((r = pending(c, true)) < 0 || (r = freeze(c, true)) < 0)
+                        break;
                 r = share_links(c, &sub);
+                if (c->frozen && (c->batch >= BATCH_FILES || now_ns() - c->frozen_at > BATCH_NS)) {
+                        int t = freeze(c, false);
+                        if (r == 0)
+                                r = t;
+                }
         }
         return r;
 }
@@ -1291,28 +1305,7 @@ static int share_all(Ctx *c)
                         }
                         continue;
                 }
-                /* a keeper and at most 255 members open at once */
-                for (uint32_t off = 1; r == 0 && off < s->n; off += 255) {
-                        uint32_t ids[256];
-                        Set sub = {ids, 1};
-                        ids[0] = s->ino[0];
-                        while (sub.n < 256 && off + sub.n - 1 < s->n) {
-                                ids[sub.n] = s->ino[off + sub.n - 1];
-                                sub.n++;
-                        }
-                        if (!k->link) {
-                                r = share_reflinks(c, &sub);
-                                continue;
-                        }
-                        if ((r = pending(c, true)) < 0 || (r = freeze(c, true)) < 0)
-                                break;
-                        r = share_links(c, &sub);
-                        if (c->batch >= BATCH_FILES || now_ns() - c->frozen_at > BATCH_NS) {
-                                int t = freeze(c, false);
-                                if (r == 0)
-                                        r = t;
-                        }
-                }
+                r = share_set(c, s);
                 if (c->o->progress && (i % 256 == 0 || i + 1 == c->nsets)) {
                         VsUnifyProgress p = {"share", i + 1, c->nsets};
                         c->o->progress(c->o->data, &p);
@@ -1328,13 +1321,6 @@ static int share_all(Ctx *c)
         for (int i = 0; r == 0 && i < c->ntrees && i < 256; i++)
                 if (c->touched[i])
                         r = dpkg_hook(c, i, true);
-        for (size_t i = 0; r == 0 && i < c->nsets; i++) /* the keepers' trees */
-                if (c->inos[c->sets[i].ino[0]].link && c->inos[c->sets[i].ino[0]].marked &&
-                    c->paths[c->inos[c->sets[i].ino[0]].path].tree < 256 &&
-                    !c->touched[c->paths[c->inos[c->sets[i].ino[0]].path].tree]) {
-                        c->touched[c->paths[c->inos[c->sets[i].ino[0]].path].tree] = true;
-                        r = dpkg_hook(c, (int)c->paths[c->inos[c->sets[i].ino[0]].path].tree, true);
-                }
         return r;
 }
 
@@ -1425,11 +1411,11 @@ static int build_inos(Ctx *c)
 }
 
 /* runs of ≥2 inodes with equal keys in order[start..end) */
-static int make_runs(Ctx *c, uint32_t *ids, size_t n, bool meta, Run **out, size_t *nout)
+static int make_runs(Ctx *c, uint32_t *ids, size_t n, Run **out, size_t *nout)
 {
         for (size_t i = 0; i < n;) {
                 size_t j = i + 1;
-                while (j < n && cmp_key(&c->inos[ids[i]], &c->inos[ids[j]], meta) == 0)
+                while (j < n && cmp_key(&c->inos[ids[i]], &c->inos[ids[j]]) == 0)
                         j++;
                 if (j - i >= 2) {
                         Run *nr = realloc(*out, (*nout + 1) * sizeof **out);
@@ -1488,7 +1474,7 @@ static int group(Ctx *c)
         sort_inos = c->inos;
         qsort(c->order, n, sizeof *c->order, cmp_order);
         /* by stat alone; flags and xattrs are read while the contents are compared */
-        if (make_runs(c, c->order, n, false, &c->runs, &c->nruns) < 0)
+        if (make_runs(c, c->order, n, &c->runs, &c->nruns) < 0)
                 return -c->err.code;
         for (size_t i = 0; i < c->nruns; i++) {
                 c->st->candidates += c->runs[i].n;
