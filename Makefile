@@ -102,9 +102,6 @@ demo: deps all
 
 bench: deps all
 	@bench/run.sh $(if $(QUICK),--quick)
-	@bench/limits.sh $(if $(QUICK),--quick)
-	@bench/net.sh $(if $(QUICK),--quick)
-	@bench/unify.py $(if $(QUICK),--quick)
 
 install: all
 	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver

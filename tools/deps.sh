@@ -3,7 +3,8 @@
 set -eu
 pkgs="build-essential pkg-config libseccomp-dev libcap-dev libmnl-dev libjson-c-dev \
 libinih-dev libarchive-dev libxxhash-dev libbpf-dev clang bpftool libcmocka-dev python3 python3-pytest \
-busybox-static debootstrap procps scdoc iproute2 util-linux btrfs-progs time jdupes rdfind duperemove hyperfine crun runc bubblewrap"
+busybox-static debootstrap procps scdoc iproute2 util-linux btrfs-progs time jdupes rdfind duperemove hyperfine crun runc bubblewrap \
+lxc systemd-container gnuplot-nox"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,20 +1,67 @@
 """The bench harness runs (one iteration each) so it does not rot; no timing is asserted."""
 import re
+import shutil
 import subprocess
 
 from conftest import REPO
 
 
-def test_bench_harness_runs(workdir):
-    p = subprocess.run([str(REPO / "bench" / "run.sh"), "--smoke"], capture_output=True,
+def test_start_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "start.py"), "--smoke"], capture_output=True,
                        text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     rows = [l for l in p.stdout.splitlines() if l.startswith("| ") and "median" not in l]
     names = " ".join(rows)
-    for peer in ("vserver run", "runc run", "bwrap", "crun run"):
-        assert peer in names, p.stdout
+    for peer in ("vserver run (own netns", "vserver run --net host", "runc run (own netns",
+                 "runc run, host net", "crun run (own netns", "crun run, host net",
+                 "lxc-execute", "systemd-nspawn --private-network", "bwrap --unshare-all",
+                 "vserver start", "crun run -d", "vserver exec", "crun exec"):
+        assert peer in names, peer + "\n" + p.stdout
     for r in rows:
-        assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \|", r), r
+        assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|$", r), r
+
+
+def test_density_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "density.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = {}
+    for l in p.stdout.splitlines():
+        m = re.match(r"\| \*\*(.+?)\*\* \(", l)
+        if m:
+            rows[m.group(1)] = [c.strip() for c in l.strip("|").split("|")]
+    assert set(rows) == {"vserver, own netns", "vserver, net isolate", "crun run -d",
+                         "lxc-start -d"}, p.stdout
+    for name, cols in rows.items():
+        assert cols[1] == "3", (name, cols)  # three guests ran
+        for c in cols[2:9]:
+            assert re.fullmatch(r"-?\d+(\.\d+)?", c), (name, cols)
+    # what each runtime leaves resident on the host: vserver nothing, LXC a monitor each
+    assert rows["vserver, own netns"][8] == "0.00" and rows["vserver, net isolate"][8] == "0.00"
+    assert rows["lxc-start -d"][8] == "1.00", rows["lxc-start -d"]
+    assert int(rows["lxc-start -d"][6]) > 0  # the monitors' memory is counted
+
+
+def test_overhead_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "overhead.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for test in ("getpid(2)", "open + close", "stat(2)", "fork + exec + wait",
+                 "tree walk, per entry", "TCP 1-byte round trip", "TCP bulk"):
+        assert re.search(rf"\| {re.escape(test)}[^|]* \| [\d.]+ [nµ]s ±\d+% \|"
+                         r"( [\d.]+ [nµ]s ±\d+% \(\*\*\d+\.\d\d\*\*\) \|){3}$",
+                         p.stdout, re.M), test + "\n" + p.stdout
+
+
+def test_charts_from_results(workdir):
+    for f in ("start.json", "density.json"):
+        shutil.copy(REPO / "bench" / "results" / f, workdir / f)
+    p = subprocess.run([str(REPO / "bench" / "plot.py"), str(workdir)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for png in ("start.png", "density.png"):
+        data = (workdir / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000, png
 
 
 def test_limits_bench_runs(workdir):

@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""Density: how many idle guests one host holds, what each costs, and how long
+starting them all takes; vserver beside crun and LXC, in one run.
+
+Series (each starts guests one after another until N, or until one fails):
+  vserver, own netns    busybox guests (busybox init + syslogd), --net none:
+                        own network namespace with loopback; files unified
+                        (vserver unify --all) as one image is shared by crun
+  vserver, net isolate  the same guests on the host's stack, kept to their
+                        addresses by cgroup-BPF (no network namespace)
+  crun run -d           a busybox sleeper from one shared root, own netns,
+                        our seccomp deny list; cgroup v1 only (crun refuses
+                        hybrid hosts: run in a mount namespace without the
+                        cgroup2 tree)
+  lxc-start -d          the same sleeper from the same root, own netns
+                        (lxc.net = empty), LXC's defaults otherwise
+
+At each checkpoint, after a settle and a dropped page cache:
+  start_s          the summed wall time of the start commands so far
+  kernel_kib       Slab + PageTables + KernelStack + Percpu over the baseline:
+                   namespaces, cgroups, mounts, sockets, BPF, page tables
+  ours             processes the runtime left in the host's pid namespace
+                   (not zombies, not kernel threads), and ours_pss_kib their PSS
+  beyond_kib       kernel_kib + ours_pss_kib: what a guest costs the host
+                   beyond its own processes
+  guest_pss_kib    the PSS of every process inside the guests
+  memfree_kib      MemTotal - MemFree over the baseline, a cross-check only
+                   (it moves by megabytes as the kernel frees things late)
+
+  bench/density.py [--quick|--smoke] [--max N]
+"""
+import argparse
+import ctypes
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchlib import (REPO, V, drop_caches, in_cgroup_v1_view, install, machine, meminfo, sh,
+                      table, today, write)
+
+PEERS = {"crun": "crun", "runc": "runc", "lxc-start": "lxc", "gnuplot": "gnuplot-nox"}
+
+
+def host_pidns():
+    return os.readlink("/proc/self/ns/pid")
+
+
+def snapshot():
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()}
+
+
+def scan(before, pidns):
+    """(PSS of processes in other pid namespaces, their count, processes the
+    runtime left on the host, their PSS).  A process counts as left by the runtime when it
+    is new, in the host's pid namespace, neither a kernel thread nor a zombie,
+    and its parents up to PID 1 or us are new too (what other programs on the
+    host start in the meantime does not count)."""
+    procs = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            procs[int(p)] = (stat[0], int(stat[1]), int(stat[6]), os.readlink(f"/proc/{p}/ns/pid"))
+        except (OSError, ValueError, IndexError):
+            continue
+
+    def left_by_runtime(pid):
+        while pid not in (1, os.getpid()):
+            if pid in before or pid not in procs:
+                return False
+            pid = procs[pid][1]
+        return True
+    def pss_of(pid):
+        try:
+            return sum(int(l.split()[1]) for l in open(f"/proc/{pid}/smaps_rollup")
+                       if l.startswith("Pss:"))
+        except OSError:
+            return 0
+    pss = inside = ours = ours_pss = 0
+    for pid, (state, ppid, flags, ns) in procs.items():
+        if flags & 0x00200000 or state == "Z":  # kernel thread, zombie
+            continue
+        if ns != pidns:
+            inside += 1
+            pss += pss_of(pid)
+        elif pid != os.getpid() and left_by_runtime(pid):
+            ours += 1
+            ours_pss += pss_of(pid)
+    return pss, inside, ours, ours_pss
+
+
+def used():
+    """Host memory in use and the kernel's part, once it has settled: the page
+    cache dropped and two readings in a row within 1 MiB (dead namespaces and
+    cgroups are freed late, from work queues)."""
+    last = None
+    for _ in range(20):
+        drop_caches()
+        time.sleep(0.3)
+        m = meminfo()
+        now = (m["MemTotal"] - m["MemFree"],
+               m["Slab"] + m["PageTables"] + m["KernelStack"] + m.get("Percpu", 0))
+        if last and abs(now[0] - last[0]) < 1024:
+            break
+        last = now
+    return now
+
+
+def detached(*cmd, **kw):
+    """Run a start command whose container inherits its stdio: stderr goes to a
+    file (a pipe would stay open as long as the container runs)."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.run([str(c) for c in cmd], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=err, **kw)
+        if p.returncode != 0:
+            err.seek(0)
+            raise subprocess.CalledProcessError(p.returncode, cmd, stderr=err.read())
+
+
+def checkpoint(n, spent, used0, kern0, before, pidns):
+    u, k = used()
+    pss, inside, ours, ours_pss = scan(before, pidns)
+    return {"n": n, "start_s": round(spent, 3), "kernel_kib": k - kern0,
+            "ours_pss_kib": ours_pss, "beyond_kib": k - kern0 + ours_pss,
+            "guest_pss_kib": pss, "total_kib": k - kern0 + ours_pss + pss,
+            "memfree_kib": u - used0, "guest_procs": inside, "ours": ours}
+
+
+def measure(series, start, n_max, checkpoints, settle):
+    """Start guests 1..n_max with start(i); returns the checkpoint rows."""
+    pidns = host_pidns()
+    used0, kern0 = used()
+    before = snapshot()
+    rows, spent, fit, error = [], 0.0, 0, None
+    for i in range(1, n_max + 1):
+        t0 = time.perf_counter()
+        try:
+            start(i)
+        except subprocess.CalledProcessError as e:
+            error = f"guest {i} failed: {(e.stderr or b'').decode(errors='replace').strip()[-200:]}"
+            break
+        spent += time.perf_counter() - t0
+        fit = i
+        if i in checkpoints or i == n_max:
+            time.sleep(settle)
+            rows.append(checkpoint(i, spent, used0, kern0, before, pidns))
+            r = rows[-1]
+            print(f"   {series}: {i} running, {spent:.1f} s, {r['kernel_kib'] / i:.0f} KiB "
+                  f"kernel + {r['ours_pss_kib'] / i:.0f} KiB runtime processes per guest, "
+                  f"{r['ours']} runtime processes", flush=True)
+    if error and fit and fit not in [r["n"] for r in rows]:
+        rows.append(checkpoint(fit, spent, used0, kern0, before, pidns))
+    return {"rows": rows, "fit": fit, "error": error}
+
+
+def rmdirs(pattern_names):
+    """Remove the (empty) cgroups our peers made, deepest first."""
+    for base in Path("/sys/fs/cgroup").iterdir():
+        found = [d for name in pattern_names for d in base.glob(f"**/{name}")]
+        for d in sorted(found, key=lambda p: -len(p.parts)):
+            for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
+
+
+def unfreeze(path):
+    """Clear the immutable flag unify set (FS_IOC_GETFLAGS/SETFLAGS)."""
+    import fcntl
+    import struct
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        flags = struct.unpack("l", fcntl.ioctl(fd, 0x80086601, b"\0" * 8))[0]
+        fcntl.ioctl(fd, 0x40086602, struct.pack("l", flags & ~0x10))
+    finally:
+        os.close(fd)
+
+
+class Vserver:
+    def __init__(self, work, n, mode):
+        self.env = dict(os.environ, VSERVER_ROOT=str(work / "inst"),
+                        VSERVER_CGROUP_PARENT="vs-bench-dens")
+        self.n, self.mode, self.inst = n, mode, work / "inst"
+
+    def build(self):
+        t0 = time.perf_counter()
+
+        def one(i):
+            sh(V, "build", f"d{i}", "--net", self.mode, "--context", str(2000 + i),
+               env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(one, range(1, self.n + 1)))
+        built = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sh(V, "unify", "--all", env=self.env, stdout=subprocess.DEVNULL)
+        return built, time.perf_counter() - t0
+
+    def set_mode(self, mode):
+        for i in range(1, self.n + 1):
+            f = self.inst / f"etc/vserver/guests/d{i}.conf"
+            f.write_text(re.sub(r"(?m)^mode = \w+$", f"mode = {mode}", f.read_text()))
+        self.mode = mode
+
+    def start(self, i):
+        detached(V, "start", f"d{i}", env=self.env)
+
+    def stop(self):
+        subprocess.run([V, "stop", "--all", "--timeout", "0"], env=self.env, capture_output=True)
+
+    def delete(self, k):
+        """vserver delete for k guests (timed), then the throwaway installation
+        goes at once: with a thousand guests installed, each delete locks and
+        loads them all, which would take minutes here."""
+        t0 = time.perf_counter()
+        k = min(k, self.n)
+        for i in range(1, k + 1):
+            subprocess.run([V, "delete", "--force", f"d{i}"], env=self.env, capture_output=True)
+        spent = time.perf_counter() - t0
+        for d, _, files in os.walk(self.inst / "var/lib/vserver/guests"):
+            for f in files:
+                p = Path(d) / f
+                if not p.is_symlink() and p.stat().st_nlink > 1:
+                    unfreeze(p)
+        shutil.rmtree(self.inst, ignore_errors=True)
+        rmdirs(["vs-bench-dens"])
+        return k, spent
+
+
+def crun_series(work, root, n, checkpoints, settle):
+    bundle = work / "crun"
+    bundle.mkdir()
+    sh("runc", "spec", cwd=bundle)
+    spec = json.loads((bundle / "config.json").read_text())
+    src = (REPO / "src/lib/seccomp.c").read_text()
+    body = src[src.index("default_deny[] = {"):]
+    names = re.findall(r'"([a-z0-9_]+)"', body[:body.index("NULL")])
+    spec["process"].update(args=["/bin/sleep", "1000000"], terminal=False)
+    spec["root"].update(path=str(root), readonly=False)
+    spec["linux"].pop("resources", None)
+    spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    for i in range(1, n + 1):
+        spec["linux"]["cgroupsPath"] = f"/vs-bench-dens-crun/c{i}"
+        (bundle / f"c{i}.json").write_text(json.dumps(spec))
+
+    def start(i):
+        detached("crun", "run", "-d", "--bundle", bundle, "--config", bundle / f"c{i}.json",
+                 f"vs-bench-c{i}")
+
+    def series():
+        try:
+            return measure("crun", start, n, checkpoints, settle)
+        finally:
+            for i in range(1, n + 1):
+                subprocess.run(["crun", "delete", "-f", f"vs-bench-c{i}"], capture_output=True)
+            rmdirs(["vs-bench-dens-crun"])
+    return in_cgroup_v1_view(series)
+
+
+def lxc_series(work, root, n, checkpoints, settle):
+    lxcpath = work / "lxc"
+    for i in range(1, n + 1):
+        d = lxcpath / f"l{i}"
+        d.mkdir(parents=True)
+        (d / "config").write_text(
+            f"lxc.uts.name = l{i}\nlxc.rootfs.path = dir:{root}\nlxc.net.0.type = empty\n"
+            "lxc.mount.auto = proc:mixed sys:ro\nlxc.autodev = 1\n"
+            "lxc.init.cmd = /bin/sleep 1000000\nlxc.cgroup.relative = 1\n"
+            f"lxc.cgroup.dir.container = vs-bench-dens-lxc/l{i}\n"
+            f"lxc.cgroup.dir.monitor = vs-bench-dens-lxc/m{i}\n"
+            f"lxc.cgroup.dir.container.inner = inner\n")
+
+    # lxc-start -d leaves a monitor per container; made our children (a
+    # subreaper), they are reaped here instead of lingering as PID 1's zombies
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+    def start(i):
+        detached("lxc-start", "-P", lxcpath, "-n", f"l{i}", "-d")
+    try:
+        return measure("lxc", start, n, checkpoints, settle)
+    finally:
+        for i in range(1, n + 1):
+            subprocess.run(["lxc-stop", "-P", lxcpath, "-n", f"l{i}", "-k"], capture_output=True)
+        libc.prctl(36, 0, 0, 0, 0)
+        for _ in range(50):
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    time.sleep(0.1)
+            except ChildProcessError:
+                break
+        rmdirs(["vs-bench-dens-lxc", "lxc.pivot"])
+
+
+def per_guest(row, key):
+    return row[key] / row["n"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--max", type=int)
+    a = ap.parse_args()
+    checkpoints = [3] if a.smoke else [10, 25] if a.quick else [100, 250, 500, 1000]
+    n = a.max or checkpoints[-1]
+    checkpoints = [c for c in checkpoints if c <= n] or [n]
+    settle = 0.3 if a.smoke else 1.0
+    install(PEERS)
+    work = Path(tempfile.mkdtemp(prefix="vs-bench-dens."))
+    out = Path(tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
+    root = work / "rootfs"
+    sh(REPO / "tools/mkrootfs.sh", root)
+    series, notes = {}, {}
+    vs = Vserver(work, n, "none")
+    try:
+        print(f"== density: building {n} busybox guests", flush=True)
+        built, unified = vs.build()
+        notes["vserver build"] = f"{n} guests built in {built:.1f} s (4 at a time), unified in {unified:.1f} s"
+        for label, mode in (("vserver, own netns", "none"), ("vserver, net isolate", "isolate")):
+            vs.set_mode(mode)
+            try:
+                series[label] = measure(label, vs.start, n, checkpoints, settle)
+            finally:
+                vs.stop()
+        series["crun run -d"] = crun_series(work, root, n, checkpoints, settle)
+        series["lxc-start -d"] = lxc_series(work, root, n, checkpoints, settle)
+    finally:
+        vs.stop()
+        k, spent = vs.delete(20)
+        notes["vserver delete"] = (f"{k} of the {n} unified guests deleted one by one in {spent:.1f} s "
+                                   f"({1000 * spent / max(k, 1):.0f} ms each: delete locks and loads "
+                                   "every guest; the rest of the throwaway installation was removed directly)")
+        shutil.rmtree(work, ignore_errors=True)
+
+    what = {
+        "vserver, own netns": "busybox init + syslogd; pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup",
+        "vserver, net isolate": "as above, host stack kept to the guest's addresses by cgroup-BPF",
+        "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
+        "lxc-start -d": "sleep; pid/mnt/uts/ipc/net/cgroup ns, cgroup, one LXC monitor process each",
+    }
+    res = {"date": today(), "machine": machine(), "n": n, "checkpoints": checkpoints,
+           "what": what, "series": series, "notes": notes}
+    head = ["series (what it isolates)", "running", "start all s", "ms/guest",
+            "beyond the guest KiB/guest", "of which kernel", "of which runtime processes",
+            "guest's own PSS KiB/guest", "runtime processes/guest", "ratio (beyond)"]
+    rows = []
+    base = {r["n"]: r for r in series.get("vserver, own netns", {}).get("rows", [])}
+    for name, s in series.items():
+        for r in s.get("rows", []):
+            b = base.get(r["n"])
+            ratio = f"{r['beyond_kib'] / b['beyond_kib']:.2f}" if b and b["beyond_kib"] > 0 else "-"
+            rows.append([f"**{name}** ({what[name]})" if r is s["rows"][0] else name, r["n"],
+                         f"{r['start_s']:.2f}", f"{1000 * r['start_s'] / r['n']:.1f}",
+                         f"{per_guest(r, 'beyond_kib'):.0f}", f"{per_guest(r, 'kernel_kib'):.0f}",
+                         f"{per_guest(r, 'ours_pss_kib'):.0f}", f"{per_guest(r, 'guest_pss_kib'):.0f}",
+                         f"{r['ours'] / r['n']:.2f}", ratio])
+    md = ["# Density: idle guests on one host", "", f"{today()}, {machine()}.",
+          "Guests start one after another, each series from the same baseline. At each count, "
+          "after a settle and a dropped page cache: what the host spends per guest beyond the "
+          "guest's own processes (the kernel's slab, page tables, kernel stacks and per-CPU "
+          "memory over the baseline, plus the PSS of processes the runtime leaves on the host), "
+          "the PSS of the guests' own processes, and the runtime's resident processes. "
+          "Ratio: beyond-the-guest memory over vserver's (own netns) at the same count.", "",
+          *table(head, rows), ""]
+    md += [f"- {k}: {v}" for k, v in notes.items()]
+    for name, s in series.items():
+        if s.get("error"):
+            md.append(f"- {name} stopped at {s['fit']}: {s['error']}")
+    write(out, "density", md, res)
+
+
+if __name__ == "__main__":
+    main()
