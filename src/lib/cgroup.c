@@ -771,14 +771,26 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
                 return 0;
         /*
          * v1: freeze first, so nothing forks while we read the lists; the
-         * SIGKILLs land on thaw.  Without a freezer, signal until empty.
+         * SIGKILLs land on thaw.  A freeze can hang (a vfork parent waiting
+         * for its frozen child never counts as frozen): after 100 ms, signal
+         * what is listed anyway; the caller signals again until it is empty.
          */
-        bool frozen = v1_freezer(cg) >= 0 && vs_cgroup_freeze(cg, true, NULL) == 0;
+        int f = v1_freezer(cg);
+        _cleanup_close_ int ffd =
+            f < 0 ? -EBADF : open(cg->dirs[f].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        bool frozen = ffd >= 0 && vs_write_file_at(ffd, "freezer.state", "FROZEN") == 0;
+        for (int tries = 0; frozen && tries < 100; tries++) {
+                char buf[64];
+                if (vs_read_file_at(ffd, "freezer.state", buf, sizeof buf) < 0 ||
+                    strncmp(buf, "FROZEN", 6) == 0)
+                        break;
+                pause_ms(1);
+        }
         for (int i = 0; i < cg->n; i++)
                 if (cg->dirs[i].created)
                         vs_cgroup_walk(cg->dirs[i].path, kill_listed, NULL);
         if (frozen)
-                vs_cgroup_freeze(cg, false, NULL);
+                (void)vs_write_file_at(ffd, "freezer.state", "THAWED");
         return 0;
 }
 

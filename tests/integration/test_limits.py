@@ -312,6 +312,29 @@ def test_a_v1_only_host(vs, hog):
     assert not any(os.path.isdir(d) for d in vs.cgroup("v1"))
 
 
+def test_a_v1_only_host_stops_a_guest_caught_in_vfork(vs):
+    """Pure v1 has no cgroup.kill: stop freezes, signals and thaws.  busybox init
+    vforks its children at boot, and a vfork parent waiting on a frozen child
+    never counts as frozen; stop used to wait out its 10 s freeze timeout."""
+    vs("build", "vf", "--net", "none", check=True)
+    script = f"""
+        set -e
+        umount /sys/fs/cgroup/unified
+        for i in 1 2 3 4 5 6; do
+            {VSERVER} start vf
+            s=$(date +%s%N)
+            {VSERVER} stop vf --timeout 0 2>/dev/null
+            echo took $(( ($(date +%s%N) - s) / 1000000 ))
+        done
+    """
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       env=vs.env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    took = [int(l.split()[1]) for l in p.stdout.splitlines() if l.startswith("took ")]
+    assert len(took) == 6 and max(took) < 5000, took  # well inside the 10 s freeze timeout
+    assert not any(os.path.isdir(d) for d in vs.cgroup("vf"))
+
+
 @pytest.mark.parametrize("args,msg", [
     (["limits.memory=12X"], 'limits.memory: "12X" is not a size'),
     (["limits.nope=1"], "unknown key"),
