@@ -104,3 +104,15 @@ def in_cgroup_v1_view(fn):
     os.close(r)
     os.waitpid(pid, 0)
     return json.loads(data)
+
+
+def rmdirs(pattern_names):
+    """Remove the (empty) cgroups our peers made, deepest first."""
+    for base in Path("/sys/fs/cgroup").iterdir():
+        found = [d for name in pattern_names for d in base.glob(f"**/{name}")]
+        for d in sorted(found, key=lambda p: -len(p.parts)):
+            for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass

@@ -41,8 +41,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import (REPO, V, drop_caches, in_cgroup_v1_view, install, machine, meminfo, sh,
-                      table, today, write)
+from benchlib import (REPO, V, drop_caches, in_cgroup_v1_view, install, machine, meminfo,
+                      rmdirs, sh, table, today, write)
 
 PEERS = {"crun": "crun", "runc": "runc", "lxc-start": "lxc", "gnuplot": "gnuplot-nox"}
 
@@ -158,18 +158,6 @@ def measure(series, start, n_max, checkpoints, settle):
     if error and fit and fit not in [r["n"] for r in rows]:
         rows.append(checkpoint(fit, spent, used0, kern0, before, pidns))
     return {"rows": rows, "fit": fit, "error": error}
-
-
-def rmdirs(pattern_names):
-    """Remove the (empty) cgroups our peers made, deepest first."""
-    for base in Path("/sys/fs/cgroup").iterdir():
-        found = [d for name in pattern_names for d in base.glob(f"**/{name}")]
-        for d in sorted(found, key=lambda p: -len(p.parts)):
-            for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
-                try:
-                    sub.rmdir()
-                except OSError:
-                    pass
 
 
 def unfreeze(path):

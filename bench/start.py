@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from benchlib import REPO, V, in_cgroup_v1_view, install, machine, sh, table, today, write
+from benchlib import (REPO, V, in_cgroup_v1_view, install, machine, rmdirs, sh, table, today,
+                      write)
 
 PEERS = {"hyperfine": "hyperfine", "crun": "crun", "runc": "runc", "bwrap": "bubblewrap",
          "lxc-execute": "lxc", "systemd-nspawn": "systemd-container"}
@@ -41,7 +42,8 @@ def rounds_of(cmds, rounds, runs, warmup):
     times = {name: [] for name, _, _ in cmds}
     with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
         for _ in range(rounds):
-            args = ["hyperfine", "-N", "-w", str(warmup), "-r", str(runs), "--export-json", out.name]
+            args = ["hyperfine", "-N", "--style", "none", "-w", str(warmup), "-r", str(runs),
+                    "--export-json", out.name]
             if any(p for _, _, p in cmds):
                 for name, cmd, prep in cmds:
                     args += ["--prepare", prep or "true", "-n", name, cmd]
@@ -191,13 +193,7 @@ def main():
         res.update(got)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        for base in Path("/sys/fs/cgroup").iterdir():
-            for d in sorted(base.glob("**/vs-bench-start*"), key=lambda p: -len(p.parts)):
-                for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
-                    try:
-                        sub.rmdir()
-                    except OSError:
-                        pass
+        rmdirs(["vs-bench-start*", "lxc.pivot"])
 
     md = ["# Start: /bin/true in a fresh isolated context", "",
           f"{res['date']}, {res['machine']}.",
