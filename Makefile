@@ -101,7 +101,7 @@ demo: deps all
 	@tools/demo.sh
 
 bench: deps all
-	@bench/run.sh $(if $(QUICK),--quick)
+	@$(if $(PARTS),PARTS="$(PARTS)") bench/run.sh $(if $(QUICK),--quick)
 
 install: all
 	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver

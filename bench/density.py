@@ -96,21 +96,36 @@ def scan(before, pidns):
     return pss, inside, ours, ours_pss
 
 
-def used():
+QUIET_S = 5  # a baseline: seconds without the kernel's memory falling
+
+
+def used(baseline=False):
     """Host memory in use and the kernel's part, once it has settled: the page
-    cache dropped and two readings in a row within 1 MiB (dead namespaces and
-    cgroups are freed late, from work queues)."""
-    last = None
-    for _ in range(20):
+    cache dropped and two readings in a row within 1 MiB.  A baseline waits
+    longer: the namespaces and cgroups of the series before are freed late,
+    from work queues, and must be gone (no fall for 5 s, 90 s at most)."""
+    def read():
         drop_caches()
-        time.sleep(0.3)
         m = meminfo()
-        now = (m["MemTotal"] - m["MemFree"],
-               m["Slab"] + m["PageTables"] + m["KernelStack"] + m.get("Percpu", 0))
-        if last and abs(now[0] - last[0]) < 1024:
-            break
+        return (m["MemTotal"] - m["MemFree"],
+                m["Slab"] + m["PageTables"] + m["KernelStack"] + m.get("Percpu", 0))
+    last = read()
+    if baseline:
+        low, since = last[1], time.monotonic()
+        t_end = since + 90
+        while time.monotonic() < t_end and time.monotonic() - since < QUIET_S:
+            time.sleep(1)
+            last = read()
+            if last[1] < low - 1024:
+                low, since = last[1], time.monotonic()
+        return last
+    for _ in range(20):
+        time.sleep(0.3)
+        now = read()
+        if abs(now[0] - last[0]) < 1024:
+            return now
         last = now
-    return now
+    return last
 
 
 def detached(*cmd, **kw):
@@ -136,7 +151,7 @@ def checkpoint(n, spent, used0, kern0, before, pidns):
 def measure(series, start, n_max, checkpoints, settle):
     """Start guests 1..n_max with start(i); returns the checkpoint rows."""
     pidns = host_pidns()
-    used0, kern0 = used()
+    used0, kern0 = used(baseline=True)
     before = snapshot()
     rows, spent, fit, error = [], 0.0, 0, None
     for i in range(1, n_max + 1):
@@ -161,13 +176,13 @@ def measure(series, start, n_max, checkpoints, settle):
 
 
 def unfreeze(path):
-    """Clear the immutable flag unify set (FS_IOC_GETFLAGS/SETFLAGS)."""
+    """Clear the immutable and append-only flags (FS_IOC_GETFLAGS/SETFLAGS)."""
     import fcntl
     import struct
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         flags = struct.unpack("l", fcntl.ioctl(fd, 0x80086601, b"\0" * 8))[0]
-        fcntl.ioctl(fd, 0x40086602, struct.pack("l", flags & ~0x10))
+        fcntl.ioctl(fd, 0x40086602, struct.pack("l", flags & ~0x30))
     finally:
         os.close(fd)
 
@@ -217,6 +232,8 @@ class Vserver:
                 p = Path(d) / f
                 if not p.is_symlink() and p.stat().st_nlink > 1:
                     unfreeze(p)
+        for p in (self.inst / "var/log/vserver").glob("*"):  # console logs: append-only
+            unfreeze(p)
         shutil.rmtree(self.inst, ignore_errors=True)
         rmdirs(["vs-bench-dens"])
         return k, spent
@@ -302,6 +319,8 @@ def main():
     n = a.max or checkpoints[-1]
     checkpoints = [c for c in checkpoints if c <= n] or [n]
     settle = 0.3 if a.smoke else 1.0
+    global QUIET_S
+    QUIET_S = 1 if a.smoke or a.quick else 5
     install(PEERS)
     work = Path(tempfile.mkdtemp(prefix="vs-bench-dens."))
     out = Path(tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"

@@ -33,16 +33,16 @@ def start_chart(d, png):
                     f'"{label(x["what"] + tag)}"\n')
     h = 120 + 26 * len(rows)
     gnuplot(f"""
-set terminal pngcairo size 1200,{h} font "DejaVu Sans,10"
+set terminal pngcairo size 1400,{h} font "DejaVu Sans,10"
 set output "{png}"
-set title "Start: /bin/true in a fresh context, and guests (median, bar: min to p90) - {label(d['machine'])}"
+set title "Start: /bin/true in a fresh context, and guests (median; whiskers: min to p90)\\n{label(d['machine'])}, {d['date']}"
 set xlabel "milliseconds"
 set style fill solid 0.7 border -1
 set grid xtics
 set ytics nomirror
 set yrange [-0.7:{len(rows) - 0.3}]
 set xrange [0:*]
-set lmargin 70
+set lmargin 85
 unset key
 plot "{f.name}" using ($2/2):1:($2/2):(0.35):($5 == 1 ? 0x1f77b4 : 0x999999):ytic(6) \
        with boxxyerror lc rgb variable, \
@@ -70,7 +70,7 @@ def density_chart(d, png):
     gnuplot(f"""
 set terminal pngcairo size 1300,480 font "DejaVu Sans,10"
 set output "{png}"
-set multiplot layout 1,2 title "Density: idle guests started one after another - {label(d['machine'])}"
+set multiplot layout 1,2 title "Density: idle guests started one after another\\n{label(d['machine'])}, {d['date']}"
 set key top left
 set grid
 set xlabel "guests running"
@@ -78,6 +78,7 @@ set ylabel "seconds to start them all"
 plot {plots(2)}
 set ylabel "host memory per guest beyond its own processes, KiB"
 set yrange [0:*]
+set key bottom right
 plot {plots(3)}
 unset multiplot
 """)
