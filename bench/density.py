@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchlib import (REPO, V, drop_caches, in_cgroup_v1_view, install, machine, meminfo,
-                      rmdirs, sh, table, today, write)
+                      oci_spec, rmdirs, sh, table, today, write)
 
 PEERS = {"crun": "crun", "runc": "runc", "lxc-start": "lxc", "gnuplot": "gnuplot-nox"}
 
@@ -241,17 +241,7 @@ class Vserver:
 
 def crun_series(work, root, n, checkpoints, settle):
     bundle = work / "crun"
-    bundle.mkdir()
-    sh("runc", "spec", cwd=bundle)
-    spec = json.loads((bundle / "config.json").read_text())
-    src = (REPO / "src/lib/seccomp.c").read_text()
-    body = src[src.index("default_deny[] = {"):]
-    names = re.findall(r'"([a-z0-9_]+)"', body[:body.index("NULL")])
-    spec["process"].update(args=["/bin/sleep", "1000000"], terminal=False)
-    spec["root"].update(path=str(root), readonly=False)
-    spec["linux"].pop("resources", None)
-    spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    spec = oci_spec(bundle, root, ["/bin/sleep", "1000000"])
     for i in range(1, n + 1):
         spec["linux"]["cgroupsPath"] = f"/vs-bench-dens-crun/c{i}"
         (bundle / f"c{i}.json").write_text(json.dumps(spec))

@@ -14,27 +14,19 @@ is written beside it.
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from benchlib import (REPO, V, in_cgroup_v1_view, install, machine, rmdirs, sh, table, today,
-                      write)
+from benchlib import (REPO, V, deny_list, in_cgroup_v1_view, install, machine, oci_spec, rmdirs,
+                      sh, table, today, write)
 
 PEERS = {"hyperfine": "hyperfine", "crun": "crun", "runc": "runc", "bwrap": "bubblewrap",
          "lxc-execute": "lxc", "systemd-nspawn": "systemd-container"}
 CAPS = ("chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap setfcap "
         "net_bind_service sys_chroot audit_write")
-
-
-def deny_list():
-    """Our default seccomp deny list, read from the source, for the peers."""
-    src = (REPO / "src/lib/seccomp.c").read_text()
-    body = src[src.index("default_deny[] = {"):]
-    return re.findall(r'"([a-z0-9_]+)"', body[:body.index("NULL")])
 
 
 def rounds_of(cmds, rounds, runs, warmup):
@@ -56,20 +48,11 @@ def rounds_of(cmds, rounds, runs, warmup):
     return times
 
 
-def bundles(work, root, deny):
+def bundles(work, root):
     """OCI bundles for crun and runc from the same root: /bin/true with and
-    without a network namespace, and a sleeper for detached starts.  runc's
-    default spec drops caps, masks /proc paths and isolates pid, mount, ipc,
-    uts and net but loads no seccomp filter: it gets our deny list."""
+    without a network namespace, and a sleeper for detached starts."""
     b = work / "oci"
-    b.mkdir()
-    sh("runc", "spec", cwd=b)
-    spec = json.loads((b / "config.json").read_text())
-    spec["process"].update(args=["/bin/true"], terminal=False)
-    spec["root"].update(path=str(root), readonly=False)  # runc refuses a symlinked rootfs
-    spec["linux"].pop("resources", None)
-    spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": deny, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    spec = oci_spec(b, root, ["/bin/true"])
     (b / "config.json").write_text(json.dumps(spec))
     hostnet = json.loads(json.dumps(spec))
     hostnet["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"]
@@ -122,7 +105,7 @@ def main():
     sh(REPO / "tools/mkrootfs.sh", root)
     (root / "usr").mkdir()  # systemd-nspawn wants to see an OS tree
     deny = deny_list()
-    oci = bundles(work, root, deny)
+    oci = bundles(work, root)
     lxcpath = lxc_config(work, root, deny)
     hostnet, sleep = work / "hostnet", work / "sleep"
     r = str(root)
