@@ -694,7 +694,9 @@ static int v1_freezer(const VsCgroup *cg)
         return -1;
 }
 
-int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
+/* Freeze or thaw; a freeze waits up to @wait_ms for every task to stop
+ * (-ETIMEDOUT: asked for, not yet complete). */
+static int freeze_within(const VsCgroup *cg, bool freeze, int wait_ms, VsError *err)
 {
         int i = v2_freezable(cg);
         bool v2 = i >= 0;
@@ -721,8 +723,7 @@ int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
         }
         if (!freeze)
                 return 0;
-        /* wait until every task has stopped: 10 s at most */
-        for (int tries = 0; tries < 10000; tries++) {
+        for (int tries = 0; tries < wait_ms; tries++) {
                 char buf[512];
                 if (vs_read_file_at(dfd, v2 ? "cgroup.events" : "freezer.state", buf, sizeof buf) <
                     0)
@@ -732,6 +733,11 @@ int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
                 pause_ms(1);
         }
         return vs_error(err, ETIMEDOUT, "freeze %s", cg->dirs[i].path);
+}
+
+int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
+{
+        return freeze_within(cg, freeze, 10000, err); /* every task stopped: 10 s at most */
 }
 
 int vs_cgroup_frozen(const VsCgroup *cg)
@@ -770,27 +776,18 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
         if (done)
                 return 0;
         /*
-         * v1: freeze first, so nothing forks while we read the lists; the
-         * SIGKILLs land on thaw.  A freeze can hang (a vfork parent waiting
-         * for its frozen child never counts as frozen): after 100 ms, signal
-         * what is listed anyway; the caller signals again until it is empty.
+         * No cgroup.kill: freeze first, so nothing forks while we read the
+         * lists; the SIGKILLs land on thaw.  A freeze can hang (a vfork parent
+         * waiting for its frozen child never counts as frozen): after 100 ms,
+         * signal what is listed anyway; the caller signals until it is empty.
          */
-        int f = v1_freezer(cg);
-        _cleanup_close_ int ffd =
-            f < 0 ? -EBADF : open(cg->dirs[f].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        bool frozen = ffd >= 0 && vs_write_file_at(ffd, "freezer.state", "FROZEN") == 0;
-        for (int tries = 0; frozen && tries < 100; tries++) {
-                char buf[64];
-                if (vs_read_file_at(ffd, "freezer.state", buf, sizeof buf) < 0 ||
-                    strncmp(buf, "FROZEN", 6) == 0)
-                        break;
-                pause_ms(1);
-        }
+        int r = freeze_within(cg, true, 100, NULL);
+        bool frozen = r == 0 || r == -ETIMEDOUT;
         for (int i = 0; i < cg->n; i++)
                 if (cg->dirs[i].created)
                         vs_cgroup_walk(cg->dirs[i].path, kill_listed, NULL);
         if (frozen)
-                (void)vs_write_file_at(ffd, "freezer.state", "THAWED");
+                (void)vs_cgroup_freeze(cg, false, NULL);
         return 0;
 }
 
