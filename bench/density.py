@@ -339,7 +339,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     what = {
-        "vserver, own netns": "busybox init + syslogd; pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup",
+        "vserver, own netns": "busybox init + syslogd; pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup; "
+                              "one console keeper process for all guests",
         "vserver, net isolate": "as above, host stack kept to the guest's addresses by cgroup-BPF",
         "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
         "lxc-start -d": "sleep; pid/mnt/uts/ipc/net/cgroup ns, cgroup, one LXC monitor process each",

@@ -22,6 +22,7 @@ typedef struct Verb {
         const char *synopsis; /* after "vserver VERB " */
         const char *summary;
         const char *usage; /* the options, shown by "vserver help VERB" */
+        bool enters;       /* runs processes in a guest: from a sealed copy of us only */
 } Verb;
 
 extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, verb_restart_def,
@@ -60,11 +61,20 @@ int fail(int code, const char *verb, const char *fmt, ...) __attribute__((format
 /* Same, with the text of a VsError. */
 int fail_error(int code, const char *verb, const VsError *e);
 
+/* A guest command's stdio: pipes, the guest's ends and ours (none with a pty). */
+typedef struct GuestStdio {
+        int guest[3]; /* for the spec's stdio: -1 with a pty */
+        int ours[3];
+} GuestStdio;
+/* The pipes for a command without a pty; prints and returns -1 on failure. */
+int stdio_pipes(GuestStdio *io, bool tty, const char *verb);
+void stdio_close_guest_ends(GuestStdio *io);
+void stdio_close(GuestStdio *io);
+
 /*
  * Stay with a started command until it ends: our INT, TERM, HUP, QUIT, USR1
- * and USR2 go to it, with @tty our terminal is relayed.  Returns its exit code.
+ * and USR2 go to it; our stdio (with @tty our terminal, raw) is relayed to
+ * and from its pipes or pty.  Returns its exit code.
  */
 struct VsContext;
-int attend(struct VsContext *ctx, bool tty, const char *verb);
-/* Relay between our terminal and a pty master until @pidfd's process ends. */
-int tty_relay(int master, int pidfd);
+int attend(struct VsContext *ctx, GuestStdio *io, bool tty, const char *verb);

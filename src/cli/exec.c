@@ -187,8 +187,13 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
             .rlimits = g->cfg.rlimits,
             .n_rlimits = g->cfg.n_rlimits,
             .tty = o->tty,
-            .stdio = {-1, -1, -1},
         };
+        GuestStdio io;
+        if (stdio_pipes(&io, o->tty, verb) < 0) {
+                vs_guest_state_release(&st);
+                return EXIT_FAILURE;
+        }
+        memcpy(spec.stdio, io.guest, sizeof spec.stdio);
         /* a login shell starts in root's home; if the guest has none, in / */
         spec.cwd_or_root = login && !o->cwd;
         if (login)
@@ -197,11 +202,12 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
         int r = vs_context_join(&spec, &ctx, &err);
         vs_guest_state_release(&st);
         if (r < 0) {
+                stdio_close(&io);
                 if (!err.input)
                         vs_error_prefix(&err, "%s", g->cfg.name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
-        int code = attend(&ctx, o->tty, verb);
+        int code = attend(&ctx, &io, o->tty, verb);
         vs_context_release(&ctx);
         return code;
 }
@@ -288,6 +294,7 @@ static int verb_enter(int argc, char **argv)
 const Verb verb_exec_def = {
     .name = "exec",
     .run = verb_exec,
+    .enters = true,
     .synopsis = "NAME [-t] [--cwd DIR] [--env N=V] [--] CMD [ARG...]",
     .summary = "run a command in a running guest; its exit code is ours",
     .usage = "  -t, --tty        a pty from the guest's devpts (job control, curses)\n"
@@ -300,6 +307,7 @@ const Verb verb_exec_def = {
 const Verb verb_enter_def = {
     .name = "enter",
     .run = verb_enter,
+    .enters = true,
     .synopsis = "NAME",
     .summary = "a login shell in a running guest, on a pty",
     .usage = "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n",

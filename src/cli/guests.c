@@ -374,6 +374,7 @@ static int verb_config(int argc, char **argv)
 const Verb verb_start_def = {
     .name = "start",
     .run = verb_start,
+    .enters = true,
     .synopsis = "NAME... | --autostart",
     .summary = "boot a guest's init as PID 1 of a new context, then return",
     .usage = "  --autostart      start every guest whose file says autostart = yes\n"
@@ -392,6 +393,7 @@ const Verb verb_stop_def = {
 const Verb verb_restart_def = {
     .name = "restart",
     .run = verb_restart,
+    .enters = true,
     .synopsis = "NAME [--timeout S]",
     .summary = "stop, then start a guest",
     .usage = "  --timeout S      seconds to wait for init to stop\n"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/selfexe.h"
 #include "../lib/util.h"
 #include "cli.h"
 
@@ -111,5 +112,11 @@ int main(int argc, char **argv)
         if (!v)
                 return fail(EXIT_USAGE, NULL, "unknown command \"%s\" (see %s help)", cmd,
                             vs_program);
+        if (v->enters) {
+                VsError err = {0};
+                extern char **environ;
+                if (vs_selfexe_reexec_sealed(argv, environ, &err) < 0)
+                        return fail_error(EXIT_FAILURE, v->name, &err);
+        }
         return v->run(argc - 1, argv + 1);
 }

@@ -246,13 +246,18 @@ static int verb_run(int argc, char **argv)
                 spec.envp = envs;
         }
 
+        GuestStdio io;
+        if (stdio_pipes(&io, spec.tty, verb) < 0)
+                return EXIT_FAILURE;
+        memcpy(spec.stdio, io.guest, sizeof spec.stdio);
         VsContext ctx;
         if (vs_context_start(&spec, &ctx, &err) < 0) {
+                stdio_close(&io);
                 if (!err.input)
                         vs_error_prefix(&err, "%s", name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
-        int code = attend(&ctx, spec.tty, verb);
+        int code = attend(&ctx, &io, spec.tty, verb);
         /* our signals went to PID 1 (which ignores those it has no handler for) */
         if (vs_context_destroy(&ctx, &err) < 0)
                 fail_error(0, verb, &err);
@@ -262,6 +267,7 @@ static int verb_run(int argc, char **argv)
 const Verb verb_run_def = {
     .name = "run",
     .run = verb_run,
+    .enters = true,
     .synopsis = synopsis,
     .summary = "run a command as PID 1 of a new, one-off context",
     .usage = usage,

@@ -329,6 +329,19 @@ int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
         return -ENOENT;
 }
 
+/*
+ * What a guest may build below its cgroup (Linux 4.14), set above its reach:
+ * systemd nests four or five levels, nested containers a few more.
+ */
+static void bound_tree(const char *dir)
+{
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        (void)vs_write_file_at(dfd, "cgroup.max.depth", VS_CGROUP_MAX_DEPTH);
+        (void)vs_write_file_at(dfd, "cgroup.max.descendants", VS_CGROUP_MAX_DESCENDANTS);
+}
+
 int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
         int r = build_paths(cg, parent, name, err);
@@ -359,8 +372,10 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 cg->dirs[i].created = true;
                 if (cpuset)
                         cpuset_inherit(p);
-                if (cg->dirs[i].v2)
+                if (cg->dirs[i].v2) {
                         enable_controllers(p, cg->dirs[i].base);
+                        bound_tree(p);
+                }
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
                 if (mkdir(leaf, 0755) < 0) {
@@ -447,27 +462,47 @@ int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret
 }
 
 /* Depth first over @dir and its sub-cgroups. */
-int vs_cgroup_walk(const char *dir, int (*fn)(const char *dir, void *data), void *data)
+int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data)
 {
-        int r = fn(dir, data);
-        if (r != 0)
-                return r;
-        DIR *d = opendir(dir);
-        if (!d)
+        DIR *stack[VS_CGROUP_WALK_DEPTH + 1];
+        int depth = 0, r;
+        bool cut = false;
+
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
+        r = fn(fd, 0, data);
+        if (r != 0 || !(stack[0] = fdopendir(fd))) {
+                close(fd);
+                return r;
+        }
+        /* iterative, and bounded: a guest may nest its cgroups thousands deep */
+        while (depth >= 0) {
+                struct dirent *de = readdir(stack[depth]);
+                if (!de) {
+                        closedir(stack[depth--]);
+                        continue;
+                }
                 if (de->d_type != DT_DIR || de->d_name[0] == '.')
                         continue;
-                char sub[4096];
-                if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
+                int sub = openat(dirfd(stack[depth]), de->d_name,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
                         continue;
-                r = vs_cgroup_walk(sub, fn, data);
-                if (r != 0)
-                        break;
+                r = fn(sub, depth + 1, data);
+                DIR *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? fdopendir(sub) : NULL;
+                if (!d) {
+                        close(sub);
+                        if (r != 0)
+                                break;
+                        cut = true;
+                        continue;
+                }
+                stack[++depth] = d;
         }
-        closedir(d);
-        return r;
+        while (depth >= 0)
+                closedir(stack[depth--]);
+        return r != 0 ? r : cut ? -ELOOP : 0;
 }
 
 typedef struct PidWalk {
@@ -475,12 +510,21 @@ typedef struct PidWalk {
         void *data;
 } PidWalk;
 
-static int each_listed(const char *dir, void *data)
+/* cgroup.procs of the cgroup @dfd, for reading; NULL if it cannot be opened. */
+static FILE *open_procs(int dfd)
+{
+        int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+        if (!f && fd >= 0)
+                close(fd);
+        return f;
+}
+
+static int each_listed(int dfd, int depth, void *data)
 {
         PidWalk *w = data;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-        FILE *f = fopen(path, "re");
+        (void)depth;
+        FILE *f = open_procs(dfd);
         if (!f)
                 return 0;
         int pid, r = 0;
@@ -507,7 +551,8 @@ int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), 
         if (i < 0)
                 return 0;
         PidWalk w = {fn, data};
-        return vs_cgroup_walk(cg->dirs[i].path, each_listed, &w);
+        int r = vs_cgroup_walk(cg->dirs[i].path, each_listed, &w);
+        return r == -ELOOP ? 0 : r;
 }
 
 static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
@@ -599,13 +644,12 @@ int vs_cgroup_attach(const VsCgroup *cg, pid_t pid, VsError *err)
         return 0;
 }
 
-static int any_listed(const char *dir, void *data)
+static int any_listed(int dfd, int depth, void *data)
 {
-        (void)data;
+        (void)data, (void)depth;
         char buf[64];
-        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* v1: any pid listed (threads of a dying process included) */
-        return dfd >= 0 && vs_read_file_at(dfd, "cgroup.procs", buf, sizeof buf) > 0;
+        return vs_read_file_at(dfd, "cgroup.procs", buf, sizeof buf) > 0;
 }
 
 int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, const char *value,
@@ -638,7 +682,7 @@ static bool dir_populated(const VsCgroup *cg, int i)
         /* v2 counts the whole subtree */
         if (cg->dirs[i].v2 && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
                 return strstr(buf, "populated 1") != NULL;
-        return vs_cgroup_walk(cg->dirs[i].path, any_listed, NULL) != 0;
+        return vs_cgroup_walk(cg->dirs[i].path, any_listed, NULL) > 0;
 }
 
 bool vs_cgroup_populated(const VsCgroup *cg)
@@ -650,12 +694,10 @@ bool vs_cgroup_populated(const VsCgroup *cg)
 }
 
 /* v1 has no cgroup.kill: signal each listed pid until the list stays empty. */
-static int kill_listed(const char *dir, void *data)
+static int kill_listed(int dfd, int depth, void *data)
 {
-        (void)data;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-        FILE *f = fopen(path, "re");
+        (void)data, (void)depth;
+        FILE *f = open_procs(dfd);
         if (!f)
                 return 0;
         int pid;
@@ -714,6 +756,13 @@ static int freeze_within(const VsCgroup *cg, bool freeze, int wait_ms, VsError *
                                           : "THAWED");
         if (r < 0)
                 return vs_error(err, r, "write %s/%s", cg->dirs[i].path, file);
+        /* thawing: also what the guest froze itself at its own root (its cgroup.freeze) */
+        if (!freeze && v2 && !cg->exact) {
+                _cleanup_close_ int lfd = openat(dfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY |
+                                                                          O_NOFOLLOW | O_CLOEXEC);
+                if (lfd >= 0)
+                        (void)vs_write_file_at(lfd, "cgroup.freeze", "0");
+        }
         /* a hybrid host may have frozen it through the other interface too */
         int j = v2 ? v1_freezer(cg) : -1;
         if (!freeze && j >= 0) {
@@ -748,6 +797,11 @@ int vs_cgroup_frozen(const VsCgroup *cg)
                 _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (dfd >= 0 && vs_read_file_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 &&
                     buf[0] == '1')
+                        return 1;
+                /* or frozen from above (an ancestor below our own cgroup) */
+                if (cg->exact && dfd >= 0 &&
+                    vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
+                    strstr(buf, "frozen 1"))
                         return 1;
         }
         i = v1_freezer(cg);
@@ -791,26 +845,81 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
         return 0;
 }
 
-/* Remove @dir's sub-cgroups bottom up, then @dir; -errno of the first failure. */
+static bool has_subdir(int dfd)
+{
+        DIR *d = fdopendir(dup(dfd));
+        bool found = false;
+        struct dirent *de;
+        while (d && !found && (de = readdir(d)))
+                found = de->d_type == DT_DIR && de->d_name[0] != '.';
+        if (d)
+                closedir(d);
+        return found;
+}
+
+/*
+ * Remove @dir's sub-cgroups bottom up, then @dir; -errno of the first
+ * failure.  Without recursion or a stack (a guest may nest its cgroups
+ * thousands deep): go down into any sub-cgroup that will not go yet, come
+ * back up through "..", and stop after a bounded number of steps.
+ */
 static int rmdir_tree(const char *dir)
 {
-        DIR *d = opendir(dir);
-        if (d) {
+        int cur = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cur < 0)
+                return -errno;
+        long depth = 0, steps = 0, r = 0;
+        while (r == 0) {
+                DIR *d = fdopendir(dup(cur));
+                if (!d) {
+                        r = -errno;
+                        break;
+                }
+                int down = -1;
                 struct dirent *de;
-                while ((de = readdir(d))) {
+                while ((de = readdir(d)) && down < 0) {
                         if (de->d_type != DT_DIR || de->d_name[0] == '.')
                                 continue;
-                        char sub[4096];
-                        if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >= (int)sizeof sub)
+                        if (++steps > 1000000) {
+                                r = -ELOOP;
+                                break;
+                        }
+                        if (unlinkat(cur, de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
                                 continue;
-                        int r = rmdir_tree(sub);
-                        if (r < 0 && r != -ENOENT) {
-                                closedir(d);
-                                return r;
+                        if (errno != ENOTEMPTY && errno != EBUSY) {
+                                r = -errno;
+                                break;
+                        }
+                        /* busy: children of its own keep it; populated: go on, fail below */
+                        down = openat(cur, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                           O_CLOEXEC);
+                        if (down >= 0 && !has_subdir(down)) {
+                                close(down);
+                                down = -1;
+                                r = -EBUSY; /* processes still in it */
                         }
                 }
                 closedir(d);
+                if (r != 0)
+                        break;
+                if (down >= 0) {
+                        close(cur);
+                        cur = down;
+                        depth++;
+                        continue;
+                }
+                if (depth == 0)
+                        break;
+                int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                close(cur);
+                if (up < 0)
+                        return -errno;
+                cur = up;
+                depth--;
         }
+        close(cur);
+        if (r != 0)
+                return (int)r;
         return rmdir(dir) < 0 ? -errno : 0;
 }
 

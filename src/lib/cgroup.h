@@ -25,6 +25,9 @@
  * the guest may write to its own cgroup tree (systemd must).
  */
 #define VS_CGROUP_LEAF "guest"
+/* cgroup2 bounds on PARENT/NAME: levels and cgroups a guest may make below its root */
+#define VS_CGROUP_MAX_DEPTH       "32"
+#define VS_CGROUP_MAX_DESCENDANTS "10000"
 
 typedef struct VsCgroup {
         int n;
@@ -60,8 +63,14 @@ int vs_cgroup_open_if(VsCgroup *cg, const char *parent, const char *name, VsErro
  */
 int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret_rel,
                    size_t rel_size, char *ret_prefix, size_t prefix_size, VsError *err);
-/* Call @fn on @dir, then depth first on each cgroup below it; stops on != 0. */
-int vs_cgroup_walk(const char *dir, int (*fn)(const char *dir, void *data), void *data);
+/*
+ * Call @fn on @dir (depth 0), then depth first on each cgroup below it, with
+ * an fd of each (valid during the call only); stops on != 0 and returns it.
+ * Iterative and at most VS_CGROUP_WALK_DEPTH levels deep (guests control
+ * these trees): -ELOOP when deeper cgroups were left out.
+ */
+#define VS_CGROUP_WALK_DEPTH 64
+int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data);
 /* Call @fn for each pid in the context's cgroup tree (the primary hierarchy); stops on != 0. */
 int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), void *data);
 /* The cgroups @pid is in, in every hierarchy we see: to join them (never to destroy). */

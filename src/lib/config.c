@@ -70,6 +70,7 @@ void vs_host_config_init(VsHostConfig *h)
         snprintf(h->suite, sizeof h->suite, "bookworm");
         snprintf(h->net_device, sizeof h->net_device, "lo");
         snprintf(h->bridge, sizeof h->bridge, "vsbr0");
+        h->console_log_size = 1ULL << 20;
 }
 
 static bool ifname_valid(const char *d)
@@ -206,10 +207,15 @@ static int host_handler(void *user, const char *section, const char *name, const
                         if (vs_unify_pattern_check(t, why, sizeof why) < 0)
                                 return bad(r, key, "%s", why);
                 snprintf(h->unify_exclude, sizeof h->unify_exclude, "%s", v);
+        } else if (streq(name, "console-log-size")) {
+                unsigned long long size;
+                if (vs_parse_size(v, &size) < 0 || size < 4096 || size > (1ULL << 40))
+                        return bad(r, key, "\"%s\" is not a size from 4K to 1T (say 1M)", v);
+                h->console_log_size = size;
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
-                           "debian-suite, net-device, bridge, unify-exclude)");
+                           "debian-suite, net-device, bridge, unify-exclude, console-log-size)");
         }
         return 1;
 }
@@ -546,6 +552,13 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
                                               "guest's interface is eth0 (drop the @device)",
                                               label, g->netcfg.addrs[i].dev);
         VsCaps netcaps;
+        if (!iso && g->net != VS_NET_HOST && vs_caps_from_name("NET_ADMIN", &netcaps) == 0 &&
+            (g->caps_add & netcaps))
+                return vs_error_input(err,
+                                      "%s: [security]: capabilities.add: NET_ADMIN of the host's "
+                                      "user namespace reaches every network namespace by nsid, "
+                                      "the host's too (configure the guest's network in [net])",
+                                      label);
         if (iso && vs_caps_from_name("NET_ADMIN", &netcaps) == 0) {
                 VsCaps raw;
                 (void)vs_caps_from_name("NET_RAW", &raw);

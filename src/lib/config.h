@@ -33,6 +33,7 @@ typedef struct VsHostConfig {
         char net_device[IFNAMSIZ]; /* where isolate addresses without @DEVICE go: "lo" */
         char bridge[IFNAMSIZ];     /* the netns mode's bridge: "vsbr0" */
         char unify_exclude[1024];  /* host-wide unify patterns, space separated */
+        unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {

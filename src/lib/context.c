@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -20,6 +21,7 @@
 #include "netlink.h"
 #include "limits.h"
 #include "rlimit.h"
+#include "selfexe.h"
 #include "syscalls.h"
 #include "util.h"
 
@@ -28,8 +30,11 @@ static char env_home[] = "HOME=/root";
 static char env_container[] = "container=vserver";
 static char *default_env[] = {env_path, env_home, env_container, NULL};
 
+/* From clone to exec: set-up takes milliseconds; a frozen or stalled one is refused. */
+#define EXEC_TIMEOUT_MS 30000
+
 /* What the child sends up the sync socket. */
-enum { MSG_ERROR = 1, MSG_PTY = 2 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3 };
 typedef struct ChildMsg {
         int type;
         VsError error;
@@ -46,9 +51,9 @@ void vs_context_spec_init(VsContextSpec *spec)
         };
 }
 
-static int send_fd(int sock, int type, int fd)
+static int send_fd_value(int sock, int type, int fd, int value)
 {
-        ChildMsg m = {.type = type};
+        ChildMsg m = {.type = type, .error.code = value};
         char cbuf[CMSG_SPACE(sizeof(int))] = {0};
         struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
         struct msghdr mh = {
@@ -59,6 +64,58 @@ static int send_fd(int sock, int type, int fd)
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof fd);
         return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int send_fd(int sock, int type, int fd)
+{
+        return send_fd_value(sock, type, fd, 0);
+}
+
+/*
+ * Close every descriptor but @keep (-1 entries ignored), the caller's
+ * stdio included: the first thing a child does, so nothing of the host
+ * (a cgroup directory, a log, the caller's terminal) is there to be named
+ * through /proc/self/fd while we set up, let alone after the exec.
+ */
+static int keep_only(const int *keep, int n)
+{
+        int sorted[8], m = 0;
+        for (int i = 0; i < n && m < (int)ARRAY_SIZE(sorted); i++) {
+                if (keep[i] < 0)
+                        continue;
+                int j = m++;
+                for (; j > 0 && sorted[j - 1] > keep[i]; j--)
+                        sorted[j] = sorted[j - 1];
+                sorted[j] = keep[i];
+        }
+        unsigned from = 0;
+        for (int i = 0; i < m; i++) {
+                if ((unsigned)sorted[i] > from && close_range(from, (unsigned)sorted[i] - 1, 0) < 0)
+                        return -errno;
+                from = (unsigned)sorted[i] + 1;
+        }
+        return close_range(from, ~0U, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * chdir to @cwd inside the root we run in, never through a magic link
+ * (CVE-2024-21626: /proc/self/fd/N leads to wherever N is) nor out of it.
+ */
+static int chdir_in_root(const char *cwd, bool or_root, VsError *err)
+{
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return vs_error(err, errno, "open /");
+        _cleanup_close_ int dir = vs_openat2(root, cwd ? cwd : "/",
+                                             O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (dir < 0 && or_root)
+                dir = TAKE_FD(root);
+        if (dir < 0)
+                return vs_error(err, errno, "chdir %s", cwd);
+        if (fchdir(dir) < 0)
+                return vs_error(err, errno, "chdir %s", cwd ? cwd : "/");
+        return 0;
 }
 
 /* Uptime from zero: boottime and monotonic offsets of a new time namespace (Linux 5.6). */
@@ -110,23 +167,24 @@ static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
         return 0;
 }
 
-static int setup_stdio(const VsContextSpec *spec, int slave, VsError *err)
+/*
+ * stdio from @stdio (pipes the caller relays), else the pty @slave; with
+ * @ctty the pty becomes our controlling terminal.  A session of our own
+ * either way: nothing of the caller's session reaches the guest.
+ */
+static int setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
 {
-        if (slave >= 0) {
-                if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
-                        return vs_error(err, errno, "make the pty the controlling terminal");
-                for (int i = 0; i < 3; i++)
-                        if (dup2(slave, i) < 0)
-                                return vs_error(err, errno, "connect the pty");
-                return 0;
-        }
-        for (int i = 0; i < 3; i++)
-                if (spec->stdio[i] >= 0 && spec->stdio[i] != i && dup2(spec->stdio[i], i) < 0)
-                        return vs_error(err, errno, "connect stdio");
-        /* A session of our own: the caller's terminal, if we were handed it, is
-         * not our controlling tty (no TIOCSTI into the host shell, CVE-2017-5226). */
         if (setsid() < 0)
                 return vs_error(err, errno, "new session");
+        if (slave >= 0 && ctty && ioctl(slave, TIOCSCTTY, 0) < 0)
+                return vs_error(err, errno, "make the pty the controlling terminal");
+        for (int i = 0; i < 3; i++) {
+                int fd = stdio[i] >= 0 ? stdio[i] : slave;
+                if (fd < 0)
+                        return vs_error(err, EBADF, "no stdio for the guest (a pipe or a pty)");
+                if (fd != i && dup2(fd, i) < 0)
+                        return vs_error(err, errno, "connect stdio");
+        }
         return 0;
 }
 
@@ -198,6 +256,9 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         char go;
         int r;
 
+        const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
+        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+                return vs_error(err, errno, "close inherited fds");
         /* A dead caller mid-setup must not leave a half-made context behind. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 return vs_error(err, errno, "set the parent-death signal");
@@ -224,31 +285,27 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                 r = vs_netlink_link_up(1, err); /* lo is always ifindex 1 in a new netns */
                 if (r < 0)
                         return vs_error_prefix(err, "bring up loopback");
+                /* ping without NET_RAW: ICMP datagram sockets for every group, in our netns */
+                (void)vs_write_file_at(AT_FDCWD, "/proc/sys/net/ipv4/ping_group_range",
+                                       "0 2147483647");
         }
 
         _cleanup_close_ int rootfd = vs_mount_prepare_root(&spec->root, err);
         if (rootfd < 0)
                 return rootfd;
         _cleanup_close_ int slave = -EBADF;
-        if (spec->tty) {
+        if (spec->tty || spec->console) {
                 r = setup_pty(rootfd, sock, &slave, err);
-                if (r < 0)
-                        return r;
-        } else if (spec->console) {
-                /* by path: a mount of the caller's namespace cannot be cloned into ours */
-                _cleanup_close_ int log = open(spec->console, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (log < 0)
-                        return vs_error(err, errno, "open %s", spec->console);
-                r = vs_mount_bind_fd(rootfd, log, "/dev/console", err);
                 if (r < 0)
                         return r;
         }
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
-        if (spec->cwd && chdir(spec->cwd) < 0)
-                return vs_error(err, errno, "chdir %s", spec->cwd);
-        r = setup_stdio(spec, slave, err);
+        r = chdir_in_root(spec->cwd, false, err);
+        if (r < 0)
+                return r;
+        r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
         r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
@@ -267,9 +324,17 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
  * Read the child's reports until the socket closes: CLOEXEC closes it at the
  * exec, so EOF without an error means the command runs.
  */
-static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
+static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
 {
         for (;;) {
+                /* bounded: a guest may freeze the cgroup we join, or stall our set-up */
+                struct pollfd p = {.fd = sock, .events = POLLIN};
+                int pr = poll(&p, 1, EXEC_TIMEOUT_MS);
+                if (pr < 0 && errno == EINTR)
+                        continue;
+                if (pr == 0)
+                        return vs_error(err, ETIMEDOUT, "the command did not start within %d s",
+                                        EXEC_TIMEOUT_MS / 1000);
                 ChildMsg m;
                 char cbuf[CMSG_SPACE(sizeof(int))];
                 struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
@@ -293,12 +358,21 @@ static int wait_for_exec(int sock, VsContext *ctx, VsError *err)
                         return -(m.error.code ? m.error.code : EIO);
                 }
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                if (m.type != MSG_PTY || !c || c->cmsg_type != SCM_RIGHTS)
+                if ((m.type != MSG_PTY && m.type != MSG_PIDFD) || !c ||
+                    c->cmsg_type != SCM_RIGHTS)
                         return vs_error(err, EPROTO, "unexpected message from the context");
                 int fd;
                 memcpy(&fd, CMSG_DATA(c), sizeof fd);
-                vs_closep(&ctx->pty_master);
-                ctx->pty_master = fd;
+                int *slot = m.type == MSG_PTY ? &ctx->pty_master : &ctx->pidfd;
+                if (*slot >= 0) {
+                        close(fd);
+                        return vs_error(err, EPROTO, "a second descriptor from the context");
+                }
+                *slot = fd;
+                if (m.type == MSG_PIDFD && ret_into)
+                        *ret_into = m.error.code;
+                if (m.type == MSG_PIDFD)
+                        return 0; /* the caller goes on from here */
         }
 }
 
@@ -335,6 +409,37 @@ static void kill_and_reap(int pidfd)
                 ;
 }
 
+/*
+ * What a guest may be handed as stdio: a pipe or socket the caller relays,
+ * or the null device; with a pty, -1.  Never a host file or terminal.
+ */
+static int check_stdio(const int stdio[3], bool pty, VsError *err)
+{
+        for (int i = 0; i < 3; i++) {
+                struct stat st;
+                if (stdio[i] < 0 && pty)
+                        continue;
+                if (stdio[i] < 0 || fstat(stdio[i], &st) < 0)
+                        return vs_error(err, EBADF, "stdio %d for the guest: not open", i);
+                if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+                    (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))
+                        continue;
+                return vs_error(err, EPERM,
+                                "stdio %d for the guest is a host file or terminal (only pipes "
+                                "that we relay, or a pty)",
+                                i);
+        }
+        return 0;
+}
+
+static int check_caller(const int stdio[3], bool pty, VsError *err)
+{
+        if (!vs_selfexe_sealed())
+                return vs_error(err, EPERM, "refusing to enter a guest from an unsealed copy of "
+                                            "the program (CVE-2019-5736; see selfexe.h)");
+        return check_stdio(stdio, pty, err);
+}
+
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
         VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
@@ -344,6 +449,9 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 
         if ((spec->argv && !spec->argv[0]) || !spec->root.rootfs)
                 return vs_error_input(err, "no command or root given");
+        r = check_caller(spec->stdio, spec->tty || spec->console, err);
+        if (r < 0)
+                return r;
 
         r = vs_seccomp_build(&spec->seccomp, &filter, err);
         if (r < 0)
@@ -407,7 +515,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                 r = vs_error(err, errno, "start the context");
                 goto fail;
         }
-        r = wait_for_exec(sv[0], &ctx, err);
+        r = wait_for_exec(sv[0], &ctx, NULL, err);
         if (r < 0)
                 goto fail;
         vs_closep(&sv[0]);
@@ -460,30 +568,33 @@ static bool is_ptmx(int fd)
                minor(st.st_rdev) == 2;
 }
 
-/* Runs in the joining child; returns only on failure. */
+/*
+ * The joining command, born inside every namespace of the guest (the
+ * intermediate entered them); returns only on failure.
+ */
 static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
 {
         char go;
         int r;
 
-        /* Until exec, nothing in the guest may look into us (/proc/PID/fd, exe, mem). */
+        const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
+        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+                return vs_error(err, errno, "close inherited fds");
+        /* Until exec, nothing in the guest may look into us (/proc/PID/fd, exe, mem, environ). */
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 return vs_error(err, errno, "prctl");
         if (read(sock, &go, 1) != 1)
                 return vs_error(err, EPIPE, "wait for the caller");
-        /* Linux 5.8: setns on a pidfd enters several namespaces at once. */
-        if (setns(spec->pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                   CLONE_NEWCGROUP | CLONE_NEWTIME) < 0)
-                return vs_error(err, errno, "enter the namespaces");
-        /* resolved in the guest's mount namespace: the guest's paths stay the guest's */
-        if (chdir(spec->cwd ? spec->cwd : "/") < 0 && !(spec->cwd_or_root && chdir("/") == 0))
-                return vs_error(err, errno, "chdir %s", spec->cwd ? spec->cwd : "/");
+        r = chdir_in_root(spec->cwd, spec->cwd_or_root, err);
+        if (r < 0)
+                return r;
 
         _cleanup_close_ int slave = -EBADF;
         if (spec->tty) {
+                _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 _cleanup_close_ int master =
-                    vs_openat2(AT_FDCWD, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC,
-                               RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+                    vs_openat2(root, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK,
+                               RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
                 if (master < 0)
                         return vs_error(err, errno, "open /dev/pts/ptmx");
                 if (!is_ptmx(master))
@@ -498,8 +609,7 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
                 if (r < 0)
                         return vs_error(err, r, "pass the pty to the caller");
         }
-        VsContextSpec io = {.stdio = {spec->stdio[0], spec->stdio[1], spec->stdio[2]}};
-        r = setup_stdio(&io, slave, err);
+        r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
         r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
@@ -510,15 +620,69 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
         return vs_error(err, errno, "exec %s", file);
 }
 
+/*
+ * Still in the host's pid namespace, where the guest cannot see us: enter
+ * the guest's mount, uts, ipc, net, cgroup and time namespaces first, its
+ * pid namespace last, and only then fork the command.  Born there, it
+ * never shows the host's mounts or sockets through /proc/PID.  Its parent
+ * is the caller (CLONE_PARENT), whom its pidfd goes to.
+ */
+static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, int cgfd, int sock,
+                             VsError *err)
+{
+        const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2], spec->pidfd,
+                            cgfd};
+        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+                return vs_error(err, errno, "close inherited fds");
+        if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                return vs_error(err, errno, "prctl");
+        /* Linux 5.8: setns on a pidfd enters several namespaces at once. */
+        if (setns(spec->pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                   CLONE_NEWCGROUP | CLONE_NEWTIME | CLONE_NEWPID) < 0)
+                return vs_error(err, errno, "enter the namespaces");
+        close(spec->pidfd);
+        int pidfd = -1;
+        struct clone_args args = {
+            .flags = CLONE_PIDFD | CLONE_PARENT,
+            .pidfd = (unsigned long)&pidfd,
+        };
+        bool into;
+        long pid = clone_into(&args, cgfd, &into);
+        if (pid < 0)
+                return vs_error(err, errno, "clone3");
+        if (pid == 0) {
+                VsError cerr = {0};
+                ChildMsg m = {.type = MSG_ERROR};
+                if (cgfd >= 0)
+                        close(cgfd);
+                /* v1 placement is the caller's, after our pidfd reaches it */
+                join_child(spec, filter, sock, &cerr);
+                m.error = cerr;
+                (void)!write(sock, &m, sizeof m);
+                _exit(127);
+        }
+        /* with whether it was born in the cgroup2 leaf: the caller moves it otherwise */
+        int r = send_fd_value(sock, MSG_PIDFD, pidfd, into);
+        if (r < 0) {
+                kill_and_reap(pidfd);
+                return vs_error(err, r, "pass the command's pidfd to the caller");
+        }
+        return 0;
+}
+
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
 {
         VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
         VsSeccomp *filter = NULL;
         int sv[2] = {-EBADF, -EBADF};
+        int mid_pidfd = -EBADF;
         int r;
 
         if (!spec->argv || !spec->argv[0])
                 return vs_error_input(err, "no command given");
+        r = check_caller(spec->stdio, spec->tty, err);
+        if (r < 0)
+                return r;
         pid_t init = vs_pidfd_pid(spec->pidfd);
         if (init < 0)
                 return vs_error(err, errno, "the context's PID 1");
@@ -528,23 +692,22 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         r = vs_cgroup_of_pid(&ctx.cgroup, init, err);
         if (r < 0)
                 goto out;
-        /* Our children are born into the context's pid namespace (pid_for_children). */
-        if (setns(spec->pidfd, CLONE_NEWPID) < 0) {
-                r = vs_error(err, errno, "enter the pid namespace");
+        /* a guest may freeze its own cgroup; what we start there would never run */
+        if (vs_cgroup_frozen(&ctx.cgroup) > 0) {
+                r = vs_error(err, EBUSY,
+                             "its cgroup is frozen from inside (vserver resume thaws it)");
                 goto out;
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = vs_error(err, errno, "socketpair");
                 goto out;
         }
-        int pidfd = -1;
         struct clone_args args = {
             .flags = CLONE_PIDFD,
-            .pidfd = (unsigned long)&pidfd,
+            .pidfd = (unsigned long)&mid_pidfd,
             .exit_signal = SIGCHLD,
         };
-        bool into;
-        long pid = clone_into(&args, ctx.cgroup.v2fd, &into);
+        long pid = vs_clone3(&args);
         if (pid < 0) {
                 r = vs_error(err, errno, "clone3");
                 goto out;
@@ -553,34 +716,47 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 VsError cerr = {0};
                 ChildMsg m = {.type = MSG_ERROR};
                 close(sv[0]);
-                join_child(spec, filter, sv[1], &cerr);
+                if (join_intermediate(spec, filter, ctx.cgroup.v2fd, sv[1], &cerr) == 0)
+                        _exit(0);
                 m.error = cerr;
                 (void)!write(sv[1], &m, sizeof m);
                 _exit(127);
         }
-        ctx.pid = (pid_t)pid;
-        ctx.pidfd = pidfd;
         vs_closep(&sv[1]);
         sv[1] = -EBADF;
+        int into = 0;
+        r = wait_for_exec(sv[0], &ctx, &into, err); /* up to the command's pidfd */
+        if (r == 0 && ctx.pidfd < 0)
+                r = vs_error(err, EPROTO, "the context ended before the command was made");
+        kill_and_reap(mid_pidfd); /* done with its part, or failed */
+        vs_closep(&mid_pidfd);
+        if (r < 0)
+                goto fail;
+        ctx.pid = vs_pidfd_pid(ctx.pidfd);
+        if (ctx.pid <= 0) {
+                r = vs_error(err, ESRCH, "the command's pid");
+                goto fail;
+        }
         r = into ? vs_cgroup_attach_v1(&ctx.cgroup, ctx.pid, err)
                  : vs_cgroup_attach(&ctx.cgroup, ctx.pid, err);
         if (r == 0 && write(sv[0], "g", 1) != 1)
                 r = vs_error(err, errno, "start the command");
         if (r == 0)
-                r = wait_for_exec(sv[0], &ctx, err);
+                r = wait_for_exec(sv[0], &ctx, NULL, err);
         if (r == 0 && ctx.pty_master >= 0 && !is_ptmx(ctx.pty_master))
                 r = vs_error(err, ENOTTY, "the guest passed a pty that is not one");
-        if (r < 0) {
-                kill_and_reap(ctx.pidfd);
-                goto out;
-        }
+        if (r < 0)
+                goto fail;
         vs_cgroup_release(&ctx.cgroup);
         vs_closep(&sv[0]);
         vs_seccomp_free(filter);
         *ret = ctx;
         return 0;
+fail:
+        kill_and_reap(ctx.pidfd);
 out:
         vs_context_release(&ctx);
+        vs_closep(&mid_pidfd);
         vs_closep(&sv[0]);
         vs_closep(&sv[1]);
         vs_seccomp_free(filter);

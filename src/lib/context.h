@@ -45,9 +45,13 @@ typedef struct VsContextSpec {
         const VsRlimit *rlimits;
         int n_rlimits;
         VsNetMode net;
-        bool tty;            /* a pty from the guest's own devpts; the master comes back */
-        int stdio[3];        /* fds for the command's stdin/out/err; -1 inherits ours */
-        const char *console; /* without tty: a host file bound over /dev/console (the log) */
+        /*
+         * stdin/out/err: pipes (or /dev/null) that the caller relays, never
+         * a host file or terminal (refused); -1: the pty below.
+         */
+        int stdio[3];
+        bool tty;     /* a pty from the guest's own devpts, our controlling terminal */
+        bool console; /* the same pty, not a controlling terminal (a booted guest's console) */
         const struct VsLimits *limits; /* cgroup limits and IPC sysctls; NULL = none */
         /* network set-up: once the cgroup exists (isolate), once PID 1 exists (netns) */
         int (*net_cgroup)(const VsCgroup *cg, void *data, VsError *err);
@@ -69,21 +73,24 @@ typedef struct VsJoinSpec {
         VsSeccompSpec seccomp;
         const VsRlimit *rlimits;
         int n_rlimits;
-        bool tty;
-        int stdio[3];
+        bool tty;     /* a pty from the guest's devpts; -1 in @stdio takes it */
+        int stdio[3]; /* as in VsContextSpec */
 } VsJoinSpec;
 
 typedef struct VsContext {
         pid_t pid; /* in our pid namespace */
         int pidfd;
-        int pty_master; /* with spec.tty, else -EBADF */
+        int pty_master; /* with spec.tty or console, else -EBADF */
         VsCgroup cgroup;
 } VsContext;
 
-/* Defaults: default caps, seccomp default, no_new_privs, net none, stdio inherited. */
+/* Defaults: default caps, seccomp default, no_new_privs, net none, stdio unset (-1). */
 void vs_context_spec_init(VsContextSpec *spec);
 
 /*
+ * Both need the calling program to run from a sealed copy of itself
+ * (selfexe.h); they refuse otherwise.
+ *
  * Start the context.  Returns once the command has been exec'd (or failed:
  * then the error names the step, e.g. "mount proc on /proc: Operation not
  * permitted", and nothing of the context is left).  On success @ret holds a

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "console.h"
 #include "context.h"
 #include "limits.h"
 #include "util.h"
@@ -201,35 +202,6 @@ static char **split_init(char *buf, char **argv, int max)
         return argv;
 }
 
-/* The console log.  Append-only, so the guest cannot rewrite what it logged before. */
-static int open_log(const VsGuest *g, bool *ret_append_only, VsError *err)
-{
-        int r = vs_mkdir_p(g->paths.log, 0750);
-        if (r < 0)
-                return vs_error(err, r, "create %s", g->paths.log);
-        int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return vs_error(err, errno, "open %s", g->log);
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                return vs_error(err, EINVAL, "%s is not a regular file", g->log);
-        }
-        int flags = 0;
-        *ret_append_only = false;
-        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-                flags |= FS_APPEND_FL;
-                *ret_append_only = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
-        }
-        char line[128];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(line, sizeof line, "--- vserver start %Y-%m-%dT%H:%M:%SZ ---\n", &tm);
-        (void)vs_write_all(fd, line, strlen(line));
-        return fd;
-}
-
 static void net_cleanup(const VsGuest *g);
 
 static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t size)
@@ -245,23 +217,16 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
         };
 }
 
-/* netns and none guests have a stack of their own to administer */
-static VsCaps net_caps(VsNetMode mode)
-{
-        VsCaps a = 0, b = 0;
-        if (mode != VS_NET_NETNS && mode != VS_NET_NONE)
-                return 0;
-        (void)vs_caps_from_name("NET_ADMIN", &a);
-        (void)vs_caps_from_name("NET_RAW", &b);
-        return a | b;
-}
-
+/*
+ * NET_ADMIN and NET_RAW are capabilities of the initial user namespace:
+ * with them a netns or none guest reaches every network namespace by nsid
+ * (the host's, other guests'), and an isolate guest the host's own stack.
+ * No mode gets them by default; the host configures a guest's network, and
+ * ping works through ICMP datagram sockets (ping_group_range).
+ */
 VsCaps vs_guest_caps(const VsGuestConfig *c)
 {
-        VsCaps caps = (vs_caps_default() | net_caps(c->net) | c->caps_add) & ~c->caps_drop;
-        if (c->net == VS_NET_ISOLATE)
-                caps &= ~net_caps(VS_NET_NETNS); /* never: they act on the host's stack */
-        return caps;
+        return (vs_caps_default() | c->caps_add) & ~c->caps_drop;
 }
 
 static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
@@ -346,13 +311,9 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (!S_ISDIR(rs.st_mode) || rs.st_uid != 0)
                 return vs_error(err, EPERM, "%s is not a directory owned by root", g->rootfs);
 
-        bool append_only = false;
-        _cleanup_close_ int log = open_log(g, &append_only, err);
-        if (log < 0)
-                return log;
-        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0)
-                return vs_error(err, errno, "open /dev/null");
+        r = vs_mkdir_p(g->paths.log, 0750);
+        if (r < 0)
+                return vs_error(err, r, "create %s", g->paths.log);
 
         char initbuf[sizeof g->cfg.init];
         char *argv[32];
@@ -386,9 +347,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.rlimits = g->cfg.rlimits;
         spec.n_rlimits = g->cfg.n_rlimits;
         spec.net = g->cfg.net;
-        spec.stdio[0] = null;
-        spec.stdio[1] = spec.stdio[2] = log;
-        spec.console = append_only ? g->log : NULL;
+        spec.console = true; /* a pty of its own, kept by the console keeper */
         spec.limits = &g->cfg.limits;
         if (g->cfg.net == VS_NET_ISOLATE)
                 spec.net_cgroup = isolate_cb;
@@ -401,6 +360,14 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (r < 0) {
                 if (g->cfg.net == VS_NET_ISOLATE)
                         (void)vs_net_isolate_stop(&net, NULL);
+                return r;
+        }
+        r = vs_console_attach(g->paths.run, g->cfg.name, g->log, g->host.console_log_size,
+                              ctx.pty_master, ctx.pidfd, err);
+        if (r < 0) {
+                /* a guest whose console nobody reads would block on it: fail whole */
+                (void)vs_context_destroy(&ctx, NULL);
+                net_cleanup(g);
                 return r;
         }
         /* daemonless: PID 1 lives on without us */

@@ -806,17 +806,12 @@ typedef struct Below {
         VsError *err;
 } Below;
 
-static int write_below_one(const char *dir, void *data)
+static int write_below_one(int dfd, int depth, void *data)
 {
         Below *b = data;
-        if (streq(dir, b->top))
+        if (depth == 0)
                 return 0; /* written already */
-        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        int r = write_all(fd, b->set, b->n, dir, b->err);
-        close(fd);
-        return r;
+        return write_all(dfd, b->set, b->n, b->top, b->err);
 }
 
 /* v1 cpuset: a child's set must stay inside its parent's, so the order depends on the change. */
@@ -915,7 +910,7 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                 if (streq(ctrls[c], "io") && !is_v2) {
                         Below b = {.top = dir, .set = mine, .n = k, .err = err};
                         r = vs_cgroup_walk(dir, write_below_one, &b);
-                        if (r < 0)
+                        if (r < 0 && r != -ELOOP)
                                 return r;
                 }
         }

@@ -299,6 +299,10 @@ static int apply_bind(int rootfd, const VsBind *b, VsError *err)
  * The cgroup tree the way systemd expects it: in our own cgroup namespace
  * each hierarchy shows the context's cgroup as its root, so the guest may
  * write below it (systemd must) but never reaches the limits set above it.
+ * v1 controller hierarchies are read-only (as systemd-nspawn mounts them):
+ * a v1 blkio child cgroup escapes its parent's throttle (v1 throttling is
+ * not hierarchical), and a v1 freezer at the guest's root would let it
+ * freeze itself under our feet.  Only name=systemd and cgroup2 are writable.
  * Hybrid and v1 hosts get a tmpfs with one mount per hierarchy, the cgroup2
  * tree on "unified"; pure v2 hosts get cgroup2 on /sys/fs/cgroup itself.
  */
@@ -371,7 +375,9 @@ static int mount_cgroups(int rootfd, VsError *err)
                 }
                 if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                         return vs_error(err, errno, "mount %s", target);
-                _cleanup_close_ int m = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+                bool controller = streq(fstype, "cgroup") && strncmp(ctrls, "name=", 5) != 0;
+                _cleanup_close_ int m =
+                    fsmount(fs, FSMOUNT_CLOEXEC, attrs | (controller ? MOUNT_ATTR_RDONLY : 0));
                 if (m < 0)
                         return vs_error(err, errno, "mount %s", target);
                 r = attach(m, t);

@@ -154,12 +154,12 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
-static int add_oom_kills(const char *dir, void *data)
+static int add_oom_kills(int fd, int depth, void *data)
 {
         uint64_t *sum = data, v;
         char buf[512];
-        _cleanup_close_ int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0 && vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
+        (void)depth;
+        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
             vs_stats_kv(buf, "oom_kill", &v) == 0)
                 *sum += v;
         return 0;
