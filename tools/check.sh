@@ -37,7 +37,7 @@ echo "== integration tests (real contexts, as root)"
 if [ "$(id -u)" != 0 ]; then
         echo "not root: the integration tests need root"; failed=$((failed + 1))
 else
-        "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee "$log"
+        "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration tests/security 2>&1 | tee "$log"
         summary=$(tail -n 1 "$log")
         p=$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
         f=$(printf '%s' "$summary" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')

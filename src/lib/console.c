@@ -169,7 +169,8 @@ static _Noreturn void keeper(int lsock, const char *sock_path, const char *lock_
                 if (n == 0 && live == 0) {
                         /* nothing to keep: go, unless somebody is attaching right now */
                         int lk = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-                        if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) == 0) {
+                        if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) == 0) {
+                                /* (no lock file: the installation itself is gone) */
                                 unlink(sock_path);
                                 _exit(0);
                         }
@@ -222,7 +223,7 @@ static int spawn(const struct sockaddr_un *sa, const char *lock_path, VsError *e
         if (pid < 0)
                 return vs_error(err, errno, "fork");
         if (pid == 0) {
-                if (setsid() < 0 || fork() != 0)
+                if (setsid() < 0 || fork() != 0 || chdir("/") < 0)
                         _exit(0);
                 int null = open("/dev/null", O_RDWR);
                 for (int i = 0; i < 3 && null >= 0; i++)

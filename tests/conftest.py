@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 VSERVER = os.environ.get("VSERVER_BIN", str(REPO / "build" / "vserver"))
 CG_PARENT = f"vs-test-{os.getpid()}"
 BUSYBOX = "/bin/busybox"
@@ -56,7 +56,7 @@ def make_rootfs(path: Path):
                                          "nobody:x:65534:65534:nobody:/:/bin/false\n")
     (path / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
     for name in ("escape", "syscalls"):
-        helper = Path(__file__).parent / "helpers" / f"{name}.c"
+        helper = Path(__file__).parent / "integration" / "helpers" / f"{name}.c"
         subprocess.run(["gcc", "-static", "-O2", "-o", str(path / "bin" / f"vs-{name}"),
                         str(helper)], check=True)
 
@@ -205,3 +205,23 @@ def vs(workdir, request):
     for name in inst.guests():
         inst("delete", "--force", name)
     shutil.rmtree(root, ignore_errors=True)
+    # the console keeper of this installation ends with its last guest
+    assert processes_of_installation(root) == [], "a console keeper outlived its guests"
+
+
+def processes_of_installation(root: Path, wait=3.0):
+    """Pids running with VSERVER_ROOT=@root (the console keeper, a stray command)."""
+    needle = f"VSERVER_ROOT={root}\0".encode()
+    deadline = time.time() + wait
+    while True:
+        found = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and int(pid) != os.getpid():
+                try:
+                    if needle in open(f"/proc/{pid}/environ", "rb").read() + b"\0":
+                        found.append(pid)
+                except OSError:
+                    pass
+        if not found or time.time() > deadline:
+            return found
+        time.sleep(0.1)
