@@ -845,9 +845,19 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
         return 0;
 }
 
+/* A directory stream of its own on @dfd (a dup would share, and move, @dfd's offset). */
+static DIR *reopen_dir(int dfd)
+{
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d && fd >= 0)
+                close(fd);
+        return d;
+}
+
 static bool has_subdir(int dfd)
 {
-        DIR *d = fdopendir(dup(dfd));
+        DIR *d = reopen_dir(dfd);
         bool found = false;
         struct dirent *de;
         while (d && !found && (de = readdir(d)))
@@ -870,7 +880,7 @@ static int rmdir_tree(const char *dir)
                 return -errno;
         long depth = 0, steps = 0, r = 0;
         while (r == 0) {
-                DIR *d = fdopendir(dup(cur));
+                DIR *d = reopen_dir(cur);
                 if (!d) {
                         r = -errno;
                         break;

@@ -29,8 +29,15 @@ typedef struct Copy {
         Link *links;
         size_t n_links, cap_links;
         VsError *err;
+        int depth;
         char path[4096]; /* the entry being copied, relative, for errors */
 } Copy;
+
+/*
+ * How deep a copy follows a tree (a guest's own tree may nest thousands of
+ * levels to crash whoever walks it): each level holds three descriptors.
+ */
+#define COPY_MAX_DEPTH 128
 
 static int copy_xattrs(int from, int to, const char *rel, VsError *err)
 {
@@ -118,7 +125,14 @@ static int copy_entry(Copy *c, int sfd, int dfd, const char *name)
                         r = vs_error(c->err, errno, "open %s", c->path);
                         goto out;
                 }
+                if (c->depth >= COPY_MAX_DEPTH) {
+                        r = vs_error(c->err, ELOOP, "%s: nested deeper than %d directories",
+                                     c->path, COPY_MAX_DEPTH);
+                        goto out;
+                }
+                c->depth++;
                 r = copy_dir(c, s, d);
+                c->depth--;
                 if (r == 0)
                         r = copy_meta(d, &st, c->path, s, c->err);
                 goto out;
@@ -309,54 +323,112 @@ static void clear_flags(int dfd, const char *name)
         }
 }
 
-static int remove_in(int dfd, dev_t dev, const char *path, VsError *err)
+/*
+ * How deep a removal holds directories open; deeper ones are moved up to
+ * the top (renamed into it) and removed from there.  Iterative and bounded
+ * in descriptors and stack whatever a guest nested in its tree.
+ */
+#define REMOVE_MAX_DEPTH 64
+
+typedef struct Level {
+        DIR *d;
+        char *name; /* in the level above; NULL at the top */
+} Level;
+
+/* Remove everything in the directory @top (not @top itself). */
+static int remove_in(int top, dev_t dev, const char *path, VsError *err)
 {
-        int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dup_fd < 0)
-                return vs_error(err, errno, "open %s", path);
-        DIR *d = fdopendir(dup_fd);
-        if (!d) {
-                close(dup_fd);
+        Level lv[REMOVE_MAX_DEPTH];
+        int depth = 0, r = 0;
+        unsigned long moved = 0, serial = 0;
+        int fd = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || !(lv[0].d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
                 return vs_error(err, errno, "open %s", path);
         }
-        struct dirent *de;
-        int r = 0;
-        while (r == 0 && (de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                struct stat st;
-                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        r = vs_error(err, errno, "stat %s/%s", path, de->d_name);
+        lv[0].name = NULL;
+        for (;;) {
+                if (vs_tree_interrupted) {
+                        r = vs_error(err, EINTR, "interrupted");
                         break;
                 }
-                if (S_ISDIR(st.st_mode)) {
-                        if (st.st_dev != dev) {
-                                r = vs_error(err, EBUSY, "%s/%s is a mount point", path,
-                                             de->d_name);
-                                break;
+                int dfd = dirfd(lv[depth].d);
+                struct dirent *de = readdir(lv[depth].d);
+                if (!de) {
+                        if (depth == 0) {
+                                if (moved == 0)
+                                        break;
+                                moved = 0; /* what came up from below: another pass */
+                                rewinddir(lv[0].d);
+                                continue;
                         }
-                        _cleanup_close_ int sub = openat(
-                            dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        char subpath[4096];
-                        snprintf(subpath, sizeof subpath, "%s/%s", path, de->d_name);
-                        if (sub < 0) {
-                                r = vs_error(err, errno, "open %s", subpath);
+                        char *name = lv[depth].name;
+                        closedir(lv[depth--].d);
+                        int pfd = dirfd(lv[depth].d);
+                        if (unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                                r = vs_error(err, errno, "rmdir %s/.../%s", path, name);
+                        free(name);
+                        if (r < 0)
                                 break;
-                        }
-                        clear_flags(dfd, de->d_name);
-                        r = remove_in(sub, dev, subpath, err);
-                        if (r == 0 && unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0)
-                                r = vs_error(err, errno, "rmdir %s", subpath);
-                } else if (unlinkat(dfd, de->d_name, 0) < 0) {
+                        continue;
+                }
+                const char *nm = de->d_name;
+                if (streq(nm, ".") || streq(nm, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        r = vs_error(err, errno, "stat %s/.../%s", path, nm);
+                        break;
+                }
+                if (!S_ISDIR(st.st_mode)) {
+                        if (unlinkat(dfd, nm, 0) == 0 || errno == ENOENT)
+                                continue;
                         if (errno == EPERM && S_ISREG(st.st_mode)) {
-                                clear_flags(dfd, de->d_name);
-                                if (unlinkat(dfd, de->d_name, 0) == 0)
+                                clear_flags(dfd, nm);
+                                if (unlinkat(dfd, nm, 0) == 0)
                                         continue;
                         }
-                        r = vs_error(err, errno, "remove %s/%s", path, de->d_name);
+                        r = vs_error(err, errno, "remove %s/.../%s", path, nm);
+                        break;
                 }
+                if (st.st_dev != dev) {
+                        r = vs_error(err, EBUSY, "%s/.../%s is a mount point", path, nm);
+                        break;
+                }
+                clear_flags(dfd, nm);
+                if (unlinkat(dfd, nm, AT_REMOVEDIR) == 0)
+                        continue;
+                if (depth + 1 >= REMOVE_MAX_DEPTH) {
+                        char up[64];
+                        snprintf(up, sizeof up, ".vs-remove-%lu-%d", serial++, (int)getpid());
+                        moved++;
+                        if (renameat(dfd, nm, dirfd(lv[0].d), up) < 0) {
+                                r = vs_error(err, errno, "move %s/.../%s up", path, nm);
+                                break;
+                        }
+                        continue;
+                }
+                int sub = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                DIR *d = sub >= 0 ? fdopendir(sub) : NULL;
+                char *name = d ? strdup(nm) : NULL;
+                if (!name) {
+                        r = vs_error(err, errno ? errno : ENOMEM, "open %s/.../%s", path, nm);
+                        if (d)
+                                closedir(d);
+                        else if (sub >= 0)
+                                close(sub);
+                        break;
+                }
+                lv[++depth] = (Level){d, name};
         }
-        closedir(d);
+        while (depth > 0) {
+                free(lv[depth].name);
+                closedir(lv[depth--].d);
+        }
+        closedir(lv[0].d);
         return r;
 }
 

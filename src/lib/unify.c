@@ -183,8 +183,14 @@ static void fill_rec(Rec *r, const struct statx *sx)
         r->immutable = sx->stx_attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND);
 }
 
+/*
+ * How deep a scan follows a guest's tree (it may nest thousands of levels to
+ * crash whoever walks it recursively); files deeper stay unshared.
+ */
+#define WALK_MAX_DEPTH 64
+
 /* @rel: the directory's path in the tree ("" for the root), @state its verdict */
-static void walk_dir(Walk *w, int dfd, char *rel, size_t len, int state)
+static void walk_dir(Walk *w, int dfd, char *rel, size_t len, int state, int depth)
 {
         DIR *d = fdopendir(dfd);
         if (!d) {
@@ -237,8 +243,10 @@ static void walk_dir(Walk *w, int dfd, char *rel, size_t len, int state)
                         if (makedev(sx.stx_dev_major, sx.stx_dev_minor) == w->dev) {
                                 int sub = openat(dirfd(d), nm,
                                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                                if (sub >= 0)
-                                        walk_dir(w, sub, rel, sublen, v);
+                                if (sub >= 0 && depth < WALK_MAX_DEPTH)
+                                        walk_dir(w, sub, rel, sublen, v, depth + 1);
+                                else if (sub >= 0)
+                                        close(sub);
                         }
                 } else if (S_ISREG(sx.stx_mode)) {
                         atomic_fetch_add(w->files, 1);
@@ -281,7 +289,7 @@ static int walk_tree(Walk *w, VsError *err)
         if (fd < 0)
                 return fd;
         char rel[PATH_MAX] = "";
-        walk_dir(w, fd, rel, 0, 0);
+        walk_dir(w, fd, rel, 0, 0, 0);
         if (w->error)
                 return vs_error(err, w->error, "scan %s%s", w->t->name, w->where);
         return 0;
@@ -1601,7 +1609,7 @@ static int marked_files(Ctx *c, const char *const *paths, int n_paths, RecVec *o
                                 if (dfd >= 0) {
                                         if (streq(rel, "."))
                                                 rel[0] = '\0';
-                                        walk_dir(&w, dfd, rel, strlen(rel), 0);
+                                        walk_dir(&w, dfd, rel, strlen(rel), 0, 0);
                                 }
                         } else if (S_ISREG(sx.stx_mode)) {
                                 Rec rr = {0};

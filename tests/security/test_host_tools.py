@@ -1,0 +1,130 @@
+"""A hostile guest against the host's own tools and limits (issue 13, items 8-10):
+cgroup trees and directory trees nested to crash a recursive walker, a cgroup
+made to slip the v1 I/O throttle, a guest that freezes itself under our feet."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import cgroup_dirs
+
+
+def guest_cgroup_mounts(vs, name):
+    """(mount point, fstype, options) of the cgroup mounts a guest sees."""
+    out = vs.exec_out(name, "cat /proc/self/mountinfo")
+    mounts = []
+    for line in out.splitlines():
+        left, right = line.split(" - ", 1)
+        fstype, _src, opts = right.split()[:3]
+        if fstype in ("cgroup", "cgroup2"):
+            mounts.append((left.split()[4], fstype, opts))
+    return mounts
+
+
+def v2_root(vs, name):
+    """Where the guest sees its cgroup2 root."""
+    for mp, fstype, _ in guest_cgroup_mounts(vs, name):
+        if fstype == "cgroup2":
+            return mp
+    return None
+
+
+def test_v1_controllers_are_out_of_a_guests_reach(vs):
+    """Item 8: a child cgroup in v1 blkio escapes its parent's throttle (v1 throttling is
+    not hierarchical); the v1 freezer would let a guest freeze itself. Only the
+    name=systemd hierarchy and cgroup2 stay writable (systemd needs them)."""
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    mounts = guest_cgroup_mounts(vs, "x")
+    v1 = [(mp, opts) for mp, fstype, opts in mounts if fstype == "cgroup"]
+    if not v1:
+        pytest.skip("no cgroup v1 hierarchy on this host: cgroup2's io and freezer are "
+                    "hierarchical and the guest's root is below its limits")
+    for mp, opts in v1:
+        p = vs("exec", "x", "--", "mkdir", f"{mp}/escape")
+        if "name=systemd" in opts:
+            assert p.returncode == 0, p.stderr
+            vs.exec_out("x", f"rmdir {mp}/escape")
+        else:
+            assert p.returncode != 0 and "Read-only file system" in p.stderr, (mp, p.stderr)
+    # the io limit is on the guest's own cgroup, above its root, where it cannot write
+    vs("stop", "x", "--timeout", "1")
+
+
+def test_deep_cgroup_trees_do_not_crash_host_tools(vs):
+    """Item 9: 2100 nested cgroups made status, list, exec and stop crash (recursion)."""
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    depth = {}
+    for mp, fstype, opts in guest_cgroup_mounts(vs, "x"):
+        if fstype == "cgroup" and "name=systemd" not in opts:
+            continue
+        out = vs.exec_out("x", f"cd {mp} && i=0; while [ $i -lt 2100 ] && mkdir d 2>/dev/null "
+                               "&& cd d; do i=$((i+1)); done; "
+                               "sleep 600 </dev/null >/dev/null 2>&1 & echo $! > cgroup.procs; echo $i")
+        depth[fstype] = int(out.split()[-1])
+    if "cgroup2" in depth:
+        assert depth["cgroup2"] <= 32, depth  # cgroup.max.depth, set above the guest's reach
+    assert max(depth.values()) >= 32, depth
+    for args in (["status", "x"], ["list"], ["list", "--json"], ["exec", "x", "--", "true"],
+                 ["stats", "x"], ["limits", "x"]):
+        p = vs(*args)
+        assert p.returncode >= 0 and p.returncode in (0, 3), (args, p.returncode, p.stderr)
+    p = vs("stop", "x", "--timeout", "1")
+    assert p.returncode == 0, p.stderr
+    assert all(not os.path.exists(d) for d in vs.cgroup("x")), "cgroups left"
+
+
+def nest(top, levels):
+    """@levels nested directories below @top, made through descriptors (no path limit)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(levels):
+        os.mkdir("d", dir_fd=fd)
+        os.write(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd), b"x" * 100)
+        nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
+
+
+def test_deep_guest_trees_do_not_crash_host_tools(vs):
+    """Item 9: a 2000-deep directory in a guest crashed unify, deunify and delete."""
+    vs("build", "x", check=True)
+    vs("build", "y", check=True)
+    (vs.rootfs("x") / "srv").mkdir(exist_ok=True)
+    nest(vs.rootfs("x") / "srv", 2000)
+    for args in (["unify", "--all", "--dry-run"], ["unify", "--all"], ["deunify", "x"],
+                 ["build", "z", "--template", "clone:x"]):
+        p = vs(*args)
+        assert p.returncode >= 0, (args, p.returncode, p.stderr)
+        if args[0] == "build":  # a clone refuses such a tree, in one line
+            assert p.returncode == 1 and "nested deeper than" in p.stderr, p.stderr
+        else:
+            assert p.returncode == 0, (args, p.stderr)
+    p = vs("delete", "x")
+    assert p.returncode == 0, p.stderr
+    assert not vs.rootfs("x").exists()
+
+
+def test_a_guest_that_freezes_itself_hangs_no_host_tool(vs):
+    """Item 10: a guest writing 1 to its own cgroup.freeze made exec hang, and resume
+    did nothing."""
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    root = v2_root(vs, "x")
+    assert root, "no cgroup2 tree in the guest"
+    vs.popen("exec", "x", "--", "/bin/sh", "-c", f"echo 1 > {root}/cgroup.freeze",
+             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    leaf = [d + "/guest" for d in vs.cgroup("x") if os.path.exists(d + "/guest/cgroup.freeze")]
+    end = time.time() + 10
+    while time.time() < end and "frozen 1" not in open(leaf[0] + "/cgroup.events").read():
+        time.sleep(0.1)
+    t = time.time()
+    p = vs("exec", "x", "--", "true", timeout=60)
+    assert p.returncode == 1 and "frozen" in p.stderr, p.stderr
+    assert time.time() - t < 40
+    p = vs("resume", "x")
+    assert p.returncode == 0, p.stderr
+    assert vs("exec", "x", "--", "true", timeout=30).returncode == 0
+    vs("stop", "x", "--timeout", "1")
