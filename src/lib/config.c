@@ -259,6 +259,7 @@ void vs_guest_config_init(VsGuestConfig *g, const char *name)
         snprintf(g->hostname, sizeof g->hostname, "%s", name);
         snprintf(g->init, sizeof g->init, "/sbin/init");
         vs_limits_init(&g->limits);
+        vs_limits_defaults(&g->limits);
 }
 
 bool vs_hostname_valid(const char *h)

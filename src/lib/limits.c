@@ -2,6 +2,7 @@
 #include "limits.h"
 
 #include <errno.h>
+#include <sys/sysinfo.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,6 +41,22 @@ void vs_limits_init(VsLimits *l)
                         .processes = VS_UNLIMITED};
         for (int i = 0; i < VS_IPC_N; i++)
                 l->ipc[i] = VS_UNLIMITED;
+}
+
+void vs_limits_defaults(VsLimits *l)
+{
+        struct sysinfo si;
+        char buf[32];
+        unsigned long long max = 32768;
+        if (vs_read_file_at(AT_FDCWD, "/proc/sys/kernel/pid_max", buf, sizeof buf) > 0) {
+                buf[strcspn(buf, "\n")] = '\0';
+                (void)vs_parse_u64(buf, &max);
+        }
+        l->processes = max / 100 * VS_DEFAULT_PROCESSES_PERCENT;
+        if (sysinfo(&si) == 0 && si.totalram > 0) {
+                uint64_t ram = (uint64_t)si.totalram * si.mem_unit;
+                l->memory = ram / 100 * VS_DEFAULT_MEMORY_PERCENT & ~((1ULL << 20) - 1);
+        }
 }
 
 /* "unlimited" or a size of at least @min bytes. */

@@ -56,6 +56,14 @@ typedef struct VsLimits {
 } VsLimits;
 
 void vs_limits_init(VsLimits *l);
+/*
+ * What a guest gets when its file says nothing: enough for any server, not
+ * enough to take the host down (a fork bomb, a leak).  "unlimited" in the
+ * guest file lifts each.
+ */
+#define VS_DEFAULT_PROCESSES_PERCENT 15 /* of the host's pid_max (systemd's DefaultTasksMax) */
+#define VS_DEFAULT_MEMORY_PERCENT    50 /* of the host's RAM */
+void vs_limits_defaults(VsLimits *l);
 
 /*
  * Set one key of [limits] (without the "limits." prefix).  Returns 1 if

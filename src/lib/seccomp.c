@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "util.h"
@@ -156,6 +157,32 @@ static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
 }
 
 /*
+ * Socket families: what a server needs (unix, IPv4, IPv6, netlink, packet:
+ * the last needs NET_RAW anyway), and no others.  AF_VSOCK is not namespaced
+ * (it reaches the hypervisor and other VMs); AF_ALG, AF_CAN, AF_TIPC, AF_RDS,
+ * Bluetooth and the rest are rarely used code that has been the way into
+ * many kernel bugs.  EAFNOSUPPORT: what programs expect from a kernel
+ * without the family.
+ */
+static int add_socket_rules(scmp_filter_ctx ctx, VsError *err)
+{
+        static const int allowed[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET};
+        int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                                 SCMP_A0(SCMP_CMP_GT, AF_PACKET));
+        for (int fam = 0; r >= 0 && fam < AF_PACKET; fam++) {
+                bool ok = false;
+                for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
+                        ok |= allowed[i] == fam;
+                if (!ok)
+                        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket),
+                                             1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+        }
+        if (r < 0)
+                return vs_error(err, r, "seccomp socket rules");
+        return 0;
+}
+
+/*
  * The other ABIs of this CPU (i386 and x32 on x86_64) get the same rules:
  * without them their syscalls would be killed outright, and a filter on one
  * ABI alone is a hole in the others.
@@ -293,6 +320,8 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
                                                   : add_default(ctx, err);
         if (r == 0)
                 r = add_tty_rules(ctx, err);
+        if (r == 0)
+                r = add_socket_rules(ctx, err);
         if (r == 0 && !spec->allow_userns)
                 r = add_userns_rules(ctx, err);
         VsSeccomp *f = NULL;

@@ -1,0 +1,72 @@
+"""Item 12: what a guest gets when its file says nothing keeps the host safe."""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+def cgroup_value(vs, name, v1_file, v2_file):
+    for d in vs.cgroup(name):
+        for f in (v1_file, v2_file):
+            if os.path.exists(f"{d}/{f}"):
+                return open(f"{d}/{f}").read().strip()
+    return None
+
+
+def test_a_guest_without_limits_gets_host_safe_defaults(vs):
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    pid_max = int(open("/proc/sys/kernel/pid_max").read())
+    assert cgroup_value(vs, "x", "pids.max", "pids.max") == str(pid_max // 100 * 15)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mem = int(cgroup_value(vs, "x", "memory.limit_in_bytes", "memory.max"))
+    assert ram * 0.45 < mem <= ram // 2, (mem, ram)
+    # and "unlimited" lifts them
+    vs("stop", "x", check=True)
+    vs("set", "x", "limits.processes=unlimited", "limits.memory=unlimited", "--save", check=True)
+    vs("start", "x", check=True)
+    assert cgroup_value(vs, "x", "pids.max", "pids.max") == "max"
+    vs("stop", "x", "--timeout", "1")
+
+
+def test_socket_families_a_server_does_not_need_are_refused(vs):
+    """AF_VSOCK is not namespaced: it reaches the hypervisor and other VMs."""
+    for mode in ("isolate", "netns", "host"):
+        name = f"s-{mode}"
+        vs("build", name, "--net", mode, check=True)
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(vs.rootfs(name) / "bin/vs-sock"),
+                        str(HELPERS / "sock.c")], check=True)
+        vs("start", name, check=True)
+        p = vs("exec", name, "--", "/bin/vs-sock")
+        assert p.returncode == 0, p.stderr
+        got = dict(l.split(" ", 1) for l in p.stdout.splitlines())
+        for fam in ("40", "38", "29", "31"):  # vsock, AF_ALG, CAN, Bluetooth
+            assert got[fam] == "Address family not supported by protocol", (mode, got)
+        for fam in ("1", "2", "10", "16"):  # unix, inet, inet6, netlink
+            assert got[fam] == "ok", (mode, got)
+        vs("stop", name, "--timeout", "1")
+
+
+def test_the_console_log_is_bounded_and_rotated(vs):
+    conf = vs.root / "etc/vserver/vserver.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("[host]\nconsole-log-size = 64K\n")
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    # 4 MiB at the console, from inside
+    vs.exec_out("x", "dd if=/dev/zero bs=64k count=64 2>/dev/null | tr '\\0' x > /dev/console")
+    log, old = vs.log("x"), vs.log("x").with_name("x.log.1")
+    end = time.time() + 10
+    while time.time() < end and not old.exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert old.exists()
+    assert log.stat().st_size <= 64 * 1024 and old.stat().st_size <= 64 * 1024
+    assert sorted(p.name for p in log.parent.iterdir()) == ["x.log", "x.log.1"]
+    # the guest holds no host file for it: its console is a pty of its own
+    out = vs.exec_out("x", "readlink /proc/1/fd/1; ls -l /dev/console")
+    assert "/dev/pts/" in out or "/dev/console" in out, out
+    assert str(vs.root) not in out
+    vs("stop", "x", "--timeout", "1")
