@@ -1705,9 +1705,19 @@ static int undo_one(Undo *u, const Rec *p)
         bool tmp = strncmp(base, VS_UNIFY_TMP, strlen(VS_UNIFY_TMP)) == 0;
         bool marked = is_marked(fd);
         if (!u->copy || tmp) {
-                /* release (the tree is going away) or one of our temporary names */
-                if (marked)
+                /*
+                 * Release (the tree is going away) or one of our temporary
+                 * names.  An immutable inode cannot lose a name, so the flag
+                 * goes for a moment: with every guest that may share the
+                 * inode frozen, or one of them could open it for writing then.
+                 */
+                if (marked) {
+                        int f = freeze(c, true);
+                        if (f < 0)
+                                return f;
                         (void)set_imm(fd, false);
+                        c->batch++;
+                }
                 int r = unlinkat(dfd, base, 0) < 0 ? -errno : 0;
                 if (marked && fstat(fd, &st) == 0 && st.st_nlink > 0)
                         (void)set_imm(fd, true);

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import cgroup_dirs
+from test_escapes import arm  # noqa: E402
 
 
 def guest_cgroup_mounts(vs, name):
@@ -128,3 +129,29 @@ def test_a_guest_that_freezes_itself_hangs_no_host_tool(vs):
     assert p.returncode == 0, p.stderr
     assert vs("exec", "x", "--", "true", timeout=30).returncode == 0
     vs("stop", "x", "--timeout", "1")
+
+
+def test_delete_never_leaves_a_shared_file_writable_to_a_running_guest(vs):
+    """Item 11: delete lifts the immutable flag of a shared inode for a moment, to
+    unlink its name; a running guest sharing that inode must not win a writable
+    descriptor then (it watches the flag and opens at once)."""
+    for name in ("x", "y"):
+        vs("build", name, check=True)
+        share = vs.rootfs(name) / "srv/share"
+        share.mkdir(parents=True)
+        for i in range(1500):
+            (share / f"f{i}").write_text(f"file {i}, the same bytes in both guests\n" * 40)
+            os.utime(share / f"f{i}", (1700000000, 1700000000))
+    arm(vs.rootfs("y"))
+    vs("unify", "--all", check=True)
+    assert (vs.rootfs("y") / "srv/share/f0").stat().st_nlink == 2
+    vs("start", "y", check=True)
+    racer = vs.popen("exec", "y", "--", "/bin/vs-attack", "race-write", "/srv/share", "25", "3000",
+                     stdout=subprocess.PIPE, text=True)
+    assert racer.stdout.readline().split() == ["WATCHING", "1500"]
+    p = vs("delete", "x")
+    assert p.returncode == 0, p.stderr
+    out = racer.communicate(timeout=60)[0].split()
+    assert out[0] == "LOST" and int(out[1]) >= 3000, out  # it saw the flag go and come back
+    assert (vs.rootfs("y") / "srv/share/f0").read_text().startswith("file 0, the same bytes")
+    vs("stop", "y", "--timeout", "1")

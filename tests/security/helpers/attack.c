@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -97,6 +99,61 @@ static int scan_mountinfo(const char *marker, int secs)
         return 0;
 }
 
+/*
+ * Watch every file in @dir for attribute changes (until @enough events) (a shared inode losing its
+ * immutable flag) and try to open it for writing at once; @secs seconds.
+ */
+static int race_write(const char *dir, int secs, int enough)
+{
+        static char names[4096][64];
+        int n = 0, in = inotify_init1(IN_NONBLOCK), events = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int wd0 = -1;
+        while (d && (de = readdir(d)) && n < 4096) {
+                if (de->d_type != DT_REG || strlen(de->d_name) >= 64)
+                        continue;
+                char p[4200];
+                snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+                int wd = inotify_add_watch(in, p, IN_ATTRIB);
+                if (wd < 0)
+                        continue;
+                if (wd0 < 0)
+                        wd0 = wd;
+                snprintf(names[wd - wd0], sizeof names[0], "%s", de->d_name);
+                n++;
+        }
+        if (d)
+                closedir(d);
+        printf("WATCHING %d\n", n);
+        fflush(stdout);
+        time_t end = time(NULL) + secs;
+        char buf[65536];
+        while (time(NULL) < end && (enough <= 0 || events < enough)) {
+                struct pollfd pfd = {.fd = in, .events = POLLIN};
+                if (poll(&pfd, 1, 200) <= 0)
+                        continue;
+                ssize_t len = read(in, buf, sizeof buf);
+                for (char *p = buf; len > 0 && p < buf + len;) {
+                        struct inotify_event *ev = (struct inotify_event *)p;
+                        p += sizeof *ev + ev->len;
+                        int i = ev->wd - wd0;
+                        if (i < 0 || i >= n)
+                                continue;
+                        events++;
+                        char path[4200];
+                        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+                        int fd = open(path, O_WRONLY);
+                        if (fd >= 0) {
+                                printf("WON %s\n", names[i]);
+                                return 0;
+                        }
+                }
+        }
+        printf("LOST %d\n", events);
+        return 0;
+}
+
 static int sockets(void)
 {
         int fams[] = {AF_VSOCK, AF_PACKET, AF_NETLINK, AF_INET, AF_INET6, AF_UNIX};
@@ -119,6 +176,8 @@ int main(int argc, char **argv)
                 return overwrite(argv[2]);
         if (argc >= 4 && strcmp(argv[1], "scan-mountinfo") == 0)
                 return scan_mountinfo(argv[2], atoi(argv[3]));
+        if (argc >= 4 && strcmp(argv[1], "race-write") == 0)
+                return race_write(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 0);
         if (argc >= 2 && strcmp(argv[1], "sockets") == 0)
                 return sockets();
         fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets\n");
