@@ -146,12 +146,12 @@ def test_delete_never_leaves_a_shared_file_writable_to_a_running_guest(vs):
     vs("unify", "--all", check=True)
     assert (vs.rootfs("y") / "srv/share/f0").stat().st_nlink == 2
     vs("start", "y", check=True)
-    racer = vs.popen("exec", "y", "--", "/bin/vs-attack", "race-write", "/srv/share", "25", "3000",
+    racer = vs.popen("exec", "y", "--", "/bin/vs-attack", "race-write", "/srv/share", "25", "1500",
                      stdout=subprocess.PIPE, text=True)
     assert racer.stdout.readline().split() == ["WATCHING", "1500"]
     p = vs("delete", "x")
     assert p.returncode == 0, p.stderr
     out = racer.communicate(timeout=60)[0].split()
-    assert out[0] == "LOST" and int(out[1]) >= 3000, out  # it saw the flag go and come back
+    assert out[0] == "LOST" and int(out[1]) >= 1500, out  # it saw every flag change (queued while frozen)
     assert (vs.rootfs("y") / "srv/share/f0").read_text().startswith("file 0, the same bytes")
     vs("stop", "y", "--timeout", "1")
