@@ -1,6 +1,6 @@
 #!/bin/bash
 # TCP between two guests on this machine, in one run, per network mode:
-#   isolate  the host's stack, cgroup-BPF on the guests (203.0.113.50/.51 on lo)
+#   isolate  the host's stack, cgroup-BPF on the guests (198.18.0.50/.51 on lo)
 #   netns    own stacks, veth pairs in a bridge of ours
 #   host     the host's stack, no isolation (the baseline: ratios are to it)
 # Throughput: one connection sending BYTES; latency: one-byte request and
@@ -53,14 +53,14 @@ measure() {  # MODE SERVER_ADDR: echo server in srv-MODE, client in cli-MODE
 }
 
 raw=$work/raw.txt
-guest srv-isolate --address 203.0.113.50/32@lo
-guest cli-isolate --address 203.0.113.51/32@lo
+guest srv-isolate --address 198.18.0.50/32@lo
+guest cli-isolate --address 198.18.0.51/32@lo
 guest srv-netns --net netns --address 10.213.9.2/24
 guest cli-netns --net netns --address 10.213.9.3/24
 guest srv-host --net host
 guest cli-host --net host
 {
-        measure isolate 203.0.113.50
+        measure isolate 198.18.0.50
         measure netns 10.213.9.2
         measure host 127.0.0.1
 } > "$raw"

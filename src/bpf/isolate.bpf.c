@@ -35,13 +35,16 @@
 #define AF_UNIX        1
 #define AF_INET        2
 #define AF_INET6       10
-#define SOCK_RAW       3
+#define SOCK_STREAM    1
+#define SOCK_DGRAM     2
+#define IPPROTO_TCP    6
+#define IPPROTO_UDP    17
+#define ENETUNREACH    101
 #define EADDRNOTAVAIL  99
 #define ECONNREFUSED   111
 #define EPERM          1
 #define SK_PASS        1
 #define TCP_LISTEN_CB  11 /* BPF_SOCK_OPS_TCP_LISTEN_CB */
-#define IPPROTO_ICMPV6 58
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -216,6 +219,19 @@ int vs_bind6(struct bpf_sock_addr *ctx)
         return own6(ip) ? 1 : refuse(EADDRNOTAVAIL);
 }
 
+/* An unbound IPv6 socket going to a v4-mapped address leaves from ::ffff:@src. */
+static __always_inline void source_mapped(struct bpf_sock_addr *ctx, struct bpf_sock *sk,
+                                          __u32 src)
+{
+        if (!sk || (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) != 0)
+                return;
+        struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+        sa.sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
+        sa.sin6_addr.in6_u.u6_addr32[3] = src;
+        if (src)
+                bpf_bind(ctx, (struct sockaddr *)&sa, sizeof sa);
+}
+
 /* An unbound socket leaves from @src (port chosen at connect). */
 static __always_inline void source4(struct bpf_sock_addr *ctx, __u32 src)
 {
@@ -251,11 +267,16 @@ int vs_connect6(struct bpf_sock_addr *ctx)
         if (is_any6(ip) || is_lo6(ip))
                 return refuse(ECONNREFUSED);
         if (is_mapped(ip)) {
-                if (ip[3] == 0 || is_lo4(ip[3]))
-                        ctx->user_ip6[3] = local4(ctx, ctx->type == 2);
+                /* the kernel goes on in its IPv4 code, past the connect4 hook */
+                bool local = ip[3] == 0 || is_lo4(ip[3]);
+                if (local)
+                        ctx->user_ip6[3] = local4(ctx, ctx->type == SOCK_DGRAM);
+                source_mapped(ctx, sk, local ? vs_lback : vs_n4 ? vs_addr4[0] : 0);
                 return 1;
         }
-        if (sk && vs_n6 &&
+        if (vs_n6 == 0)
+                return refuse(ENETUNREACH); /* it would leave with a host address */
+        if (sk &&
             (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0) {
                 struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
                 sa.sin6_addr.in6_u.u6_addr32[0] = vs_addr6[0][0];
@@ -274,6 +295,12 @@ int vs_sendmsg4(struct bpf_sock_addr *ctx)
         struct bpf_sock *sk = ctx->sk;
         bool unbound = sk && sk->src_ip4 == 0;
 
+        /* a source of its own choosing (IP_PKTINFO, IP_SENDSRCADDR): its own or lback */
+        __u32 src = ctx->msg_src_ip4;
+        if (src && is_lo4(src))
+                ctx->msg_src_ip4 = vs_lback;
+        else if (src && !own4(src))
+                return refuse(EPERM);
         if (dst == 0 || is_lo4(dst)) {
                 ctx->user_ip4 = local4(ctx, true);
                 if (unbound && ctx->msg_src_ip4 == 0)
@@ -295,11 +322,18 @@ int vs_sendmsg6(struct bpf_sock_addr *ctx)
         if (is_any6(ip) || is_lo6(ip))
                 return refuse(ECONNREFUSED);
         if (is_mapped(ip)) {
+                /* udp_sendmsg's own sendmsg4 hook checks the source from here on */
                 if (ip[3] == 0 || is_lo4(ip[3]))
                         ctx->user_ip6[3] = local4(ctx, true);
                 return 1;
         }
-        if (sk && vs_n6 &&
+        if (vs_n6 == 0)
+                return refuse(ENETUNREACH);
+        __u32 src[4] = {ctx->msg_src_ip6[0], ctx->msg_src_ip6[1], ctx->msg_src_ip6[2],
+                        ctx->msg_src_ip6[3]};
+        if (!is_any6(src) && !own6(src))
+                return refuse(EPERM); /* IPV6_PKTINFO with an address not its own */
+        if (sk &&
             (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0 &&
             (ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] | ctx->msg_src_ip6[2] |
              ctx->msg_src_ip6[3]) == 0) {
@@ -340,12 +374,18 @@ int vs_getsockname4(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_create")
 int vs_sock_create(struct bpf_sock *sk)
 {
-        if (sk->type == SOCK_RAW)
-                return 0;
-        /* ping sockets: they would leave from a host address */
-        if (sk->protocol == 1 /* IPPROTO_ICMP */ || sk->protocol == IPPROTO_ICMPV6)
-                return 0;
-        return 1;
+        if (sk->family != AF_INET && sk->family != AF_INET6)
+                return 1; /* unix, netlink: no address of the host's to pick */
+        /*
+         * TCP and UDP only: the hooks above see every way they pick or reach
+         * an address.  Raw and ICMP sockets, UDP-Lite, SCTP, DCCP and MPTCP
+         * have paths they do not (UDP-Lite has no connect hook at all).
+         */
+        if (sk->type == SOCK_STREAM && sk->protocol == IPPROTO_TCP)
+                return 1;
+        if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
+                return 1;
+        return 0;
 }
 
 SEC("sockops")

@@ -1,5 +1,5 @@
 """Networking: isolate (the host's stack, cgroup-BPF), netns (veth on a bridge),
-bad input.  Addresses are from the documentation ranges (203.0.113.0/24,
+bad input.  Addresses are from the benchmarking range (198.18.0.0/15, as /32s,
 2001:db8::/32) on lo, or on a bridge and veth pairs of the test's own; no
 packet leaves this machine."""
 import json
@@ -75,67 +75,67 @@ def net(vs, vsnet):
 
 def test_isolate_wildcard_server_answers_on_the_guests_addresses_only(net):
     vs = net
-    build(vs, vs.vsnet, "a", "--address", "203.0.113.10/32@lo", "--address", "203.0.113.11/32@lo",
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.10/32@lo", "--address", "198.18.0.11/32@lo",
           "--address", "2001:db8::10/128@lo")
-    build(vs, vs.vsnet, "b", "--address", "203.0.113.20/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "198.18.0.20/32@lo")
     vs("start", "a", check=True)
     vs("start", "b", check=True)
     # start put the addresses on lo
     addrs = host_addrs()
-    for a in ("203.0.113.10/32", "203.0.113.11/32", "2001:db8::10/128", "203.0.113.20/32"):
+    for a in ("198.18.0.10/32", "198.18.0.11/32", "2001:db8::10/128", "198.18.0.20/32"):
         assert a in addrs, a
 
-    assert serve(vs, "a", "tcp", "0.0.0.0", 80) == "listening 203.0.113.10"
+    assert serve(vs, "a", "tcp", "0.0.0.0", 80) == "listening 198.18.0.10"
     assert serve(vs, "a", "tcp", "::", 80) == "listening 2001:db8::10"
     # on every address of A, from the host, IPv4 and IPv6
-    assert ask(vs, None, "tcp", "203.0.113.10", 80) == "from 203.0.113.10 to 203.0.113.10"
-    assert ask(vs, None, "tcp", "203.0.113.11", 80).endswith("to 203.0.113.11")
+    assert ask(vs, None, "tcp", "198.18.0.10", 80) == "from 198.18.0.10 to 198.18.0.10"
+    assert ask(vs, None, "tcp", "198.18.0.11", 80).endswith("to 198.18.0.11")
     assert ask(vs, None, "tcp", "2001:db8::10", 80).endswith("to 2001:db8::10")
     # and on 127.0.0.1 from inside A
     assert ask(vs, "a", "tcp", "127.0.0.1", 80) == "from 127.0.0.1 to 127.0.0.1"
     # not on B's address, nor on the host's loopback
-    assert ask(vs, None, "tcp", "203.0.113.20", 80).startswith("error ECONNREFUSED")
+    assert ask(vs, None, "tcp", "198.18.0.20", 80).startswith("error ECONNREFUSED")
     assert ask(vs, None, "tcp", "127.0.0.1", 80).startswith("error ECONNREFUSED")
     # B listening on 0.0.0.0:80 too: both coexist, each on its own addresses
-    assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 203.0.113.20"
-    assert ask(vs, None, "tcp", "203.0.113.20", 80) == "from 203.0.113.20 to 203.0.113.20"
-    assert ask(vs, None, "tcp", "203.0.113.11", 80).endswith("to 203.0.113.11")
+    assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 198.18.0.20"
+    assert ask(vs, None, "tcp", "198.18.0.20", 80) == "from 198.18.0.20 to 198.18.0.20"
+    assert ask(vs, None, "tcp", "198.18.0.11", 80).endswith("to 198.18.0.11")
     # B cannot bind A's address, nor a host address; A its own, yes
-    assert in_guest(vs, "b", "bind", "203.0.113.10", "81").startswith("error EADDRNOTAVAIL")
+    assert in_guest(vs, "b", "bind", "198.18.0.10", "81").startswith("error EADDRNOTAVAIL")
     assert in_guest(vs, "b", "bind", "2001:db8::10", "81").startswith("error EADDRNOTAVAIL")
     assert in_guest(vs, "b", "bind", "::", "81").startswith("error EADDRNOTAVAIL")  # no IPv6
-    assert in_guest(vs, "a", "bind", "203.0.113.11", "81") == "ok 203.0.113.11"
+    assert in_guest(vs, "a", "bind", "198.18.0.11", "81") == "ok 198.18.0.11"
     # UDP: a wildcard socket lives on the first address; 127.0.0.1 reaches it
     serve(vs, "a", "udp", "0.0.0.0", 53)
     assert ask(vs, "a", "udp", "127.0.0.1", 53) == "from 127.0.0.1"
-    assert ask(vs, None, "udp", "203.0.113.10", 53).startswith("from ")
+    assert ask(vs, None, "udp", "198.18.0.10", 53).startswith("from ")
 
     vs("stop", "a", check=True)
     addrs = host_addrs()
-    assert "203.0.113.10/32" not in addrs and "2001:db8::10/128" not in addrs
-    assert "203.0.113.20/32" in addrs  # B's stays while B runs
+    assert "198.18.0.10/32" not in addrs and "2001:db8::10/128" not in addrs
+    assert "198.18.0.20/32" in addrs  # B's stays while B runs
 
 
 def test_isolate_connections_leave_from_the_guests_address(net):
     vs = net
-    subprocess.run(["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"], check=True)
-    srv = subprocess.Popen([str(vs.vsnet), "serve", "tcp", "203.0.113.1", "7000"],
+    subprocess.run(["ip", "addr", "add", "198.18.0.1/32", "dev", "lo"], check=True)
+    srv = subprocess.Popen([str(vs.vsnet), "serve", "tcp", "198.18.0.1", "7000"],
                            stdout=subprocess.PIPE, text=True)
     try:
-        assert srv.stdout.readline().strip() == "listening 203.0.113.1"
-        build(vs, vs.vsnet, "a", "--address", "203.0.113.10/32@lo")
+        assert srv.stdout.readline().strip() == "listening 198.18.0.1"
+        build(vs, vs.vsnet, "a", "--address", "198.18.0.10/32@lo")
         vs("start", "a", check=True)
-        assert ask(vs, "a", "tcp", "203.0.113.1", 7000) == "from 203.0.113.10 to 203.0.113.1"
+        assert ask(vs, "a", "tcp", "198.18.0.1", 7000) == "from 198.18.0.10 to 198.18.0.1"
         # a guest cannot take the host's own address
-        build(vs, vs.vsnet, "h", "--address", "203.0.113.1/32@lo")
+        build(vs, vs.vsnet, "h", "--address", "198.18.0.1/32@lo")
         p = vs("start", "h")
         assert p.returncode != 0
-        assert "203.0.113.1/32@lo is the host's own (on lo)" in p.stderr, p.stderr
+        assert "198.18.0.1/32@lo is the host's own (on lo)" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
     finally:
         srv.kill()
         srv.wait()
-        subprocess.run(["ip", "addr", "del", "203.0.113.1/32", "dev", "lo"], check=True)
+        subprocess.run(["ip", "addr", "del", "198.18.0.1/32", "dev", "lo"], check=True)
 
 
 def test_isolate_loopback_is_the_guests_own(net):
@@ -172,15 +172,15 @@ def test_isolate_loopback_is_the_guests_own(net):
 
 def test_isolate_no_raw_sockets_no_net_admin(net):
     vs = net
-    build(vs, vs.vsnet, "a", "--address", "203.0.113.10/32@lo")
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.10/32@lo")
     vs("start", "a", check=True)
     assert in_guest(vs, "a", "raw").startswith("error EPERM")
     caps = vs.exec_out("a", "grep CapBnd /proc/self/status").split()[1]
     assert int(caps, 16) & (1 << 12) == 0 and int(caps, 16) & (1 << 13) == 0  # NET_ADMIN, NET_RAW
     # the host's routes and addresses stay the host's
-    p = vs("exec", "a", "--", "/bin/sh", "-c", "ip addr add 203.0.113.99/32 dev lo")
+    p = vs("exec", "a", "--", "/bin/sh", "-c", "ip addr add 198.18.0.99/32 dev lo")
     assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
-    assert "203.0.113.99" not in host_addrs()
+    assert "198.18.0.99" not in host_addrs()
     p = vs("exec", "a", "--", "/bin/sh", "-c", "ip route add 198.51.100.0/24 dev lo")
     assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
     # and no guest file can grant them in this mode
@@ -221,12 +221,12 @@ def test_isolate_abstract_unix_sockets(net):
 
 def test_stats_count_the_bytes_a_test_sent(net):
     vs = net
-    build(vs, vs.vsnet, "a", "--address", "203.0.113.10/32@lo")
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.10/32@lo")
     vs("start", "a", check=True)
     serve(vs, "a", "tcp", "0.0.0.0", 9000)
     before = json.loads(vs("stats", "a", "--json", check=True).stdout)
     size = 4 * 1024 * 1024
-    p = subprocess.run([str(vs.vsnet), "send", "203.0.113.10", "9000", str(size)],
+    p = subprocess.run([str(vs.vsnet), "send", "198.18.0.10", "9000", str(size)],
                        capture_output=True, text=True, timeout=30)
     assert p.stdout.strip() == f"sent {size}"
     after = json.loads(vs("stats", "a", "--json", check=True).stdout)
@@ -298,16 +298,16 @@ def test_net_none_and_host_modes(net):
 
 
 @pytest.mark.parametrize("opts,message", [
-    (["--address", "203.0.113.300/24"], "not an IPv4 or IPv6 address"),
-    (["--address", "203.0.113.10/33"], "the prefix length is 0 to 32"),
+    (["--address", "198.18.0.300/24"], "not an IPv4 or IPv6 address"),
+    (["--address", "198.18.0.10/33"], "the prefix length is 0 to 32"),
     (["--address", "127.0.0.2"], "127.0.0.0/8 is loopback"),
-    (["--address", "203.0.113.10@bad/dev"], "not an interface name"),
+    (["--address", "198.18.0.10@bad/dev"], "not an interface name"),
     (["--address", "0.0.0.0/0"], "a prefix length of 0"),
-    (["--net", "none", "--address", "203.0.113.10/32"], "addresses need mode isolate or netns"),
-    (["--gateway", "203.0.113.1"], "gateways and routes need mode netns"),
-    (["--net", "netns", "--address", "203.0.113.10/24@eth1"], "drop the @device"),
+    (["--net", "none", "--address", "198.18.0.10/32"], "addresses need mode isolate or netns"),
+    (["--gateway", "198.18.0.1"], "gateways and routes need mode netns"),
+    (["--net", "netns", "--address", "198.18.0.10/24@eth1"], "drop the @device"),
     (["--net", "bridge"], "is not a network mode"),
-    (["--address", "203.0.113.10", "--address", "203.0.113.10/24"], "is given twice"),
+    (["--address", "198.18.0.10", "--address", "198.18.0.10/24"], "is given twice"),
 ], ids=["ip", "prefix", "loopback", "device", "any", "mode-none", "gateway-isolate",
         "netns-device", "mode", "twice"])
 def test_bad_network_input(net, opts, message):
@@ -320,12 +320,12 @@ def test_bad_network_input(net, opts, message):
 
 def test_an_address_in_use_by_a_running_guest(net):
     vs = net
-    build(vs, vs.vsnet, "a", "--address", "203.0.113.10/32@lo")
-    build(vs, vs.vsnet, "b", "--address", "203.0.113.10/32@lo")
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.10/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "198.18.0.10/32@lo")
     vs("start", "a", check=True)
     p = vs("start", "b")
     assert p.returncode != 0
-    assert "address 203.0.113.10/32@lo is in use by the running guest a" in p.stderr, p.stderr
+    assert "address 198.18.0.10/32@lo is in use by the running guest a" in p.stderr, p.stderr
     assert vs("status", "b").returncode != 0
     vs("stop", "a", check=True)
     vs("start", "b", check=True)

