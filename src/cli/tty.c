@@ -74,13 +74,13 @@ static int relay(VsContext *ctx, GuestStdio *io, bool tty)
         static VsRelayStream s[3];
         int n = 0;
         if (tty) {
-                s[n++] = (VsRelayStream){.from = STDIN_FILENO, .to = ctx->pty_master,
-                                         .eot_at_eof = true};
-                s[n++] = (VsRelayStream){.from = ctx->pty_master, .to = STDOUT_FILENO,
-                                         .output = true};
+                s[n++] = (VsRelayStream){
+                    .from = STDIN_FILENO, .to = ctx->pty_master, .eot_at_eof = true};
+                s[n++] =
+                    (VsRelayStream){.from = ctx->pty_master, .to = STDOUT_FILENO, .output = true};
         } else {
-                s[n++] = (VsRelayStream){.from = STDIN_FILENO, .to = io->ours[0],
-                                         .close_at_eof = true};
+                s[n++] =
+                    (VsRelayStream){.from = STDIN_FILENO, .to = io->ours[0], .close_at_eof = true};
                 io->ours[0] = -EBADF; /* the relay closes it at our input's end */
                 s[n++] = (VsRelayStream){.from = io->ours[1], .to = STDOUT_FILENO, .output = true};
                 s[n++] = (VsRelayStream){.from = io->ours[2], .to = STDERR_FILENO, .output = true};

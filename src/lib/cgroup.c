@@ -758,8 +758,8 @@ static int freeze_within(const VsCgroup *cg, bool freeze, int wait_ms, VsError *
                 return vs_error(err, r, "write %s/%s", cg->dirs[i].path, file);
         /* thawing: also what the guest froze itself at its own root (its cgroup.freeze) */
         if (!freeze && v2 && !cg->exact) {
-                _cleanup_close_ int lfd = openat(dfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY |
-                                                                          O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int lfd =
+                    openat(dfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (lfd >= 0)
                         (void)vs_write_file_at(lfd, "cgroup.freeze", "0");
         }
@@ -901,8 +901,8 @@ static int rmdir_tree(const char *dir)
                                 break;
                         }
                         /* busy: children of its own keep it; populated: go on, fail below */
-                        down = openat(cur, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                           O_CLOEXEC);
+                        down = openat(cur, de->d_name,
+                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (down >= 0 && !has_subdir(down)) {
                                 close(down);
                                 down = -1;

@@ -30,9 +30,9 @@ typedef struct VsHostConfig {
         unsigned ctx_min, ctx_max;
         char mirror[512]; /* for the debian template */
         char suite[64];
-        char net_device[IFNAMSIZ]; /* where isolate addresses without @DEVICE go: "lo" */
-        char bridge[IFNAMSIZ];     /* the netns mode's bridge: "vsbr0" */
-        char unify_exclude[1024];  /* host-wide unify patterns, space separated */
+        char net_device[IFNAMSIZ];           /* where isolate addresses without @DEVICE go: "lo" */
+        char bridge[IFNAMSIZ];               /* the netns mode's bridge: "vsbr0" */
+        char unify_exclude[1024];            /* host-wide unify patterns, space separated */
         unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
 } VsHostConfig;
 

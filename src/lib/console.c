@@ -31,8 +31,8 @@ typedef struct AttachMsg {
 
 typedef struct Console {
         int master, log;
-        int slave;  /* ours: the console outlives the guest closing it (systemd does) */
-        int pidfd;  /* the guest's PID 1: its end is the console's */
+        int slave; /* ours: the console outlives the guest closing it (systemd does) */
+        int pidfd; /* the guest's PID 1: its end is the console's */
         unsigned long long size, max_size;
         char path[PATH_MAX];
 } Console;

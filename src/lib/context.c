@@ -106,9 +106,9 @@ static int chdir_in_root(const char *cwd, bool or_root, VsError *err)
         _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0)
                 return vs_error(err, errno, "open /");
-        _cleanup_close_ int dir = vs_openat2(root, cwd ? cwd : "/",
-                                             O_PATH | O_DIRECTORY | O_CLOEXEC,
-                                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        _cleanup_close_ int dir =
+            vs_openat2(root, cwd ? cwd : "/", O_PATH | O_DIRECTORY | O_CLOEXEC,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
         if (dir < 0 && or_root)
                 dir = TAKE_FD(root);
         if (dir < 0)
@@ -358,8 +358,7 @@ static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
                         return -(m.error.code ? m.error.code : EIO);
                 }
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                if ((m.type != MSG_PTY && m.type != MSG_PIDFD) || !c ||
-                    c->cmsg_type != SCM_RIGHTS)
+                if ((m.type != MSG_PTY && m.type != MSG_PIDFD) || !c || c->cmsg_type != SCM_RIGHTS)
                         return vs_error(err, EPROTO, "unexpected message from the context");
                 int fd;
                 memcpy(&fd, CMSG_DATA(c), sizeof fd);
@@ -435,8 +434,9 @@ static int check_stdio(const int stdio[3], bool pty, VsError *err)
 static int check_caller(const int stdio[3], bool pty, VsError *err)
 {
         if (!vs_selfexe_sealed())
-                return vs_error(err, EPERM, "refusing to enter a guest from an unsealed copy of "
-                                            "the program (CVE-2019-5736; see selfexe.h)");
+                return vs_error(err, EPERM,
+                                "refusing to enter a guest from an unsealed copy of "
+                                "the program (CVE-2019-5736; see selfexe.h)");
         return check_stdio(stdio, pty, err);
 }
 
@@ -630,8 +630,8 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
 static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, int cgfd, int sock,
                              VsError *err)
 {
-        const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2], spec->pidfd,
-                            cgfd};
+        const int keep[] = {sock,           spec->stdio[0], spec->stdio[1],
+                            spec->stdio[2], spec->pidfd,    cgfd};
         if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
                 return vs_error(err, errno, "close inherited fds");
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)

@@ -174,8 +174,8 @@ static int add_socket_rules(scmp_filter_ctx ctx, VsError *err)
                 for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
                         ok |= allowed[i] == fam;
                 if (!ok)
-                        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket),
-                                             1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+                        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                                             SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
         }
         if (r < 0)
                 return vs_error(err, r, "seccomp socket rules");
