@@ -349,10 +349,7 @@ static int remove_in(int top, dev_t dev, const char *path, VsError *err)
         }
         lv[0].name = NULL;
         for (;;) {
-                if (vs_tree_interrupted) {
-                        r = vs_error(err, EINTR, "interrupted");
-                        break;
-                }
+                /* (not interruptible: removing is how an interrupted build cleans up) */
                 int dfd = dirfd(lv[depth].d);
                 struct dirent *de = readdir(lv[depth].d);
                 if (!de) {
