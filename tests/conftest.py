@@ -67,6 +67,10 @@ def workdir():
         pytest.exit("the integration tests run real contexts: run them as root", 2)
     d = Path(tempfile.mkdtemp(prefix="vs-test-"))
     os.environ["VSERVER_CGROUP_PARENT"] = CG_PARENT
+    # the host-side unix guard of isolate mode goes on our own cgroup2, not the machine's root
+    own = [l.split("::", 1)[1].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
+    if own:
+        os.environ["VSERVER_UNIX_GUARD_CGROUP"] = own[0]
     yield d
     shutil.rmtree(d, ignore_errors=True)
     left = []

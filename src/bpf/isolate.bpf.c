@@ -416,8 +416,8 @@ static __always_inline int unix_check(struct bpf_sock_addr *ctx)
 
         if (!unix_name(&key, k->uaddr, k->uaddrlen))
                 return 1; /* a path: the guest's own filesystem decides */
-        __u32 *owner = bpf_map_lookup_elem(&vs_unix, &key);
-        if (owner && *owner == vs_ctx)
+        struct vs_unix_owner *owner = bpf_map_lookup_elem(&vs_unix, &key);
+        if (owner && owner->ctx == vs_ctx)
                 return 1;
         return refuse(ECONNREFUSED);
 }

@@ -28,3 +28,13 @@ struct vs_unix_key {
         __u32 len;
         char path[108]; /* the abstract name, its leading NUL included */
 };
+
+/* Who bound an abstract name: the guest (0: the host) and the very socket. */
+struct vs_unix_owner {
+        __u32 ctx;
+        __u32 pad;
+        __u64 sk; /* the kernel's struct sock *, to forget the name when it closes */
+};
+
+/* Abstract names one guest may hold at once in the ownership table. */
+#define VS_UNIX_PER_GUEST 1024

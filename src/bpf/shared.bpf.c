@@ -8,9 +8,13 @@
  *   unix binds  who bound each abstract unix name, for the guests'
  *               connect_unix/sendmsg_unix checks.  Where the kernel lets us,
  *               a BPF trampoline (fentry) or a kprobe on
- *               __unix_set_addr_hash, which only a successful bind reaches;
+ *               __unix_set_addr_hash, which only a successful bind reaches,
+ *               and on unix_release_sock, to forget the name at its close;
  *               else the raw syscall-exit tracepoint, filtered to bind(2)
- *               (that one costs every system call a few instructions).
+ *               (that one costs every system call a few instructions, and
+ *               sees no close: vs_net tidies the table at start and stop).
+ *   unix guard  on the host's side (the cgroup2 root): no host process
+ *               reaches a name a guest bound.
  */
 #include "vmlinux.h"
 
@@ -22,8 +26,11 @@
 #include "isolate.h"
 #include "shared.bpf.h"
 
-#define SK_PASS 1
-#define AF_INET 2
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define SK_PASS      1
+#define AF_INET      2
+#define ECONNREFUSED 111
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -57,27 +64,120 @@ int vs_sk_lookup(struct bpf_sk_lookup *ctx)
         return SK_PASS;
 }
 
-static __always_inline int record(const void *sun, int len)
+static __always_inline void count(__u32 ctx, int delta)
+{
+        if (ctx == 0)
+                return;
+        __u32 *n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
+        if (n)
+                __sync_fetch_and_add(n, delta);
+}
+
+/* @sk bound the abstract name @key: note its owner, within the guest's quota. */
+static __always_inline int note(struct vs_unix_key *key, __u64 sk)
+{
+        __u32 ctx = current_guest();
+        if (ctx) {
+                __u32 zero = 0;
+                __u32 *n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
+                if (!n) {
+                        bpf_map_update_elem(&vs_unix_n, &ctx, &zero, BPF_NOEXIST);
+                        n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
+                }
+                if (!n || *n >= VS_UNIX_PER_GUEST)
+                        return 0; /* over its quota: nobody may connect to it, itself included */
+        }
+        /* a stale entry (its close went unseen) gives its count back */
+        struct vs_unix_owner *old = bpf_map_lookup_elem(&vs_unix, key);
+        if (old)
+                count(old->ctx, -1);
+        struct vs_unix_owner owner = {.ctx = ctx, .sk = sk};
+        if (bpf_map_update_elem(&vs_unix, key, &owner, BPF_ANY) == 0)
+                count(ctx, 1);
+        return 0;
+}
+
+static __always_inline int record(const void *sun, int len, __u64 sk)
 {
         struct vs_unix_key key = {};
 
         if (len <= 0 || !unix_name(&key, sun, (__u32)len))
                 return 0;
-        __u32 owner = current_guest();
-        bpf_map_update_elem(&vs_unix, &key, &owner, BPF_ANY);
-        return 0;
+        return note(&key, sk);
 }
 
 SEC("fentry/__unix_set_addr_hash")
-int BPF_PROG(vs_unix_fentry, void *net, void *sk, struct unix_address *addr)
+int BPF_PROG(vs_unix_fentry, void *net, struct sock *sk, struct unix_address *addr)
 {
-        return record(&addr->name, BPF_CORE_READ(addr, len));
+        return record(&addr->name, BPF_CORE_READ(addr, len), (__u64)sk);
 }
 
 SEC("kprobe/__unix_set_addr_hash")
-int BPF_KPROBE(vs_unix_kprobe, void *net, void *sk, struct unix_address *addr)
+int BPF_KPROBE(vs_unix_kprobe, void *net, struct sock *sk, struct unix_address *addr)
 {
-        return record(&addr->name, BPF_CORE_READ(addr, len));
+        return record(&addr->name, BPF_CORE_READ(addr, len), (__u64)sk);
+}
+
+/* A socket closes: the name it bound (not one it only shares, as accepted ones do) is free. */
+static __always_inline int forget(struct sock *sk)
+{
+        struct unix_sock *u = (struct unix_sock *)sk;
+        struct unix_address *a = BPF_CORE_READ(u, addr);
+        struct vs_unix_key key = {};
+        if (!a || !unix_name(&key, &a->name, BPF_CORE_READ(a, len)))
+                return 0;
+        struct vs_unix_owner *o = bpf_map_lookup_elem(&vs_unix, &key);
+        if (!o || o->sk != (__u64)sk)
+                return 0;
+        __u32 ctx = o->ctx;
+        if (bpf_map_delete_elem(&vs_unix, &key) == 0)
+                count(ctx, -1);
+        return 0;
+}
+
+SEC("fentry/unix_release_sock")
+int BPF_PROG(vs_unix_release_fentry, struct sock *sk)
+{
+        return forget(sk);
+}
+
+SEC("kprobe/unix_release_sock")
+int BPF_KPROBE(vs_unix_release_kprobe, struct sock *sk)
+{
+        return forget(sk);
+}
+
+/*
+ * On the host's side (the cgroup2 root, or the host setting
+ * unix-guard-cgroup): a process that is not a guest's may not reach an
+ * abstract name a guest bound.  Else a guest squats a name the host uses
+ * later, and the host's client talks to the guest's server.
+ */
+static __always_inline int guard(struct bpf_sock_addr *ctx)
+{
+        struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
+        struct vs_unix_key key = {};
+
+        if (!unix_name(&key, k->uaddr, k->uaddrlen))
+                return 1;
+        struct vs_unix_owner *o = bpf_map_lookup_elem(&vs_unix, &key);
+        if (!o || o->ctx == 0 || o->ctx == current_guest())
+                return 1;
+        bpf_set_retval(-ECONNREFUSED);
+        return 0;
+}
+
+/* Loaded as connect4/sendmsg4; vs_net retargets them to the unix hooks (Linux 6.7). */
+SEC("cgroup/connect4")
+int vs_guard_connect(struct bpf_sock_addr *ctx)
+{
+        return guard(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int vs_guard_sendmsg(struct bpf_sock_addr *ctx)
+{
+        return guard(ctx);
 }
 
 /* bind(2) on x86-64 and arm64 */
@@ -110,7 +210,5 @@ int BPF_PROG(vs_unix_sysexit, struct pt_regs *regs, long ret)
         if (bpf_probe_read_user(key.path, (__u32)n, (const char *)uaddr + 2) < 0 || key.path[0])
                 return 0;
         key.len = (__u32)n;
-        __u32 owner = current_guest();
-        bpf_map_update_elem(&vs_unix, &key, &owner, BPF_ANY);
-        return 0;
+        return note(&key, 0); /* no socket to know it by: its close goes unseen */
 }

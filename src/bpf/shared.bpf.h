@@ -22,13 +22,27 @@ struct {
         __uint(pinning, LIBBPF_PIN_BY_NAME);
 } vs_socks SEC(".maps");
 
+/*
+ * Who bound each abstract unix name.  A plain hash, not an LRU: one guest's
+ * names must never push out another's.  Entries go when their socket
+ * closes; a guest holds at most VS_UNIX_PER_GUEST (counted in vs_unix_n).
+ */
 struct {
-        __uint(type, BPF_MAP_TYPE_LRU_HASH);
-        __uint(max_entries, 65536);
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(map_flags, BPF_F_NO_PREALLOC);
+        __uint(max_entries, 262144);
         __type(key, struct vs_unix_key);
-        __type(value, __u32);
+        __type(value, struct vs_unix_owner);
         __uint(pinning, LIBBPF_PIN_BY_NAME);
 } vs_unix SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, 65536);
+        __type(key, __u32);
+        __type(value, __u32);
+        __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vs_unix_n SEC(".maps");
 
 struct {
         __uint(type, BPF_MAP_TYPE_HASH);

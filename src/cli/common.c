@@ -27,6 +27,17 @@ int host_load(Host *h, const char *root_dir, const char *verb)
         }
         if (!h->cgroup_parent)
                 h->cgroup_parent = h->conf.cgroup_parent;
+        /* tests keep the host-side unix guard on their own cgroup */
+        const char *guard = getenv("VSERVER_UNIX_GUARD_CGROUP");
+        if (guard && *guard) {
+                if (guard[0] != '/' || (guard[1] && !vs_cgroup_path_valid(guard)) ||
+                    strlen(guard) >= sizeof h->conf.unix_guard_cgroup) {
+                        fail(0, verb, "VSERVER_UNIX_GUARD_CGROUP \"%s\" is not an absolute cgroup path",
+                             guard);
+                        return -1;
+                }
+                snprintf(h->conf.unix_guard_cgroup, sizeof h->conf.unix_guard_cgroup, "%s", guard);
+        }
         return 0;
 }
 

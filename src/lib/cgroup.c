@@ -461,6 +461,22 @@ int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret
         return 0;
 }
 
+int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        if (path[0] != '/' || (path[1] && !vs_cgroup_path_valid(path)))
+                return vs_error_input(err, "\"%s\" is not an absolute cgroup path", path);
+        int n = discover(h, VS_CGROUP_MAX_DIRS, err);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++)
+                if (h[i].v2) {
+                        snprintf(ret, size, "%s%s", h[i].mnt, path[1] ? path : "");
+                        return 0;
+                }
+        return vs_error(err, ENOENT, "no cgroup2 tree is mounted");
+}
+
 /* Depth first over @dir and its sub-cgroups. */
 int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data)
 {

@@ -63,6 +63,8 @@ int vs_cgroup_open_if(VsCgroup *cg, const char *parent, const char *name, VsErro
  */
 int vs_cgroup_base(const char *parent, char *ret_abs, size_t abs_size, char *ret_rel,
                    size_t rel_size, char *ret_prefix, size_t prefix_size, VsError *err);
+/* The host directory of @path ("/" or "/a/b", from the cgroup2 tree's root). */
+int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err);
 /*
  * Call @fn on @dir (depth 0), then depth first on each cgroup below it, with
  * an fd of each (valid during the call only); stops on != 0 and returns it.

@@ -71,6 +71,7 @@ void vs_host_config_init(VsHostConfig *h)
         snprintf(h->net_device, sizeof h->net_device, "lo");
         snprintf(h->bridge, sizeof h->bridge, "vsbr0");
         h->console_log_size = 1ULL << 20;
+        snprintf(h->unix_guard_cgroup, sizeof h->unix_guard_cgroup, "/");
 }
 
 static bool ifname_valid(const char *d)
@@ -207,6 +208,14 @@ static int host_handler(void *user, const char *section, const char *name, const
                         if (vs_unify_pattern_check(t, why, sizeof why) < 0)
                                 return bad(r, key, "%s", why);
                 snprintf(h->unify_exclude, sizeof h->unify_exclude, "%s", v);
+        } else if (streq(name, "unix-guard-cgroup")) {
+                if (v[0] != '/' || (v[1] && !vs_cgroup_path_valid(v)) ||
+                    strlen(v) >= sizeof h->unix_guard_cgroup)
+                        return bad(r, key,
+                                   "\"%s\" is not an absolute cgroup path (say /, or "
+                                   "/system.slice)",
+                                   v);
+                snprintf(h->unix_guard_cgroup, sizeof h->unix_guard_cgroup, "%s", v);
         } else if (streq(name, "console-log-size")) {
                 unsigned long long size;
                 if (vs_parse_size(v, &size) < 0 || size < 4096 || size > (1ULL << 40))
@@ -215,7 +224,8 @@ static int host_handler(void *user, const char *section, const char *name, const
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
-                           "debian-suite, net-device, bridge, unify-exclude, console-log-size)");
+                           "debian-suite, net-device, bridge, unify-exclude, console-log-size, "
+                           "unix-guard-cgroup)");
         }
         return 1;
 }

@@ -34,6 +34,7 @@ typedef struct VsHostConfig {
         char bridge[IFNAMSIZ];               /* the netns mode's bridge: "vsbr0" */
         char unify_exclude[1024];            /* host-wide unify patterns, space separated */
         unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
+        char unix_guard_cgroup[256];         /* cgroup2 dir of the host-side unix guard: "/" */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {

@@ -214,6 +214,7 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
             .device = g->host.net_device,
             .bridge = g->host.bridge,
             .bpf_dir = bpf_dir,
+            .unix_guard = g->host.unix_guard_cgroup,
         };
 }
 

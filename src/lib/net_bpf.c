@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "context.h"
@@ -40,8 +42,11 @@ _Static_assert(VS_NET_MAX_ADDRS == 16, "isolate.h and net.h agree on the address
 #define ATTACH_UNIX_CONNECT 49 /* BPF_CGROUP_UNIX_CONNECT, kernel 6.7 */
 #define ATTACH_UNIX_SENDMSG 50 /* BPF_CGROUP_UNIX_SENDMSG */
 
-static const char *const shared_pins[] = {"link-sk-lookup", "link-unix-bind", "vs_addrs",
-                                          "vs_socks",       "vs_unix",        "vs_guests"};
+static const char *const shared_pins[] = {
+    "link-sk-lookup",          "link-unix-bind",          "link-unix-release",
+    "link-unix-guard-connect", "link-unix-guard-sendmsg", "vs_addrs",
+    "vs_socks",                "vs_unix",                 "vs_unix_n",
+    "vs_guests"};
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -217,10 +222,46 @@ static const char *v2_dir(const VsCgroup *cg)
         return NULL;
 }
 
-/* Load and attach the shared programs, trying the unix bind recorders in turn. */
-static int attach_shared(const char *dir, VsError *err)
+static int pin_link(struct bpf_link *l, const char *dir, const char *name, const char *what,
+                    VsError *err)
 {
         char path[PATH_MAX];
+        if (!l)
+                return vs_error(err, errno, "attach %s", what);
+        pin_path(path, sizeof path, dir, name);
+        int r = bpf_link__pin(l, path) < 0 ? vs_error(err, errno, "pin %s", path) : 0;
+        bpf_link__destroy(l); /* the pin holds it */
+        return r;
+}
+
+/*
+ * The host-side unix guard, on the cgroup2 directory @guard (the root by
+ * default): host processes may not reach abstract names guests bound.
+ */
+static int attach_guard(struct vs_shared *sk, const char *dir, const char *guard, VsError *err)
+{
+        char abs[PATH_MAX];
+        int r = vs_cgroup_v2_dir(guard, abs, sizeof abs, err);
+        if (r < 0)
+                return vs_error_prefix(err, "unix-guard-cgroup");
+        _cleanup_close_ int cg = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cg < 0)
+                return vs_error(err, errno, "open %s (unix-guard-cgroup)", abs);
+        r = pin_link(bpf_program__attach_cgroup(sk->progs.vs_guard_connect, cg), dir,
+                     "link-unix-guard-connect", "the unix guard (connect)", err);
+        if (r == 0)
+                r = pin_link(bpf_program__attach_cgroup(sk->progs.vs_guard_sendmsg, cg), dir,
+                             "link-unix-guard-sendmsg", "the unix guard (sendmsg)", err);
+        return r;
+}
+
+/*
+ * Load and attach the shared programs, trying the unix bind recorders in
+ * turn: fentry, else kprobes (both also see a bound socket close), else the
+ * syscall-exit tracepoint (closes unseen: names stay until rebound).
+ */
+static int attach_shared(const char *dir, const char *guard, VsError *err)
+{
         static const char *const tiers[] = {"fentry", "kprobe", "syscall tracepoint"};
         int r = -ENOTSUP;
 
@@ -234,34 +275,108 @@ static int attach_shared(const char *dir, VsError *err)
                         return vs_error(err, errno, "open the shared programs");
                 struct bpf_program *rec[] = {sk->progs.vs_unix_fentry, sk->progs.vs_unix_kprobe,
                                              sk->progs.vs_unix_sysexit};
-                for (size_t i = 0; i < ARRAY_SIZE(rec); i++)
+                struct bpf_program *rel[] = {sk->progs.vs_unix_release_fentry,
+                                             sk->progs.vs_unix_release_kprobe, NULL};
+                for (size_t i = 0; i < ARRAY_SIZE(rec); i++) {
                         bpf_program__set_autoload(rec[i], i == t);
-                struct bpf_link *l = NULL;
-                if (vs_shared__load(sk) == 0)
+                        if (rel[i])
+                                bpf_program__set_autoload(rel[i], i == t);
+                }
+                bpf_program__set_expected_attach_type(sk->progs.vs_guard_connect,
+                                                      ATTACH_UNIX_CONNECT);
+                bpf_program__set_expected_attach_type(sk->progs.vs_guard_sendmsg,
+                                                      ATTACH_UNIX_SENDMSG);
+                struct bpf_link *l = NULL, *lr = NULL;
+                if (vs_shared__load(sk) == 0) {
                         l = bpf_program__attach(rec[t]);
-                if (!l) {
+                        lr = rel[t] && l ? bpf_program__attach(rel[t]) : NULL;
+                }
+                if (!l || (rel[t] && !lr)) {
                         r = vs_error(err, errno, "record unix binds (%s)", tiers[t]);
+                        bpf_link__destroy(l);
+                        bpf_link__destroy(lr);
                         vs_shared__destroy(sk);
                         continue;
                 }
-                pin_path(path, sizeof path, dir, "link-unix-bind");
-                r = bpf_link__pin(l, path) < 0 ? vs_error(err, errno, "pin %s", path) : 0;
-                bpf_link__destroy(l); /* the pin holds it */
-                if (r == 0) {
-                        l = bpf_program__attach_netns(sk->progs.vs_sk_lookup, ns);
-                        pin_path(path, sizeof path, dir, "link-sk-lookup");
-                        if (!l)
-                                r = vs_error(err, errno,
-                                             "attach sk_lookup to the host's network "
-                                             "namespace");
-                        else if (bpf_link__pin(l, path) < 0)
-                                r = vs_error(err, errno, "pin %s", path);
-                        bpf_link__destroy(l);
-                }
+                r = pin_link(l, dir, "link-unix-bind", "the unix bind recorder", err);
+                if (r == 0 && lr)
+                        r = pin_link(lr, dir, "link-unix-release", "the unix close recorder", err);
+                else
+                        bpf_link__destroy(lr);
+                if (r == 0)
+                        r = attach_guard(sk, dir, guard, err);
+                /* last: its pin says the shared part is whole */
+                if (r == 0)
+                        r = pin_link(bpf_program__attach_netns(sk->progs.vs_sk_lookup, ns), dir,
+                                     "link-sk-lookup",
+                                     "sk_lookup to the host's network namespace", err);
                 vs_shared__destroy(sk);
                 return r;
         }
         return r;
+}
+
+/*
+ * Is the abstract name @k free?  Bind it ourselves for a moment: the only
+ * proof that does not trust how a guest's bytes print in /proc/net/unix.
+ * (A stream socket that never listens: nobody can connect to it meanwhile.)
+ */
+static bool unix_free(const struct vs_unix_key *k)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (k->len == 0 || k->len > sizeof sa.sun_path)
+                return false;
+        memcpy(sa.sun_path, k->path, k->len);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        return fd >= 0 &&
+               bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                                                           k->len)) == 0;
+}
+
+/*
+ * Tidy the table of abstract unix names: drop the names of guest @ctx (it
+ * stopped), or with @ctx 0 every name no socket holds any more (where the
+ * kernel lets us see binds only, closes go unseen), then count each guest's
+ * names afresh.  At every isolate start (names left) and stop (its own).
+ */
+static void unix_tidy(const char *dir, unsigned ctx)
+{
+        char path[PATH_MAX];
+        pin_path(path, sizeof path, dir, "vs_unix");
+        _cleanup_close_ int names = bpf_obj_get(path);
+        pin_path(path, sizeof path, dir, "vs_unix_n");
+        _cleanup_close_ int counts = bpf_obj_get(path);
+        if (names < 0 || counts < 0)
+                return;
+        struct vs_unix_key key, next;
+        struct vs_unix_owner o;
+        bool more = bpf_map_get_next_key(names, NULL, &next) == 0;
+        while (more) {
+                key = next;
+                more = bpf_map_get_next_key(names, &key, &next) == 0;
+                if (bpf_map_lookup_elem(names, &key, &o) < 0)
+                        continue;
+                if (ctx ? o.ctx == ctx : unix_free(&key))
+                        (void)bpf_map_delete_elem(names, &key);
+        }
+        /* the counts, from what is left */
+        __u32 c, cn, zero = 0;
+        more = bpf_map_get_next_key(counts, NULL, &cn) == 0;
+        while (more) {
+                c = cn;
+                more = bpf_map_get_next_key(counts, &c, &cn) == 0;
+                (void)bpf_map_update_elem(counts, &c, &zero, BPF_EXIST);
+        }
+        more = bpf_map_get_next_key(names, NULL, &next) == 0;
+        while (more) {
+                key = next;
+                more = bpf_map_get_next_key(names, &key, &next) == 0;
+                __u32 v;
+                if (bpf_map_lookup_elem(names, &key, &o) < 0 || o.ctx == 0)
+                        continue;
+                v = bpf_map_lookup_elem(counts, &o.ctx, &v) == 0 ? v + 1 : 1;
+                (void)bpf_map_update_elem(counts, &o.ctx, &v, BPF_ANY);
+        }
 }
 
 /* With the last isolate guest gone: the pins, then our bpffs. */
@@ -348,11 +463,13 @@ int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
                 }
         }
         if (!shared) {
-                r = attach_shared(s->bpf_dir, err);
+                r = attach_shared(s->bpf_dir, s->unix_guard ? s->unix_guard : "/", err);
                 if (r < 0)
                         goto fail;
         }
 
+        unix_tidy(s->bpf_dir, s->ctx); /* what an earlier run of the same id left */
+        unix_tidy(s->bpf_dir, 0);
         /* what the shared programs must know of this guest */
         __u64 id = cgroup_id(cgdir);
         __u32 ctx = s->ctx;
@@ -432,6 +549,7 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
                 addrs_del(s, nl, addrs, NULL);
                 vs_nl_close(nl);
         }
+        unix_tidy(s->bpf_dir, s->ctx);
         teardown_if_unused(s->bpf_dir, guests);
         return 0;
 }

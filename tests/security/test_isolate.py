@@ -5,6 +5,8 @@ import contextlib
 import socket
 import subprocess
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -100,8 +102,53 @@ def test_a_chosen_source_address_must_be_the_guests(guest):
     try:
         assert guest("pktinfo", HOST4, str(udp.port), HOST4) == "Operation not permitted"
         assert guest("pktinfo", HOST4, str(udp.port), GUEST4) == "sent"
-        import time
         time.sleep(0.3)
     finally:
         udp.close()
     assert udp.seen == [GUEST4]
+
+
+NET_SRC = Path(__file__).parents[1] / "integration" / "helpers" / "net.c"
+
+
+def unix_guest(vs, name):
+    vs("build", name, "--init", "none", check=True)
+    arm(vs.rootfs(name))
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(vs.rootfs(name) / "bin/vs-net"),
+                    str(NET_SRC)], check=True)
+    vs("start", name, check=True)
+
+
+def userve(vs, name, sock):
+    vs("exec", name, "--", "/bin/sh", "-c", f"/bin/vs-net userve {sock} > /vs-out/{sock} 2>&1 &",
+       check=True)
+    end = time.time() + 10
+    while time.time() < end and "listening" not in (vs.rootfs(name) / f"vs-out/{sock}").read_text():
+        time.sleep(0.05)
+
+
+def host_uask(vs, sock):
+    return subprocess.run([str(vs.rootfs("a") / "bin/vs-net"), "uask", sock], capture_output=True,
+                          text=True, timeout=10).stdout.strip()
+
+
+def test_a_host_client_never_reaches_a_name_a_guest_squatted(vs):
+    """Item 7: abstract names are one space per network namespace; a guest binds a
+    name the host uses later, and the host's client would talk to the guest."""
+    unix_guest(vs, "a")
+    userve(vs, "a", "vs-squat")
+    assert vs.exec_out("a", "/bin/vs-net uask vs-squat").strip() == "hi"  # its own: fine
+    assert host_uask(vs, "vs-squat").startswith("error ECONNREFUSED")
+    vs("stop", "a", "--timeout", "1")
+
+
+def test_one_guests_names_never_push_out_anothers(vs):
+    """Item 7: a guest binding a few hundred thousand names evicted another's entries."""
+    unix_guest(vs, "a")
+    unix_guest(vs, "b")
+    userve(vs, "b", "vs-b")  # not used before the churn: an LRU would see it cold
+    assert vs.exec_out("a", "/bin/vs-attack unix-churn 300000").strip() == "bound 300000"
+    assert vs.exec_out("b", "/bin/vs-net uask vs-b").strip() == "hi"
+    assert host_uask(vs, "vs-b").startswith("error ECONNREFUSED")
+    vs("stop", "a", "--timeout", "1")
+    vs("stop", "b", "--timeout", "1")

@@ -12,7 +12,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +219,25 @@ static int net(int argc, char **argv)
         return 2;
 }
 
+/* Bind and close @n abstract names, one after another (item 7: the table must hold). */
+static int unix_churn(int n)
+{
+        int done = 0;
+        for (int i = 0; i < n; i++) {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                int len = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "vs-churn-%d", i);
+                int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+                if (fd < 0)
+                        break;
+                if (bind(fd, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) == 0)
+                        done++;
+                close(fd);
+        }
+        printf("bound %d\n", done);
+        return 0;
+}
+
 static int sockets(void)
 {
         int fams[] = {AF_VSOCK, AF_PACKET, AF_NETLINK, AF_INET, AF_INET6, AF_UNIX};
@@ -243,6 +264,8 @@ int main(int argc, char **argv)
                 return race_write(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 0);
         if (argc >= 4 && strcmp(argv[1], "net") == 0)
                 return net(argc, argv);
+        if (argc >= 3 && strcmp(argv[1], "unix-churn") == 0)
+                return unix_churn(atoi(argv[2]));
         if (argc >= 2 && strcmp(argv[1], "sockets") == 0)
                 return sockets();
         fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets\n");
