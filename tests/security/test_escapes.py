@@ -3,6 +3,8 @@ each played for real and harmless by construction (a copy of the binary as the
 overwrite target, files under the test's own directory, marks of our own)."""
 import hashlib
 import os
+import pty
+import select
 import shutil
 import subprocess
 import time
@@ -202,3 +204,61 @@ def test_no_guest_holds_net_admin_of_the_host(vs, mode):
     # and the guest file cannot hand it out without a user namespace
     p = vs("build", "y", "--net", mode, "--set", "security.capabilities.add=NET_ADMIN")
     assert p.returncode == 2 and "NET_ADMIN" in p.stderr, p.stderr
+
+
+def enter(vs, binary, name, typed: bytes, secs=20):
+    """vserver enter on a pty of ours; what the session printed, and its exit code."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(binary), "enter", name], stdin=slave, stdout=slave,
+                            stderr=slave, env=vs.env, start_new_session=True)
+    os.close(slave)
+    os.write(master, typed)
+    out = b""
+    deadline = time.time() + secs
+    while time.time() < deadline and proc.poll() is None:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+    os.close(master)
+    return out.decode(errors="replace"), proc.returncode
+
+
+def test_enter_with_a_magic_link_home_stays_in_the_guest(vs):
+    """Item 2 via enter: root's home is a link to /proc/self/fd/N."""
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    home = vs.rootfs("x") / "root"
+    shutil.rmtree(home)
+    for fd in (3, 4, 5):
+        if home.is_symlink():
+            home.unlink()
+        os.symlink(f"/proc/self/fd/{fd}", home)
+        out, code = enter(vs, VSERVER, "x", b"echo at:$(pwd):; ls /proc/self/cwd/ | head -3; exit 7\n")
+        assert code == 7, out
+        assert "at:/:" in out, out  # not found inside the guest: its root, never the link
+        assert "cgroup.procs" not in out and "cgroup.controllers" not in out, out
+    vs("stop", "x", "--timeout", "1")
+
+
+def test_overwriting_the_host_binary_through_enter_is_refused(vs, copy):
+    """Item 1 via enter: root's login shell is a link to /proc/self/exe."""
+    before = copy.digest()
+    copy("build", "x", check=True)
+    arm(vs.rootfs("x"))
+    passwd = vs.rootfs("x") / "etc/passwd"
+    passwd.write_text(passwd.read_text().replace("/root:/bin/sh", "/root:/bin/exe-link"))
+    copy("start", "x", check=True)
+    out, code = enter(vs, copy.path, "x", b"", secs=3)
+    assert code == 0, out
+    seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
+    assert seen and seen.startswith("/memfd:vserver"), seen
+    result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
+    assert result and result.split()[0] in ("REFUSED", "BUSY"), result
+    assert copy.digest() == before
+    vs("stop", "x", "--timeout", "1")

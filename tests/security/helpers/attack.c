@@ -41,6 +41,7 @@ static int overwrite(const char *fdstr)
 {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%s", fdstr);
+        signal(SIGHUP, SIG_IGN); /* a login session's end must not take us with it */
         pid_t pid = fork();
         if (pid != 0) {
                 if (getpid() == 1) /* as init: stay up, a guest's PID 1 ending ends it */
