@@ -27,7 +27,9 @@ HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection 
 CFLAGS_ALL := -std=gnu17 -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' $(OPT) $(WARN) $(HARDEN) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libarchive: headers only; tree.c dlopens it for tarballs (linked, it brings
+# libxml2, ICU and libstdc++ into every exec: milliseconds per start).
+LIBS := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
 
 LIB_SRC := $(wildcard src/lib/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)

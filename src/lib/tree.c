@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <archive.h>
+#include <dlfcn.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
@@ -239,30 +240,95 @@ int vs_tree_copy(const char *src, const char *dst, VsError *err)
         return r;
 }
 
+/*
+ * libarchive, loaded when a tarball is extracted.  Linked in, it brings
+ * libxml2, ICU and libstdc++ into every vserver process, and their
+ * relocations cost each exec (every start, exec and run, twice with the
+ * sealed re-exec) several milliseconds.
+ */
+static struct {
+        bool loaded;
+        __typeof__(archive_read_new) *read_new;
+        __typeof__(archive_read_support_filter_all) *read_support_filter_all;
+        __typeof__(archive_read_support_format_all) *read_support_format_all;
+        __typeof__(archive_read_open_filename) *read_open_filename;
+        __typeof__(archive_read_next_header) *read_next_header;
+        __typeof__(archive_read_data_block) *read_data_block;
+        __typeof__(archive_read_free) *read_free;
+        __typeof__(archive_write_disk_new) *write_disk_new;
+        __typeof__(archive_write_disk_set_options) *write_disk_set_options;
+        __typeof__(archive_write_disk_set_standard_lookup) *write_disk_set_standard_lookup;
+        __typeof__(archive_write_header) *write_header;
+        __typeof__(archive_write_data_block) *write_data_block;
+        __typeof__(archive_write_finish_entry) *write_finish_entry;
+        __typeof__(archive_write_close) *write_close;
+        __typeof__(archive_write_free) *write_free;
+        __typeof__(archive_error_string) *error_string;
+        __typeof__(archive_entry_pathname) *entry_pathname;
+        __typeof__(archive_entry_size) *entry_size;
+} la;
+
+static int load_archive(VsError *err)
+{
+        if (la.loaded)
+                return 0;
+        void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+                return vs_error(err, ENOENT, "load libarchive.so.13 (apt-get install libarchive13): %s",
+                                dlerror());
+#define SYM(f)                                                                                     \
+        if (!(la.f = (__typeof__(la.f))dlsym(h, "archive_" #f)))                                   \
+                return vs_error(err, ENOENT, "libarchive.so.13 has no archive_" #f);
+        SYM(read_new);
+        SYM(read_support_filter_all);
+        SYM(read_support_format_all);
+        SYM(read_open_filename);
+        SYM(read_next_header);
+        SYM(read_data_block);
+        SYM(read_free);
+        SYM(write_disk_new);
+        SYM(write_disk_set_options);
+        SYM(write_disk_set_standard_lookup);
+        SYM(write_header);
+        SYM(write_data_block);
+        SYM(write_finish_entry);
+        SYM(write_close);
+        SYM(write_free);
+        SYM(error_string);
+        SYM(entry_pathname);
+        SYM(entry_size);
+#undef SYM
+        la.loaded = true;
+        return 0;
+}
+
 int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
 {
         _cleanup_close_ int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (here < 0 || d < 0)
                 return vs_error(err, errno, "open %s", dst);
-        struct archive *a = archive_read_new();
-        struct archive *w = archive_write_disk_new();
+        int lr = load_archive(err);
+        if (lr < 0)
+                return lr;
+        struct archive *a = la.read_new();
+        struct archive *w = la.write_disk_new();
         int r = 0;
         if (!a || !w) {
                 r = vs_error(err, ENOMEM, "libarchive");
                 goto out;
         }
-        archive_read_support_filter_all(a);
-        archive_read_support_format_all(a);
+        la.read_support_filter_all(a);
+        la.read_support_format_all(a);
         /* the archive may be hostile: no "..", no absolute paths, no writes through symlinks */
-        archive_write_disk_set_options(
+        la.write_disk_set_options(
             w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                    ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_FFLAGS |
                    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_NO_OVERWRITE_NEWER);
-        archive_write_disk_set_standard_lookup(w);
-        if (archive_read_open_filename(a, tarball, 65536) != ARCHIVE_OK) {
-                r = vs_error(err, EINVAL, "read %s: %s", tarball, archive_error_string(a));
+        la.write_disk_set_standard_lookup(w);
+        if (la.read_open_filename(a, tarball, 65536) != ARCHIVE_OK) {
+                r = vs_error(err, EINVAL, "read %s: %s", tarball, la.error_string(a));
                 goto out;
         }
         if (fchdir(d) < 0) {
@@ -271,7 +337,7 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
         }
         for (;;) {
                 struct archive_entry *e;
-                int rc = archive_read_next_header(a, &e);
+                int rc = la.read_next_header(a, &e);
                 if (rc == ARCHIVE_EOF)
                         break;
                 if (vs_tree_interrupted) {
@@ -279,24 +345,24 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                         break;
                 }
                 if (rc < ARCHIVE_WARN) {
-                        r = vs_error(err, EINVAL, "read %s: %s", tarball, archive_error_string(a));
+                        r = vs_error(err, EINVAL, "read %s: %s", tarball, la.error_string(a));
                         break;
                 }
-                rc = archive_write_header(w, e);
-                if (rc >= ARCHIVE_WARN && archive_entry_size(e) > 0) {
+                rc = la.write_header(w, e);
+                if (rc >= ARCHIVE_WARN && la.entry_size(e) > 0) {
                         const void *buf;
                         size_t size;
                         la_int64_t off;
-                        while ((rc = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-                                if (archive_write_data_block(w, buf, size, off) < ARCHIVE_WARN)
+                        while ((rc = la.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+                                if (la.write_data_block(w, buf, size, off) < ARCHIVE_WARN)
                                         break;
                         if (rc == ARCHIVE_EOF)
                                 rc = ARCHIVE_OK;
                 }
-                if (rc < ARCHIVE_WARN || archive_write_finish_entry(w) < ARCHIVE_WARN) {
-                        r = vs_error(err, EINVAL, "extract %s: %s", archive_entry_pathname(e),
-                                     archive_error_string(w) ? archive_error_string(w)
-                                                             : archive_error_string(a));
+                if (rc < ARCHIVE_WARN || la.write_finish_entry(w) < ARCHIVE_WARN) {
+                        r = vs_error(err, EINVAL, "extract %s: %s", la.entry_pathname(e),
+                                     la.error_string(w) ? la.error_string(w)
+                                                             : la.error_string(a));
                         break;
                 }
         }
@@ -304,11 +370,11 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                 r = vs_error(err, errno, "chdir back");
 out:
         if (w) {
-                archive_write_close(w);
-                archive_write_free(w);
+                la.write_close(w);
+                la.write_free(w);
         }
         if (a)
-                archive_read_free(a);
+                la.read_free(a);
         return r;
 }
 

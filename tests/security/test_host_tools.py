@@ -69,7 +69,8 @@ def test_deep_cgroup_trees_do_not_crash_host_tools(vs):
         assert depth["cgroup2"] <= 32, depth  # cgroup.max.depth, set above the guest's reach
     assert max(depth.values()) >= 32, depth
     for args in (["status", "x"], ["list"], ["list", "--json"], ["exec", "x", "--", "true"],
-                 ["stats", "x"], ["limits", "x"]):
+                 ["stats", "x"], ["limits", "x"], ["set", "x", "limits.nofile=2048"],
+                 ["set", "x", "limits.io.write-bps=unlimited"], ["ps"]):
         p = vs(*args)
         assert p.returncode >= 0 and p.returncode in (0, 3), (args, p.returncode, p.stderr)
     p = vs("stop", "x", "--timeout", "1")
