@@ -6,6 +6,8 @@ machine's accounting; the suite fails if any mount, cgroup or process of
 its own is left.
 """
 import os
+import pty
+import select
 import shutil
 import subprocess
 import tempfile
@@ -229,3 +231,32 @@ def processes_of_installation(root: Path, wait=3.0):
         if not found or time.time() > deadline:
             return found
         time.sleep(0.1)
+
+
+def pty_session(args, env, typed: bytes, secs=20, winsize=None):
+    """Run @args on a pty of ours, type @typed; (what it printed, its exit code)."""
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    if winsize:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *winsize, 0, 0))
+    proc = subprocess.Popen([str(a) for a in args], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)
+    os.close(slave)
+    os.write(master, typed)
+    out = b""
+    deadline = time.time() + secs
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
+    while time.time() < deadline and proc.poll() is None:
+        if poller.poll(200):
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+    os.close(master)
+    return out.decode(errors="replace"), proc.returncode

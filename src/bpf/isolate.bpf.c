@@ -70,7 +70,6 @@ struct {
         __type(value, __u64);
 } vs_traffic SEC(".maps");
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 static __always_inline bool is_lo4(__u32 ip)
 {
@@ -409,15 +408,11 @@ int vs_sockops(struct bpf_sock_ops *skops)
         return 1;
 }
 
+/* Only abstract names this guest bound; a path: its own filesystem decides. */
 static __always_inline int unix_check(struct bpf_sock_addr *ctx)
 {
-        struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
-        struct vs_unix_key key = {};
-
-        if (!unix_name(&key, k->uaddr, k->uaddrlen))
-                return 1; /* a path: the guest's own filesystem decides */
-        struct vs_unix_owner *owner = bpf_map_lookup_elem(&vs_unix, &key);
-        if (owner && owner->ctx == vs_ctx)
+        struct vs_unix_owner *owner = NULL;
+        if (!unix_dest(ctx, &owner) || (owner && owner->ctx == vs_ctx))
                 return 1;
         return refuse(ECONNREFUSED);
 }

@@ -26,8 +26,6 @@
 #include "isolate.h"
 #include "shared.bpf.h"
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
-
 #define SK_PASS      1
 #define AF_INET      2
 #define ECONNREFUSED 111
@@ -155,13 +153,8 @@ int BPF_KPROBE(vs_unix_release_kprobe, struct sock *sk)
  */
 static __always_inline int guard(struct bpf_sock_addr *ctx)
 {
-        struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
-        struct vs_unix_key key = {};
-
-        if (!unix_name(&key, k->uaddr, k->uaddrlen))
-                return 1;
-        struct vs_unix_owner *o = bpf_map_lookup_elem(&vs_unix, &key);
-        if (!o || o->ctx == 0 || o->ctx == current_guest())
+        struct vs_unix_owner *o = NULL;
+        if (!unix_dest(ctx, &o) || !o || o->ctx == 0 || o->ctx == current_guest())
                 return 1;
         bpf_set_retval(-ECONNREFUSED);
         return 0;

@@ -66,6 +66,8 @@ static __always_inline __u32 current_guest(void)
         return 0;
 }
 
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
 /* An abstract name (sun_path[0] == 0) into @key; false for others. */
 static __always_inline bool unix_name(struct vs_unix_key *key, const void *sun, __u32 addrlen)
 {
@@ -80,5 +82,20 @@ static __always_inline bool unix_name(struct vs_unix_key *key, const void *sun, 
         if (key->path[0] != 0)
                 return false;
         key->len = (__u32)n;
+        return true;
+}
+
+/*
+ * The abstract name a unix connect or sendmsg goes to: false for a path (the
+ * filesystem decides); else true, with its owner or NULL if nobody we know.
+ */
+static __always_inline bool unix_dest(struct bpf_sock_addr *ctx, struct vs_unix_owner **ret)
+{
+        struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
+        struct vs_unix_key key = {};
+
+        if (!unix_name(&key, k->uaddr, k->uaddrlen))
+                return false;
+        *ret = bpf_map_lookup_elem(&vs_unix, &key);
         return true;
 }

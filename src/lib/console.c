@@ -272,17 +272,9 @@ int vs_console_attach(const char *run_dir, const char *name, const char *log_pat
                         return vs_error(err, errno, "connect to the console keeper");
         }
         int fds[2] = {master, pidfd};
-        char cbuf[CMSG_SPACE(sizeof fds)] = {0};
-        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
-        if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
-                return vs_error(err, errno, "hand the console to its keeper");
+        r = vs_send_fds(s, &m, sizeof m, fds, 2);
+        if (r < 0)
+                return vs_error(err, -r, "hand the console to its keeper");
         int code = EPROTO;
         if (recv(s, &code, sizeof code, 0) != sizeof code)
                 return vs_error(err, EPROTO, "no answer from the console keeper");

@@ -54,16 +54,7 @@ void vs_context_spec_init(VsContextSpec *spec)
 static int send_fd_value(int sock, int type, int fd, int value)
 {
         ChildMsg m = {.type = type, .error.code = value};
-        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+        return vs_send_fds(sock, &m, sizeof m, &fd, 1);
 }
 
 static int send_fd(int sock, int type, int fd)

@@ -42,11 +42,16 @@ _Static_assert(VS_NET_MAX_ADDRS == 16, "isolate.h and net.h agree on the address
 #define ATTACH_UNIX_CONNECT 49 /* BPF_CGROUP_UNIX_CONNECT, kernel 6.7 */
 #define ATTACH_UNIX_SENDMSG 50 /* BPF_CGROUP_UNIX_SENDMSG */
 
-static const char *const shared_pins[] = {
-    "link-sk-lookup",          "link-unix-bind",          "link-unix-release",
-    "link-unix-guard-connect", "link-unix-guard-sendmsg", "vs_addrs",
-    "vs_socks",                "vs_unix",                 "vs_unix_n",
-    "vs_guests"};
+static const char *const shared_pins[] = {"link-sk-lookup",
+                                          "link-unix-bind",
+                                          "link-unix-release",
+                                          "link-unix-guard-connect",
+                                          "link-unix-guard-sendmsg",
+                                          "vs_addrs",
+                                          "vs_socks",
+                                          "vs_unix",
+                                          "vs_unix_n",
+                                          "vs_guests"};
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -308,8 +313,8 @@ static int attach_shared(const char *dir, const char *guard, VsError *err)
                 /* last: its pin says the shared part is whole */
                 if (r == 0)
                         r = pin_link(bpf_program__attach_netns(sk->progs.vs_sk_lookup, ns), dir,
-                                     "link-sk-lookup",
-                                     "sk_lookup to the host's network namespace", err);
+                                     "link-sk-lookup", "sk_lookup to the host's network namespace",
+                                     err);
                 vs_shared__destroy(sk);
                 return r;
         }
@@ -328,9 +333,8 @@ static bool unix_free(const struct vs_unix_key *k)
                 return false;
         memcpy(sa.sun_path, k->path, k->len);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        return fd >= 0 &&
-               bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-                                                           k->len)) == 0;
+        return fd >= 0 && bind(fd, (struct sockaddr *)&sa,
+                               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + k->len)) == 0;
 }
 
 /*

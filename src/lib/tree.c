@@ -274,7 +274,8 @@ static int load_archive(VsError *err)
                 return 0;
         void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
         if (!h)
-                return vs_error(err, ENOENT, "load libarchive.so.13 (apt-get install libarchive13): %s",
+                return vs_error(err, ENOENT,
+                                "load libarchive.so.13 (apt-get install libarchive13): %s",
                                 dlerror());
 #define SYM(f)                                                                                     \
         if (!(la.f = (__typeof__(la.f))dlsym(h, "archive_" #f)))                                   \
@@ -361,8 +362,7 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                 }
                 if (rc < ARCHIVE_WARN || la.write_finish_entry(w) < ARCHIVE_WARN) {
                         r = vs_error(err, EINVAL, "extract %s: %s", la.entry_pathname(e),
-                                     la.error_string(w) ? la.error_string(w)
-                                                             : la.error_string(a));
+                                     la.error_string(w) ? la.error_string(w) : la.error_string(a));
                         break;
                 }
         }

@@ -3,7 +3,27 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
+
+int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n)
+{
+        char cbuf[CMSG_SPACE(4 * sizeof(int))] = {0};
+        if (n < 1 || n > 4)
+                return -EINVAL;
+        struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int))};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
 
 int vs_write_all(int fd, const void *buf, size_t len)
 {

@@ -45,6 +45,9 @@ static inline bool streq(const char *a, const char *b)
         return strcmp(a, b) == 0;
 }
 
+/* One message of @len bytes with @n descriptors (SCM_RIGHTS, at most 4); 0 or -errno. */
+int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n);
+
 /* Whole-buffer I/O that retries on EINTR and short transfers; -errno on failure. */
 int vs_write_all(int fd, const void *buf, size_t len);
 ssize_t vs_read_all(int fd, void *buf, size_t len);

@@ -1,19 +1,14 @@
 """Named guests: build, start, stop, exec, enter, status, list, ps, kill, delete."""
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
 import subprocess
 import tarfile
-import termios
 import time
 
 import pytest
 
-from conftest import VSERVER, cgroup_dirs
+from conftest import VSERVER, cgroup_dirs, pty_session
 
 
 def wait_for(cond, timeout=10.0, step=0.05):
@@ -121,25 +116,10 @@ def test_exec_passes_stdio_and_exit_code(vs):
 def test_enter_gives_a_login_shell_on_a_pty(vs):
     vs("build", "e1", check=True)
     vs("start", "e1", check=True)
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-    proc = subprocess.Popen([VSERVER, "enter", "e1"], stdin=slave, stdout=slave, stderr=slave,
-                            env=vs.env, start_new_session=True)
-    os.close(slave)
-    os.write(master, b"echo A$0; tty; stty size; sleep 30 & jobs; kill %1; exit 3\n")
-    out = b""
-    deadline = time.time() + 20
-    while time.time() < deadline and proc.poll() is None:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                out += os.read(master, 4096)
-            except OSError:
-                break
-    proc.wait(timeout=10)
-    os.close(master)
-    text = out.decode(errors="replace")
-    assert proc.returncode == 3, text
+    text, code = pty_session([VSERVER, "enter", "e1"], vs.env,
+                             b"echo A$0; tty; stty size; sleep 30 & jobs; kill %1; exit 3\n",
+                             winsize=(33, 111))
+    assert code == 3, text
     assert "A-sh" in text            # a login shell
     assert "/dev/pts/" in text       # on a pty of the guest's own devpts
     assert "33 111" in text          # with our terminal's size

@@ -3,8 +3,6 @@ each played for real and harmless by construction (a copy of the binary as the
 overwrite target, files under the test's own directory, marks of our own)."""
 import hashlib
 import os
-import pty
-import select
 import shutil
 import subprocess
 import time
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VSERVER, Install
+from conftest import VSERVER, pty_session
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -60,6 +58,17 @@ def wait_for(path: Path, secs=15.0):
     return None
 
 
+def assert_not_overwritten(vs, copy, before):
+    """What the guest's loader saw of the binary, what its overwrite got, the copy."""
+    seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
+    assert seen and seen.startswith("/memfd:vserver"), seen  # never the file on the host
+    result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
+    # refused by the seals, or still busy (the console keeper runs the same sealed copy)
+    assert result and result.split()[0] in ("REFUSED", "BUSY"), result
+    assert copy.digest() == before
+    vs("stop", "x", "--timeout", "1")
+
+
 def test_overwriting_the_host_binary_through_init_is_refused(vs, copy):
     """Item 1, via start: init links to /proc/self/exe, so the kernel runs our binary
     as the guest's init with the guest's loader, which keeps a descriptor of it."""
@@ -68,13 +77,7 @@ def test_overwriting_the_host_binary_through_init_is_refused(vs, copy):
     arm(vs.rootfs("x"))
     p = copy("start", "x")
     assert p.returncode == 0, p.stderr
-    seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
-    assert seen and seen.startswith("/memfd:vserver"), seen  # never the file on the host
-    result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
-    # refused by the seals, or still busy (the console keeper runs the same sealed copy)
-    assert result and result.split()[0] in ("REFUSED", "BUSY"), result
-    assert copy.digest() == before
-    vs("stop", "x", "--timeout", "1")
+    assert_not_overwritten(vs, copy, before)
 
 
 def test_overwriting_the_host_binary_through_exec_is_refused(vs, copy):
@@ -85,13 +88,7 @@ def test_overwriting_the_host_binary_through_exec_is_refused(vs, copy):
     copy("start", "x", check=True)
     p = copy("exec", "x", "--", "ps")
     assert p.returncode == 0, p.stderr
-    seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
-    assert seen and seen.startswith("/memfd:vserver"), seen
-    result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
-    # refused by the seals, or still busy (the console keeper runs the same sealed copy)
-    assert result and result.split()[0] in ("REFUSED", "BUSY"), result
-    assert copy.digest() == before
-    vs("stop", "x", "--timeout", "1")
+    assert_not_overwritten(vs, copy, before)
 
 
 def test_overwriting_the_host_binary_through_run_sees_no_host_file(run, workdir):
@@ -160,6 +157,7 @@ def test_host_stdio_never_reaches_the_guest(vs, workdir):
                             "cat; chmod 666 /proc/self/fd/0 /proc/self/fd/1 2>/dev/null; "
                             "echo overwritten > /proc/self/fd/0; readlink /proc/self/fd/0"],
                            stdin=i, stdout=o, stderr=subprocess.PIPE, env=vs.env, timeout=30)
+    assert p.returncode == 0, p.stderr
     out = dst.read_text()
     assert out.startswith("host input\n"), out  # relayed both ways
     assert "pipe:" in out
@@ -207,26 +205,7 @@ def test_no_guest_holds_net_admin_of_the_host(vs, mode):
 
 
 def enter(vs, binary, name, typed: bytes, secs=20):
-    """vserver enter on a pty of ours; what the session printed, and its exit code."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([str(binary), "enter", name], stdin=slave, stdout=slave,
-                            stderr=slave, env=vs.env, start_new_session=True)
-    os.close(slave)
-    os.write(master, typed)
-    out = b""
-    deadline = time.time() + secs
-    while time.time() < deadline and proc.poll() is None:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                out += os.read(master, 4096)
-            except OSError:
-                break
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
-    os.close(master)
-    return out.decode(errors="replace"), proc.returncode
+    return pty_session([binary, "enter", name], vs.env, typed, secs)
 
 
 def test_enter_with_a_magic_link_home_stays_in_the_guest(vs):
@@ -256,9 +235,4 @@ def test_overwriting_the_host_binary_through_enter_is_refused(vs, copy):
     copy("start", "x", check=True)
     out, code = enter(vs, copy.path, "x", b"", secs=3)
     assert code == 0, out
-    seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
-    assert seen and seen.startswith("/memfd:vserver"), seen
-    result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
-    assert result and result.split()[0] in ("REFUSED", "BUSY"), result
-    assert copy.digest() == before
-    vs("stop", "x", "--timeout", "1")
+    assert_not_overwritten(vs, copy, before)

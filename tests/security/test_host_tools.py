@@ -1,4 +1,4 @@
-"""A hostile guest against the host's own tools and limits (issue 13, items 8-10):
+"""A hostile guest against the host's own tools and limits (issue 13, items 8-11):
 cgroup trees and directory trees nested to crash a recursive walker, a cgroup
 made to slip the v1 I/O throttle, a guest that freezes itself under our feet."""
 import os
@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from conftest import cgroup_dirs
-from test_escapes import arm  # noqa: E402
+from test_escapes import arm
 
 
 def guest_cgroup_mounts(vs, name):
@@ -83,7 +82,9 @@ def nest(top, levels):
     fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
     for _ in range(levels):
         os.mkdir("d", dir_fd=fd)
-        os.write(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd), b"x" * 100)
+        f = os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(f, b"x" * 100)
+        os.close(f)
         nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
         os.close(fd)
         fd = nfd
