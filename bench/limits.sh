@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 secs=10 out=bench/results
 case "${1:-}" in
 --quick) secs=3 ;;
---smoke) secs=1 out=$(mktemp -d) ;;
+--smoke) secs=1 out=${VS_BENCH_OUT:-$(mktemp -d)} ;;
 esac
 v=$PWD/build/vserver
 work=$(mktemp -d /tmp/vs-bench-limits.XXXXXX)

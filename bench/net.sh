@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 bytes=$((2 * 1024 * 1024 * 1024)) trips=50000 runs=3 out=bench/results
 case "${1:-}" in
 --quick) bytes=$((512 * 1024 * 1024)) trips=20000 runs=2 ;;
---smoke) bytes=$((8 * 1024 * 1024)) trips=500 runs=1 out=$(mktemp -d) ;;
+--smoke) bytes=$((8 * 1024 * 1024)) trips=500 runs=1 out=${VS_BENCH_OUT:-$(mktemp -d)} ;;
 esac
 v=$PWD/build/vserver
 work=$(mktemp -d /tmp/vs-bench-net.XXXXXX)

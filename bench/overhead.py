@@ -54,7 +54,8 @@ def main():
     rounds, scale = (1, 0.002) if a.smoke else (3, 0.1) if a.quick else (5, 1.0)
     install({"gcc": "gcc"})
     work = Path(tempfile.mkdtemp(prefix="vs-bench-ovh."))
-    out = Path(tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
+    # a smoke run writes where the caller says (the tests: their own directory)
+    out = Path(os.environ.get("VS_BENCH_OUT") or tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
     env = dict(os.environ, VSERVER_ROOT=str(work / "inst"),
                VSERVER_CGROUP_PARENT="vs-bench-ovh")
     probe = work / "vs-overhead"

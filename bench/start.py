@@ -99,7 +99,8 @@ def main():
     rounds, runs, warmup = (1, 1, 0) if a.smoke else (3, 4, 1) if a.quick else (10, 10, 1)
     install(PEERS)
     work = Path(tempfile.mkdtemp(prefix="vs-bench-start."))
-    out = Path(tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
+    # a smoke run writes where the caller says (the tests: their own directory)
+    out = Path(os.environ.get("VS_BENCH_OUT") or tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
     os.environ["VSERVER_CGROUP_PARENT"] = "vs-bench-start"
     root = work / "rootfs"
     sh(REPO / "tools/mkrootfs.sh", root)

@@ -235,7 +235,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     small = a.quick or a.smoke
-    out = Path(tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
+    # a smoke run writes where the caller says (the tests: their own directory)
+    out = Path(os.environ.get("VS_BENCH_OUT") or tempfile.mkdtemp()) if a.smoke else REPO / "bench/results"
     out.mkdir(parents=True, exist_ok=True)
     peers()
     work = Path(tempfile.mkdtemp(prefix="vs-bench-unify.", dir="/var/tmp"))

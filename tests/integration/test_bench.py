@@ -3,7 +3,15 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import REPO
+
+
+@pytest.fixture(autouse=True)
+def bench_out(workdir, monkeypatch):
+    """Smoke runs write their tables under the test's own directory (removed at the end)."""
+    monkeypatch.setenv("VS_BENCH_OUT", str(workdir / "bench-out"))
 
 
 def test_start_bench_runs(workdir):
