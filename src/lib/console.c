@@ -22,6 +22,12 @@
 
 #define MAX_CONSOLES 4096
 #define CHUNK        16384 /* per console and turn: one busy guest cannot starve the rest */
+/*
+ * What one console may write a second.  Past it, its master leaves the
+ * poll set until the next second: the guest's writes then block on a full
+ * pty (backpressure), so a flood costs the host's keeper no more than this.
+ */
+#define RATE_BYTES (1 << 20)
 
 typedef struct AttachMsg {
         char name[64];
@@ -34,8 +40,18 @@ typedef struct Console {
         int slave; /* ours: the console outlives the guest closing it (systemd does) */
         int pidfd; /* the guest's PID 1: its end is the console's */
         unsigned long long size, max_size;
+        long long second;  /* the second @spent counts in (CLOCK_MONOTONIC) */
+        size_t spent;      /* bytes read in it */
+        bool paused;       /* out of the poll set until the next second */
         char path[PATH_MAX];
 } Console;
+
+static long long now_s(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (long long)t.tv_sec;
+}
 
 static int sock_path(const char *run_dir, struct sockaddr_un *sa, VsError *err)
 {
@@ -72,16 +88,24 @@ static void rotate(Console *c)
         (void)open_log(c);
 }
 
-static void pump(Console *c)
+/* Read a chunk into the log; false once this console has had its second's worth. */
+static bool pump(Console *c)
 {
         char buf[CHUNK];
+        long long now = now_s();
+        if (now != c->second) {
+                c->second = now;
+                c->spent = 0;
+        }
         ssize_t n = read(c->master, buf, sizeof buf);
         if (n <= 0)
-                return; /* EAGAIN, or nothing more */
+                return true; /* EAGAIN, or nothing more */
+        c->spent += (size_t)n;
         if (c->log >= 0 && c->size + (unsigned long long)n > c->max_size)
                 rotate(c);
         if (c->log >= 0 && vs_write_all(c->log, buf, (size_t)n) == 0)
                 c->size += (unsigned long long)n;
+        return c->spent < RATE_BYTES;
 }
 
 static void stamp(Console *c)
@@ -141,9 +165,41 @@ static Console *take(int conn)
         return c;
 }
 
+/* Consoles out of the poll set for the rest of this second (RATE_BYTES). */
+static Console *paused[MAX_CONSOLES];
+static int n_paused;
+
+static void pause_console(int ep, Console *c)
+{
+        struct epoll_event mev = {.events = 0, .data.ptr = c};
+        if (c->paused || n_paused >= MAX_CONSOLES)
+                return;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->master, &mev);
+        c->paused = true;
+        paused[n_paused++] = c;
+}
+
+/* Back in the poll set once their second is over (or, with @c, that one at once). */
+static void resume_consoles(int ep, const Console *only)
+{
+        long long now = now_s();
+        for (int i = 0; i < n_paused;) {
+                Console *c = paused[i];
+                if (only ? c != only : c->second == now) {
+                        i++;
+                        continue;
+                }
+                struct epoll_event mev = {.events = EPOLLIN, .data.ptr = c};
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->master, &mev);
+                c->paused = false;
+                paused[i] = paused[--n_paused];
+        }
+}
+
 static void drop(int ep, Console *c)
 {
-        pump(c); /* its last words */
+        resume_consoles(ep, c); /* off the paused list */
+        pump(c);                /* its last words */
         epoll_ctl(ep, EPOLL_CTL_DEL, c->master, NULL);
         epoll_ctl(ep, EPOLL_CTL_DEL, c->pidfd, NULL);
         close(c->master);
@@ -163,7 +219,7 @@ static _Noreturn void keeper(int lsock, const char *sock_path, const char *lock_
                 _exit(1);
         for (;;) {
                 struct epoll_event evs[64];
-                int n = epoll_wait(ep, evs, 64, live ? -1 : 1000);
+                int n = epoll_wait(ep, evs, 64, n_paused ? 100 : live ? -1 : 1000);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n == 0 && live == 0) {
@@ -200,10 +256,12 @@ static _Noreturn void keeper(int lsock, const char *sock_path, const char *lock_
                                         if (((uintptr_t)evs[j].data.ptr & ~(uintptr_t)1) ==
                                             (uintptr_t)c)
                                                 evs[j].data.ptr = (void *)(uintptr_t)2;
-                        } else if (tag != 2) {
-                                pump(c);
+                        } else if (tag != 2 && !pump(c)) {
+                                pause_console(ep, c);
                         }
                 }
+                if (n_paused)
+                        resume_consoles(ep, NULL);
         }
 }
 

@@ -70,3 +70,18 @@ def test_the_console_log_is_bounded_and_rotated(vs):
     assert "/dev/pts/" in out or "/dev/console" in out, out
     assert str(vs.root) not in out
     vs("stop", "x", "--timeout", "1")
+
+
+def test_a_console_flood_is_held_to_its_rate(vs):
+    """The keeper reads at most 1 MiB a second of one console; past it the guest's writes
+    wait on a full pty, so a flood costs the host's keeper no more than that."""
+    conf = vs.root / "etc/vserver/vserver.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("[host]\nconsole-log-size = 1G\n")
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    vs.exec_out("x", "timeout 3 sh -c 'cat /dev/zero > /dev/console'; true")
+    time.sleep(1.5)
+    size = vs.log("x").stat().st_size
+    assert 1 << 20 < size <= 5 << 20, size  # three seconds and a boundary's worth at most
+    vs("stop", "x", "--timeout", "1")
