@@ -23,6 +23,7 @@ enum {
         OPT_DOMAINNAME,
         OPT_CAP_ADD,
         OPT_CAP_DROP,
+        OPT_CAP_HOST,
         OPT_SECCOMP,
         OPT_BIND,
         OPT_NET,
@@ -43,6 +44,7 @@ static const struct option options[] = {
     {"domainname", required_argument, NULL, OPT_DOMAINNAME},
     {"cap-add", required_argument, NULL, OPT_CAP_ADD},
     {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+    {"cap-add-host-wide", required_argument, NULL, OPT_CAP_HOST},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"bind", required_argument, NULL, OPT_BIND},
     {"net", required_argument, NULL, OPT_NET},
@@ -67,6 +69,8 @@ static const char usage[] =
     "  --domainname NAME       NIS domain name inside\n"
     "  --cap-add CAP           add a capability to the bounding set (NET_RAW, ALL ...)\n"
     "  --cap-drop CAP          drop one (CHOWN, ALL ...)\n"
+    "  --cap-add-host-wide CAP one that acts on the whole host (SYS_TIME, SYS_MODULE,\n"
+    "                          SYS_ADMIN, SYS_PTRACE ...): --cap-add refuses those\n"
     "  --seccomp MODE          default | none | FILE (a deny list, one syscall a line)\n"
     "  --bind SRC:DST[:ro]     bind a host path into the guest (DST resolved inside)\n"
     "  --net none|host         none: own network namespace with loopback (default)\n"
@@ -126,12 +130,25 @@ static int verb_run(int argc, char **argv)
                         break;
                 case OPT_CAP_ADD:
                 case OPT_CAP_DROP:
+                case OPT_CAP_HOST:
                         if (vs_caps_from_name(optarg, &cap) < 0)
                                 return fail(EXIT_USAGE, verb,
                                             "%s: \"%s\" is not a capability (say NET_RAW or "
                                             "CAP_NET_RAW; see capabilities(7))",
-                                            c == OPT_CAP_ADD ? "--cap-add" : "--cap-drop", optarg);
-                        if (c == OPT_CAP_ADD) {
+                                            c == OPT_CAP_ADD    ? "--cap-add"
+                                            : c == OPT_CAP_DROP ? "--cap-drop"
+                                                                : "--cap-add-host-wide",
+                                            optarg);
+                        if (c == OPT_CAP_ADD && (cap & vs_caps_host_wide())) {
+                                char names[512];
+                                vs_caps_format(cap & vs_caps_host_wide(), names, sizeof names);
+                                return fail(EXIT_USAGE, verb,
+                                            "--cap-add: %s acts on the whole host (the kernel "
+                                            "has no namespace for it): if that is what you mean, "
+                                            "say --cap-add-host-wide %s",
+                                            names, optarg);
+                        }
+                        if (c != OPT_CAP_DROP) {
                                 add |= cap;
                                 drop &= ~cap;
                         } else {

@@ -61,6 +61,19 @@ static const char *const cap_names[] = {
 
 #define BIT(c) ((VsCaps)1 << (c))
 
+VsCaps vs_caps_host_wide(void)
+{
+        static const int caps[] = {
+            CAP_SYS_TIME,      CAP_SYS_MODULE,   CAP_SYS_RAWIO,      CAP_SYS_BOOT,  CAP_MAC_ADMIN,
+            CAP_MAC_OVERRIDE,  CAP_SYSLOG,       CAP_WAKE_ALARM,     CAP_BPF,       CAP_PERFMON,
+            CAP_AUDIT_CONTROL, CAP_SYS_PACCT,    CAP_SYS_TTY_CONFIG, CAP_SYS_ADMIN, CAP_SYS_PTRACE,
+            CAP_BLOCK_SUSPEND, CAP_SYS_RESOURCE, CAP_NET_ADMIN};
+        VsCaps m = 0;
+        for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+                m |= (VsCaps)1 << caps[i];
+        return m;
+}
+
 VsCaps vs_caps_default(void)
 {
         return BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_DAC_READ_SEARCH) | BIT(CAP_FOWNER) |

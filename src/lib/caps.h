@@ -14,6 +14,16 @@ typedef uint64_t VsCaps;
  * messages.  Never SYS_ADMIN, NET_ADMIN, NET_RAW, MKNOD, SYS_MODULE ...
  */
 VsCaps vs_caps_default(void);
+/*
+ * Capabilities that act on the whole host: the kernel has no namespace for
+ * what they govern (the clock, modules, raw I/O, reboot, MAC policy, the
+ * kernel log, BPF, perf, audit, accounting), or, held in the host's user
+ * namespace, they reach past the guest (SYS_ADMIN; SYS_PTRACE reaches our
+ * own processes while they set up a guest).  Only given when a guest file
+ * or command line names them as host-wide.
+ */
+VsCaps vs_caps_host_wide(void);
+
 /* "NET_RAW", "cap_net_raw", "net_raw"; "ALL" gives every known cap. -EINVAL if unknown. */
 int vs_caps_from_name(const char *name, VsCaps *ret);
 /* Name without the CAP_ prefix, upper case ("NET_RAW"); NULL if unknown. */

@@ -459,16 +459,28 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                 }
         } else if (streq(section, "security")) {
                 char badcap[64];
-                if (streq(name, "capabilities.add") || streq(name, "capabilities.drop")) {
+                if (streq(name, "capabilities.add") || streq(name, "capabilities.drop") ||
+                    streq(name, "capabilities.host-wide")) {
                         VsCaps c;
                         if (parse_caps(v, &c, badcap, sizeof badcap) < 0)
                                 BAD("\"%s\" is not a capability (say NET_RAW or SYS_TIME; see "
                                     "capabilities(7))",
                                     badcap);
+                        VsCaps host = c & vs_caps_host_wide();
+                        if (streq(name, "capabilities.add") && host) {
+                                char names[512];
+                                BAD("%s act%s on the whole host (the kernel has no namespace for "
+                                    "it): if that is what you mean, say capabilities.host-wide = "
+                                    "%s",
+                                    vs_caps_format(host, names, sizeof names),
+                                    host & (host - 1) ? "" : "s", names);
+                        }
                         if (streq(name, "capabilities.add"))
                                 g->caps_add = c;
-                        else
+                        else if (streq(name, "capabilities.drop"))
                                 g->caps_drop = c;
+                        else
+                                g->caps_host = c;
                 } else if (streq(name, "seccomp")) {
                         if (streq(v, "default")) {
                                 g->seccomp = VS_SECCOMP_DEFAULT;
@@ -487,8 +499,8 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                         if (parse_bool(v, &g->no_new_privs) < 0)
                                 BAD("\"%s\" is not yes or no", v);
                 } else {
-                        BAD("unknown key (known: capabilities.add, capabilities.drop, seccomp, "
-                            "allow-userns, no-new-privs)");
+                        BAD("unknown key (known: capabilities.add, capabilities.drop, "
+                            "capabilities.host-wide, seccomp, allow-userns, no-new-privs)");
                 }
         } else if (streq(section, "mount")) {
                 if (!streq(name, "bind"))
@@ -564,7 +576,7 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
                                               label, g->netcfg.addrs[i].dev);
         VsCaps netcaps;
         if (!iso && g->net != VS_NET_HOST && vs_caps_from_name("NET_ADMIN", &netcaps) == 0 &&
-            (g->caps_add & netcaps))
+            ((g->caps_add | g->caps_host) & netcaps))
                 return vs_error_input(err,
                                       "%s: [security]: capabilities.add: NET_ADMIN of the host's "
                                       "user namespace reaches every network namespace by nsid, "
@@ -573,7 +585,7 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
         if (iso && vs_caps_from_name("NET_ADMIN", &netcaps) == 0) {
                 VsCaps raw;
                 (void)vs_caps_from_name("NET_RAW", &raw);
-                if (g->caps_add & (netcaps | raw))
+                if ((g->caps_add | g->caps_host) & (netcaps | raw))
                         return vs_error_input(err,
                                               "%s: [security]: capabilities.add: NET_ADMIN "
                                               "and NET_RAW would act on the host's own "
@@ -670,6 +682,9 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         fprintf(f, "\n[security]\n");
         if (g->caps_add)
                 fprintf(f, "capabilities.add = %s\n", vs_caps_format(g->caps_add, buf, sizeof buf));
+        if (g->caps_host)
+                fprintf(f, "capabilities.host-wide = %s\n",
+                        vs_caps_format(g->caps_host, buf, sizeof buf));
         if (g->caps_drop)
                 fprintf(f, "capabilities.drop = %s\n",
                         vs_caps_format(g->caps_drop, buf, sizeof buf));

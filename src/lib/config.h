@@ -53,6 +53,7 @@ typedef struct VsGuestConfig {
         VsRlimit rlimits[VS_CONFIG_MAX_RLIMITS];
         int n_rlimits;
         VsCaps caps_add, caps_drop;
+        VsCaps caps_host; /* capabilities.host-wide: what acts on the whole host, said so */
         VsSeccompMode seccomp;
         char seccomp_file[PATH_MAX];
         bool allow_userns;

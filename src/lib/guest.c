@@ -227,7 +227,7 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
  */
 VsCaps vs_guest_caps(const VsGuestConfig *c)
 {
-        return (vs_caps_default() | c->caps_add) & ~c->caps_drop;
+        return (vs_caps_default() | c->caps_add | c->caps_host) & ~c->caps_drop;
 }
 
 static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)

@@ -226,16 +226,30 @@ static int add_userns_rules(scmp_filter_ctx ctx, VsError *err)
         return 0;
 }
 
+/*
+ * A deny-list file extends the built-in list: a file written for one more
+ * call must not drop the rest (with SYS_TIME added, that let a guest set
+ * the host's clock).  Only the line "!@default" leaves the built-in list out.
+ */
 static int add_file(scmp_filter_ctx ctx, const char *path, VsError *err)
 {
         FILE *f = fopen(path, "re");
         char line[256];
         unsigned lineno = 0;
+        bool builtin = true;
         int r = 0;
 
         if (!f)
                 return vs_error(err, errno, "seccomp profile %s", path);
         while (fgets(line, sizeof line, f)) {
+                char *s = line + strspn(line, " \t");
+                if (strncmp(s, "!@default", 9) == 0 && (!s[9] || strchr(" \t\r\n#", s[9])))
+                        builtin = false;
+        }
+        rewind(f);
+        if (builtin)
+                r = add_default(ctx, err);
+        while (r == 0 && fgets(line, sizeof line, f)) {
                 lineno++;
                 if (!strchr(line, '\n') && !feof(f)) {
                         r = vs_error_input(err, "%s:%u: line too long", path, lineno);
@@ -248,12 +262,12 @@ static int add_file(scmp_filter_ctx ctx, const char *path, VsError *err)
                         s[--n] = '\0';
                 if (n == 0)
                         continue;
-                if (streq(s, "@default"))
-                        r = add_default(ctx, err);
+                if (streq(s, "@default") || streq(s, "!@default"))
+                        r = 0; /* the built-in list: in unless "!@default" (above) */
                 else if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
                         r = vs_error_input(err,
                                            "%s:%u: \"%s\" is not a syscall name (one name per "
-                                           "line, or @default)",
+                                           "line, or !@default to leave the built-in list out)",
                                            path, lineno, s);
                 else if (seccomp_syscall_resolve_name(s) == __NR_SCMP_ERROR)
                         r = vs_error_input(err, "%s:%u: unknown syscall \"%s\"", path, lineno, s);

@@ -22,8 +22,9 @@ typedef struct VsSeccomp VsSeccomp;
 
 /*
  * Build the filter.  *ret is NULL for VS_SECCOMP_NONE.  A deny-list file has
- * one syscall name per line ('#' comments); the line "@default" pulls in the
- * built-in list.  Unknown names are errors naming file and line.
+ * one syscall name per line ('#' comments) and extends the built-in list;
+ * the line "!@default" leaves the built-in list out.  Unknown names are
+ * errors naming file and line.
  */
 int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
 /* Load into the calling thread; safe to call in the child after clone. */

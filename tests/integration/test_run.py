@@ -133,7 +133,8 @@ def test_default_bounding_set(run):
 
 def test_cap_add_and_drop(run):
     p = run("/bin/cat", "/proc/self/status",
-            opts=["--cap-add", "NET_RAW", "--cap-drop", "cap_chown", "--cap-add", "sys_ptrace"])
+            opts=["--cap-add", "NET_RAW", "--cap-drop", "cap_chown",
+                  "--cap-add-host-wide", "sys_ptrace"])
     got = int(status_field(p.stdout, "CapBnd"), 16)
     assert got == (mask(DEFAULT_CAPS) | mask(["NET_RAW", "SYS_PTRACE"])) & ~mask(["CHOWN"])
 

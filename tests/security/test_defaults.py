@@ -1,8 +1,12 @@
 """Item 12: what a guest gets when its file says nothing keeps the host safe."""
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
+
+from conftest import Runner
+from test_escapes import arm
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -84,4 +88,37 @@ def test_a_console_flood_is_held_to_its_rate(vs):
     time.sleep(1.5)
     size = vs.log("x").stat().st_size
     assert 1 << 20 < size <= 5 << 20, size  # three seconds and a boundary's worth at most
+    vs("stop", "x", "--timeout", "1")
+
+
+def test_a_seccomp_file_extends_the_default_list(vs, run, workdir):
+    """Issue 15: a file replaced the built-in list, so a file written for one more call
+    let a guest given SYS_TIME set the host's clock. Probed here with keyctl (in the
+    built-in list, needing no capability), never with the clock."""
+    rootfs = workdir / "rootfs-armed"
+    if not rootfs.exists():
+        shutil.copytree(run.rootfs, rootfs, symlinks=True)
+        arm(rootfs)
+    extra = workdir / "extra.seccomp"
+    extra.write_text("uname\n")
+    r = Runner(rootfs)
+    assert r("/bin/vs-attack", "keyctl", opts=["--seccomp", str(extra)]).stdout.strip() == \
+        "Operation not permitted"
+    alone = workdir / "alone.seccomp"
+    alone.write_text("!@default\nuname\n")
+    assert r("/bin/vs-attack", "keyctl", opts=["--seccomp", str(alone)]).stdout.strip() == "ok"
+
+
+def test_host_wide_capabilities_are_named_as_such(vs, run):
+    p = run("/bin/true", opts=["--cap-add", "SYS_TIME"])
+    assert p.returncode == 2 and "acts on the whole host" in p.stderr and \
+        "--cap-add-host-wide SYS_TIME" in p.stderr, p.stderr
+    assert run("/bin/true", opts=["--cap-add-host-wide", "SYS_TIME"]).returncode == 0
+    p = vs("build", "x", "--net", "host", "--set", "security.capabilities.add=SYS_MODULE")
+    assert p.returncode == 2 and "capabilities.host-wide = SYS_MODULE" in p.stderr, p.stderr
+    vs("build", "x", "--net", "host", "--set", "security.capabilities.host-wide=SYS_TIME",
+       check=True)
+    vs("start", "x", check=True)
+    bnd = int(vs.exec_out("x", "grep CapBnd /proc/self/status").split()[1], 16)
+    assert bnd & (1 << 25)  # given, because it was asked for by that name
     vs("stop", "x", "--timeout", "1")

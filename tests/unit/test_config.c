@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "../../src/lib/config.h"
+#include "../../src/lib/guest.h"
 #include "../../src/lib/paths.h"
 
 static void full_file(void **state)
@@ -30,7 +31,8 @@ static void full_file(void **state)
                            "autostart = yes\n"
                            "[net]\nmode = host\n"
                            "[limits]\nmemory = 512M\nprocesses = 200\nnofile = 1024:4096\n"
-                           "[security]\ncapabilities.add = NET_RAW, SYS_TIME\n"
+                           "[security]\ncapabilities.add = NET_RAW\n"
+                           "capabilities.host-wide = SYS_TIME\n"
                            "seccomp = none\nno-new-privs = yes\n"
                            "[mount]\nbind = /srv:/srv:ro\nbind = /a:/b\n";
         assert_int_equal(vs_guest_config_parse(&g, text, "web1.conf", &e), 0);
@@ -45,7 +47,8 @@ static void full_file(void **state)
         assert_int_equal(g.n_rlimits, 1);
         assert_int_equal(g.rlimits[0].resource, RLIMIT_NOFILE);
         assert_true(g.rlimits[0].limit.rlim_cur == 1024 && g.rlimits[0].limit.rlim_max == 4096);
-        assert_true(g.caps_add == ((1ULL << 13) | (1ULL << 25)));
+        assert_true(g.caps_add == (1ULL << 13));
+        assert_true(g.caps_host == (1ULL << 25));
         assert_int_equal(g.seccomp, VS_SECCOMP_NONE);
         assert_true(g.no_new_privs);
         assert_int_equal(g.n_binds, 2);
@@ -163,10 +166,36 @@ static void host_settings_and_names(void **state)
         assert_int_equal(vs_paths_init(&p, "relative", &e), -EINVAL);
 }
 
+static void host_wide_caps_need_their_own_key(void **state)
+{
+        (void)state;
+        VsGuestConfig g;
+        VsError e = {0};
+        vs_guest_config_init(&g, "web1");
+        assert_int_equal(
+            vs_guest_config_parse(&g, "[security]\ncapabilities.add = SYS_TIME\n", "web1.conf", &e),
+            -EINVAL);
+        assert_non_null(strstr(e.msg, "web1.conf:2: security.capabilities.add: SYS_TIME acts on "
+                                      "the whole host"));
+        assert_non_null(strstr(e.msg, "say capabilities.host-wide = SYS_TIME"));
+        vs_guest_config_init(&g, "web1");
+        assert_int_equal(
+            vs_guest_config_parse(&g, "[security]\ncapabilities.add = ALL\n", "web1.conf", &e),
+            -EINVAL);
+        vs_guest_config_init(&g, "web1");
+        assert_int_equal(vs_guest_config_parse(
+                             &g,
+                             "[net]\nmode = host\n[security]\ncapabilities.host-wide = SYS_TIME\n",
+                             "web1.conf", &e),
+                         0);
+        assert_true(vs_guest_caps(&g) & (1ULL << 25));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(full_file),
+            cmocka_unit_test(host_wide_caps_need_their_own_key),
             cmocka_unit_test(errors_name_file_line_and_key),
             cmocka_unit_test(set_from_options),
             cmocka_unit_test(signals),

@@ -75,6 +75,13 @@ static void file_errors_name_the_line(void **state)
         vs_seccomp_free(f);
         unlink(p);
 
+        p = profile("!@default\nuname\n");
+        spec.file = p;
+        assert_int_equal(vs_seccomp_build(&spec, &f, &e), 0);
+        assert_non_null(f);
+        vs_seccomp_free(f);
+        unlink(p);
+
         spec.file = "/nonexistent/profile";
         assert_int_equal(vs_seccomp_build(&spec, &f, &e), -ENOENT);
 }

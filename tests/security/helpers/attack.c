@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,6 +268,11 @@ int main(int argc, char **argv)
                 return net(argc, argv);
         if (argc >= 3 && strcmp(argv[1], "unix-churn") == 0)
                 return unix_churn(atoi(argv[2]));
+        if (argc >= 2 && strcmp(argv[1], "keyctl") == 0) { /* in the default deny list, no cap needed */
+                long r = syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0);
+                printf("%s\n", r >= 0 ? "ok" : strerror(errno));
+                return 0;
+        }
         if (argc >= 2 && strcmp(argv[1], "sockets") == 0)
                 return sockets();
         fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets\n");
