@@ -32,7 +32,8 @@ int host_load(Host *h, const char *root_dir, const char *verb)
         if (guard && *guard) {
                 if (guard[0] != '/' || (guard[1] && !vs_cgroup_path_valid(guard)) ||
                     strlen(guard) >= sizeof h->conf.unix_guard_cgroup) {
-                        fail(0, verb, "VSERVER_UNIX_GUARD_CGROUP \"%s\" is not an absolute cgroup path",
+                        fail(0, verb,
+                             "VSERVER_UNIX_GUARD_CGROUP \"%s\" is not an absolute cgroup path",
                              guard);
                         return -1;
                 }

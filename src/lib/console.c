@@ -40,9 +40,9 @@ typedef struct Console {
         int slave; /* ours: the console outlives the guest closing it (systemd does) */
         int pidfd; /* the guest's PID 1: its end is the console's */
         unsigned long long size, max_size;
-        long long second;  /* the second @spent counts in (CLOCK_MONOTONIC) */
-        size_t spent;      /* bytes read in it */
-        bool paused;       /* out of the poll set until the next second */
+        long long second; /* the second @spent counts in (CLOCK_MONOTONIC) */
+        size_t spent;     /* bytes read in it */
+        bool paused;      /* out of the poll set until the next second */
         char path[PATH_MAX];
 } Console;
 

@@ -63,9 +63,9 @@ typedef struct VsNetSpec {
         int mode; /* VsNetMode */
         unsigned ctx;
         const VsNetConfig *cfg;
-        const char *device;  /* host settings: where isolate addresses go */
-        const char *bridge;  /* host settings: the netns mode's bridge */
-        const char *bpf_dir; /* RUN/bpf: the shared BPF objects of this installation */
+        const char *device;     /* host settings: where isolate addresses go */
+        const char *bridge;     /* host settings: the netns mode's bridge */
+        const char *bpf_dir;    /* RUN/bpf: the shared BPF objects of this installation */
         const char *unix_guard; /* host settings: cgroup2 dir ("/x") of the unix guard */
 } VsNetSpec;
 
