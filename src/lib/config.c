@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,7 +467,8 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                                 BAD("\"%s\" is not a capability (say NET_RAW or SYS_TIME; see "
                                     "capabilities(7))",
                                     badcap);
-                        VsCaps host = c & vs_caps_host_wide();
+                        /* NET_ADMIN: per network mode, in vs_guest_config_check */
+                        VsCaps host = c & vs_caps_host_wide() & ~((VsCaps)1 << CAP_NET_ADMIN);
                         if (streq(name, "capabilities.add") && host) {
                                 char names[512];
                                 BAD("%s act%s on the whole host (the kernel has no namespace for "
@@ -581,6 +583,13 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
                                       "%s: [security]: capabilities.add: NET_ADMIN of the host's "
                                       "user namespace reaches every network namespace by nsid, "
                                       "the host's too (configure the guest's network in [net])",
+                                      label);
+        if (g->net == VS_NET_HOST && vs_caps_from_name("NET_ADMIN", &netcaps) == 0 &&
+            (g->caps_add & netcaps))
+                return vs_error_input(err,
+                                      "%s: [security]: capabilities.add: NET_ADMIN acts on the "
+                                      "whole host (its network): if that is what you mean, say "
+                                      "capabilities.host-wide = NET_ADMIN",
                                       label);
         if (iso && vs_caps_from_name("NET_ADMIN", &netcaps) == 0) {
                 VsCaps raw;

@@ -116,6 +116,8 @@ def test_host_wide_capabilities_are_named_as_such(vs, run):
     assert run("/bin/true", opts=["--cap-add-host-wide", "SYS_TIME"]).returncode == 0
     p = vs("build", "x", "--net", "host", "--set", "security.capabilities.add=SYS_MODULE")
     assert p.returncode == 2 and "capabilities.host-wide = SYS_MODULE" in p.stderr, p.stderr
+    p = vs("build", "x", "--net", "host", "--set", "security.capabilities.add=NET_ADMIN")
+    assert p.returncode == 2 and "capabilities.host-wide = NET_ADMIN" in p.stderr, p.stderr
     vs("build", "x", "--net", "host", "--set", "security.capabilities.host-wide=SYS_TIME",
        check=True)
     vs("start", "x", check=True)
