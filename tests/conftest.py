@@ -179,6 +179,12 @@ class Install:
         kw.setdefault("env", self.env)
         return subprocess.Popen([VSERVER, *args], **kw)
 
+    def host_conf(self, text):
+        """Write the installation's host settings (vserver.conf)."""
+        conf = self.root / "etc/vserver/vserver.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(text)
+
     def conf(self, name):
         return self.root / "etc/vserver/guests" / f"{name}.conf"
 

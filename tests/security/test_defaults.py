@@ -54,9 +54,7 @@ def test_socket_families_a_server_does_not_need_are_refused(vs):
 
 
 def test_the_console_log_is_bounded_and_rotated(vs):
-    conf = vs.root / "etc/vserver/vserver.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text("[host]\nconsole-log-size = 64K\n")
+    vs.host_conf("[host]\nconsole-log-size = 64K\n")
     vs("build", "x", check=True)
     vs("start", "x", check=True)
     # 4 MiB at the console, from inside
@@ -79,9 +77,7 @@ def test_the_console_log_is_bounded_and_rotated(vs):
 def test_a_console_flood_is_held_to_its_rate(vs):
     """The keeper reads at most 1 MiB a second of one console; past it the guest's writes
     wait on a full pty, so a flood costs the host's keeper no more than that."""
-    conf = vs.root / "etc/vserver/vserver.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text("[host]\nconsole-log-size = 1G\n")
+    vs.host_conf("[host]\nconsole-log-size = 1G\n")
     vs("build", "x", check=True)
     vs("start", "x", check=True)
     vs.exec_out("x", "timeout 3 sh -c 'cat /dev/zero > /dev/console'; true")
