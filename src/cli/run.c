@@ -35,6 +35,7 @@ enum {
         OPT_ALLOW_NEW_PRIVS,
         OPT_ALLOW_USERNS,
         OPT_READ_ONLY,
+        OPT_USERNS,
         OPT_HELP,
 };
 
@@ -56,6 +57,7 @@ static const struct option options[] = {
     {"allow-new-privs", no_argument, NULL, OPT_ALLOW_NEW_PRIVS},
     {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
+    {"userns", required_argument, NULL, OPT_USERNS},
     {"tty", no_argument, NULL, 't'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -230,6 +232,19 @@ static int verb_run(int argc, char **argv)
                 case OPT_READ_ONLY:
                         spec.root.readonly_root = true;
                         break;
+                case OPT_USERNS: {
+                        unsigned long long first;
+                        if (vs_parse_u64(optarg, &first) < 0 || first < VS_IDMAP_COUNT ||
+                            first > 0xffffffffULL - VS_IDMAP_COUNT)
+                                return fail(EXIT_USAGE, verb,
+                                            "--userns \"%s\": say the first host id of the "
+                                            "guest's %u (65536 or more)",
+                                            optarg, VS_IDMAP_COUNT);
+                        spec.userns = (VsIdRange){.start = (unsigned)first, .count = VS_IDMAP_COUNT};
+                        spec.seccomp.userns = true;
+                        spec.caps = vs_caps_userns();
+                        break;
+                }
                 case 't':
                         spec.tty = true;
                         break;

@@ -23,6 +23,15 @@ VsCaps vs_caps_default(void);
  * or command line names them as host-wide.
  */
 VsCaps vs_caps_host_wide(void);
+/*
+ * A guest with a user namespace of its own: every capability, as root of
+ * that namespace (mounts, its own network stack, nested containers), but
+ * those the kernel only honours in the host's user namespace (the clock,
+ * modules, raw I/O, MAC policy, the kernel log, BPF, perf, audit control,
+ * accounting, wake alarms, suspend blocking, immutable flags): useless
+ * there, so not handed out.
+ */
+VsCaps vs_caps_userns(void);
 
 /* "NET_RAW", "cap_net_raw", "net_raw"; "ALL" gives every known cap. -EINVAL if unknown. */
 int vs_caps_from_name(const char *name, VsCaps *ret);

@@ -398,6 +398,30 @@ fail:
         return r;
 }
 
+int vs_cgroup_delegate(const VsCgroup *cg, uid_t uid, gid_t gid, VsError *err)
+{
+        /* the files systemd's delegation names (v2), and their v1 counterparts */
+        static const char *const files[] = {"cgroup.procs",       "cgroup.threads",
+                                            "cgroup.subtree_control", "tasks",
+                                            "cgroup.clone_children",  "notify_on_release"};
+        for (int i = 0; i < cg->n; i++) {
+                /* controller hierarchies of v1 are read-only in the guest: they stay ours */
+                if (!cg->dirs[i].v2 && strncmp(cg->dirs[i].ctrls, "name=", 5) != 0)
+                        continue;
+                char leaf[1100];
+                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, cg->dirs[i].path);
+                _cleanup_close_ int dfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0 || fchown(dfd, uid, gid) < 0)
+                        return vs_error(err, errno, "delegate cgroup %s", leaf);
+                for (size_t f = 0; f < ARRAY_SIZE(files); f++)
+                        if (fchownat(dfd, files[f], uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+                            errno != ENOENT)
+                                return vs_error(err, errno, "delegate cgroup %s/%s", leaf,
+                                                files[f]);
+        }
+        return 0;
+}
+
 int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
         int r = build_paths(cg, parent, name, err);

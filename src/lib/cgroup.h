@@ -51,6 +51,13 @@ typedef struct VsCgroup {
 bool vs_cgroup_path_valid(const char *path);
 /* Create the context's cgroup @name under @parent in every hierarchy; fails if it exists. */
 int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err);
+/*
+ * Hand the leaf (the guest's cgroup namespace root) to @uid/@gid, the root
+ * of a user namespace: the directory and the files that move processes and
+ * enable controllers, in the cgroup2 tree and the name=systemd hierarchy
+ * (the hierarchies a guest may write to).  Limits stay on PARENT/NAME.
+ */
+int vs_cgroup_delegate(const VsCgroup *cg, uid_t uid, gid_t gid, VsError *err);
 /* Fill @cg with the existing directories of @parent/@name (no creation); -ENOENT if none. */
 int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *err);
 /* Open the existing @parent/@name if it is there; 0 and cg->n == 0 if not. */

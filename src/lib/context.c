@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <termios.h>
 #include <time.h>
 
@@ -179,6 +180,38 @@ static int setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
         return 0;
 }
 
+/*
+ * In a new user namespace: become its root (host ids from the range) before
+ * anything is created, so files and mounts are the guest's.  A credential
+ * change clears the parent-death signal: set it again, then make sure the
+ * caller did not die in between (its end of @sock hangs up).
+ */
+static int become_ns_root(int sock, VsError *err)
+{
+        if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+                return vs_error(err, errno, "become root of the guest's user namespace");
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                return vs_error(err, errno, "set the parent-death signal");
+        struct pollfd p = {.fd = sock, .events = POLLRDHUP};
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP)))
+                return vs_error(err, EPIPE, "the caller is gone");
+        return 0;
+}
+
+/* The caller's go, with the trees it made for us (user namespaces) in @fds. */
+static int wait_for_go(int sock, int *fds, int max, int *ret_n, VsError *err)
+{
+        char go;
+        ssize_t n = vs_recv_fds(sock, &go, 1, fds, max, ret_n);
+        if (n != 1) {
+                for (int i = 0; i < *ret_n; i++)
+                        close(fds[i]);
+                *ret_n = 0;
+                return vs_error(err, n < 0 ? (int)-n : EPIPE, "wait for the caller");
+        }
+        return 0;
+}
+
 static void reset_signals(void)
 {
         sigset_t none;
@@ -244,8 +277,8 @@ static _Noreturn void reaper(int sock)
 /* Runs in the new context; returns only on failure. */
 static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
 {
-        char go;
         int r;
+        bool userns = spec->userns.count > 0;
 
         const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
         if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
@@ -253,8 +286,23 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         /* A dead caller mid-setup must not leave a half-made context behind. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 return vs_error(err, errno, "set the parent-death signal");
-        if (read(sock, &go, 1) != 1)
-                return vs_error(err, EPIPE, "wait for the caller");
+        int trees[1 + VS_MAX_PASS_FDS], n_trees = 0;
+        r = wait_for_go(sock, trees, (int)ARRAY_SIZE(trees), &n_trees, err);
+        if (r < 0)
+                return r;
+        VsRootSpec root = spec->root;
+        root.userns = userns;
+        root.rootfs_fd = -1;
+        root.bind_fds = NULL;
+        if (userns) {
+                if (n_trees != 1 + root.n_binds)
+                        return vs_error(err, EPROTO, "the caller sent %d trees, not %d", n_trees,
+                                        1 + root.n_binds);
+                root.rootfs_fd = trees[0];
+                root.bind_fds = trees + 1;
+        } else if (n_trees) {
+                return vs_error(err, EPROTO, "unexpected trees from the caller");
+        }
 
         /* Now that our cgroups are set, make them the root of our view. */
         if (unshare(CLONE_NEWCGROUP) < 0)
@@ -262,6 +310,15 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         r = setup_timens(err);
         if (r < 0)
                 return r;
+        /* the root goes in place through host paths, while we still reach them */
+        _cleanup_close_ int rootfd = vs_mount_place_root(&root, err);
+        if (rootfd < 0)
+                return rootfd;
+        if (userns) {
+                r = become_ns_root(sock, err);
+                if (r < 0)
+                        return r;
+        }
         if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
                 return vs_error(err, errno, "set the hostname");
         if (spec->domainname && setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
@@ -281,9 +338,11 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
                                        "0 2147483647");
         }
 
-        _cleanup_close_ int rootfd = vs_mount_prepare_root(&spec->root, err);
-        if (rootfd < 0)
-                return rootfd;
+        r = vs_mount_fill_root(&root, rootfd, err);
+        for (int i = 1; i < n_trees; i++)
+                close(trees[i]);
+        if (r < 0)
+                return r;
         _cleanup_close_ int slave = -EBADF;
         if (spec->tty || spec->console) {
                 r = setup_pty(rootfd, sock, &slave, err);
@@ -431,6 +490,28 @@ static int check_caller(const int stdio[3], bool pty, VsError *err)
         return check_stdio(stdio, pty, err);
 }
 
+/*
+ * The go for a child in its own user namespace, with the trees only the
+ * host may make: its root idmapped to that namespace, and its bind sources.
+ */
+static int send_trees(int sock, const VsRootSpec *root, pid_t pid, VsError *err)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        _cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+        if (userns < 0)
+                return vs_error(err, errno, "open the guest's user namespace");
+        int fds[VS_MAX_PASS_FDS];
+        int r = vs_mount_make_trees(root, userns, fds, err);
+        if (r < 0)
+                return r;
+        int n = 1 + root->n_binds;
+        r = vs_send_fds(sock, "g", 1, fds, n);
+        for (int i = 0; i < n; i++)
+                close(fds[i]);
+        return r < 0 ? vs_error(err, r, "start the context") : 0;
+}
+
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
         VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
@@ -438,8 +519,16 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         int sv[2] = {-EBADF, -EBADF};
         int r;
 
+        bool userns = spec->userns.count > 0;
         if ((spec->argv && !spec->argv[0]) || !spec->root.rootfs)
                 return vs_error_input(err, "no command or root given");
+        /* the relaxed filter is only safe behind a user namespace: fail closed */
+        if (spec->seccomp.userns && !userns)
+                return vs_error_input(err, "the user-namespace seccomp filter needs a user "
+                                           "namespace (no id range given)");
+        if (spec->root.n_binds > VS_MAX_PASS_FDS - 1)
+                return vs_error_input(err, "too many bind mounts (at most %d)",
+                                      VS_MAX_PASS_FDS - 1);
         r = check_caller(spec->stdio, spec->tty || spec->console, err);
         if (r < 0)
                 return r;
@@ -456,6 +545,12 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                 if (r < 0)
                         goto fail;
         }
+        if (userns) {
+                /* the guest's root may make cgroups below its own (systemd must) */
+                r = vs_cgroup_delegate(&ctx.cgroup, spec->userns.start, spec->userns.start, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (spec->net_cgroup) {
                 r = spec->net_cgroup(&ctx.cgroup, spec->net_data, err);
                 if (r < 0)
@@ -469,7 +564,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         int pidfd = -1;
         struct clone_args args = {
             .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
-                     (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS ? CLONE_NEWNET : 0),
+                     (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS ? CLONE_NEWNET : 0) |
+                     (userns ? CLONE_NEWUSER : 0),
             .pidfd = (unsigned long)&pidfd,
             .exit_signal = SIGCHLD,
         };
@@ -497,15 +593,20 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                  : vs_cgroup_attach(&ctx.cgroup, ctx.pid, err);
         if (r < 0)
                 goto fail;
+        if (userns) {
+                r = vs_idmap_write(ctx.pid, spec->userns, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (spec->net_child) {
                 r = spec->net_child(ctx.pid, ctx.pidfd, spec->net_data, err);
                 if (r < 0)
                         goto fail;
         }
-        if (write(sv[0], "g", 1) != 1) {
-                r = vs_error(err, errno, "start the context");
+        r = userns ? send_trees(sv[0], &spec->root, ctx.pid, err)
+                   : (write(sv[0], "g", 1) == 1 ? 0 : vs_error(err, errno, "start the context"));
+        if (r < 0)
                 goto fail;
-        }
         r = wait_for_exec(sv[0], &ctx, NULL, err);
         if (r < 0)
                 goto fail;
@@ -563,7 +664,8 @@ static bool is_ptmx(int fd)
  * The joining command, born inside every namespace of the guest (the
  * intermediate entered them); returns only on failure.
  */
-static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
+static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns, int sock,
+                      VsError *err)
 {
         char go;
         int r;
@@ -576,6 +678,11 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
                 return vs_error(err, errno, "prctl");
         if (read(sock, &go, 1) != 1)
                 return vs_error(err, EPIPE, "wait for the caller");
+        if (userns) {
+                r = become_ns_root(sock, err);
+                if (r < 0)
+                        return r;
+        }
         r = chdir_in_root(spec->cwd, spec->cwd_or_root, err);
         if (r < 0)
                 return r;
@@ -618,8 +725,8 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, int sock,
  * never shows the host's mounts or sockets through /proc/PID.  Its parent
  * is the caller (CLONE_PARENT), whom its pidfd goes to.
  */
-static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, int cgfd, int sock,
-                             VsError *err)
+static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns,
+                             int cgfd, int sock, VsError *err)
 {
         const int keep[] = {sock,           spec->stdio[0], spec->stdio[1],
                             spec->stdio[2], spec->pidfd,    cgfd};
@@ -629,7 +736,8 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, in
                 return vs_error(err, errno, "prctl");
         /* Linux 5.8: setns on a pidfd enters several namespaces at once. */
         if (setns(spec->pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                   CLONE_NEWCGROUP | CLONE_NEWTIME | CLONE_NEWPID) < 0)
+                                   CLONE_NEWCGROUP | CLONE_NEWTIME | CLONE_NEWPID |
+                                   (userns ? CLONE_NEWUSER : 0)) < 0)
                 return vs_error(err, errno, "enter the namespaces");
         close(spec->pidfd);
         int pidfd = -1;
@@ -647,7 +755,7 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, in
                 if (cgfd >= 0)
                         close(cgfd);
                 /* v1 placement is the caller's, after our pidfd reaches it */
-                join_child(spec, filter, sock, &cerr);
+                join_child(spec, filter, userns, sock, &cerr);
                 m.error = cerr;
                 (void)!write(sock, &m, sizeof m);
                 _exit(127);
@@ -658,6 +766,17 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, in
                 kill_and_reap(pidfd);
                 return vs_error(err, r, "pass the command's pidfd to the caller");
         }
+        return 0;
+}
+
+static int user_ns_differs(pid_t pid, bool *ret, VsError *err)
+{
+        char path[64];
+        struct stat theirs, ours;
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        if (stat(path, &theirs) < 0 || stat("/proc/self/ns/user", &ours) < 0)
+                return vs_error(err, errno, "the context's user namespace");
+        *ret = theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev;
         return 0;
 }
 
@@ -677,6 +796,16 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         pid_t init = vs_pidfd_pid(spec->pidfd);
         if (init < 0)
                 return vs_error(err, errno, "the context's PID 1");
+        /* a user namespace of its own: we enter it and act as its root */
+        bool userns = false;
+        r = user_ns_differs(init, &userns, err);
+        if (r < 0)
+                return r;
+        if (pidfd_send_signal(spec->pidfd, 0, NULL, 0) < 0) /* still the one we looked at */
+                return vs_error(err, errno, "the context's PID 1");
+        if (spec->seccomp.userns && !userns)
+                return vs_error_input(err, "the user-namespace seccomp filter needs a guest with "
+                                           "a user namespace of its own");
         r = vs_seccomp_build(&spec->seccomp, &filter, err);
         if (r < 0)
                 return r;
@@ -707,7 +836,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 VsError cerr = {0};
                 ChildMsg m = {.type = MSG_ERROR};
                 close(sv[0]);
-                if (join_intermediate(spec, filter, ctx.cgroup.v2fd, sv[1], &cerr) == 0)
+                if (join_intermediate(spec, filter, userns, ctx.cgroup.v2fd, sv[1], &cerr) == 0)
                         _exit(0);
                 m.error = cerr;
                 (void)!write(sv[1], &m, sizeof m);

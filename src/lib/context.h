@@ -8,6 +8,7 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "error.h"
+#include "idmap.h"
 #include "mount.h"
 #include "seccomp.h"
 
@@ -39,6 +40,12 @@ typedef struct VsContextSpec {
         const char *cwd;   /* inside the guest; NULL = "/" */
         const char *hostname;
         const char *domainname;
+        /*
+         * A user namespace of its own (count > 0): guest ids 0..count-1 are
+         * host ids from start, the root tree idmapped to it, the cgroup leaf
+         * the guest's; every other namespace belongs to it.
+         */
+        VsIdRange userns;
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;
@@ -99,8 +106,9 @@ void vs_context_spec_init(VsContextSpec *spec);
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err);
 /*
  * Run a command in the running context whose PID 1 @spec->pidfd names: its
- * pid, mount, uts, ipc, net, cgroup and time namespaces, the cgroup its PID 1
- * is in, then the same lockdown as a start.  On success @ret holds a pidfd of
+ * user (if its own), pid, mount, uts, ipc, net, cgroup and time namespaces,
+ * as its root, in the cgroup its PID 1 is in, then the same lockdown as a
+ * start.  On success @ret holds a pidfd of
  * the command (ret->cgroup is empty: the context's cgroup is not ours).
  */
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
 
 #include "syscalls.h"
@@ -44,6 +46,28 @@ static const char *skip_slashes(const char *p)
         while (*p == '/')
                 p++;
         return *p ? p : ".";
+}
+
+static const char *fs_name(long type)
+{
+        switch (type) {
+        case EXT4_SUPER_MAGIC:
+                return "ext4";
+        case XFS_SUPER_MAGIC:
+                return "xfs";
+        case BTRFS_SUPER_MAGIC:
+                return "btrfs";
+        case TMPFS_MAGIC:
+                return "tmpfs";
+        case OVERLAYFS_SUPER_MAGIC:
+                return "overlayfs";
+        case NFS_SUPER_MAGIC:
+                return "nfs";
+        case FUSE_SUPER_MAGIC:
+                return "fuse";
+        default:
+                return "this filesystem";
+        }
 }
 
 /* Open @path below @rootfd as O_PATH, creating it (a dir, or an empty file) if missing. */
@@ -135,7 +159,25 @@ static int set_attrs(int mntfd, unsigned attrs)
         return 0;
 }
 
-static int setup_dev(int rootfd, VsError *err)
+/* A host device node bound over an empty file @name in @dev: what mknod gives outside a userns. */
+static int bind_host_node(int dev, const char *name, const char *host, VsError *err)
+{
+        int f = openat(dev, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (f < 0)
+                return vs_error(err, errno, "create /dev/%s", name);
+        close(f);
+        _cleanup_close_ int t = openat(dev, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int m = open_tree(AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        struct stat st;
+        if (m < 0 || fstat(m, &st) < 0 || !S_ISCHR(st.st_mode))
+                return vs_error(err, m < 0 ? errno : ENODEV, "bind the host's %s", host);
+        int r = t < 0 ? -errno : attach(m, t);
+        if (r < 0)
+                return vs_error(err, r, "bind the host's %s on /dev/%s", host, name);
+        return 0;
+}
+
+static int setup_dev(int rootfd, bool userns, VsError *err)
 {
         static const struct {
                 const char *name;
@@ -168,14 +210,23 @@ static int setup_dev(int rootfd, VsError *err)
         if (dev < 0)
                 return vs_error(err, errno, "open /dev");
         mode_t old = umask(0);
-        for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
+        for (size_t i = 0; i < ARRAY_SIZE(nodes) && !userns; i++)
                 if (mknodat(dev, nodes[i].name, S_IFCHR | 0666,
                             makedev(nodes[i].maj, nodes[i].min)) < 0) {
                         umask(old);
                         return vs_error(err, errno, "mknod /dev/%s", nodes[i].name);
                 }
         umask(old);
-        if (fchmodat(dev, "console", 0600, 0) < 0)
+        for (size_t i = 0; i < ARRAY_SIZE(nodes) && userns; i++) {
+                char host[32];
+                /* the console stays a sink until a pty is bound over it */
+                snprintf(host, sizeof host, "/dev/%s", i == ARRAY_SIZE(nodes) - 1 ? "null"
+                                                                               : nodes[i].name);
+                r = bind_host_node(dev, nodes[i].name, host, err);
+                if (r < 0)
+                        return r;
+        }
+        if (!userns && fchmodat(dev, "console", 0600, 0) < 0)
                 return vs_error(err, errno, "chmod /dev/console");
         for (size_t i = 0; i < ARRAY_SIZE(links); i++)
                 if (symlinkat(links[i].target, dev, links[i].name) < 0)
@@ -255,10 +306,12 @@ static int mask_paths(int rootfd, VsError *err)
         return 0;
 }
 
-static int apply_bind(int rootfd, const VsBind *b, VsError *err)
+/* @fd: a clone of the source the host side made, or -1 to make it here. */
+static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
 {
         _cleanup_close_ int src =
-            open_tree(AT_FDCWD, b->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+            fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3)
+                    : open_tree(AT_FDCWD, b->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (src < 0)
                 return vs_error(err, errno, "bind %s: open the source", b->source);
         struct stat st;
@@ -393,34 +446,79 @@ static int mount_cgroups(int rootfd, VsError *err)
         return 0;
 }
 
-int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
+int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
 {
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return vs_error(err, errno, "make the mount tree private");
         _cleanup_close_ int tree =
-            open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+            spec->rootfs_fd >= 0
+                ? spec->rootfs_fd
+                : open_tree(AT_FDCWD, spec->rootfs,
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (tree < 0)
                 return vs_error(err, errno, "bind the root %s", spec->rootfs);
-        if (spec->readonly_root && set_attrs(tree, MOUNT_ATTR_RDONLY) < 0)
+        if (spec->rootfs_fd < 0 && spec->readonly_root && set_attrs(tree, MOUNT_ATTR_RDONLY) < 0)
                 return vs_error(err, errno, "make the root read-only");
         /* pivot_root needs the new root to be a mount point: put the clone on itself */
         if (move_mount(tree, "", AT_FDCWD, spec->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return vs_error(err, errno, "bind the root %s", spec->rootfs);
-        _cleanup_close_ int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 return vs_error(err, errno, "open the root %s", spec->rootfs);
+        return rootfd;
+}
 
+/*
+ * sysfs shows the network namespace of whoever mounts it, and only its
+ * owner may: a guest in a user namespace of its own on the host's network
+ * gets the host's /sys, read-only, without the host's cgroup mounts.
+ */
+static int mount_sys(int rootfd, const VsRootSpec *spec, VsError *err)
+{
+        static const unsigned attrs =
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        _cleanup_close_ int t = open_target(rootfd, "/sys", true, RESOLVE_ROOT);
+        if (t < 0)
+                return vs_error(err, t, "mount /sys: open the mount point");
+        _cleanup_close_ int m = make_fs("sysfs", NULL, attrs);
+        bool host = m == -EPERM && spec->userns;
+        if (host) {
+                m = open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                if (m < 0 || set_attrs(m, attrs) < 0)
+                        return vs_error(err, errno, "bind the host's /sys");
+        }
+        if (m < 0)
+                return vs_error(err, m, "mount sysfs on /sys");
+        int r = attach(m, t);
+        if (r < 0)
+                return vs_error(err, r, "mount sysfs on /sys");
+        static const char *const empty[] = {"mode", "555", "size", "0", NULL};
+        if (host && !spec->boot)
+                return mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", empty, attrs, err);
+        return 0;
+}
+
+static int apply_binds(int rootfd, const VsRootSpec *spec, VsError *err)
+{
+        for (int i = 0; i < spec->n_binds; i++) {
+                int r = apply_bind(rootfd, &spec->binds[i], spec->bind_fds ? spec->bind_fds[i] : -1,
+                                   err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
+{
         static const char *const runopts[] = {"mode", "755", NULL};
         int r = mount_fs(rootfd, "/proc", "proc", NULL,
                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r == 0)
-                r = mount_fs(rootfd, "/sys", "sysfs", NULL,
-                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                 MOUNT_ATTR_NOEXEC,
-                             err);
+                r = mount_sys(rootfd, spec, err);
         if (r == 0)
-                r = setup_dev(rootfd, err);
+                r = setup_dev(rootfd, spec->userns, err);
         if (r == 0)
                 r = mount_fs(rootfd, "/run", "tmpfs", runopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                              err);
@@ -435,13 +533,65 @@ int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r == 0 && spec->boot)
                 r = mount_cgroups(rootfd, err);
-        for (int i = 0; r == 0 && i < spec->n_binds; i++)
-                r = apply_bind(rootfd, &spec->binds[i], err);
+        if (r == 0)
+                r = apply_binds(rootfd, spec, err);
         if (r == 0)
                 r = mask_paths(rootfd, err);
+        return r;
+}
+
+int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
+{
+        _cleanup_close_ int rootfd = vs_mount_place_root(spec, err);
+        if (rootfd < 0)
+                return rootfd;
+        int r = vs_mount_fill_root(spec, rootfd, err);
         if (r < 0)
                 return r;
         return TAKE_FD(rootfd);
+}
+
+int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError *err)
+{
+        int n = 0;
+        int r = 0;
+        fds[n] = open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fds[n] < 0) {
+                r = vs_error(err, errno, "bind the root %s", spec->rootfs);
+                goto fail;
+        }
+        n++;
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | (spec->readonly_root ? MOUNT_ATTR_RDONLY : 0),
+                               .userns_fd = (unsigned)userns_fd};
+        if (mount_setattr(fds[0], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
+                int e = errno;
+                struct statfs sf;
+                char type[32] = "this filesystem";
+                if (fstatfs(fds[0], &sf) == 0)
+                        snprintf(type, sizeof type, "%s", fs_name(sf.f_type));
+                if (e == EINVAL || e == EOPNOTSUPP)
+                        r = vs_error(err, e,
+                                     "the guest's tree %s is on %s, which has no idmapped mounts "
+                                     "(put it on ext4, xfs, btrfs or tmpfs, or set userns = no)",
+                                     spec->rootfs, type);
+                else
+                        r = vs_error(err, e, "idmap the guest's tree %s", spec->rootfs);
+                goto fail;
+        }
+        for (int i = 0; i < spec->n_binds; i++, n++) {
+                const VsBind *b = &spec->binds[i];
+                fds[n] = open_tree(AT_FDCWD, b->source,
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                if (fds[n] < 0) {
+                        r = vs_error(err, errno, "bind %s: open the source", b->source);
+                        goto fail;
+                }
+        }
+        return 0;
+fail:
+        for (int i = 0; i < n; i++)
+                close(fds[i]);
+        return r;
 }
 
 int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err)

@@ -19,6 +19,16 @@ typedef struct VsRootSpec {
         bool tmp_tmpfs;     /* a tmpfs on /tmp */
         bool boot;          /* an init boots here: the cgroup tree (rooted at our own cgroup)
                              * on /sys/fs/cgroup, a tmpfs on /run/lock */
+        /*
+         * In a user namespace of its own (not the host's): device nodes are
+         * the host's, bound (mknod is the host's privilege), and /sys is the
+         * host's, bound read-only, where the network namespace is the host's
+         * (sysfs follows it).  The trees are made by the host side first
+         * (the root idmapped): @rootfs_fd, and @bind_fds[i] for @binds[i].
+         */
+        bool userns;
+        int rootfs_fd;       /* -1: clone @rootfs here */
+        const int *bind_fds; /* NULL: open each bind's source here */
 } VsRootSpec;
 
 /*
@@ -31,6 +41,21 @@ typedef struct VsRootSpec {
  * that leads out of it.
  */
 int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err);
+/*
+ * The two halves of vs_mount_prepare_root, for a caller that changes
+ * credentials between them: the first makes the tree private and puts the
+ * root in place (resolving host paths), returning its O_PATH fd; the
+ * second mounts everything inside it and returns 0.
+ */
+int vs_mount_place_root(const VsRootSpec *spec, VsError *err);
+int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err);
+/*
+ * Host side of a user-namespaced root: a detached clone of @spec->rootfs,
+ * idmapped to the user namespace @userns_fd (and read-only if asked), and
+ * detached clones of the bind sources, in order.  @fds gets 1 + n_binds
+ * descriptors.  A filesystem without idmapped mounts is named in the error.
+ */
+int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError *err);
 /* pivot_root into @rootfd and detach the old root: nothing of the host stays reachable. */
 int vs_mount_pivot(int rootfd, VsError *err);
 /* Bind @source (an fd, e.g. a pty) over @target (a path below the new root's /dev). */

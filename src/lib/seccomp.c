@@ -32,8 +32,8 @@ struct VsSeccomp {
  * it is not linked (the generator, the unit tests) these are NULL and the
  * filter is compiled at run time, the same way.
  */
-extern const struct sock_filter vs_seccomp_prebuilt[2][BPF_MAXINSNS] __attribute__((weak));
-extern const unsigned short vs_seccomp_prebuilt_len[2] __attribute__((weak));
+extern const struct sock_filter vs_seccomp_prebuilt[3][BPF_MAXINSNS] __attribute__((weak));
+extern const unsigned short vs_seccomp_prebuilt_len[3] __attribute__((weak));
 
 /*
  * What no guest needs and what would reach past its context: kernel code and
@@ -107,6 +107,29 @@ static const char *const default_deny[] = {
     NULL,
 };
 
+/*
+ * What a user namespace of the guest's own confines: mounts act on its own
+ * mount namespace (the kernel checks CAP_SYS_ADMIN there, and refuses what
+ * would reveal more than the guest sees), reboot ends its own pid namespace.
+ */
+static const char *const userns_allowed[] = {
+    "mount",  "umount",    "umount2",    "pivot_root", "fsopen",        "fsconfig", "fsmount",
+    "fspick", "move_mount", "open_tree", "mount_setattr", "reboot",     NULL,
+};
+
+static bool in_list(const char *const *list, const char *name)
+{
+        for (; *list; list++)
+                if (streq(*list, name))
+                        return true;
+        return false;
+}
+
+const char *const *vs_seccomp_userns_allowed(void)
+{
+        return userns_allowed;
+}
+
 const char *const *vs_seccomp_default_list(void)
 {
         return default_deny;
@@ -126,9 +149,11 @@ static int deny(scmp_filter_ctx ctx, const char *name, VsError *err)
         return 0;
 }
 
-static int add_default(scmp_filter_ctx ctx, VsError *err)
+static int add_default(scmp_filter_ctx ctx, bool userns, VsError *err)
 {
         for (const char *const *p = default_deny; *p; p++) {
+                if (userns && in_list(userns_allowed, *p))
+                        continue;
                 /* a name this libseccomp does not know is not a user error here */
                 if (seccomp_syscall_resolve_name(*p) == __NR_SCMP_ERROR)
                         continue;
@@ -231,7 +256,7 @@ static int add_userns_rules(scmp_filter_ctx ctx, VsError *err)
  * call must not drop the rest (with SYS_TIME added, that let a guest set
  * the host's clock).  Only the line "!@default" leaves the built-in list out.
  */
-static int add_file(scmp_filter_ctx ctx, const char *path, VsError *err)
+static int add_file(scmp_filter_ctx ctx, const char *path, bool userns, VsError *err)
 {
         FILE *f = fopen(path, "re");
         char line[256];
@@ -248,7 +273,7 @@ static int add_file(scmp_filter_ctx ctx, const char *path, VsError *err)
         }
         rewind(f);
         if (builtin)
-                r = add_default(ctx, err);
+                r = add_default(ctx, userns, err);
         while (r == 0 && fgets(line, sizeof line, f)) {
                 lineno++;
                 if (!strchr(line, '\n') && !feof(f)) {
@@ -312,7 +337,7 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
                 return 0;
 
         if (spec->mode == VS_SECCOMP_DEFAULT && vs_seccomp_prebuilt_len) {
-                int v = spec->allow_userns ? 1 : 0;
+                int v = spec->userns ? 2 : spec->allow_userns ? 1 : 0;
                 VsSeccomp *f = calloc(1, sizeof *f);
                 size_t size = vs_seccomp_prebuilt_len[v] * sizeof(struct sock_filter);
                 if (!f || !(f->insns = malloc(size))) {
@@ -330,13 +355,14 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
                 return vs_error(err, ENOMEM, "seccomp_init");
         int r = add_arches(ctx, err);
         if (r == 0)
-                r = spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, err)
-                                                  : add_default(ctx, err);
+                r = spec->mode == VS_SECCOMP_FILE ? add_file(ctx, spec->file, spec->userns, err)
+                                                  : add_default(ctx, spec->userns, err);
         if (r == 0)
                 r = add_tty_rules(ctx, err);
         if (r == 0)
                 r = add_socket_rules(ctx, err);
-        if (r == 0 && !spec->allow_userns)
+        /* nested user namespaces are what a guest's own makes safe (podman inside) */
+        if (r == 0 && !spec->allow_userns && !spec->userns)
                 r = add_userns_rules(ctx, err);
         VsSeccomp *f = NULL;
         if (r == 0) {

@@ -15,6 +15,12 @@ typedef struct VsSeccompSpec {
         VsSeccompMode mode;
         const char *file;  /* VS_SECCOMP_FILE */
         bool allow_userns; /* let the guest create user namespaces */
+        /*
+         * The guest has a user namespace of its own: what that namespace
+         * confines is allowed (mounts, reboot of its own pid namespace,
+         * nested user namespaces); the rest of the list stays.
+         */
+        bool userns;
 } VsSeccompSpec;
 
 /* An opaque compiled filter, built in the parent and loaded by the child. */
@@ -36,3 +42,5 @@ void vs_seccomp_program(const VsSeccomp *f, const struct sock_filter **ret_insns
                         unsigned short *ret_len);
 /* The built-in deny list, NULL-terminated (for docs and tests). */
 const char *const *vs_seccomp_default_list(void);
+/* What of it a guest with its own user namespace may call (NULL-terminated). */
+const char *const *vs_seccomp_userns_allowed(void);

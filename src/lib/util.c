@@ -9,8 +9,8 @@
 
 int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n)
 {
-        char cbuf[CMSG_SPACE(4 * sizeof(int))] = {0};
-        if (n < 1 || n > 4)
+        char cbuf[CMSG_SPACE(VS_MAX_PASS_FDS * sizeof(int))] = {0};
+        if (n < 1 || n > VS_MAX_PASS_FDS)
                 return -EINVAL;
         struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
         struct msghdr mh = {.msg_iov = &iov,
@@ -23,6 +23,40 @@ int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n)
         c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
         memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
         return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+ssize_t vs_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *ret_n)
+{
+        char cbuf[CMSG_SPACE(VS_MAX_PASS_FDS * sizeof(int))];
+        struct iovec iov = {.iov_base = buf, .iov_len = len};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        *ret_n = 0;
+        ssize_t got;
+        while ((got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+                ;
+        if (got < 0)
+                return -errno;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (int i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof fd);
+                        if (*ret_n < max)
+                                fds[(*ret_n)++] = fd;
+                        else
+                                close(fd);
+                }
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                for (int i = 0; i < *ret_n; i++)
+                        close(fds[i]);
+                *ret_n = 0;
+                return -EMSGSIZE;
+        }
+        return got;
 }
 
 int vs_write_all(int fd, const void *buf, size_t len)

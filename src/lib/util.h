@@ -45,8 +45,14 @@ static inline bool streq(const char *a, const char *b)
         return strcmp(a, b) == 0;
 }
 
-/* One message of @len bytes with @n descriptors (SCM_RIGHTS, at most 4); 0 or -errno. */
+#define VS_MAX_PASS_FDS 40
+/* One message of @len bytes with @n descriptors (SCM_RIGHTS, 1 to VS_MAX_PASS_FDS); 0 or -errno. */
 int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n);
+/*
+ * Receive one message into @buf and up to @max descriptors (CLOEXEC; any
+ * beyond @max closed) into @fds, *ret_n of them; the bytes read, or -errno.
+ */
+ssize_t vs_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *ret_n);
 
 /* Whole-buffer I/O that retries on EINTR and short transfers; -errno on failure. */
 int vs_write_all(int fd, const void *buf, size_t len);
