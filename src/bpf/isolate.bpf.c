@@ -52,6 +52,13 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 vs_ctx = 0;
 const volatile __u32 vs_lback = 0; /* network order */
 const volatile __u32 vs_n4 = 0, vs_n6 = 0;
+/*
+ * 3, not 1, from bind: the kernel skips its CAP_NET_BIND_SERVICE check
+ * (Linux 5.11).  For a guest in a user namespace of its own, which holds
+ * that capability there but not over the host's network namespace: its
+ * servers still bind ports below 1024, on its own addresses only.
+ */
+const volatile __u32 vs_bind_ok = 1;
 const volatile __u32 vs_addr4[VS_NET_MAX_ADDRS] = {0};
 const volatile __u32 vs_addr6[VS_NET_MAX_ADDRS][4] = {{0}};
 
@@ -149,13 +156,13 @@ int vs_bind4(struct bpf_sock_addr *ctx)
         if (ip == 0) {
                 ctx->user_ip4 = vs_n4 ? vs_addr4[0] : vs_lback;
                 mark_wild(ctx);
-                return 1;
+                return vs_bind_ok;
         }
         if (is_lo4(ip)) {
                 ctx->user_ip4 = vs_lback;
-                return 1;
+                return vs_bind_ok;
         }
-        return own4(ip) ? 1 : refuse(EADDRNOTAVAIL);
+        return own4(ip) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
 }
 
 static __always_inline bool is_mapped(const __u32 ip[4])
@@ -200,22 +207,22 @@ int vs_bind6(struct bpf_sock_addr *ctx)
                         return refuse(EADDRNOTAVAIL);
                 write6(ctx, vs_addr6[0][0], vs_addr6[0][1], vs_addr6[0][2], vs_addr6[0][3]);
                 mark_wild(ctx);
-                return 1;
+                return vs_bind_ok;
         }
         if (is_mapped(ip)) {
                 if (ip[3] == 0) {
                         ctx->user_ip6[3] = vs_n4 ? vs_addr4[0] : vs_lback;
                         mark_wild(ctx);
-                        return 1;
+                        return vs_bind_ok;
                 }
                 if (is_lo4(ip[3])) {
                         ctx->user_ip6[3] = vs_lback;
-                        return 1;
+                        return vs_bind_ok;
                 }
-                return own4(ip[3]) ? 1 : refuse(EADDRNOTAVAIL);
+                return own4(ip[3]) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
         }
         /* no IPv6 loopback of its own: ::1 would be the host's */
-        return own6(ip) ? 1 : refuse(EADDRNOTAVAIL);
+        return own6(ip) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
 }
 
 /* An unbound IPv6 socket going to a v4-mapped address leaves from ::ffff:@src. */

@@ -65,6 +65,8 @@ enum {
         OPT_DEBIAN_INIT,
         OPT_SET,
         OPT_ROOT_DIR,
+        OPT_USERNS,
+        OPT_NO_USERNS,
         OPT_HELP,
 };
 
@@ -89,6 +91,8 @@ static const struct option options[] = {
     {"debian-init", required_argument, NULL, OPT_DEBIAN_INIT},
     {"set", required_argument, NULL, OPT_SET},
     {"root-dir", required_argument, NULL, OPT_ROOT_DIR},
+    {"userns", no_argument, NULL, OPT_USERNS},
+    {"no-userns", no_argument, NULL, OPT_NO_USERNS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -113,6 +117,11 @@ static const char usage[] =
     "  --address A        IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0 (repeatable)\n"
     "  --gateway IP       netns: the default route (repeatable, one per family)\n"
     "  --autostart        start it with vserver start --autostart (at boot)\n"
+    "  --userns           its root is not the host's: a user namespace of its own,\n"
+    "                     65536 host ids of its own (the default, unless the host\n"
+    "                     setting userns = no)\n"
+    "  --no-userns        its root is the host's root, held back by capabilities\n"
+    "                     and seccomp (Linux-VServer's and privileged LXC's model)\n"
     "  --set KEY=VALUE    any guest file key, e.g. --set limits.nofile=4096\n"
     "  --suite S          debian: the suite (default from the host settings, bookworm)\n"
     "  --mirror URL       debian: the mirror\n"
@@ -230,6 +239,12 @@ static int verb_build(int argc, char **argv)
                         if (add_set(&b, "guest.autostart", "yes", "--autostart") < 0)
                                 return fail(EXIT_USAGE, verb, "too many options");
                         break;
+                case OPT_USERNS:
+                case OPT_NO_USERNS:
+                        if (add_set(&b, "security.userns", c == OPT_USERNS ? "yes" : "no",
+                                    c == OPT_USERNS ? "--userns" : "--no-userns") < 0)
+                                return fail(EXIT_USAGE, verb, "too many options");
+                        break;
                 case OPT_SET: {
                         const char *eq = strchr(optarg, '=');
                         int i = b.n_sets;
@@ -261,6 +276,7 @@ static int verb_build(int argc, char **argv)
                 return EXIT_FAILURE;
         if (vs_guest_init(&g, &h.paths, &h.conf, h.cgroup_parent, name, &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);
+        g.cfg.userns = h.conf.userns; /* the host's default for new guests */
         for (int i = 0; i < b.n_sets; i++) {
                 /* "--memory" rather than the key in errors about build options */
                 const char *w = b.where[i];

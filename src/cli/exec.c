@@ -141,6 +141,15 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
                 return fail(EXIT_FAILURE, verb, "%s is suspended (say %s resume %s)", g->cfg.name,
                             vs_program, g->cfg.name);
         }
+        /* its file's capabilities are those of the mode it runs in, or of none */
+        if (st.userns != g->cfg.userns) {
+                vs_guest_state_release(&st);
+                return fail(EXIT_FAILURE, verb,
+                            "%s runs %s a user namespace of its own, but its file now says "
+                            "userns = %s (say %s restart %s)",
+                            g->cfg.name, st.userns ? "in" : "without", g->cfg.userns ? "yes" : "no",
+                            vs_program, g->cfg.name);
+        }
 
         /* the environment: ours is not the guest's business, except the terminal type */
         char *env[MAX_ENV + 1];
@@ -183,7 +192,8 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
             .no_new_privs = g->cfg.no_new_privs,
             .seccomp = {.mode = g->cfg.seccomp,
                         .file = g->cfg.seccomp_file,
-                        .allow_userns = g->cfg.allow_userns},
+                        .allow_userns = g->cfg.allow_userns,
+                        .userns = g->cfg.userns},
             .rlimits = g->cfg.rlimits,
             .n_rlimits = g->cfg.n_rlimits,
             .tty = o->tty,

@@ -272,9 +272,9 @@ static int verb_delete(int argc, char **argv)
         if (running && !o.force)
                 return fail(EXIT_FAILURE, verb, "%s is running (stop it first, or use --force)",
                             name);
+        bool cfg_ok = vs_guest_config_load(&g.cfg, g.conf, NULL) == 0;
         if (running || st.cgroup.n) {
                 bool forced;
-                (void)vs_guest_config_load(&g.cfg, g.conf, NULL);
                 if (vs_guest_stop(&g, 0, &forced, &err) < 0)
                         return fail_error(EXIT_FAILURE, verb, &err);
         }
@@ -299,6 +299,16 @@ static int verb_delete(int argc, char **argv)
         char lockpath[PATH_MAX];
         snprintf(lockpath, sizeof lockpath, "%s/%s.lock", h.paths.run, name);
         unlink(lockpath);
+        /*
+         * Its id range: free again, unless it may own files outside its tree
+         * (written through a bind mount of a host directory, or a guest file
+         * we could not read): then kept out of use.
+         */
+        bool retire = !cfg_ok;
+        for (int i = 0; cfg_ok && i < g.cfg.n_binds; i++)
+                retire |= !g.cfg.binds[i].readonly;
+        if (vs_idmap_release(h.paths.subid, name, retire, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
         return 0;
 }
 

@@ -224,8 +224,12 @@ static void tree_of(Farm *f, Member *m, VsUnifyTree *t)
             .name = m->g.cfg.name,
             .root = m->g.rootfs,
             .running = m->st.running,
-            /* a guest that may set file flags or mount could undo the protection */
-            .no_link = caps & (((VsCaps)1 << CAP_LINUX_IMMUTABLE) | ((VsCaps)1 << CAP_SYS_ADMIN)),
+            /*
+             * a guest that may set file flags or mount over the host's could undo the
+             * protection; in a user namespace of its own its mounts are its own
+             */
+            .no_link = (caps & ((VsCaps)1 << CAP_LINUX_IMMUTABLE)) ||
+                       (!m->g.cfg.userns && (caps & ((VsCaps)1 << CAP_SYS_ADMIN))),
             .patterns = m->pats,
             .n_patterns = n,
         };

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "limits.h"
 #include "rlimit.h"
 #include "unify.h"
@@ -73,6 +74,9 @@ void vs_host_config_init(VsHostConfig *h)
         snprintf(h->bridge, sizeof h->bridge, "vsbr0");
         h->console_log_size = 1ULL << 20;
         snprintf(h->unix_guard_cgroup, sizeof h->unix_guard_cgroup, "/");
+        h->userns = true;
+        h->userns_first = VS_IDMAP_POOL_FIRST;
+        h->userns_last = VS_IDMAP_POOL_LAST;
 }
 
 static bool ifname_valid(const char *d)
@@ -222,11 +226,21 @@ static int host_handler(void *user, const char *section, const char *name, const
                 if (vs_parse_size(v, &size) < 0 || size < 4096 || size > (1ULL << 40))
                         return bad(r, key, "\"%s\" is not a size from 4K to 1T (say 1M)", v);
                 h->console_log_size = size;
+        } else if (streq(name, "userns")) {
+                if (parse_bool(v, &h->userns) < 0)
+                        return bad(r, key, "\"%s\" is not yes or no", v);
+        } else if (streq(name, "userns-ids")) {
+                if (vs_idmap_parse_pool(v, &h->userns_first, &h->userns_last) < 0)
+                        return bad(r, key,
+                                   "\"%s\" is not a pool of host ids (say FIRST-LAST, from "
+                                   "65536 up, room for at least 65536: e.g. "
+                                   "1073741824-1879048191)",
+                                   v);
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
                            "debian-suite, net-device, bridge, unify-exclude, console-log-size, "
-                           "unix-guard-cgroup)");
+                           "unix-guard-cgroup, userns, userns-ids)");
         }
         return 1;
 }
@@ -500,8 +514,11 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                 } else if (streq(name, "no-new-privs")) {
                         if (parse_bool(v, &g->no_new_privs) < 0)
                                 BAD("\"%s\" is not yes or no", v);
+                } else if (streq(name, "userns")) {
+                        if (parse_bool(v, &g->userns) < 0)
+                                BAD("\"%s\" is not yes or no", v);
                 } else {
-                        BAD("unknown key (known: capabilities.add, capabilities.drop, "
+                        BAD("unknown key (known: userns, capabilities.add, capabilities.drop, "
                             "capabilities.host-wide, seccomp, allow-userns, no-new-privs)");
                 }
         } else if (streq(section, "mount")) {
@@ -577,6 +594,17 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
                                               "guest's interface is eth0 (drop the @device)",
                                               label, g->netcfg.addrs[i].dev);
         VsCaps netcaps;
+        if (g->userns && g->caps_host) {
+                char names[512];
+                return vs_error_input(err,
+                                      "%s: [security]: capabilities.host-wide = %s: a guest with "
+                                      "userns = yes holds no capability over the host (say "
+                                      "userns = no if it must)",
+                                      label, vs_caps_format(g->caps_host, names, sizeof names));
+        }
+        /* in its own user namespace the guest's NET_ADMIN is over its own network only */
+        if (g->userns)
+                return 0;
         if (!iso && g->net != VS_NET_HOST && vs_caps_from_name("NET_ADMIN", &netcaps) == 0 &&
             ((g->caps_add | g->caps_host) & netcaps))
                 return vs_error_input(err,
@@ -689,6 +717,7 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
                         fprintf(f, "%s = %s:%s\n", lower, s, h);
         }
         fprintf(f, "\n[security]\n");
+        fprintf(f, "userns = %s\n", g->userns ? "yes" : "no");
         if (g->caps_add)
                 fprintf(f, "capabilities.add = %s\n", vs_caps_format(g->caps_add, buf, sizeof buf));
         if (g->caps_host)

@@ -35,6 +35,8 @@ typedef struct VsHostConfig {
         char unify_exclude[1024];            /* host-wide unify patterns, space separated */
         unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
         char unix_guard_cgroup[256];         /* cgroup2 dir of the host-side unix guard: "/" */
+        bool userns;                         /* new guests get a user namespace (default yes) */
+        unsigned userns_first, userns_last;  /* the pool of host ids for their ranges */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {
@@ -57,6 +59,7 @@ typedef struct VsGuestConfig {
         VsSeccompMode seccomp;
         char seccomp_file[PATH_MAX];
         bool allow_userns;
+        bool userns; /* a user namespace of its own, ids from the host's pool */
         bool no_new_privs;
         char bind_spec[VS_CONFIG_MAX_BINDS][PATH_MAX]; /* as written: SRC:DST[:ro] */
         VsBind binds[VS_CONFIG_MAX_BINDS];             /* parsed from copies */

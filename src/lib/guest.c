@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
@@ -153,6 +154,13 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
                 st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }
+        if (st.init > 0) {
+                char path[64];
+                struct stat theirs, ours;
+                snprintf(path, sizeof path, "/proc/%d/ns/user", (int)st.init);
+                st.userns = stat(path, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+                            (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev);
+        }
         *ret = st;
         return 0;
 }
@@ -215,6 +223,8 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
             .bridge = g->host.bridge,
             .bpf_dir = bpf_dir,
             .unix_guard = g->host.unix_guard_cgroup,
+            .low_ports = g->cfg.userns &&
+                         (vs_guest_caps(&g->cfg) & ((VsCaps)1 << CAP_NET_BIND_SERVICE)),
         };
 }
 
@@ -227,7 +237,19 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
  */
 VsCaps vs_guest_caps(const VsGuestConfig *c)
 {
+        if (c->userns)
+                return (vs_caps_userns() | c->caps_add) & ~c->caps_drop;
         return (vs_caps_default() | c->caps_add | c->caps_host) & ~c->caps_drop;
+}
+
+int vs_guest_range(const VsGuest *g, bool allocate, VsIdRange *ret, VsError *err)
+{
+        *ret = (VsIdRange){0};
+        if (allocate)
+                return vs_idmap_allocate(g->paths.subid, g->cfg.name, g->host.userns_first,
+                                         g->host.userns_last, ret, err);
+        int r = vs_idmap_lookup(g->paths.subid, g->cfg.name, ret, err);
+        return r < 0 ? r : 0;
 }
 
 static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
@@ -345,6 +367,13 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.seccomp.mode = g->cfg.seccomp;
         spec.seccomp.file = g->cfg.seccomp_file;
         spec.seccomp.allow_userns = g->cfg.allow_userns;
+        if (g->cfg.userns) {
+                /* allocated once, kept across restarts */
+                r = vs_guest_range(g, true, &spec.userns, err);
+                if (r < 0)
+                        return r;
+                spec.seccomp.userns = true;
+        }
         spec.rlimits = g->cfg.rlimits;
         spec.n_rlimits = g->cfg.n_rlimits;
         spec.net = g->cfg.net;

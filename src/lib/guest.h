@@ -32,6 +32,7 @@ typedef struct VsGuestState {
         int init_pidfd; /* or -EBADF */
         int nproc;
         bool frozen;     /* suspended (vserver suspend) */
+        bool userns;     /* runs in a user namespace of its own */
         VsCgroup cgroup; /* open if it exists (running or stale) */
 } VsGuestState;
 
@@ -53,8 +54,13 @@ void vs_guest_state_release(VsGuestState *st);
  */
 int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
                   int *ret_nproc);
-/* The guest's capability bounding set: defaults, its network mode's, its file's. */
+/* The guest's capability bounding set: defaults (of its user namespace mode), its file's. */
 VsCaps vs_guest_caps(const VsGuestConfig *c);
+/*
+ * The guest's host id range (userns = yes): allocated from the host's pool
+ * if it has none and @allocate, else looked up; count 0 if none.
+ */
+int vs_guest_range(const VsGuest *g, bool allocate, VsIdRange *ret, VsError *err);
 /* Boot the guest's init as PID 1 of a new context; returns once it runs. */
 int vs_guest_start(VsGuest *g, VsError *err);
 /*

@@ -67,6 +67,12 @@ typedef struct VsNetSpec {
         const char *bridge;     /* host settings: the netns mode's bridge */
         const char *bpf_dir;    /* RUN/bpf: the shared BPF objects of this installation */
         const char *unix_guard; /* host settings: cgroup2 dir ("/x") of the unix guard */
+        /*
+         * isolate, a guest in a user namespace of its own with NET_BIND_SERVICE
+         * there: its own addresses' ports below 1024 too (the host's network
+         * namespace would ask for the capability over the host).
+         */
+        bool low_ports;
 } VsNetSpec;
 
 /*

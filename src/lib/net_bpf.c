@@ -425,6 +425,7 @@ int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
         struct vs_isolate__rodata *ro = skel->rodata;
         ro->vs_ctx = s->ctx;
         ro->vs_lback = vs_net_lback(s->ctx);
+        ro->vs_bind_ok = s->low_ports ? 3 : 1;
         for (int i = 0; i < s->cfg->n_addrs; i++) {
                 const VsNetAddr *a = &s->cfg->addrs[i];
                 if (a->family == AF_INET)

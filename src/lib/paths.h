@@ -16,6 +16,7 @@ typedef struct VsPaths {
         char root[PATH_MAX / 4];    /* "" for the real one */
         char host_conf[PATH_MAX];   /* etc/vserver/vserver.conf */
         char guests_conf[PATH_MAX]; /* etc/vserver/guests */
+        char subid[PATH_MAX];       /* etc/vserver/subid: the guests' id ranges (idmap.h) */
         char guests[PATH_MAX];      /* var/lib/vserver/guests */
         char run[PATH_MAX];         /* run/vserver */
         char log[PATH_MAX];         /* var/log/vserver */
