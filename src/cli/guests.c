@@ -214,10 +214,28 @@ static int verb_status(int argc, char **argv)
         if (vs_guest_state(&g, &st, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
         long long up = st.init ? uptime_ms(st.init) : -1;
+        VsIdRange ids;
+        if (vs_guest_range(&g, false, &ids, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        char idbuf[64] = "";
+        if (st.running && st.userns && ids.count)
+                snprintf(idbuf, sizeof idbuf, ", its root is host uid %u", ids.start);
+        else if (st.running && !st.userns)
+                snprintf(idbuf, sizeof idbuf, ", its root is the host's root");
         if (o.json) {
                 json_object *j = json_object_new_object();
                 json_object_object_add(j, "name", json_object_new_string(g.cfg.name));
                 json_object_object_add(j, "context", json_object_new_int((int)g.cfg.context));
+                json_object_object_add(j, "userns", json_object_new_boolean(g.cfg.userns));
+                json_object_object_add(j, "running_userns",
+                                       st.running ? json_object_new_boolean(st.userns) : NULL);
+                json_object *idr = NULL;
+                if (ids.count) {
+                        idr = json_object_new_object();
+                        json_object_object_add(idr, "start", json_object_new_int64(ids.start));
+                        json_object_object_add(idr, "count", json_object_new_int64(ids.count));
+                }
+                json_object_object_add(j, "id_range", idr);
                 json_object_object_add(j, "state",
                                        json_object_new_string(st.frozen    ? "suspended"
                                                               : st.running ? "running"
@@ -229,9 +247,9 @@ static int verb_status(int argc, char **argv)
                 json_print(j);
                 json_object_put(j);
         } else if (st.running) {
-                printf("%s is %s: context %u, %d process%s, PID 1 is host pid %d, up %llds\n",
+                printf("%s is %s: context %u, %d process%s, PID 1 is host pid %d, up %llds%s\n",
                        g.cfg.name, st.frozen ? "suspended" : "running", g.cfg.context, st.nproc,
-                       st.nproc == 1 ? "" : "es", (int)st.init, up >= 0 ? up / 1000 : 0);
+                       st.nproc == 1 ? "" : "es", (int)st.init, up >= 0 ? up / 1000 : 0, idbuf);
         } else {
                 printf("%s is stopped\n", g.cfg.name);
         }
