@@ -111,10 +111,13 @@ static const char *const default_deny[] = {
  * What a user namespace of the guest's own confines: mounts act on its own
  * mount namespace (the kernel checks CAP_SYS_ADMIN there, and refuses what
  * would reveal more than the guest sees), reboot ends its own pid namespace.
+ * name_to_handle_at only names a file (systemd reads cgroup ids with it);
+ * open_by_handle_at, which opens one past every path check, stays denied.
  */
 static const char *const userns_allowed[] = {
-    "mount",  "umount",    "umount2",    "pivot_root", "fsopen",        "fsconfig", "fsmount",
-    "fspick", "move_mount", "open_tree", "mount_setattr", "reboot",     NULL,
+    "mount",      "umount",    "umount2",       "pivot_root", "fsopen",
+    "fsconfig",   "fsmount",   "fspick",        "move_mount", "open_tree",
+    "mount_setattr", "reboot", "name_to_handle_at", NULL,
 };
 
 static bool in_list(const char *const *list, const char *name)

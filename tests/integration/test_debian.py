@@ -12,8 +12,17 @@ pytestmark = pytest.mark.skipif(os.environ.get("VSERVER_TEST_DEBIAN") != "1",
                                 reason="slow: set VSERVER_TEST_DEBIAN=1")
 
 
-def test_debian_boots_systemd_to_multi_user(vs):
-    p = vs("build", "deb1", "--template", "debian", timeout=1200)
+SANDBOXED = """[Service]
+Type=oneshot
+PrivateTmp=yes
+ProtectSystem=strict
+ExecStart=/bin/sh -c 'touch /tmp/private; touch /usr/x || echo usr-read-only; ls /tmp'
+"""
+
+
+@pytest.mark.parametrize("userns", ["--userns", "--no-userns"])
+def test_debian_boots_systemd_to_multi_user(vs, userns):
+    p = vs("build", "deb1", "--template", "debian", userns, timeout=1200)
     assert p.returncode == 0, p.stderr
     assert "I: Base system installed successfully." in p.stderr  # debootstrap's progress
     root = vs.rootfs("deb1")
@@ -39,6 +48,21 @@ def test_debian_boots_systemd_to_multi_user(vs):
     assert "system.slice" in os.listdir(vs.cgroup("deb1")[0] + "/guest")
     st = json.loads(vs("status", "deb1", "--json", check=True).stdout)
     assert st["processes"] >= 3
+    assert st["running_userns"] is (userns == "--userns")
+    if userns == "--userns":
+        # its root may set up namespaces: systemd's sandboxing is applied, not skipped
+        (root / "etc/systemd/system/sandboxed.service").write_text(SANDBOXED)
+        vs("exec", "deb1", "--", "systemctl", "daemon-reload", check=True)
+        vs("exec", "deb1", "--", "systemctl", "start", "sandboxed", check=True)
+        log = vs("exec", "deb1", "--", "journalctl", "-b", "--no-pager", check=True).stdout
+        assert "prohibited" not in log
+        unit = vs("exec", "deb1", "--", "journalctl", "-u", "sandboxed", "--no-pager",
+                  check=True).stdout
+        assert "usr-read-only" in unit and "private" in unit, unit
+        assert not (root / "tmp/private").exists()
+        vs.exec_out("deb1", "mount -t tmpfs t /mnt && touch /mnt/only-inside")
+        assert not (root / "mnt/only-inside").exists()
+        assert not [l for l in open("/proc/self/mountinfo") if str(root) + "/mnt" in l]
     t = time.time()
     p = vs("stop", "deb1", check=True)
     assert "killed every process" not in p.stderr  # SIGRTMIN+3 ended it in time

@@ -1,0 +1,35 @@
+"""What a user namespace adds: guest root is not the host's root, so a host
+file it reaches by a mistake (a bind mount of a host directory) stays the host's.
+Harmless by construction: the "host" files live under the test's own directory."""
+import os
+
+
+def test_a_host_directory_bound_in_by_mistake_stays_the_hosts(vs, tmp_path):
+    host = tmp_path / "etc-by-mistake"
+    host.mkdir(mode=0o755)
+    secret = host / "shadow"
+    secret.write_text("root:hash\n")
+    secret.chmod(0o600)
+    (host / "motd").write_text("host\n")
+    os.chmod(host / "motd", 0o644)
+    for mode in ("--userns", "--no-userns"):
+        name = "u" if mode == "--userns" else "p"
+        vs("build", name, mode, "--net", "none", "--set", f"mount.bind={host}:/hostetc",
+           check=True)
+        vs("start", name, check=True)
+        p = vs("exec", name, "--", "/bin/sh", "-c",
+               "echo owned >> /hostetc/motd; echo rc=$?; cat /hostetc/shadow; echo rc=$?; "
+               "touch /hostetc/new; echo rc=$?; chmod 666 /hostetc/motd; echo rc=$?; "
+               "stat -c %u /hostetc/motd")
+        rcs = [l for l in p.stdout.splitlines() if l.startswith("rc=")]
+        if mode == "--userns":
+            # root there is nobody here: every write, read and chmod of root's files fails
+            assert len(rcs) == 4 and "rc=0" not in rcs, p.stdout + p.stderr
+            assert p.stdout.strip().endswith("65534")  # the host's root, unmapped
+            assert "hash" not in p.stdout
+        else:
+            # the same mistake with a privileged guest: the test can fail
+            assert rcs == ["rc=0"] * 4, p.stdout + p.stderr
+        vs("stop", name, check=True)
+    assert (host / "motd").read_text() == "host\nowned\n"  # only the privileged guest wrote
+    assert os.stat(host / "new").st_uid == 0  # made by the privileged guest

@@ -1,0 +1,117 @@
+/* Host id ranges of user-namespaced guests: the pool, allocation, release, retiring. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/lib/idmap.h"
+#include "../../src/lib/util.h"
+
+static char dir[64], rec[128];
+
+static int setup(void **state)
+{
+        (void)state;
+        snprintf(dir, sizeof dir, "/tmp/vs-idmap-XXXXXX");
+        if (!mkdtemp(dir))
+                return -1;
+        snprintf(rec, sizeof rec, "%s/subid", dir);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        char p[160];
+        unlink(rec);
+        snprintf(p, sizeof p, "%s.lock", rec);
+        unlink(p);
+        rmdir(dir);
+        return 0;
+}
+
+static void pools(void **state)
+{
+        (void)state;
+        unsigned a, b;
+        assert_int_equal(vs_idmap_parse_pool("1073741824-1879048191", &a, &b), 0);
+        assert_true(a == 1073741824U && b == 1879048191U);
+        assert_int_equal(vs_idmap_parse_pool("65536-131071", &a, &b), 0);
+        /* the host's own ids, too small, reversed, past 2^32-2, not numbers */
+        assert_int_equal(vs_idmap_parse_pool("0-1000000", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("65536-131070", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("200000-100000", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("100000-4294967295", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("100000", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("x-y", &a, &b), -EINVAL);
+        assert_int_equal(vs_idmap_parse_pool("-100000-200000", &a, &b), -EINVAL);
+}
+
+static void allocate_release_retire(void **state)
+{
+        (void)state;
+        VsIdRange r1, r2, r3, again;
+        VsError e = {0};
+        const unsigned first = 0x40000000U + 5, last = 0x40000000U + 4 * 65536 - 1;
+        /* aligned up: the first whole block inside the pool */
+        assert_int_equal(vs_idmap_allocate(rec, "a", first, last, &r1, &e), 0);
+        assert_true(r1.start == 0x40010000U && r1.count == VS_IDMAP_COUNT);
+        assert_int_equal(vs_idmap_allocate(rec, "b", first, last, &r2, &e), 0);
+        assert_true(r2.start == r1.start + VS_IDMAP_COUNT);
+        /* stable: asked again, the same */
+        assert_int_equal(vs_idmap_allocate(rec, "a", first, last, &again, &e), 0);
+        assert_true(again.start == r1.start);
+        assert_int_equal(vs_idmap_lookup(rec, "b", &again, &e), 1);
+        assert_true(again.start == r2.start);
+        assert_int_equal(vs_idmap_lookup(rec, "nobody", &again, &e), 0);
+        /* full: one line naming the pool and the fix */
+        assert_int_equal(vs_idmap_allocate(rec, "c", first, last, &r3, &e), 0);
+        assert_int_equal(vs_idmap_allocate(rec, "d", first, last, &again, &e), -ENOSPC);
+        assert_non_null(strstr(e.msg, "widen the host setting userns-ids"));
+        /* released: the block goes to the next guest */
+        assert_int_equal(vs_idmap_release(rec, "a", false, &e), 0);
+        assert_int_equal(vs_idmap_lookup(rec, "a", &again, &e), 0);
+        assert_int_equal(vs_idmap_allocate(rec, "d", first, last, &again, &e), 0);
+        assert_true(again.start == r1.start);
+        /* retired: kept out of use under another name */
+        assert_int_equal(vs_idmap_release(rec, "b", true, &e), 0);
+        assert_int_equal(vs_idmap_lookup(rec, "b~deleted", &again, &e), 1);
+        assert_true(again.start == r2.start);
+        assert_int_equal(vs_idmap_allocate(rec, "e", first, last, &again, &e), -ENOSPC);
+        assert_false(vs_idmap_clear_of(rec, r2.start + 100, 1));
+        assert_true(vs_idmap_clear_of(rec, last + 1, 65536));
+}
+
+static void hostile_record(void **state)
+{
+        (void)state;
+        /* malformed lines are skipped, not trusted: overlapping allocation is still avoided */
+        FILE *f = fopen(rec, "w");
+        assert_non_null(f);
+        fprintf(f, "# comment\n:1:2\nx:notanumber:5\ny:4294967295:2\n"
+                   "z:1073741824:65536\nw:1073807360:0\n%0300d\n",
+                7);
+        fclose(f);
+        VsIdRange r;
+        VsError e = {0};
+        assert_int_equal(vs_idmap_allocate(rec, "n", 1073741824U, 1073741824U + 2 * 65536 - 1, &r,
+                                           &e),
+                         0);
+        assert_true(r.start == 1073741824U + 65536);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(pools),
+            cmocka_unit_test_setup_teardown(allocate_release_retire, setup, teardown),
+            cmocka_unit_test_setup_teardown(hostile_record, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
