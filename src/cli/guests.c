@@ -324,7 +324,7 @@ static int verb_delete(int argc, char **argv)
          */
         bool retire = !cfg_ok;
         for (int i = 0; cfg_ok && i < g.cfg.n_binds; i++)
-                retire |= !g.cfg.binds[i].readonly;
+                retire |= !g.cfg.binds[i].readonly && !g.cfg.binds[i].idmap;
         if (vs_idmap_release(h.paths.subid, name, retire, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
         return 0;

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sched.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -587,8 +588,12 @@ static int set_prlimits(pid_t pid, void *data)
         return 0;
 }
 
-/* In a child that joins the guest's IPC namespace: its sysctls are per namespace. */
-static int apply_ipc_in(int pidfd, const VsLimits *l, VsError *err)
+/*
+ * In a child that joins the guest's IPC namespace: its sysctls are per
+ * namespace.  A guest with a user namespace of its own owns them: the
+ * child writes as that namespace's root (not dumpable first, out of reach).
+ */
+static int apply_ipc_in(int pidfd, bool userns, const VsLimits *l, VsError *err)
 {
         bool any = l->ipc_sem[0] != '\0';
         for (int i = 0; i < VS_IPC_N; i++)
@@ -607,8 +612,11 @@ static int apply_ipc_in(int pidfd, const VsLimits *l, VsError *err)
         if (pid == 0) {
                 VsError e = {0};
                 close(pipefd[0]);
-                if (setns(pidfd, CLONE_NEWIPC) < 0)
+                if (prctl(PR_SET_DUMPABLE, 0) < 0 ||
+                    setns(pidfd, CLONE_NEWIPC | (userns ? CLONE_NEWUSER : 0)) < 0)
                         vs_error(&e, errno, "join the guest's IPC namespace");
+                else if (userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+                        vs_error(&e, errno, "become root of the guest's user namespace");
                 else
                         vs_limits_apply_ipc(l, &e);
                 (void)!write(pipefd[1], &e, sizeof e);
@@ -650,7 +658,7 @@ int vs_guest_apply_limits(const VsGuest *g, const VsGuestState *st, const VsLimi
                                                           : "");
         }
         if (st->init_pidfd >= 0) {
-                r = apply_ipc_in(st->init_pidfd, &g->cfg.limits, err);
+                r = apply_ipc_in(st->init_pidfd, st->userns, &g->cfg.limits, err);
                 if (r < 0)
                         return r;
         }

@@ -586,6 +586,17 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                         r = vs_error(err, errno, "bind %s: open the source", b->source);
                         goto fail;
                 }
+                struct mount_attr ba = {.attr_set = MOUNT_ATTR_IDMAP,
+                                        .userns_fd = (unsigned)userns_fd};
+                if (b->idmap &&
+                    mount_setattr(fds[n], "", AT_EMPTY_PATH | AT_RECURSIVE, &ba, sizeof ba) < 0) {
+                        r = vs_error(err, errno,
+                                     "bind %s: idmap it (its filesystem may have no idmapped "
+                                     "mounts: drop idmap, or move it to ext4, xfs, btrfs or tmpfs)",
+                                     b->source);
+                        n++;
+                        goto fail;
+                }
         }
         return 0;
 fail:
@@ -632,14 +643,21 @@ int vs_bind_parse(char *spec, VsBind *ret, VsError *err)
                 return vs_error_input(err, "bind \"%s\": say SRC:DST or SRC:DST:ro", spec);
         *dst++ = '\0';
         char *mode = strchr(dst, ':');
-        bool ro = false;
+        bool ro = false, idmap = false;
         if (mode) {
                 *mode++ = '\0';
-                if (streq(mode, "ro"))
-                        ro = true;
-                else if (!streq(mode, "rw"))
-                        return vs_error_input(err, "bind %s:%s: mode \"%s\" is not ro or rw", src,
-                                              dst, mode);
+                char *save = NULL;
+                for (char *o = strtok_r(mode, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+                        if (streq(o, "ro") || streq(o, "rw"))
+                                ro = streq(o, "ro");
+                        else if (streq(o, "idmap"))
+                                idmap = true;
+                        else
+                                return vs_error_input(err,
+                                                      "bind %s:%s: option \"%s\" is not ro, rw or "
+                                                      "idmap",
+                                                      src, dst, o);
+                }
         }
         if (src[0] != '/' || dst[0] != '/')
                 return vs_error_input(err, "bind %s:%s: both paths must be absolute", src, dst);
@@ -654,5 +672,6 @@ int vs_bind_parse(char *spec, VsBind *ret, VsError *err)
         ret->source = src;
         ret->target = dst;
         ret->readonly = ro;
+        ret->idmap = idmap;
         return 0;
 }

@@ -191,7 +191,7 @@ def loopfs(workdir):
 
 def test_io_throttle_holds_direct_io_near_its_limit(vs, hog, loopfs):
     dev, mnt = loopfs
-    build(vs, hog, "io", "--set", f"mount.bind={mnt}:/data",
+    build(vs, hog, "io", "--set", f"mount.bind={mnt}:/data:idmap",
           "--set", f"limits.io.write-bps={dev} 4M")
     vs("start", "io", check=True)
     out = vs("exec", "io", "--", "/bin/vs-hog", "io", "/data/f", "16", check=True).stdout

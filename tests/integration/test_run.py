@@ -446,7 +446,7 @@ def test_failed_step_is_reported_and_nothing_left(run):
     (["--cap-add", "NET_WIZARD"], '--cap-add: "NET_WIZARD" is not a capability'),
     (["--seccomp", "strict"], '--seccomp "strict": say default, none or a file path'),
     (["--bind", "/tmp"], 'bind "/tmp": say SRC:DST or SRC:DST:ro'),
-    (["--bind", "/tmp:/x:rx"], 'mode "rx" is not ro or rw'),
+    (["--bind", "/tmp:/x:rx"], 'option "rx" is not ro, rw or idmap'),
     (["--bind", "/tmp:/a/../b"], "the target may not contain .."),
     (["--rlimit", "nofile=lots"], 'rlimit NOFILE: "lots" is not a number'),
     (["--rlimit", "files=1"], 'rlimit "files": unknown resource'),

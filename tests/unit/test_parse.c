@@ -90,6 +90,13 @@ static void binds(void **state)
         assert_int_equal(vs_bind_parse(s5, &b, &e), -EINVAL);
         assert_int_equal(vs_bind_parse(s6, &b, &e), -EINVAL);
         assert_int_equal(vs_bind_parse(s8, &b, &e), -EINVAL);
+        char s9[] = "/a:/b:ro,idmap", s10[] = "/a:/b:idmap", s11[] = "/a:/b:idmap,bogus";
+        assert_int_equal(vs_bind_parse(s9, &b, &e), 0);
+        assert_true(b.readonly && b.idmap);
+        assert_int_equal(vs_bind_parse(s10, &b, &e), 0);
+        assert_true(!b.readonly && b.idmap);
+        assert_int_equal(vs_bind_parse(s11, &b, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, "\"bogus\" is not ro, rw or idmap"));
 }
 
 static void cgroup_paths(void **state)
