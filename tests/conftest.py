@@ -164,6 +164,7 @@ class Install:
     def __init__(self, root: Path):
         self.root = root
         self.env = dict(os.environ, VSERVER_ROOT=str(root))
+        self.userns = None  # the host setting "userns" its guests are built with, if not default
 
     def __call__(self, *args, check=False, **kw):
         kw.setdefault("capture_output", True)
@@ -181,9 +182,18 @@ class Install:
 
     def host_conf(self, text):
         """Write the installation's host settings (vserver.conf)."""
+        if self.userns is not None and "userns =" not in text:
+            line = f"userns = {'yes' if self.userns else 'no'}\n"
+            text = text.replace("[host]\n", "[host]\n" + line, 1) if "[host]\n" in text \
+                else "[host]\n" + line + text
         conf = self.root / "etc/vserver/vserver.conf"
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(text)
+
+    def default_userns(self, on: bool):
+        """New guests of this installation with (the default) or without a user namespace."""
+        self.userns = on
+        self.host_conf("[host]\n")
 
     def conf(self, name):
         return self.root / "etc/vserver/guests" / f"{name}.conf"
@@ -207,11 +217,25 @@ class Install:
         return p.stdout
 
 
+def pytest_generate_tests(metafunc):
+    """Every attack in tests/security/ is played against both kinds of guest: with a
+    user namespace of its own (the default) and without one (userns = no)."""
+    if "userns_mode" in metafunc.fixturenames and "/security/" in str(metafunc.definition.path):
+        metafunc.parametrize("userns_mode", ["userns", "no-userns"])
+
+
 @pytest.fixture
-def vs(workdir, request):
+def userns_mode():
+    return "userns"
+
+
+@pytest.fixture
+def vs(workdir, request, userns_mode):
     root = workdir / f"inst-{request.node.name[:40]}"
     root.mkdir()
     inst = Install(root)
+    if userns_mode == "no-userns":
+        inst.default_userns(False)
     yield inst
     # whatever the test did, no guest of it stays up or on disk
     for name in inst.guests():
