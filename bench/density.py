@@ -206,10 +206,12 @@ class Vserver:
         sh(V, "unify", "--all", env=self.env, stdout=subprocess.DEVNULL)
         return built, time.perf_counter() - t0
 
-    def set_mode(self, mode):
+    def set_mode(self, mode, userns=True):
         for i in range(1, self.n + 1):
             f = self.inst / f"etc/vserver/guests/d{i}.conf"
-            f.write_text(re.sub(r"(?m)^mode = \w+$", f"mode = {mode}", f.read_text()))
+            t = re.sub(r"(?m)^mode = \w+$", f"mode = {mode}", f.read_text())
+            t = re.sub(r"(?m)^userns = \w+$", f"userns = {'yes' if userns else 'no'}", t)
+            f.write_text(t)
         self.mode = mode
 
     def start(self, i):
@@ -323,8 +325,11 @@ def main():
         print(f"== density: building {n} busybox guests", flush=True)
         built, unified = vs.build()
         notes["vserver build"] = f"{n} guests built in {built:.1f} s (4 at a time), unified in {unified:.1f} s"
-        for label, mode in (("vserver, own netns", "none"), ("vserver, net isolate", "isolate")):
-            vs.set_mode(mode)
+        for label, mode, userns in (("vserver, own netns", "none", True),
+                                    ("vserver, own netns, no userns", "none", False),
+                                    ("vserver, net isolate", "isolate", True),
+                                    ("vserver, net isolate, no userns", "isolate", False)):
+            vs.set_mode(mode, userns)
             try:
                 series[label] = measure(label, vs.start, n, checkpoints, settle)
             finally:
@@ -340,9 +345,12 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     what = {
-        "vserver, own netns": "busybox init + syslogd; pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup; "
+        "vserver, own netns": "busybox init + syslogd; a user namespace of its own (idmapped tree), "
+                              "pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup; "
                               "one console keeper process for all guests",
-        "vserver, net isolate": "as above, host stack kept to the guest's addresses by cgroup-BPF",
+        "vserver, own netns, no userns": "as above, guest root the host's root (userns = no)",
+        "vserver, net isolate": "own user namespace, host stack kept to the guest's addresses by cgroup-BPF",
+        "vserver, net isolate, no userns": "as above, guest root the host's root (userns = no)",
         "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
         "lxc-start -d": "sleep; pid/mnt/uts/ipc/net/cgroup ns, cgroup, one LXC monitor process each",
     }

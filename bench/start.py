@@ -112,6 +112,8 @@ def main():
     r = str(root)
     host = [
         ("vserver run (own netns; seccomp, caps, cgroup)", f"{V} run --rootfs {r} -- /bin/true"),
+        ("vserver run --userns (own user ns, idmapped root; own netns; seccomp, caps, cgroup)",
+         f"{V} run --userns 1879048192 --rootfs {r} -- /bin/true"),
         ("vserver run --net host (seccomp, caps, cgroup)", f"{V} run --net host --rootfs {r} -- /bin/true"),
         ("vserver run --net host --seccomp none (caps, cgroup)",
          f"{V} run --net host --seccomp none --rootfs {r} -- /bin/true"),
@@ -147,13 +149,17 @@ def main():
             os.environ.update(env)
             for g in ("bg", "bx"):
                 sh(V, "build", g, "--net", "none", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sh(V, "build", "bn", "--net", "none", "--no-userns", stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL)
             sh(V, "start", "bx", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                stderr=subprocess.DEVNULL)
             sh("crun", "run", "-d", "--bundle", sleep, "vs-bench-cx",
                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                g = [("vserver start (busybox init; own netns; seccomp, caps, cgroup)",
+                g = [("vserver start (busybox init; own user ns; own netns; seccomp, caps, cgroup)",
                       f"{V} start bg", f"{V} stop bg --timeout 0"),
+                     ("vserver start, userns = no (guest root is host root)",
+                      f"{V} start bn", f"{V} stop bn --timeout 0"),
                      ("crun run -d (sleep; own netns; seccomp, caps, cgroup)",
                       f"crun run -d --bundle {sleep} vs-bench-cd",
                       "crun delete -f vs-bench-cd"),
@@ -162,11 +168,11 @@ def main():
                       "crun exec vs-bench-cx /bin/true", None)]
                 t = rounds_of(g, rounds, runs, warmup)
                 names = [x[0] for x in g]
-                t2 = (summarize({k: t[k] for k in names[:2]}, names[0]) +
-                      summarize({k: t[k] for k in names[2:]}, names[2]))
+                t2 = (summarize({k: t[k] for k in names[:3]}, names[0]) +
+                      summarize({k: t[k] for k in names[3:]}, names[3]))
             finally:
                 subprocess.run([V, "stop", "--all", "--timeout", "0"], capture_output=True)
-                for x in ("bg", "bx"):
+                for x in ("bg", "bx", "bn"):
                     subprocess.run([V, "delete", "--force", x], capture_output=True)
                 for c in ("vs-bench-cd", "vs-bench-cx"):
                     subprocess.run(["crun", "delete", "-f", c], capture_output=True)

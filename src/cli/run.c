@@ -57,7 +57,7 @@ static const struct option options[] = {
     {"allow-new-privs", no_argument, NULL, OPT_ALLOW_NEW_PRIVS},
     {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
-    {"userns", required_argument, NULL, OPT_USERNS},
+    {"userns", optional_argument, NULL, OPT_USERNS},
     {"tty", no_argument, NULL, 't'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -82,6 +82,9 @@ static const char usage[] =
     "  --read-only             mount the guest's root read-only\n"
     "  --allow-new-privs       do not set no_new_privs (setuid binaries work)\n"
     "  --allow-userns          let the guest create user namespaces\n"
+    "  --userns[=FIRST]        its own user namespace: ids 0-65535 inside are host\n"
+    "                          ids FIRST.. (default: a free range of the host's pool,\n"
+    "                          given back at exit), the root idmapped\n"
     "  --name NAME             the context's name (its cgroup); default run-PID\n"
     "  --cgroup-parent PATH    where its cgroup goes (default $VSERVER_CGROUP_PARENT\n"
     "                          or /vserver; a relative path is taken from our own cgroup)\n"
@@ -233,13 +236,15 @@ static int verb_run(int argc, char **argv)
                         spec.root.readonly_root = true;
                         break;
                 case OPT_USERNS: {
-                        unsigned long long first;
-                        if (vs_parse_u64(optarg, &first) < 0 || first < VS_IDMAP_COUNT ||
-                            first > 0xffffffffULL - VS_IDMAP_COUNT)
+                        unsigned long long first = 0;
+                        if (optarg && (vs_parse_u64(optarg, &first) < 0 || first < VS_IDMAP_COUNT ||
+                                       first > 0xffffffffULL - VS_IDMAP_COUNT))
                                 return fail(EXIT_USAGE, verb,
-                                            "--userns \"%s\": say the first host id of the "
-                                            "guest's %u (65536 or more)",
+                                            "--userns=%s: say the first host id of the "
+                                            "context's %u (65536 or more), or nothing to take a "
+                                            "free range",
                                             optarg, VS_IDMAP_COUNT);
+                        /* count set, start 0: a free range of the installation's pool, below */
                         spec.userns = (VsIdRange){.start = (unsigned)first, .count = VS_IDMAP_COUNT};
                         spec.seccomp.userns = true;
                         spec.caps = vs_caps_userns();
@@ -278,21 +283,43 @@ static int verb_run(int argc, char **argv)
                 spec.envp = envs;
         }
 
+        /* --userns without a range: one from the installation's pool, for as long as we run */
+        Host h;
+        char owner[80] = "";
+        if (spec.userns.count && !spec.userns.start) {
+                if (host_load(&h, NULL, verb) < 0 || vs_paths_ensure(&h.paths, &err) < 0)
+                        return err.msg[0] ? fail_error(EXIT_FAILURE, verb, &err) : EXIT_FAILURE;
+                snprintf(owner, sizeof owner, "%s", name);
+                if (vs_idmap_allocate(h.paths.subid, owner, h.conf.userns_first,
+                                      h.conf.userns_last, &spec.userns, &err) < 0)
+                        return fail_error(EXIT_FAILURE, verb, &err);
+        }
         GuestStdio io;
+        int code = EXIT_FAILURE;
         if (stdio_pipes(&io, spec.tty, verb) < 0)
-                return EXIT_FAILURE;
+                goto out;
         memcpy(spec.stdio, io.guest, sizeof spec.stdio);
         VsContext ctx;
         if (vs_context_start(&spec, &ctx, &err) < 0) {
                 stdio_close(&io);
                 if (!err.input)
                         vs_error_prefix(&err, "%s", name);
-                return fail_error(EXIT_FAILURE, verb, &err);
+                fail_error(EXIT_FAILURE, verb, &err);
+                goto out;
         }
-        int code = attend(&ctx, &io, spec.tty, verb);
+        code = attend(&ctx, &io, spec.tty, verb);
         /* our signals went to PID 1 (which ignores those it has no handler for) */
         if (vs_context_destroy(&ctx, &err) < 0)
                 fail_error(0, verb, &err);
+out:
+        if (owner[0]) {
+                /* files its range owns may remain in a writable, unmapped bind */
+                bool retire = false;
+                for (int i = 0; i < spec.root.n_binds; i++)
+                        retire |= !binds[i].readonly && !binds[i].idmap;
+                if (vs_idmap_release(h.paths.subid, owner, retire, &err) < 0)
+                        fail_error(0, verb, &err);
+        }
         return code;
 }
 

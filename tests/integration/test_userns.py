@@ -231,3 +231,16 @@ def test_unified_files_are_each_guests_own_roots(vs):
     assert {u[0] for _p, u, _g in host_uids(vs, "s2")} == {r2}
     vs("stop", "s1", check=True)
     vs("stop", "s2", check=True)
+
+
+def test_run_takes_a_free_range_and_gives_it_back(vs, rootfs):
+    p = vs("run", "--userns", "--rootfs", str(rootfs), "--", "/bin/sh", "-c",
+           "cat /proc/self/uid_map; mount -t tmpfs t /mnt && echo mounted", check=True)
+    _zero, start, count, mounted = p.stdout.split()
+    assert int(start) >= COUNT and int(count) == COUNT and mounted == "mounted"
+    assert "run-" not in (vs.root / "etc/vserver/subid").read_text()
+    p = vs("run", "--userns=1879048192", "--rootfs", str(rootfs), "--", "cat",
+           "/proc/self/uid_map", check=True)
+    assert p.stdout.split() == ["0", "1879048192", str(COUNT)]
+    p = vs("run", "--userns=12", "--rootfs", str(rootfs), "--", "true")
+    assert p.returncode == 2 and "--userns=12: say the first host id" in p.stderr
