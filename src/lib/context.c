@@ -274,6 +274,17 @@ static _Noreturn void reaper(int sock)
         }
 }
 
+/* The root as this context mounts it: user namespace, where its sysfs comes from. */
+static VsRootSpec root_spec(const VsContextSpec *spec)
+{
+        VsRootSpec root = spec->root;
+        root.userns = spec->userns.count > 0;
+        root.host_sysfs = root.userns && (spec->net == VS_NET_HOST || spec->net == VS_NET_ISOLATE);
+        root.rootfs_fd = root.sysfs_fd = -1;
+        root.bind_fds = NULL;
+        return root;
+}
+
 /* Runs in the new context; returns only on failure. */
 static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
 {
@@ -290,16 +301,15 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         r = wait_for_go(sock, trees, (int)ARRAY_SIZE(trees), &n_trees, err);
         if (r < 0)
                 return r;
-        VsRootSpec root = spec->root;
-        root.userns = userns;
-        root.rootfs_fd = -1;
-        root.bind_fds = NULL;
+        VsRootSpec root = root_spec(spec);
         if (userns) {
-                if (n_trees != 1 + root.n_binds)
+                int want = 1 + root.host_sysfs + root.n_binds;
+                if (n_trees != want)
                         return vs_error(err, EPROTO, "the caller sent %d trees, not %d", n_trees,
-                                        1 + root.n_binds);
+                                        want);
                 root.rootfs_fd = trees[0];
-                root.bind_fds = trees + 1;
+                root.sysfs_fd = root.host_sysfs ? trees[1] : -1;
+                root.bind_fds = trees + 1 + root.host_sysfs;
         } else if (n_trees) {
                 return vs_error(err, EPROTO, "unexpected trees from the caller");
         }
@@ -339,7 +349,7 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         }
 
         r = vs_mount_fill_root(&root, rootfd, err);
-        for (int i = 1; i < n_trees; i++)
+        for (int i = 1; i < n_trees; i++) /* the root's is rootfd's now */
                 close(trees[i]);
         if (r < 0)
                 return r;
@@ -494,22 +504,23 @@ static int check_caller(const int stdio[3], bool pty, VsError *err)
  * The go for a child in its own user namespace, with the trees only the
  * host may make: its root idmapped to that namespace, and its bind sources.
  */
-static int send_trees(int sock, const VsRootSpec *root, pid_t pid, VsError *err)
+static int send_trees(int sock, const VsContextSpec *spec, pid_t pid, VsError *err)
 {
+        VsRootSpec r = root_spec(spec);
+        const VsRootSpec *root = &r;
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
         _cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
         if (userns < 0)
                 return vs_error(err, errno, "open the guest's user namespace");
         int fds[VS_MAX_PASS_FDS];
-        int r = vs_mount_make_trees(root, userns, fds, err);
-        if (r < 0)
-                return r;
-        int n = 1 + root->n_binds;
-        r = vs_send_fds(sock, "g", 1, fds, n);
+        int n = vs_mount_make_trees(root, userns, fds, err);
+        if (n < 0)
+                return n;
+        int rc = vs_send_fds(sock, "g", 1, fds, n);
         for (int i = 0; i < n; i++)
                 close(fds[i]);
-        return r < 0 ? vs_error(err, r, "start the context") : 0;
+        return rc < 0 ? vs_error(err, rc, "start the context") : 0;
 }
 
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
@@ -526,9 +537,9 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (spec->seccomp.userns && !userns)
                 return vs_error_input(err, "the user-namespace seccomp filter needs a user "
                                            "namespace (no id range given)");
-        if (spec->root.n_binds > VS_MAX_PASS_FDS - 1)
+        if (spec->root.n_binds > VS_MAX_PASS_FDS - 2)
                 return vs_error_input(err, "too many bind mounts (at most %d)",
-                                      VS_MAX_PASS_FDS - 1);
+                                      VS_MAX_PASS_FDS - 2);
         r = check_caller(spec->stdio, spec->tty || spec->console, err);
         if (r < 0)
                 return r;
@@ -603,7 +614,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                 if (r < 0)
                         goto fail;
         }
-        r = userns ? send_trees(sv[0], &spec->root, ctx.pid, err)
+        r = userns ? send_trees(sv[0], spec, ctx.pid, err)
                    : (write(sv[0], "g", 1) == 1 ? 0 : vs_error(err, errno, "start the context"));
         if (r < 0)
                 goto fail;

@@ -470,9 +470,9 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
 }
 
 /*
- * sysfs shows the network namespace of whoever mounts it, and only its
- * owner may: a guest in a user namespace of its own on the host's network
- * gets the host's /sys, read-only, without the host's cgroup mounts.
+ * sysfs shows the network namespace of whoever mounts it, and only that
+ * namespace's owner may: a guest in a user namespace of its own on the
+ * host's network gets a sysfs the host side mounted (@spec->sysfs_fd).
  */
 static int mount_sys(int rootfd, const VsRootSpec *spec, VsError *err)
 {
@@ -481,21 +481,13 @@ static int mount_sys(int rootfd, const VsRootSpec *spec, VsError *err)
         _cleanup_close_ int t = open_target(rootfd, "/sys", true, RESOLVE_ROOT);
         if (t < 0)
                 return vs_error(err, t, "mount /sys: open the mount point");
-        _cleanup_close_ int m = make_fs("sysfs", NULL, attrs);
-        bool host = m == -EPERM && spec->userns;
-        if (host) {
-                m = open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-                if (m < 0 || set_attrs(m, attrs) < 0)
-                        return vs_error(err, errno, "bind the host's /sys");
-        }
+        _cleanup_close_ int m = spec->sysfs_fd >= 0 ? fcntl(spec->sysfs_fd, F_DUPFD_CLOEXEC, 3)
+                                                    : make_fs("sysfs", NULL, attrs);
         if (m < 0)
-                return vs_error(err, m, "mount sysfs on /sys");
+                return vs_error(err, spec->sysfs_fd >= 0 ? -errno : m, "mount sysfs on /sys");
         int r = attach(m, t);
         if (r < 0)
                 return vs_error(err, r, "mount sysfs on /sys");
-        static const char *const empty[] = {"mode", "555", "size", "0", NULL};
-        if (host && !spec->boot)
-                return mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", empty, attrs, err);
         return 0;
 }
 
@@ -555,14 +547,15 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
 {
         int n = 0;
         int r = 0;
+        struct mount_attr idmap = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)userns_fd};
         fds[n] = open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (fds[n] < 0) {
                 r = vs_error(err, errno, "bind the root %s", spec->rootfs);
                 goto fail;
         }
         n++;
-        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | (spec->readonly_root ? MOUNT_ATTR_RDONLY : 0),
-                               .userns_fd = (unsigned)userns_fd};
+        struct mount_attr a = idmap;
+        a.attr_set |= spec->readonly_root ? MOUNT_ATTR_RDONLY : 0;
         if (mount_setattr(fds[0], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
                 int e = errno;
                 struct statfs sf;
@@ -578,7 +571,17 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                         r = vs_error(err, e, "idmap the guest's tree %s", spec->rootfs);
                 goto fail;
         }
-        for (int i = 0; i < spec->n_binds; i++, n++) {
+        if (spec->host_sysfs) {
+                fds[n] = make_fs("sysfs", NULL,
+                                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                     MOUNT_ATTR_NOEXEC);
+                if (fds[n] < 0) {
+                        r = vs_error(err, fds[n], "mount sysfs for the guest");
+                        goto fail;
+                }
+                n++;
+        }
+        for (int i = 0; i < spec->n_binds; i++) {
                 const VsBind *b = &spec->binds[i];
                 fds[n] = open_tree(AT_FDCWD, b->source,
                                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
@@ -586,19 +589,18 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                         r = vs_error(err, errno, "bind %s: open the source", b->source);
                         goto fail;
                 }
-                struct mount_attr ba = {.attr_set = MOUNT_ATTR_IDMAP,
-                                        .userns_fd = (unsigned)userns_fd};
+                n++;
                 if (b->idmap &&
-                    mount_setattr(fds[n], "", AT_EMPTY_PATH | AT_RECURSIVE, &ba, sizeof ba) < 0) {
+                    mount_setattr(fds[n - 1], "", AT_EMPTY_PATH | AT_RECURSIVE, &idmap,
+                                  sizeof idmap) < 0) {
                         r = vs_error(err, errno,
                                      "bind %s: idmap it (its filesystem may have no idmapped "
                                      "mounts: drop idmap, or move it to ext4, xfs, btrfs or tmpfs)",
                                      b->source);
-                        n++;
                         goto fail;
                 }
         }
-        return 0;
+        return n;
 fail:
         for (int i = 0; i < n; i++)
                 close(fds[i]);

@@ -22,13 +22,16 @@ typedef struct VsRootSpec {
                              * on /sys/fs/cgroup, a tmpfs on /run/lock */
         /*
          * In a user namespace of its own (not the host's): device nodes are
-         * the host's, bound (mknod is the host's privilege), and /sys is the
-         * host's, bound read-only, where the network namespace is the host's
-         * (sysfs follows it).  The trees are made by the host side first
-         * (the root idmapped): @rootfs_fd, and @bind_fds[i] for @binds[i].
+         * the host's, bound (mknod is the host's privilege).  The trees are
+         * made by the host side first (the root idmapped): @rootfs_fd, and
+         * @bind_fds[i] for @binds[i].  @host_sysfs: the network namespace is
+         * the host's, whose sysfs only the host may mount: @sysfs_fd, a
+         * sysfs the host side made (without the host's mounts below it).
          */
         bool userns;
+        bool host_sysfs;
         int rootfs_fd;       /* -1: clone @rootfs here */
+        int sysfs_fd;        /* -1: mount sysfs here */
         const int *bind_fds; /* NULL: open each bind's source here */
 } VsRootSpec;
 
@@ -52,9 +55,10 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err);
 int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err);
 /*
  * Host side of a user-namespaced root: a detached clone of @spec->rootfs,
- * idmapped to the user namespace @userns_fd (and read-only if asked), and
- * detached clones of the bind sources, in order.  @fds gets 1 + n_binds
- * descriptors.  A filesystem without idmapped mounts is named in the error.
+ * idmapped to the user namespace @userns_fd (and read-only if asked), a
+ * sysfs if @spec->host_sysfs, and detached clones of the bind sources (the
+ * idmap ones idmapped), in that order into @fds; returns how many.  A
+ * filesystem without idmapped mounts is named in the error.
  */
 int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError *err);
 /* pivot_root into @rootfd and detach the old root: nothing of the host stays reachable. */

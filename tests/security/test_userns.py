@@ -33,3 +33,23 @@ def test_a_host_directory_bound_in_by_mistake_stays_the_hosts(vs, tmp_path):
         vs("stop", name, check=True)
     assert (host / "motd").read_text() == "host\nowned\n"  # only the privileged guest wrote
     assert os.stat(host / "new").st_uid == 0  # made by the privileged guest
+
+
+def test_no_host_mount_hides_under_the_guests_sys(vs):
+    """An isolate guest in a user namespace cannot mount sysfs itself (the network
+    namespace is the host's): a recursive bind of the host's /sys brought the host's
+    cgroup, tracing and bpf mounts along, hidden under its own but in its mount table
+    (and a guest root may unmount what hides them)."""
+    vs("build", "x", "--init", "none", check=True)
+    vs("start", "x", check=True)
+    points = [l.split()[4] for l in vs.exec_out("x", "cat /proc/self/mountinfo").splitlines()]
+    # (its console: a pty of its own bound over the null device it has without one)
+    twice = sorted({p for p in points if points.count(p) > 1} - {"/dev/console"})
+    assert twice == [], twice
+    for host_only in ("/sys/kernel/tracing", "/sys/fs/bpf", "/sys/kernel/config",
+                      "/sys/fs/fuse/connections"):
+        assert host_only not in points
+    # its /sys is read-only and still names the host's interfaces (the host's stack)
+    p = vs("exec", "x", "--", "/bin/sh", "-c", "ls /sys/class/net; touch /sys/x; echo rc=$?")
+    assert "lo" in p.stdout.split() and "rc=0" not in p.stdout
+    vs("stop", "x", "--timeout", "1")
