@@ -105,13 +105,26 @@ def test_a_seccomp_file_extends_the_default_list(vs, run, workdir):
     assert r("/bin/vs-attack", "keyctl", opts=["--seccomp", str(alone)]).stdout.strip() == "ok"
 
 
-def test_host_wide_capabilities_are_named_as_such(vs, run):
+def test_host_wide_capabilities_are_named_as_such(vs, run, userns_mode):
     p = run("/bin/true", opts=["--cap-add", "SYS_TIME"])
     assert p.returncode == 2 and "acts on the whole host" in p.stderr and \
         "--cap-add-host-wide SYS_TIME" in p.stderr, p.stderr
     assert run("/bin/true", opts=["--cap-add-host-wide", "SYS_TIME"]).returncode == 0
     p = vs("build", "x", "--net", "host", "--set", "security.capabilities.add=SYS_MODULE")
     assert p.returncode == 2 and "capabilities.host-wide = SYS_MODULE" in p.stderr, p.stderr
+    if userns_mode == "userns":
+        # its root holds nothing over the host: host-wide capabilities are refused outright
+        p = vs("build", "x", "--net", "host", "--set", "security.capabilities.host-wide=SYS_TIME")
+        assert p.returncode == 2 and "a guest with userns = yes holds no capability over the " \
+            "host" in p.stderr, p.stderr
+        # NET_ADMIN is over its own user namespace: the host's network is not its own
+        vs("build", "x", "--net", "host", "--set", "security.capabilities.add=NET_ADMIN",
+           check=True)
+        vs("start", "x", check=True)
+        p = vs("exec", "x", "--", "ip", "link", "add", "vs-evil0", "type", "dummy")
+        assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
+        vs("stop", "x", "--timeout", "1")
+        return
     p = vs("build", "x", "--net", "host", "--set", "security.capabilities.add=NET_ADMIN")
     assert p.returncode == 2 and "capabilities.host-wide = NET_ADMIN" in p.stderr, p.stderr
     vs("build", "x", "--net", "host", "--set", "security.capabilities.host-wide=SYS_TIME",
