@@ -28,8 +28,12 @@ echo "inside:  PID 1 is $(cat /proc/1/comm), hostname $(hostname), up $(cut -d" 
 echo "inside:  processes: $(ps -o comm | tail -n +2 | tr "\n" " ")"
 echo "inside:  interfaces: $(ls /sys/class/net)"
 grep -E "^(CapBnd|NoNewPrivs|Seccomp):" /proc/self/status | sed "s/^/inside:  /"
-mount -t tmpfs none /mnt 2>&1 | sed "s/^/inside:  /"
+echo "inside:  root is uid $(id -u); uid_map: $(cat /proc/self/uid_map | tr -s " ")"
+mount -t tmpfs none /mnt && echo "inside:  mounted a tmpfs on /mnt (in its own mount namespace)"
 exit 7' || echo "outside: exec passed its exit code back: $?"
+init=$($vs status demo --json | sed -n 's/.*"init_pid": *\([0-9]*\).*/\1/p')
+echo "outside: its PID 1 is host pid $init, running as host uid $(ps -o uid= -p "$init" | tr -d " ")"
+grep -q " /mnt " /proc/self/mountinfo || echo "outside: no /mnt mount on the host"
 run list
 run ps -eo pid,comm | grep -E "CONTEXT| demo" || true
 run status demo
