@@ -113,7 +113,7 @@ def main():
     host = [
         ("vserver run (own netns; seccomp, caps, cgroup)", f"{V} run --rootfs {r} -- /bin/true"),
         ("vserver run --userns (own user ns, idmapped root; own netns; seccomp, caps, cgroup)",
-         f"{V} run --userns 1879048192 --rootfs {r} -- /bin/true"),
+         f"{V} run --userns=1879048192 --rootfs {r} -- /bin/true"),
         ("vserver run --net host (seccomp, caps, cgroup)", f"{V} run --net host --rootfs {r} -- /bin/true"),
         ("vserver run --net host --seccomp none (caps, cgroup)",
          f"{V} run --net host --seccomp none --rootfs {r} -- /bin/true"),

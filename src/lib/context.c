@@ -176,6 +176,9 @@ static int setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
                         return vs_error(err, EBADF, "no stdio for the guest (a pipe or a pty)");
                 if (fd != i && dup2(fd, i) < 0)
                         return vs_error(err, errno, "connect stdio");
+                /* already in place (our fds 0-2 were closed first): keep it across exec */
+                if (fd == i && fcntl(i, F_SETFD, 0) < 0)
+                        return vs_error(err, errno, "connect stdio");
         }
         return 0;
 }

@@ -20,7 +20,8 @@ def test_start_bench_runs(workdir):
     assert p.returncode == 0, p.stdout + p.stderr
     rows = [l for l in p.stdout.splitlines() if l.startswith("| ") and "median" not in l]
     names = " ".join(rows)
-    for peer in ("vserver run (own netns", "vserver run --net host", "runc run (own netns",
+    for peer in ("vserver run (own netns", "vserver run --userns", "vserver run --net host",
+                 "vserver start, userns = no", "runc run (own netns",
                  "runc run, host net", "crun run (own netns", "crun run, host net",
                  "lxc-execute", "systemd-nspawn --private-network", "bwrap --unshare-all",
                  "vserver start", "crun run -d", "vserver exec", "crun exec"):
@@ -38,8 +39,9 @@ def test_density_bench_runs(workdir):
         m = re.match(r"\| \*\*(.+?)\*\* \(", l)
         if m:
             rows[m.group(1)] = [c.strip() for c in l.strip("|").split("|")]
-    assert set(rows) == {"vserver, own netns", "vserver, net isolate", "crun run -d",
-                         "lxc-start -d"}, p.stdout
+    assert set(rows) == {"vserver, own netns", "vserver, own netns, no userns",
+                         "vserver, net isolate", "vserver, net isolate, no userns",
+                         "crun run -d", "lxc-start -d"}, p.stdout
     for name, cols in rows.items():
         assert cols[1] == "3", (name, cols)  # three guests ran
         for c in cols[2:9]:
