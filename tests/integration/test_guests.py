@@ -67,7 +67,7 @@ def test_start_boots_init_as_pid1_with_services(vs):
     assert "syslogd" in lines.values()
     assert vs.exec_out("web1", "hostname").strip() == "web1.example.org"
     # init's stdin, stdout and stderr are all its console (none lost at exec)
-    fds = vs.exec_out("web1", "readlink /proc/1/fd/0 /proc/1/fd/1 /proc/1/fd/2").split()
+    fds = vs.exec_out("web1", "for i in 0 1 2; do readlink /proc/1/fd/$i; done").split()
     assert fds == ["/dev/pts/0"] * 3, fds
     # the console log got init's and rcS's output
     assert wait_for(lambda: "web1.example.org is up" in vs.log("web1").read_text())
