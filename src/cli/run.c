@@ -245,7 +245,8 @@ static int verb_run(int argc, char **argv)
                                             "free range",
                                             optarg, VS_IDMAP_COUNT);
                         /* count set, start 0: a free range of the installation's pool, below */
-                        spec.userns = (VsIdRange){.start = (unsigned)first, .count = VS_IDMAP_COUNT};
+                        spec.userns =
+                            (VsIdRange){.start = (unsigned)first, .count = VS_IDMAP_COUNT};
                         spec.seccomp.userns = true;
                         spec.caps = vs_caps_userns();
                         break;
@@ -290,8 +291,8 @@ static int verb_run(int argc, char **argv)
                 if (host_load(&h, NULL, verb) < 0 || vs_paths_ensure(&h.paths, &err) < 0)
                         return err.msg[0] ? fail_error(EXIT_FAILURE, verb, &err) : EXIT_FAILURE;
                 snprintf(owner, sizeof owner, "%s", name);
-                if (vs_idmap_allocate(h.paths.subid, owner, h.conf.userns_first,
-                                      h.conf.userns_last, &spec.userns, &err) < 0)
+                if (vs_idmap_allocate(h.paths.subid, owner, h.conf.userns_first, h.conf.userns_last,
+                                      &spec.userns, &err) < 0)
                         return fail_error(EXIT_FAILURE, verb, &err);
         }
         GuestStdio io;

@@ -77,10 +77,10 @@ VsCaps vs_caps_host_wide(void)
 VsCaps vs_caps_userns(void)
 {
         static const int host_only[] = {
-            CAP_SYS_TIME,  CAP_SYS_MODULE,    CAP_SYS_RAWIO, CAP_MAC_ADMIN,     CAP_MAC_OVERRIDE,
-            CAP_SYSLOG,    CAP_WAKE_ALARM,    CAP_BPF,       CAP_PERFMON,       CAP_AUDIT_CONTROL,
-            CAP_AUDIT_READ, CAP_SYS_PACCT,    CAP_BLOCK_SUSPEND, CAP_LINUX_IMMUTABLE,
-            CAP_SYS_TTY_CONFIG};
+            CAP_SYS_TIME,      CAP_SYS_MODULE,      CAP_SYS_RAWIO,     CAP_MAC_ADMIN,
+            CAP_MAC_OVERRIDE,  CAP_SYSLOG,          CAP_WAKE_ALARM,    CAP_BPF,
+            CAP_PERFMON,       CAP_AUDIT_CONTROL,   CAP_AUDIT_READ,    CAP_SYS_PACCT,
+            CAP_BLOCK_SUSPEND, CAP_LINUX_IMMUTABLE, CAP_SYS_TTY_CONFIG};
         VsCaps m = BIT(ARRAY_SIZE(cap_names)) - 1;
         for (size_t i = 0; i < ARRAY_SIZE(host_only); i++)
                 m &= ~BIT(host_only[i]);

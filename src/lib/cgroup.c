@@ -401,7 +401,7 @@ fail:
 int vs_cgroup_delegate(const VsCgroup *cg, uid_t uid, gid_t gid, VsError *err)
 {
         /* the files systemd's delegation names (v2), and their v1 counterparts */
-        static const char *const files[] = {"cgroup.procs",       "cgroup.threads",
+        static const char *const files[] = {"cgroup.procs",           "cgroup.threads",
                                             "cgroup.subtree_control", "tasks",
                                             "cgroup.clone_children",  "notify_on_release"};
         for (int i = 0; i < cg->n; i++) {

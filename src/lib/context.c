@@ -739,8 +739,8 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool user
  * never shows the host's mounts or sockets through /proc/PID.  Its parent
  * is the caller (CLONE_PARENT), whom its pidfd goes to.
  */
-static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns,
-                             int cgfd, int sock, VsError *err)
+static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns, int cgfd,
+                             int sock, VsError *err)
 {
         const int keep[] = {sock,           spec->stdio[0], spec->stdio[1],
                             spec->stdio[2], spec->pidfd,    cgfd};

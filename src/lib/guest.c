@@ -224,8 +224,8 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
             .bridge = g->host.bridge,
             .bpf_dir = bpf_dir,
             .unix_guard = g->host.unix_guard_cgroup,
-            .low_ports = g->cfg.userns &&
-                         (vs_guest_caps(&g->cfg) & ((VsCaps)1 << CAP_NET_BIND_SERVICE)),
+            .low_ports =
+                g->cfg.userns && (vs_guest_caps(&g->cfg) & ((VsCaps)1 << CAP_NET_BIND_SERVICE)),
         };
 }
 

@@ -213,8 +213,8 @@ int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsign
                 goto out;
         }
         /* aligned blocks: a host id tells its guest at a glance (id / 65536) */
-        unsigned long long s = ((unsigned long long)first + VS_IDMAP_COUNT - 1) / VS_IDMAP_COUNT *
-                               VS_IDMAP_COUNT;
+        unsigned long long s =
+            ((unsigned long long)first + VS_IDMAP_COUNT - 1) / VS_IDMAP_COUNT * VS_IDMAP_COUNT;
         for (; s + VS_IDMAP_COUNT - 1 <= last; s += VS_IDMAP_COUNT)
                 if (block_free(&rec, (unsigned)s))
                         break;

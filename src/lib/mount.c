@@ -220,8 +220,8 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
         for (size_t i = 0; i < ARRAY_SIZE(nodes) && userns; i++) {
                 char host[32];
                 /* the console stays a sink until a pty is bound over it */
-                snprintf(host, sizeof host, "/dev/%s", i == ARRAY_SIZE(nodes) - 1 ? "null"
-                                                                               : nodes[i].name);
+                snprintf(host, sizeof host, "/dev/%s",
+                         i == ARRAY_SIZE(nodes) - 1 ? "null" : nodes[i].name);
                 r = bind_host_node(dev, nodes[i].name, host, err);
                 if (r < 0)
                         return r;
@@ -311,7 +311,8 @@ static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
 {
         _cleanup_close_ int src =
             fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3)
-                    : open_tree(AT_FDCWD, b->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                    : open_tree(AT_FDCWD, b->source,
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (src < 0)
                 return vs_error(err, errno, "bind %s: open the source", b->source);
         struct stat st;
@@ -452,10 +453,9 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return vs_error(err, errno, "make the mount tree private");
         _cleanup_close_ int tree =
-            spec->rootfs_fd >= 0
-                ? spec->rootfs_fd
-                : open_tree(AT_FDCWD, spec->rootfs,
-                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+            spec->rootfs_fd >= 0 ? spec->rootfs_fd
+                                 : open_tree(AT_FDCWD, spec->rootfs,
+                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (tree < 0)
                 return vs_error(err, errno, "bind the root %s", spec->rootfs);
         if (spec->rootfs_fd < 0 && spec->readonly_root && set_attrs(tree, MOUNT_ATTR_RDONLY) < 0)
@@ -548,7 +548,8 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
         int n = 0;
         int r = 0;
         struct mount_attr idmap = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)userns_fd};
-        fds[n] = open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        fds[n] =
+            open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (fds[n] < 0) {
                 r = vs_error(err, errno, "bind the root %s", spec->rootfs);
                 goto fail;
@@ -590,9 +591,8 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                         goto fail;
                 }
                 n++;
-                if (b->idmap &&
-                    mount_setattr(fds[n - 1], "", AT_EMPTY_PATH | AT_RECURSIVE, &idmap,
-                                  sizeof idmap) < 0) {
+                if (b->idmap && mount_setattr(fds[n - 1], "", AT_EMPTY_PATH | AT_RECURSIVE, &idmap,
+                                              sizeof idmap) < 0) {
                         r = vs_error(err, errno,
                                      "bind %s: idmap it (its filesystem may have no idmapped "
                                      "mounts: drop idmap, or move it to ext4, xfs, btrfs or tmpfs)",

@@ -65,7 +65,8 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
 int vs_mount_pivot(int rootfd, VsError *err);
 /* Bind @source (an fd, e.g. a pty) over @target (a path below the new root's /dev). */
 int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err);
-/* Parse "SRC:DST[:OPTS]", OPTS ro, rw, idmap, comma separated; points into @spec, which it modifies. */
+/* Parse "SRC:DST[:OPTS]", OPTS ro, rw, idmap, comma separated; points into @spec, which it
+ * modifies. */
 int vs_bind_parse(char *spec, VsBind *ret, VsError *err);
 
 /* For docs and tests. */

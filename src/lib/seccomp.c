@@ -115,9 +115,8 @@ static const char *const default_deny[] = {
  * open_by_handle_at, which opens one past every path check, stays denied.
  */
 static const char *const userns_allowed[] = {
-    "mount",      "umount",    "umount2",       "pivot_root", "fsopen",
-    "fsconfig",   "fsmount",   "fspick",        "move_mount", "open_tree",
-    "mount_setattr", "reboot", "name_to_handle_at", NULL,
+    "mount",  "umount",     "umount2",   "pivot_root",    "fsopen", "fsconfig",          "fsmount",
+    "fspick", "move_mount", "open_tree", "mount_setattr", "reboot", "name_to_handle_at", NULL,
 };
 
 static bool in_list(const char *const *list, const char *name)

@@ -94,15 +94,15 @@ static void hostile_record(void **state)
         /* malformed lines are skipped, not trusted: overlapping allocation is still avoided */
         FILE *f = fopen(rec, "w");
         assert_non_null(f);
-        fprintf(f, "# comment\n:1:2\nx:notanumber:5\ny:4294967295:2\n"
-                   "z:1073741824:65536\nw:1073807360:0\n%0300d\n",
+        fprintf(f,
+                "# comment\n:1:2\nx:notanumber:5\ny:4294967295:2\n"
+                "z:1073741824:65536\nw:1073807360:0\n%0300d\n",
                 7);
         fclose(f);
         VsIdRange r;
         VsError e = {0};
-        assert_int_equal(vs_idmap_allocate(rec, "n", 1073741824U, 1073741824U + 2 * 65536 - 1, &r,
-                                           &e),
-                         0);
+        assert_int_equal(
+            vs_idmap_allocate(rec, "n", 1073741824U, 1073741824U + 2 * 65536 - 1, &r, &e), 0);
         assert_true(r.start == 1073741824U + 65536);
 }
 
