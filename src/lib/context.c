@@ -783,7 +783,7 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bo
         return 0;
 }
 
-static int user_ns_differs(pid_t pid, bool *ret, VsError *err)
+int vs_context_own_userns(pid_t pid, bool *ret, VsError *err)
 {
         char path[64];
         struct stat theirs, ours;
@@ -812,7 +812,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 return vs_error(err, errno, "the context's PID 1");
         /* a user namespace of its own: we enter it and act as its root */
         bool userns = false;
-        r = user_ns_differs(init, &userns, err);
+        r = vs_context_own_userns(init, &userns, err);
         if (r < 0)
                 return r;
         if (pidfd_send_signal(spec->pidfd, 0, NULL, 0) < 0) /* still the one we looked at */

@@ -112,6 +112,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err);
  * the command (ret->cgroup is empty: the context's cgroup is not ours).
  */
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err);
+/* Does @pid run in a user namespace other than ours (a context's own)? */
+int vs_context_own_userns(pid_t pid, bool *ret, VsError *err);
 /* Close the fds of @ctx, leaving the kernel objects alone. */
 void vs_context_release(VsContext *ctx);
 /* Wait for PID 1 to end; *ret_code is its exit code, or 128+signal. */

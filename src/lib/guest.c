@@ -155,13 +155,8 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
                 st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }
-        if (st.init > 0) {
-                char path[64];
-                struct stat theirs, ours;
-                snprintf(path, sizeof path, "/proc/%d/ns/user", (int)st.init);
-                st.userns = stat(path, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
-                            (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev);
-        }
+        if (st.init > 0 && vs_context_own_userns(st.init, &st.userns, NULL) < 0)
+                st.userns = false;
         *ret = st;
         return 0;
 }

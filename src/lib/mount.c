@@ -532,17 +532,6 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
         return r;
 }
 
-int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err)
-{
-        _cleanup_close_ int rootfd = vs_mount_place_root(spec, err);
-        if (rootfd < 0)
-                return rootfd;
-        int r = vs_mount_fill_root(spec, rootfd, err);
-        if (r < 0)
-                return r;
-        return TAKE_FD(rootfd);
-}
-
 int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError *err)
 {
         int n = 0;

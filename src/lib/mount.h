@@ -36,20 +36,17 @@ typedef struct VsRootSpec {
 } VsRootSpec;
 
 /*
- * In the calling process's own (new) mount namespace: make the tree
- * private, bind the rootfs, mount /proc, /sys (ro), /dev (tmpfs with the
- * basic nodes, devpts, shm, mqueue) and /run, apply the user's bind mounts,
- * mask and write-protect the sensitive /proc and /sys paths.  Returns an
- * O_PATH fd of the new root, ready for vs_mount_pivot().  Every mount target
- * is resolved inside the root: user bind targets may not pass a symlink
- * that leads out of it.
- */
-int vs_mount_prepare_root(const VsRootSpec *spec, VsError *err);
-/*
- * The two halves of vs_mount_prepare_root, for a caller that changes
- * credentials between them: the first makes the tree private and puts the
- * root in place (resolving host paths), returning its O_PATH fd; the
- * second mounts everything inside it and returns 0.
+ * In the calling process's own (new) mount namespace, in two steps, so a
+ * caller may change credentials between them (a user namespace's root):
+ *
+ * place: make the tree private and put the root in place (resolving host
+ * paths), returning an O_PATH fd of it, ready for vs_mount_pivot();
+ * fill: mount /proc, /sys (ro), /dev (tmpfs with the basic nodes, devpts,
+ * shm, mqueue) and /run in it, apply the user's bind mounts, mask and
+ * write-protect the sensitive /proc and /sys paths; 0 or -errno.
+ *
+ * Every mount target is resolved inside the root: user bind targets may not
+ * pass a symlink that leads out of it.
  */
 int vs_mount_place_root(const VsRootSpec *spec, VsError *err);
 int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err);
