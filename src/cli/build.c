@@ -347,32 +347,10 @@ static int verb_build(int argc, char **argv)
                 return fail(EXIT_FAILURE, verb,
                             "%s exists without a guest file (left by a crash? %s delete %s)", g.dir,
                             vs_program, name);
-        /* the context id: given and unused, or the lowest free one */
-        if (g.cfg.context) {
-                char **names;
-                int n;
-                if (vs_guest_list(&h.paths, &names, &n, &err) < 0)
-                        return fail_error(EXIT_FAILURE, verb, &err);
-                int clash = -1;
-                for (int i = 0; i < n; i++) {
-                        VsGuest o;
-                        if (clash < 0 &&
-                            vs_guest_load(&o, &h.paths, &h.conf, h.cgroup_parent, names[i], NULL) ==
-                                0 &&
-                            o.cfg.context == g.cfg.context)
-                                clash = i;
-                }
-                if (clash >= 0)
-                        fail(0, verb, "context %u is %s's (pick another, or leave --context out)",
-                             g.cfg.context, names[clash]);
-                for (int i = 0; i < n; i++)
-                        free(names[i]);
-                free(names);
-                if (clash >= 0)
-                        return EXIT_FAILURE;
-        } else if (vs_guest_free_context(&h.paths, &h.conf, &g.cfg.context, &err) < 0) {
+        /* the context id: given and unused, or the lowest free one, held until the file is written
+         */
+        if (vs_guest_reserve_context(&h.paths, &h.conf, name, &g.cfg.context, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
-        }
         sweep_stale_builds(&h.paths);
 
         struct sigaction sa = {.sa_handler = on_signal};
@@ -434,8 +412,10 @@ static int verb_build(int argc, char **argv)
         }
         if (vs_guest_config_save(&g.cfg, g.conf, &err) < 0) {
                 vs_tree_remove(g.dir, NULL);
+                vs_guest_release_context(&h.paths, g.cfg.context);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
+        vs_guest_release_context(&h.paths, g.cfg.context);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         fprintf(stderr, "%s: built %s (context %u) from %s in %.1fs\n", vs_program, name,
                 g.cfg.context, src,
@@ -443,6 +423,7 @@ static int verb_build(int argc, char **argv)
         return 0;
 fail:
         vs_tree_remove(tmp, NULL);
+        vs_guest_release_context(&h.paths, g.cfg.context);
         if (err.code == EINTR) {
                 fail(0, verb, "%s: interrupted; nothing was left behind", name);
                 return 130;

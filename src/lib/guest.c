@@ -207,6 +207,7 @@ static char **split_init(char *buf, char **argv, int max)
 }
 
 static void net_cleanup(const VsGuest *g);
+static int context_conflicts(const VsGuest *g, VsError *err);
 
 static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t size)
 {
@@ -342,6 +343,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
         VsNetSpec net;
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
         r = net_conflicts(g, err);
+        if (r == 0)
+                r = context_conflicts(g, err);
         if (r < 0)
                 return r;
 
@@ -519,37 +522,157 @@ int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *
         return 0;
 }
 
-int vs_guest_free_context(const VsPaths *paths, const VsHostConfig *host, unsigned *ret,
-                          VsError *err)
+/* Guest files' context ids, as owner names by id (NULL: unused); -errno. */
+static int contexts_in_use(const VsPaths *paths, unsigned lo, unsigned hi, char ***ret_owner,
+                           VsError *err)
 {
         char **names;
         int n;
         int r = vs_guest_list(paths, &names, &n, err);
         if (r < 0)
                 return r;
-        size_t span = host->ctx_max - host->ctx_min + 1;
-        _cleanup_free_ unsigned char *used = calloc(span, 1);
-        if (!used) {
+        char **owner = calloc((size_t)(hi - lo) + 1, sizeof *owner);
+        if (!owner)
                 r = vs_error(err, ENOMEM, "context ids");
-                goto out;
-        }
         for (int i = 0; i < n; i++) {
                 VsGuestConfig c;
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/%s.conf", paths->guests_conf, names[i]);
                 vs_guest_config_init(&c, names[i]);
-                if (vs_guest_config_load(&c, path, NULL) == 0 && c.context >= host->ctx_min &&
-                    c.context <= host->ctx_max)
-                        used[c.context - host->ctx_min] = 1;
+                if (owner && vs_guest_config_load(&c, path, NULL) == 0 && c.context >= lo &&
+                    c.context <= hi && !owner[c.context - lo])
+                        owner[c.context - lo] = TAKE_PTR(names[i]);
+                free(names[i]);
         }
-        r = vs_error(err, ENOSPC, "no free context id in %u-%u", host->ctx_min, host->ctx_max);
-        for (size_t i = 0; i < span; i++)
-                if (!used[i]) {
-                        *ret = host->ctx_min + (unsigned)i;
-                        r = 0;
-                        break;
+        free(names);
+        *ret_owner = owner;
+        return r;
+}
+
+static void free_owners(char **owner, unsigned span)
+{
+        for (unsigned i = 0; owner && i < span; i++)
+                free(owner[i]);
+        free(owner);
+}
+
+/*
+ * A context id taken by a build that has not written its guest file yet:
+ * run/vserver/context.ID holds "PID NAME"; a dead PID's reservation is gone.
+ */
+static bool reserved(const VsPaths *paths, unsigned ctx, char *who, size_t size)
+{
+        char path[PATH_MAX], buf[128];
+        snprintf(path, sizeof path, "%s/context.%u", paths->run, ctx);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
+                return false;
+        char *sp = strchr(buf, ' ');
+        unsigned long long pid;
+        if (sp)
+                *sp = '\0';
+        if (!sp || vs_parse_u64(buf, &pid) < 0 || pid == 0 || pid > INT_MAX ||
+            (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+                unlink(path);
+                return false;
+        }
+        snprintf(who, size, "%s", sp + 1);
+        who[strcspn(who, "\n")] = '\0';
+        return true;
+}
+
+int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
+                             unsigned *ctx, VsError *err)
+{
+        char lockpath[PATH_MAX];
+        int r = vs_mkdir_p(paths->run, 0755);
+        if (r < 0)
+                return vs_error(err, r, "create %s", paths->run);
+        snprintf(lockpath, sizeof lockpath, "%s/context.lock", paths->run);
+        _cleanup_close_ int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock < 0 || flock(lock, LOCK_EX) < 0)
+                return vs_error(err, errno, "lock %s", lockpath);
+        unsigned lo = host->ctx_min, hi = host->ctx_max;
+        if (*ctx && (*ctx < lo || *ctx > hi)) {
+                lo = hi = *ctx; /* a given id outside the host's range is the caller's call */
+        }
+        char **owner;
+        r = contexts_in_use(paths, lo, hi, &owner, err);
+        if (r < 0) {
+                free_owners(owner, hi - lo + 1);
+                return r;
+        }
+        char who[80];
+        if (*ctx) {
+                if (owner[*ctx - lo])
+                        r = vs_error_input(err,
+                                           "context %u is %s's (pick another, or leave "
+                                           "--context out)",
+                                           *ctx, owner[*ctx - lo]);
+                else if (reserved(paths, *ctx, who, sizeof who))
+                        r = vs_error_input(err,
+                                           "context %u is being built as %s (pick another, "
+                                           "or leave --context out)",
+                                           *ctx, who);
+        } else {
+                r = vs_error(err, ENOSPC,
+                             "no free context id in %u-%u (widen the host setting "
+                             "context-range)",
+                             lo, hi);
+                for (unsigned c = lo; c <= hi && c >= lo; c++)
+                        if (!owner[c - lo] && !reserved(paths, c, who, sizeof who)) {
+                                *ctx = c;
+                                r = 0;
+                                break;
+                        }
+        }
+        free_owners(owner, hi - lo + 1);
+        if (r < 0)
+                return r;
+        char path[PATH_MAX], note[128];
+        snprintf(path, sizeof path, "%s/context.%u", paths->run, *ctx);
+        snprintf(note, sizeof note, "%d %s\n", (int)getpid(), name);
+        _cleanup_close_ int fd =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 || vs_write_all(fd, note, strlen(note)) < 0)
+                return vs_error(err, errno, "reserve context %u", *ctx);
+        return 0;
+}
+
+void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
+{
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/context.%u", paths->run, ctx);
+        unlink(path);
+}
+
+/* Another guest running with @g's context id would share its loopback and its accounting. */
+static int context_conflicts(const VsGuest *g, VsError *err)
+{
+        char **names;
+        int n;
+        int r = vs_guest_list(&g->paths, &names, &n, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < n && r == 0; i++) {
+                if (streq(names[i], g->cfg.name))
+                        continue;
+                VsGuest *o = calloc(1, sizeof *o);
+                VsGuestState st;
+                if (!o ||
+                    vs_guest_load(o, &g->paths, &g->host, g->cgroup_parent, names[i], NULL) < 0 ||
+                    o->cfg.context != g->cfg.context || vs_guest_state(o, &st, NULL) < 0) {
+                        free(o);
+                        continue;
                 }
-out:
+                if (st.running)
+                        r = vs_error_input(err,
+                                           "context %u is in use by the running guest %s (give "
+                                           "one of them another: vserver set NAME "
+                                           "guest.context=ID --save)",
+                                           g->cfg.context, names[i]);
+                vs_guest_state_release(&st);
+                free(o);
+        }
         for (int i = 0; i < n; i++)
                 free(names[i]);
         free(names);

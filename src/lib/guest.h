@@ -71,10 +71,18 @@ int vs_guest_start(VsGuest *g, VsError *err);
 int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err);
 /* Names of all guests with a file, sorted; free each and the array. */
 int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err);
-/* The lowest context id in the host range that no guest file uses. */
-int vs_guest_free_context(const VsPaths *paths, const VsHostConfig *host, unsigned *ret,
-                          VsError *err);
-/* The environment guests' processes start with (PATH, HOME, container=vserver). */
+/*
+ * Reserve a context id for guest @name being built: *ctx if given (refused
+ * if a guest file or another build has it), else the lowest free one in the
+ * host's range.  Atomic across concurrent builds (a lock, and a reservation
+ * run/vserver/context.ID that lives until the build's process ends or
+ * vs_guest_release_context).
+ */
+int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
+                             unsigned *ctx, VsError *err);
+void vs_guest_release_context(const VsPaths *paths,
+                              unsigned ctx); /* The environment guests' processes start with (PATH,
+                                                HOME, container=vserver). */
 extern char *const vs_guest_env[];
 
 /* Freeze (@suspend) or thaw every process of a running guest. */

@@ -512,3 +512,27 @@ def test_limits_apply_outside_the_guests_reach(vs):
             assert open(f"{d}/pids.max").read().strip() == "40"
     vs("stop", "m1", "--timeout", "2", check=True)
     assert not guest_pids(vs, "m1")
+
+
+def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(vs):
+    """Issue 15: two builds at once both took the same context id, and start did not check."""
+    procs = [vs.popen("build", f"c{i}", "--init", "none", stdout=subprocess.DEVNULL,
+                      stderr=subprocess.PIPE) for i in range(6)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    ctxs = [int(json.loads(vs("config", f"c{i}", "--json", check=True).stdout)["guest.context"])
+            for i in range(6)]
+    assert len(set(ctxs)) == 6, ctxs
+    assert not list((vs.root / "run/vserver").glob("context.*[0-9]"))  # reservations gone
+    # a guest file edited to another guest's context: refused while that one runs
+    vs("start", "c0", check=True)
+    text = vs.conf("c1").read_text()
+    vs.conf("c1").write_text(text.replace(f"context = {ctxs[1]}", f"context = {ctxs[0]}"))
+    p = vs("start", "c1")
+    assert p.returncode == 1 and f"context {ctxs[0]} is in use by the running guest c0" in \
+        p.stderr, p.stderr
+    p = vs("build", "c9", "--context", str(ctxs[0]))
+    assert p.returncode == 1 and f"context {ctxs[0]} is c0's" in p.stderr, p.stderr
+    vs("stop", "c0", check=True)
+    vs("start", "c1", check=True)
+    vs("stop", "c1", check=True)
