@@ -427,6 +427,41 @@ const Verb verb_restart_def = {
     .usage = "  --timeout S      seconds to wait for init to stop\n"
              "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n",
 };
+/* util-vserver's "vserver NAME running": exit 0 if it runs (or is suspended), 1 if not. */
+static int verb_running(int argc, char **argv)
+{
+        static const char verb[] = "running";
+        Opts o;
+        Host h;
+        VsGuest g;
+        VsError err = {0};
+        int code;
+        int r = opts_parse(argc, argv, verb, O_ROOT_DIR, verb_running_def.synopsis,
+                           verb_running_def.usage, &o);
+        if (r != 0)
+                return r < 0 ? EXIT_USAGE : 0;
+        if (host_load(&h, o.root_dir, verb) < 0)
+                return EXIT_FAILURE;
+        if (o.optind != argc - 1)
+                return fail(EXIT_USAGE, verb, "name one guest (say %s NAME running)", vs_program);
+        if (guest_load(&g, &h, argv[o.optind], verb, &code) < 0)
+                return code;
+        VsGuestState st;
+        if (vs_guest_state(&g, &st, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        bool running = st.running;
+        vs_guest_state_release(&st);
+        printf("%s is %s\n", g.cfg.name, running ? "running" : "stopped");
+        return running ? 0 : EXIT_FAILURE;
+}
+
+const Verb verb_running_def = {
+    .name = "running",
+    .run = verb_running,
+    .synopsis = "NAME",
+    .summary = "is the guest running? exit 0 if so, 1 if not (util-vserver's test)",
+    .usage = "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n",
+};
 const Verb verb_status_def = {
     .name = "status",
     .run = verb_status,

@@ -536,3 +536,14 @@ def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(
     vs("stop", "c0", check=True)
     vs("start", "c1", check=True)
     vs("stop", "c1", check=True)
+
+
+def test_running_is_util_vservers_test(vs):
+    vs("build", "r1", "--init", "none", check=True)
+    p = vs("r1", "running")
+    assert (p.returncode, p.stdout) == (1, "r1 is stopped\n")
+    vs("start", "r1", check=True)
+    p = vs("r1", "running")
+    assert (p.returncode, p.stdout) == (0, "r1 is running\n")
+    assert vs("running", "nosuch").returncode == 1
+    vs("stop", "r1", check=True)
