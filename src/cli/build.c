@@ -287,6 +287,10 @@ static int verb_build(int argc, char **argv)
         }
         if (vs_guest_config_check(&g.cfg, "options", &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);
+        /* what this host must have for it: known now, not at its first start */
+        if (g.cfg.net == VS_NET_ISOLATE &&
+            vs_net_isolate_check(&g.cfg.netcfg, h.conf.net_device, &err) < 0)
+                return fail_error(EXIT_USAGE, verb, &err);
 
         /* the template */
         enum { T_BUSYBOX, T_DEBIAN, T_DIR, T_TARBALL, T_CLONE } kind;

@@ -76,6 +76,14 @@ typedef struct VsNetSpec {
 } VsNetSpec;
 
 /*
+ * isolate: are the addresses fit for this host?  Each names an interface
+ * that exists (@default_dev where it names none), and one on the loopback
+ * device is a single host (/32, /128): a wider prefix there makes the host
+ * answer the whole network itself, and cuts it off from that network.
+ * One line naming the address and the fix.
+ */
+int vs_net_isolate_check(const VsNetConfig *cfg, const char *default_dev, VsError *err);
+/*
  * isolate: check the addresses (not the host's own, not another guest's),
  * add them to their interfaces, load and attach the programs to cgroup @cg.
  * On failure nothing is left.

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <stdio.h>
@@ -398,6 +399,38 @@ static void teardown_if_unused(const char *dir, int guests_fd)
         (void)rmdir(dir);
 }
 
+int vs_net_isolate_check(const VsNetConfig *cfg, const char *default_dev, VsError *err)
+{
+        for (int i = 0; i < cfg->n_addrs; i++) {
+                const VsNetAddr *a = &cfg->addrs[i];
+                const char *dev = a->dev[0] ? a->dev : default_dev;
+                char buf[96];
+                vs_net_addr_format(a, buf, sizeof buf);
+                unsigned ifindex = if_nametoindex(dev);
+                if (!ifindex)
+                        return vs_error_input(err,
+                                              "address %s: this host has no interface %s (see ip "
+                                              "link; name one with @DEVICE)",
+                                              buf, dev);
+                unsigned host = a->family == AF_INET ? 32 : 128;
+                if (a->prefix < host && ifindex == 1) { /* the loopback device */
+                        char one[96], bare[96];
+                        VsNetAddr h = *a;
+                        h.dev[0] = '\0';
+                        vs_net_addr_format(&h, bare, sizeof bare);
+                        h.prefix = host;
+                        vs_net_addr_format(&h, one, sizeof one);
+                        return vs_error_input(err,
+                                              "address %s on %s would make this host answer all "
+                                              "of its /%u itself, cutting it off from that "
+                                              "network: say %s, or put it on the interface of "
+                                              "that network (%s@eth0)",
+                                              buf, dev, a->prefix, one, bare);
+                }
+        }
+        return 0;
+}
+
 int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
 {
         char path[PATH_MAX];
@@ -412,6 +445,9 @@ int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
         if (!cgdir)
                 return vs_error_input(err, "net mode isolate needs cgroup2 (cgroup-BPF); this "
                                            "host has only cgroup v1 (say mode = netns or none)");
+        r = vs_net_isolate_check(s->cfg, s->device, err);
+        if (r < 0)
+                return r;
         r = bpf_dir_open(s->bpf_dir, &lock, err);
         if (r < 0)
                 return r;

@@ -309,8 +309,14 @@ def test_net_none_and_host_modes(net):
     (["--net", "netns", "--address", "198.18.0.10/24@eth1"], "drop the @device"),
     (["--net", "bridge"], "is not a network mode"),
     (["--address", "198.18.0.10", "--address", "198.18.0.10/24"], "is given twice"),
+    # issue 15: a /24 on lo took the whole /24 off the network, silently
+    (["--address", "198.18.0.10/24"], "address 198.18.0.10/24 on lo would make this host answer "
+     "all of its /24 itself, cutting it off from that network: say 198.18.0.10/32, or put it "
+     "on the interface of that network (198.18.0.10/24@eth0)"),
+    (["--address", "2001:db8::10/64@lo"], "say 2001:db8::10/128"),
+    (["--address", "198.18.0.10/32@nosuchdev"], "this host has no interface nosuchdev"),
 ], ids=["ip", "prefix", "loopback", "device", "any", "mode-none", "gateway-isolate",
-        "netns-device", "mode", "twice"])
+        "netns-device", "mode", "twice", "lo-prefix", "lo-prefix6", "no-device"])
 def test_bad_network_input(net, opts, message):
     p = net("build", "x", *opts)
     assert p.returncode == 2, p
