@@ -288,6 +288,8 @@ static int verb_build(int argc, char **argv)
         if (vs_guest_config_check(&g.cfg, "options", &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);
         /* what this host must have for it: known now, not at its first start */
+        if (vs_limits_check_host(&g.cfg.limits, &err) < 0)
+                return fail_error(EXIT_USAGE, verb, &err);
         if (g.cfg.net == VS_NET_ISOLATE &&
             vs_net_isolate_check(&g.cfg.netcfg, h.conf.net_device, &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);

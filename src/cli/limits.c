@@ -79,7 +79,8 @@ static int verb_set(int argc, char **argv)
                 all_live &= strncmp(keys[n], "limits.", 7) == 0;
                 n++;
         }
-        if (vs_guest_config_check(&g.cfg, g.cfg.name, &err) < 0)
+        if (vs_guest_config_check(&g.cfg, g.cfg.name, &err) < 0 ||
+            vs_limits_check_host(&g.cfg.limits, &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);
         if (guest_lock(&g, verb, &lockfd) < 0)
                 return EXIT_FAILURE;

@@ -667,8 +667,7 @@ static int context_conflicts(const VsGuest *g, VsError *err)
                 if (st.running)
                         r = vs_error_input(err,
                                            "context %u is in use by the running guest %s (give "
-                                           "one of them another: vserver set NAME "
-                                           "guest.context=ID --save)",
+                                           "one of them another context in its guest file)",
                                            g->cfg.context, names[i]);
                 vs_guest_state_release(&st);
                 free(o);

@@ -131,6 +131,70 @@ static int parse_duration_us(const char *v, uint64_t *ret)
         return 0;
 }
 
+/* Mark the members of a valid list @v in @set (up to @n); false if one is @n or more. */
+static bool cpulist_fill(const char *v, bool *set, unsigned n)
+{
+        const char *p = v;
+        while (*p) {
+                char *end;
+                unsigned long a = strtoul(p, &end, 10), b = a;
+                p = end;
+                if (*p == '-') {
+                        b = strtoul(p + 1, &end, 10);
+                        p = end;
+                }
+                for (unsigned long c = a; c <= b; c++) {
+                        if (c >= n)
+                                return false;
+                        set[c] = true;
+                }
+                if (*p == ',')
+                        p++;
+        }
+        return true;
+}
+
+/* Is every member of @want in the kernel's list at @path? */
+static bool cpulist_within(const char *want, const char *path, char *have, size_t size)
+{
+        enum { N = 8192 };
+        if (vs_read_file_at(AT_FDCWD, path, have, size) <= 0)
+                return true; /* nothing to compare with: the kernel will say */
+        have[strcspn(have, "\n")] = '\0';
+        bool *in = calloc(N, sizeof *in), *w = calloc(N, sizeof *w);
+        bool ok = in && w && cpulist_fill(have, in, N) && cpulist_fill(want, w, N);
+        for (unsigned c = 0; ok && c < N; c++)
+                ok = !w[c] || in[c];
+        free(in);
+        free(w);
+        return ok;
+}
+
+int vs_limits_check_host(const VsLimits *l, VsError *err)
+{
+        char have[256];
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (l->cpu_limit_milli && cpus > 0 && l->cpu_limit_milli > (unsigned long)cpus * 1000)
+                return vs_error_input(err,
+                                      "limits.cpu.limit: %u.%03u CPUs, but this host has %ld "
+                                      "(say at most %ld)",
+                                      l->cpu_limit_milli / 1000, l->cpu_limit_milli % 1000, cpus,
+                                      cpus);
+        if (l->cpuset_cpus[0] &&
+            !cpulist_within(l->cpuset_cpus, "/sys/devices/system/cpu/online", have, sizeof have))
+                return vs_error_input(err,
+                                      "limits.cpuset: \"%s\" names CPUs this host does not have "
+                                      "(it has %s)",
+                                      l->cpuset_cpus, have);
+        if (l->cpuset_mems[0] &&
+            !cpulist_within(l->cpuset_mems, "/sys/devices/system/node/online", have, sizeof have))
+                return vs_error_input(err,
+                                      "limits.cpuset.mems: \"%s\" names memory nodes this host "
+                                      "does not have (it has %s)",
+                                      l->cpuset_mems, have);
+        return 0;
+}
+
 /* A cpuset list as the kernel takes it: "0-3,6,8-9". */
 static bool cpulist_valid(const char *v)
 {

@@ -73,6 +73,11 @@ void vs_limits_defaults(VsLimits *l);
 int vs_limits_set_key(VsLimits *l, const char *key, const char *value, char *msg, size_t msz);
 /* Checks across keys, after the whole section is read; -EINVAL with @msg. */
 int vs_limits_check(const VsLimits *l, char *msg, size_t msz);
+/*
+ * What this host can give: a CPU limit up to its CPUs, a cpuset of CPUs and
+ * memory nodes it has online.  One line naming the key and what it has.
+ */
+int vs_limits_check_host(const VsLimits *l, VsError *err);
 /* Write the keys that are set, as a guest file would hold them. */
 void vs_limits_write(const VsLimits *l, FILE *f);
 /* Is @key (without "limits.") a key of ours? */

@@ -347,8 +347,9 @@ def test_a_v1_only_host_stops_a_guest_caught_in_vfork(vs):
     (["mount.bind=/a:/b"], "edit"),
     (["guest.context=5"], "does not change"),
     ([], "say what to set"),
+    (["limits.cpuset=0-4095"], 'limits.cpuset: "0-4095" names CPUs this host does not have'),
 ], ids=["size", "unknown", "nokey", "hard", "cpus", "cpuset", "device", "hostname", "bind",
-        "context", "nothing"])
+        "context", "nothing", "cpuset-host"])
 def test_set_bad_input(vs, hog, args, msg):
     build(vs, hog, "bad")
     vs("start", "bad", check=True)
@@ -366,6 +367,19 @@ def test_set_a_stopped_guest_needs_save(vs, hog):
     assert "memory = 1G" in vs.conf("off").read_text()
     p = vs("build", "x2", "--cpus", "0")
     assert p.returncode == 2 and "--cpus" in p.stderr
+
+
+def test_build_refuses_what_this_host_cannot_give(vs):
+    """Issue 15: --cpus 99 on a 2-CPU host was taken, --cpuset 7 failed only at start."""
+    n = os.cpu_count()
+    p = vs("build", "x", "--cpus", str(n + 97))
+    assert p.returncode == 2, p.stderr
+    assert f"limits.cpu.limit: {n + 97}.000 CPUs, but this host has {n} (say at most {n})" \
+        in p.stderr, p.stderr
+    p = vs("build", "x", "--cpuset", str(n + 5))
+    assert p.returncode == 2 and f'"{n + 5}" names CPUs this host does not have' in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and vs.guests() == []
+    vs("build", "x", "--cpus", str(n), "--cpuset", f"0-{n - 1}", check=True)
 
 
 def test_stats_watch_prints_lines(vs, hog):
