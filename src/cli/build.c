@@ -44,6 +44,14 @@ static void sweep_stale_builds(const VsPaths *p)
         closedir(d);
 }
 
+static bool has_etc(const char *root)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/etc", root);
+        return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 enum {
         OPT_TEMPLATE = 256,
         OPT_HOSTNAME,
@@ -403,6 +411,12 @@ static int verb_build(int argc, char **argv)
         }
         if (r == 0 && vs_tree_interrupted)
                 r = vs_error(&err, EINTR, "interrupted");
+        /* a root filesystem, not any file or directory */
+        if (r == 0 && (kind == T_DIR || kind == T_TARBALL) && !has_etc(tmproot))
+                r = vs_error_input(&err,
+                                   "--template %s has no /etc: not a root file system (say a "
+                                   "directory or tarball of one, busybox, debian or clone:GUEST)",
+                                   src);
         if (r == 0)
                 r = vs_template_identity(tmproot, &g.cfg, &err);
         if (r < 0)

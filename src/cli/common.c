@@ -2,6 +2,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "../lib/util.h"
 #include "cli.h"
@@ -11,6 +12,16 @@ int host_load(Host *h, const char *root_dir, const char *verb)
         VsError err = {0};
         if (!root_dir)
                 root_dir = getenv("VSERVER_ROOT");
+        /* an installation elsewhere must be there: only build makes one */
+        struct stat st;
+        if (root_dir && *root_dir && !streq(verb, "build") && !streq(verb, "run") &&
+            stat(root_dir, &st) < 0) {
+                fail(0, verb,
+                     "no installation at %s (%m; build makes one, or check --root-dir "
+                     "and VSERVER_ROOT)",
+                     root_dir);
+                return -1;
+        }
         if (vs_paths_init(&h->paths, root_dir, &err) < 0 ||
             (vs_host_config_init(&h->conf),
              vs_host_config_load(&h->conf, h->paths.host_conf, &err)) < 0) {

@@ -22,15 +22,46 @@ static const Verb *const verbs[] = {
     &verb_deunify_def,
 };
 
+/* Length of the valid UTF-8 sequence at @s (2-4), or 0. */
+static int utf8_len(const unsigned char *s)
+{
+        int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+        for (int i = 1; i < n; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        return s[0] >= 0xf8 ? 0 : n;
+}
+
+/*
+ * Messages quote what users, guest files and guests wrote: control bytes
+ * and broken UTF-8 are printed escaped (\xNN), never sent to the terminal.
+ */
+static void put_escaped(const char *s, FILE *f)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p;) {
+                int n = *p >= 0x80 ? utf8_len(p) : 0;
+                if (n) {
+                        fwrite(p, 1, (size_t)n, f);
+                        p += n;
+                } else if (*p < 0x20 || *p == 0x7f || *p >= 0x80) {
+                        fprintf(f, "\\x%02x", *p++);
+                } else {
+                        fputc(*p++, f);
+                }
+        }
+}
+
 int fail(int code, const char *verb, const char *fmt, ...)
 {
         va_list ap;
+        char msg[4096];
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
         fprintf(stderr, "%s: ", vs_program);
         if (verb)
                 fprintf(stderr, "%s: ", verb);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
+        put_escaped(msg, stderr);
         fputc('\n', stderr);
         return code;
 }

@@ -123,7 +123,7 @@ static int bad(Reader *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int bad(Reader *r, const char *key, const char *fmt, ...)
 {
-        char msg[320];
+        char msg[VS_ERROR_MSG_MAX];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
@@ -557,7 +557,7 @@ static int guest_handler(void *user, const char *section, const char *name, cons
 {
         Reader *r = user;
         VsGuestConfig *g = r->target;
-        char key[128], v[PATH_MAX], msg[400];
+        char key[128], v[PATH_MAX], msg[VS_ERROR_MSG_MAX - 128];
         snprintf(key, sizeof key, "%s.%s", section, name);
         snprintf(v, sizeof v, "%s", value ? value : "");
         strip_comment(v);
@@ -575,7 +575,7 @@ static int guest_handler(void *user, const char *section, const char *name, cons
 
 int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *err)
 {
-        char msg[320];
+        char msg[VS_ERROR_MSG_MAX - 128];
         if (vs_limits_check(&g->limits, msg, sizeof msg) < 0)
                 return vs_error_input(err, "%s: [limits]: %s", label, msg);
         bool ns = g->net == VS_NET_NETNS, iso = g->net == VS_NET_ISOLATE;
@@ -654,7 +654,7 @@ int vs_guest_config_load(VsGuestConfig *g, const char *path, VsError *err)
 int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, const char *where,
                         VsError *err)
 {
-        char sec[64], msg[400];
+        char sec[64], msg[VS_ERROR_MSG_MAX - 128];
         const char *dot = strchr(key, '.');
         if (!dot || (size_t)(dot - key) >= sizeof sec)
                 return vs_error_input(err, "%s: \"%s\" is not a key (say section.key)", where, key);

@@ -8,7 +8,7 @@
  * level prefixes with its own context ("start web1: mount /proc").  Fixed
  * size so a child after clone can send it over a socket without malloc.
  */
-#define VS_ERROR_MSG_MAX 480
+#define VS_ERROR_MSG_MAX 1024
 
 typedef struct VsError {
         int code;  /* positive errno, 0 when no error */

@@ -336,11 +336,13 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                 r = vs_error(err, errno, "chdir %s", dst);
                 goto out;
         }
+        unsigned long entries = 0;
         for (;;) {
                 struct archive_entry *e;
                 int rc = la.read_next_header(a, &e);
                 if (rc == ARCHIVE_EOF)
                         break;
+                entries++;
                 if (vs_tree_interrupted) {
                         r = vs_error(err, EINTR, "interrupted");
                         break;
@@ -366,6 +368,9 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                         break;
                 }
         }
+        if (r == 0 && entries == 0)
+                r = vs_error_input(err, "%s holds no files: not an archive libarchive reads",
+                                   tarball);
         if (fchdir(here) < 0 && r == 0)
                 r = vs_error(err, errno, "chdir back");
 out:

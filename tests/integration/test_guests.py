@@ -258,11 +258,14 @@ def test_two_starts_at_once_give_one_guest(vs):
     ("[security]\ncapabilities.add = NET_RAW FLY\n",
      'b1.conf:{n}: security.capabilities.add: "FLY" is not a capability'),
     ("just words\n", "b1.conf:{n}: not an INI line"),
+    # issue 15: raw bytes were echoed back to the terminal
+    ("[guest]\n\x1b]0;pwned\x07\xff = 1\n",
+     "b1.conf:{n}: guest.\\x1b]0;pwned\\x07\\xff: unknown key (known: context,"),
 ])
 def test_a_broken_guest_file_gives_one_line(vs, text, message):
     vs("build", "b1", check=True)
     good = "# a guest file an admin edited\n[guest]\ncontext = 1000\n\n"
-    vs.conf("b1").write_text(good + text)
+    vs.conf("b1").write_bytes((good + text).encode("latin-1"))
     n = len((good + text).splitlines())
     for cmd in (["start", "b1"], ["config", "b1"], ["status", "b1"]):
         p = vs(*cmd)
@@ -547,3 +550,16 @@ def test_running_is_util_vservers_test(vs):
     assert (p.returncode, p.stdout) == (0, "r1 is running\n")
     assert vs("running", "nosuch").returncode == 1
     vs("stop", "r1", check=True)
+
+
+def test_bad_input_gets_one_line_with_the_fix(vs):
+    """Issue 15: late, cut or silent answers to wrong input."""
+    p = vs("build", "t1", "--template", "/etc/passwd")
+    assert p.returncode == 1 and "--template /etc/passwd has no /etc: not a root file system " \
+        "(say a directory or tarball of one, busybox, debian or clone:GUEST)" in p.stderr, p.stderr
+    assert vs.guests() == [] and not list((vs.root / "var/lib/vserver/guests").iterdir())
+    vs("build", "t2", "--init", "none", check=True)
+    p = vs("set", "t2", "limits.nosuch=1", "--save")
+    assert p.returncode == 2 and p.stderr.rstrip().endswith("sigpending, stack)"), p.stderr
+    p = vs("--root-dir", "/nonexistent-vs", "list")
+    assert p.returncode == 1 and "no installation at /nonexistent-vs" in p.stderr, p.stderr
