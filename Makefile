@@ -108,7 +108,9 @@ bench: deps all
 install: all
 	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver
 	install -D -m 0644 $(B)/vserver.8 $(DESTDIR)$(PREFIX)/share/man/man8/vserver.8
-	install -D -m 0644 dist/vserver.service $(DESTDIR)/etc/systemd/system/vserver.service
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/vserver.service > $(DESTDIR)/etc/systemd/system/vserver.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/vserver.service
 
 lint:
 	@tools/lint.sh

@@ -459,9 +459,14 @@ def test_autostart(vs, workdir):
     vs("stop", "--all", check=True)
     assert vs("status", "a1").returncode == 3
     from conftest import REPO
-    unit = (REPO / "dist/vserver.service").read_text()
-    assert "ExecStart=/usr/local/sbin/vserver start --autostart" in unit
-    assert "ExecStop=/usr/local/sbin/vserver stop --all" in unit
+    # make install writes the unit with its own PREFIX, and no KillMode=none (issue 15)
+    dest = workdir / "dest"
+    subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={dest}", "PREFIX=/opt/vs"],
+                   check=True, capture_output=True)
+    unit = (dest / "etc/systemd/system/vserver.service").read_text()
+    assert "ExecStart=/opt/vs/sbin/vserver start --autostart" in unit
+    assert "ExecStop=/opt/vs/sbin/vserver stop --all" in unit
+    assert not [l for l in unit.splitlines() if l.startswith("KillMode")]
 
 
 def test_config_prints_the_effective_configuration(vs):
