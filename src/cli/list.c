@@ -176,13 +176,14 @@ static int verb_list(int argc, char **argv)
                                                json_object_new_int64((int64_t)u.vsz));
                         json_object_object_add(j, "rss_bytes",
                                                json_object_new_int64((int64_t)u.rss));
+                        /* one source per figure: the cgroup's counters, as the table */
                         long hz = sysconf(_SC_CLK_TCK);
-                        json_object_object_add(
-                            j, "user_seconds",
-                            json_object_new_double((double)u.utime / (double)hz));
-                        json_object_object_add(
-                            j, "system_seconds",
-                            json_object_new_double((double)u.stime / (double)hz));
+                        double user =
+                            have ? (double)s.cpu_user_us / 1e6 : (double)u.utime / (double)hz;
+                        double sys =
+                            have ? (double)s.cpu_system_us / 1e6 : (double)u.stime / (double)hz;
+                        json_object_object_add(j, "user_seconds", json_object_new_double(user));
+                        json_object_object_add(j, "system_seconds", json_object_new_double(sys));
                         json_object_object_add(j, "uptime_seconds",
                                                up >= 0 ? json_object_new_int64(up) : NULL);
                         if (have)

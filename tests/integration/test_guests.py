@@ -568,3 +568,16 @@ def test_bad_input_gets_one_line_with_the_fix(vs):
     assert p.returncode == 2 and p.stderr.rstrip().endswith("sigpending, stack)"), p.stderr
     p = vs("--root-dir", "/nonexistent-vs", "list")
     assert p.returncode == 1 and "no installation at /nonexistent-vs" in p.stderr, p.stderr
+
+
+def test_list_json_has_one_source_per_figure(vs):
+    """Issue 15: "user_seconds": 0.0 beside cpu_user_us: 8000."""
+    vs("build", "j1", "--init", "none", check=True)
+    vs("start", "j1", check=True)
+    vs("exec", "j1", "--", "/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+       check=True)
+    row = json.loads(vs("list", "--json", check=True).stdout)[0]
+    assert row["cpu_user_us"] > 0
+    assert row["user_seconds"] == row["cpu_user_us"] / 1e6
+    assert row["system_seconds"] == row["cpu_system_us"] / 1e6
+    vs("stop", "j1", check=True)
