@@ -38,9 +38,10 @@ static int do_stop(const Host *h, const char *name, long timeout, const char *ve
 {
         VsGuest g;
         VsError err = {0};
-        int code;
-        if (guest_load(&g, h, name, verb, &code) < 0)
-                return code;
+        /* what it was started with: its file may have changed, or broken, since */
+        int loaded = vs_guest_load_started(&g, &h->paths, &h->conf, h->cgroup_parent, name, &err);
+        if (loaded < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
         _cleanup_close_ int lock = -EBADF;
         if (guest_lock(&g, verb, &lock) < 0)
                 return EXIT_FAILURE;
@@ -290,7 +291,11 @@ static int verb_delete(int argc, char **argv)
         if (running && !o.force)
                 return fail(EXIT_FAILURE, verb, "%s is running (stop it first, or use --force)",
                             name);
-        bool cfg_ok = vs_guest_config_load(&g.cfg, g.conf, NULL) == 0;
+        VsGuest started;
+        bool cfg_ok =
+            vs_guest_load_started(&started, &h.paths, &h.conf, h.cgroup_parent, name, NULL) == 0;
+        if (cfg_ok)
+                g.cfg = started.cfg;
         if (running || st.cgroup.n) {
                 bool forced;
                 if (vs_guest_stop(&g, 0, &forced, &err) < 0)
@@ -316,6 +321,8 @@ static int verb_delete(int argc, char **argv)
         }
         char lockpath[PATH_MAX];
         snprintf(lockpath, sizeof lockpath, "%s/%s.lock", h.paths.run, name);
+        unlink(lockpath);
+        snprintf(lockpath, sizeof lockpath, "%s/%s.started", h.paths.run, name);
         unlink(lockpath);
         /*
          * Its id range: free again, unless it may own files outside its tree

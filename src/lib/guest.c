@@ -61,6 +61,36 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         return vs_guest_config_load(&g->cfg, g->conf, err);
 }
 
+/* run/NAME.started: the guest file as the running guest was started with. */
+static void started_path(const VsGuest *g, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/%s.started", g->paths.run, g->cfg.name);
+}
+
+int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                          const char *cgroup_parent, const char *name, VsError *err)
+{
+        int r = vs_guest_init(g, paths, host, cgroup_parent, name, err);
+        if (r < 0)
+                return r;
+        char note[PATH_MAX];
+        started_path(g, note, sizeof note);
+        VsError e = {0};
+        if (access(note, F_OK) == 0 && vs_guest_config_load(&g->cfg, note, &e) == 0)
+                return 0;
+        vs_guest_config_init(&g->cfg, name);
+        if (access(g->conf, F_OK) < 0 && errno == ENOENT && access(g->dir, F_OK) < 0)
+                return vs_error_input(err, "no guest \"%s\" (no %s; see vserver list --all)", name,
+                                      g->conf);
+        r = vs_guest_config_load(&g->cfg, g->conf, err);
+        if (r < 0) {
+                /* a broken file: what the kernel knows is enough to stop it */
+                vs_guest_config_init(&g->cfg, name);
+                return 1;
+        }
+        return 0;
+}
+
 int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err)
 {
         char path[PATH_MAX];
@@ -399,6 +429,10 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 net_cleanup(g);
                 return r;
         }
+        /* for stop and delete: what it runs with, whatever its file says later */
+        char note[PATH_MAX];
+        started_path(g, note, sizeof note);
+        (void)vs_guest_config_save(&g->cfg, note, NULL);
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;
@@ -471,8 +505,12 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
         }
         /* whatever is left, however it hid (double forks, other sessions) */
         r = vs_cgroup_destroy(&st.cgroup, err);
-        if (r >= 0)
+        if (r >= 0) {
+                char note[PATH_MAX];
                 net_cleanup(g);
+                started_path(g, note, sizeof note);
+                unlink(note);
+        }
 out:
         vs_guest_state_release(&st);
         return r;

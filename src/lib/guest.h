@@ -39,6 +39,14 @@ typedef struct VsGuestState {
 /* Fill in names and paths and load the guest file. */
 int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
                   const char *cgroup_parent, const char *name, VsError *err);
+/*
+ * For stop and delete: the guest as it was started (run/NAME.started, kept
+ * from start to stop), else its file.  Returns 1 with defaults (paths, no
+ * network to undo) if the file is broken: the kernel still knows enough to
+ * stop the guest.
+ */
+int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
+                          const char *cgroup_parent, const char *name, VsError *err);
 /* Paths only: for a guest being built, or one whose file is broken. */
 int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
                   const char *cgroup_parent, const char *name, VsError *err);

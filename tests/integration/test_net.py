@@ -336,3 +336,33 @@ def test_an_address_in_use_by_a_running_guest(net):
     assert vs("status", "b").returncode != 0
     vs("stop", "a", check=True)
     vs("start", "b", check=True)
+
+
+def test_stop_and_delete_work_from_what_the_guest_started_with(net):
+    """Issue 15: stop refused a running guest whose file was broken, and delete --force
+    left its entry in the shared BPF map (the shared programs and their mount stayed)."""
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.40/32@lo")
+    vs("start", "a", check=True)
+    assert "198.18.0.40/32" in host_addrs()
+    # its file edited while it runs: stop undoes what it started with
+    conf = vs.conf("a")
+    conf.write_text(conf.read_text().replace("198.18.0.40/32@lo", "198.18.0.41/32@lo"))
+    vs("stop", "a", check=True)
+    assert "198.18.0.40" not in host_addrs()
+    vs("start", "a", check=True)
+    assert "198.18.0.41/32" in host_addrs()
+    # now broken: stop and delete still work, and leave nothing behind
+    conf.write_text(conf.read_text() + "[net]\nthis is not ini\n")
+    assert vs("start", "a").returncode == 1
+    vs("stop", "a", check=True)
+    assert "198.18.0.41" not in host_addrs()
+    assert not any(os.path.exists(d) for d in vs.cgroup("a"))
+    conf.write_text(conf.read_text().replace("[net]\nthis is not ini\n", ""))
+    vs("start", "a", check=True)
+    conf.write_text(conf.read_text() + "[net]\nthis is not ini\n")
+    vs("delete", "--force", "a", check=True)
+    assert "198.18.0.41" not in host_addrs()
+    bpf = vs.root / "run/vserver/bpf"
+    assert not (bpf.exists() and any(bpf.iterdir())), list(bpf.iterdir())
+    assert not [l for l in open("/proc/self/mountinfo") if str(bpf) in l]
