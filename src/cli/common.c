@@ -28,6 +28,7 @@ int host_load(Host *h, const char *root_dir, const char *verb)
                 fail_error(0, verb, &err);
                 return -1;
         }
+        vs_host_config_own_cgroup(&h->conf, h->paths.root);
         h->cgroup_parent = getenv("VSERVER_CGROUP_PARENT");
         if (h->cgroup_parent && !*h->cgroup_parent)
                 h->cgroup_parent = NULL;

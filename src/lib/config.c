@@ -6,6 +6,7 @@
 #include <ini.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,6 +78,16 @@ void vs_host_config_init(VsHostConfig *h)
         h->userns = true;
         h->userns_first = VS_IDMAP_POOL_FIRST;
         h->userns_last = VS_IDMAP_POOL_LAST;
+}
+
+void vs_host_config_own_cgroup(VsHostConfig *h, const char *root)
+{
+        if (h->cgroup_parent_set || !root || !*root)
+                return;
+        uint32_t hash = 2166136261u; /* FNV-1a */
+        for (const char *p = root; *p; p++)
+                hash = (hash ^ (unsigned char)*p) * 16777619u;
+        snprintf(h->cgroup_parent, sizeof h->cgroup_parent, "/vserver-%08x", hash);
 }
 
 static bool ifname_valid(const char *d)
@@ -179,6 +190,7 @@ static int host_handler(void *user, const char *section, const char *name, const
                                    ". _ - and /)",
                                    v);
                 snprintf(h->cgroup_parent, sizeof h->cgroup_parent, "%s", v);
+                h->cgroup_parent_set = true;
         } else if (streq(name, "context-range")) {
                 unsigned long long a, b;
                 char *dash = strchr(v, '-');

@@ -27,6 +27,7 @@
 
 typedef struct VsHostConfig {
         char cgroup_parent[256]; /* "/vserver" */
+        bool cgroup_parent_set;  /* named in the file (else per installation, see below) */
         unsigned ctx_min, ctx_max;
         char mirror[512]; /* for the debian template */
         char suite[64];
@@ -72,6 +73,13 @@ typedef struct VsGuestConfig {
 void vs_host_config_init(VsHostConfig *h);
 /* A missing file leaves the defaults. */
 int vs_host_config_load(VsHostConfig *h, const char *path, VsError *err);
+/*
+ * The cgroup parent of an installation under a root of its own (VSERVER_ROOT,
+ * --root-dir) whose settings name none: "/vserver-XXXXXXXX", from the root's
+ * path, so two installations on one host never share guests' cgroups.  The
+ * system installation keeps "/vserver".
+ */
+void vs_host_config_own_cgroup(VsHostConfig *h, const char *root);
 
 void vs_guest_config_init(VsGuestConfig *g, const char *name);
 /* Parse and validate @path (a guest file); errors read "FILE:LINE: KEY: what (fix)". */

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
+#include "../../src/lib/cgroup.h"
 #include "../../src/lib/config.h"
 #include "../../src/lib/guest.h"
 #include "../../src/lib/paths.h"
@@ -164,6 +166,33 @@ static void host_settings_and_names(void **state)
         assert_int_equal(vs_paths_init(&p, NULL, &e), 0);
         assert_string_equal(p.log, "/var/log/vserver");
         assert_int_equal(vs_paths_init(&p, "relative", &e), -EINVAL);
+        /* issue 15: installations under roots of their own never share guests' cgroups */
+        VsHostConfig a, b, sys;
+        vs_host_config_init(&a);
+        vs_host_config_init(&b);
+        vs_host_config_init(&sys);
+        vs_host_config_own_cgroup(&a, "/srv/a");
+        vs_host_config_own_cgroup(&b, "/srv/b");
+        vs_host_config_own_cgroup(&sys, "");
+        assert_string_equal(sys.cgroup_parent, "/vserver");
+        assert_true(strncmp(a.cgroup_parent, "/vserver-", 9) == 0 && strlen(a.cgroup_parent) == 17);
+        assert_string_not_equal(a.cgroup_parent, b.cgroup_parent);
+        assert_true(vs_cgroup_path_valid(a.cgroup_parent));
+        char again[256];
+        snprintf(again, sizeof again, "%s", a.cgroup_parent);
+        vs_host_config_init(&a);
+        vs_host_config_own_cgroup(&a, "/srv/a");
+        assert_string_equal(a.cgroup_parent, again); /* stable */
+        /* one the settings name stays as named */
+        FILE *f = fopen("/tmp/vs-unit-host.conf", "w");
+        assert_non_null(f);
+        fputs("[host]\ncgroup-parent = /mine\n", f);
+        fclose(f);
+        vs_host_config_init(&a);
+        assert_int_equal(vs_host_config_load(&a, "/tmp/vs-unit-host.conf", &e), 0);
+        unlink("/tmp/vs-unit-host.conf");
+        vs_host_config_own_cgroup(&a, "/srv/a");
+        assert_string_equal(a.cgroup_parent, "/mine");
 }
 
 static void host_wide_caps_need_their_own_key(void **state)
