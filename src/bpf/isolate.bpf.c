@@ -7,8 +7,9 @@
  *
  * Per guest (loaded at each start, constants in .rodata, attached to the
  * guest's cgroup):
- *   bind4/6      only the guest's addresses; 0.0.0.0 and :: become its first
- *                address of the family, 127.0.0.0/8 its own loopback (lback)
+ *   bind4/6      only the guest's addresses; 0.0.0.0 becomes its first IPv4
+ *                address, :: (dual-stack) the same v4-mapped (its first IPv6
+ *                address if it has no IPv4), 127.0.0.0/8 its own loopback (lback)
  *   connect4/6   127.0.0.0/8 and 0.0.0.0 mean the guest's loopback (or its
  *                first address, where a wildcard server lives); unbound
  *                sockets leave from a guest address
@@ -100,6 +101,23 @@ static __always_inline bool own6(const __u32 ip[4])
                     vs_addr6[i][2] == ip[2] && vs_addr6[i][3] == ip[3])
                         return true;
         return false;
+}
+
+/* IPV6_V6ONLY set on the socket (TCP or UDP: what sock_create lets a guest have) */
+static __always_inline bool v6only_sock(struct bpf_sock *bsk)
+{
+        struct sock *sk = NULL;
+        if (!bsk)
+                return false;
+        struct tcp6_sock *t = bpf_skc_to_tcp6_sock(bsk);
+        if (t) {
+                sk = (struct sock *)t;
+        } else {
+                struct udp6_sock *u = bpf_skc_to_udp6_sock(bsk);
+                if (u)
+                        sk = (struct sock *)u;
+        }
+        return sk && BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_ipv6only);
 }
 
 static __always_inline void mark_wild(struct bpf_sock_addr *ctx)
@@ -203,9 +221,22 @@ int vs_bind6(struct bpf_sock_addr *ctx)
 
         read6(ctx, ip);
         if (is_any6(ip)) {
-                if (vs_n6 == 0)
+                /*
+                 * A dual-stack wildcard, as most daemons bind: its first IPv4
+                 * address v4-mapped (the kernel makes a socket bound to a plain
+                 * IPv6 address v6-only), and sk_lookup hands it the rest of the
+                 * guest's addresses of both families.  A v6-only socket, or a
+                 * guest with IPv6 only: its first IPv6 address; a guest with
+                 * neither: its lback.
+                 */
+                bool v6only = v6only_sock(ctx->sk);
+                if (v6only && vs_n6 == 0)
                         return refuse(EADDRNOTAVAIL);
-                write6(ctx, vs_addr6[0][0], vs_addr6[0][1], vs_addr6[0][2], vs_addr6[0][3]);
+                if (v6only || (vs_n4 == 0 && vs_n6 > 0))
+                        write6(ctx, vs_addr6[0][0], vs_addr6[0][1], vs_addr6[0][2],
+                               vs_addr6[0][3]);
+                else
+                        write6(ctx, 0, 0, bpf_htonl(0xffff), vs_n4 ? vs_addr4[0] : vs_lback);
                 mark_wild(ctx);
                 return vs_bind_ok;
         }

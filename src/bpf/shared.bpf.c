@@ -28,6 +28,7 @@
 
 #define SK_PASS      1
 #define AF_INET      2
+#define AF_INET6     10
 #define ECONNREFUSED 111
 
 char LICENSE[] SEC("license") = "GPL";
@@ -55,6 +56,12 @@ int vs_sk_lookup(struct bpf_sk_lookup *ctx)
             .port = ctx->local_port,
         };
         struct bpf_sock *s = bpf_map_lookup_elem(&vs_socks, &key);
+        if (!s && ctx->family == AF_INET) {
+                /* a dual-stack [::] listener takes the guest's IPv4 too (not v6only: the
+                 * kernel refuses those for an IPv4 lookup) */
+                key.family = AF_INET6;
+                s = bpf_map_lookup_elem(&vs_socks, &key);
+        }
         if (!s)
                 return SK_PASS;
         bpf_sk_assign(ctx, s, 0);

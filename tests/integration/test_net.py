@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,8 @@ def test_isolate_wildcard_server_answers_on_the_guests_addresses_only(net):
     # B cannot bind A's address, nor a host address; A its own, yes
     assert in_guest(vs, "b", "bind", "198.18.0.10", "81").startswith("error EADDRNOTAVAIL")
     assert in_guest(vs, "b", "bind", "2001:db8::10", "81").startswith("error EADDRNOTAVAIL")
-    assert in_guest(vs, "b", "bind", "::", "81").startswith("error EADDRNOTAVAIL")  # no IPv6
+    # [::] in a guest without IPv6: dual-stack, on its IPv4 address (issue 15)
+    assert in_guest(vs, "b", "bind", "::", "81") == "ok ::ffff:198.18.0.20"
     assert in_guest(vs, "a", "bind", "198.18.0.11", "81") == "ok 198.18.0.11"
     # UDP: a wildcard socket lives on the first address; 127.0.0.1 reaches it
     serve(vs, "a", "udp", "0.0.0.0", 53)
@@ -366,3 +368,38 @@ def test_stop_and_delete_work_from_what_the_guest_started_with(net):
     bpf = vs.root / "run/vserver/bpf"
     assert not (bpf.exists() and any(bpf.iterdir())), list(bpf.iterdir())
     assert not [l for l in open("/proc/self/mountinfo") if str(bpf) in l]
+
+
+def fetch(url):
+    for _ in range(50):
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
+def test_a_dual_stack_wildcard_server_answers_on_the_guests_addresses(net):
+    """Issue 15: busybox httpd -p 8080 (it binds [::], as nginx, Apache and sshd do)
+    failed with "Cannot assign requested address" in a guest with only IPv4."""
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.50/32@lo", "--address", "198.18.0.51/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "198.18.0.52/32@lo", "--address", "2001:db8::52/128@lo")
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    for g, port in (("a", 8080), ("b", 8081)):
+        vs.exec_out(g, f"mkdir -p /www && echo {g}-answers > /www/index.html && "
+                       f"httpd -p {port} -h /www")
+    # a v4-only guest's [::] listener: each of its IPv4 addresses
+    assert fetch("http://198.18.0.50:8080/") == "a-answers\n"
+    assert fetch("http://198.18.0.51:8080/") == "a-answers\n"
+    # a v4+v6 guest's: all of its addresses, of both families
+    assert fetch("http://198.18.0.52:8081/") == "b-answers\n"
+    assert fetch("http://[2001:db8::52]:8081/") == "b-answers\n"
+    # and never another guest's address
+    assert fetch("http://198.18.0.52:8080/") is None
+    # an IPV6_V6ONLY [::] socket: the guest's IPv6 address, refused without one
+    assert serve(vs, "b", "tcp", "::", 9000) == "listening 2001:db8::52"
+    assert serve(vs, "a", "tcp", "::", 9000).startswith("error")
+    vs("stop", "a", check=True)
+    vs("stop", "b", check=True)
