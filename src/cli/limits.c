@@ -58,7 +58,14 @@ static int verb_set(int argc, char **argv)
         if (o.optind + 1 >= argc)
                 return fail(EXIT_USAGE, verb, "say what to set (say %s set %s limits.memory=512M)",
                             vs_program, g.cfg.name);
+        /* a running guest's limits: as it runs (live changes too), not as its file says */
+        VsGuestState st0;
+        if (vs_guest_state(&g, &st0, &err) < 0)
+                return fail_error(EXIT_FAILURE, verb, &err);
+        (void)vs_guest_live_limits(&g, &st0);
+        vs_guest_state_release(&st0);
         VsLimits prev = g.cfg.limits;
+        bool addresses = false, routes = false;
         bool all_live = true;
         for (int i = o.optind + 1; i < argc; i++) {
                 const char *eq = strchr(argv[i], '=');
@@ -74,6 +81,15 @@ static int verb_set(int argc, char **argv)
                         return fail(EXIT_USAGE, verb, "a guest's context id does not change");
                 keys[n] = keybuf[n];
                 values[n] = eq + 1;
+                /* several values: what the command names replaces what was there */
+                if (streq(keys[n], "net.address") && !addresses) {
+                        g.cfg.netcfg.n_addrs = 0;
+                        addresses = true;
+                }
+                if (streq(keys[n], "net.route") && !routes) {
+                        g.cfg.netcfg.n_routes = 0;
+                        routes = true;
+                }
                 if (vs_guest_config_set(&g.cfg, keys[n], values[n], keys[n], &err) < 0)
                         return fail_error(EXIT_USAGE, verb, &err);
                 all_live &= strncmp(keys[n], "limits.", 7) == 0;
@@ -117,6 +133,9 @@ static int verb_set(int argc, char **argv)
                         rc = fail_error(EXIT_FAILURE, verb, &err);
                         goto out;
                 }
+                /* what it now runs with: for the next set, limits and stop */
+                if (vs_guest_note_limits(&g, &err) < 0)
+                        fail_error(0, verb, &err);
         }
         if (o.save && vs_guest_config_edit(g.conf, keys, values, n, &err) < 0) {
                 rc = fail_error(EXIT_FAILURE, verb, &err);
@@ -207,6 +226,8 @@ static int verb_limits(int argc, char **argv)
         VsGuestState st;
         if (vs_guest_state(&g, &st, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
+        /* "as set": what a running guest runs with, live changes included */
+        (void)vs_guest_live_limits(&g, &st);
 
         VsCgroupMode mode = vs_cgroup_mode();
         json_object *j = o.json ? json_object_new_object() : NULL;

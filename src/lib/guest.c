@@ -91,6 +91,45 @@ int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *
         return 0;
 }
 
+int vs_guest_live_limits(VsGuest *g, const VsGuestState *st)
+{
+        if (!st->running)
+                return 0;
+        char note[PATH_MAX];
+        started_path(g, note, sizeof note);
+        VsGuestConfig *live = calloc(1, sizeof *live);
+        if (!live)
+                return -ENOMEM;
+        vs_guest_config_init(live, g->cfg.name);
+        int r = vs_guest_config_load(live, note, NULL);
+        if (r == 0) {
+                g->cfg.limits = live->limits;
+                memcpy(g->cfg.rlimits, live->rlimits, sizeof g->cfg.rlimits);
+                g->cfg.n_rlimits = live->n_rlimits;
+        }
+        free(live);
+        return r == 0 ? 1 : 0;
+}
+
+int vs_guest_note_limits(const VsGuest *g, VsError *err)
+{
+        char note[PATH_MAX];
+        started_path(g, note, sizeof note);
+        VsGuestConfig *live = calloc(1, sizeof *live);
+        if (!live)
+                return vs_error(err, ENOMEM, "note the limits");
+        vs_guest_config_init(live, g->cfg.name);
+        int r = vs_guest_config_load(live, note, err);
+        if (r == 0) {
+                live->limits = g->cfg.limits;
+                memcpy(live->rlimits, g->cfg.rlimits, sizeof live->rlimits);
+                live->n_rlimits = g->cfg.n_rlimits;
+                r = vs_guest_config_save(live, note, err);
+        }
+        free(live);
+        return r;
+}
+
 int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err)
 {
         char path[PATH_MAX];

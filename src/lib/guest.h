@@ -47,6 +47,14 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
  */
 int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
                           const char *cgroup_parent, const char *name, VsError *err);
+/*
+ * A running guest's limits are those it started with and every live change
+ * since (vserver set without --save), kept in run/NAME.started: put them
+ * in g->cfg (1), or leave g->cfg as it is (0: not running, or no note).
+ */
+int vs_guest_live_limits(VsGuest *g, const VsGuestState *st);
+/* Note g->cfg's limits and rlimits as the running guest's (after a live change). */
+int vs_guest_note_limits(const VsGuest *g, VsError *err);
 /* Paths only: for a guest being built, or one whose file is broken. */
 int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
                   const char *cgroup_parent, const char *name, VsError *err);

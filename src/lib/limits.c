@@ -904,11 +904,26 @@ static int write_cpuset_v1(const char *dir, const VsCgSetting *s, VsError *err)
         _cleanup_close_ int lfd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vs_error(err, errno, "open cgroup %s", dir);
-        VsError e = {0};
-        /* growing: the outer first */
-        int r = write_one(dfd, s, dir, &e);
+        if (lfd >= 0 && s->value[0]) {
+                /*
+                 * The leaf's set must stay inside the outer's at every step, also
+                 * for a set that shares nothing with the old one (0 -> 1): the
+                 * outer grows to both, the leaf takes the new one, the outer too.
+                 */
+                char cur[2048];
+                if (vs_read_file_at(dfd, s->file, cur, sizeof cur) > 0) {
+                        cur[strcspn(cur, "\n")] = '\0';
+                        VsCgSetting both = *s;
+                        if (cur[0] && snprintf(both.value, sizeof both.value, "%s,%s", cur,
+                                               s->value) < (int)sizeof both.value)
+                                (void)write_one(dfd, &both, dir, NULL);
+                }
+                int r = write_one(lfd, s, leaf, err);
+                return r < 0 ? r : write_one(dfd, s, dir, err);
+        }
+        /* "" (the parent's): the outer first, then the leaf gets the outer's resolved value */
+        int r = write_one(dfd, s, dir, err);
         if (r == 0 && lfd >= 0) {
-                /* the leaf gets the outer's resolved value ("" = the parent's) */
                 char val[4096];
                 VsCgSetting t = *s;
                 if (vs_read_file_at(dfd, s->file, val, sizeof val) > 0) {
@@ -917,17 +932,6 @@ static int write_cpuset_v1(const char *dir, const VsCgSetting *s, VsError *err)
                 }
                 return write_one(lfd, &t, leaf, err);
         }
-        if (r == -EINVAL || r == -EBUSY) {
-                /* shrinking: the leaf first */
-                if (lfd >= 0 && s->value[0]) {
-                        r = write_one(lfd, s, leaf, err);
-                        if (r < 0)
-                                return r;
-                }
-                return write_one(dfd, s, dir, err);
-        }
-        if (err)
-                *err = e;
         return r;
 }
 

@@ -393,3 +393,30 @@ def test_stats_watch_prints_lines(vs, hog):
     rows = [json.loads(l) for l in out]
     assert rows[1]["cpu_percent"] is not None and rows[0]["name"] == "w"
     vs("stop", "w", check=True)
+
+
+def test_set_builds_on_what_the_guest_runs_with(vs, hog):
+    """Issue 15: set merged with the file, not with what was live; limits left unsaved keys
+    out; a cpuset moved to CPUs it did not have (0 -> 1) failed; net.address "given twice"."""
+    build(vs, hog, "lv", "--cpuset", "0", "--address", "198.18.0.60/32@lo")
+    vs("start", "lv", check=True)
+    vs("set", "lv", "limits.cpu.fill-rate=1", "limits.cpu.interval=4", check=True)
+    vs("set", "lv", "limits.cpu.tokens-max=50", check=True)  # the live bucket, not the file's
+    lim = json.loads(vs("limits", "lv", "--json", check=True).stdout)
+    shown = {x["key"]: x for x in lim["limits"]}
+    assert shown["limits.cpu.fill-rate"]["value"] == "1", shown["limits.cpu.fill-rate"]
+    # a move to CPUs it did not have, and back
+    if (os.cpu_count() or 1) > 1:
+        vs("set", "lv", "limits.cpuset=1", check=True)
+        assert vs.exec_out("lv", "grep Cpus_allowed_list /proc/self/status").split()[1] == "1"
+        vs("set", "lv", "limits.cpuset=0", check=True)
+    # an I/O change after an unsaved cpuset change is not a cpuset error
+    vs("set", "lv", "limits.io.write-bps=unlimited", check=True)
+    # a list key: what is named replaces what was there
+    vs("set", "lv", "net.address=198.18.0.61/32@lo", "--save", check=True)
+    text = vs.conf("lv").read_text()
+    assert "198.18.0.61/32@lo" in text and "198.18.0.60" not in text, text
+    assert "fill-rate" not in text  # live changes stay live
+    vs("stop", "lv", check=True)
+    lim = json.loads(vs("limits", "lv", "--json", check=True).stdout)
+    assert "limits.cpu.fill-rate" not in {x["key"] for x in lim["limits"]}  # stopped: the file's
