@@ -440,6 +440,7 @@ static int verb_build(int argc, char **argv)
         fprintf(stderr, "%s: built %s (context %u) from %s in %.1fs\n", vs_program, name,
                 g.cfg.context, src,
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        note_io_v1(verb, &g.cfg.limits);
         return 0;
 fail:
         vs_tree_remove(tmp, NULL);

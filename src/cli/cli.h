@@ -42,6 +42,9 @@ typedef struct Host {
 
 /* --root-dir DIR, else $VSERVER_ROOT, else /.  Prints the error and returns -1. */
 int host_load(Host *h, const char *root_dir, const char *verb);
+/* Where write limits meet cgroup v1's blkio: say that buffered writes pass unthrottled. */
+struct VsLimits;
+void note_io_v1(const char *verb, const struct VsLimits *l);
 /* Load guest @name; prints the error (exit code in *ret_code) on failure. */
 int guest_load(VsGuest *g, const Host *h, const char *name, const char *verb, int *ret_code);
 /* Take the guest's lock; prints on failure. */

@@ -79,3 +79,13 @@ void json_print(struct json_object *o)
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
 }
+
+void note_io_v1(const char *verb, const VsLimits *l)
+{
+        if (vs_limits_io_writes_v1(l))
+                fprintf(stderr,
+                        "%s: %s: note: this host's I/O controller is cgroup v1 blkio, which "
+                        "throttles only direct I/O: buffered writes go out through the page "
+                        "cache unthrottled (cgroup v2's io.max throttles both)\n",
+                        vs_program, verb);
+}

@@ -141,6 +141,11 @@ static int verb_set(int argc, char **argv)
                 rc = fail_error(EXIT_FAILURE, verb, &err);
                 goto out;
         }
+        for (int i = 0; i < n; i++)
+                if (strncmp(keys[i], "limits.io.write", 15) == 0) {
+                        note_io_v1(verb, &g.cfg.limits);
+                        break;
+                }
         for (int i = 0; i < n; i++) {
                 bool live = st.running && strncmp(keys[i], "limits.", 7) == 0;
                 printf("%s: %s = %s: %s%s%s\n", g.cfg.name, keys[i], values[i],

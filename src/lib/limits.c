@@ -170,6 +170,31 @@ static bool cpulist_within(const char *want, const char *path, char *have, size_
         return ok;
 }
 
+bool vs_limits_io_writes_v1(const VsLimits *l)
+{
+        bool writes = false;
+        for (int i = 0; i < l->n_io; i++)
+                writes |= l->io[i].value[VS_IO_WBPS] != VS_UNLIMITED ||
+                          l->io[i].value[VS_IO_WIOPS] != VS_UNLIMITED;
+        if (!writes)
+                return false;
+        char buf[4096];
+        /* a v1 hierarchy holds blkio (a line "N:...blkio...:/path"): the v1 interface */
+        if (vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf) <= 0)
+                return false;
+        char *lines = NULL, *ctrls = NULL;
+        for (char *l1 = strtok_r(buf, "\n", &lines); l1; l1 = strtok_r(NULL, "\n", &lines)) {
+                char *c1 = strchr(l1, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c2 = '\0';
+                for (char *c = strtok_r(c1 + 1, ",", &ctrls); c; c = strtok_r(NULL, ",", &ctrls))
+                        if (streq(c, "blkio"))
+                                return true;
+        }
+        return false;
+}
+
 int vs_limits_check_host(const VsLimits *l, VsError *err)
 {
         char have[256];

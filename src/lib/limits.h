@@ -57,6 +57,12 @@ typedef struct VsLimits {
 
 void vs_limits_init(VsLimits *l);
 /*
+ * Where the I/O controller is cgroup v1's blkio and @l limits writes: the
+ * kernel throttles only direct I/O there (buffered writes go out through the
+ * page cache, charged to no cgroup).  For a note wherever such a limit is set.
+ */
+bool vs_limits_io_writes_v1(const VsLimits *l);
+/*
  * What a guest gets when its file says nothing: enough for any server, not
  * enough to take the host down (a fork bomb, a leak).  "unlimited" in the
  * guest file lifts each.

@@ -420,3 +420,14 @@ def test_set_builds_on_what_the_guest_runs_with(vs, hog):
     vs("stop", "lv", check=True)
     lim = json.loads(vs("limits", "lv", "--json", check=True).stdout)
     assert "limits.cpu.fill-rate" not in {x["key"] for x in lim["limits"]}  # stopped: the file's
+
+
+def test_write_limits_on_v1_blkio_say_what_they_miss(vs, loopfs):
+    """Issue 15: buffered writes are not throttled by io.write-bps on cgroup v1."""
+    dev, _mnt = loopfs
+    v1 = any("blkio" in l.split(":")[1].split(",") for l in open("/proc/self/cgroup"))
+    p = vs("build", "n", "--init", "none", "--set", f"limits.io.write-bps={dev} 4M", check=True)
+    assert ("throttles only direct I/O: buffered writes go out through the page cache "
+            "unthrottled" in p.stderr) == v1, p.stderr
+    p = vs("set", "n", "limits.io.read-bps=" + f"{dev} 8M", "--save", check=True)
+    assert "direct I/O" not in p.stderr  # only where writes are limited by this command
