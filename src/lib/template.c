@@ -439,9 +439,13 @@ int vs_template_debian(const char *rootfs, const VsDebianSpec *spec, VsError *er
         if (vs_tree_interrupted)
                 return vs_error(err, EINTR, "interrupted");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return vs_error(err, EIO,
-                                "debootstrap %s from %s failed (exit %d; see its output above)",
-                                spec->suite, spec->mirror,
-                                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                /* its own message said why: ours names what to check, without an errno */
+                return vs_error_input(err,
+                                      "debootstrap %s from %s failed (exit %d, its message is "
+                                      "above: check --suite and --mirror, or the host setting "
+                                      "debian-mirror)",
+                                      spec->suite, spec->mirror,
+                                      WIFEXITED(status) ? WEXITSTATUS(status)
+                                                        : 128 + WTERMSIG(status));
         return vs_template_debian_fixup(rootfs, spec->sysvinit, err);
 }
