@@ -29,6 +29,8 @@ CFLAGS_ALL := -std=gnu17 -D_GNU_SOURCE -DVS_VERSION='"$(VERSION)"' $(OPT) $(WARN
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 # libarchive: headers only; tree.c dlopens it for tarballs (linked, it brings
 # libxml2, ICU and libstdc++ into every exec: milliseconds per start).
+# libnftables (libnftables-dev): headers only as well; nat.c dlopens it for
+# guests with nat = yes.
 LIBS := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
 
 LIB_SRC := $(wildcard src/lib/*.c)

@@ -449,8 +449,11 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                                     "gateway = IP)",
                                     v);
                         c->routes[c->n_routes++] = rt;
+                } else if (streq(name, "nat")) {
+                        if (parse_bool(v, &g->netcfg.nat) < 0)
+                                BAD("\"%s\" is not yes or no", v);
                 } else {
-                        BAD("unknown key (known: mode, address, gateway, route)");
+                        BAD("unknown key (known: mode, address, gateway, route, nat)");
                 }
         } else if (streq(section, "limits")) {
                 int lr = vs_limits_set_key(&g->limits, name, v, msg, msz);
@@ -594,6 +597,13 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
         if (g->netcfg.n_addrs && !ns && !iso)
                 return vs_error_input(err, "%s: [net]: addresses need mode isolate or netns",
                                       label);
+        if (g->netcfg.nat && !iso)
+                return vs_error_input(err,
+                                      "%s: [net]: nat = yes is for mode isolate (a netns guest "
+                                      "leaves through the host's bridge)",
+                                      label);
+        if (g->netcfg.nat && !g->netcfg.n_addrs)
+                return vs_error_input(err, "%s: [net]: nat = yes needs an address", label);
         if (g->netcfg.n_routes && !ns)
                 return vs_error_input(err,
                                       "%s: [net]: gateways and routes need mode netns (in "
@@ -710,6 +720,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         for (int i = 0; i < g->netcfg.n_routes; i++)
                 fprintf(f, "%s = %s\n", g->netcfg.routes[i].prefix ? "route" : "gateway",
                         vs_net_route_format(&g->netcfg.routes[i], buf, sizeof buf));
+        if (g->netcfg.nat)
+                fprintf(f, "nat = yes\n");
         fprintf(f, "\n[limits]\n");
         vs_limits_write(&g->limits, f);
         for (int i = 0; i < g->n_rlimits; i++) {

@@ -258,3 +258,12 @@ int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err)
                 return vs_error(err, errno, "return to the host's network namespace");
         return r;
 }
+
+bool vs_net_addr_private(const VsNetAddr *a)
+{
+        const unsigned char *b = a->addr;
+        if (a->family == AF_INET6)
+                return (b[0] & 0xfe) == 0xfc;
+        return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+               (b[0] == 100 && (b[1] & 0xc0) == 64) || (b[0] == 198 && (b[1] & 0xfe) == 18);
+}

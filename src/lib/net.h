@@ -44,10 +44,17 @@ typedef struct VsNetConfig {
         int n_addrs;
         VsNetRoute routes[VS_NET_MAX_ROUTES]; /* gateways are default routes */
         int n_routes;
+        bool nat; /* isolate: outbound traffic leaves with the host's address (masquerade) */
 } VsNetConfig;
 
 /* "192.0.2.10/24@eth0", "2001:db8::10/64", "10.0.0.2" (a host address: /32, /128). */
 int vs_net_addr_parse(const char *s, VsNetAddr *ret, char *why, size_t why_size);
+/*
+ * A private address, not routed on the internet (10/8, 172.16/12,
+ * 192.168/16, 100.64/10, 198.18/15, fc00::/7): what a guest sends from it
+ * beyond this host gets no answer without NAT.
+ */
+bool vs_net_addr_private(const VsNetAddr *a);
 /* "IP/PREFIX[@DEV]" */
 const char *vs_net_addr_format(const VsNetAddr *a, char *buf, size_t size);
 /* "IP" (a gateway: the default route of its family) or "PREFIX via IP". */
@@ -97,6 +104,17 @@ int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err);
 /* netns: delete the host end of the veth at once (the kernel frees a dead
  * namespace, and the pair with it, later and asynchronously). */
 int vs_net_netns_stop(unsigned ctx, VsError *err);
+
+/*
+ * Outbound NAT for isolate guests ([net] nat = yes), through libnftables:
+ * the tables "ip vserver" and "ip6 vserver", a set of guest addresses each
+ * and one rule, masquerade what such an address sends out of any interface
+ * but lo.  Add puts @cfg's addresses in the sets (making the tables if
+ * needed); del takes them out, and the tables go with the last address.
+ * @lock_dir: where the lock that orders this among starts and stops lives.
+ */
+int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err);
+int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err);
 
 /* Bytes and packets in and out of an isolate guest; -ENOENT if it has no counters. */
 typedef struct VsTraffic {

@@ -403,3 +403,56 @@ def test_a_dual_stack_wildcard_server_answers_on_the_guests_addresses(net):
     assert serve(vs, "a", "tcp", "::", 9000).startswith("error")
     vs("stop", "a", check=True)
     vs("stop", "b", check=True)
+
+
+@pytest.fixture
+def upstream(vsnet):
+    """A host beyond this one: a network namespace of the test's own behind a veth,
+    198.19.77.2, with no route back to guests' private addresses."""
+    ns, host, peer = "vs-test-up", "vs-nat-h", "vs-nat-u"
+    ip = ["ip"]
+    subprocess.run(ip + ["netns", "add", ns], check=True)
+    try:
+        subprocess.run(ip + ["link", "add", host, "type", "veth", "peer", "name", peer],
+                       check=True)
+        subprocess.run(ip + ["link", "set", peer, "netns", ns], check=True)
+        subprocess.run(ip + ["addr", "add", "198.19.77.1/30", "dev", host], check=True)
+        subprocess.run(ip + ["link", "set", host, "up"], check=True)
+        subprocess.run(ip + ["-n", ns, "addr", "add", "198.19.77.2/30", "dev", peer], check=True)
+        subprocess.run(ip + ["-n", ns, "link", "set", peer, "up"], check=True)
+        srv = subprocess.Popen(["ip", "netns", "exec", ns, str(vsnet), "serve", "udp",
+                                "198.19.77.2", "53"], stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().startswith("listening")
+        yield "198.19.77.2"
+        srv.kill()
+        srv.wait()
+    finally:
+        subprocess.run(ip + ["link", "del", host], capture_output=True)
+        subprocess.run(ip + ["netns", "del", ns], capture_output=True)
+
+
+def nft_tables():
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def test_nat_lets_a_private_isolate_guest_out(net, upstream):
+    """Issue 15: an isolate guest with a private address reached nothing beyond the host."""
+    vs = net
+    assert "vserver" not in nft_tables()
+    build(vs, vs.vsnet, "a", "--address", "198.18.77.10/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "198.18.77.11/32@lo", "--set", "net.nat=yes")
+    p = vs("start", "a", check=True)
+    assert "note: a has a private address (198.18.77.10/32@lo): what it sends beyond this " \
+        "host gets no answer (say [net] nat = yes: vserver set a net.nat=yes --save)" in p.stderr
+    p = vs("start", "b", check=True)
+    assert "private address" not in p.stderr
+    # without nat the answer has no way back to 198.18.77.10
+    assert ask(vs, "a", "udp", upstream, 53).startswith("error")
+    # with it, the guest leaves with the host's address on that link
+    assert ask(vs, "b", "udp", upstream, 53) == "from 198.19.77.1"
+    assert "table ip vserver" in nft_tables()
+    vs("stop", "b", check=True)
+    # the last nat guest gone: the host's ruleset as it was
+    assert "vserver" not in nft_tables()
+    p = vs("build", "c", "--net", "netns", "--address", "10.213.8.2/24", "--set", "net.nat=yes")
+    assert p.returncode == 2 and "nat = yes is for mode isolate" in p.stderr

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Outbound NAT for isolate guests, in nftables through its own library
+ * (libnftables: the same commands as nft, without a subprocess).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+
+#include "net.h"
+#include "util.h"
+
+static const struct {
+        int family;
+        const char *nft, *key, *match;
+} fams[] = {
+    {AF_INET, "ip", "ipv4_addr", "ip saddr"},
+    {AF_INET6, "ip6", "ipv6_addr", "ip6 saddr"},
+};
+
+/*
+ * libnftables (and what it pulls in: libnftnl, libjansson, libxtables) is
+ * loaded when a guest with nat = yes starts or stops, not by every command.
+ */
+static struct {
+        bool loaded;
+        __typeof__(nft_ctx_new) *ctx_new;
+        __typeof__(nft_ctx_free) *ctx_free;
+        __typeof__(nft_ctx_buffer_output) *buffer_output;
+        __typeof__(nft_ctx_buffer_error) *buffer_error;
+        __typeof__(nft_ctx_get_output_buffer) *get_output_buffer;
+        __typeof__(nft_ctx_get_error_buffer) *get_error_buffer;
+        __typeof__(nft_run_cmd_from_buffer) *run_cmd_from_buffer;
+} lnft;
+
+static int load_nft(VsError *err)
+{
+        if (lnft.loaded)
+                return 0;
+        void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+                return vs_error(err, ENOENT,
+                                "load libnftables.so.1 for nat = yes (apt-get install "
+                                "libnftables1): %s",
+                                dlerror());
+#define SYM(field, name)                                                                           \
+        if (!(lnft.field = (__typeof__(lnft.field))dlsym(h, name)))                                \
+                return vs_error(err, ENOENT, "libnftables.so.1 has no " name);
+        SYM(ctx_new, "nft_ctx_new");
+        SYM(ctx_free, "nft_ctx_free");
+        SYM(buffer_output, "nft_ctx_buffer_output");
+        SYM(buffer_error, "nft_ctx_buffer_error");
+        SYM(get_output_buffer, "nft_ctx_get_output_buffer");
+        SYM(get_error_buffer, "nft_ctx_get_error_buffer");
+        SYM(run_cmd_from_buffer, "nft_run_cmd_from_buffer");
+#undef SYM
+        lnft.loaded = true;
+        return 0;
+}
+
+/* Run @cmd; on failure the first line nft said, in @err. */
+static int run(struct nft_ctx *nft, const char *cmd, VsError *err)
+{
+        if (lnft.run_cmd_from_buffer(nft, cmd) == 0)
+                return 0;
+        const char *e = lnft.get_error_buffer(nft);
+        char first[200] = "";
+        if (e)
+                snprintf(first, sizeof first, "%.*s", (int)strcspn(e, "\n"), e);
+        return err ? vs_error(err, EIO, "nftables: %s", first[0] ? first : cmd) : -EIO;
+}
+
+static struct nft_ctx *open_nft(VsError *err)
+{
+        if (load_nft(err) < 0)
+                return NULL;
+        struct nft_ctx *nft = lnft.ctx_new(NFT_CTX_DEFAULT);
+        if (!nft) {
+                vs_error(err, ENOMEM, "nftables");
+                return NULL;
+        }
+        lnft.buffer_output(nft);
+        lnft.buffer_error(nft);
+        return nft;
+}
+
+static int lock_nat(const char *dir, VsError *err)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/nat.lock", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                int e = errno;
+                if (fd >= 0)
+                        close(fd);
+                return vs_error(err, e, "lock %s", path);
+        }
+        return fd;
+}
+
+/* "{ A, B }" of @cfg's addresses of @family; false if it has none. */
+static bool elements(const VsNetConfig *cfg, int family, char *buf, size_t size)
+{
+        size_t used = (size_t)snprintf(buf, size, "{ ");
+        bool any = false;
+        for (int i = 0; i < cfg->n_addrs && used < size; i++) {
+                const VsNetAddr *a = &cfg->addrs[i];
+                if (a->family != family)
+                        continue;
+                char ip[64];
+                VsNetAddr h = *a;
+                h.prefix = family == AF_INET ? 32 : 128;
+                h.dev[0] = '\0';
+                vs_net_addr_format(&h, ip, sizeof ip);
+                ip[strcspn(ip, "/")] = '\0';
+                used += (size_t)snprintf(buf + used, size - used, "%s%s", any ? ", " : "", ip);
+                any = true;
+        }
+        if (used < size)
+                snprintf(buf + used, size - used, " }");
+        return any;
+}
+
+int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+{
+        _cleanup_close_ int lock = lock_nat(lock_dir, err);
+        if (lock < 0)
+                return lock;
+        struct nft_ctx *nft = open_nft(err);
+        if (!nft)
+                return err && err->code ? -err->code : -ENOMEM;
+        int r = 0;
+        for (size_t f = 0; f < ARRAY_SIZE(fams) && r == 0; f++) {
+                char els[2048], cmd[4096];
+                if (!elements(cfg, fams[f].family, els, sizeof els))
+                        continue;
+                /* one transaction: the table as it must be, then the guest's addresses */
+                snprintf(cmd, sizeof cmd,
+                         "add table %1$s vserver\n"
+                         "add set %1$s vserver nat { type %2$s; comment \"isolate guests with "
+                         "nat = yes\"; }\n"
+                         "add chain %1$s vserver postrouting { type nat hook postrouting "
+                         "priority srcnat; policy accept; }\n"
+                         "flush chain %1$s vserver postrouting\n"
+                         "add rule %1$s vserver postrouting %3$s @nat oifname != \"lo\" "
+                         "masquerade\n"
+                         "add element %1$s vserver nat %4$s\n",
+                         fams[f].nft, fams[f].key, fams[f].match, els);
+                r = run(nft, cmd, err);
+        }
+        lnft.ctx_free(nft);
+        return r;
+}
+
+int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+{
+        _cleanup_close_ int lock = lock_nat(lock_dir, err);
+        if (lock < 0)
+                return lock;
+        struct nft_ctx *nft = open_nft(err);
+        if (!nft)
+                return err && err->code ? -err->code : -ENOMEM;
+        for (size_t f = 0; f < ARRAY_SIZE(fams); f++) {
+                char els[2048], cmd[4096];
+                if (!elements(cfg, fams[f].family, els, sizeof els))
+                        continue;
+                snprintf(cmd, sizeof cmd, "delete element %s vserver nat %s", fams[f].nft, els);
+                (void)run(nft, cmd, NULL); /* gone already: nothing to undo */
+                /* the last guest's: the table goes too (the host as it was) */
+                snprintf(cmd, sizeof cmd, "list set %s vserver nat", fams[f].nft);
+                if (run(nft, cmd, NULL) == 0) {
+                        const char *out = lnft.get_output_buffer(nft);
+                        if (out && !strstr(out, "elements =")) {
+                                snprintf(cmd, sizeof cmd, "delete table %s vserver", fams[f].nft);
+                                (void)run(nft, cmd, NULL);
+                        }
+                }
+        }
+        lnft.ctx_free(nft);
+        (void)err;
+        return 0;
+}
