@@ -125,19 +125,11 @@ static bool elements(const VsNetConfig *cfg, int family, char *buf, size_t size)
         return any;
 }
 
-int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+/* One family's change: the guest's addresses in (the table made as it must be) or out. */
+static int change(struct nft_ctx *nft, size_t f, const char *els, bool add, VsError *err)
 {
-        _cleanup_close_ int lock = lock_nat(lock_dir, err);
-        if (lock < 0)
-                return lock;
-        struct nft_ctx *nft = open_nft(err);
-        if (!nft)
-                return err && err->code ? -err->code : -ENOMEM;
-        int r = 0;
-        for (size_t f = 0; f < ARRAY_SIZE(fams) && r == 0; f++) {
-                char els[2048], cmd[4096];
-                if (!elements(cfg, fams[f].family, els, sizeof els))
-                        continue;
+        char cmd[4096];
+        if (add) {
                 /* one transaction: the table as it must be, then the guest's addresses */
                 snprintf(cmd, sizeof cmd,
                          "add table %1$s vserver\n"
@@ -150,13 +142,23 @@ int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
                          "masquerade\n"
                          "add element %1$s vserver nat %4$s\n",
                          fams[f].nft, fams[f].key, fams[f].match, els);
-                r = run(nft, cmd, err);
+                return run(nft, cmd, err);
         }
-        lnft.ctx_free(nft);
-        return r;
+        snprintf(cmd, sizeof cmd, "delete element %s vserver nat %s", fams[f].nft, els);
+        (void)run(nft, cmd, NULL); /* gone already: nothing to undo */
+        /* the last guest's: the table goes too (the host as it was) */
+        snprintf(cmd, sizeof cmd, "list set %s vserver nat", fams[f].nft);
+        if (run(nft, cmd, NULL) == 0) {
+                const char *out = lnft.get_output_buffer(nft);
+                if (out && !strstr(out, "elements =")) {
+                        snprintf(cmd, sizeof cmd, "delete table %s vserver", fams[f].nft);
+                        (void)run(nft, cmd, NULL);
+                }
+        }
+        return 0;
 }
 
-int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+static int nat(const VsNetConfig *cfg, const char *lock_dir, bool add, VsError *err)
 {
         _cleanup_close_ int lock = lock_nat(lock_dir, err);
         if (lock < 0)
@@ -164,23 +166,22 @@ int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
         struct nft_ctx *nft = open_nft(err);
         if (!nft)
                 return err && err->code ? -err->code : -ENOMEM;
-        for (size_t f = 0; f < ARRAY_SIZE(fams); f++) {
-                char els[2048], cmd[4096];
-                if (!elements(cfg, fams[f].family, els, sizeof els))
-                        continue;
-                snprintf(cmd, sizeof cmd, "delete element %s vserver nat %s", fams[f].nft, els);
-                (void)run(nft, cmd, NULL); /* gone already: nothing to undo */
-                /* the last guest's: the table goes too (the host as it was) */
-                snprintf(cmd, sizeof cmd, "list set %s vserver nat", fams[f].nft);
-                if (run(nft, cmd, NULL) == 0) {
-                        const char *out = lnft.get_output_buffer(nft);
-                        if (out && !strstr(out, "elements =")) {
-                                snprintf(cmd, sizeof cmd, "delete table %s vserver", fams[f].nft);
-                                (void)run(nft, cmd, NULL);
-                        }
-                }
+        int r = 0;
+        for (size_t f = 0; f < ARRAY_SIZE(fams) && r == 0; f++) {
+                char els[2048];
+                if (elements(cfg, fams[f].family, els, sizeof els))
+                        r = change(nft, f, els, add, err);
         }
         lnft.ctx_free(nft);
-        (void)err;
-        return 0;
+        return r;
+}
+
+int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+{
+        return nat(cfg, lock_dir, true, err);
+}
+
+int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+{
+        return nat(cfg, lock_dir, false, err);
 }
