@@ -9,8 +9,9 @@
  * guest's cgroup):
  *   bind4/6      only the guest's addresses; 0.0.0.0 becomes its first IPv4
  *                address, :: (dual-stack) the same v4-mapped (its first IPv6
- *                address if it has no IPv4), 127.0.0.0/8 its own loopback (lback)
- *   connect4/6   127.0.0.0/8 and 0.0.0.0 mean the guest's loopback (or its
+ *                address if it has no IPv4), 127.0.0.0/8 its own loopback (lback),
+ *                ::1 the same, v4-mapped
+ *   connect4/6   127.0.0.0/8, ::1 and 0.0.0.0 mean the guest's loopback (or its
  *                first address, where a wildcard server lives); unbound
  *                sockets leave from a guest address
  *   sendmsg4/6   the same for datagrams; recvmsg4/getpeername4/getsockname4
@@ -252,7 +253,13 @@ int vs_bind6(struct bpf_sock_addr *ctx)
                 }
                 return own4(ip[3]) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
         }
-        /* no IPv6 loopback of its own: ::1 would be the host's */
+        /* ::1 is the guest's loopback, as 127.0.0.1: its lback, v4-mapped (not the host's) */
+        if (is_lo6(ip)) {
+                if (v6only_sock(ctx->sk))
+                        return refuse(EADDRNOTAVAIL);
+                write6(ctx, 0, 0, bpf_htonl(0xffff), vs_lback);
+                return vs_bind_ok;
+        }
         return own6(ip) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
 }
 
@@ -301,8 +308,16 @@ int vs_connect6(struct bpf_sock_addr *ctx)
         struct bpf_sock *sk = ctx->sk;
 
         read6(ctx, ip);
-        if (is_any6(ip) || is_lo6(ip))
+        if (is_any6(ip))
                 return refuse(ECONNREFUSED);
+        if (is_lo6(ip)) {
+                /* ::1: the guest's loopback, as 127.0.0.1 (v4-mapped: v6-only sockets cannot) */
+                if (v6only_sock(sk))
+                        return refuse(ECONNREFUSED);
+                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(ctx, ctx->type == SOCK_DGRAM));
+                source_mapped(ctx, sk, vs_lback);
+                return 1;
+        }
         if (is_mapped(ip)) {
                 /* the kernel goes on in its IPv4 code, past the connect4 hook */
                 bool local = ip[3] == 0 || is_lo4(ip[3]);
@@ -356,8 +371,14 @@ int vs_sendmsg6(struct bpf_sock_addr *ctx)
         struct bpf_sock *sk = ctx->sk;
 
         read6(ctx, ip);
-        if (is_any6(ip) || is_lo6(ip))
+        if (is_any6(ip))
                 return refuse(ECONNREFUSED);
+        if (is_lo6(ip)) {
+                if (v6only_sock(sk))
+                        return refuse(ECONNREFUSED);
+                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(ctx, true));
+                return 1;
+        }
         if (is_mapped(ip)) {
                 /* udp_sendmsg's own sendmsg4 hook checks the source from here on */
                 if (ip[3] == 0 || is_lo4(ip[3]))

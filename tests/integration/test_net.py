@@ -456,3 +456,21 @@ def test_nat_lets_a_private_isolate_guest_out(net, upstream):
     assert "vserver" not in nft_tables()
     p = vs("build", "c", "--net", "netns", "--address", "10.213.8.2/24", "--set", "net.nat=yes")
     assert p.returncode == 2 and "nat = yes is for mode isolate" in p.stderr
+
+
+def test_ipv6_loopback_is_the_guests_own(net):
+    """Issue 15: ::1 was refused in isolate guests; it works like 127.0.0.1 (the guest's
+    own loopback, never the host's or another guest's)."""
+    vs = net
+    build(vs, vs.vsnet, "a", "--address", "198.18.0.70/32@lo")
+    build(vs, vs.vsnet, "b", "--address", "198.18.0.71/32@lo")
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    assert serve(vs, "a", "tcp", "127.0.0.1", 7000) == "listening 127.0.0.1"
+    assert ask(vs, "a", "tcp", "::1", 7000) == "from 127.0.0.1 to 127.0.0.1"
+    assert ask(vs, "b", "tcp", "::1", 7000).startswith("error")  # b's loopback: nobody
+    assert in_guest(vs, "a", "bind", "::1", "7001").startswith("ok ::ffff:127.")
+    serve(vs, "a", "udp", "127.0.0.1", 7002)
+    assert ask(vs, "a", "udp", "::1", 7002) == "from 127.0.0.1"
+    vs("stop", "a", check=True)
+    vs("stop", "b", check=True)
