@@ -61,6 +61,12 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         return vs_guest_config_load(&g->cfg, g->conf, err);
 }
 
+/* run/vserver/running.ID: the name of the guest that started with context ID. */
+static void running_path(const VsGuest *g, unsigned ctx, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/running.%u", g->paths.run, ctx);
+}
+
 /* run/NAME.started: the guest file as the running guest was started with. */
 static void started_path(const VsGuest *g, char *buf, size_t size)
 {
@@ -472,6 +478,12 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char note[PATH_MAX];
         started_path(g, note, sizeof note);
         (void)vs_guest_config_save(&g->cfg, note, NULL);
+        running_path(g, g->cfg.context, note, sizeof note);
+        int nfd = open(note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (nfd >= 0) {
+                (void)vs_write_all(nfd, g->cfg.name, strlen(g->cfg.name));
+                close(nfd);
+        }
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;
@@ -549,6 +561,11 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
                 net_cleanup(g);
                 started_path(g, note, sizeof note);
                 unlink(note);
+                /* the context id's note, if it is still ours */
+                char who[80];
+                running_path(g, g->cfg.context, note, sizeof note);
+                if (vs_read_file_at(AT_FDCWD, note, who, sizeof who) > 0 && streq(who, g->cfg.name))
+                        unlink(note);
         }
 out:
         vs_guest_state_release(&st);
@@ -722,36 +739,33 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
         unlink(path);
 }
 
-/* Another guest running with @g's context id would share its loopback and its accounting. */
+/*
+ * Another guest running with @g's context id would share its loopback and
+ * its accounting.  The note of who started with the id is checked against
+ * the kernel (that guest's cgroup): one lookup, however many guests exist.
+ */
 static int context_conflicts(const VsGuest *g, VsError *err)
 {
-        char **names;
-        int n;
-        int r = vs_guest_list(&g->paths, &names, &n, err);
-        if (r < 0)
-                return r;
-        for (int i = 0; i < n && r == 0; i++) {
-                if (streq(names[i], g->cfg.name))
-                        continue;
-                VsGuest *o = calloc(1, sizeof *o);
-                VsGuestState st;
-                if (!o ||
-                    vs_guest_load(o, &g->paths, &g->host, g->cgroup_parent, names[i], NULL) < 0 ||
-                    o->cfg.context != g->cfg.context || vs_guest_state(o, &st, NULL) < 0) {
-                        free(o);
-                        continue;
-                }
+        char path[PATH_MAX], who[80];
+        running_path(g, g->cfg.context, path, sizeof path);
+        if (vs_read_file_at(AT_FDCWD, path, who, sizeof who) <= 0)
+                return 0;
+        who[strcspn(who, "\n")] = '\0';
+        if (streq(who, g->cfg.name) || !vs_guest_name_valid(who))
+                return 0;
+        VsGuest *o = calloc(1, sizeof *o);
+        VsGuestState st;
+        int r = 0;
+        if (o && vs_guest_init(o, &g->paths, &g->host, g->cgroup_parent, who, NULL) == 0 &&
+            vs_guest_state(o, &st, NULL) == 0) {
                 if (st.running)
                         r = vs_error_input(err,
                                            "context %u is in use by the running guest %s (give "
                                            "one of them another context in its guest file)",
-                                           g->cfg.context, names[i]);
+                                           g->cfg.context, who);
                 vs_guest_state_release(&st);
-                free(o);
         }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        free(o);
         return r;
 }
 
