@@ -75,10 +75,17 @@ def test_no_host_process_visible(run):
 
 def test_host_sees_context_in_its_cgroup(run, rootfs):
     proc = subprocess.Popen([VSERVER, "run", "--name", "cgtest", "--rootfs", str(rootfs), "--",
-                             "/bin/sh", "-c", "cat /proc/self/cgroup; read x"],
+                             "/bin/sh", "-c", "cat /proc/self/cgroup; echo ready; read x"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        inside = proc.stdout.readline()
+        # "ready" comes after the shell reaped cat: from then on the
+        # context's processes stay the same while the test compares them
+        lines = []
+        while not lines or lines[-1] != "ready\n":
+            line = proc.stdout.readline()
+            assert line, lines
+            lines.append(line)
+        inside = lines[0]
         dirs = [d + "/cgtest" for d in cgroup_dirs()]
         for d in dirs:
             assert os.path.isdir(d + "/guest"), d
