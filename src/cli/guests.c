@@ -31,20 +31,10 @@ static int do_start(const Host *h, const char *name, const char *verb)
                         vs_error_prefix(&err, "%s", name);
                 return fail_error(EXIT_FAILURE, verb, &err);
         }
-        /* on the host's stack, a private source address gets no answer from beyond it */
-        for (int i = 0;
-             g.cfg.net == VS_NET_ISOLATE && !g.cfg.netcfg.nat && i < g.cfg.netcfg.n_addrs; i++)
-                if (vs_net_addr_private(&g.cfg.netcfg.addrs[i])) {
-                        char a[96];
-                        fprintf(stderr,
-                                "%s: %s: note: %s has a private address (%s): what it sends "
-                                "beyond this host gets no answer (say [net] nat = yes: "
-                                "%s set %s net.nat=yes --save)\n",
-                                vs_program, verb, name,
-                                vs_net_addr_format(&g.cfg.netcfg.addrs[i], a, sizeof a), vs_program,
-                                name);
-                        break;
-                }
+        char notes[2048];
+        if (vs_guest_net_notes(&g, notes, sizeof notes) > 0)
+                for (char *line = strtok(notes, "\n"); line; line = strtok(NULL, "\n"))
+                        fprintf(stderr, "%s: %s: note: %s %s\n", vs_program, verb, name, line);
         return 0;
 }
 

@@ -215,6 +215,29 @@ static int host_handler(void *user, const char *section, const char *name, const
                                    "no spaces, / : or @)",
                                    v);
                 snprintf(streq(name, "bridge") ? h->bridge : h->net_device, IFNAMSIZ, "%s", v);
+        } else if (streq(name, "bridge-address")) {
+                char copy[256], *save = NULL, why[160];
+                snprintf(copy, sizeof copy, "%s", v);
+                h->n_bridge_addrs = 0;
+                for (char *t = strtok_r(copy, " \t,", &save); t;
+                     t = strtok_r(NULL, " \t,", &save)) {
+                        VsNetAddr a;
+                        if (vs_net_addr_parse(t, &a, why, sizeof why) < 0)
+                                return bad(r, key, "\"%s\": %s", t, why);
+                        unsigned host = a.family == AF_INET ? 32 : 128;
+                        if (a.dev[0] || a.prefix >= host || a.prefix == 0)
+                                return bad(r, key,
+                                           "\"%s\" is not the bridge's address in its network "
+                                           "(say 10.88.0.1/16 or fd88::1/64, no @DEVICE)",
+                                           t);
+                        for (int i = 0; i < h->n_bridge_addrs; i++)
+                                if (h->bridge_addrs[i].family == a.family)
+                                        return bad(r, key, "one address of each family");
+                        h->bridge_addrs[h->n_bridge_addrs++] = a;
+                }
+        } else if (streq(name, "bridge-nat")) {
+                if (parse_bool(v, &h->bridge_nat) < 0)
+                        return bad(r, key, "\"%s\" is not yes or no", v);
         } else if (streq(name, "unify-exclude")) {
                 char why[160];
                 char copy[sizeof h->unify_exclude], *save = NULL;
@@ -251,8 +274,9 @@ static int host_handler(void *user, const char *section, const char *name, const
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
-                           "debian-suite, net-device, bridge, unify-exclude, console-log-size, "
-                           "unix-guard-cgroup, userns, userns-ids)");
+                           "debian-suite, net-device, bridge, bridge-address, bridge-nat, "
+                           "unify-exclude, console-log-size, unix-guard-cgroup, userns, "
+                           "userns-ids)");
         }
         return 1;
 }
@@ -450,6 +474,7 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                                     v);
                         c->routes[c->n_routes++] = rt;
                 } else if (streq(name, "nat")) {
+                        g->netcfg.nat_set = true;
                         if (parse_bool(v, &g->netcfg.nat) < 0)
                                 BAD("\"%s\" is not yes or no", v);
                 } else {
@@ -597,10 +622,8 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
         if (g->netcfg.n_addrs && !ns && !iso)
                 return vs_error_input(err, "%s: [net]: addresses need mode isolate or netns",
                                       label);
-        if (g->netcfg.nat && !iso)
-                return vs_error_input(err,
-                                      "%s: [net]: nat = yes is for mode isolate (a netns guest "
-                                      "leaves through the host's bridge)",
+        if (g->netcfg.nat && !iso && !ns)
+                return vs_error_input(err, "%s: [net]: nat = yes is for mode isolate or netns",
                                       label);
         if (g->netcfg.nat && !g->netcfg.n_addrs)
                 return vs_error_input(err, "%s: [net]: nat = yes needs an address", label);
@@ -720,8 +743,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         for (int i = 0; i < g->netcfg.n_routes; i++)
                 fprintf(f, "%s = %s\n", g->netcfg.routes[i].prefix ? "route" : "gateway",
                         vs_net_route_format(&g->netcfg.routes[i], buf, sizeof buf));
-        if (g->netcfg.nat)
-                fprintf(f, "nat = yes\n");
+        if (g->netcfg.nat_set)
+                fprintf(f, "nat = %s\n", g->netcfg.nat ? "yes" : "no");
         fprintf(f, "\n[limits]\n");
         vs_limits_write(&g->limits, f);
         for (int i = 0; i < g->n_rlimits; i++) {

@@ -31,9 +31,12 @@ typedef struct VsHostConfig {
         unsigned ctx_min, ctx_max;
         char mirror[512]; /* for the debian template */
         char suite[64];
-        char net_device[IFNAMSIZ];           /* where isolate addresses without @DEVICE go: "lo" */
-        char bridge[IFNAMSIZ];               /* the netns mode's bridge: "vsbr0" */
-        char unify_exclude[1024];            /* host-wide unify patterns, space separated */
+        char net_device[IFNAMSIZ]; /* where isolate addresses without @DEVICE go: "lo" */
+        char bridge[IFNAMSIZ];     /* the netns mode's bridge: "vsbr0" */
+        VsNetAddr bridge_addrs[2]; /* the bridge's own: the guests' gateways */
+        int n_bridge_addrs;
+        bool bridge_nat;          /* netns guests whose file does not say get nat = yes */
+        char unify_exclude[1024]; /* host-wide unify patterns, space separated */
         unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
         char unix_guard_cgroup[256];         /* cgroup2 dir of the host-side unix guard: "/" */
         bool userns;                         /* new guests get a user namespace (default yes) */

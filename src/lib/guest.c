@@ -293,6 +293,8 @@ static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t siz
             .cfg = &g->cfg.netcfg,
             .device = g->host.net_device,
             .bridge = g->host.bridge,
+            .bridge_addrs = g->host.bridge_addrs,
+            .n_bridge_addrs = g->host.n_bridge_addrs,
             .bpf_dir = bpf_dir,
             .unix_guard = g->host.unix_guard_cgroup,
             .low_ports =
@@ -332,6 +334,34 @@ static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
 static int netns_cb(pid_t pid, int pidfd, void *data, VsError *err)
 {
         return vs_net_netns_setup(data, pid, pidfd, err);
+}
+
+/*
+ * A netns guest takes what the host settings give where its file is
+ * silent: nat from bridge-nat, and for a family it has no route of, the
+ * bridge's address as its gateway when one of its addresses is in the
+ * bridge's network.  The started note keeps the result for stop.
+ */
+static void netns_defaults(VsGuest *g)
+{
+        VsNetConfig *c = &g->cfg.netcfg;
+        if (!c->nat_set && c->n_addrs) {
+                c->nat = g->host.bridge_nat;
+                c->nat_set = true;
+        }
+        for (int b = 0; b < g->host.n_bridge_addrs; b++) {
+                const VsNetAddr *br = &g->host.bridge_addrs[b];
+                bool routed = false, inside = false;
+                for (int i = 0; i < c->n_routes; i++)
+                        routed |= c->routes[i].family == br->family;
+                for (int i = 0; i < c->n_addrs; i++)
+                        inside |= vs_net_addr_in(&c->addrs[i], br);
+                if (routed || !inside || c->n_routes >= VS_NET_MAX_ROUTES)
+                        continue;
+                VsNetRoute *rt = &c->routes[c->n_routes++];
+                *rt = (VsNetRoute){.family = br->family};
+                memcpy(rt->gw, br->addr, sizeof rt->gw);
+        }
 }
 
 /* An address of a running guest (of any mode) is not to be had twice. */
@@ -416,6 +446,12 @@ int vs_guest_start(VsGuest *g, VsError *err)
 
         char bpf_dir[PATH_MAX];
         VsNetSpec net;
+        if (g->cfg.net == VS_NET_NETNS)
+                netns_defaults(g);
+        g->shadow_notes[0] = '\0';
+        if (g->cfg.net == VS_NET_ISOLATE)
+                (void)vs_net_shadow_notes(&g->cfg.netcfg, g->host.net_device, g->shadow_notes,
+                                          sizeof g->shadow_notes);
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
         r = net_conflicts(g, err);
         if (r == 0)
@@ -462,8 +498,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         VsContext ctx;
         r = vs_context_start(&spec, &ctx, err);
         if (r < 0) {
-                if (g->cfg.net == VS_NET_ISOLATE)
-                        (void)vs_net_isolate_stop(&net, NULL);
+                net_cleanup(g);
                 return r;
         }
         r = vs_console_attach(g->paths.run, g->cfg.name, g->log, g->host.console_log_size,
@@ -489,18 +524,61 @@ int vs_guest_start(VsGuest *g, VsError *err)
         return 0;
 }
 
+int vs_guest_net_notes(const VsGuest *g, char *buf, size_t size)
+{
+        const VsNetConfig *c = &g->cfg.netcfg;
+        bool ns = g->cfg.net == VS_NET_NETNS;
+        int n = 0;
+        size_t used = 0;
+        char a[96];
+#define NOTE(...)                                                                                  \
+        do {                                                                                       \
+                if (used < size)                                                                   \
+                        used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);            \
+        } while (0)
+        buf[0] = '\0';
+        for (int i = 0; !c->nat && i < c->n_addrs; i++)
+                if (vs_net_addr_private(&c->addrs[i])) {
+                        NOTE("has a private address (%s): what it sends beyond this host gets no "
+                             "answer (say [net] nat = yes: vserver set %s net.nat=yes --save)\n",
+                             vs_net_addr_format(&c->addrs[i], a, sizeof a), g->cfg.name);
+                        break;
+                }
+        for (int f = 0; ns && f < 2; f++) {
+                int fam = f ? AF_INET6 : AF_INET;
+                bool has = false, routed = false;
+                for (int i = 0; i < c->n_addrs; i++)
+                        has |= c->addrs[i].family == fam;
+                for (int i = 0; i < c->n_routes; i++)
+                        routed |= c->routes[i].family == fam && c->routes[i].prefix == 0;
+                if (has && !routed)
+                        NOTE("has no %s gateway: it reaches its bridge's network only (say "
+                             "--gateway IP, or give the bridge an address in its network: "
+                             "bridge-address in the host settings)\n",
+                             f ? "IPv6" : "IPv4");
+                else if (has && fam == AF_INET6 && c->nat && !vs_net_forwarding(AF_INET6))
+                        NOTE("gets no IPv6 beyond this host: the host does not forward IPv6 "
+                             "(net.ipv6.conf.all.forwarding = 0; vserver leaves it to the admin, "
+                             "as it changes how the host takes router advertisements)\n");
+        }
+        NOTE("%s", g->shadow_notes);
+#undef NOTE
+        for (const char *p = buf; (p = strchr(p, '\n')); p++)
+                n++;
+        return n;
+}
+
 /* After the guest's processes are gone: what isolate keeps outside the
  * cgroup, and a netns guest's veth (gone with its namespace, but only later). */
 static void net_cleanup(const VsGuest *g)
 {
         char bpf_dir[PATH_MAX];
         VsNetSpec net;
-        if (g->cfg.net == VS_NET_NETNS)
-                (void)vs_net_netns_stop(g->cfg.context, NULL);
-        if (g->cfg.net != VS_NET_ISOLATE)
-                return;
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
-        (void)vs_net_isolate_stop(&net, NULL);
+        if (g->cfg.net == VS_NET_NETNS)
+                (void)vs_net_netns_stop(&net, NULL);
+        else if (g->cfg.net == VS_NET_ISOLATE)
+                (void)vs_net_isolate_stop(&net, NULL);
 }
 
 static int stop_signal(const VsGuest *g, pid_t init)

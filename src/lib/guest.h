@@ -20,10 +20,11 @@ typedef struct VsGuest {
         VsHostConfig host;
         const char *cgroup_parent;
         VsGuestConfig cfg;
-        char conf[PATH_MAX];   /* etc/vserver/guests/NAME.conf */
-        char dir[PATH_MAX];    /* var/lib/vserver/guests/NAME */
-        char rootfs[PATH_MAX]; /* .../NAME/rootfs */
-        char log[PATH_MAX];    /* var/log/vserver/NAME.log */
+        char conf[PATH_MAX];    /* etc/vserver/guests/NAME.conf */
+        char dir[PATH_MAX];     /* var/lib/vserver/guests/NAME */
+        char rootfs[PATH_MAX];  /* .../NAME/rootfs */
+        char log[PATH_MAX];     /* var/log/vserver/NAME.log */
+        char shadow_notes[512]; /* start: host routes its addresses took over (net.h) */
 } VsGuest;
 
 typedef struct VsGuestState {
@@ -79,6 +80,13 @@ VsCaps vs_guest_caps(const VsGuestConfig *c);
 int vs_guest_range(const VsGuest *g, bool allocate, VsIdRange *ret, VsError *err);
 /* Boot the guest's init as PID 1 of a new context; returns once it runs. */
 int vs_guest_start(VsGuest *g, VsError *err);
+/*
+ * After a start: what the guest's addresses cannot reach, one line each in
+ * @buf (a private address without NAT, a netns guest without a gateway,
+ * IPv6 the host does not forward, a host route an address shadows); the
+ * number of lines.
+ */
+int vs_guest_net_notes(const VsGuest *g, char *buf, size_t size);
 /*
  * The stop signal to PID 1, up to @timeout seconds for it to end, then kill
  * whatever is left through the cgroup and remove the cgroup.  ret_forced

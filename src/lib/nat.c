@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Outbound NAT for isolate guests, in nftables through its own library
+ * Outbound NAT for guests, in nftables through its own library
  * (libnftables: the same commands as nft, without a subprocess).
  */
 #include <dlfcn.h>
@@ -12,14 +12,15 @@
 #include <sys/file.h>
 
 #include "net.h"
+#include "paths.h"
 #include "util.h"
 
 static const struct {
         int family;
-        const char *nft, *key, *match;
+        const char *nft, *key, *match, *match_dst;
 } fams[] = {
-    {AF_INET, "ip", "ipv4_addr", "ip saddr"},
-    {AF_INET6, "ip6", "ipv6_addr", "ip6 saddr"},
+    {AF_INET, "ip", "ipv4_addr", "ip saddr", "ip daddr"},
+    {AF_INET6, "ip6", "ipv6_addr", "ip6 saddr", "ip6 daddr"},
 };
 
 /*
@@ -88,10 +89,12 @@ static struct nft_ctx *open_nft(VsError *err)
         return nft;
 }
 
-static int lock_nat(const char *dir, VsError *err)
+static int lock_nat(VsError *err)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/nat.lock", dir);
+        const char *path = VS_HOST_RUN "/nat.lock";
+        int r = vs_mkdir_p(VS_HOST_RUN, 0755);
+        if (r < 0)
+                return vs_error(err, -r, "create %s", VS_HOST_RUN);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || flock(fd, LOCK_EX) < 0) {
                 int e = errno;
@@ -125,42 +128,115 @@ static bool elements(const VsNetConfig *cfg, int family, char *buf, size_t size)
         return any;
 }
 
+static const char *forwarding_path(int family)
+{
+        return family == AF_INET ? "/proc/sys/net/ipv4/ip_forward"
+                                 : "/proc/sys/net/ipv6/conf/all/forwarding";
+}
+
+bool vs_net_forwarding(int family)
+{
+        char v[16];
+        return vs_read_file_at(AT_FDCWD, forwarding_path(family), v, sizeof v) > 0 && v[0] != '0';
+}
+
+/* The comment on the forward chain's last rule: turn forwarding off with the table. */
+#define TURNED_ON "vserver turned forwarding on"
+
+/*
+ * The forward chain of family @f, made once with the table's first netns
+ * guest: the guests' traffic and the replies to it pass; where IPv4
+ * forwarding was off, it is turned on and everything else dropped.
+ */
+static int forward_chain(struct nft_ctx *nft, size_t f, VsError *err)
+{
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "list chain %s vserver forward", fams[f].nft);
+        if (run(nft, cmd, NULL) == 0)
+                return 0;
+        bool turn_on = fams[f].family == AF_INET && !vs_net_forwarding(AF_INET);
+        snprintf(cmd, sizeof cmd,
+                 "add chain %1$s vserver forward { type filter hook forward priority filter; "
+                 "policy accept; }\n"
+                 "add rule %1$s vserver forward iifname @inside oifname @inside accept\n"
+                 "add rule %1$s vserver forward %2$s @nat accept\n"
+                 "add rule %1$s vserver forward %3$s @nat ct state established,related accept\n"
+                 "%4$s",
+                 fams[f].nft, fams[f].match, fams[f].match_dst,
+                 turn_on ? "add rule ip vserver forward drop comment \"" TURNED_ON "\"\n" : "");
+        int r = run(nft, cmd, err);
+        if (r == 0 && turn_on) {
+                int fd = open(forwarding_path(AF_INET), O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || vs_write_all(fd, "1", 1) < 0)
+                        r = vs_error(err, errno, "turn on IPv4 forwarding (%s)",
+                                     forwarding_path(AF_INET));
+                if (fd >= 0)
+                        close(fd);
+        }
+        return r;
+}
+
 /* One family's change: the guest's addresses in (the table made as it must be) or out. */
-static int change(struct nft_ctx *nft, size_t f, const char *els, bool add, VsError *err)
+static int change(struct nft_ctx *nft, size_t f, const char *els, const char *bridge, bool add,
+                  VsError *err)
 {
         char cmd[4096];
         if (add) {
                 /* one transaction: the table as it must be, then the guest's addresses */
                 snprintf(cmd, sizeof cmd,
                          "add table %1$s vserver\n"
-                         "add set %1$s vserver nat { type %2$s; comment \"isolate guests with "
+                         "add set %1$s vserver nat { type %2$s; comment \"guests with "
                          "nat = yes\"; }\n"
+                         "add set %1$s vserver inside { type ifname; comment \"what stays on "
+                         "this host\"; }\n"
+                         "add element %1$s vserver inside { \"lo\" }\n"
                          "add chain %1$s vserver postrouting { type nat hook postrouting "
                          "priority srcnat; policy accept; }\n"
                          "flush chain %1$s vserver postrouting\n"
-                         "add rule %1$s vserver postrouting %3$s @nat oifname != \"lo\" "
-                         "masquerade\n"
-                         "add element %1$s vserver nat %4$s\n",
-                         fams[f].nft, fams[f].key, fams[f].match, els);
-                return run(nft, cmd, err);
+                         "add rule %1$s vserver postrouting %3$s @nat oifname != @inside "
+                         "masquerade\n",
+                         fams[f].nft, fams[f].key, fams[f].match);
+                int r = run(nft, cmd, err);
+                if (r == 0 && bridge) {
+                        snprintf(cmd, sizeof cmd, "add element %s vserver inside { \"%s\" }",
+                                 fams[f].nft, bridge);
+                        r = run(nft, cmd, err);
+                        if (r == 0)
+                                r = forward_chain(nft, f, err);
+                }
+                if (r == 0) {
+                        snprintf(cmd, sizeof cmd, "add element %s vserver nat %s", fams[f].nft,
+                                 els);
+                        r = run(nft, cmd, err);
+                }
+                return r;
         }
         snprintf(cmd, sizeof cmd, "delete element %s vserver nat %s", fams[f].nft, els);
         (void)run(nft, cmd, NULL); /* gone already: nothing to undo */
         /* the last guest's: the table goes too (the host as it was) */
         snprintf(cmd, sizeof cmd, "list set %s vserver nat", fams[f].nft);
-        if (run(nft, cmd, NULL) == 0) {
-                const char *out = lnft.get_output_buffer(nft);
-                if (out && !strstr(out, "elements =")) {
-                        snprintf(cmd, sizeof cmd, "delete table %s vserver", fams[f].nft);
-                        (void)run(nft, cmd, NULL);
+        if (run(nft, cmd, NULL) < 0)
+                return 0;
+        const char *out = lnft.get_output_buffer(nft);
+        if (!out || strstr(out, "elements ="))
+                return 0;
+        snprintf(cmd, sizeof cmd, "list chain %s vserver forward", fams[f].nft);
+        bool turned_on = run(nft, cmd, NULL) == 0 && (out = lnft.get_output_buffer(nft)) &&
+                         strstr(out, TURNED_ON);
+        snprintf(cmd, sizeof cmd, "delete table %s vserver", fams[f].nft);
+        if (run(nft, cmd, NULL) == 0 && turned_on) {
+                int fd = open(forwarding_path(AF_INET), O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        (void)vs_write_all(fd, "0", 1);
+                        close(fd);
                 }
         }
         return 0;
 }
 
-static int nat(const VsNetConfig *cfg, const char *lock_dir, bool add, VsError *err)
+static int nat(const VsNetConfig *cfg, const char *bridge, bool add, VsError *err)
 {
-        _cleanup_close_ int lock = lock_nat(lock_dir, err);
+        _cleanup_close_ int lock = lock_nat(err);
         if (lock < 0)
                 return lock;
         struct nft_ctx *nft = open_nft(err);
@@ -170,18 +246,18 @@ static int nat(const VsNetConfig *cfg, const char *lock_dir, bool add, VsError *
         for (size_t f = 0; f < ARRAY_SIZE(fams) && r == 0; f++) {
                 char els[2048];
                 if (elements(cfg, fams[f].family, els, sizeof els))
-                        r = change(nft, f, els, add, err);
+                        r = change(nft, f, els, bridge, add, err);
         }
         lnft.ctx_free(nft);
         return r;
 }
 
-int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+int vs_nat_add(const VsNetConfig *cfg, const char *bridge, VsError *err)
 {
-        return nat(cfg, lock_dir, true, err);
+        return nat(cfg, bridge, true, err);
 }
 
-int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err)
+int vs_nat_del(const VsNetConfig *cfg, VsError *err)
 {
-        return nat(cfg, lock_dir, false, err);
+        return nat(cfg, NULL, false, err);
 }

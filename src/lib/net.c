@@ -175,6 +175,11 @@ bool vs_net_addr_same(const VsNetAddr *a, const VsNetAddr *b)
         return a->family == b->family && !memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16);
 }
 
+bool vs_net_addr_in(const VsNetAddr *a, const VsNetAddr *net)
+{
+        return a->family == net->family && vs_prefix_contains(net->addr, net->prefix, a->addr);
+}
+
 uint32_t vs_net_lback(unsigned ctx)
 {
         return htonl((127u << 24) | (1u << 16) | (ctx & 0xffff));
@@ -186,15 +191,40 @@ static void host_end(unsigned ctx, char name[IFNAMSIZ])
         snprintf(name, IFNAMSIZ, "vs%u", ctx);
 }
 
-int vs_net_netns_stop(unsigned ctx, VsError *err)
+int vs_net_netns_stop(const VsNetSpec *s, VsError *err)
 {
         char host[IFNAMSIZ];
-        host_end(ctx, host);
+        host_end(s->ctx, host);
+        if (s->cfg->nat)
+                (void)vs_nat_del(s->cfg, NULL);
         VsNl *nl = vs_nl_open(err);
         if (!nl)
                 return -EIO;
         int r = vs_nl_link_del(nl, host, err);
         vs_nl_close(nl);
+        return r;
+}
+
+/* The bridge, up, with the host settings' addresses (the guests' gateways). */
+static int bridge_ensure(VsNl *nl, const VsNetSpec *s, VsError *err)
+{
+        int r = vs_nl_bridge_ensure(nl, s->bridge, err);
+        int br = r < 0 ? 0 : vs_nl_link_index(nl, s->bridge);
+        for (int i = 0; r >= 0 && i < s->n_bridge_addrs; i++) {
+                const VsNetAddr *a = &s->bridge_addrs[i];
+                int where;
+                uint8_t proto;
+                char buf[96];
+                if (vs_nl_addr_find(nl, a->family, a->addr, &where, &proto) < 0)
+                        r = vs_nl_addr_add(nl, br, a->family, a->addr, a->prefix, VS_IFA_PROTO,
+                                           err);
+                else if (where != br)
+                        r = vs_error_input(err,
+                                           "bridge-address %s is an address of another "
+                                           "interface of this host (give the bridge one of "
+                                           "its own in the host settings)",
+                                           vs_net_addr_format(a, buf, sizeof buf));
+        }
         return r;
 }
 
@@ -237,7 +267,7 @@ int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err)
         VsNl *nl = vs_nl_open(err);
         if (!nl)
                 return -EIO;
-        r = vs_nl_bridge_ensure(nl, s->bridge, err);
+        r = bridge_ensure(nl, s, err);
         if (r >= 0) {
                 /* a pair left by a guest that died with its namespace held elsewhere */
                 (void)vs_nl_link_del(nl, host, NULL);
@@ -256,6 +286,8 @@ int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err)
         r = setup_inside(s, err);
         if (setns(self, CLONE_NEWNET) < 0)
                 return vs_error(err, errno, "return to the host's network namespace");
+        if (r >= 0 && s->cfg->nat)
+                r = vs_nat_add(s->cfg, s->bridge, err);
         return r;
 }
 
@@ -266,4 +298,51 @@ bool vs_net_addr_private(const VsNetAddr *a)
                 return (b[0] & 0xfe) == 0xfc;
         return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
                (b[0] == 100 && (b[1] & 0xc0) == 64) || (b[0] == 198 && (b[1] & 0xfe) == 18);
+}
+
+int vs_net_shadow_notes(const VsNetConfig *cfg, const char *default_dev, char *buf, size_t size)
+{
+        int n = 0;
+        size_t used = 0;
+        if (size)
+                buf[0] = '\0';
+        VsNl *nl = vs_nl_open(NULL);
+        if (!nl)
+                return 0;
+        for (int i = 0; i < cfg->n_addrs; i++) {
+                const VsNetAddr *a = &cfg->addrs[i];
+                size_t len = a->family == AF_INET ? 4 : 16;
+                if (a->prefix >= len * 8)
+                        continue;
+                const char *dev = a->dev[0] ? a->dev : default_dev;
+                int idx = vs_nl_link_index(nl, dev);
+                VsNetAddr net = *a;
+                for (unsigned b = a->prefix; b < len * 8; b++)
+                        net.addr[b / 8] &= (unsigned char)~(0x80u >> (b % 8));
+                VsNlRoute rt;
+                if (vs_nl_route_best(nl, a->family, net.addr, a->prefix, &rt) < 0 ||
+                    (rt.ifindex == idx && !rt.has_gw && rt.prefix == a->prefix))
+                        continue;
+                char mine[64], dst[INET6_ADDRSTRLEN] = "default", gw[INET6_ADDRSTRLEN],
+                               ifname[IF_NAMESIZE] = "?", pre[8] = "";
+                inet_ntop(a->family, net.addr, mine, sizeof mine);
+                if (rt.prefix) {
+                        inet_ntop(a->family, rt.dst, dst, sizeof dst);
+                        snprintf(pre, sizeof pre, "/%u", rt.prefix);
+                }
+                if (rt.has_gw)
+                        inet_ntop(a->family, rt.gw, gw, sizeof gw);
+                if_indextoname((unsigned)rt.ifindex, ifname);
+                if (used < size)
+                        used += (size_t)snprintf(
+                            buf + used, size - used,
+                            "takes %s/%u from the host's route %s%s%s%s dev %s: the host reaches "
+                            "that network on %s only while the guest runs (give the address "
+                            "as a single host, /%zu, if that is not meant)\n",
+                            mine, a->prefix, dst, pre, rt.has_gw ? " via " : "",
+                            rt.has_gw ? gw : "", ifname, dev, len * 8);
+                n++;
+        }
+        vs_nl_close(nl);
+        return n;
 }

@@ -44,7 +44,9 @@ typedef struct VsNetConfig {
         int n_addrs;
         VsNetRoute routes[VS_NET_MAX_ROUTES]; /* gateways are default routes */
         int n_routes;
-        bool nat; /* isolate: outbound traffic leaves with the host's address (masquerade) */
+        /* outbound traffic leaves with the host's address (masquerade); netns: and is forwarded */
+        bool nat;
+        bool nat_set; /* the guest file says (else netns takes the host's bridge-nat) */
 } VsNetConfig;
 
 /* "192.0.2.10/24@eth0", "2001:db8::10/64", "10.0.0.2" (a host address: /32, /128). */
@@ -60,6 +62,8 @@ const char *vs_net_addr_format(const VsNetAddr *a, char *buf, size_t size);
 /* "IP" (a gateway: the default route of its family) or "PREFIX via IP". */
 int vs_net_route_parse(const char *s, VsNetRoute *ret, char *why, size_t why_size);
 const char *vs_net_route_format(const VsNetRoute *r, char *buf, size_t size);
+/* Is @a's address in @net's network (its address and prefix)? */
+bool vs_net_addr_in(const VsNetAddr *a, const VsNetAddr *net);
 /* Same address, whatever the prefix and device. */
 bool vs_net_addr_same(const VsNetAddr *a, const VsNetAddr *b);
 /* The guest's own loopback address for context @ctx, 127.1.X.Y (network order). */
@@ -70,8 +74,10 @@ typedef struct VsNetSpec {
         int mode; /* VsNetMode */
         unsigned ctx;
         const VsNetConfig *cfg;
-        const char *device;     /* host settings: where isolate addresses go */
-        const char *bridge;     /* host settings: the netns mode's bridge */
+        const char *device;            /* host settings: where isolate addresses go */
+        const char *bridge;            /* host settings: the netns mode's bridge */
+        const VsNetAddr *bridge_addrs; /* host settings: the bridge's own addresses */
+        int n_bridge_addrs;
         const char *bpf_dir;    /* RUN/bpf: the shared BPF objects of this installation */
         const char *unix_guard; /* host settings: cgroup2 dir ("/x") of the unix guard */
         /*
@@ -91,6 +97,14 @@ typedef struct VsNetSpec {
  */
 int vs_net_isolate_check(const VsNetConfig *cfg, const char *default_dev, VsError *err);
 /*
+ * isolate, before the addresses go on: which host routes an address with a
+ * network (a prefix shorter than a host's) takes destinations from.  Its
+ * network becomes reachable on its interface only, so a host that reached
+ * part of it through a gateway or another interface no longer does.  One
+ * line each in @buf; the number of lines.
+ */
+int vs_net_shadow_notes(const VsNetConfig *cfg, const char *default_dev, char *buf, size_t size);
+/*
  * isolate: check the addresses (not the host's own, not another guest's),
  * add them to their interfaces, load and attach the programs to cgroup @cg.
  * On failure nothing is left.
@@ -98,23 +112,39 @@ int vs_net_isolate_check(const VsNetConfig *cfg, const char *default_dev, VsErro
 int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err);
 /* Undo it at stop: the guest's map entries and its addresses (ours, unused by others). */
 int vs_net_isolate_stop(const VsNetSpec *s, VsError *err);
-/* netns: the veth pair into the network namespace of @pid, its addresses and routes. */
+/*
+ * netns: the bridge (made with its addresses if missing), the veth pair into
+ * the network namespace of @pid, its addresses and routes, and NAT if the
+ * guest has it.
+ */
 int vs_net_netns_setup(const VsNetSpec *s, pid_t pid, int pidfd, VsError *err);
 
 /* netns: delete the host end of the veth at once (the kernel frees a dead
- * namespace, and the pair with it, later and asynchronously). */
-int vs_net_netns_stop(unsigned ctx, VsError *err);
+ * namespace, and the pair with it, later and asynchronously), and the NAT. */
+int vs_net_netns_stop(const VsNetSpec *s, VsError *err);
 
 /*
- * Outbound NAT for isolate guests ([net] nat = yes), through libnftables:
- * the tables "ip vserver" and "ip6 vserver", a set of guest addresses each
- * and one rule, masquerade what such an address sends out of any interface
- * but lo.  Add puts @cfg's addresses in the sets (making the tables if
- * needed); del takes them out, and the tables go with the last address.
- * @lock_dir: where the lock that orders this among starts and stops lives.
+ * Outbound NAT ([net] nat = yes), through libnftables: the tables "ip
+ * vserver" and "ip6 vserver" (shared by every installation on the host),
+ * each a set of guest addresses ("nat"), a set of interfaces whose traffic
+ * stays on this host ("inside": lo and netns bridges), and one rule:
+ * masquerade what such an address sends out of any other interface.
+ *
+ * @bridge (a netns guest, NULL for isolate): its traffic is forwarded too.
+ * A forward chain lets the guests' traffic and its replies through; where
+ * IPv4 forwarding was off, add turns it on for them and drops everything
+ * else it would forward (the host forwards nothing more than before), and
+ * the last guest's del turns it off again.  IPv6 forwarding is left as the
+ * host has it (turning it on changes how the host takes router
+ * advertisements): vs_net_forwarding() says whether it is on.
+ *
+ * Add puts @cfg's addresses in the sets (making the tables if needed);
+ * del takes them out, and the tables go with the last address.
  */
-int vs_nat_add(const VsNetConfig *cfg, const char *lock_dir, VsError *err);
-int vs_nat_del(const VsNetConfig *cfg, const char *lock_dir, VsError *err);
+int vs_nat_add(const VsNetConfig *cfg, const char *bridge, VsError *err);
+int vs_nat_del(const VsNetConfig *cfg, VsError *err);
+/* Does this network namespace forward @family (AF_INET, AF_INET6)? */
+bool vs_net_forwarding(int family);
 
 /* Bytes and packets in and out of an isolate guest; -ENOENT if it has no counters. */
 typedef struct VsTraffic {

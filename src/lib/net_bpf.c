@@ -399,16 +399,6 @@ static void teardown_if_unused(const char *dir, int guests_fd)
         (void)rmdir(dir);
 }
 
-/* The installation's run directory: the one that holds the BPF directory (a bpffs). */
-static const char *run_dir(const VsNetSpec *s, char *buf, size_t size)
-{
-        snprintf(buf, size, "%s", s->bpf_dir);
-        char *slash = strrchr(buf, '/');
-        if (slash && slash != buf)
-                *slash = '\0';
-        return buf;
-}
-
 int vs_net_isolate_check(const VsNetConfig *cfg, const char *default_dev, VsError *err)
 {
         for (int i = 0; i < cfg->n_addrs; i++) {
@@ -544,8 +534,7 @@ int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
                 goto fail;
         }
         if (s->cfg->nat) {
-                char run[PATH_MAX];
-                r = vs_nat_add(s->cfg, run_dir(s, run, sizeof run), err);
+                r = vs_nat_add(s->cfg, NULL, err);
                 if (r < 0)
                         goto fail;
         }
@@ -606,10 +595,8 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
                 addrs_del(s, nl, addrs, NULL);
                 vs_nl_close(nl);
         }
-        if (s->cfg->nat) {
-                char run[PATH_MAX];
-                (void)vs_nat_del(s->cfg, run_dir(s, run, sizeof run), NULL);
-        }
+        if (s->cfg->nat)
+                (void)vs_nat_del(s->cfg, NULL);
         unix_tidy(s->bpf_dir, s->ctx);
         teardown_if_unused(s->bpf_dir, guests);
         return 0;

@@ -295,3 +295,52 @@ int vs_nl_route_add(VsNl *nl, int family, const void *dst, unsigned prefix, cons
         int r = talk(nl, nlh, NULL, NULL);
         return r < 0 ? vs_error(err, -r, "rtnetlink: add route") : 0;
 }
+
+typedef struct Best {
+        int family;
+        const unsigned char *dst;
+        unsigned prefix;
+        VsNlRoute *ret;
+        bool found;
+} Best;
+
+static int best_cb(const struct nlmsghdr *nlh, void *data)
+{
+        Best *b = data;
+        const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+        if (rtm->rtm_family != b->family || rtm->rtm_table != RT_TABLE_MAIN ||
+            rtm->rtm_type != RTN_UNICAST || rtm->rtm_dst_len > b->prefix ||
+            (b->found && rtm->rtm_dst_len <= b->ret->prefix))
+                return MNL_CB_OK;
+        VsNlRoute r = {.prefix = rtm->rtm_dst_len};
+        size_t len = b->family == AF_INET ? 4 : 16;
+        const struct nlattr *a;
+        mnl_attr_for_each(a, nlh, sizeof *rtm)
+        {
+                uint16_t t = mnl_attr_get_type(a);
+                if ((t == RTA_DST || t == RTA_GATEWAY) && mnl_attr_get_payload_len(a) == len)
+                        memcpy(t == RTA_DST ? r.dst : r.gw, mnl_attr_get_payload(a), len);
+                else if (t == RTA_OIF && mnl_attr_get_payload_len(a) == 4)
+                        r.ifindex = (int)mnl_attr_get_u32(a);
+                if (t == RTA_GATEWAY)
+                        r.has_gw = true;
+        }
+        if (!vs_prefix_contains(r.dst, r.prefix, b->dst))
+                return MNL_CB_OK;
+        *b->ret = r;
+        b->found = true;
+        return MNL_CB_OK;
+}
+
+int vs_nl_route_best(VsNl *nl, int family, const void *dst, unsigned prefix, VsNlRoute *ret)
+{
+        char buf[512];
+        struct nlmsghdr *nlh = put(buf, RTM_GETROUTE, NLM_F_DUMP, nl);
+        struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
+        rtm->rtm_family = (uint8_t)family;
+        Best b = {.family = family, .dst = dst, .prefix = prefix, .ret = ret};
+        int r = talk(nl, nlh, best_cb, &b);
+        if (r < 0)
+                return r;
+        return b.found ? 0 : -ENOENT;
+}

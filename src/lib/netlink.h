@@ -47,6 +47,19 @@ int vs_nl_addr_del(VsNl *nl, int ifindex, int family, const void *addr, unsigned
  * (0 if the kernel did not say).  0 if found, -ENOENT if not.
  */
 int vs_nl_addr_find(VsNl *nl, int family, const void *addr, int *ret_ifindex, uint8_t *ret_proto);
+typedef struct VsNlRoute {
+        unsigned char dst[16];
+        unsigned prefix;
+        unsigned char gw[16];
+        bool has_gw;
+        int ifindex;
+} VsNlRoute;
+/*
+ * The main table's route the host uses for the network @dst/@prefix: the
+ * most specific unicast route no more specific than it that contains it.
+ * 0, or -ENOENT if there is none.
+ */
+int vs_nl_route_best(VsNl *nl, int family, const void *dst, unsigned prefix, VsNlRoute *ret);
 /* A route to @dst/@prefix (prefix 0: the default route) via @gw. */
 int vs_nl_route_add(VsNl *nl, int family, const void *dst, unsigned prefix, const void *gw,
                     VsError *err);

@@ -22,6 +22,13 @@ typedef struct VsPaths {
         char log[PATH_MAX];         /* var/log/vserver */
 } VsPaths;
 
+/*
+ * What every installation on this host shares, whatever its root: the
+ * context ids of running guests (their loopback addresses and veth names
+ * are host-wide), the lock of the nftables tables.
+ */
+#define VS_HOST_RUN "/run/vserver-host"
+
 /* @root: NULL or "" for the system installation, else an absolute directory. */
 int vs_paths_init(VsPaths *p, const char *root, VsError *err);
 /* mkdir -p of the directories a command is about to write to. */

@@ -198,3 +198,13 @@ unsigned long long vs_proc_starttime(pid_t pid)
                 return 0;
         return start;
 }
+
+bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned char *a)
+{
+        for (unsigned i = 0; bits > 0; i++, bits = bits > 8 ? bits - 8 : 0) {
+                unsigned char mask = (unsigned char)(0xff00u >> (bits >= 8 ? 8 : bits));
+                if ((a[i] ^ net[i]) & mask)
+                        return false;
+        }
+        return true;
+}

@@ -64,6 +64,8 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
 
 /* Strict unsigned parse: decimal digits only, no sign, no overflow. */
 int vs_parse_u64(const char *s, unsigned long long *ret);
+/* Is address @a (network order) in the network @net/@bits? */
+bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned char *a);
 /* The pid a pidfd refers to, in our pid namespace (fdinfo; glibc 2.36 has no pidfd_getpid). */
 pid_t vs_pidfd_pid(int pidfd);
 /* @pid's NSpid line: its pid in each pid namespace from ours inward; the count, or -errno. */

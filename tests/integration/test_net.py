@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import VSERVER
+
 NET_SRC = Path(__file__).parent / "helpers" / "net.c"
 
 
@@ -454,8 +456,8 @@ def test_nat_lets_a_private_isolate_guest_out(net, upstream):
     vs("stop", "b", check=True)
     # the last nat guest gone: the host's ruleset as it was
     assert "vserver" not in nft_tables()
-    p = vs("build", "c", "--net", "netns", "--address", "10.213.8.2/24", "--set", "net.nat=yes")
-    assert p.returncode == 2 and "nat = yes is for mode isolate" in p.stderr
+    p = vs("build", "c", "--net", "host", "--set", "net.nat=yes")
+    assert p.returncode == 2 and "nat = yes is for mode isolate or netns" in p.stderr
 
 
 def test_ipv6_loopback_is_the_guests_own(net):
@@ -474,3 +476,116 @@ def test_ipv6_loopback_is_the_guests_own(net):
     assert ask(vs, "a", "udp", "::1", 7002) == "from 127.0.0.1"
     vs("stop", "a", check=True)
     vs("stop", "b", check=True)
+
+
+@pytest.fixture
+def nat_host(vsnet):
+    """A host of the test's own: network namespace H (vserver runs there through
+    nsenter, so its bridge, nftables tables and forwarding switch are H's), and
+    beyond it an upstream namespace U (198.19.79.2) with no route back to the
+    bridge's network."""
+    h, u = f"vs-test-h{os.getpid() % 100000}", f"vs-test-u{os.getpid() % 100000}"
+    ip = ["ip"]
+    subprocess.run(ip + ["netns", "add", h], check=True)
+    subprocess.run(ip + ["netns", "add", u], check=True)
+    srv = None
+    try:
+        subprocess.run(ip + ["-n", h, "link", "set", "lo", "up"], check=True)
+        subprocess.run(ip + ["-n", h, "link", "add", "up0", "type", "veth", "peer", "name",
+                             "down0", "netns", u], check=True)
+        subprocess.run(ip + ["-n", h, "addr", "add", "198.19.79.1/30", "dev", "up0"], check=True)
+        subprocess.run(ip + ["-n", h, "link", "set", "up0", "up"], check=True)
+        subprocess.run(ip + ["-n", u, "addr", "add", "198.19.79.2/30", "dev", "down0"],
+                       check=True)
+        subprocess.run(ip + ["-n", u, "link", "set", "down0", "up"], check=True)
+        srv = subprocess.Popen(["ip", "netns", "exec", u, str(vsnet), "serve", "udp",
+                                "198.19.79.2", "53"], stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().startswith("listening")
+        yield h
+    finally:
+        if srv:
+            srv.kill()
+            srv.wait()
+        subprocess.run(ip + ["netns", "del", u], capture_output=True)
+        subprocess.run(ip + ["netns", "del", h], capture_output=True)
+
+
+def test_bridge_nat_lets_netns_guests_out(net, nat_host):
+    """Issue 15: a netns guest on the bridge reached nothing beyond the host.  With the
+    host settings' bridge-address and bridge-nat its traffic is forwarded and masqueraded,
+    forwarding is turned on for it alone, and all of it is undone with the last guest."""
+    vs = net
+    in_h = ["nsenter", f"--net=/run/netns/{nat_host}"]
+
+    def hvs(*args):
+        return subprocess.run(in_h + [VSERVER, *args], env=vs.env, capture_output=True,
+                              text=True, timeout=60)
+
+    def h(*cmd):
+        return subprocess.run(in_h + list(cmd), capture_output=True, text=True).stdout
+
+    def forwarding():
+        return h("cat", "/proc/sys/net/ipv4/ip_forward").strip()
+
+    host_tables = nft_tables()
+    vs.host_conf("[host]\nbridge = vsbr-nat\nbridge-address = 10.213.9.1/24\n"
+                 "bridge-nat = yes\n")
+    build(vs, vs.vsnet, "a", "--net", "netns", "--address", "10.213.9.2/24")
+    build(vs, vs.vsnet, "b", "--net", "netns", "--address", "10.213.9.3/24",
+          "--set", "net.nat=no")
+    assert forwarding() == "0"
+    p = hvs("start", "a")
+    assert p.returncode == 0, p.stderr
+    assert "note" not in p.stderr, p.stderr
+    p = hvs("start", "b")
+    assert p.returncode == 0, p.stderr
+    assert "b has a private address (10.213.9.3/24)" in p.stderr, p.stderr
+    # the bridge has its address, and is the gateway of guests in its network
+    assert "10.213.9.1/24" in h("ip", "-o", "addr", "show", "dev", "vsbr-nat")
+    assert "default via 10.213.9.1" in vs.exec_out("a", "ip route")
+    # a leaves with H's address on the upstream link; b's traffic is not forwarded
+    assert ask(vs, "a", "udp", "198.19.79.2", 53) == "from 198.19.79.1"
+    assert ask(vs, "b", "udp", "198.19.79.2", 53).startswith("error")
+    # the guests still talk over the bridge
+    assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 0.0.0.0"
+    assert ask(vs, "a", "tcp", "10.213.9.3", 80) == "from 10.213.9.2 to 10.213.9.3"
+    assert forwarding() == "1"
+    assert "vserver turned forwarding on" in h("nft", "list", "table", "ip", "vserver")
+    assert hvs("stop", "b").returncode == 0
+    assert hvs("stop", "a").returncode == 0
+    # the last nat guest gone: H as it was, and the machine's own ruleset untouched
+    assert "vserver" not in h("nft", "list", "tables")
+    assert forwarding() == "0"
+    assert nft_tables() == host_tables
+
+
+def test_start_says_when_an_address_shadows_a_host_route(net, upstream):
+    """Issue 15: an address with a network takes that network off the host's routes
+    without a word."""
+    vs = net
+    subprocess.run(["ip", "route", "add", "198.18.80.0/22", "via", upstream, "dev", "vs-nat-h"],
+                   check=True)
+    build(vs, vs.vsnet, "a", "--address", "198.18.80.10/24@vs-nat-h")
+    build(vs, vs.vsnet, "b", "--address", "198.18.81.10/32@vs-nat-h")
+    p = vs("start", "a", check=True)
+    assert "note: a takes 198.18.80.0/24 from the host's route 198.18.80.0/22 via " \
+        f"{upstream} dev vs-nat-h: the host reaches that network on vs-nat-h only while the " \
+        "guest runs (give the address as a single host, /32, if that is not meant)" in p.stderr
+    # a host address takes nothing from anyone
+    p = vs("start", "b", check=True)
+    assert "takes" not in p.stderr
+    vs("stop", "a", check=True)
+    vs("stop", "b", check=True)
+
+
+@pytest.mark.parametrize("value,says", [
+    ("10.88.0.1", "is not the bridge's address in its network"),
+    ("10.88.0.1/16@eth0", "no @DEVICE"),
+    ("10.88.0.1/16 10.99.0.1/16", "one address of each family"),
+    ("nonsense/16", '"nonsense/16": '),
+], ids=["no-prefix", "device", "two-v4", "nonsense"])
+def test_bridge_address_bad_input(vs, value, says):
+    vs.host_conf(f"[host]\nbridge-address = {value}\n")
+    p = vs("list")
+    assert p.returncode != 0 and "bridge-address" in p.stderr and says in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
