@@ -61,10 +61,83 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         return vs_guest_config_load(&g->cfg, g->conf, err);
 }
 
-/* run/vserver/running.ID: the name of the guest that started with context ID. */
-static void running_path(const VsGuest *g, unsigned ctx, char *buf, size_t size)
+/*
+ * VS_HOST_RUN/context.ID: who runs with context ID on this host, whatever
+ * its installation (a context's loopback address and veth name are
+ * host-wide): "PID STARTTIME NAME" and the installation's root on a line
+ * of its own; PID is the guest's PID 1 as the host sees it.
+ */
+typedef struct Running {
+        pid_t pid;
+        unsigned long long start;
+        char name[64];
+        char root[PATH_MAX / 4];
+} Running;
+
+static void running_path(unsigned ctx, char *buf, size_t size)
 {
-        snprintf(buf, size, "%s/running.%u", g->paths.run, ctx);
+        snprintf(buf, size, VS_HOST_RUN "/context.%u", ctx);
+}
+
+/* The note of context @ctx, if its PID 1 still runs (a stale one is removed). */
+static bool running_read(unsigned ctx, Running *ret)
+{
+        char path[PATH_MAX], buf[PATH_MAX];
+        running_path(ctx, path, sizeof path);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
+                return false;
+        int pid = 0, used = 0;
+        char *nl = strchr(buf, '\n');
+        *ret = (Running){0};
+        if (!nl || sscanf(buf, "%d %llu %63s%n", &pid, &ret->start, ret->name, &used) != 3 ||
+            pid <= 0 || buf + used != nl) {
+                unlink(path);
+                return false;
+        }
+        snprintf(ret->root, sizeof ret->root, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
+        ret->pid = pid;
+        if (ret->start == 0 || vs_proc_starttime(ret->pid) != ret->start) {
+                unlink(path);
+                return false;
+        }
+        return true;
+}
+
+/* Is @r the note of guest @name of the installation at @paths? */
+static bool running_is(const Running *r, const VsPaths *paths, const char *name)
+{
+        return streq(r->root, paths->root) && streq(r->name, name);
+}
+
+static void running_write(const VsGuest *g, pid_t pid)
+{
+        char path[PATH_MAX], note[PATH_MAX];
+        if (vs_mkdir_p(VS_HOST_RUN, 0755) < 0)
+                return;
+        running_path(g->cfg.context, path, sizeof path);
+        int n = snprintf(note, sizeof note, "%d %llu %s\n%s\n", (int)pid, vs_proc_starttime(pid),
+                         g->cfg.name, g->paths.root);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0) {
+                (void)vs_write_all(fd, note, (size_t)n);
+                close(fd);
+        }
+}
+
+/* Who runs with @ctx, if not guest @name of @paths: "web1" or "web1 of the installation under
+ * /srv/b". */
+static bool context_taken(const VsPaths *paths, const char *name, unsigned ctx, char *who,
+                          size_t size)
+{
+        Running r;
+        if (!running_read(ctx, &r) || running_is(&r, paths, name))
+                return false;
+        if (streq(r.root, paths->root))
+                snprintf(who, size, "%s", r.name);
+        else
+                snprintf(who, size, "%s of the installation under %s", r.name,
+                         r.root[0] ? r.root : "/");
+        return true;
 }
 
 /* run/NAME.started: the guest file as the running guest was started with. */
@@ -513,12 +586,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char note[PATH_MAX];
         started_path(g, note, sizeof note);
         (void)vs_guest_config_save(&g->cfg, note, NULL);
-        running_path(g, g->cfg.context, note, sizeof note);
-        int nfd = open(note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (nfd >= 0) {
-                (void)vs_write_all(nfd, g->cfg.name, strlen(g->cfg.name));
-                close(nfd);
-        }
+        running_write(g, ctx.pid);
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;
@@ -640,10 +708,12 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
                 started_path(g, note, sizeof note);
                 unlink(note);
                 /* the context id's note, if it is still ours */
-                char who[80];
-                running_path(g, g->cfg.context, note, sizeof note);
-                if (vs_read_file_at(AT_FDCWD, note, who, sizeof who) > 0 && streq(who, g->cfg.name))
+                Running run;
+                if (running_read(g->cfg.context, &run) &&
+                    running_is(&run, &g->paths, g->cfg.name)) {
+                        running_path(g->cfg.context, note, sizeof note);
                         unlink(note);
+                }
         }
 out:
         vs_guest_state_release(&st);
@@ -773,7 +843,7 @@ int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, con
                 free_owners(owner, hi - lo + 1);
                 return r;
         }
-        char who[80];
+        char who[PATH_MAX];
         if (*ctx) {
                 if (owner[*ctx - lo])
                         r = vs_error_input(err,
@@ -785,13 +855,19 @@ int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, con
                                            "context %u is being built as %s (pick another, "
                                            "or leave --context out)",
                                            *ctx, who);
+                else if (context_taken(paths, name, *ctx, who, sizeof who))
+                        r = vs_error_input(err,
+                                           "context %u is in use by the running guest %s (pick "
+                                           "another, or leave --context out)",
+                                           *ctx, who);
         } else {
                 r = vs_error(err, ENOSPC,
                              "no free context id in %u-%u (widen the host setting "
                              "context-range)",
                              lo, hi);
                 for (unsigned c = lo; c <= hi && c >= lo; c++)
-                        if (!owner[c - lo] && !reserved(paths, c, who, sizeof who)) {
+                        if (!owner[c - lo] && !reserved(paths, c, who, sizeof who) &&
+                            !context_taken(paths, name, c, who, sizeof who)) {
                                 *ctx = c;
                                 r = 0;
                                 break;
@@ -818,33 +894,20 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
 }
 
 /*
- * Another guest running with @g's context id would share its loopback and
- * its accounting.  The note of who started with the id is checked against
- * the kernel (that guest's cgroup): one lookup, however many guests exist.
+ * Another guest running with @g's context id, of this installation or
+ * another, would share its loopback, its veth's name and its accounting.
+ * The note of who started with the id is checked against the kernel (its
+ * PID 1 and that process's start time): one lookup, however many guests.
  */
 static int context_conflicts(const VsGuest *g, VsError *err)
 {
-        char path[PATH_MAX], who[80];
-        running_path(g, g->cfg.context, path, sizeof path);
-        if (vs_read_file_at(AT_FDCWD, path, who, sizeof who) <= 0)
+        char who[PATH_MAX];
+        if (!context_taken(&g->paths, g->cfg.name, g->cfg.context, who, sizeof who))
                 return 0;
-        who[strcspn(who, "\n")] = '\0';
-        if (streq(who, g->cfg.name) || !vs_guest_name_valid(who))
-                return 0;
-        VsGuest *o = calloc(1, sizeof *o);
-        VsGuestState st;
-        int r = 0;
-        if (o && vs_guest_init(o, &g->paths, &g->host, g->cgroup_parent, who, NULL) == 0 &&
-            vs_guest_state(o, &st, NULL) == 0) {
-                if (st.running)
-                        r = vs_error_input(err,
-                                           "context %u is in use by the running guest %s (give "
-                                           "one of them another context in its guest file)",
-                                           g->cfg.context, who);
-                vs_guest_state_release(&st);
-        }
-        free(o);
-        return r;
+        return vs_error_input(err,
+                              "context %u is in use by the running guest %s (give one of them "
+                              "another context in its guest file)",
+                              g->cfg.context, who);
 }
 
 int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err)

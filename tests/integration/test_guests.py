@@ -549,6 +549,36 @@ def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(
     vs("stop", "c1", check=True)
 
 
+def test_context_ids_are_host_wide_across_installations(vs, workdir):
+    """Issue 15: two installations' guests could run with one context id, sharing a
+    loopback address and a veth name (a netns start deleted the other's veth)."""
+    from conftest import Install
+    other = Install(workdir / "inst-other-ctx")
+    try:
+        vs("build", "a1", "--init", "none", "--context", "1500", check=True)
+        vs("start", "a1", check=True)
+        # a build elsewhere neither takes nor picks an id a running guest has
+        p = other("build", "b1", "--init", "none", "--context", "1500")
+        assert p.returncode == 1 and "context 1500 is in use by the running guest a1 of the " \
+            f"installation under {vs.root} (pick another" in p.stderr, p.stderr
+        other.host_conf("[host]\ncontext-range = 1500-1600\n")
+        other("build", "b1", "--init", "none", check=True)
+        assert json.loads(other("config", "b1", "--json", check=True).stdout)["guest.context"] \
+            == "1501"
+        # nor does a guest file edited to it start
+        text = other.conf("b1").read_text()
+        other.conf("b1").write_text(text.replace("context = 1501", "context = 1500"))
+        p = other("start", "b1")
+        assert p.returncode == 1 and "context 1500 is in use by the running guest a1 of the " \
+            f"installation under {vs.root} (give one of them another context" in p.stderr, p.stderr
+        vs("stop", "a1", check=True)
+        other("start", "b1", check=True)
+        other("stop", "b1", check=True)
+    finally:
+        for name in other.guests():
+            other("delete", "--force", name)
+
+
 def test_running_is_util_vservers_test(vs):
     vs("build", "r1", "--init", "none", check=True)
     p = vs("r1", "running")
