@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fill(VsError *e, int code, int input, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int fill(VsError *e, int code, int input,
+                                                      const char *fmt, va_list ap)
 {
         if (code < 0)
                 code = -code;

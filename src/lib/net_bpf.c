@@ -54,7 +54,8 @@ static const char *const shared_pins[] = {"link-sk-lookup",
                                           "vs_unix_n",
                                           "vs_guests"};
 
-static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int quiet_print(enum libbpf_print_level level,
+                                                             const char *fmt, va_list ap)
 {
         if (level != LIBBPF_WARN || !getenv("VSERVER_DEBUG_BPF"))
                 return 0;

@@ -314,7 +314,7 @@ static int best_cb(const struct nlmsghdr *nlh, void *data)
                 return MNL_CB_OK;
         VsNlRoute r = {.prefix = rtm->rtm_dst_len};
         size_t len = b->family == AF_INET ? 4 : 16;
-        const struct nlattr *a;
+        struct nlattr *a;
         mnl_attr_for_each(a, nlh, sizeof *rtm)
         {
                 uint16_t t = mnl_attr_get_type(a);

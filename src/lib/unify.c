@@ -1138,33 +1138,35 @@ static int share_reflinks(Ctx *c, const Set *s)
                 uint64_t off = 0, saved = 0;
                 bool differs = false;
                 while (off < k->r.size) {
-                        struct {
-                                struct file_dedupe_range r;
-                                struct file_dedupe_range_info i;
-                        } d = {0};
-                        d.r.src_offset = off;
-                        d.r.src_length = k->r.size - off;
-                        d.r.dest_count = 1;
-                        d.i.dest_fd = fd;
-                        d.i.dest_offset = off;
-                        if (ioctl(kfd, FIDEDUPERANGE, &d.r) < 0)
+                        /* the range and its one destination, laid out as the ioctl reads them */
+                        _Alignas(struct file_dedupe_range) unsigned char
+                            buf[sizeof(struct file_dedupe_range) +
+                                sizeof(struct file_dedupe_range_info)] = {0};
+                        struct file_dedupe_range *dr = (struct file_dedupe_range *)(void *)buf;
+                        struct file_dedupe_range_info *info = &dr->info[0];
+                        dr->src_offset = off;
+                        dr->src_length = k->r.size - off;
+                        dr->dest_count = 1;
+                        info->dest_fd = fd;
+                        info->dest_offset = off;
+                        if (ioctl(kfd, FIDEDUPERANGE, dr) < 0)
                                 return vs_error(&c->err, errno,
                                                 "FIDEDUPERANGE %s:/%s (say --mode link where "
                                                 "the filesystem has no reflinks)",
                                                 c->trees[c->paths[m->path].tree].name,
                                                 c->paths[m->path].rel);
-                        if (d.i.status == FILE_DEDUPE_RANGE_DIFFERS) {
+                        if (info->status == FILE_DEDUPE_RANGE_DIFFERS) {
                                 differs = true;
                                 break;
                         }
-                        if (d.i.status < 0)
-                                return vs_error(&c->err, -d.i.status, "FIDEDUPERANGE %s:/%s",
+                        if (info->status < 0)
+                                return vs_error(&c->err, -info->status, "FIDEDUPERANGE %s:/%s",
                                                 c->trees[c->paths[m->path].tree].name,
                                                 c->paths[m->path].rel);
-                        if (d.i.bytes_deduped == 0)
+                        if (info->bytes_deduped == 0)
                                 break;
-                        off += d.i.bytes_deduped;
-                        saved += d.i.bytes_deduped;
+                        off += info->bytes_deduped;
+                        saved += info->bytes_deduped;
                 }
                 if (differs) {
                         c->st->changed++;
