@@ -154,7 +154,7 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
         /* the environment: ours is not the guest's business, except the terminal type */
         char *env[MAX_ENV + 1];
         int n = 0;
-        for (char *const *e = vs_guest_env; *e; e++)
+        for (char *const *e = vs_context_env; *e; e++)
                 env[n++] = *e;
         static char term[80], shellvar[300];
         const char *t = getenv("TERM");

@@ -92,9 +92,7 @@ static int for_each_guest(const Host *h, bool autostart_only, const char *verb,
                 if (fn(h, names[i], arg, verb) != 0)
                         rc = EXIT_FAILURE;
         }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        vs_guest_names_free(names, n);
         return rc;
 }
 

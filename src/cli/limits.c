@@ -207,14 +207,6 @@ static void read_back(const VsCgroup *cg, const char *ctrl, const char *file, ch
                         *p = p[1] ? ';' : '\0';
 }
 
-static void fmt_rlim(rlim_t v, char *buf, size_t size)
-{
-        if (v == RLIM_INFINITY)
-                snprintf(buf, size, "unlimited");
-        else
-                snprintf(buf, size, "%llu", (unsigned long long)v);
-}
-
 static int verb_limits(int argc, char **argv)
 {
         static const char verb[] = "limits";
@@ -299,14 +291,14 @@ static int verb_limits(int argc, char **argv)
                 for (; k < 30 && name[k]; k++)
                         key[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
                 key[k] = '\0';
-                fmt_rlim(rl->limit.rlim_cur, s, sizeof s);
-                fmt_rlim(rl->limit.rlim_max, hd, sizeof hd);
+                vs_rlimit_format(rl->limit.rlim_cur, s, sizeof s);
+                vs_rlimit_format(rl->limit.rlim_max, hd, sizeof hd);
                 snprintf(want, sizeof want, "%s:%s", s, hd);
                 struct rlimit cur;
                 if (st.init &&
                     prlimit(st.init, (enum __rlimit_resource)rl->resource, NULL, &cur) == 0) {
-                        fmt_rlim(cur.rlim_cur, s, sizeof s);
-                        fmt_rlim(cur.rlim_max, hd, sizeof hd);
+                        vs_rlimit_format(cur.rlim_cur, s, sizeof s);
+                        vs_rlimit_format(cur.rlim_max, hd, sizeof hd);
                         snprintf(now, sizeof now, "%s:%s", s, hd);
                 }
                 char full[80];

@@ -27,39 +27,18 @@ typedef struct Usage {
         unsigned long long utime, stime; /* clock ticks */
 } Usage;
 
-/* Fields of /proc/PID/stat after the command: state is field 3. */
-static int read_stat(pid_t pid, unsigned long long *utime, unsigned long long *stime,
-                     unsigned long long *start, unsigned long long *vsz, long long *rss, int *ppid)
-{
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return -1;
-        const char *p = strrchr(buf, ')');
-        if (!p)
-                return -1;
-        if (sscanf(p + 2,
-                   "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
-                   "%llu %llu %lld",
-                   ppid, utime, stime, start, vsz, rss) != 6)
-                return -1;
-        return 0;
-}
-
 static int add_usage(pid_t pid, void *data)
 {
         Usage *u = data;
-        unsigned long long ut, st, start, vsz;
-        long long rss;
-        int ppid;
-        if (read_stat(pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+        VsProcStat ps;
+        if (vs_proc_stat(pid, &ps) < 0)
                 return 0;
         u->nproc++;
-        u->vsz += vsz;
-        u->rss +=
-            (unsigned long long)(rss > 0 ? rss : 0) * (unsigned long long)sysconf(_SC_PAGESIZE);
-        u->utime += ut;
-        u->stime += st;
+        u->vsz += ps.vsize;
+        u->rss += (unsigned long long)(ps.rss > 0 ? ps.rss : 0) *
+                  (unsigned long long)sysconf(_SC_PAGESIZE);
+        u->utime += ps.utime;
+        u->stime += ps.stime;
         return 0;
 }
 
@@ -215,9 +194,7 @@ static int verb_list(int argc, char **argv)
                 json_print(arr);
                 json_object_put(arr);
         }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        vs_guest_names_free(names, n);
         return rc;
 }
 
@@ -280,9 +257,7 @@ static unsigned map_pid(const GuestMap *m, pid_t pid, char *name, size_t size)
 
 static void map_free(GuestMap *m)
 {
-        for (int i = 0; i < m->n; i++)
-                free(m->names[i]);
-        free(m->names);
+        vs_guest_names_free(m->names, m->n);
         free(m->ctx);
 }
 
@@ -298,10 +273,8 @@ static int ps_json(const GuestMap *m)
                 long pid = strtol(de->d_name, &end, 10);
                 if (*end || pid <= 0)
                         continue;
-                unsigned long long ut, st, start, vsz;
-                long long rss;
-                int ppid;
-                if (read_stat((pid_t)pid, &ut, &st, &start, &vsz, &rss, &ppid) < 0)
+                VsProcStat ps;
+                if (vs_proc_stat((pid_t)pid, &ps) < 0)
                         continue;
                 char name[64], path[64], cmd[4096];
                 unsigned ctx = map_pid(m, (pid_t)pid, name, sizeof name);
@@ -319,7 +292,7 @@ static int ps_json(const GuestMap *m)
                 }
                 json_object *j = json_object_new_object();
                 json_object_object_add(j, "pid", json_object_new_int((int)pid));
-                json_object_object_add(j, "ppid", json_object_new_int(ppid));
+                json_object_object_add(j, "ppid", json_object_new_int(ps.ppid));
                 json_object_object_add(j, "context", json_object_new_int((int)ctx));
                 json_object_object_add(j, "guest", name[0] ? json_object_new_string(name) : NULL);
                 json_object_object_add(j, "command", json_object_new_string(cmd));

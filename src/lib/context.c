@@ -29,7 +29,7 @@
 static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 static char env_home[] = "HOME=/root";
 static char env_container[] = "container=vserver";
-static char *default_env[] = {env_path, env_home, env_container, NULL};
+char *const vs_context_env[] = {env_path, env_home, env_container, NULL};
 
 /* From clone to exec: set-up takes milliseconds; a frozen or stalled one is refused. */
 #define EXEC_TIMEOUT_MS 30000
@@ -40,6 +40,19 @@ typedef struct ChildMsg {
         int type;
         VsError error;
 } ChildMsg;
+
+/*
+ * The end of a child we cloned: exit 0 on success (@r >= 0), else send
+ * @cerr to the parent over @sock first (the parent reads it as the error).
+ */
+_Noreturn static void child_exit(int sock, int r, const VsError *cerr)
+{
+        if (r >= 0)
+                _exit(0);
+        ChildMsg m = {.type = MSG_ERROR, .error = *cerr};
+        (void)!write(sock, &m, sizeof m);
+        _exit(127);
+}
 
 void vs_context_spec_init(VsContextSpec *spec)
 {
@@ -135,26 +148,51 @@ static int setup_timens(VsError *err)
         return 0;
 }
 
-/* A pty from the guest's own devpts instance; the master goes to the parent. */
-static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
+/* A pty master from the guest's devpts must really be one: the guest owns that path. */
+static bool is_ptmx(int fd)
+{
+        struct stat st;
+        return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
+               minor(st.st_rdev) == 2;
+}
+
+/*
+ * A pty from the guest's own devpts instance (@rootfd: the guest's root);
+ * the master (opened with @flags added) goes to the caller over @sock, the
+ * terminal is returned.
+ */
+static int open_pty(int rootfd, int flags, int sock, VsError *err)
 {
         _cleanup_close_ int master =
-            vs_openat2(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC,
-                       RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+            vs_openat2(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | flags,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (master < 0)
                 return vs_error(err, errno, "open /dev/pts/ptmx");
+        if (!is_ptmx(master))
+                return vs_error(err, ENOTTY, "/dev/pts/ptmx is not a pty multiplexer");
         int unlock = 0;
         if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
                 return vs_error(err, errno, "unlock the pty");
-        _cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (slave < 0)
                 return vs_error(err, errno, "open the pty's terminal");
+        int r = send_fd(sock, MSG_PTY, master);
+        if (r < 0) {
+                close(slave);
+                return vs_error(err, r, "pass the pty to the caller");
+        }
+        return slave;
+}
+
+/* The guest's console: a pty, its terminal bound over /dev/console. */
+static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
+{
+        _cleanup_close_ int slave = open_pty(rootfd, 0, sock, err);
+        if (slave < 0)
+                return slave;
         int r = vs_mount_bind_fd(rootfd, slave, "/dev/console", err);
         if (r < 0)
                 return r;
-        r = send_fd(sock, MSG_PTY, master);
-        if (r < 0)
-                return vs_error(err, r, "pass the pty to the caller");
         *ret_slave = TAKE_FD(slave);
         return 0;
 }
@@ -379,7 +417,7 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         if (spec->envp)
                 execvpe(spec->argv[0], spec->argv, spec->envp);
         else
-                execvpe(spec->argv[0], spec->argv, default_env);
+                execvpe(spec->argv[0], spec->argv, vs_context_env);
         return vs_error(err, errno, "exec %s", spec->argv[0]);
 }
 
@@ -591,12 +629,9 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         }
         if (pid == 0) {
                 VsError cerr = {0};
-                ChildMsg m = {.type = MSG_ERROR};
                 close(sv[0]);
-                child(spec, filter, sv[1], &cerr);
-                m.error = cerr;
-                (void)!write(sv[1], &m, sizeof m);
-                _exit(127);
+                child_exit(sv[1], child(spec, filter, sv[1], &cerr),
+                           &cerr); /* returns on failure */
         }
         ctx.pid = (pid_t)pid;
         ctx.pidfd = pidfd;
@@ -666,14 +701,6 @@ void vs_context_release(VsContext *ctx)
         vs_cgroup_release(&ctx->cgroup);
 }
 
-/* A pty master from the guest's devpts must really be one: the guest owns that path. */
-static bool is_ptmx(int fd)
-{
-        struct stat st;
-        return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
-               minor(st.st_rdev) == 2;
-}
-
 /*
  * The joining command, born inside every namespace of the guest (the
  * intermediate entered them); returns only on failure.
@@ -704,22 +731,9 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool user
         _cleanup_close_ int slave = -EBADF;
         if (spec->tty) {
                 _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                _cleanup_close_ int master =
-                    vs_openat2(root, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK,
-                               RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-                if (master < 0)
-                        return vs_error(err, errno, "open /dev/pts/ptmx");
-                if (!is_ptmx(master))
-                        return vs_error(err, ENOTTY, "/dev/pts/ptmx is not a pty multiplexer");
-                int unlock = 0;
-                if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
-                        return vs_error(err, errno, "unlock the pty");
-                slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                slave = open_pty(root, O_NONBLOCK, sock, err);
                 if (slave < 0)
-                        return vs_error(err, errno, "open the pty's terminal");
-                r = send_fd(sock, MSG_PTY, master);
-                if (r < 0)
-                        return vs_error(err, r, "pass the pty to the caller");
+                        return slave;
         }
         r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
@@ -728,7 +742,7 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool user
         if (r < 0)
                 return r;
         const char *file = spec->path ? spec->path : spec->argv[0];
-        execvpe(file, spec->argv, spec->envp ? spec->envp : default_env);
+        execvpe(file, spec->argv, spec->envp ? spec->envp : vs_context_env);
         return vs_error(err, errno, "exec %s", file);
 }
 
@@ -765,14 +779,10 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bo
                 return vs_error(err, errno, "clone3");
         if (pid == 0) {
                 VsError cerr = {0};
-                ChildMsg m = {.type = MSG_ERROR};
                 if (cgfd >= 0)
                         close(cgfd);
-                /* v1 placement is the caller's, after our pidfd reaches it */
-                join_child(spec, filter, userns, sock, &cerr);
-                m.error = cerr;
-                (void)!write(sock, &m, sizeof m);
-                _exit(127);
+                /* v1 placement is the caller's, after our pidfd reaches it; returns on failure */
+                child_exit(sock, join_child(spec, filter, userns, sock, &cerr), &cerr);
         }
         /* with whether it was born in the cgroup2 leaf: the caller moves it otherwise */
         int r = send_fd_value(sock, MSG_PIDFD, pidfd, into);
@@ -848,13 +858,10 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         }
         if (pid == 0) {
                 VsError cerr = {0};
-                ChildMsg m = {.type = MSG_ERROR};
                 close(sv[0]);
-                if (join_intermediate(spec, filter, userns, ctx.cgroup.v2fd, sv[1], &cerr) == 0)
-                        _exit(0);
-                m.error = cerr;
-                (void)!write(sv[1], &m, sizeof m);
-                _exit(127);
+                child_exit(sv[1],
+                           join_intermediate(spec, filter, userns, ctx.cgroup.v2fd, sv[1], &cerr),
+                           &cerr);
         }
         vs_closep(&sv[1]);
         sv[1] = -EBADF;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "idmap.h"
 #include "mount.h"
+#include "rlimit.h"
 #include "seccomp.h"
 
 /*
@@ -26,17 +27,15 @@ typedef enum VsNetMode {
         VS_NET_NETNS,    /* a new network namespace the caller wires (veth) */
 } VsNetMode;
 
-typedef struct VsRlimit {
-        int resource; /* RLIMIT_* */
-        struct rlimit limit;
-} VsRlimit;
+/* The environment a context's processes start with: PATH, HOME=/root, container=vserver. */
+extern char *const vs_context_env[];
 
 typedef struct VsContextSpec {
         const char *name;          /* names the cgroup and prefixes errors */
         const char *cgroup_parent; /* "/abs" or "relative/to/our/own/cgroup" */
         VsRootSpec root;
         char *const *argv; /* NULL: a tiny built-in PID 1 that only reaps (init = none) */
-        char *const *envp; /* NULL: a minimal PATH/HOME/TERM environment */
+        char *const *envp; /* NULL: vs_context_env */
         const char *cwd;   /* inside the guest; NULL = "/" */
         const char *hostname;
         const char *domainname;

@@ -25,11 +25,6 @@
 #include "limits.h"
 #include "util.h"
 
-static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-static char env_home[] = "HOME=/root";
-static char env_container[] = "container=vserver";
-char *const vs_guest_env[] = {env_path, env_home, env_container, NULL};
-
 int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
                   const char *cgroup_parent, const char *name, VsError *err)
 {
@@ -471,9 +466,7 @@ static int net_conflicts(const VsGuest *g, VsError *err)
                                 }
                 free(o);
         }
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        vs_guest_names_free(names, n);
         return r;
 }
 
@@ -542,7 +535,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.root.tmp_tmpfs = g->cfg.tmp_tmpfs;
         spec.root.boot = true;
         spec.argv = split_init(initbuf, argv, (int)ARRAY_SIZE(argv));
-        spec.envp = vs_guest_env;
+        spec.envp = vs_context_env;
         spec.hostname = g->cfg.hostname;
         spec.domainname = g->cfg.domainname[0] ? g->cfg.domainname : NULL;
         spec.caps = vs_guest_caps(&g->cfg);
@@ -723,6 +716,13 @@ out:
 static int cmp_names(const void *a, const void *b)
 {
         return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void vs_guest_names_free(char **names, int n)
+{
+        for (int i = 0; names && i < n; i++)
+                free(names[i]);
+        free(names);
 }
 
 int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err)

@@ -93,8 +93,9 @@ int vs_guest_net_notes(const VsGuest *g, char *buf, size_t size);
  * tells whether the timeout ran out.
  */
 int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err);
-/* Names of all guests with a file, sorted; free each and the array. */
+/* Names of all guests with a file, sorted; vs_guest_names_free them. */
 int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err);
+void vs_guest_names_free(char **names, int n);
 /*
  * Reserve a context id for guest @name being built: *ctx if given (refused
  * if a guest file or another build has it), else the lowest free one in the
@@ -104,10 +105,7 @@ int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *
  */
 int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
                              unsigned *ctx, VsError *err);
-void vs_guest_release_context(const VsPaths *paths,
-                              unsigned ctx); /* The environment guests' processes start with (PATH,
-                                                HOME, container=vserver). */
-extern char *const vs_guest_env[];
+void vs_guest_release_context(const VsPaths *paths, unsigned ctx);
 
 /* Freeze (@suspend) or thaw every process of a running guest. */
 int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err);

@@ -139,3 +139,12 @@ int vs_rlimit_parse(const char *spec, VsRlimit *ret, VsError *err)
         ret->limit.rlim_max = h;
         return 0;
 }
+
+const char *vs_rlimit_format(rlim_t v, char *buf, size_t size)
+{
+        if (v == RLIM_INFINITY)
+                snprintf(buf, size, "unlimited");
+        else
+                snprintf(buf, size, "%llu", (unsigned long long)v);
+        return buf;
+}

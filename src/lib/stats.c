@@ -112,21 +112,11 @@ typedef struct PidCount {
 static int count_pid(pid_t pid, void *data)
 {
         PidCount *c = data;
-        char path[64], buf[1024];
+        char path[64];
+        VsProcStat ps;
         c->st->processes++;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) > 0) {
-                const char *p = strrchr(buf, ')');
-                long threads;
-                /* field 20, num_threads: the 18th after the command */
-                if (p &&
-                    sscanf(p + 2,
-                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-                           "%*d %*d %ld",
-                           &threads) == 1 &&
-                    threads > 0)
-                        c->st->threads += (uint64_t)threads;
-        }
+        if (vs_proc_stat(pid, &ps) == 0 && ps.threads > 0)
+                c->st->threads += (uint64_t)ps.threads;
         snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
         DIR *d = opendir(path);
         if (!d)

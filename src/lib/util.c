@@ -182,21 +182,28 @@ int vs_proc_nspid(pid_t pid, long *ret, int max)
         return n;
 }
 
-unsigned long long vs_proc_starttime(pid_t pid)
+int vs_proc_stat(pid_t pid, VsProcStat *ret)
 {
         char path[64], buf[1024];
-        unsigned long long start = 0;
         snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
         if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return 0;
+                return -1;
         const char *p = strrchr(buf, ')');
-        /* field 22, counted from the state (field 3) after the command */
-        if (!p || sscanf(p + 2,
-                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                         "%*d %*d %*d %llu",
-                         &start) != 1)
-                return 0;
-        return start;
+        *ret = (VsProcStat){0};
+        /* from field 3, the state, on */
+        if (!p || sscanf(p + 1,
+                         " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                         "%ld %*d %llu %llu %lld",
+                         &ret->state, &ret->ppid, &ret->utime, &ret->stime, &ret->threads,
+                         &ret->starttime, &ret->vsize, &ret->rss) != 8)
+                return -1;
+        return 0;
+}
+
+unsigned long long vs_proc_starttime(pid_t pid)
+{
+        VsProcStat st;
+        return vs_proc_stat(pid, &st) < 0 ? 0 : st.starttime;
 }
 
 bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned char *a)

@@ -70,5 +70,20 @@ bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned 
 pid_t vs_pidfd_pid(int pidfd);
 /* @pid's NSpid line: its pid in each pid namespace from ours inward; the count, or -errno. */
 int vs_proc_nspid(pid_t pid, long *ret, int max);
+/* What vserver reads of /proc/PID/stat (proc(5)'s field numbers). */
+typedef struct VsProcStat {
+        char state;                      /* 3 */
+        int ppid;                        /* 4 */
+        unsigned long long utime, stime; /* 14, 15: clock ticks */
+        long threads;                    /* 20 */
+        unsigned long long starttime;    /* 22: clock ticks since boot */
+        unsigned long long vsize;        /* 23: bytes */
+        long long rss;                   /* 24: pages */
+} VsProcStat;
+/*
+ * Parse /proc/@pid/stat; the command (field 2, any bytes the process chose,
+ * parentheses too) is skipped up to its last ')'.  0, or -1 if it is gone.
+ */
+int vs_proc_stat(pid_t pid, VsProcStat *ret);
 /* When @pid started (clock ticks since boot, /proc/PID/stat field 22); 0 if it is gone. */
 unsigned long long vs_proc_starttime(pid_t pid);

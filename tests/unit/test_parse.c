@@ -5,7 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../src/lib/cgroup.h"
 #include "../../src/lib/mount.h"
@@ -133,11 +137,45 @@ static void errors(void **state)
         assert_int_equal(vs_error(NULL, 0, "x"), -EIO);
 }
 
+/* /proc/PID/stat of a process whose name has parentheses and spaces, as a guest's may. */
+static void proc_stat_with_a_hostile_comm(void **state)
+{
+        (void)state;
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char c;
+                prctl(PR_SET_NAME, "x) R 1 2 3 (", 0, 0, 0);
+                close(p[1]);
+                (void)!read(p[0], &c, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        usleep(50000);
+        VsProcStat st;
+        assert_int_equal(vs_proc_stat(pid, &st), 0);
+        assert_int_equal(st.ppid, getpid());
+        assert_int_equal(st.threads, 1);
+        assert_true(st.starttime > 0 && st.starttime == vs_proc_starttime(pid));
+        assert_true(st.state == 'S' || st.state == 'R');
+        close(p[1]);
+        waitpid(pid, NULL, 0);
+        assert_int_equal(vs_proc_stat(pid, &st), -1); /* gone */
+        assert_true(vs_proc_starttime(pid) == 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(sizes), cmocka_unit_test(numbers),      cmocka_unit_test(rlimits),
-            cmocka_unit_test(binds), cmocka_unit_test(cgroup_paths), cmocka_unit_test(errors),
+            cmocka_unit_test(sizes),
+            cmocka_unit_test(numbers),
+            cmocka_unit_test(rlimits),
+            cmocka_unit_test(binds),
+            cmocka_unit_test(cgroup_paths),
+            cmocka_unit_test(errors),
+            cmocka_unit_test(proc_stat_with_a_hostile_comm),
         };
         return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
