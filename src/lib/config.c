@@ -15,8 +15,8 @@
 
 #include "idmap.h"
 #include "limits.h"
+#include "pattern.h"
 #include "rlimit.h"
-#include "unify.h"
 #include "util.h"
 
 /* ---- signals ---------------------------------------------------------- */
@@ -245,7 +245,7 @@ static int host_handler(void *user, const char *section, const char *name, const
                         return bad(r, key, "too long (at most 1023 characters)");
                 snprintf(copy, sizeof copy, "%s", v);
                 for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
-                        if (vs_unify_pattern_check(t, why, sizeof why) < 0)
+                        if (vs_pattern_check(t, why, sizeof why) < 0)
                                 return bad(r, key, "%s", why);
                 snprintf(h->unify_exclude, sizeof h->unify_exclude, "%s", v);
         } else if (streq(name, "unix-guard-cgroup")) {
@@ -581,7 +581,7 @@ static int set_key(VsGuestConfig *g, const char *section, const char *name, cons
                         BAD("too many patterns (at most %d)", VS_CONFIG_MAX_EXCLUDES);
                 if (strlen(v) >= sizeof g->unify_exclude[0])
                         BAD("a pattern is at most 255 characters");
-                if (vs_unify_pattern_check(v, why, sizeof why) < 0)
+                if (vs_pattern_check(v, why, sizeof why) < 0)
                         BAD("%s", why);
                 snprintf(g->unify_exclude[g->n_unify_exclude++], sizeof g->unify_exclude[0], "%s",
                          v);
@@ -709,14 +709,6 @@ int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, co
         return 0;
 }
 
-static void fmt_rlim(rlim_t v, char *buf, size_t size)
-{
-        if (v == RLIM_INFINITY)
-                snprintf(buf, size, "unlimited");
-        else
-                snprintf(buf, size, "%llu", (unsigned long long)v);
-}
-
 int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
 {
         char buf[1024], sig[32];
@@ -749,8 +741,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         vs_limits_write(&g->limits, f);
         for (int i = 0; i < g->n_rlimits; i++) {
                 char s[32], h[32];
-                fmt_rlim(g->rlimits[i].limit.rlim_cur, s, sizeof s);
-                fmt_rlim(g->rlimits[i].limit.rlim_max, h, sizeof h);
+                vs_rlimit_format(g->rlimits[i].limit.rlim_cur, s, sizeof s);
+                vs_rlimit_format(g->rlimits[i].limit.rlim_max, h, sizeof h);
                 const char *name = vs_rlimit_name(g->rlimits[i].resource);
                 char lower[32];
                 size_t k = 0;

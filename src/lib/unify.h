@@ -41,7 +41,7 @@ typedef struct VsUnifyTree {
         const char *root; /* its rootfs */
         bool running;     /* frozen around link batches */
         bool no_link;     /* may change file flags (LINUX_IMMUTABLE...): never hard-linked */
-        const char *const *patterns; /* its exclude patterns, then the host's */
+        const char *const *patterns; /* its exclude patterns, then the host's (pattern.h) */
         int n_patterns;
 } VsUnifyTree;
 
@@ -83,11 +83,6 @@ typedef struct VsUnifyOptions {
         void *data;
         const char *pending; /* the run directory's marker file */
 } VsUnifyOptions;
-
-/* Check one exclude pattern ("[+|-]/glob"); 0, or -EINVAL with @why. */
-int vs_unify_pattern_check(const char *pattern, char *why, size_t size);
-/* Does the guest path @path (absolute) stay out, by these patterns and the defaults? */
-bool vs_unify_excluded(const char *path, bool is_dir, const char *const *patterns, int n);
 
 int vs_unify(const VsUnifyTree *trees, int n, const VsUnifyOptions *o, VsUnifyStats *st,
              VsError *err);
