@@ -12,44 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/template.h"
+#include "../lib/build.h"
 #include "../lib/tree.h"
 #include "../lib/util.h"
 #include "cli.h"
+
+static void note(void *data, const char *msg)
+{
+        (void)data;
+        fprintf(stderr, "%s: build: %s\n", vs_program, msg);
+}
 
 static void on_signal(int sig)
 {
         (void)sig;
         vs_tree_interrupted = 1;
-}
-
-/* Builds killed with SIGKILL leave .NAME.build-PID behind: sweep those whose PID is gone. */
-static void sweep_stale_builds(const VsPaths *p)
-{
-        DIR *d = opendir(p->guests);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                const char *b = strstr(de->d_name, ".build-");
-                if (de->d_name[0] != '.' || !b)
-                        continue;
-                long pid = strtol(b + 7, NULL, 10);
-                if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-                        continue;
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s/%s", p->guests, de->d_name);
-                vs_tree_remove(path, NULL);
-        }
-        closedir(d);
-}
-
-static bool has_etc(const char *root)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/etc", root);
-        return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 enum {
@@ -162,7 +139,6 @@ static int verb_build(int argc, char **argv)
         static const char verb[] = "build";
         BuildOpts b = {.template_arg = "busybox"};
         Host h;
-        VsGuest g;
         VsError err = {0};
         char setkeys[64][128];
         int c;
@@ -282,175 +258,39 @@ static int verb_build(int argc, char **argv)
         const char *name = argv[optind];
         if (host_load(&h, b.root_dir, verb) < 0)
                 return EXIT_FAILURE;
-        if (vs_guest_init(&g, &h.paths, &h.conf, h.cgroup_parent, name, &err) < 0)
+        VsBuildSpec spec = {.template_arg = b.template_arg,
+                            .suite = b.suite,
+                            .mirror = b.mirror,
+                            .sysvinit = b.sysvinit,
+                            .sets = b.sets,
+                            .where = b.where,
+                            .n_sets = b.n_sets};
+        VsBuild *bd = calloc(1, sizeof *bd);
+        if (!bd)
+                return fail(EXIT_FAILURE, verb, "out of memory");
+        if (vs_build_plan(bd, &h.paths, &h.conf, h.cgroup_parent, name, &spec, &err) < 0) {
+                free(bd);
                 return fail_error(EXIT_USAGE, verb, &err);
-        g.cfg.userns = h.conf.userns; /* the host's default for new guests */
-        for (int i = 0; i < b.n_sets; i++) {
-                /* "--memory" rather than the key in errors about build options */
-                const char *w = b.where[i];
-                if (w[0] != '-')
-                        w = b.sets[i][0];
-                if (vs_guest_config_set(&g.cfg, b.sets[i][0], b.sets[i][1], w, &err) < 0)
-                        return fail_error(EXIT_USAGE, verb, &err);
         }
-        if (vs_guest_config_check(&g.cfg, "options", &err) < 0)
-                return fail_error(EXIT_USAGE, verb, &err);
-        /* what this host must have for it: known now, not at its first start */
-        if (vs_limits_check_host(&g.cfg.limits, &err) < 0)
-                return fail_error(EXIT_USAGE, verb, &err);
-        if (g.cfg.net == VS_NET_ISOLATE &&
-            vs_net_isolate_check(&g.cfg.netcfg, h.conf.net_device, &err) < 0)
-                return fail_error(EXIT_USAGE, verb, &err);
-
-        /* the template */
-        enum { T_BUSYBOX, T_DEBIAN, T_DIR, T_TARBALL, T_CLONE } kind;
-        const char *src = b.template_arg;
-        VsGuest other;
-        struct stat st;
-        if (streq(src, "busybox")) {
-                kind = T_BUSYBOX;
-        } else if (streq(src, "debian")) {
-                kind = T_DEBIAN;
-        } else if (strncmp(src, "clone:", 6) == 0) {
-                int code;
-                kind = T_CLONE;
-                if (guest_load(&other, &h, src + 6, verb, &code) < 0)
-                        return code;
-                VsGuestState ost;
-                if (vs_guest_state(&other, &ost, &err) < 0)
-                        return fail_error(EXIT_FAILURE, verb, &err);
-                bool running = ost.running;
-                vs_guest_state_release(&ost);
-                if (running)
-                        return fail(EXIT_FAILURE, verb, "%s is running; stop it before cloning it",
-                                    other.cfg.name);
-        } else if (src[0] == '/' && stat(src, &st) == 0 && S_ISDIR(st.st_mode)) {
-                kind = T_DIR;
-        } else if (src[0] == '/' && stat(src, &st) == 0 && S_ISREG(st.st_mode)) {
-                kind = T_TARBALL;
-        } else {
-                return fail(EXIT_USAGE, verb,
-                            "--template \"%s\": say busybox, debian, clone:GUEST, or the absolute "
-                            "path of a directory or tarball",
-                            src);
-        }
-        if ((b.suite || b.mirror || b.sysvinit) && kind != T_DEBIAN)
-                return fail(EXIT_USAGE, verb,
-                            "--suite, --mirror and --debian-init are for "
-                            "--template debian");
-        if (b.mirror && strncmp(b.mirror, "http://", 7) && strncmp(b.mirror, "https://", 8) &&
-            strncmp(b.mirror, "file:/", 6))
-                return fail(EXIT_USAGE, verb, "--mirror \"%s\" is not an http(s):// or file:/ URL",
-                            b.mirror);
-        if (b.suite)
-                for (const char *p = b.suite; *p; p++)
-                        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-                                return fail(EXIT_USAGE, verb, "--suite \"%s\" is not a suite name",
-                                            b.suite);
-        if (b.sysvinit && !g.cfg.stop_signal)
-                g.cfg.stop_signal = SIGPWR;
-
-        if (vs_paths_ensure(&h.paths, &err) < 0)
-                return fail_error(EXIT_FAILURE, verb, &err);
-        _cleanup_close_ int lock = -EBADF;
-        if (guest_lock(&g, verb, &lock) < 0)
-                return EXIT_FAILURE;
-        if (access(g.conf, F_OK) == 0)
-                return fail(EXIT_FAILURE, verb, "guest %s exists (%s)", name, g.conf);
-        if (access(g.dir, F_OK) == 0)
-                return fail(EXIT_FAILURE, verb,
-                            "%s exists without a guest file (left by a crash? %s delete %s)", g.dir,
-                            vs_program, name);
-        /* the context id: given and unused, or the lowest free one, held until the file is written
-         */
-        if (vs_guest_reserve_context(&h.paths, &h.conf, name, &g.cfg.context, &err) < 0)
-                return fail_error(EXIT_FAILURE, verb, &err);
-        sweep_stale_builds(&h.paths);
-
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
-
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        char tmp[PATH_MAX], tmproot[PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s/.%s.build-%d", h.paths.guests, name, (int)getpid());
-        snprintf(tmproot, sizeof tmproot, "%s/rootfs", tmp);
-        int r = 0;
-        if (mkdir(tmp, 0700) < 0) {
-                r = vs_error(&err, errno, "mkdir %s", tmp);
-                goto fail;
-        }
-        switch (kind) {
-        case T_BUSYBOX:
-                r = mkdir(tmproot, 0755) < 0 ? vs_error(&err, errno, "mkdir %s", tmproot)
-                                             : vs_template_busybox(tmproot, &err);
-                break;
-        case T_DEBIAN: {
-                VsDebianSpec ds = {.suite = b.suite ? b.suite : h.conf.suite,
-                                   .mirror = b.mirror ? b.mirror : h.conf.mirror,
-                                   .sysvinit = b.sysvinit};
-                fprintf(stderr, "%s: build: debootstrap %s from %s into %s\n", vs_program, ds.suite,
-                        ds.mirror, name);
-                r = mkdir(tmproot, 0755) < 0 ? vs_error(&err, errno, "mkdir %s", tmproot)
-                                             : vs_template_debian(tmproot, &ds, &err);
-                break;
-        }
-        case T_DIR:
-                r = vs_tree_copy(src, tmproot, &err);
-                break;
-        case T_CLONE:
-                r = vs_tree_copy(other.rootfs, tmproot, &err);
-                break;
-        case T_TARBALL:
-                r = mkdir(tmproot, 0755) < 0 ? vs_error(&err, errno, "mkdir %s", tmproot)
-                                             : vs_tree_extract(src, tmproot, &err);
-                break;
-        }
-        if (r == 0 && vs_tree_interrupted)
-                r = vs_error(&err, EINTR, "interrupted");
-        /* a root filesystem, not any file or directory */
-        if (r == 0 && (kind == T_DIR || kind == T_TARBALL) && !has_etc(tmproot))
-                r = vs_error_input(&err,
-                                   "--template %s has no /etc: not a root file system (say a "
-                                   "directory or tarball of one, busybox, debian or clone:GUEST)",
-                                   src);
+        bd->note = note;
+        int r = vs_build_run(bd, &err);
+        int rc = 0;
+        if (r < 0 && err.code == EINTR)
+                rc = fail(130, verb, "%s: interrupted; nothing was left behind", name);
+        else if (r < 0)
+                rc = fail_error(EXIT_FAILURE, verb, &err);
+        else
+                fprintf(stderr, "%s: built %s (context %u) from %s in %.1fs\n", vs_program, name,
+                        bd->g.cfg.context, bd->src, bd->seconds);
         if (r == 0)
-                r = vs_template_identity(tmproot, &g.cfg, &err);
-        if (r < 0)
-                goto fail;
-        /* the guest's root directory is root's, whatever the template said */
-        if (chown(tmproot, 0, 0) < 0 || chmod(tmproot, 0755) < 0) {
-                r = vs_error(&err, errno, "chown %s", tmproot);
-                goto fail;
-        }
-        if (rename(tmp, g.dir) < 0) {
-                r = vs_error(&err, errno, "rename %s to %s", tmp, g.dir);
-                goto fail;
-        }
-        if (vs_guest_config_save(&g.cfg, g.conf, &err) < 0) {
-                vs_tree_remove(g.dir, NULL);
-                vs_guest_release_context(&h.paths, g.cfg.context);
-                return fail_error(EXIT_FAILURE, verb, &err);
-        }
-        vs_guest_release_context(&h.paths, g.cfg.context);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        fprintf(stderr, "%s: built %s (context %u) from %s in %.1fs\n", vs_program, name,
-                g.cfg.context, src,
-                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-        note_io_v1(verb, &g.cfg.limits);
-        return 0;
-fail:
-        vs_tree_remove(tmp, NULL);
-        vs_guest_release_context(&h.paths, g.cfg.context);
-        if (err.code == EINTR) {
-                fail(0, verb, "%s: interrupted; nothing was left behind", name);
-                return 130;
-        }
-        vs_error_prefix(&err, "%s", name);
-        return fail_error(EXIT_FAILURE, verb, &err);
+                note_io_v1(verb, &bd->g.cfg.limits);
+        free(bd);
+        return rc;
 }
 
 const Verb verb_build_def = {

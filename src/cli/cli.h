@@ -31,7 +31,6 @@ extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, v
     verb_suspend_def, verb_resume_def, verb_unify_def, verb_deunify_def;
 
 /* delete: drop the guest's links to files that other guests share (unify.c). */
-int unify_release(const char *root_dir, const VsGuest *g, const char *verb);
 
 /* What every guest command needs: where the installation is, the host settings. */
 typedef struct Host {

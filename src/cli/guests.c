@@ -280,61 +280,7 @@ static int verb_delete(int argc, char **argv)
         /* a broken guest file must not keep a guest from being deleted */
         if (vs_guest_init(&g, &h.paths, &h.conf, h.cgroup_parent, name, &err) < 0)
                 return fail_error(EXIT_USAGE, verb, &err);
-        if (access(g.conf, F_OK) < 0 && access(g.dir, F_OK) < 0)
-                return fail(EXIT_FAILURE, verb, "no guest \"%s\"", name);
-        _cleanup_close_ int lock = -EBADF;
-        if (guest_lock(&g, verb, &lock) < 0)
-                return EXIT_FAILURE;
-        VsGuestState st;
-        if (vs_guest_state(&g, &st, &err) < 0)
-                return fail_error(EXIT_FAILURE, verb, &err);
-        bool running = st.running;
-        vs_guest_state_release(&st);
-        if (running && !o.force)
-                return fail(EXIT_FAILURE, verb, "%s is running (stop it first, or use --force)",
-                            name);
-        VsGuest started;
-        bool cfg_ok =
-            vs_guest_load_started(&started, &h.paths, &h.conf, h.cgroup_parent, name, NULL) == 0;
-        if (cfg_ok)
-                g.cfg = started.cfg;
-        if (running || st.cgroup.n) {
-                bool forced;
-                if (vs_guest_stop(&g, 0, &forced, &err) < 0)
-                        return fail_error(EXIT_FAILURE, verb, &err);
-        }
-        /* links to files other guests share go first, with those guests protected */
-        if (access(g.rootfs, F_OK) == 0 && unify_release(o.root_dir, &g, verb) != 0)
-                return EXIT_FAILURE;
-        if (vs_tree_remove(g.dir, &err) < 0)
-                return fail_error(EXIT_FAILURE, verb, &err);
-        if (unlink(g.conf) < 0 && errno != ENOENT)
-                return fail(EXIT_FAILURE, verb, "remove %s: %m", g.conf);
-        /* the console log is append-only while it exists */
-        int fd = open(g.log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-                int flags;
-                if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_APPEND_FL)) {
-                        flags &= ~FS_APPEND_FL;
-                        (void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-                }
-                close(fd);
-                unlink(g.log);
-        }
-        char lockpath[PATH_MAX];
-        snprintf(lockpath, sizeof lockpath, "%s/%s.lock", h.paths.run, name);
-        unlink(lockpath);
-        snprintf(lockpath, sizeof lockpath, "%s/%s.started", h.paths.run, name);
-        unlink(lockpath);
-        /*
-         * Its id range: free again, unless it may own files outside its tree
-         * (written through a bind mount of a host directory, or a guest file
-         * we could not read): then kept out of use.
-         */
-        bool retire = !cfg_ok;
-        for (int i = 0; cfg_ok && i < g.cfg.n_binds; i++)
-                retire |= !g.cfg.binds[i].readonly && !g.cfg.binds[i].idmap;
-        if (vs_idmap_release(h.paths.subid, name, retire, &err) < 0)
+        if (vs_guest_delete(&g, o.force, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
         return 0;
 }

@@ -464,7 +464,7 @@ static int verb_stats(int argc, char **argv)
                 }
                 int r = vs_stats_read(&st.cgroup, &s, &err);
                 char bpf_dir[PATH_MAX];
-                snprintf(bpf_dir, sizeof bpf_dir, "%s/bpf", g.paths.run);
+                vs_paths_run(&g.paths, VS_RUN_BPF, NULL, bpf_dir, sizeof bpf_dir);
                 vs_stats_net(&s, g.cfg.net, g.cfg.context, bpf_dir);
                 bool frozen = st.frozen;
                 vs_guest_state_release(&st);

@@ -33,6 +33,25 @@ int vs_paths_init(VsPaths *p, const char *root, VsError *err)
         return 0;
 }
 
+const char *vs_paths_run(const VsPaths *p, VsRunFile f, const char *arg, char *buf, size_t size)
+{
+        /* before the argument, after it (NULL: the file takes none) */
+        static const char *const names[][2] = {
+            [VS_RUN_GUEST_LOCK] = {"", ".lock"},
+            [VS_RUN_GUEST_STARTED] = {"", ".started"},
+            [VS_RUN_CONTEXT_LOCK] = {"context.lock", NULL},
+            [VS_RUN_CONTEXT_RESERVED] = {"context.", ""},
+            [VS_RUN_BPF] = {"bpf", NULL},
+            [VS_RUN_UNIFY_LOCK] = {"unify.lock", NULL},
+            [VS_RUN_UNIFY_PENDING] = {"unify.pending", NULL},
+            [VS_RUN_UNIFY_FROZEN] = {"unify.frozen", NULL},
+        };
+        bool takes = names[f][1] != NULL;
+        snprintf(buf, size, "%s/%s%s%s", p->run, names[f][0], takes && arg ? arg : "",
+                 takes ? names[f][1] : "");
+        return buf;
+}
+
 int vs_mkdir_p(const char *path, mode_t mode)
 {
         char buf[PATH_MAX];

@@ -22,6 +22,21 @@ typedef struct VsPaths {
         char log[PATH_MAX];         /* var/log/vserver */
 } VsPaths;
 
+/* The files of an installation's run directory, named in paths.c only. */
+typedef enum {
+        VS_RUN_GUEST_LOCK,       /* NAME.lock: one command at a time works on guest NAME */
+        VS_RUN_GUEST_STARTED,    /* NAME.started: the guest file a running guest started with */
+        VS_RUN_CONTEXT_LOCK,     /* context.lock: context ids are taken one build at a time */
+        VS_RUN_CONTEXT_RESERVED, /* context.ID: an id a build holds until its file is written */
+        VS_RUN_BPF,              /* bpf: the isolate mode's bpffs */
+        VS_RUN_UNIFY_LOCK,       /* unify.lock: one unify, deunify or delete at a time */
+        VS_RUN_UNIFY_PENDING,    /* unify.pending: a unify's work may be half done */
+        VS_RUN_UNIFY_FROZEN,     /* unify.frozen: the guests that unify froze */
+} VsRunFile;
+
+/* The path of run file @f (@arg: the guest's name, or the context id, where it has one). */
+const char *vs_paths_run(const VsPaths *p, VsRunFile f, const char *arg, char *buf, size_t size);
+
 /*
  * What every installation on this host shares, whatever its root: the
  * context ids of running guests (their loopback addresses and veth names

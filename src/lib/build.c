@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "tree.h"
+#include "util.h"
+
+static int template_kind(const char *src, VsTemplateKind *ret, VsError *err)
+{
+        struct stat st;
+        if (streq(src, "busybox"))
+                *ret = VS_TEMPLATE_BUSYBOX;
+        else if (streq(src, "debian"))
+                *ret = VS_TEMPLATE_DEBIAN;
+        else if (strncmp(src, "clone:", 6) == 0)
+                *ret = VS_TEMPLATE_CLONE;
+        else if (src[0] == '/' && stat(src, &st) == 0 && S_ISDIR(st.st_mode))
+                *ret = VS_TEMPLATE_DIR;
+        else if (src[0] == '/' && stat(src, &st) == 0 && S_ISREG(st.st_mode))
+                *ret = VS_TEMPLATE_TARBALL;
+        else
+                return vs_error_input(err,
+                                      "--template \"%s\": say busybox, debian, clone:GUEST, or the "
+                                      "absolute path of a directory or tarball",
+                                      src);
+        return 0;
+}
+
+static int debian_options(const VsBuildSpec *s, VsTemplateKind kind, VsError *err)
+{
+        if ((s->suite || s->mirror || s->sysvinit) && kind != VS_TEMPLATE_DEBIAN)
+                return vs_error_input(err, "--suite, --mirror and --debian-init are for "
+                                           "--template debian");
+        if (s->mirror && strncmp(s->mirror, "http://", 7) && strncmp(s->mirror, "https://", 8) &&
+            strncmp(s->mirror, "file:/", 6))
+                return vs_error_input(err, "--mirror \"%s\" is not an http(s):// or file:/ URL",
+                                      s->mirror);
+        for (const char *p = s->suite; p && *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                        return vs_error_input(err, "--suite \"%s\" is not a suite name", s->suite);
+        return 0;
+}
+
+int vs_build_plan(VsBuild *b, const VsPaths *paths, const VsHostConfig *host,
+                  const char *cgroup_parent, const char *name, const VsBuildSpec *spec,
+                  VsError *err)
+{
+        VsGuest *g = &b->g;
+        int r = vs_guest_init(g, paths, host, cgroup_parent, name, err);
+        if (r < 0)
+                return r;
+        g->cfg.userns = host->userns; /* the host's default for new guests */
+        for (int i = 0; i < spec->n_sets; i++) {
+                /* "--memory" rather than the key in errors about build options */
+                const char *w = spec->where && spec->where[i] ? spec->where[i] : spec->sets[i][0];
+                if (w[0] != '-')
+                        w = spec->sets[i][0];
+                r = vs_guest_config_set(&g->cfg, spec->sets[i][0], spec->sets[i][1], w, err);
+                if (r < 0)
+                        return r;
+        }
+        r = vs_guest_config_check(&g->cfg, "options", err);
+        /* what this host must have for it: known now, not at its first start */
+        if (r == 0)
+                r = vs_limits_check_host(&g->cfg.limits, err);
+        if (r == 0 && g->cfg.net == VS_NET_ISOLATE)
+                r = vs_net_isolate_check(&g->cfg.netcfg, host->net_device, err);
+        b->src = spec->template_arg ? spec->template_arg : "busybox";
+        if (r == 0)
+                r = template_kind(b->src, &b->kind, err);
+        if (r == 0)
+                r = debian_options(spec, b->kind, err);
+        if (r < 0)
+                return r;
+        b->debian = (VsDebianSpec){.suite = spec->suite ? spec->suite : host->suite,
+                                   .mirror = spec->mirror ? spec->mirror : host->mirror,
+                                   .sysvinit = spec->sysvinit};
+        if (spec->sysvinit && !g->cfg.stop_signal)
+                g->cfg.stop_signal = SIGPWR;
+        return 0;
+}
+
+/* Builds killed with SIGKILL leave .NAME.build-PID behind: sweep those whose PID is gone. */
+static void sweep_stale_builds(const VsPaths *p)
+{
+        DIR *d = opendir(p->guests);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *bp = strstr(de->d_name, ".build-");
+                if (de->d_name[0] != '.' || !bp)
+                        continue;
+                long pid = strtol(bp + 7, NULL, 10);
+                if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+                        continue;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/%s", p->guests, de->d_name);
+                vs_tree_remove(path, NULL);
+        }
+        closedir(d);
+}
+
+static bool has_etc(const char *root)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/etc", root);
+        return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* clone:GUEST's tree, from a guest that is not running (its files are still). */
+static int clone_source(VsBuild *b, VsGuest *other, VsError *err)
+{
+        int r = vs_guest_load(other, &b->g.paths, &b->g.host, b->g.cgroup_parent, b->src + 6, err);
+        if (r < 0)
+                return r;
+        VsGuestState st;
+        r = vs_guest_state(other, &st, err);
+        if (r < 0)
+                return r;
+        bool running = st.running;
+        vs_guest_state_release(&st);
+        if (running)
+                return vs_error(err, EBUSY, "%s is running; stop it before cloning it",
+                                other->cfg.name);
+        return 0;
+}
+
+/* The template into @tmproot. */
+static int fill(VsBuild *b, const VsGuest *other, const char *tmproot, VsError *err)
+{
+        int r = 0;
+        switch (b->kind) {
+        case VS_TEMPLATE_DIR:
+                return vs_tree_copy(b->src, tmproot, err);
+        case VS_TEMPLATE_CLONE:
+                return vs_tree_copy(other->rootfs, tmproot, err);
+        default:
+                break;
+        }
+        if (mkdir(tmproot, 0755) < 0)
+                return vs_error(err, errno, "mkdir %s", tmproot);
+        if (b->kind == VS_TEMPLATE_BUSYBOX)
+                r = vs_template_busybox(tmproot, err);
+        else if (b->kind == VS_TEMPLATE_DEBIAN) {
+                if (b->note) {
+                        char msg[1024];
+                        snprintf(msg, sizeof msg, "debootstrap %s from %s into %s", b->debian.suite,
+                                 b->debian.mirror, b->g.cfg.name);
+                        b->note(b->note_data, msg);
+                }
+                r = vs_template_debian(tmproot, &b->debian, err);
+        } else
+                r = vs_tree_extract(b->src, tmproot, err);
+        return r;
+}
+
+int vs_build_run(VsBuild *b, VsError *err)
+{
+        VsGuest *g = &b->g;
+        VsGuest *other = NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (b->kind == VS_TEMPLATE_CLONE) {
+                other = calloc(1, sizeof *other);
+                if (!other)
+                        return vs_error(err, ENOMEM, "build");
+                int r = clone_source(b, other, err);
+                if (r < 0) {
+                        free(other);
+                        return r;
+                }
+        }
+        int r = vs_paths_ensure(&g->paths, err);
+        _cleanup_close_ int lock = -EBADF;
+        if (r == 0)
+                r = vs_guest_lock(g, &lock, err);
+        if (r == 0 && access(g->conf, F_OK) == 0)
+                r = vs_error(err, EEXIST, "guest %s exists (%s)", g->cfg.name, g->conf);
+        if (r == 0 && access(g->dir, F_OK) == 0)
+                r = vs_error(err, EEXIST,
+                             "%s exists without a guest file (left by a crash? vserver delete %s)",
+                             g->dir, g->cfg.name);
+        /* the context id: given and unused, or the lowest free one, held until the file is written
+         */
+        if (r == 0)
+                r = vs_guest_reserve_context(&g->paths, &g->host, g->cfg.name, &g->cfg.context,
+                                             err);
+        if (r < 0) {
+                free(other);
+                return r;
+        }
+        sweep_stale_builds(&g->paths);
+
+        char tmp[PATH_MAX], tmproot[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s/.%s.build-%d", g->paths.guests, g->cfg.name, (int)getpid());
+        snprintf(tmproot, sizeof tmproot, "%s/rootfs", tmp);
+        r = mkdir(tmp, 0700) < 0 ? vs_error(err, errno, "mkdir %s", tmp) : 0;
+        if (r == 0)
+                r = fill(b, other, tmproot, err);
+        free(other);
+        if (r == 0 && vs_tree_interrupted)
+                r = vs_error(err, EINTR, "interrupted");
+        /* a root filesystem, not any file or directory */
+        if (r == 0 && (b->kind == VS_TEMPLATE_DIR || b->kind == VS_TEMPLATE_TARBALL) &&
+            !has_etc(tmproot))
+                r = vs_error(err, ENOTDIR,
+                             "--template %s has no /etc: not a root file system (say a "
+                             "directory or tarball of one, busybox, debian or clone:GUEST)",
+                             b->src);
+        if (r == 0)
+                r = vs_template_identity(tmproot, &g->cfg, err);
+        /* the guest's root directory is root's, whatever the template said */
+        if (r == 0 && (chown(tmproot, 0, 0) < 0 || chmod(tmproot, 0755) < 0))
+                r = vs_error(err, errno, "chown %s", tmproot);
+        if (r == 0 && rename(tmp, g->dir) < 0)
+                r = vs_error(err, errno, "rename %s to %s", tmp, g->dir);
+        if (r < 0) {
+                vs_tree_remove(tmp, NULL);
+                vs_guest_release_context(&g->paths, g->cfg.context);
+                if (!err || err->code != EINTR)
+                        vs_error_prefix(err, "%s", g->cfg.name);
+                return r;
+        }
+        r = vs_guest_config_save(&g->cfg, g->conf, err);
+        if (r < 0)
+                vs_tree_remove(g->dir, NULL);
+        vs_guest_release_context(&g->paths, g->cfg.context);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        b->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        return r;
+}
