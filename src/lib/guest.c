@@ -22,6 +22,7 @@
 
 #include "console.h"
 #include "context.h"
+#include "ctxid.h"
 #include "limits.h"
 #include "util.h"
 
@@ -56,89 +57,10 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         return vs_guest_config_load(&g->cfg, g->conf, err);
 }
 
-/*
- * VS_HOST_RUN/context.ID: who runs with context ID on this host, whatever
- * its installation (a context's loopback address and veth name are
- * host-wide): "PID STARTTIME NAME" and the installation's root on a line
- * of its own; PID is the guest's PID 1 as the host sees it.
- */
-typedef struct Running {
-        pid_t pid;
-        unsigned long long start;
-        char name[64];
-        char root[PATH_MAX / 4];
-} Running;
-
-static void running_path(unsigned ctx, char *buf, size_t size)
-{
-        snprintf(buf, size, VS_HOST_RUN "/context.%u", ctx);
-}
-
-/* The note of context @ctx, if its PID 1 still runs (a stale one is removed). */
-static bool running_read(unsigned ctx, Running *ret)
-{
-        char path[PATH_MAX], buf[PATH_MAX];
-        running_path(ctx, path, sizeof path);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
-                return false;
-        int pid = 0, used = 0;
-        char *nl = strchr(buf, '\n');
-        *ret = (Running){0};
-        if (!nl || sscanf(buf, "%d %llu %63s%n", &pid, &ret->start, ret->name, &used) != 3 ||
-            pid <= 0 || buf + used != nl) {
-                unlink(path);
-                return false;
-        }
-        snprintf(ret->root, sizeof ret->root, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
-        ret->pid = pid;
-        if (ret->start == 0 || vs_proc_starttime(ret->pid) != ret->start) {
-                unlink(path);
-                return false;
-        }
-        return true;
-}
-
-/* Is @r the note of guest @name of the installation at @paths? */
-static bool running_is(const Running *r, const VsPaths *paths, const char *name)
-{
-        return streq(r->root, paths->root) && streq(r->name, name);
-}
-
-static void running_write(const VsGuest *g, pid_t pid)
-{
-        char path[PATH_MAX], note[PATH_MAX];
-        if (vs_mkdir_p(VS_HOST_RUN, 0755) < 0)
-                return;
-        running_path(g->cfg.context, path, sizeof path);
-        int n = snprintf(note, sizeof note, "%d %llu %s\n%s\n", (int)pid, vs_proc_starttime(pid),
-                         g->cfg.name, g->paths.root);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd >= 0) {
-                (void)vs_write_all(fd, note, (size_t)n);
-                close(fd);
-        }
-}
-
-/* Who runs with @ctx, if not guest @name of @paths: "web1" or "web1 of the installation under
- * /srv/b". */
-static bool context_taken(const VsPaths *paths, const char *name, unsigned ctx, char *who,
-                          size_t size)
-{
-        Running r;
-        if (!running_read(ctx, &r) || running_is(&r, paths, name))
-                return false;
-        if (streq(r.root, paths->root))
-                snprintf(who, size, "%s", r.name);
-        else
-                snprintf(who, size, "%s of the installation under %s", r.name,
-                         r.root[0] ? r.root : "/");
-        return true;
-}
-
 /* run/NAME.started: the guest file as the running guest was started with. */
 static void started_path(const VsGuest *g, char *buf, size_t size)
 {
-        snprintf(buf, size, "%s/%s.started", g->paths.run, g->cfg.name);
+        vs_paths_run(&g->paths, VS_RUN_GUEST_STARTED, g->cfg.name, buf, size);
 }
 
 int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
@@ -210,7 +132,7 @@ int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err)
         int r = vs_mkdir_p(g->paths.run, 0755);
         if (r < 0)
                 return vs_error(err, r, "create %s", g->paths.run);
-        snprintf(path, sizeof path, "%s/%s.lock", g->paths.run, g->cfg.name);
+        vs_paths_run(&g->paths, VS_RUN_GUEST_LOCK, g->cfg.name, path, sizeof path);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return vs_error(err, errno, "open %s", path);
@@ -350,11 +272,10 @@ static char **split_init(char *buf, char **argv, int max)
 }
 
 static void net_cleanup(const VsGuest *g);
-static int context_conflicts(const VsGuest *g, VsError *err);
 
 static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t size)
 {
-        snprintf(bpf_dir, size, "%s/bpf", g->paths.run);
+        vs_paths_run(&g->paths, VS_RUN_BPF, NULL, bpf_dir, size);
         *net = (VsNetSpec){
             .mode = g->cfg.net,
             .ctx = g->cfg.context,
@@ -475,7 +396,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         VsGuestState st;
         char pending[PATH_MAX];
         /* a killed unify may have left a shared file writable: fail closed */
-        snprintf(pending, sizeof pending, "%s/unify.pending", g->paths.run);
+        vs_paths_run(&g->paths, VS_RUN_UNIFY_PENDING, NULL, pending, sizeof pending);
         if (access(pending, F_OK) == 0)
                 return vs_error_input(err,
                                       "an interrupted vserver unify left shared files to repair "
@@ -521,7 +442,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
         r = net_conflicts(g, err);
         if (r == 0)
-                r = context_conflicts(g, err);
+                r = vs_ctxid_check(g, err);
         if (r < 0)
                 return r;
 
@@ -579,7 +500,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char note[PATH_MAX];
         started_path(g, note, sizeof note);
         (void)vs_guest_config_save(&g->cfg, note, NULL);
-        running_write(g, ctx.pid);
+        vs_ctxid_note_running(g, ctx.pid);
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;
@@ -700,13 +621,7 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
                 net_cleanup(g);
                 started_path(g, note, sizeof note);
                 unlink(note);
-                /* the context id's note, if it is still ours */
-                Running run;
-                if (running_read(g->cfg.context, &run) &&
-                    running_is(&run, &g->paths, g->cfg.name)) {
-                        running_path(g->cfg.context, note, sizeof note);
-                        unlink(note);
-                }
+                vs_ctxid_forget_running(g);
         }
 out:
         vs_guest_state_release(&st);
@@ -762,152 +677,6 @@ int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *
         *ret_names = names;
         *ret_n = n;
         return 0;
-}
-
-/* Guest files' context ids, as owner names by id (NULL: unused); -errno. */
-static int contexts_in_use(const VsPaths *paths, unsigned lo, unsigned hi, char ***ret_owner,
-                           VsError *err)
-{
-        char **names;
-        int n;
-        int r = vs_guest_list(paths, &names, &n, err);
-        if (r < 0)
-                return r;
-        char **owner = calloc((size_t)(hi - lo) + 1, sizeof *owner);
-        if (!owner)
-                r = vs_error(err, ENOMEM, "context ids");
-        for (int i = 0; i < n; i++) {
-                VsGuestConfig c;
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s/%s.conf", paths->guests_conf, names[i]);
-                vs_guest_config_init(&c, names[i]);
-                if (owner && vs_guest_config_load(&c, path, NULL) == 0 && c.context >= lo &&
-                    c.context <= hi && !owner[c.context - lo])
-                        owner[c.context - lo] = TAKE_PTR(names[i]);
-                free(names[i]);
-        }
-        free(names);
-        *ret_owner = owner;
-        return r;
-}
-
-static void free_owners(char **owner, unsigned span)
-{
-        for (unsigned i = 0; owner && i < span; i++)
-                free(owner[i]);
-        free(owner);
-}
-
-/*
- * A context id taken by a build that has not written its guest file yet:
- * run/vserver/context.ID holds "PID NAME"; a dead PID's reservation is gone.
- */
-static bool reserved(const VsPaths *paths, unsigned ctx, char *who, size_t size)
-{
-        char path[PATH_MAX], buf[128];
-        snprintf(path, sizeof path, "%s/context.%u", paths->run, ctx);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
-                return false;
-        char *sp = strchr(buf, ' ');
-        unsigned long long pid;
-        if (sp)
-                *sp = '\0';
-        if (!sp || vs_parse_u64(buf, &pid) < 0 || pid == 0 || pid > INT_MAX ||
-            (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
-                unlink(path);
-                return false;
-        }
-        snprintf(who, size, "%s", sp + 1);
-        who[strcspn(who, "\n")] = '\0';
-        return true;
-}
-
-int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
-                             unsigned *ctx, VsError *err)
-{
-        char lockpath[PATH_MAX];
-        int r = vs_mkdir_p(paths->run, 0755);
-        if (r < 0)
-                return vs_error(err, r, "create %s", paths->run);
-        snprintf(lockpath, sizeof lockpath, "%s/context.lock", paths->run);
-        _cleanup_close_ int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (lock < 0 || flock(lock, LOCK_EX) < 0)
-                return vs_error(err, errno, "lock %s", lockpath);
-        unsigned lo = host->ctx_min, hi = host->ctx_max;
-        if (*ctx && (*ctx < lo || *ctx > hi)) {
-                lo = hi = *ctx; /* a given id outside the host's range is the caller's call */
-        }
-        char **owner;
-        r = contexts_in_use(paths, lo, hi, &owner, err);
-        if (r < 0) {
-                free_owners(owner, hi - lo + 1);
-                return r;
-        }
-        char who[PATH_MAX];
-        if (*ctx) {
-                if (owner[*ctx - lo])
-                        r = vs_error_input(err,
-                                           "context %u is %s's (pick another, or leave "
-                                           "--context out)",
-                                           *ctx, owner[*ctx - lo]);
-                else if (reserved(paths, *ctx, who, sizeof who))
-                        r = vs_error_input(err,
-                                           "context %u is being built as %s (pick another, "
-                                           "or leave --context out)",
-                                           *ctx, who);
-                else if (context_taken(paths, name, *ctx, who, sizeof who))
-                        r = vs_error_input(err,
-                                           "context %u is in use by the running guest %s (pick "
-                                           "another, or leave --context out)",
-                                           *ctx, who);
-        } else {
-                r = vs_error(err, ENOSPC,
-                             "no free context id in %u-%u (widen the host setting "
-                             "context-range)",
-                             lo, hi);
-                for (unsigned c = lo; c <= hi && c >= lo; c++)
-                        if (!owner[c - lo] && !reserved(paths, c, who, sizeof who) &&
-                            !context_taken(paths, name, c, who, sizeof who)) {
-                                *ctx = c;
-                                r = 0;
-                                break;
-                        }
-        }
-        free_owners(owner, hi - lo + 1);
-        if (r < 0)
-                return r;
-        char path[PATH_MAX], note[128];
-        snprintf(path, sizeof path, "%s/context.%u", paths->run, *ctx);
-        snprintf(note, sizeof note, "%d %s\n", (int)getpid(), name);
-        _cleanup_close_ int fd =
-            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0 || vs_write_all(fd, note, strlen(note)) < 0)
-                return vs_error(err, errno, "reserve context %u", *ctx);
-        return 0;
-}
-
-void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
-{
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/context.%u", paths->run, ctx);
-        unlink(path);
-}
-
-/*
- * Another guest running with @g's context id, of this installation or
- * another, would share its loopback, its veth's name and its accounting.
- * The note of who started with the id is checked against the kernel (its
- * PID 1 and that process's start time): one lookup, however many guests.
- */
-static int context_conflicts(const VsGuest *g, VsError *err)
-{
-        char who[PATH_MAX];
-        if (!context_taken(&g->paths, g->cfg.name, g->cfg.context, who, sizeof who))
-                return 0;
-        return vs_error_input(err,
-                              "context %u is in use by the running guest %s (give one of them "
-                              "another context in its guest file)",
-                              g->cfg.context, who);
 }
 
 int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err)

@@ -93,6 +93,13 @@ int vs_guest_net_notes(const VsGuest *g, char *buf, size_t size);
  * tells whether the timeout ran out.
  */
 int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err);
+/*
+ * Delete @g (vs_guest_init'ed: its file may be broken or gone): stopped
+ * first if @force, its links to files other guests share released, its
+ * tree, file, log and run files removed, its id range freed (or retired
+ * where it may own files outside its tree).
+ */
+int vs_guest_delete(VsGuest *g, bool force, VsError *err);
 /* Names of all guests with a file, sorted; vs_guest_names_free them. */
 int vs_guest_list(const VsPaths *paths, char ***ret_names, int *ret_n, VsError *err);
 void vs_guest_names_free(char **names, int n);

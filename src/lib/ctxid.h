@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include "error.h"
+#include "guest.h"
+
+/*
+ * Context ids.  A build reserves one (vs_guest_reserve_context, guest.h)
+ * until its guest file is written; a start notes who runs with it in
+ * VS_HOST_RUN/context.ID, host-wide, since a context's loopback address
+ * and veth name are the host's: another installation's guest neither
+ * builds with nor starts on it while that note's PID 1 lives.
+ */
+
+/* 0, or an input error if another guest (of any installation) runs with @g's id. */
+int vs_ctxid_check(const VsGuest *g, VsError *err);
+/* After a start: @g runs with its id, its PID 1 @pid (as the host sees it). */
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
+/* After a stop: the note goes, if it is still @g's. */
+void vs_ctxid_forget_running(const VsGuest *g);
