@@ -68,6 +68,8 @@ def workdir():
     if os.geteuid() != 0:
         pytest.exit("the integration tests run real contexts: run them as root", 2)
     d = Path(tempfile.mkdtemp(prefix="vs-test-"))
+    # netns guests of tests without a bridge of their own make the default one
+    bridge_before = os.path.exists("/sys/class/net/vsbr0")
     os.environ["VSERVER_CGROUP_PARENT"] = CG_PARENT
     # the host-side unix guard of isolate mode goes on our own cgroup2, not the machine's root
     own = [l.split("::", 1)[1].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
@@ -75,6 +77,8 @@ def workdir():
         os.environ["VSERVER_UNIX_GUARD_CGROUP"] = own[0]
     yield d
     shutil.rmtree(d, ignore_errors=True)
+    if not bridge_before and os.path.exists("/sys/class/net/vsbr0"):
+        subprocess.run(["ip", "link", "del", "vsbr0"], capture_output=True)
     left = []
     for c in sorted(cgroup_dirs(), key=len, reverse=True):
         if os.path.isdir(c):
