@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../lib/build.h"
+#include "../lib/keys.h"
 #include "../lib/tree.h"
 #include "../lib/util.h"
 #include "cli.h"
@@ -31,20 +32,7 @@ static void on_signal(int sig)
 
 enum {
         OPT_TEMPLATE = 256,
-        OPT_HOSTNAME,
-        OPT_DOMAINNAME,
-        OPT_CONTEXT,
-        OPT_MEMORY,
-        OPT_PROCESSES,
-        OPT_SWAP,
-        OPT_CPUS,
-        OPT_CPU_WEIGHT,
-        OPT_CPUSET,
-        OPT_INIT,
         OPT_AUTOSTART,
-        OPT_NET,
-        OPT_ADDRESS,
-        OPT_GATEWAY,
         OPT_SUITE,
         OPT_MIRROR,
         OPT_DEBIAN_INIT,
@@ -53,24 +41,12 @@ enum {
         OPT_USERNS,
         OPT_NO_USERNS,
         OPT_HELP,
+        OPT_KEY = 1000, /* + the index of a guest-file key with a build option (keys.c) */
 };
 
-static const struct option options[] = {
+static const struct option fixed_options[] = {
     {"template", required_argument, NULL, OPT_TEMPLATE},
-    {"hostname", required_argument, NULL, OPT_HOSTNAME},
-    {"domainname", required_argument, NULL, OPT_DOMAINNAME},
-    {"context", required_argument, NULL, OPT_CONTEXT},
-    {"memory", required_argument, NULL, OPT_MEMORY},
-    {"processes", required_argument, NULL, OPT_PROCESSES},
-    {"swap", required_argument, NULL, OPT_SWAP},
-    {"cpus", required_argument, NULL, OPT_CPUS},
-    {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
-    {"cpuset", required_argument, NULL, OPT_CPUSET},
-    {"init", required_argument, NULL, OPT_INIT},
     {"autostart", no_argument, NULL, OPT_AUTOSTART},
-    {"net", required_argument, NULL, OPT_NET},
-    {"address", required_argument, NULL, OPT_ADDRESS},
-    {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"suite", required_argument, NULL, OPT_SUITE},
     {"mirror", required_argument, NULL, OPT_MIRROR},
     {"debian-init", required_argument, NULL, OPT_DEBIAN_INIT},
@@ -79,8 +55,29 @@ static const struct option options[] = {
     {"userns", no_argument, NULL, OPT_USERNS},
     {"no-userns", no_argument, NULL, OPT_NO_USERNS},
     {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
 };
+
+#define MAX_KEYS 128
+static struct option options[ARRAY_SIZE(fixed_options) + MAX_KEYS + 1];
+static char key_name[MAX_KEYS][96], key_where[MAX_KEYS][40];
+
+/* The fixed options, then --OPTION for each guest-file key that has one. */
+static void make_options(void)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(fixed_options); i++)
+                options[n++] = fixed_options[i];
+        for (size_t i = 0; i < vs_n_keys && i < MAX_KEYS; i++) {
+                const VsKey *k = &vs_keys[i];
+                if (!k->option)
+                        continue;
+                snprintf(key_name[i], sizeof key_name[i], "%s.%s", k->section, k->name);
+                snprintf(key_where[i], sizeof key_where[i], "--%s", k->option);
+                options[n++] =
+                    (struct option){k->option, required_argument, NULL, OPT_KEY + (int)i};
+        }
+        options[n] = (struct option){0};
+}
 
 static const char synopsis[] = "NAME [--template busybox|debian|DIR|TARBALL|clone:OTHER] [OPTIONS]";
 static const char usage[] =
@@ -143,11 +140,19 @@ static int verb_build(int argc, char **argv)
         char setkeys[64][128];
         int c;
 
+        make_options();
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
                 const char *key = NULL, *where = NULL;
+                if (c >= OPT_KEY && c < OPT_KEY + MAX_KEYS) {
+                        key = key_name[c - OPT_KEY];
+                        where = key_where[c - OPT_KEY];
+                        c = 0;
+                }
                 switch (c) {
+                case 0:
+                        break;
                 case OPT_TEMPLATE:
                         b.template_arg = optarg;
                         break;
@@ -166,58 +171,6 @@ static int verb_build(int argc, char **argv)
                                             "--debian-init \"%s\": say systemd or sysvinit",
                                             optarg);
                         b.sysvinit = streq(optarg, "sysvinit");
-                        break;
-                case OPT_HOSTNAME:
-                        key = "guest.hostname";
-                        where = "--hostname";
-                        break;
-                case OPT_DOMAINNAME:
-                        key = "guest.domainname";
-                        where = "--domainname";
-                        break;
-                case OPT_CONTEXT:
-                        key = "guest.context";
-                        where = "--context";
-                        break;
-                case OPT_MEMORY:
-                        key = "limits.memory";
-                        where = "--memory";
-                        break;
-                case OPT_PROCESSES:
-                        key = "limits.processes";
-                        where = "--processes";
-                        break;
-                case OPT_SWAP:
-                        key = "limits.swap";
-                        where = "--swap";
-                        break;
-                case OPT_CPUS:
-                        key = "limits.cpu.limit";
-                        where = "--cpus";
-                        break;
-                case OPT_CPU_WEIGHT:
-                        key = "limits.cpu.weight";
-                        where = "--cpu-weight";
-                        break;
-                case OPT_CPUSET:
-                        key = "limits.cpuset";
-                        where = "--cpuset";
-                        break;
-                case OPT_INIT:
-                        key = "guest.init";
-                        where = "--init";
-                        break;
-                case OPT_NET:
-                        key = "net.mode";
-                        where = "--net";
-                        break;
-                case OPT_ADDRESS:
-                        key = "net.address";
-                        where = "--address";
-                        break;
-                case OPT_GATEWAY:
-                        key = "net.gateway";
-                        where = "--gateway";
                         break;
                 case OPT_AUTOSTART:
                         if (add_set(&b, "guest.autostart", "yes", "--autostart") < 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "idmap.h"
+#include "keys.h"
 #include "limits.h"
 #include "pattern.h"
 #include "rlimit.h"
@@ -158,21 +159,6 @@ static void strip_comment(char *v)
                 v[--n] = '\0';
 }
 
-static int parse_bool(const char *v, bool *ret)
-{
-        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
-            !strcasecmp(v, "on")) {
-                *ret = true;
-                return 0;
-        }
-        if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
-            !strcasecmp(v, "off")) {
-                *ret = false;
-                return 0;
-        }
-        return -EINVAL;
-}
-
 static int host_handler(void *user, const char *section, const char *name, const char *value)
 {
         Reader *r = user;
@@ -236,7 +222,7 @@ static int host_handler(void *user, const char *section, const char *name, const
                         h->bridge_addrs[h->n_bridge_addrs++] = a;
                 }
         } else if (streq(name, "bridge-nat")) {
-                if (parse_bool(v, &h->bridge_nat) < 0)
+                if (vs_parse_bool(v, &h->bridge_nat) < 0)
                         return bad(r, key, "\"%s\" is not yes or no", v);
         } else if (streq(name, "unify-exclude")) {
                 char why[160];
@@ -262,7 +248,7 @@ static int host_handler(void *user, const char *section, const char *name, const
                         return bad(r, key, "\"%s\" is not a size from 4K to 1T (say 1M)", v);
                 h->console_log_size = size;
         } else if (streq(name, "userns")) {
-                if (parse_bool(v, &h->userns) < 0)
+                if (vs_parse_bool(v, &h->userns) < 0)
                         return bad(r, key, "\"%s\" is not yes or no", v);
         } else if (streq(name, "userns-ids")) {
                 if (vs_idmap_parse_pool(v, &h->userns_first, &h->userns_last) < 0)
@@ -335,264 +321,6 @@ bool vs_hostname_valid(const char *h)
         return true;
 }
 
-static const char *const rlimit_keys[] = {
-    "as",   "core",   "cpu",   "data",   "fsize",  "locks",      "memlock", "msgqueue",
-    "nice", "nofile", "nproc", "rtprio", "rttime", "sigpending", "stack",   NULL};
-
-static bool is_rlimit_key(const char *k)
-{
-        for (const char *const *p = rlimit_keys; *p; p++)
-                if (streq(*p, k))
-                        return true;
-        return false;
-}
-
-/* Parse a capability list ("NET_RAW SYS_TIME", commas also allowed). */
-static int parse_caps(const char *v, VsCaps *ret, char *badname, size_t size)
-{
-        char buf[1024];
-        VsCaps all = 0;
-        snprintf(buf, sizeof buf, "%s", v);
-        for (char *save = NULL, *t = strtok_r(buf, " ,\t", &save); t;
-             t = strtok_r(NULL, " ,\t", &save)) {
-                VsCaps c;
-                if (vs_caps_from_name(t, &c) < 0) {
-                        snprintf(badname, size, "%s", t);
-                        return -EINVAL;
-                }
-                all |= c;
-        }
-        *ret = all;
-        return 0;
-}
-
-static bool multi_valued(const char *key)
-{
-        return streq(key, "mount.bind") || streq(key, "net.address") || streq(key, "net.gateway") ||
-               streq(key, "net.route") || streq(key, "unify.exclude");
-}
-
-/* Returns 0 or -EINVAL with a message (without the location) in @msg. */
-static int set_key(VsGuestConfig *g, const char *section, const char *name, const char *v,
-                   char *msg, size_t msz)
-{
-        unsigned long long n;
-        char key[128];
-        snprintf(key, sizeof key, "%s.%s", section, name);
-
-#define BAD(...)                                                                                   \
-        do {                                                                                       \
-                snprintf(msg, msz, __VA_ARGS__);                                                   \
-                return -EINVAL;                                                                    \
-        } while (0)
-
-        if (streq(section, "guest")) {
-                if (streq(name, "context")) {
-                        if (vs_parse_u64(v, &n) < 0 || n < 2 || n > 65535)
-                                BAD("\"%s\" is not a context id (say a number from 2 to 65535)", v);
-                        g->context = (unsigned)n;
-                } else if (streq(name, "hostname") || streq(name, "domainname")) {
-                        if (!vs_hostname_valid(v))
-                                BAD("\"%s\" is not a host name (letters, digits, '-' and '.', at "
-                                    "most 64)",
-                                    v);
-                        snprintf(streq(name, "hostname") ? g->hostname : g->domainname,
-                                 sizeof g->hostname, "%s", v);
-                } else if (streq(name, "init")) {
-                        if (!streq(v, "none") && v[0] != '/')
-                                BAD("\"%s\" is not an absolute path (say /sbin/init, a command "
-                                    "with its arguments, or none)",
-                                    v);
-                        if (strlen(v) >= sizeof g->init)
-                                BAD("the command is too long");
-                        snprintf(g->init, sizeof g->init, "%s", v);
-                } else if (streq(name, "stop-signal")) {
-                        int s = vs_signal_from_name(v);
-                        if (s < 0 || s == SIGKILL)
-                                BAD("\"%s\" is not a signal to stop with (say SIGTERM, SIGPWR or "
-                                    "SIGRTMIN+3)",
-                                    v);
-                        g->stop_signal = s;
-                } else if (streq(name, "stop-timeout")) {
-                        if (vs_parse_u64(v, &n) < 0 || n > 3600)
-                                BAD("\"%s\" is not a number of seconds (0 to 3600)", v);
-                        g->stop_timeout = (unsigned)n;
-                } else if (streq(name, "autostart")) {
-                        if (parse_bool(v, &g->autostart) < 0)
-                                BAD("\"%s\" is not yes or no", v);
-                } else if (streq(name, "tmp")) {
-                        if (streq(v, "tmpfs"))
-                                g->tmp_tmpfs = true;
-                        else if (streq(v, "disk"))
-                                g->tmp_tmpfs = false;
-                        else
-                                BAD("\"%s\": say tmpfs or disk", v);
-                } else {
-                        BAD("unknown key (known: context, hostname, domainname, init, "
-                            "stop-signal, stop-timeout, autostart, tmp)");
-                }
-        } else if (streq(section, "net")) {
-                char why[160];
-                if (streq(name, "mode")) {
-                        if (streq(v, "none"))
-                                g->net = VS_NET_NONE;
-                        else if (streq(v, "host"))
-                                g->net = VS_NET_HOST;
-                        else if (streq(v, "isolate"))
-                                g->net = VS_NET_ISOLATE;
-                        else if (streq(v, "netns"))
-                                g->net = VS_NET_NETNS;
-                        else
-                                BAD("\"%s\" is not a network mode (say isolate, netns, none or "
-                                    "host)",
-                                    v);
-                } else if (streq(name, "address")) {
-                        VsNetConfig *c = &g->netcfg;
-                        if (c->n_addrs == VS_NET_MAX_ADDRS)
-                                BAD("at most %d addresses", VS_NET_MAX_ADDRS);
-                        if (vs_net_addr_parse(v, &c->addrs[c->n_addrs], why, sizeof why) < 0)
-                                BAD("\"%s\": %s (say IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0)",
-                                    v, why);
-                        for (int i = 0; i < c->n_addrs; i++)
-                                if (vs_net_addr_same(&c->addrs[i], &c->addrs[c->n_addrs]))
-                                        BAD("\"%s\" is given twice", v);
-                        c->n_addrs++;
-                } else if (streq(name, "gateway") || streq(name, "route")) {
-                        VsNetConfig *c = &g->netcfg;
-                        VsNetRoute rt;
-                        if (c->n_routes == VS_NET_MAX_ROUTES)
-                                BAD("at most %d routes and gateways", VS_NET_MAX_ROUTES);
-                        if (vs_net_route_parse(v, &rt, why, sizeof why) < 0)
-                                BAD("\"%s\": %s", v, why);
-                        if (streq(name, "gateway") && rt.prefix)
-                                BAD("\"%s\": a gateway is one address (say route = PREFIX via IP "
-                                    "for more)",
-                                    v);
-                        if (streq(name, "route") && !rt.prefix)
-                                BAD("\"%s\": say PREFIX/LENGTH via IP (a default route is "
-                                    "gateway = IP)",
-                                    v);
-                        c->routes[c->n_routes++] = rt;
-                } else if (streq(name, "nat")) {
-                        g->netcfg.nat_set = true;
-                        if (parse_bool(v, &g->netcfg.nat) < 0)
-                                BAD("\"%s\" is not yes or no", v);
-                } else {
-                        BAD("unknown key (known: mode, address, gateway, route, nat)");
-                }
-        } else if (streq(section, "limits")) {
-                int lr = vs_limits_set_key(&g->limits, name, v, msg, msz);
-                if (lr < 0)
-                        return -EINVAL;
-                if (lr > 0) {
-                        /* one of ours */
-                } else if (is_rlimit_key(name)) {
-                        char spec[256];
-                        VsRlimit rl;
-                        VsError e = {0};
-                        snprintf(spec, sizeof spec, "%s=%s", name, v);
-                        if (vs_rlimit_parse(spec, &rl, &e) < 0)
-                                BAD("\"%s\" is not a limit (say SOFT or SOFT:HARD, a number or "
-                                    "unlimited)",
-                                    v);
-                        int i = 0;
-                        while (i < g->n_rlimits && g->rlimits[i].resource != rl.resource)
-                                i++;
-                        if (i == VS_CONFIG_MAX_RLIMITS)
-                                BAD("too many limits");
-                        g->rlimits[i] = rl;
-                        if (i == g->n_rlimits)
-                                g->n_rlimits++;
-                } else {
-                        BAD("unknown key (known: memory, memory.soft, swap, processes, "
-                            "cpu.fill-rate, cpu.interval, cpu.tokens-max, cpu.hard, cpu.limit, "
-                            "cpu.weight, cpuset, cpuset.mems, io.read-bps, io.write-bps, "
-                            "io.read-iops, io.write-iops, ipc.shmmax, ipc.shmall, ipc.shmmni, "
-                            "ipc.msgmax, ipc.msgmnb, ipc.msgmni, ipc.sem, and the rlimits as, "
-                            "core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, "
-                            "nproc, rtprio, rttime, sigpending, stack)");
-                }
-        } else if (streq(section, "security")) {
-                char badcap[64];
-                if (streq(name, "capabilities.add") || streq(name, "capabilities.drop") ||
-                    streq(name, "capabilities.host-wide")) {
-                        VsCaps c;
-                        if (parse_caps(v, &c, badcap, sizeof badcap) < 0)
-                                BAD("\"%s\" is not a capability (say NET_RAW or SYS_TIME; see "
-                                    "capabilities(7))",
-                                    badcap);
-                        /* NET_ADMIN: per network mode, in vs_guest_config_check */
-                        VsCaps host = c & vs_caps_host_wide() & ~((VsCaps)1 << CAP_NET_ADMIN);
-                        if (streq(name, "capabilities.add") && host) {
-                                char names[512];
-                                BAD("%s act%s on the whole host (the kernel has no namespace for "
-                                    "it): if that is what you mean, say capabilities.host-wide = "
-                                    "%s",
-                                    vs_caps_format(host, names, sizeof names),
-                                    host & (host - 1) ? "" : "s", names);
-                        }
-                        if (streq(name, "capabilities.add"))
-                                g->caps_add = c;
-                        else if (streq(name, "capabilities.drop"))
-                                g->caps_drop = c;
-                        else
-                                g->caps_host = c;
-                } else if (streq(name, "seccomp")) {
-                        if (streq(v, "default")) {
-                                g->seccomp = VS_SECCOMP_DEFAULT;
-                        } else if (streq(v, "none")) {
-                                g->seccomp = VS_SECCOMP_NONE;
-                        } else if (v[0] == '/' && strlen(v) < sizeof g->seccomp_file) {
-                                g->seccomp = VS_SECCOMP_FILE;
-                                snprintf(g->seccomp_file, sizeof g->seccomp_file, "%s", v);
-                        } else {
-                                BAD("\"%s\": say default, none or an absolute file path", v);
-                        }
-                } else if (streq(name, "allow-userns")) {
-                        if (parse_bool(v, &g->allow_userns) < 0)
-                                BAD("\"%s\" is not yes or no", v);
-                } else if (streq(name, "no-new-privs")) {
-                        if (parse_bool(v, &g->no_new_privs) < 0)
-                                BAD("\"%s\" is not yes or no", v);
-                } else if (streq(name, "userns")) {
-                        if (parse_bool(v, &g->userns) < 0)
-                                BAD("\"%s\" is not yes or no", v);
-                } else {
-                        BAD("unknown key (known: userns, capabilities.add, capabilities.drop, "
-                            "capabilities.host-wide, seccomp, allow-userns, no-new-privs)");
-                }
-        } else if (streq(section, "mount")) {
-                if (!streq(name, "bind"))
-                        BAD("unknown key (known: bind)");
-                if (g->n_binds >= VS_CONFIG_MAX_BINDS)
-                        BAD("too many binds (at most %d)", VS_CONFIG_MAX_BINDS);
-                int i = g->n_binds;
-                VsError e = {0};
-                snprintf(g->bind_spec[i], sizeof g->bind_spec[i], "%s", v);
-                snprintf(g->bind_buf[i], sizeof g->bind_buf[i], "%s", v);
-                if (vs_bind_parse(g->bind_buf[i], &g->binds[i], &e) < 0)
-                        BAD("%s", e.msg);
-                g->n_binds++;
-        } else if (streq(section, "unify")) {
-                char why[160];
-                if (!streq(name, "exclude"))
-                        BAD("unknown key (known: exclude)");
-                if (g->n_unify_exclude >= VS_CONFIG_MAX_EXCLUDES)
-                        BAD("too many patterns (at most %d)", VS_CONFIG_MAX_EXCLUDES);
-                if (strlen(v) >= sizeof g->unify_exclude[0])
-                        BAD("a pattern is at most 255 characters");
-                if (vs_pattern_check(v, why, sizeof why) < 0)
-                        BAD("%s", why);
-                snprintf(g->unify_exclude[g->n_unify_exclude++], sizeof g->unify_exclude[0], "%s",
-                         v);
-        } else {
-                BAD("unknown section [%s] (known: guest, net, limits, security, mount, unify)",
-                    section);
-        }
-#undef BAD
-        return 0;
-}
-
 static int guest_handler(void *user, const char *section, const char *name, const char *value)
 {
         Reader *r = user;
@@ -601,14 +329,15 @@ static int guest_handler(void *user, const char *section, const char *name, cons
         snprintf(key, sizeof key, "%s.%s", section, name);
         snprintf(v, sizeof v, "%s", value ? value : "");
         strip_comment(v);
-        if (!multi_valued(key)) {
+        const VsKey *k = vs_key_find(section, name);
+        if (!k || !(k->flags & VS_KEY_MULTI)) {
                 for (int i = 0; i < r->n_seen; i++)
                         if (streq(r->seen[i], key))
                                 return bad(r, key, "set twice (keep one line)");
                 if (r->n_seen < (int)ARRAY_SIZE(r->seen) && strlen(key) < sizeof r->seen[0])
                         snprintf(r->seen[r->n_seen++], sizeof r->seen[0], "%s", key);
         }
-        if (set_key(g, section, name, v, msg, sizeof msg) < 0)
+        if (vs_key_set(g, section, name, v, msg, sizeof msg) < 0)
                 return bad(r, key, "%s", msg);
         return 1;
 }
@@ -704,84 +433,14 @@ int vs_guest_config_set(VsGuestConfig *g, const char *key, const char *value, co
         if (!dot || (size_t)(dot - key) >= sizeof sec)
                 return vs_error_input(err, "%s: \"%s\" is not a key (say section.key)", where, key);
         snprintf(sec, sizeof sec, "%.*s", (int)(dot - key), key);
-        if (set_key(g, sec, dot + 1, value, msg, sizeof msg) < 0)
+        if (vs_key_set(g, sec, dot + 1, value, msg, sizeof msg) < 0)
                 return vs_error_input(err, "%s: %s", where, msg);
         return 0;
 }
 
 int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
 {
-        char buf[1024], sig[32];
-        fprintf(f, "# vserver guest %s\n[guest]\n", g->name);
-        if (g->context)
-                fprintf(f, "context = %u\n", g->context);
-        fprintf(f, "hostname = %s\n", g->hostname);
-        if (g->domainname[0])
-                fprintf(f, "domainname = %s\n", g->domainname);
-        fprintf(f, "init = %s\n", g->init);
-        if (g->stop_signal)
-                fprintf(f, "stop-signal = %s\n", vs_signal_name(g->stop_signal, sig, sizeof sig));
-        fprintf(f, "stop-timeout = %u\n", g->stop_timeout);
-        fprintf(f, "autostart = %s\n", g->autostart ? "yes" : "no");
-        fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
-        static const char *const modes[] = {[VS_NET_NONE] = "none",
-                                            [VS_NET_HOST] = "host",
-                                            [VS_NET_ISOLATE] = "isolate",
-                                            [VS_NET_NETNS] = "netns"};
-        fprintf(f, "\n[net]\nmode = %s\n", modes[g->net]);
-        for (int i = 0; i < g->netcfg.n_addrs; i++)
-                fprintf(f, "address = %s\n",
-                        vs_net_addr_format(&g->netcfg.addrs[i], buf, sizeof buf));
-        for (int i = 0; i < g->netcfg.n_routes; i++)
-                fprintf(f, "%s = %s\n", g->netcfg.routes[i].prefix ? "route" : "gateway",
-                        vs_net_route_format(&g->netcfg.routes[i], buf, sizeof buf));
-        if (g->netcfg.nat_set)
-                fprintf(f, "nat = %s\n", g->netcfg.nat ? "yes" : "no");
-        fprintf(f, "\n[limits]\n");
-        vs_limits_write(&g->limits, f);
-        for (int i = 0; i < g->n_rlimits; i++) {
-                char s[32], h[32];
-                vs_rlimit_format(g->rlimits[i].limit.rlim_cur, s, sizeof s);
-                vs_rlimit_format(g->rlimits[i].limit.rlim_max, h, sizeof h);
-                const char *name = vs_rlimit_name(g->rlimits[i].resource);
-                char lower[32];
-                size_t k = 0;
-                for (; k < sizeof lower - 1 && name[k]; k++)
-                        lower[k] =
-                            (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-                lower[k] = '\0';
-                if (streq(s, h))
-                        fprintf(f, "%s = %s\n", lower, s);
-                else
-                        fprintf(f, "%s = %s:%s\n", lower, s, h);
-        }
-        fprintf(f, "\n[security]\n");
-        fprintf(f, "userns = %s\n", g->userns ? "yes" : "no");
-        if (g->caps_add)
-                fprintf(f, "capabilities.add = %s\n", vs_caps_format(g->caps_add, buf, sizeof buf));
-        if (g->caps_host)
-                fprintf(f, "capabilities.host-wide = %s\n",
-                        vs_caps_format(g->caps_host, buf, sizeof buf));
-        if (g->caps_drop)
-                fprintf(f, "capabilities.drop = %s\n",
-                        vs_caps_format(g->caps_drop, buf, sizeof buf));
-        fprintf(f, "seccomp = %s\n",
-                g->seccomp == VS_SECCOMP_NONE   ? "none"
-                : g->seccomp == VS_SECCOMP_FILE ? g->seccomp_file
-                                                : "default");
-        fprintf(f, "allow-userns = %s\n", g->allow_userns ? "yes" : "no");
-        fprintf(f, "no-new-privs = %s\n", g->no_new_privs ? "yes" : "no");
-        if (g->n_binds) {
-                fprintf(f, "\n[mount]\n");
-                for (int i = 0; i < g->n_binds; i++)
-                        fprintf(f, "bind = %s\n", g->bind_spec[i]);
-        }
-        if (g->n_unify_exclude) {
-                fprintf(f, "\n[unify]\n");
-                for (int i = 0; i < g->n_unify_exclude; i++)
-                        fprintf(f, "exclude = %s\n", g->unify_exclude[i]);
-        }
-        return ferror(f) ? -EIO : 0;
+        return vs_keys_write(g, f);
 }
 
 /* @text to @path: a temporary file beside it, fsync, rename. */

@@ -337,20 +337,6 @@ static int parse_io(VsLimits *l, VsIoKind kind, const char *v, char *msg, size_t
         return 0;
 }
 
-bool vs_limits_is_key(const char *key)
-{
-        static const char *const keys[] = {
-            "memory",       "memory.soft",    "swap",       "processes",   "cpu.fill-rate",
-            "cpu.interval", "cpu.tokens-max", "cpu.hard",   "cpu.limit",   "cpu.weight",
-            "cpuset",       "cpuset.mems",    "ipc.sem",    "io.read-bps", "io.write-bps",
-            "io.read-iops", "io.write-iops",  "ipc.shmmax", "ipc.shmall",  "ipc.shmmni",
-            "ipc.msgmax",   "ipc.msgmnb",     "ipc.msgmni", NULL};
-        for (const char *const *k = keys; *k; k++)
-                if (streq(*k, key))
-                        return true;
-        return false;
-}
-
 #define BAD(...)                                                                                   \
         do {                                                                                       \
                 snprintf(msg, msz, __VA_ARGS__);                                                   \

@@ -86,8 +86,6 @@ int vs_limits_check(const VsLimits *l, char *msg, size_t msz);
 int vs_limits_check_host(const VsLimits *l, VsError *err);
 /* Write the keys that are set, as a guest file would hold them. */
 void vs_limits_write(const VsLimits *l, FILE *f);
-/* Is @key (without "limits.") a key of ours? */
-bool vs_limits_is_key(const char *key);
 
 /* CFS bandwidth for a token bucket, or for cpu.limit. */
 typedef struct VsCpuBandwidth {

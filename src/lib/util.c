@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 int vs_send_fds(int sock, const void *buf, size_t len, const int *fds, int n)
@@ -214,4 +215,19 @@ bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned 
                         return false;
         }
         return true;
+}
+
+int vs_parse_bool(const char *v, bool *ret)
+{
+        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
+            !strcasecmp(v, "on")) {
+                *ret = true;
+                return 0;
+        }
+        if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
+            !strcasecmp(v, "off")) {
+                *ret = false;
+                return 0;
+        }
+        return -EINVAL;
 }

@@ -15,6 +15,7 @@
 #include "../../src/lib/cgroup.h"
 #include "../../src/lib/config.h"
 #include "../../src/lib/guest.h"
+#include "../../src/lib/keys.h"
 #include "../../src/lib/paths.h"
 
 static void full_file(void **state)
@@ -220,10 +221,58 @@ static void host_wide_caps_need_their_own_key(void **state)
         assert_true(vs_guest_caps(&g) & (1ULL << 25));
 }
 
+/* The key table: every row is found, set, written, and read back the same. */
+static void key_table_round_trip(void **state)
+{
+        (void)state;
+        static const char text[] =
+            "[guest]\ncontext = 1234\nhostname = h.example.org\ndomainname = ex\n"
+            "init = /sbin/init -x\nstop-signal = SIGPWR\nstop-timeout = 9\nautostart = yes\n"
+            "tmp = disk\n[net]\nmode = netns\naddress = 10.1.2.3/24\nroute = 10.9.0.0/16 via "
+            "10.1.2.1\ngateway = 10.1.2.1\nnat = no\n[limits]\nmemory = 512M\nswap = 0\n"
+            "cpu.fill-rate = 1\ncpu.interval = 4\ncpu.hard = yes\nnofile = 4096:8192\n"
+            "[security]\nuserns = yes\ncapabilities.drop = CHOWN\nno-new-privs = yes\n"
+            "[mount]\nbind = /srv:/srv:ro\n[unify]\nexclude = /opt/x\n";
+        VsGuestConfig *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+        VsError e = {0};
+        char *out1 = NULL, *out2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        vs_guest_config_init(a, "t");
+        assert_int_equal(vs_guest_config_parse(a, text, "t.conf", &e), 0);
+        FILE *f = open_memstream(&out1, &n1);
+        assert_int_equal(vs_guest_config_write(a, f), 0);
+        fclose(f);
+        vs_guest_config_init(b, "t");
+        assert_int_equal(vs_guest_config_parse(b, out1, "t.conf", &e), 0);
+        f = open_memstream(&out2, &n2);
+        assert_int_equal(vs_guest_config_write(b, f), 0);
+        fclose(f);
+        assert_string_equal(out1, out2);
+        /* route and gateway in the order given */
+        assert_non_null(strstr(out1, "route = 10.9.0.0/16 via 10.1.2.1\ngateway = 10.1.2.1\n"));
+        for (size_t i = 0; i < vs_n_keys; i++) {
+                const VsKey *k = &vs_keys[i];
+                assert_ptr_equal(vs_key_find(k->section, k->name), k);
+                assert_non_null(k->set);
+                assert_non_null(k->help);
+                /* each row's key is in the unknown-key list of its section */
+                char msg[1024], *hit;
+                assert_int_equal(vs_key_set(a, k->section, "no-such-key", "1", msg, sizeof msg),
+                                 -EINVAL);
+                hit = strstr(msg, k->name);
+                assert_non_null(hit);
+        }
+        free(out1);
+        free(out2);
+        free(a);
+        free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(full_file),
+            cmocka_unit_test(key_table_round_trip),
             cmocka_unit_test(host_wide_caps_need_their_own_key),
             cmocka_unit_test(errors_name_file_line_and_key),
             cmocka_unit_test(set_from_options),
