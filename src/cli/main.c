@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/keys.h"
 #include "../lib/selfexe.h"
 #include "../lib/util.h"
 #include "cli.h"
@@ -89,15 +90,36 @@ static void usage(FILE *f)
                 vs_program);
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
                 fprintf(f, "  %-10s %s\n", verbs[i]->name, verbs[i]->summary);
-        fprintf(f, "  %-10s %s\n", "help", "show this, or the options of one command");
+        fprintf(f, "  %-10s %s\n", "help",
+                "show this, the options of one command, or (help keys) the guest file's keys");
         fprintf(f, "\nOptions:\n  --version  print the version\n  --help     show this\n\n"
                    "See vserver(8).\n");
+}
+
+/* vserver help keys: every guest-file key, from the table (keys.c). */
+static void help_keys(void)
+{
+        const char *section = "";
+        for (size_t i = 0; i < vs_n_keys; i++) {
+                const VsKey *k = &vs_keys[i];
+                char opt[48] = "";
+                if (!streq(k->section, section))
+                        printf("%s[%s]\n", i ? "\n" : "", section = k->section);
+                if (k->option)
+                        snprintf(opt, sizeof opt, "  (build --%s)", k->option);
+                printf("  %-24s %s%s%s\n", k->name, k->help,
+                       k->flags & VS_KEY_MULTI ? "; repeatable" : "", opt);
+        }
 }
 
 static int help(int argc, char **argv)
 {
         if (argc < 2) {
                 usage(stdout);
+                return 0;
+        }
+        if (streq(argv[1], "keys")) {
+                help_keys();
                 return 0;
         }
         const Verb *v = find_verb(argv[1]);

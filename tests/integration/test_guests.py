@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import VSERVER, cgroup_dirs, pty_session
+from conftest import REPO, VSERVER, cgroup_dirs, pty_session
 
 
 def wait_for(cond, timeout=10.0, step=0.05):
@@ -577,6 +577,27 @@ def test_context_ids_are_host_wide_across_installations(vs, workdir):
     finally:
         for name in other.guests():
             other("delete", "--force", name)
+
+
+def test_help_keys_is_the_key_table_and_the_man_page_names_each(vs):
+    """Issue 16: one table of keys; each is settable, and documented."""
+    out = vs("help", "keys", check=True).stdout
+    man = (REPO / "docs/man/vserver.8.scd").read_text()
+    keys, section = [], None
+    for line in out.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line.strip():
+            keys.append(f"{section}.{line.split()[0]}")
+    assert len(keys) > 50 and "limits.memory" in keys and "net.nat" in keys, keys
+    for key in keys:
+        assert key.split(".", 1)[1] in man, f"{key} is not in vserver(8)"
+    # a key it lists is one set knows, an unknown one names the list
+    vs("build", "k1", "--init", "none", check=True)
+    assert vs("set", "k1", "guest.stop-timeout=7", "--save").returncode == 0
+    assert "stop-timeout = 7" in vs.conf("k1").read_text()
+    p = vs("set", "k1", "guest.nope=1")
+    assert p.returncode == 2 and "stop-timeout" in p.stderr
 
 
 def test_running_is_util_vservers_test(vs):
