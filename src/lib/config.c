@@ -20,50 +20,6 @@
 #include "rlimit.h"
 #include "util.h"
 
-/* ---- signals ---------------------------------------------------------- */
-
-static const struct {
-        const char *name;
-        int sig;
-} signals[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"PWR", SIGPWR},
-};
-
-int vs_signal_from_name(const char *s)
-{
-        unsigned long long n;
-        if (strncasecmp(s, "SIG", 3) == 0)
-                s += 3;
-        if (vs_parse_u64(s, &n) == 0)
-                return n >= 1 && n < (unsigned long long)NSIG ? (int)n : -EINVAL;
-        for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-                if (strcasecmp(s, signals[i].name) == 0)
-                        return signals[i].sig;
-        if (strncasecmp(s, "RTMIN", 5) == 0) {
-                if (s[5] == '\0')
-                        return SIGRTMIN;
-                if (s[5] == '+' && vs_parse_u64(s + 6, &n) == 0 &&
-                    n <= (unsigned long long)(SIGRTMAX - SIGRTMIN))
-                        return SIGRTMIN + (int)n;
-        }
-        return -EINVAL;
-}
-
-const char *vs_signal_name(int sig, char *buf, size_t size)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-                if (signals[i].sig == sig) {
-                        snprintf(buf, size, "SIG%s", signals[i].name);
-                        return buf;
-                }
-        if (sig >= SIGRTMIN && sig <= SIGRTMAX)
-                snprintf(buf, size, "SIGRTMIN+%d", sig - SIGRTMIN);
-        else
-                snprintf(buf, size, "%d", sig);
-        return buf;
-}
-
 /* ---- host settings ---------------------------------------------------- */
 
 void vs_host_config_init(VsHostConfig *h)

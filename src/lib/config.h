@@ -11,6 +11,7 @@
 #include "limits.h"
 #include "mount.h"
 #include "net.h"
+#include "parse.h"
 #include "seccomp.h"
 
 /*
@@ -111,7 +112,3 @@ int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
 
 /* A host or domain name: letters, digits, '-' and '.', at most 64, not starting with - or . */
 bool vs_hostname_valid(const char *h);
-/* "SIGTERM", "TERM", "RTMIN+3", "15" -> signal number; -EINVAL. */
-int vs_signal_from_name(const char *s);
-/* "SIGRTMIN+3", "SIGTERM"; @buf at least 16 bytes. */
-const char *vs_signal_name(int sig, char *buf, size_t size);

@@ -73,87 +73,6 @@ static int parse_size_or_max(const char *v, uint64_t min, uint64_t *ret)
         return 0;
 }
 
-/* "1.5" -> 1500 (thousandths); at most three decimals. */
-static int parse_milli(const char *v, unsigned long long *ret)
-{
-        unsigned long long whole = 0, frac = 0;
-        int digits = 0;
-        const char *p = v;
-        if (!(*p >= '0' && *p <= '9'))
-                return -EINVAL;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                whole = whole * 10 + (unsigned)(*p - '0');
-                if (whole > 1000000)
-                        return -ERANGE;
-        }
-        if (*p == '.') {
-                p++;
-                if (!(*p >= '0' && *p <= '9'))
-                        return -EINVAL;
-                for (; *p >= '0' && *p <= '9'; p++) {
-                        if (++digits > 3)
-                                return -EINVAL;
-                        frac = frac * 10 + (unsigned)(*p - '0');
-                }
-        }
-        if (*p)
-                return -EINVAL;
-        while (digits++ < 3)
-                frac *= 10;
-        *ret = whole * 1000 + frac;
-        return 0;
-}
-
-/* "500ms", "1s", "250us", or a bare number of ticks (ms). */
-static int parse_duration_us(const char *v, uint64_t *ret)
-{
-        char num[32];
-        size_t n = strspn(v, "0123456789");
-        unsigned long long x, mul;
-        if (n == 0 || n >= sizeof num)
-                return -EINVAL;
-        memcpy(num, v, n);
-        num[n] = '\0';
-        if (vs_parse_u64(num, &x) < 0)
-                return -EINVAL;
-        const char *u = v + n;
-        if (!*u || streq(u, "ms"))
-                mul = MS;
-        else if (streq(u, "s"))
-                mul = 1000 * MS;
-        else if (streq(u, "us"))
-                mul = 1;
-        else
-                return -EINVAL;
-        if (x > 3600ULL * 1000 * MS / mul)
-                return -ERANGE;
-        *ret = x * mul;
-        return 0;
-}
-
-/* Mark the members of a valid list @v in @set (up to @n); false if one is @n or more. */
-static bool cpulist_fill(const char *v, bool *set, unsigned n)
-{
-        const char *p = v;
-        while (*p) {
-                char *end;
-                unsigned long a = strtoul(p, &end, 10), b = a;
-                p = end;
-                if (*p == '-') {
-                        b = strtoul(p + 1, &end, 10);
-                        p = end;
-                }
-                for (unsigned long c = a; c <= b; c++) {
-                        if (c >= n)
-                                return false;
-                        set[c] = true;
-                }
-                if (*p == ',')
-                        p++;
-        }
-        return true;
-}
-
 /* Is every member of @want in the kernel's list at @path? */
 static bool cpulist_within(const char *want, const char *path, char *have, size_t size)
 {
@@ -162,7 +81,7 @@ static bool cpulist_within(const char *want, const char *path, char *have, size_
                 return true; /* nothing to compare with: the kernel will say */
         have[strcspn(have, "\n")] = '\0';
         bool *in = calloc(N, sizeof *in), *w = calloc(N, sizeof *w);
-        bool ok = in && w && cpulist_fill(have, in, N) && cpulist_fill(want, w, N);
+        bool ok = in && w && vs_cpulist_fill(have, in, N) && vs_cpulist_fill(want, w, N);
         for (unsigned c = 0; ok && c < N; c++)
                 ok = !w[c] || in[c];
         free(in);
@@ -218,38 +137,6 @@ int vs_limits_check_host(const VsLimits *l, VsError *err)
                                       "does not have (it has %s)",
                                       l->cpuset_mems, have);
         return 0;
-}
-
-/* A cpuset list as the kernel takes it: "0-3,6,8-9". */
-static bool cpulist_valid(const char *v)
-{
-        if (!*v || strlen(v) >= 200)
-                return false;
-        const char *p = v;
-        while (*p) {
-                unsigned long a, b;
-                char *end;
-                if (!(*p >= '0' && *p <= '9'))
-                        return false;
-                a = strtoul(p, &end, 10);
-                p = end;
-                if (*p == '-') {
-                        p++;
-                        if (!(*p >= '0' && *p <= '9'))
-                                return false;
-                        b = strtoul(p, &end, 10);
-                        p = end;
-                        if (b < a)
-                                return false;
-                }
-                if (a > 8191)
-                        return false;
-                if (*p == ',')
-                        p++;
-                else if (*p)
-                        return false;
-        }
-        return p[-1] != ',';
 }
 
 static bool device_valid(const char *d)
@@ -370,7 +257,7 @@ int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, si
                             streq(key, "cpu.interval") ? "ticks" : "tokens");
                 *(streq(key, "cpu.interval") ? &l->interval : &l->fill_rate) = (unsigned)n;
         } else if (streq(key, "cpu.tokens-max")) {
-                if (parse_duration_us(v, &u) < 0 || u < MS || u > 10000 * MS)
+                if (vs_parse_duration_us(v, &u) < 0 || u < MS || u > 10000 * MS)
                         BAD("\"%s\" is not a bucket size (say 125 tokens of 1 ms, or 500ms; 1ms to "
                             "10s)",
                             v);
@@ -385,7 +272,7 @@ int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, si
         } else if (streq(key, "cpu.limit")) {
                 if (streq(v, "unlimited"))
                         n = 0;
-                else if (parse_milli(v, &n) < 0 || n < 10 || n > 1024000)
+                else if (vs_parse_milli(v, &n) < 0 || n < 10 || n > 1024000)
                         BAD("\"%s\" is not a number of CPUs (say 1.5 or 0.25; 0.01 to 1024, or "
                             "unlimited)",
                             v);
@@ -396,7 +283,7 @@ int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, si
                 l->cpu_weight = (unsigned)n;
         } else if (streq(key, "cpuset") || streq(key, "cpuset.mems")) {
                 bool cpus = streq(key, "cpuset");
-                if (!streq(v, "all") && !cpulist_valid(v))
+                if (!streq(v, "all") && !vs_cpulist_valid(v))
                         BAD("\"%s\" is not a list of %s (say 0-3,6, or all)", v,
                             cpus ? "CPUs" : "memory nodes");
                 char *dst = cpus ? l->cpuset_cpus : l->cpuset_mems;

@@ -54,39 +54,6 @@ const char *vs_rlimit_name(int resource)
         return NULL;
 }
 
-int vs_parse_size(const char *s, unsigned long long *ret)
-{
-        char num[32];
-        size_t n = strspn(s, "0123456789");
-        if (n == 0 || n >= sizeof num)
-                return -EINVAL;
-        memcpy(num, s, n);
-        num[n] = '\0';
-        unsigned long long v, mul = 1;
-        int r = vs_parse_u64(num, &v);
-        if (r < 0)
-                return r;
-        const char *suf = s + n;
-        if (*suf) {
-                static const char units[] = "KMGTP";
-                const char *u = strchr(units, *suf & ~0x20);
-                if (!u || !*u)
-                        return -EINVAL;
-                mul = 1ULL << (10 * (u - units + 1));
-                suf++;
-                if ((*suf & ~0x20) == 'I')
-                        suf++;
-                if ((*suf & ~0x20) == 'B')
-                        suf++;
-                if (*suf)
-                        return -EINVAL;
-        }
-        if (v > ~0ULL / mul)
-                return -ERANGE;
-        *ret = v * mul;
-        return 0;
-}
-
 static int parse_value(const char *s, bool size, rlim_t *ret)
 {
         unsigned long long v;

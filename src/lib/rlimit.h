@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "error.h"
+#include "parse.h"
 
 typedef struct VsRlimit {
         int resource; /* RLIMIT_* */
@@ -21,5 +22,3 @@ const char *vs_rlimit_format(rlim_t v, char *buf, size_t size);
  * Sizes (AS, DATA, STACK, CORE, FSIZE, MEMLOCK, RSS, MSGQUEUE) take K/M/G/T suffixes.
  */
 int vs_rlimit_parse(const char *spec, VsRlimit *ret, VsError *err);
-/* "512M", "2G", "4096", "1.5G" -> bytes (binary units). */
-int vs_parse_size(const char *s, unsigned long long *ret);

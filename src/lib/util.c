@@ -122,24 +122,6 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size)
         return n;
 }
 
-int vs_parse_u64(const char *s, unsigned long long *ret)
-{
-        unsigned long long v = 0;
-
-        if (!s || !*s)
-                return -EINVAL;
-        for (const char *p = s; *p; p++) {
-                if (*p < '0' || *p > '9')
-                        return -EINVAL;
-                unsigned d = (unsigned)(*p - '0');
-                if (v > (ULLONG_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        *ret = v;
-        return 0;
-}
-
 pid_t vs_pidfd_pid(int pidfd)
 {
         char path[64], buf[1024];
@@ -215,19 +197,4 @@ bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned 
                         return false;
         }
         return true;
-}
-
-int vs_parse_bool(const char *v, bool *ret)
-{
-        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
-            !strcasecmp(v, "on")) {
-                *ret = true;
-                return 0;
-        }
-        if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
-            !strcasecmp(v, "off")) {
-                *ret = false;
-                return 0;
-        }
-        return -EINVAL;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline void vs_closep(int *fd)
@@ -62,10 +64,6 @@ int vs_write_file_at(int dirfd, const char *path, const char *s);
 /* Read at most size-1 bytes of dirfd/path into buf, NUL-terminated; -errno. */
 ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
 
-/* yes/true/on/1 or no/false/off/0 (case-insensitive); -EINVAL otherwise. */
-int vs_parse_bool(const char *v, bool *ret);
-/* Strict unsigned parse: decimal digits only, no sign, no overflow. */
-int vs_parse_u64(const char *s, unsigned long long *ret);
 /* Is address @a (network order) in the network @net/@bits? */
 bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned char *a);
 /* The pid a pidfd refers to, in our pid namespace (fdinfo; glibc 2.36 has no pidfd_getpid). */

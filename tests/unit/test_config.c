@@ -130,21 +130,6 @@ static void set_from_options(void **state)
         assert_int_equal(vs_guest_config_set(&g, "nodot", "1", "--set", &e), -EINVAL);
 }
 
-static void signals(void **state)
-{
-        (void)state;
-        char buf[32];
-        assert_int_equal(vs_signal_from_name("SIGTERM"), SIGTERM);
-        assert_int_equal(vs_signal_from_name("pwr"), SIGPWR);
-        assert_int_equal(vs_signal_from_name("9"), 9);
-        assert_int_equal(vs_signal_from_name("SIGRTMIN+3"), SIGRTMIN + 3);
-        assert_int_equal(vs_signal_from_name("RTMIN+999"), -EINVAL);
-        assert_int_equal(vs_signal_from_name("0"), -EINVAL);
-        assert_int_equal(vs_signal_from_name("SIGFOO"), -EINVAL);
-        assert_string_equal(vs_signal_name(SIGRTMIN + 3, buf, sizeof buf), "SIGRTMIN+3");
-        assert_string_equal(vs_signal_name(SIGPWR, buf, sizeof buf), "SIGPWR");
-}
-
 static void host_settings_and_names(void **state)
 {
         (void)state;
@@ -276,7 +261,6 @@ int main(void)
             cmocka_unit_test(host_wide_caps_need_their_own_key),
             cmocka_unit_test(errors_name_file_line_and_key),
             cmocka_unit_test(set_from_options),
-            cmocka_unit_test(signals),
             cmocka_unit_test(host_settings_and_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

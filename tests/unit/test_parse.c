@@ -13,6 +13,7 @@
 
 #include "../../src/lib/cgroup.h"
 #include "../../src/lib/mount.h"
+#include "../../src/lib/parse.h"
 #include "../../src/lib/rlimit.h"
 #include "../../src/lib/util.h"
 
@@ -49,6 +50,67 @@ static void numbers(void **state)
         assert_int_equal(vs_parse_u64("+1", &v), -EINVAL);
         assert_int_equal(vs_parse_u64(" 1", &v), -EINVAL);
         assert_int_equal(vs_parse_u64(NULL, &v), -EINVAL);
+}
+
+static void signals(void **state)
+{
+        (void)state;
+        char buf[32];
+        assert_int_equal(vs_signal_from_name("SIGTERM"), SIGTERM);
+        assert_int_equal(vs_signal_from_name("pwr"), SIGPWR);
+        assert_int_equal(vs_signal_from_name("9"), 9);
+        assert_int_equal(vs_signal_from_name("SIGRTMIN+3"), SIGRTMIN + 3);
+        assert_int_equal(vs_signal_from_name("RTMIN+999"), -EINVAL);
+        assert_int_equal(vs_signal_from_name("0"), -EINVAL);
+        assert_int_equal(vs_signal_from_name("SIGFOO"), -EINVAL);
+        assert_string_equal(vs_signal_name(SIGRTMIN + 3, buf, sizeof buf), "SIGRTMIN+3");
+        assert_string_equal(vs_signal_name(SIGPWR, buf, sizeof buf), "SIGPWR");
+}
+
+static void fractions_times_lists_and_flags(void **state)
+{
+        (void)state;
+        unsigned long long m;
+        uint64_t us;
+        bool b, set[8] = {false};
+        assert_int_equal(vs_parse_milli("1.5", &m), 0);
+        assert_true(m == 1500);
+        assert_int_equal(vs_parse_milli("0.25", &m), 0);
+        assert_true(m == 250);
+        assert_int_equal(vs_parse_milli("2", &m), 0);
+        assert_true(m == 2000);
+        assert_int_equal(vs_parse_milli("0.0001", &m), -EINVAL);
+        assert_int_equal(vs_parse_milli(".5", &m), -EINVAL);
+        assert_int_equal(vs_parse_milli("1.", &m), -EINVAL);
+        assert_int_equal(vs_parse_milli("1e3", &m), -EINVAL);
+        assert_int_equal(vs_parse_milli("99999999", &m), -ERANGE);
+        assert_int_equal(vs_parse_duration_us("500ms", &us), 0);
+        assert_true(us == 500000);
+        assert_int_equal(vs_parse_duration_us("2s", &us), 0);
+        assert_true(us == 2000000);
+        assert_int_equal(vs_parse_duration_us("250us", &us), 0);
+        assert_true(us == 250);
+        assert_int_equal(vs_parse_duration_us("125", &us), 0);
+        assert_true(us == 125000);
+        assert_int_equal(vs_parse_duration_us("1h", &us), -EINVAL);
+        assert_int_equal(vs_parse_duration_us("ms", &us), -EINVAL);
+        assert_int_equal(vs_parse_duration_us("3601s", &us), -ERANGE);
+        assert_true(vs_cpulist_valid("0-3,6,8-9"));
+        assert_true(vs_cpulist_valid("0"));
+        assert_false(vs_cpulist_valid(""));
+        assert_false(vs_cpulist_valid("3-1"));
+        assert_false(vs_cpulist_valid("1,"));
+        assert_false(vs_cpulist_valid("8192"));
+        assert_false(vs_cpulist_valid("a"));
+        assert_false(vs_cpulist_valid("1--2"));
+        assert_true(vs_cpulist_fill("1,3-4", set, 8));
+        assert_true(!set[0] && set[1] && !set[2] && set[3] && set[4] && !set[5]);
+        assert_false(vs_cpulist_fill("7-8", set, 8));
+        assert_int_equal(vs_parse_bool("Yes", &b), 0);
+        assert_true(b);
+        assert_int_equal(vs_parse_bool("off", &b), 0);
+        assert_false(b);
+        assert_int_equal(vs_parse_bool("y", &b), -EINVAL);
 }
 
 static void rlimits(void **state)
@@ -176,6 +238,8 @@ int main(void)
             cmocka_unit_test(cgroup_paths),
             cmocka_unit_test(errors),
             cmocka_unit_test(proc_stat_with_a_hostile_comm),
+            cmocka_unit_test(signals),
+            cmocka_unit_test(fractions_times_lists_and_flags),
         };
         return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
