@@ -193,10 +193,7 @@ static void read_back(const VsCgroup *cg, const char *ctrl, const char *file, ch
 {
         bool v2;
         snprintf(buf, size, "-");
-        int i = vs_cgroup_controller(cg, ctrl, &v2);
-        if (i < 0)
-                return;
-        _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dfd = vs_cgroup_controller_open(cg, ctrl, &v2);
         if (dfd < 0 || vs_read_file_at(dfd, file, buf, size) < 0) {
                 snprintf(buf, size, "-");
                 return;
@@ -243,7 +240,7 @@ static int verb_limits(int argc, char **argv)
         static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
         for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
                 bool v2 = mode == VS_CGROUP_V2;
-                if (st.running && vs_cgroup_controller(&st.cgroup, ctrls[c], &v2) < 0)
+                if (st.running && !vs_cgroup_controller(&st.cgroup, ctrls[c], &v2))
                         v2 = mode == VS_CGROUP_V2;
                 VsCgSetting set[VS_LIMITS_MAX_SET];
                 VsError perr = {0};

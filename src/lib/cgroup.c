@@ -304,7 +304,7 @@ const char *vs_cgroup_mode_name(VsCgroupMode m)
         }
 }
 
-int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
+static int controller_index(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
 {
         const char *v1name = streq(ctrl, "io") ? "blkio" : ctrl;
         for (int i = 0; i < cg->n; i++)
@@ -327,6 +327,34 @@ int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
                 }
         }
         return -ENOENT;
+}
+
+const char *vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
+{
+        int i = controller_index(cg, ctrl, ret_v2);
+        return i < 0 ? NULL : cg->dirs[i].path;
+}
+
+int vs_cgroup_controller_open(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
+{
+        const char *dir = vs_cgroup_controller(cg, ctrl, ret_v2);
+        if (!dir)
+                return -ENOENT;
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+const char *vs_cgroup_v2_path(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].v2)
+                        return cg->dirs[i].path;
+        return NULL;
+}
+
+int vs_cgroup_clone_fd(const VsCgroup *cg)
+{
+        return cg->v2fd;
 }
 
 /*

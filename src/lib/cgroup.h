@@ -112,12 +112,18 @@ typedef enum VsCgroupMode {
 VsCgroupMode vs_cgroup_mode(void);
 const char *vs_cgroup_mode_name(VsCgroupMode m); /* "v1", "hybrid", "v2" */
 /*
- * The directory (index into cg->dirs) where controller @ctrl ("memory",
- * "cpu", "cpuacct", "cpuset", "io", "pids", "freezer") of the context lives:
- * a v1 hierarchy that holds it, else the cgroup2 tree if it has it there;
- * -ENOENT if neither.  *ret_v2 says which interface its files follow.
+ * The directory (PARENT/NAME) where controller @ctrl ("memory", "cpu",
+ * "cpuacct", "cpuset", "io", "pids", "freezer") of the context lives: a v1
+ * hierarchy that holds it, else the cgroup2 tree if it has it there; NULL
+ * if neither.  *ret_v2 says which interface its files follow.
  */
-int vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2);
+const char *vs_cgroup_controller(const VsCgroup *cg, const char *ctrl, bool *ret_v2);
+/* The same, opened (O_PATH); -ENOENT if neither has it. */
+int vs_cgroup_controller_open(const VsCgroup *cg, const char *ctrl, bool *ret_v2);
+/* The context's directory in the cgroup2 tree (where BPF programs attach); NULL if none. */
+const char *vs_cgroup_v2_path(const VsCgroup *cg);
+/* What clone3 takes to start a process in the cgroup2 leaf (CLONE_INTO_CGROUP); -EBADF if none. */
+int vs_cgroup_clone_fd(const VsCgroup *cg);
 /* Freeze or thaw the whole context (cgroup.freeze, or the v1 freezer); waits until done. */
 int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err);
 /* 1 if frozen, 0 if not, -errno. */

@@ -622,7 +622,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
             .exit_signal = SIGCHLD,
         };
         bool into;
-        long pid = clone_into(&args, ctx.cgroup.v2fd, &into);
+        long pid = clone_into(&args, vs_cgroup_clone_fd(&ctx.cgroup), &into);
         if (pid < 0) {
                 r = vs_error(err, errno, "clone3");
                 goto fail;
@@ -860,7 +860,8 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 VsError cerr = {0};
                 close(sv[0]);
                 child_exit(sv[1],
-                           join_intermediate(spec, filter, userns, ctx.cgroup.v2fd, sv[1], &cerr),
+                           join_intermediate(spec, filter, userns, vs_cgroup_clone_fd(&ctx.cgroup),
+                                             sv[1], &cerr),
                            &cerr);
         }
         vs_closep(&sv[1]);

@@ -852,7 +852,7 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                         any = streq(v2[j].controller, ctrls[c]);
                 if (!any)
                         continue; /* nothing to write: no need to look for it */
-                int i = vs_cgroup_controller(cg, ctrls[c], &is_v2);
+                const char *dir = vs_cgroup_controller(cg, ctrls[c], &is_v2);
                 const VsCgSetting *set = is_v2 ? v2 : v1;
                 int n = is_v2 ? n2 : n1;
                 VsCgSetting mine[VS_LIMITS_MAX_SET];
@@ -862,7 +862,7 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                                 mine[k++] = set[j];
                 if (k == 0)
                         continue;
-                if (i < 0) {
+                if (!dir) {
                         for (int j = 0; j < k; j++)
                                 if (!mine[j].lift)
                                         return vs_error(err, ENOTSUP,
@@ -871,7 +871,6 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                                                         mine[j].key, ctrls[c]);
                         continue;
                 }
-                const char *dir = cg->dirs[i].path;
                 if (streq(ctrls[c], "cpuset") && !is_v2) {
                         for (int j = 0; j < k; j++) {
                                 int r = write_cpuset_v1(dir, &mine[j], err);

@@ -220,15 +220,6 @@ static struct bpf_program *prog_at(struct vs_isolate *skel, size_t off)
         return *(struct bpf_program **)((char *)skel + off);
 }
 
-/* The guest's cgroup2 directory: where its programs go. */
-static const char *v2_dir(const VsCgroup *cg)
-{
-        for (int i = 0; i < cg->n; i++)
-                if (cg->dirs[i].v2)
-                        return cg->dirs[i].path;
-        return NULL;
-}
-
 static int pin_link(struct bpf_link *l, const char *dir, const char *name, const char *what,
                     VsError *err)
 {
@@ -442,7 +433,7 @@ int vs_net_isolate_start(const VsNetSpec *s, const VsCgroup *cg, VsError *err)
         bool added[VS_NET_MAX_ADDRS] = {false};
         int r;
 
-        const char *cgdir = v2_dir(cg);
+        const char *cgdir = vs_cgroup_v2_path(cg);
         if (!cgdir)
                 return vs_error_input(err, "net mode isolate needs cgroup2 (cgroup-BPF); this "
                                            "host has only cgroup v1 (say mode = netns or none)");

@@ -72,10 +72,8 @@ void vs_stats_blkio_v1(const char *text, uint64_t *read, uint64_t *write)
 static int dir_of(const VsCgroup *cg, const char *ctrl, bool *v2)
 {
         *v2 = false;
-        int i = vs_cgroup_controller(cg, ctrl, v2);
-        if (i < 0)
-                return -EBADF;
-        return open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int fd = vs_cgroup_controller_open(cg, ctrl, v2);
+        return fd < 0 ? -EBADF : fd;
 }
 
 static bool read_text(int dfd, const char *file, char *buf, size_t size)
@@ -232,9 +230,10 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
                 }
                 /* v1 counts an OOM kill only in the victim's own cgroup: add up the tree */
                 if (read_text(fd, "memory.oom_control", buf, BIGFILE)) {
-                        int i = vs_cgroup_controller(cg, "memory", &v2);
+                        const char *dir = vs_cgroup_controller(cg, "memory", &v2);
                         st->oom_kills = 0;
-                        vs_cgroup_walk(cg->dirs[i].path, add_oom_kills, &st->oom_kills);
+                        if (dir)
+                                vs_cgroup_walk(dir, add_oom_kills, &st->oom_kills);
                 }
         }
         vs_closep(&fd);
