@@ -10,7 +10,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cgroup_int.h"
 #include "util.h"
+
+static const VsCgBackend *be(const VsCgroup *cg, int i)
+{
+        return cg->dirs[i].v2 ? &vs_cg_v2 : &vs_cg_v1;
+}
 
 /* Hosts with many guests have many mounts; a bigger table is cut off, not misread. */
 #define MOUNTINFO_MAX (1024 * 1024)
@@ -54,8 +60,7 @@ bool vs_cgroup_path_valid(const char *path)
         return true;
 }
 
-/* Does the comma list @opts hold every controller of the comma list @ctrls? */
-static bool has_all(const char *opts, const char *ctrls)
+bool vs_cg_has_all(const char *opts, const char *ctrls)
 {
         char want[256];
         snprintf(want, sizeof want, "%s", ctrls);
@@ -142,7 +147,7 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
                             sscanf(dash + 3, "%31s %*s %511s", fstype, superopts) != 2)
                                 continue;
                         if (v2 ? !streq(fstype, "cgroup2")
-                               : !streq(fstype, "cgroup") || !has_all(superopts, ctrls))
+                               : !streq(fstype, "cgroup") || !vs_cg_has_all(superopts, ctrls))
                                 continue;
                         /* our path is relative to the hierarchy root; the mount may show a subtree
                          */
@@ -197,35 +202,13 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
         return 0;
 }
 
-/* v1 cpuset: a new cgroup has no CPUs and no memory nodes until given its parent's. */
-static void cpuset_inherit(const char *dir)
-{
-        static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
-        char parent[1024], val[4096];
-        snprintf(parent, sizeof parent, "%s", dir);
-        char *slash = strrchr(parent, '/');
-        if (!slash)
-                return;
-        *slash = '\0';
-        _cleanup_close_ int pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0 || dfd < 0)
-                return;
-        for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-                if (vs_read_file_at(dfd, files[i], val, sizeof val) < 0 || val[0] != '\n')
-                        continue; /* missing, or already set */
-                if (vs_read_file_at(pfd, files[i], val, sizeof val) > 0)
-                        (void)vs_write_file_at(dfd, files[i], val);
-        }
-}
-
-static int mkdir_parents(char *path, bool cpuset)
+static int mkdir_parents(char *path, const VsCgBackend *b, const char *ctrls)
 {
         for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
                 *s = '\0';
                 int r = mkdir(path, 0755);
-                if (r == 0 && cpuset)
-                        cpuset_inherit(path);
+                if (r == 0)
+                        b->made_below(path, ctrls);
                 *s = '/';
                 if (r < 0 && errno != EEXIST)
                         return -errno;
@@ -233,8 +216,7 @@ static int mkdir_parents(char *path, bool cpuset)
         return 0;
 }
 
-/* Is @word one of the space-separated words of @list? */
-static bool has_word(const char *list, const char *word)
+bool vs_cg_has_word(const char *list, const char *word)
 {
         size_t n = strlen(word);
         for (const char *p = list; *p;) {
@@ -245,37 +227,6 @@ static bool has_word(const char *list, const char *word)
                 p += m;
         }
         return false;
-}
-
-/*
- * cgroup2: a controller's files appear in a cgroup only when its parent
- * enables it in cgroup.subtree_control.  Enable ours from @base (our own
- * cgroup or the root) down to @dir itself, so the guest's leaf has them
- * too.  A cgroup that holds processes cannot (the no-internal-process
- * rule): then the limits that need the controller fail with a clear error.
- */
-static void enable_controllers(const char *dir, int base)
-{
-        static const char *const want[] = {"cpu", "cpuset", "io", "memory", "pids"};
-        char path[1100];
-        size_t len = strlen(dir);
-        for (size_t end = (size_t)base; end <= len; end++) {
-                if (end < len && dir[end] != '/')
-                        continue;
-                snprintf(path, sizeof path, "%.*s", (int)end, dir);
-                _cleanup_close_ int dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                char have[256], on[256];
-                if (dfd < 0 || vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) < 0 ||
-                    vs_read_file_at(dfd, "cgroup.subtree_control", on, sizeof on) < 0)
-                        continue;
-                for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
-                        char cmd[32];
-                        if (!has_word(have, want[i]) || has_word(on, want[i]))
-                                continue;
-                        snprintf(cmd, sizeof cmd, "+%s", want[i]);
-                        (void)vs_write_file_at(dfd, "cgroup.subtree_control", cmd);
-                }
-        }
 }
 
 VsCgroupMode vs_cgroup_mode(void)
@@ -306,26 +257,14 @@ const char *vs_cgroup_mode_name(VsCgroupMode m)
 
 static int controller_index(const VsCgroup *cg, const char *ctrl, bool *ret_v2)
 {
-        const char *v1name = streq(ctrl, "io") ? "blkio" : ctrl;
-        for (int i = 0; i < cg->n; i++)
-                if (!cg->dirs[i].v2 && cg->dirs[i].created && has_all(cg->dirs[i].ctrls, v1name)) {
-                        *ret_v2 = false;
-                        return i;
-                }
-        for (int i = 0; i < cg->n; i++) {
-                char have[256];
-                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
-                        continue;
-                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                /* cpu time is core in cgroup2 (cpu.stat), freezing too (cgroup.freeze) */
-                if (streq(ctrl, "cpuacct") || streq(ctrl, "freezer") ||
-                    (dfd >= 0 &&
-                     vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) >= 0 &&
-                     has_word(have, ctrl))) {
-                        *ret_v2 = true;
-                        return i;
-                }
-        }
+        /* a v1 hierarchy that holds it first (on a hybrid host its files are there) */
+        for (int rank = 0; rank <= 1; rank++)
+                for (int i = 0; i < cg->n; i++)
+                        if (be(cg, i)->rank == rank && cg->dirs[i].created &&
+                            be(cg, i)->has_controller(cg->dirs[i].path, cg->dirs[i].ctrls, ctrl)) {
+                                *ret_v2 = cg->dirs[i].v2;
+                                return i;
+                        }
         return -ENOENT;
 }
 
@@ -357,19 +296,6 @@ int vs_cgroup_clone_fd(const VsCgroup *cg)
         return cg->v2fd;
 }
 
-/*
- * What a guest may build below its cgroup (Linux 4.14), set above its reach:
- * systemd nests four or five levels, nested containers a few more.
- */
-static void bound_tree(const char *dir)
-{
-        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return;
-        (void)vs_write_file_at(dfd, "cgroup.max.depth", VS_CGROUP_MAX_DEPTH);
-        (void)vs_write_file_at(dfd, "cgroup.max.descendants", VS_CGROUP_MAX_DESCENDANTS);
-}
-
 int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
         int r = build_paths(cg, parent, name, err);
@@ -377,11 +303,11 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 goto fail;
         for (int i = 0; i < cg->n; i++) {
                 char *p = cg->dirs[i].path;
-                bool cpuset = strstr(p, "/cpuset") != NULL && !cg->dirs[i].v2;
+                const VsCgBackend *b = be(cg, i);
                 /* the parent usually exists: only walk up when it does not */
                 r = mkdir(p, 0755) < 0 ? -errno : 0;
                 if (r == -ENOENT) {
-                        r = mkdir_parents(p, cpuset);
+                        r = mkdir_parents(p, b, cg->dirs[i].ctrls);
                         if (r < 0) {
                                 vs_error(err, r, "create cgroup parents of %s", p);
                                 goto fail;
@@ -398,20 +324,14 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                         goto fail;
                 }
                 cg->dirs[i].created = true;
-                if (cpuset)
-                        cpuset_inherit(p);
-                if (cg->dirs[i].v2) {
-                        enable_controllers(p, cg->dirs[i].base);
-                        bound_tree(p);
-                }
+                b->made(p, cg->dirs[i].base, cg->dirs[i].ctrls);
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
                 if (mkdir(leaf, 0755) < 0) {
                         r = vs_error(err, errno, "create cgroup %s", leaf);
                         goto fail;
                 }
-                if (cpuset)
-                        cpuset_inherit(leaf);
+                b->made_below(leaf, cg->dirs[i].ctrls);
                 if (cg->dirs[i].v2) {
                         cg->v2fd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
                         if (cg->v2fd < 0) {
@@ -428,20 +348,16 @@ fail:
 
 int vs_cgroup_delegate(const VsCgroup *cg, uid_t uid, gid_t gid, VsError *err)
 {
-        /* the files systemd's delegation names (v2), and their v1 counterparts */
-        static const char *const files[] = {"cgroup.procs",           "cgroup.threads",
-                                            "cgroup.subtree_control", "tasks",
-                                            "cgroup.clone_children",  "notify_on_release"};
         for (int i = 0; i < cg->n; i++) {
-                /* controller hierarchies of v1 are read-only in the guest: they stay ours */
-                if (!cg->dirs[i].v2 && strncmp(cg->dirs[i].ctrls, "name=", 5) != 0)
+                const char *const *files = be(cg, i)->delegate_files;
+                if (!be(cg, i)->delegable(cg->dirs[i].ctrls))
                         continue;
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, cg->dirs[i].path);
                 _cleanup_close_ int dfd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (dfd < 0 || fchown(dfd, uid, gid) < 0)
                         return vs_error(err, errno, "delegate cgroup %s", leaf);
-                for (size_t f = 0; f < ARRAY_SIZE(files); f++)
+                for (size_t f = 0; files[f]; f++)
                         if (fchownat(dfd, files[f], uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
                             errno != ENOENT)
                                 return vs_error(err, errno, "delegate cgroup %s/%s", leaf,
@@ -716,8 +632,13 @@ static int any_listed(int dfd, int depth, void *data)
 {
         (void)data, (void)depth;
         char buf[64];
-        /* v1: any pid listed (threads of a dying process included) */
+        /* any pid listed (threads of a dying process included) */
         return vs_read_file_at(dfd, "cgroup.procs", buf, sizeof buf) > 0;
+}
+
+bool vs_cg_any_listed(const char *dir)
+{
+        return vs_cgroup_walk(dir, any_listed, NULL) > 0;
 }
 
 int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, const char *value,
@@ -741,22 +662,10 @@ int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, 
         return 0;
 }
 
-static bool dir_populated(const VsCgroup *cg, int i)
-{
-        char buf[256];
-        _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return false;
-        /* v2 counts the whole subtree */
-        if (cg->dirs[i].v2 && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
-                return strstr(buf, "populated 1") != NULL;
-        return vs_cgroup_walk(cg->dirs[i].path, any_listed, NULL) > 0;
-}
-
 bool vs_cgroup_populated(const VsCgroup *cg)
 {
         for (int i = 0; i < cg->n; i++)
-                if (cg->dirs[i].created && dir_populated(cg, i))
+                if (cg->dirs[i].created && be(cg, i)->populated(cg->dirs[i].path))
                         return true;
         return false;
 }
@@ -782,70 +691,57 @@ static void pause_ms(long ms)
         nanosleep(&ts, NULL);
 }
 
-/* The cgroup2 directory with cgroup.freeze (Linux 5.2), or -1. */
-static int v2_freezable(const VsCgroup *cg)
+/* The directory whose freezer counts: the cgroup2 tree's where it has one (rank), else v1's. */
+static int freezer(const VsCgroup *cg, int rank)
 {
-        for (int i = 0; i < cg->n; i++) {
-                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
-                        continue;
-                char f[1100];
-                snprintf(f, sizeof f, "%s/cgroup.freeze", cg->dirs[i].path);
-                if (access(f, F_OK) == 0)
+        for (int i = 0; i < cg->n; i++)
+                if (cg->dirs[i].created && be(cg, i)->rank == rank &&
+                    be(cg, i)->has_controller(cg->dirs[i].path, cg->dirs[i].ctrls, "freezer"))
                         return i;
-        }
         return -1;
 }
 
-static int v1_freezer(const VsCgroup *cg)
+static int the_freezer(const VsCgroup *cg)
 {
-        for (int i = 0; i < cg->n; i++)
-                if (!cg->dirs[i].v2 && cg->dirs[i].created && has_all(cg->dirs[i].ctrls, "freezer"))
-                        return i;
-        return -1;
+        int i = freezer(cg, 1);
+        return i >= 0 ? i : freezer(cg, 0);
 }
 
 /* Freeze or thaw; a freeze waits up to @wait_ms for every task to stop
  * (-ETIMEDOUT: asked for, not yet complete). */
 static int freeze_within(const VsCgroup *cg, bool freeze, int wait_ms, VsError *err)
 {
-        int i = v2_freezable(cg);
-        bool v2 = i >= 0;
-        if (!v2)
-                i = v1_freezer(cg);
+        int i = the_freezer(cg);
         if (i < 0)
                 return vs_error(err, ENOTSUP, "no cgroup freezer on this host");
+        const VsCgBackend *b = be(cg, i);
         _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vs_error(err, errno, "open cgroup %s", cg->dirs[i].path);
-        const char *file = v2 ? "cgroup.freeze" : "freezer.state";
-        int r = vs_write_file_at(dfd, file,
-                                 v2       ? (freeze ? "1" : "0")
-                                 : freeze ? "FROZEN"
-                                          : "THAWED");
+        int r = b->freeze(dfd, freeze);
         if (r < 0)
-                return vs_error(err, r, "write %s/%s", cg->dirs[i].path, file);
-        /* thawing: also what the guest froze itself at its own root (its cgroup.freeze) */
-        if (!freeze && v2 && !cg->exact) {
+                return vs_error(err, r, "%s %s (cgroup %s)", freeze ? "freeze" : "thaw",
+                                cg->dirs[i].path, b->name);
+        /* thawing: also what the guest froze itself at its own root */
+        if (!freeze && b->guest_freezes && !cg->exact) {
                 _cleanup_close_ int lfd =
                     openat(dfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (lfd >= 0)
-                        (void)vs_write_file_at(lfd, "cgroup.freeze", "0");
+                        (void)b->freeze(lfd, false);
         }
         /* a hybrid host may have frozen it through the other interface too */
-        int j = v2 ? v1_freezer(cg) : -1;
-        if (!freeze && j >= 0) {
+        for (int j = 0; !freeze && j < cg->n; j++) {
+                if (j == i || be(cg, j) == b || !cg->dirs[j].created ||
+                    !be(cg, j)->has_controller(cg->dirs[j].path, cg->dirs[j].ctrls, "freezer"))
+                        continue;
                 _cleanup_close_ int jfd = open(cg->dirs[j].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (jfd >= 0)
-                        (void)vs_write_file_at(jfd, "freezer.state", "THAWED");
+                        (void)be(cg, j)->freeze(jfd, false);
         }
         if (!freeze)
                 return 0;
         for (int tries = 0; tries < wait_ms; tries++) {
-                char buf[512];
-                if (vs_read_file_at(dfd, v2 ? "cgroup.events" : "freezer.state", buf, sizeof buf) <
-                    0)
-                        break;
-                if (v2 ? strstr(buf, "frozen 1") != NULL : strncmp(buf, "FROZEN", 6) == 0)
+                if (b->stopped(dfd))
                         return 0;
                 pause_ms(1);
         }
@@ -859,24 +755,12 @@ int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err)
 
 int vs_cgroup_frozen(const VsCgroup *cg)
 {
-        char buf[512];
-        int i = v2_freezable(cg);
-        if (i >= 0) {
+        for (int rank = 1; rank >= 0; rank--) {
+                int i = freezer(cg, rank);
+                if (i < 0)
+                        continue;
                 _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0 && vs_read_file_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 &&
-                    buf[0] == '1')
-                        return 1;
-                /* or frozen from above (an ancestor below our own cgroup) */
-                if (cg->exact && dfd >= 0 &&
-                    vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
-                    strstr(buf, "frozen 1"))
-                        return 1;
-        }
-        i = v1_freezer(cg);
-        if (i >= 0) {
-                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0 && vs_read_file_at(dfd, "freezer.state", buf, sizeof buf) > 0 &&
-                    strncmp(buf, "THAWED", 6) != 0)
+                if (dfd >= 0 && be(cg, i)->frozen(dfd, cg->exact))
                         return 1;
         }
         return 0;
@@ -886,19 +770,19 @@ int vs_cgroup_kill(const VsCgroup *cg, VsError *err)
 {
         bool done = false;
         for (int i = 0; i < cg->n && !done; i++) {
-                if (!cg->dirs[i].v2 || !cg->dirs[i].created)
+                if (!cg->dirs[i].created)
                         continue;
                 _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                int r = dfd < 0 ? -errno : vs_write_file_at(dfd, "cgroup.kill", "1");
+                int r = dfd < 0 ? -errno : be(cg, i)->kill(dfd);
                 if (r == 0)
-                        done = true; /* the whole subtree (Linux 5.14) */
+                        done = true; /* the whole subtree in one write */
                 else if (r != -ENOENT)
-                        return vs_error(err, r, "write cgroup.kill");
+                        return vs_error(err, r, "kill cgroup %s", cg->dirs[i].path);
         }
         if (done)
                 return 0;
         /*
-         * No cgroup.kill: freeze first, so nothing forks while we read the
+         * No hierarchy kills in one write: freeze first, so nothing forks while we read the
          * lists; the SIGKILLs land on thaw.  A freeze can hang (a vfork parent
          * waiting for its frozen child never counts as frozen): after 100 ms,
          * signal what is listed anyway; the caller signals until it is empty.

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "cgroup.h"
+
+/*
+ * What differs between a cgroup v1 hierarchy and the cgroup2 tree, behind
+ * one small interface (cgroup_v1.c, cgroup_v2.c); cgroup.c holds what is
+ * the same and picks the backend per hierarchy, so a hybrid host uses both
+ * at once.  Nothing outside these files knows the version.
+ */
+typedef struct VsCgBackend {
+        const char *name; /* "v1", "v2" */
+        int rank;         /* where a controller is in both, the lower rank's copy counts */
+        /* PARENT/NAME (@dir) was made; @base: where the caller's own cgroup ends in @dir */
+        void (*made)(const char *dir, int base, const char *ctrls);
+        /* a directory made on the way to it, or its leaf */
+        void (*made_below)(const char *dir, const char *ctrls);
+        /* does this hierarchy's @dir hold controller @ctrl ("memory", "io", "freezer")? */
+        bool (*has_controller)(const char *dir, const char *ctrls, const char *ctrl);
+        /* anything left in @dir's whole subtree? */
+        bool (*populated)(const char *dir);
+        /* SIGKILL the whole subtree of @dfd in one write: 0, or -ENOENT if the kernel has none */
+        int (*kill)(int dfd);
+        /* freeze (or thaw) @dfd; has every task stopped; is it frozen (@exact: or from above) */
+        int (*freeze)(int dfd, bool on);
+        bool (*stopped)(int dfd);
+        bool (*frozen)(int dfd, bool exact);
+        /* a guest may freeze its own root itself: thaw that too */
+        bool guest_freezes;
+        /* may a guest (root of its user namespace) write to this hierarchy? */
+        bool (*delegable)(const char *ctrls);
+        /* the files a delegated leaf hands over */
+        const char *const *delegate_files;
+} VsCgBackend;
+
+extern const VsCgBackend vs_cg_v1, vs_cg_v2;
+
+/* Does the comma list @opts hold every controller of the comma list @ctrls? */
+bool vs_cg_has_all(const char *opts, const char *ctrls);
+/* Is @word one of the space-separated words of @list? */
+bool vs_cg_has_word(const char *list, const char *word);
+/* Any pid listed anywhere below @dir (the walk v1 needs where v2 has cgroup.events). */
+bool vs_cg_any_listed(const char *dir);

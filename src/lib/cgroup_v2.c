@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The cgroup2 tree: one hierarchy, controllers enabled from the parent down. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cgroup_int.h"
+#include "util.h"
+
+/*
+ * A controller's files appear in a cgroup only when its parent enables it
+ * in cgroup.subtree_control.  Enable ours from @base (our own cgroup or the
+ * root) down to @dir itself, so the guest's leaf has them too.  A cgroup
+ * that holds processes cannot (the no-internal-process rule): then the
+ * limits that need the controller fail with a clear error.
+ */
+static void enable_controllers(const char *dir, int base)
+{
+        static const char *const want[] = {"cpu", "cpuset", "io", "memory", "pids"};
+        char path[1100];
+        size_t len = strlen(dir);
+        for (size_t end = (size_t)base; end <= len; end++) {
+                if (end < len && dir[end] != '/')
+                        continue;
+                snprintf(path, sizeof path, "%.*s", (int)end, dir);
+                _cleanup_close_ int dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                char have[256], on[256];
+                if (dfd < 0 || vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) < 0 ||
+                    vs_read_file_at(dfd, "cgroup.subtree_control", on, sizeof on) < 0)
+                        continue;
+                for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+                        char cmd[32];
+                        if (!vs_cg_has_word(have, want[i]) || vs_cg_has_word(on, want[i]))
+                                continue;
+                        snprintf(cmd, sizeof cmd, "+%s", want[i]);
+                        (void)vs_write_file_at(dfd, "cgroup.subtree_control", cmd);
+                }
+        }
+}
+
+/*
+ * What a guest may build below its cgroup (Linux 4.14), set above its reach:
+ * systemd nests four or five levels, nested containers a few more.
+ */
+static void made(const char *dir, int base, const char *ctrls)
+{
+        (void)ctrls;
+        enable_controllers(dir, base);
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        (void)vs_write_file_at(dfd, "cgroup.max.depth", VS_CGROUP_MAX_DEPTH);
+        (void)vs_write_file_at(dfd, "cgroup.max.descendants", VS_CGROUP_MAX_DESCENDANTS);
+}
+
+static void made_below(const char *dir, const char *ctrls)
+{
+        (void)dir, (void)ctrls;
+}
+
+static bool has_controller(const char *dir, const char *ctrls, const char *ctrl)
+{
+        (void)ctrls;
+        char have[256];
+        /* cpu time is core in cgroup2 (cpu.stat), freezing too (cgroup.freeze) */
+        if (streq(ctrl, "cpuacct") || streq(ctrl, "freezer"))
+                return true;
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return dfd >= 0 && vs_read_file_at(dfd, "cgroup.controllers", have, sizeof have) >= 0 &&
+               vs_cg_has_word(have, ctrl);
+}
+
+/* cgroup.events counts the whole subtree */
+static bool populated(const char *dir)
+{
+        char buf[256];
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return false;
+        if (vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
+                return strstr(buf, "populated 1") != NULL;
+        return vs_cg_any_listed(dir);
+}
+
+/* the whole subtree (Linux 5.14) */
+static int kill_all(int dfd)
+{
+        return vs_write_file_at(dfd, "cgroup.kill", "1");
+}
+
+static int freeze(int dfd, bool on)
+{
+        return vs_write_file_at(dfd, "cgroup.freeze", on ? "1" : "0");
+}
+
+static bool stopped(int dfd)
+{
+        char buf[512];
+        return vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0 &&
+               strstr(buf, "frozen 1") != NULL;
+}
+
+static bool frozen(int dfd, bool exact)
+{
+        char buf[512];
+        if (vs_read_file_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 && buf[0] == '1')
+                return true;
+        /* or frozen from above (an ancestor below our own cgroup) */
+        return exact && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
+               strstr(buf, "frozen 1");
+}
+
+static bool delegable(const char *ctrls)
+{
+        (void)ctrls;
+        return true;
+}
+
+/* the files systemd's delegation names */
+static const char *const delegate_files[] = {"cgroup.procs", "cgroup.threads",
+                                             "cgroup.subtree_control", NULL};
+
+const VsCgBackend vs_cg_v2 = {
+    .name = "v2",
+    .rank = 1,
+    .made = made,
+    .made_below = made_below,
+    .has_controller = has_controller,
+    .populated = populated,
+    .kill = kill_all,
+    .freeze = freeze,
+    .stopped = stopped,
+    .frozen = frozen,
+    .guest_freezes = true,
+    .delegable = delegable,
+    .delegate_files = delegate_files,
+};
