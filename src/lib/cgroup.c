@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -925,4 +926,94 @@ void vs_cgroup_release(VsCgroup *cg)
         cg->n = 0;
         vs_closep(&cg->v2fd);
         cg->v2fd = -EBADF;
+}
+
+int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret)
+{
+        size_t n = strlen(key);
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                if (strncmp(l, key, n) == 0 && l[n] == ' ') {
+                        unsigned long long v;
+                        if (sscanf(l + n + 1, "%llu", &v) != 1)
+                                return -EINVAL;
+                        *ret = v;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
+                       uint64_t *wios)
+{
+        *rbytes = *wbytes = *rios = *wios = 0;
+        static const char *const names[] = {"rbytes=", "wbytes=", "rios=", "wios="};
+        uint64_t *dst[] = {rbytes, wbytes, rios, wios};
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                const char *eol = strchr(l, '\n');
+                size_t len = eol ? (size_t)(eol - l) : strlen(l);
+                for (size_t k = 0; k < 4; k++) {
+                        const char *p = l;
+                        size_t nl = strlen(names[k]);
+                        while ((p = strstr(p, names[k])) && p < l + len) {
+                                if (p == l || p[-1] == ' ') {
+                                        *dst[k] += strtoull(p + nl, NULL, 10);
+                                        break;
+                                }
+                                p += nl;
+                        }
+                }
+        }
+}
+
+void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write)
+{
+        *read = *write = 0;
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                char dev[32], op[16];
+                unsigned long long v;
+                if (sscanf(l, "%31s %15s %llu", dev, op, &v) != 3 || !strchr(dev, ':'))
+                        continue;
+                if (streq(op, "Read"))
+                        *read += v;
+                else if (streq(op, "Write"))
+                        *write += v;
+        }
+}
+
+int vs_cgroup_usage(const VsCgroup *cg, VsCgUsage *ret, VsError *err)
+{
+        static const char *const ctrls[] = {"cpuacct", "cpu", "memory", "pids", "io"};
+        char *buf = malloc(VS_CG_BIGFILE);
+        if (!buf)
+                return vs_error(err, ENOMEM, "cgroup usage");
+        memset(ret, 0xff, sizeof *ret);
+        for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
+                bool v2;
+                int i = controller_index(cg, ctrls[c], &v2);
+                if (i < 0)
+                        continue;
+                _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        be(cg, i)->usage(dfd, cg->dirs[i].path, ctrls[c], ret, buf);
+        }
+        free(buf);
+        return 0;
+}
+
+bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret)
+{
+        char buf[64];
+        unsigned long long v;
+        if (vs_read_file_at(dfd, file, buf, sizeof buf) < 0 || sscanf(buf, "%llu", &v) != 1)
+                return false;
+        *ret = v;
+        return true;
+}
+
+void vs_cg_kv_into(const char *text, const char *key, uint64_t *dst, uint64_t div)
+{
+        uint64_t v;
+        if (vs_cgroup_kv(text, key, &v) == 0)
+                *dst = v / div;
 }

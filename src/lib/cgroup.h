@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -101,6 +102,27 @@ bool vs_cgroup_populated(const VsCgroup *cg);
 int vs_cgroup_kill(const VsCgroup *cg, VsError *err);
 /* Kill what is left, wait for it to go, remove the directories. */
 int vs_cgroup_destroy(VsCgroup *cg, VsError *err);
+/* What a context's cgroup has used, by the kernel's own accounting; VS_CG_NONE where unknown. */
+typedef struct VsCgUsage {
+        uint64_t cpu_usage_us, cpu_user_us, cpu_system_us;
+        uint64_t cpu_periods, cpu_throttled_periods, cpu_throttled_us;
+        uint64_t mem_current, mem_peak, mem_anon, mem_cache, swap_current;
+        uint64_t oom_kills;
+        uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
+        uint64_t tasks; /* pids.current */
+} VsCgUsage;
+#define VS_CG_NONE UINT64_MAX
+int vs_cgroup_usage(const VsCgroup *cg, VsCgUsage *ret, VsError *err);
+
+/* Pure parsers of the kernel's files (the unit tests use them too). */
+/* The value of @key in "key value" lines (cpu.stat, memory.stat, ...); -ENOENT. */
+int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret);
+/* v2 io.stat: sums over devices. */
+void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
+                       uint64_t *wios);
+/* v1 blkio.*_recursive: the "MAJ:MIN Read N" / "Write N" lines, summed. */
+void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write);
+
 typedef enum VsCgroupMode {
         VS_CGROUP_NONE,
         VS_CGROUP_V1,     /* v1 hierarchies only */

@@ -34,7 +34,12 @@ typedef struct VsCgBackend {
         bool (*delegable)(const char *ctrls);
         /* the files a delegated leaf hands over */
         const char *const *delegate_files;
+        /* what controller @ctrl of the cgroup @dfd (@dir) has used, into @u (@buf: VS_CG_BIGFILE)
+         */
+        void (*usage)(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf);
 } VsCgBackend;
+
+#define VS_CG_BIGFILE 65536
 
 extern const VsCgBackend vs_cg_v1, vs_cg_v2;
 
@@ -42,5 +47,9 @@ extern const VsCgBackend vs_cg_v1, vs_cg_v2;
 bool vs_cg_has_all(const char *opts, const char *ctrls);
 /* Is @word one of the space-separated words of @list? */
 bool vs_cg_has_word(const char *list, const char *word);
+/* A file holding one number. */
+bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret);
+/* @key of a "key value" text, divided by @div, into @dst if it is there. */
+void vs_cg_kv_into(const char *text, const char *key, uint64_t *dst, uint64_t div);
 /* Any pid listed anywhere below @dir (the walk v1 needs where v2 has cgroup.events). */
 bool vs_cg_any_listed(const char *dir);

@@ -79,6 +79,65 @@ static bool delegable(const char *ctrls)
         return strncmp(ctrls, "name=", 5) == 0;
 }
 
+static int add_oom_kills(int fd, int depth, void *data)
+{
+        uint64_t *sum = data, v;
+        char buf[512];
+        (void)depth;
+        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
+            vs_cgroup_kv(buf, "oom_kill", &v) == 0)
+                *sum += v;
+        return 0;
+}
+
+static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf)
+{
+        uint64_t v, w;
+        if (streq(ctrl, "cpuacct")) {
+                if (vs_cg_read_u64(dfd, "cpuacct.usage", &v))
+                        u->cpu_usage_us = v / 1000;
+                if (vs_cg_read_u64(dfd, "cpuacct.usage_user", &v))
+                        u->cpu_user_us = v / 1000;
+                if (vs_cg_read_u64(dfd, "cpuacct.usage_sys", &v))
+                        u->cpu_system_us = v / 1000;
+        } else if (streq(ctrl, "cpu") &&
+                   vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                vs_cg_kv_into(buf, "nr_periods", &u->cpu_periods, 1);
+                vs_cg_kv_into(buf, "nr_throttled", &u->cpu_throttled_periods, 1);
+                vs_cg_kv_into(buf, "throttled_time", &u->cpu_throttled_us, 1000);
+                vs_cg_kv_into(buf, "throttled_usec", &u->cpu_throttled_us, 1);
+        } else if (streq(ctrl, "memory")) {
+                if (vs_cg_read_u64(dfd, "memory.usage_in_bytes", &v))
+                        u->mem_current = v;
+                if (vs_cg_read_u64(dfd, "memory.max_usage_in_bytes", &v))
+                        u->mem_peak = v;
+                /* memsw counts memory and swap together */
+                if (vs_cg_read_u64(dfd, "memory.memsw.usage_in_bytes", &w) &&
+                    u->mem_current != VS_CG_NONE)
+                        u->swap_current = w > u->mem_current ? w - u->mem_current : 0;
+                /* total_*: this cgroup and its descendants */
+                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                        vs_cg_kv_into(buf, "total_rss", &u->mem_anon, 1);
+                        vs_cg_kv_into(buf, "total_cache", &u->mem_cache, 1);
+                }
+                /* an OOM kill counts only in the victim's own cgroup: add up the tree */
+                if (vs_read_file_at(dfd, "memory.oom_control", buf, VS_CG_BIGFILE) >= 0) {
+                        u->oom_kills = 0;
+                        vs_cgroup_walk(dir, add_oom_kills, &u->oom_kills);
+                }
+        } else if (streq(ctrl, "pids")) {
+                if (vs_cg_read_u64(dfd, "pids.current", &v))
+                        u->tasks = v;
+        } else if (streq(ctrl, "io")) {
+                if (vs_read_file_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
+                                    VS_CG_BIGFILE) >= 0)
+                        vs_cgroup_blkio(buf, &u->io_read_bytes, &u->io_write_bytes);
+                if (vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
+                                    VS_CG_BIGFILE) >= 0)
+                        vs_cgroup_blkio(buf, &u->io_read_ops, &u->io_write_ops);
+        }
+}
+
 static const char *const delegate_files[] = {"cgroup.procs", "tasks", "cgroup.clone_children",
                                              "notify_on_release", NULL};
 
@@ -96,4 +155,5 @@ const VsCgBackend vs_cg_v1 = {
     .guest_freezes = false,
     .delegable = delegable,
     .delegate_files = delegate_files,
+    .usage = usage,
 };

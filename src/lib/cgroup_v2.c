@@ -116,6 +116,43 @@ static bool delegable(const char *ctrls)
         return true;
 }
 
+static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf)
+{
+        (void)dir;
+        uint64_t v;
+        if (streq(ctrl, "cpuacct")) { /* cpu time is core: cpu.stat */
+                if (vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                        vs_cg_kv_into(buf, "usage_usec", &u->cpu_usage_us, 1);
+                        vs_cg_kv_into(buf, "user_usec", &u->cpu_user_us, 1);
+                        vs_cg_kv_into(buf, "system_usec", &u->cpu_system_us, 1);
+                }
+        } else if (streq(ctrl, "cpu") &&
+                   vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                vs_cg_kv_into(buf, "nr_periods", &u->cpu_periods, 1);
+                vs_cg_kv_into(buf, "nr_throttled", &u->cpu_throttled_periods, 1);
+                vs_cg_kv_into(buf, "throttled_usec", &u->cpu_throttled_us, 1);
+        } else if (streq(ctrl, "memory")) {
+                if (vs_cg_read_u64(dfd, "memory.current", &v))
+                        u->mem_current = v;
+                if (vs_cg_read_u64(dfd, "memory.peak", &v))
+                        u->mem_peak = v;
+                if (vs_cg_read_u64(dfd, "memory.swap.current", &v))
+                        u->swap_current = v;
+                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                        vs_cg_kv_into(buf, "anon", &u->mem_anon, 1);
+                        vs_cg_kv_into(buf, "file", &u->mem_cache, 1);
+                }
+                if (vs_read_file_at(dfd, "memory.events", buf, VS_CG_BIGFILE) >= 0)
+                        vs_cg_kv_into(buf, "oom_kill", &u->oom_kills, 1);
+        } else if (streq(ctrl, "pids")) {
+                if (vs_cg_read_u64(dfd, "pids.current", &v))
+                        u->tasks = v;
+        } else if (streq(ctrl, "io") && vs_read_file_at(dfd, "io.stat", buf, VS_CG_BIGFILE) >= 0) {
+                vs_cgroup_io_stat(buf, &u->io_read_bytes, &u->io_write_bytes, &u->io_read_ops,
+                                  &u->io_write_ops);
+        }
+}
+
 /* the files systemd's delegation names */
 static const char *const delegate_files[] = {"cgroup.procs", "cgroup.threads",
                                              "cgroup.subtree_control", NULL};
@@ -134,4 +171,5 @@ const VsCgBackend vs_cg_v2 = {
     .guest_freezes = true,
     .delegable = delegable,
     .delegate_files = delegate_files,
+    .usage = usage,
 };

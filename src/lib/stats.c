@@ -14,83 +14,6 @@
 #include "net.h"
 #include "util.h"
 
-#define BIGFILE 65536
-
-int vs_stats_kv(const char *text, const char *key, uint64_t *ret)
-{
-        size_t n = strlen(key);
-        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-                if (strncmp(l, key, n) == 0 && l[n] == ' ') {
-                        unsigned long long v;
-                        if (sscanf(l + n + 1, "%llu", &v) != 1)
-                                return -EINVAL;
-                        *ret = v;
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-void vs_stats_io_v2(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
-                    uint64_t *wios)
-{
-        *rbytes = *wbytes = *rios = *wios = 0;
-        static const char *const names[] = {"rbytes=", "wbytes=", "rios=", "wios="};
-        uint64_t *dst[] = {rbytes, wbytes, rios, wios};
-        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-                const char *eol = strchr(l, '\n');
-                size_t len = eol ? (size_t)(eol - l) : strlen(l);
-                for (size_t k = 0; k < 4; k++) {
-                        const char *p = l;
-                        size_t nl = strlen(names[k]);
-                        while ((p = strstr(p, names[k])) && p < l + len) {
-                                if (p == l || p[-1] == ' ') {
-                                        *dst[k] += strtoull(p + nl, NULL, 10);
-                                        break;
-                                }
-                                p += nl;
-                        }
-                }
-        }
-}
-
-void vs_stats_blkio_v1(const char *text, uint64_t *read, uint64_t *write)
-{
-        *read = *write = 0;
-        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-                char dev[32], op[16];
-                unsigned long long v;
-                if (sscanf(l, "%31s %15s %llu", dev, op, &v) != 3 || !strchr(dev, ':'))
-                        continue;
-                if (streq(op, "Read"))
-                        *read += v;
-                else if (streq(op, "Write"))
-                        *write += v;
-        }
-}
-
-static int dir_of(const VsCgroup *cg, const char *ctrl, bool *v2)
-{
-        *v2 = false;
-        int fd = vs_cgroup_controller_open(cg, ctrl, v2);
-        return fd < 0 ? -EBADF : fd;
-}
-
-static bool read_text(int dfd, const char *file, char *buf, size_t size)
-{
-        return dfd >= 0 && vs_read_file_at(dfd, file, buf, size) >= 0;
-}
-
-static bool read_u64(int dfd, const char *file, uint64_t *ret)
-{
-        char buf[64];
-        unsigned long long v;
-        if (!read_text(dfd, file, buf, sizeof buf) || sscanf(buf, "%llu", &v) != 1)
-                return false;
-        *ret = v;
-        return true;
-}
-
 typedef struct Inodes {
         unsigned long *v;
         size_t n, cap;
@@ -142,121 +65,30 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
-static int add_oom_kills(int fd, int depth, void *data)
-{
-        uint64_t *sum = data, v;
-        char buf[512];
-        (void)depth;
-        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
-            vs_stats_kv(buf, "oom_kill", &v) == 0)
-                *sum += v;
-        return 0;
-}
-
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
 {
-        char *buf = malloc(BIGFILE);
-        uint64_t v, w;
-        bool v2;
-        if (!buf)
-                return vs_error(err, ENOMEM, "stats");
+        VsCgUsage u;
         memset(st, 0xff, sizeof *st);
-
-        /* CPU time */
-        int fd = dir_of(cg, "cpuacct", &v2);
-        if (v2 && read_text(fd, "cpu.stat", buf, BIGFILE)) {
-                if (vs_stats_kv(buf, "usage_usec", &v) == 0)
-                        st->cpu_usage_us = v;
-                if (vs_stats_kv(buf, "user_usec", &v) == 0)
-                        st->cpu_user_us = v;
-                if (vs_stats_kv(buf, "system_usec", &v) == 0)
-                        st->cpu_system_us = v;
-        } else if (!v2) {
-                if (read_u64(fd, "cpuacct.usage", &v))
-                        st->cpu_usage_us = v / 1000;
-                if (read_u64(fd, "cpuacct.usage_user", &v))
-                        st->cpu_user_us = v / 1000;
-                if (read_u64(fd, "cpuacct.usage_sys", &v))
-                        st->cpu_system_us = v / 1000;
-        }
-        vs_closep(&fd);
-
-        /* throttling by the bandwidth limit */
-        fd = dir_of(cg, "cpu", &v2);
-        if (read_text(fd, "cpu.stat", buf, BIGFILE)) {
-                if (vs_stats_kv(buf, "nr_periods", &v) == 0)
-                        st->cpu_periods = v;
-                if (vs_stats_kv(buf, "nr_throttled", &v) == 0)
-                        st->cpu_throttled_periods = v;
-                if (vs_stats_kv(buf, "throttled_usec", &v) == 0)
-                        st->cpu_throttled_us = v;
-                else if (vs_stats_kv(buf, "throttled_time", &v) == 0)
-                        st->cpu_throttled_us = v / 1000;
-        }
-        vs_closep(&fd);
-
-        /* memory */
-        fd = dir_of(cg, "memory", &v2);
-        if (fd >= 0 && v2) {
-                if (read_u64(fd, "memory.current", &v))
-                        st->mem_current = v;
-                if (read_u64(fd, "memory.peak", &v))
-                        st->mem_peak = v;
-                if (read_u64(fd, "memory.swap.current", &v))
-                        st->swap_current = v;
-                if (read_text(fd, "memory.stat", buf, BIGFILE)) {
-                        if (vs_stats_kv(buf, "anon", &v) == 0)
-                                st->mem_anon = v;
-                        if (vs_stats_kv(buf, "file", &v) == 0)
-                                st->mem_cache = v;
-                }
-                if (read_text(fd, "memory.events", buf, BIGFILE) &&
-                    vs_stats_kv(buf, "oom_kill", &v) == 0)
-                        st->oom_kills = v;
-        } else if (fd >= 0) {
-                if (read_u64(fd, "memory.usage_in_bytes", &v))
-                        st->mem_current = v;
-                if (read_u64(fd, "memory.max_usage_in_bytes", &v))
-                        st->mem_peak = v;
-                if (read_u64(fd, "memory.memsw.usage_in_bytes", &w) &&
-                    st->mem_current != VS_STAT_NONE)
-                        st->swap_current = w > st->mem_current ? w - st->mem_current : 0;
-                if (read_text(fd, "memory.stat", buf, BIGFILE)) {
-                        /* total_*: this cgroup and its descendants */
-                        if (vs_stats_kv(buf, "total_rss", &v) == 0)
-                                st->mem_anon = v;
-                        if (vs_stats_kv(buf, "total_cache", &v) == 0)
-                                st->mem_cache = v;
-                }
-                /* v1 counts an OOM kill only in the victim's own cgroup: add up the tree */
-                if (read_text(fd, "memory.oom_control", buf, BIGFILE)) {
-                        const char *dir = vs_cgroup_controller(cg, "memory", &v2);
-                        st->oom_kills = 0;
-                        if (dir)
-                                vs_cgroup_walk(dir, add_oom_kills, &st->oom_kills);
-                }
-        }
-        vs_closep(&fd);
-
-        /* processes (tasks, as pids.max counts them) */
-        fd = dir_of(cg, "pids", &v2);
-        if (read_u64(fd, "pids.current", &v))
-                st->tasks = v;
-        vs_closep(&fd);
-
-        /* block I/O */
-        fd = dir_of(cg, "io", &v2);
-        if (fd >= 0 && v2 && read_text(fd, "io.stat", buf, BIGFILE)) {
-                vs_stats_io_v2(buf, &st->io_read_bytes, &st->io_write_bytes, &st->io_read_ops,
-                               &st->io_write_ops);
-        } else if (fd >= 0 && !v2) {
-                if (read_text(fd, "blkio.throttle.io_service_bytes_recursive", buf, BIGFILE))
-                        vs_stats_blkio_v1(buf, &st->io_read_bytes, &st->io_write_bytes);
-                if (read_text(fd, "blkio.throttle.io_serviced_recursive", buf, BIGFILE))
-                        vs_stats_blkio_v1(buf, &st->io_read_ops, &st->io_write_ops);
-        }
-        vs_closep(&fd);
-        free(buf);
+        int r = vs_cgroup_usage(cg, &u, err);
+        if (r < 0)
+                return r;
+        st->cpu_usage_us = u.cpu_usage_us;
+        st->cpu_user_us = u.cpu_user_us;
+        st->cpu_system_us = u.cpu_system_us;
+        st->cpu_periods = u.cpu_periods;
+        st->cpu_throttled_periods = u.cpu_throttled_periods;
+        st->cpu_throttled_us = u.cpu_throttled_us;
+        st->mem_current = u.mem_current;
+        st->mem_peak = u.mem_peak;
+        st->mem_anon = u.mem_anon;
+        st->mem_cache = u.mem_cache;
+        st->swap_current = u.swap_current;
+        st->oom_kills = u.oom_kills;
+        st->io_read_bytes = u.io_read_bytes;
+        st->io_write_bytes = u.io_write_bytes;
+        st->io_read_ops = u.io_read_ops;
+        st->io_write_ops = u.io_write_ops;
+        st->tasks = u.tasks;
 
         /* what cgroups do not count: from /proc of each process */
         PidCount c = {.st = st};

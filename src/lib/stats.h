@@ -30,12 +30,3 @@ typedef struct VsStats {
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err);
 /* The traffic counters of a guest of net mode @mode, context @ctx. */
 void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir);
-
-/* Pure parsers of the kernel's files, for the unit tests too. */
-/* The value of @key in "key value" lines (cpu.stat, memory.stat, ...); -ENOENT. */
-int vs_stats_kv(const char *text, const char *key, uint64_t *ret);
-/* v2 io.stat: sums over devices. */
-void vs_stats_io_v2(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
-                    uint64_t *wios);
-/* v1 blkio.*_recursive: the "MAJ:MIN Read N" / "Write N" lines, summed. */
-void vs_stats_blkio_v1(const char *text, uint64_t *read, uint64_t *write);

@@ -317,18 +317,18 @@ static void stats_parsers(void **state)
         uint64_t v, a, b, c, d;
         const char *cpu = "usage_usec 1000\nuser_usec 600\nsystem_usec 400\nnr_periods 10\n"
                           "nr_throttled 3\nthrottled_usec 12345\n";
-        assert_int_equal(vs_stats_kv(cpu, "user_usec", &v), 0);
+        assert_int_equal(vs_cgroup_kv(cpu, "user_usec", &v), 0);
         assert_true(v == 600);
-        assert_int_equal(vs_stats_kv(cpu, "throttled_usec", &v), 0);
+        assert_int_equal(vs_cgroup_kv(cpu, "throttled_usec", &v), 0);
         assert_true(v == 12345);
-        assert_int_equal(vs_stats_kv(cpu, "usage", &v), -ENOENT); /* whole keys only */
-        vs_stats_io_v2("8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n"
-                       "7:0 rbytes=5 wbytes=6 rios=7 wios=8 dbytes=9 dios=10\n",
-                       &a, &b, &c, &d);
+        assert_int_equal(vs_cgroup_kv(cpu, "usage", &v), -ENOENT); /* whole keys only */
+        vs_cgroup_io_stat("8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n"
+                          "7:0 rbytes=5 wbytes=6 rios=7 wios=8 dbytes=9 dios=10\n",
+                          &a, &b, &c, &d);
         assert_true(a == 105 && b == 206 && c == 8 && d == 10);
-        vs_stats_blkio_v1("7:0 Read 10\n7:0 Write 20\n7:0 Sync 30\n7:0 Total 30\n"
-                          "8:0 Read 1\n8:0 Write 2\nTotal 33\n",
-                          &a, &b);
+        vs_cgroup_blkio("7:0 Read 10\n7:0 Write 20\n7:0 Sync 30\n7:0 Total 30\n"
+                        "8:0 Read 1\n8:0 Write 2\nTotal 33\n",
+                        &a, &b);
         assert_true(a == 11 && b == 22);
 }
 
