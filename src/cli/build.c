@@ -17,6 +17,7 @@
 #include "../lib/tree.h"
 #include "../lib/util.h"
 #include "cli.h"
+#include "opts.h"
 
 static void note(void *data, const char *msg)
 {
@@ -40,7 +41,6 @@ enum {
         OPT_ROOT_DIR,
         OPT_USERNS,
         OPT_NO_USERNS,
-        OPT_HELP,
         OPT_KEY = 1000, /* + the index of a guest-file key with a build option (keys.c) */
 };
 
@@ -54,7 +54,7 @@ static const struct option fixed_options[] = {
     {"root-dir", required_argument, NULL, OPT_ROOT_DIR},
     {"userns", no_argument, NULL, OPT_USERNS},
     {"no-userns", no_argument, NULL, OPT_NO_USERNS},
-    {"help", no_argument, NULL, OPT_HELP},
+    {"help", no_argument, NULL, OPTS_HELP},
 };
 
 #define MAX_KEYS 128
@@ -193,14 +193,8 @@ static int verb_build(int argc, char **argv)
                                 return fail(EXIT_USAGE, verb, "too many options");
                         break;
                 }
-                case OPT_HELP:
-                        printf("Usage: %s build %s\n\n%s", vs_program, synopsis, usage);
-                        return 0;
-                case ':':
-                        return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
                 default:
-                        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help build)",
-                                    argv[optind - 1], vs_program);
+                        return opts_other(c, argv, verb, synopsis, usage);
                 }
                 if (key && add_set(&b, key, optarg, where) < 0)
                         return fail(EXIT_USAGE, verb, "too many options");

@@ -14,6 +14,7 @@
 #include "../lib/syscalls.h"
 #include "../lib/util.h"
 #include "cli.h"
+#include "opts.h"
 
 #define MAX_ENV 64
 
@@ -39,8 +40,7 @@ static int parse_pass(int argc, char **argv, const char *verb, bool allow_exec_o
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+:te:", longopts, NULL)) != -1) {
                 if (!allow_exec_opts && c != 'R' && c != 'h' && c != ':' && c != '?') {
-                        fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                             argv[optind - 1], vs_program, verb);
+                        opts_other('?', argv, verb, "", "");
                         return -1;
                 }
                 switch (c) {
@@ -70,12 +70,8 @@ static int parse_pass(int argc, char **argv, const char *verb, bool allow_exec_o
                         break;
                 case 'h':
                         return 1;
-                case ':':
-                        fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
-                        return -1;
                 default:
-                        fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                             argv[optind - 1], vs_program, verb);
+                        opts_other(c, argv, verb, "", "");
                         return -1;
                 }
         }

@@ -8,6 +8,18 @@
 #include "../lib/util.h"
 #include "cli.h"
 
+int opts_other(int c, char **argv, const char *verb, const char *usage_line, const char *usage)
+{
+        if (c == OPTS_HELP) {
+                printf("Usage: %s %s %s\n\n%s", vs_program, verb, usage_line, usage);
+                return 0;
+        }
+        if (c == ':')
+                return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
+        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)", argv[optind - 1],
+                    vs_program, verb);
+}
+
 int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const char *usage_line,
                const char *usage, Opts *o)
 {
@@ -38,8 +50,7 @@ int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const 
         while ((c = getopt_long(argc, argv, ":t", all, NULL)) != -1) {
                 for (size_t i = 0; i < ARRAY_SIZE(bits); i++)
                         if (bits[i].c == c && !(allowed & bits[i].bit)) {
-                                fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                                     argv[optind - 1], vs_program, verb);
+                                opts_other('?', argv, verb, usage_line, usage);
                                 return -1;
                         }
                 switch (c) {
@@ -78,16 +89,9 @@ int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const 
                         o->timeout = (long)n;
                         break;
                 }
-                case 'h':
-                        printf("Usage: %s %s %s\n\n%s", vs_program, verb, usage_line, usage);
-                        return 1;
-                case ':':
-                        fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
-                        return -1;
                 default:
-                        fail(EXIT_USAGE, verb, "unknown option %s (see %s help %s)",
-                             argv[optind - 1], vs_program, verb);
-                        return -1;
+                        /* --help: 1 (printed), the rest: -1 (said) */
+                        return opts_other(c, argv, verb, usage_line, usage) == 0 ? 1 : -1;
                 }
         }
         o->optind = optind;

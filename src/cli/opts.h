@@ -34,3 +34,10 @@ enum {
  */
 int opts_parse(int argc, char **argv, const char *verb, unsigned allowed, const char *usage_line,
                const char *usage, Opts *o);
+/*
+ * What every verb's option loop does with what is not its own (getopt_long
+ * returned @c): --help prints the verb's usage (exit 0), a missing value and
+ * an unknown option say so (exit 2).  The exit code.
+ */
+int opts_other(int c, char **argv, const char *verb, const char *usage_line, const char *usage);
+#define OPTS_HELP 'h' /* the value verbs give --help in their option tables */

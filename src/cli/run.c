@@ -14,6 +14,7 @@
 #include "../lib/rlimit.h"
 #include "../lib/util.h"
 #include "cli.h"
+#include "opts.h"
 
 #define MAX_LIST 64
 
@@ -36,7 +37,6 @@ enum {
         OPT_ALLOW_USERNS,
         OPT_READ_ONLY,
         OPT_USERNS,
-        OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -59,7 +59,7 @@ static const struct option options[] = {
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"userns", optional_argument, NULL, OPT_USERNS},
     {"tty", no_argument, NULL, 't'},
-    {"help", no_argument, NULL, OPT_HELP},
+    {"help", no_argument, NULL, OPTS_HELP},
     {NULL, 0, NULL, 0},
 };
 
@@ -254,14 +254,8 @@ static int verb_run(int argc, char **argv)
                 case 't':
                         spec.tty = true;
                         break;
-                case OPT_HELP:
-                        printf("Usage: %s run %s\n\n%s", vs_program, synopsis, usage);
-                        return 0;
-                case ':':
-                        return fail(EXIT_USAGE, verb, "%s needs a value", argv[optind - 1]);
                 default:
-                        return fail(EXIT_USAGE, verb, "unknown option %s (see %s help run)",
-                                    argv[optind - 1], vs_program);
+                        return opts_other(c, argv, verb, synopsis, usage);
                 }
         }
         if (!spec.root.rootfs)

@@ -14,6 +14,7 @@
 #include "../lib/unify.h"
 #include "../lib/util.h"
 #include "cli.h"
+#include "opts.h"
 
 /* What a unify or deunify shows while it works. */
 typedef struct Display {
@@ -116,17 +117,9 @@ static void summary_json(const VsUnifyStats *st, json_object *j)
         json_object_object_add(j, "seconds", json_object_new_double(st->seconds));
 }
 
-/* --help, a missing value, an unknown option: the exit code. */
 static int other_option(int c, char **argv, const Verb *def)
 {
-        if (c == 'h') {
-                printf("Usage: %s %s %s\n\n%s", vs_program, def->name, def->synopsis, def->usage);
-                return 0;
-        }
-        if (c == ':')
-                return fail(EXIT_USAGE, def->name, "%s needs a value", argv[optind - 1]);
-        return fail(EXIT_USAGE, def->name, "unknown option %s (see %s help %s)", argv[optind - 1],
-                    vs_program, def->name);
+        return opts_other(c, argv, def->name, def->synopsis, def->usage);
 }
 
 enum { U_DRY = 1000, U_MTIME, U_SETUID, U_MODE, U_JOBS };
