@@ -2,6 +2,7 @@
 #include "limits.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <sys/sysinfo.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -617,6 +618,46 @@ static int plan_io(Plan *p, const VsLimits *l, const VsLimits *prev, bool v2)
         return 0;
 }
 
+/*
+ * The limits that are one value in one file: guest-file key -> controller,
+ * v1 file, v2 file, what lifts it in each, and its unit.  The others (swap,
+ * the CPU bandwidth and weight, I/O) are computed below.
+ */
+typedef struct Simple {
+        const char *key, *ctrl, *v1, *v2, *lift_v1, *lift_v2;
+        enum { U_BYTES, U_COUNT, U_LIST } unit;
+        size_t off;
+} Simple;
+
+static const Simple simple[] = {
+    {"limits.memory", "memory", "memory.limit_in_bytes", "memory.max", "-1", "max", U_BYTES,
+     offsetof(VsLimits, memory)},
+    {"limits.memory.soft", "memory", "memory.soft_limit_in_bytes", "memory.high", "-1", "max",
+     U_BYTES, offsetof(VsLimits, memory_soft)},
+    {"limits.processes", "pids", "pids.max", "pids.max", "max", "max", U_COUNT,
+     offsetof(VsLimits, processes)},
+    {"limits.cpuset", "cpuset", "cpuset.cpus", "cpuset.cpus", "", "", U_LIST,
+     offsetof(VsLimits, cpuset_cpus)},
+    {"limits.cpuset.mems", "cpuset", "cpuset.mems", "cpuset.mems", "", "", U_LIST,
+     offsetof(VsLimits, cpuset_mems)},
+};
+
+/* One row: its value if set, else (with @all) what lifts it. */
+static int plan_simple(Plan *p, const VsLimits *l, bool v2, bool all, const Simple *s)
+{
+        const char *file = v2 ? s->v2 : s->v1;
+        const char *field = (const char *)l + s->off;
+        if (s->unit == U_LIST) {
+                if (!field[0] && !all)
+                        return 0;
+                return add(p, s->ctrl, file, s->key, !field[0], "%s", field);
+        }
+        uint64_t v = *(const uint64_t *)(const void *)field;
+        if (v != VS_UNLIMITED)
+                return add(p, s->ctrl, file, s->key, false, "%llu", (unsigned long long)v);
+        return all ? add(p, s->ctrl, file, s->key, true, "%s", v2 ? s->lift_v2 : s->lift_v1) : 0;
+}
+
 int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, VsCgSetting *out,
                    int max, VsError *err)
 {
@@ -629,14 +670,15 @@ int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, V
                         return r;                                                                  \
         } while (0)
 #define NUM(x) ((unsigned long long)(x))
+#define ADD_SIMPLE(i)                                                                              \
+        do {                                                                                       \
+                r = plan_simple(&p, l, v2, all, &simple[i]);                                       \
+                if (r < 0)                                                                         \
+                        return r;                                                                  \
+        } while (0)
 
         /* memory */
-        if (l->memory != VS_UNLIMITED)
-                ADD("memory", v2 ? "memory.max" : "memory.limit_in_bytes", "limits.memory", false,
-                    "%llu", NUM(l->memory));
-        else if (all)
-                ADD("memory", v2 ? "memory.max" : "memory.limit_in_bytes", "limits.memory", true,
-                    v2 ? "max" : "-1");
+        ADD_SIMPLE(0);
         if (l->swap != VS_UNLIMITED) {
                 if (v2)
                         ADD("memory", "memory.swap.max", "limits.swap", false, "%llu",
@@ -648,18 +690,10 @@ int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, V
                 ADD("memory", v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes", "limits.swap",
                     true, v2 ? "max" : "-1");
         }
-        if (l->memory_soft != VS_UNLIMITED)
-                ADD("memory", v2 ? "memory.high" : "memory.soft_limit_in_bytes",
-                    "limits.memory.soft", false, "%llu", NUM(l->memory_soft));
-        else if (all)
-                ADD("memory", v2 ? "memory.high" : "memory.soft_limit_in_bytes",
-                    "limits.memory.soft", true, v2 ? "max" : "-1");
+        ADD_SIMPLE(1);
 
         /* processes */
-        if (l->processes != VS_UNLIMITED)
-                ADD("pids", "pids.max", "limits.processes", false, "%llu", NUM(l->processes));
-        else if (all)
-                ADD("pids", "pids.max", "limits.processes", true, "max");
+        ADD_SIMPLE(2);
 
         /* CPU bandwidth (hard bucket or cpu.limit) and weight (cpu.weight or soft bucket) */
         VsCpuBandwidth bw;
@@ -700,17 +734,14 @@ int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, V
         }
 
         /* cpuset ("" = the parent's) */
-        if (l->cpuset_cpus[0] || all)
-                ADD("cpuset", "cpuset.cpus", "limits.cpuset", !l->cpuset_cpus[0], "%s",
-                    l->cpuset_cpus);
-        if (l->cpuset_mems[0] || all)
-                ADD("cpuset", "cpuset.mems", "limits.cpuset.mems", !l->cpuset_mems[0], "%s",
-                    l->cpuset_mems);
+        ADD_SIMPLE(3);
+        ADD_SIMPLE(4);
 
         r = plan_io(&p, l, prev, v2);
         if (r < 0)
                 return r;
 #undef ADD
+#undef ADD_SIMPLE
 #undef NUM
         return p.n;
 }
