@@ -943,44 +943,6 @@ int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret)
         return -ENOENT;
 }
 
-void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
-                       uint64_t *wios)
-{
-        *rbytes = *wbytes = *rios = *wios = 0;
-        static const char *const names[] = {"rbytes=", "wbytes=", "rios=", "wios="};
-        uint64_t *dst[] = {rbytes, wbytes, rios, wios};
-        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-                const char *eol = strchr(l, '\n');
-                size_t len = eol ? (size_t)(eol - l) : strlen(l);
-                for (size_t k = 0; k < 4; k++) {
-                        const char *p = l;
-                        size_t nl = strlen(names[k]);
-                        while ((p = strstr(p, names[k])) && p < l + len) {
-                                if (p == l || p[-1] == ' ') {
-                                        *dst[k] += strtoull(p + nl, NULL, 10);
-                                        break;
-                                }
-                                p += nl;
-                        }
-                }
-        }
-}
-
-void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write)
-{
-        *read = *write = 0;
-        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-                char dev[32], op[16];
-                unsigned long long v;
-                if (sscanf(l, "%31s %15s %llu", dev, op, &v) != 3 || !strchr(dev, ':'))
-                        continue;
-                if (streq(op, "Read"))
-                        *read += v;
-                else if (streq(op, "Write"))
-                        *write += v;
-        }
-}
-
 int vs_cgroup_usage(const VsCgroup *cg, VsCgUsage *ret, VsError *err)
 {
         static const char *const ctrls[] = {"cpuacct", "cpu", "memory", "pids", "io"};

@@ -2,6 +2,7 @@
 /* cgroup v1 hierarchies: one per controller (or group of them), and name=systemd. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cgroup_int.h"
@@ -77,6 +78,21 @@ static bool frozen(int dfd, bool exact)
 static bool delegable(const char *ctrls)
 {
         return strncmp(ctrls, "name=", 5) == 0;
+}
+
+void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write)
+{
+        *read = *write = 0;
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                char dev[32], op[16];
+                unsigned long long v;
+                if (sscanf(l, "%31s %15s %llu", dev, op, &v) != 3 || !strchr(dev, ':'))
+                        continue;
+                if (streq(op, "Read"))
+                        *read += v;
+                else if (streq(op, "Write"))
+                        *write += v;
+        }
 }
 
 static int add_oom_kills(int fd, int depth, void *data)

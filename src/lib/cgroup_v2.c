@@ -2,6 +2,7 @@
 /* The cgroup2 tree: one hierarchy, controllers enabled from the parent down. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cgroup_int.h"
@@ -114,6 +115,29 @@ static bool delegable(const char *ctrls)
 {
         (void)ctrls;
         return true;
+}
+
+void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uint64_t *rios,
+                       uint64_t *wios)
+{
+        *rbytes = *wbytes = *rios = *wios = 0;
+        static const char *const names[] = {"rbytes=", "wbytes=", "rios=", "wios="};
+        uint64_t *dst[] = {rbytes, wbytes, rios, wios};
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                const char *eol = strchr(l, '\n');
+                size_t len = eol ? (size_t)(eol - l) : strlen(l);
+                for (size_t k = 0; k < 4; k++) {
+                        const char *p = l;
+                        size_t nl = strlen(names[k]);
+                        while ((p = strstr(p, names[k])) && p < l + len) {
+                                if (p == l || p[-1] == ' ') {
+                                        *dst[k] += strtoull(p + nl, NULL, 10);
+                                        break;
+                                }
+                                p += nl;
+                        }
+                }
+        }
 }
 
 static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf)
