@@ -70,6 +70,7 @@ def workdir():
     d = Path(tempfile.mkdtemp(prefix="vs-test-"))
     # netns guests of tests without a bridge of their own make the default one
     bridge_before = os.path.exists("/sys/class/net/vsbr0")
+    host_run_before = os.path.exists("/run/vserver-host")
     os.environ["VSERVER_CGROUP_PARENT"] = CG_PARENT
     # the host-side unix guard of isolate mode goes on our own cgroup2, not the machine's root
     own = [l.split("::", 1)[1].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
@@ -79,6 +80,10 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
     if not bridge_before and os.path.exists("/sys/class/net/vsbr0"):
         subprocess.run(["ip", "link", "del", "vsbr0"], capture_output=True)
+    # the host-wide run directory our guests made (a guest still running is caught
+    # below, by its cgroups)
+    if not host_run_before:
+        shutil.rmtree("/run/vserver-host", ignore_errors=True)
     left = []
     for c in sorted(cgroup_dirs(), key=len, reverse=True):
         if os.path.isdir(c):
