@@ -48,116 +48,45 @@ static int verb_set(int argc, char **argv)
         Host h;
         VsGuest g;
         VsError err = {0};
-        int code, lockfd = -EBADF;
-        const char *keys[MAX_KEYS], *values[MAX_KEYS];
-        char keybuf[MAX_KEYS][128];
-        int n = 0;
+        VsGuestSet set = {0};
+        char keybuf[VS_GUEST_SET_MAX][128];
+        int code;
 
         if (load_one(argc, argv, verb, O_ROOT_DIR | O_SAVE, &verb_set_def, &o, &h, &g, &code) < 0)
                 return code;
         if (o.optind + 1 >= argc)
                 return fail(EXIT_USAGE, verb, "say what to set (say %s set %s limits.memory=512M)",
                             vs_program, g.cfg.name);
-        /* a running guest's limits: as it runs (live changes too), not as its file says */
-        VsGuestState st0;
-        if (vs_guest_state(&g, &st0, &err) < 0)
-                return fail_error(EXIT_FAILURE, verb, &err);
-        (void)vs_guest_live_limits(&g, &st0);
-        vs_guest_state_release(&st0);
-        VsLimits prev = g.cfg.limits;
-        bool addresses = false, routes = false;
-        bool all_live = true;
         for (int i = o.optind + 1; i < argc; i++) {
                 const char *eq = strchr(argv[i], '=');
+                int n = set.n;
                 if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof keybuf[0])
                         return fail(EXIT_USAGE, verb, "\"%s\": say SECTION.KEY=VALUE", argv[i]);
-                if (n == MAX_KEYS)
+                if (n == VS_GUEST_SET_MAX)
                         return fail(EXIT_USAGE, verb, "too many keys at once");
                 snprintf(keybuf[n], sizeof keybuf[n], "%.*s", (int)(eq - argv[i]), argv[i]);
-                if (streq(keybuf[n], "mount.bind"))
-                        return fail(EXIT_USAGE, verb,
-                                    "mount.bind holds several values: edit %s itself", g.conf);
-                if (streq(keybuf[n], "guest.context"))
-                        return fail(EXIT_USAGE, verb, "a guest's context id does not change");
-                keys[n] = keybuf[n];
-                values[n] = eq + 1;
-                /* several values: what the command names replaces what was there */
-                if (streq(keys[n], "net.address") && !addresses) {
-                        g.cfg.netcfg.n_addrs = 0;
-                        addresses = true;
-                }
-                if (streq(keys[n], "net.route") && !routes) {
-                        g.cfg.netcfg.n_routes = 0;
-                        routes = true;
-                }
-                if (vs_guest_config_set(&g.cfg, keys[n], values[n], keys[n], &err) < 0)
-                        return fail_error(EXIT_USAGE, verb, &err);
-                all_live &= strncmp(keys[n], "limits.", 7) == 0;
-                n++;
+                set.keys[n] = keybuf[n];
+                set.values[n] = eq + 1;
+                set.n++;
         }
-        if (vs_guest_config_check(&g.cfg, g.cfg.name, &err) < 0 ||
-            vs_limits_check_host(&g.cfg.limits, &err) < 0)
-                return fail_error(EXIT_USAGE, verb, &err);
-        if (guest_lock(&g, verb, &lockfd) < 0)
-                return EXIT_FAILURE;
-
-        VsGuestState st;
-        if (vs_guest_state(&g, &st, &err) < 0) {
-                close(lockfd);
+        if (vs_guest_set_plan(&g, &set, &err) < 0)
+                return fail_error(err.input ? EXIT_USAGE : EXIT_FAILURE, verb, &err);
+        if (vs_guest_set_run(&g, &set, o.save, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
-        }
-        int rc = 0;
-        if (!st.running && !o.save) {
-                rc = fail(EXIT_FAILURE, verb,
-                          "%s is not running: nothing to change now (add --save to change its "
-                          "guest file)",
-                          g.cfg.name);
-                goto out;
-        }
-        if (st.running && !all_live && !o.save) {
-                for (int i = 0; i < n; i++)
-                        if (strncmp(keys[i], "limits.", 7) != 0) {
-                                rc = fail(EXIT_FAILURE, verb,
-                                          "%s cannot change while %s runs (add --save: it "
-                                          "takes effect at the next start)",
-                                          keys[i], g.cfg.name);
-                                goto out;
-                        }
-        }
-        if (st.running) {
-                if (vs_guest_apply_limits(&g, &st, &prev, &err) < 0) {
-                        /* put back what ran before, as far as the kernel lets us */
-                        VsLimits want = g.cfg.limits;
-                        g.cfg.limits = prev;
-                        (void)vs_guest_apply_limits(&g, &st, &want, NULL);
-                        rc = fail_error(EXIT_FAILURE, verb, &err);
-                        goto out;
-                }
-                /* what it now runs with: for the next set, limits and stop */
-                if (vs_guest_note_limits(&g, &err) < 0)
-                        fail_error(0, verb, &err);
-        }
-        if (o.save && vs_guest_config_edit(g.conf, keys, values, n, &err) < 0) {
-                rc = fail_error(EXIT_FAILURE, verb, &err);
-                goto out;
-        }
-        for (int i = 0; i < n; i++)
-                if (strncmp(keys[i], "limits.io.write", 15) == 0) {
+        for (int i = 0; i < set.n; i++)
+                if (strncmp(set.keys[i], "limits.io.write", 15) == 0) {
                         note_io_v1(verb, &g.cfg.limits);
                         break;
                 }
-        for (int i = 0; i < n; i++) {
-                bool live = st.running && strncmp(keys[i], "limits.", 7) == 0;
-                printf("%s: %s = %s: %s%s%s\n", g.cfg.name, keys[i], values[i],
+        for (int i = 0; i < set.n; i++) {
+                bool live = set.running && strncmp(set.keys[i], "limits.", 7) == 0;
+                printf("%s: %s = %s: %s%s%s\n", g.cfg.name, set.keys[i], set.values[i],
                        live ? "in force" : "", live && o.save ? ", " : "",
                        !o.save ? ""
                        : live  ? "saved"
                                : "saved (takes effect at the next start)");
         }
-out:
-        vs_guest_state_release(&st);
-        close(lockfd);
-        return rc;
+        return 0;
 }
 
 /* ---- limits ----------------------------------------------------------------- */

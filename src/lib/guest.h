@@ -114,6 +114,25 @@ int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, con
                              unsigned *ctx, VsError *err);
 void vs_guest_release_context(const VsPaths *paths, unsigned ctx);
 
+/*
+ * vserver set: @n keys (SECTION.KEY) and their values.  The plan sets them
+ * on top of what the guest runs with and checks the result (its errors are
+ * the caller's input); the run changes a running guest's limits live
+ * (putting back what ran before if the kernel refuses one) and, with @save,
+ * edits the guest file in place.  Other keys change only with @save, at the
+ * next start.
+ */
+#define VS_GUEST_SET_MAX 64
+typedef struct VsGuestSet {
+        const char *keys[VS_GUEST_SET_MAX], *values[VS_GUEST_SET_MAX];
+        int n;
+        VsLimits prev; /* what ran before */
+        bool all_live; /* every key is a limit */
+        bool running;  /* the run found it running */
+} VsGuestSet;
+int vs_guest_set_plan(VsGuest *g, VsGuestSet *s, VsError *err);
+int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err);
+
 /* Freeze (@suspend) or thaw every process of a running guest. */
 int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err);
 /*

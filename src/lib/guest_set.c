@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vserver set: keys of a guest file, changed live where they can be, and saved. */
+#include <string.h>
+#include <unistd.h>
+
+#include "guest.h"
+#include "util.h"
+
+int vs_guest_set_plan(VsGuest *g, VsGuestSet *s, VsError *err)
+{
+        /* a running guest's limits: as it runs (live changes too), not as its file says */
+        VsGuestState st;
+        int r = vs_guest_state(g, &st, err);
+        if (r < 0)
+                return r;
+        (void)vs_guest_live_limits(g, &st);
+        vs_guest_state_release(&st);
+        s->prev = g->cfg.limits;
+        s->all_live = true;
+        bool addresses = false, routes = false;
+        for (int i = 0; i < s->n; i++) {
+                const char *k = s->keys[i];
+                if (streq(k, "mount.bind"))
+                        return vs_error_input(
+                            err, "mount.bind holds several values: edit %s itself", g->conf);
+                if (streq(k, "guest.context"))
+                        return vs_error_input(err, "a guest's context id does not change");
+                /* several values: what the command names replaces what was there */
+                if (streq(k, "net.address") && !addresses) {
+                        g->cfg.netcfg.n_addrs = 0;
+                        addresses = true;
+                }
+                if (streq(k, "net.route") && !routes) {
+                        g->cfg.netcfg.n_routes = 0;
+                        routes = true;
+                }
+                r = vs_guest_config_set(&g->cfg, k, s->values[i], k, err);
+                if (r < 0)
+                        return r;
+                s->all_live &= strncmp(k, "limits.", 7) == 0;
+        }
+        r = vs_guest_config_check(&g->cfg, g->cfg.name, err);
+        return r < 0 ? r : vs_limits_check_host(&g->cfg.limits, err);
+}
+
+int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err)
+{
+        _cleanup_close_ int lock = -EBADF;
+        int r = vs_guest_lock(g, &lock, err);
+        if (r < 0)
+                return r;
+        VsGuestState st;
+        r = vs_guest_state(g, &st, err);
+        if (r < 0)
+                return r;
+        s->running = st.running;
+        if (!st.running && !save) {
+                r = vs_error(err, ESRCH,
+                             "%s is not running: nothing to change now (add --save to change its "
+                             "guest file)",
+                             g->cfg.name);
+                goto out;
+        }
+        for (int i = 0; st.running && !s->all_live && !save && i < s->n; i++)
+                if (strncmp(s->keys[i], "limits.", 7) != 0) {
+                        r = vs_error(err, EBUSY,
+                                     "%s cannot change while %s runs (add --save: it takes effect "
+                                     "at the next start)",
+                                     s->keys[i], g->cfg.name);
+                        goto out;
+                }
+        if (st.running) {
+                r = vs_guest_apply_limits(g, &st, &s->prev, err);
+                if (r < 0) {
+                        /* put back what ran before, as far as the kernel lets us */
+                        VsLimits want = g->cfg.limits;
+                        g->cfg.limits = s->prev;
+                        (void)vs_guest_apply_limits(g, &st, &want, NULL);
+                        goto out;
+                }
+                /* what it now runs with: for the next set, limits and stop */
+                (void)vs_guest_note_limits(g, NULL);
+        }
+        if (save)
+                r = vs_guest_config_edit(g->conf, s->keys, s->values, s->n, err);
+out:
+        vs_guest_state_release(&st);
+        return r;
+}
