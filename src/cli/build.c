@@ -80,35 +80,69 @@ static void make_options(void)
 }
 
 static const char synopsis[] = "NAME [--template busybox|debian|DIR|TARBALL|clone:OTHER] [OPTIONS]";
-static const char usage[] =
+static const char usage_head[] =
     "  --template T       busybox (default: offline, under a second), debian\n"
-    "                     (debootstrap), a directory, a tarball, or clone:OTHER\n"
-    "  --hostname NAME    the guest's host name (default: the guest's name)\n"
-    "  --domainname NAME  its NIS domain name\n"
-    "  --context ID       its context id (default: the lowest free one)\n"
-    "  --memory SIZE      memory limit, e.g. 512M\n"
-    "  --processes N      process limit\n"
-    "  --swap SIZE        swap on top of --memory (0: none)\n"
-    "  --cpus N           CPU limit in CPUs, e.g. 1.5 (cpu.max)\n"
-    "  --cpu-weight W     CPU weight, 1-10000 (100: the default)\n"
-    "  --cpuset LIST      the CPUs it may run on, e.g. 0-1\n"
-    "  --init CMD         PID 1 (default /sbin/init; \"none\": a built-in reaper)\n"
-    "  --net MODE         isolate (default): the host's stack, kept to the guest's\n"
-    "                     addresses; netns: its own stack on a bridge; none:\n"
-    "                     loopback only; host: unrestricted\n"
-    "  --address A        IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0 (repeatable)\n"
-    "  --gateway IP       netns: the default route (repeatable, one per family)\n"
+    "                     (debootstrap), a directory, a tarball, or clone:OTHER\n";
+static const char usage_tail[] =
     "  --autostart        start it with vserver start --autostart (at boot)\n"
     "  --userns           its root is not the host's: a user namespace of its own,\n"
     "                     65536 host ids of its own (the default, unless the host\n"
     "                     setting userns = no)\n"
     "  --no-userns        its root is the host's root, held back by capabilities\n"
     "                     and seccomp (Linux-VServer's and privileged LXC's model)\n"
-    "  --set KEY=VALUE    any guest file key, e.g. --set limits.nofile=4096\n"
+    "  --set KEY=VALUE    any guest file key (vserver help keys), e.g.\n"
+    "                     --set limits.nofile=4096\n"
     "  --suite S          debian: the suite (default from the host settings, bookworm)\n"
     "  --mirror URL       debian: the mirror\n"
     "  --debian-init I    debian: systemd (default) or sysvinit\n"
     "  --root-dir DIR     the installation under DIR (default $VSERVER_ROOT or /)\n";
+
+/* Append @text wrapped at 79 columns, its lines after the first indented to column 21. */
+static size_t put_wrapped(char *buf, size_t size, size_t used, const char *text)
+{
+        size_t col = 21;
+        bool first = true;
+        for (const char *p = text; *p && used < size;) {
+                size_t w = strcspn(p, " ");
+                if (!first && col + 1 + w > 79) {
+                        used += (size_t)snprintf(buf + used, size - used, "\n%21s", "");
+                        col = 21;
+                } else if (!first) {
+                        used += (size_t)snprintf(buf + used, size - used, " ");
+                        col++;
+                }
+                if (used < size)
+                        used += (size_t)snprintf(buf + used, size - used, "%.*s", (int)w, p);
+                col += w;
+                first = false;
+                p += w + (p[w] ? 1 : 0);
+        }
+        return used < size ? used + (size_t)snprintf(buf + used, size - used, "\n") : used;
+}
+
+/* The template option, then one line per key with a build option (keys.c), then the rest. */
+static const char *build_usage(void)
+{
+        static char buf[8192];
+        if (buf[0])
+                return buf;
+        size_t used = (size_t)snprintf(buf, sizeof buf, "%s", usage_head);
+        for (size_t i = 0; i < vs_n_keys && used < sizeof buf; i++) {
+                const VsKey *k = &vs_keys[i];
+                char opt[40];
+                if (!k->option)
+                        continue;
+                snprintf(opt, sizeof opt, "--%s %s", k->option, k->arg ? k->arg : "V");
+                used += (size_t)snprintf(buf + used, sizeof buf - used, "  %-18s ", opt);
+                char help[512];
+                snprintf(help, sizeof help, "%s%s", k->help,
+                         k->flags & VS_KEY_MULTI ? " (repeatable)" : "");
+                used = put_wrapped(buf, sizeof buf, used, help);
+        }
+        if (used < sizeof buf)
+                snprintf(buf + used, sizeof buf - used, "%s", usage_tail);
+        return buf;
+}
 
 typedef struct BuildOpts {
         const char *template_arg;
@@ -194,7 +228,7 @@ static int verb_build(int argc, char **argv)
                         break;
                 }
                 default:
-                        return opts_other(c, argv, verb, synopsis, usage);
+                        return opts_other(c, argv, verb, synopsis, build_usage());
                 }
                 if (key && add_set(&b, key, optarg, where) < 0)
                         return fail(EXIT_USAGE, verb, "too many options");
@@ -245,5 +279,5 @@ const Verb verb_build_def = {
     .run = verb_build,
     .synopsis = synopsis,
     .summary = "make a new guest from a template",
-    .usage = usage,
+    .usage_fn = build_usage,
 };

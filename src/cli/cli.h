@@ -21,8 +21,9 @@ typedef struct Verb {
         int (*run)(int argc, char **argv);
         const char *synopsis; /* after "vserver VERB " */
         const char *summary;
-        const char *usage; /* the options, shown by "vserver help VERB" */
-        bool enters;       /* runs processes in a guest: from a sealed copy of us only */
+        const char *usage;             /* the options, shown by "vserver help VERB" */
+        const char *(*usage_fn)(void); /* or made when asked (build: from the key table) */
+        bool enters; /* runs processes in a guest: from a sealed copy of us only */
 } Verb;
 
 extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, verb_restart_def,

@@ -127,7 +127,7 @@ static int help(int argc, char **argv)
                 return fail(EXIT_USAGE, "help", "unknown command \"%s\" (see %s help)", argv[1],
                             vs_program);
         printf("Usage: %s %s %s\n\n%s.\n\n%s", vs_program, v->name, v->synopsis, v->summary,
-               v->usage);
+               v->usage_fn ? v->usage_fn() : v->usage);
         return 0;
 }
 

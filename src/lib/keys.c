@@ -452,56 +452,66 @@ static void write_excludes(const VsGuestConfig *g, FILE *f)
 
 /* ---- the table ---------------------------------------------------------- */
 
-#define LIMIT(n, opt, h)                                                                           \
+#define LIMIT(n, opt, h, arg)                                                                      \
         {                                                                                          \
-                "limits", n, set_limit, NULL, 0, opt, h                                            \
+                "limits", n, set_limit, NULL, 0, opt, h, arg                                       \
         }
 #define RLIMIT(n)                                                                                  \
         {                                                                                          \
-                "limits", n, set_rlimit, NULL, VS_KEY_RLIMIT, NULL, "setrlimit " n                 \
+                "limits", n, set_rlimit, NULL, VS_KEY_RLIMIT, NULL, "setrlimit " n, NULL           \
         }
 
 /* In the order the file is written; a section's rows together. */
 const VsKey vs_keys[] = {
-    {"guest", "context", set_context, write_context, 0, "context", "its context id"},
-    {"guest", "hostname", set_hostname, write_hostname, 0, "hostname", "its host name"},
-    {"guest", "domainname", set_hostname, write_domainname, 0, "domainname", "its NIS domain"},
-    {"guest", "init", set_init, write_init, 0, "init", "PID 1: a command, or none"},
+    {"guest", "context", set_context, write_context, 0, "context",
+     "its context id (default: the lowest free one)", "ID"},
+    {"guest", "hostname", set_hostname, write_hostname, 0, "hostname",
+     "its host name (default: the guest's name)", "NAME"},
+    {"guest", "domainname", set_hostname, write_domainname, 0, "domainname", "its NIS domain name",
+     "NAME"},
+    {"guest", "init", set_init, write_init, 0, "init",
+     "PID 1 (default /sbin/init; \"none\": a built-in reaper)", "CMD"},
     {"guest", "stop-signal", set_stop_signal, write_stop_signal, 0, NULL, "what stops PID 1"},
     {"guest", "stop-timeout", set_stop_timeout, write_stop_timeout, 0, NULL,
      "seconds before stop kills"},
     {"guest", "autostart", set_guest_flag, write_autostart, 0, NULL, "start --autostart starts it"},
     {"guest", "tmp", set_tmp, write_tmp, 0, NULL, "/tmp: tmpfs or disk"},
 
-    {"net", "mode", set_mode, write_mode, 0, "net", "isolate, netns, none or host"},
-    {"net", "address", set_address, write_address, VS_KEY_MULTI, "address", "IP/PREFIX[@DEV]"},
-    {"net", "gateway", set_route, write_routes, VS_KEY_MULTI, "gateway", "netns: default route"},
+    {"net", "mode", set_mode, write_mode, 0, "net",
+     "isolate (default): the host's stack, kept to the guest's addresses; netns: its own stack on "
+     "a bridge; none: loopback only; host: unrestricted",
+     "MODE"},
+    {"net", "address", set_address, write_address, VS_KEY_MULTI, "address",
+     "IP/PREFIX[@DEVICE], e.g. 192.0.2.10/24@eth0", "A"},
+    {"net", "gateway", set_route, write_routes, VS_KEY_MULTI, "gateway",
+     "netns: the default route, one per family", "IP"},
     {"net", "route", set_route, NULL, VS_KEY_MULTI, NULL, "netns: PREFIX via IP"},
     {"net", "nat", set_nat, write_nat, 0, NULL, "outbound NAT"},
 
-    {"limits", "memory", set_limit, write_limits, 0, "memory", "hard memory limit"},
-    LIMIT("memory.soft", NULL, "reclaimed first above it"),
-    LIMIT("swap", "swap", "swap on top of memory"),
-    LIMIT("processes", "processes", "tasks"),
-    LIMIT("cpu.fill-rate", NULL, "token bucket: tokens per interval"),
-    LIMIT("cpu.interval", NULL, "token bucket: ticks of 1 ms"),
-    LIMIT("cpu.tokens-max", NULL, "token bucket: its size"),
-    LIMIT("cpu.hard", NULL, "token bucket: a hard cap"),
-    LIMIT("cpu.limit", "cpus", "CPUs (cpu.max)"),
-    LIMIT("cpu.weight", "cpu-weight", "CPU weight, 1-10000"),
-    LIMIT("cpuset", "cpuset", "the CPUs it may use"),
-    LIMIT("cpuset.mems", NULL, "the memory nodes it may use"),
-    LIMIT("io.read-bps", NULL, "DEVICE BYTES per second"),
-    LIMIT("io.write-bps", NULL, "DEVICE BYTES per second"),
-    LIMIT("io.read-iops", NULL, "DEVICE operations per second"),
-    LIMIT("io.write-iops", NULL, "DEVICE operations per second"),
-    LIMIT("ipc.shmmax", NULL, "kernel.shmmax"),
-    LIMIT("ipc.shmall", NULL, "kernel.shmall"),
-    LIMIT("ipc.shmmni", NULL, "kernel.shmmni"),
-    LIMIT("ipc.msgmax", NULL, "kernel.msgmax"),
-    LIMIT("ipc.msgmnb", NULL, "kernel.msgmnb"),
-    LIMIT("ipc.msgmni", NULL, "kernel.msgmni"),
-    LIMIT("ipc.sem", NULL, "kernel.sem"),
+    {"limits", "memory", set_limit, write_limits, 0, "memory",
+     "memory limit, e.g. 512M (OOM inside the guest above it)", "SIZE"},
+    LIMIT("memory.soft", NULL, "reclaimed first above it", NULL),
+    LIMIT("swap", "swap", "swap on top of memory (0: none)", "SIZE"),
+    LIMIT("processes", "processes", "process limit", "N"),
+    LIMIT("cpu.fill-rate", NULL, "token bucket: tokens per interval", NULL),
+    LIMIT("cpu.interval", NULL, "token bucket: ticks of 1 ms", NULL),
+    LIMIT("cpu.tokens-max", NULL, "token bucket: its size", NULL),
+    LIMIT("cpu.hard", NULL, "token bucket: a hard cap", NULL),
+    LIMIT("cpu.limit", "cpus", "CPU limit in CPUs, e.g. 1.5 (cpu.max)", "N"),
+    LIMIT("cpu.weight", "cpu-weight", "CPU weight, 1-10000 (100: the default)", "W"),
+    LIMIT("cpuset", "cpuset", "the CPUs it may run on, e.g. 0-1", "LIST"),
+    LIMIT("cpuset.mems", NULL, "the memory nodes it may use", NULL),
+    LIMIT("io.read-bps", NULL, "DEVICE BYTES per second", NULL),
+    LIMIT("io.write-bps", NULL, "DEVICE BYTES per second", NULL),
+    LIMIT("io.read-iops", NULL, "DEVICE operations per second", NULL),
+    LIMIT("io.write-iops", NULL, "DEVICE operations per second", NULL),
+    LIMIT("ipc.shmmax", NULL, "kernel.shmmax", NULL),
+    LIMIT("ipc.shmall", NULL, "kernel.shmall", NULL),
+    LIMIT("ipc.shmmni", NULL, "kernel.shmmni", NULL),
+    LIMIT("ipc.msgmax", NULL, "kernel.msgmax", NULL),
+    LIMIT("ipc.msgmnb", NULL, "kernel.msgmnb", NULL),
+    LIMIT("ipc.msgmni", NULL, "kernel.msgmni", NULL),
+    LIMIT("ipc.sem", NULL, "kernel.sem", NULL),
     {"limits", "as", set_rlimit, write_rlimits, VS_KEY_RLIMIT, NULL, "setrlimit as"},
     RLIMIT("core"),
     RLIMIT("cpu"),

@@ -30,7 +30,8 @@ typedef struct VsKey {
         void (*write)(const VsGuestConfig *g, FILE *f);
         unsigned flags;
         const char *option; /* the build option that sets it ("memory": --memory), or NULL */
-        const char *help;   /* one line */
+        const char *help;   /* what it is for, one sentence */
+        const char *arg;    /* the option's value as usage names it ("SIZE"), with option */
 } VsKey;
 
 extern const VsKey vs_keys[];

@@ -592,6 +592,12 @@ def test_help_keys_is_the_key_table_and_the_man_page_names_each(vs):
     assert len(keys) > 50 and "limits.memory" in keys and "net.nat" in keys, keys
     for key in keys:
         assert key.split(".", 1)[1] in man, f"{key} is not in vserver(8)"
+    # the build options that set keys are the table's, and help build lists each
+    build_help = vs("help", "build", check=True).stdout
+    options = [w.strip("()") for w in out.split() if w.startswith("--")]
+    assert "--memory" in options and "--net" in options, options
+    for opt in options:
+        assert f"  {opt} " in build_help, f"{opt} is not in vserver help build"
     # a key it lists is one set knows, an unknown one names the list
     vs("build", "k1", "--init", "none", check=True)
     assert vs("set", "k1", "guest.stop-timeout=7", "--save").returncode == 0
