@@ -306,14 +306,14 @@ int vs_net_shadow_notes(const VsNetConfig *cfg, const char *default_dev, char *b
         size_t used = 0;
         if (size)
                 buf[0] = '\0';
-        VsNl *nl = vs_nl_open(NULL);
-        if (!nl)
-                return 0;
+        VsNl *nl = NULL; /* opened for the first address with a network: most guests have none */
         for (int i = 0; i < cfg->n_addrs; i++) {
                 const VsNetAddr *a = &cfg->addrs[i];
                 size_t len = a->family == AF_INET ? 4 : 16;
                 if (a->prefix >= len * 8)
                         continue;
+                if (!nl && !(nl = vs_nl_open(NULL)))
+                        return n;
                 const char *dev = a->dev[0] ? a->dev : default_dev;
                 int idx = vs_nl_link_index(nl, dev);
                 VsNetAddr net = *a;
