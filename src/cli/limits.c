@@ -91,48 +91,6 @@ static int verb_set(int argc, char **argv)
 
 /* ---- limits ----------------------------------------------------------------- */
 
-/* The configured value of "limits.KEY" as the guest file would show it. */
-static void configured(const VsLimits *l, const char *key, char *buf, size_t size)
-{
-        char *text = NULL;
-        size_t len = 0;
-        FILE *m = open_memstream(&text, &len);
-        snprintf(buf, size, "-");
-        if (!m)
-                return;
-        vs_limits_write(l, m);
-        fclose(m);
-        const char *k = strncmp(key, "limits.", 7) == 0 ? key + 7 : key;
-        size_t kl = strlen(k);
-        for (char *line = text; line && *line;) {
-                char *eol = strchr(line, '\n');
-                if (eol)
-                        *eol = '\0';
-                if (strncmp(line, k, kl) == 0 && strncmp(line + kl, " = ", 3) == 0) {
-                        snprintf(buf, size, "%s", line + kl + 3);
-                        break;
-                }
-                line = eol ? eol + 1 : NULL;
-        }
-        free(text);
-}
-
-static void read_back(const VsCgroup *cg, const char *ctrl, const char *file, char *buf,
-                      size_t size)
-{
-        bool v2;
-        snprintf(buf, size, "-");
-        _cleanup_close_ int dfd = vs_cgroup_controller_open(cg, ctrl, &v2);
-        if (dfd < 0 || vs_read_file_at(dfd, file, buf, size) < 0) {
-                snprintf(buf, size, "-");
-                return;
-        }
-        /* one line, or the lines joined */
-        for (char *p = buf; *p; p++)
-                if (*p == '\n')
-                        *p = p[1] ? ';' : '\0';
-}
-
 static int verb_limits(int argc, char **argv)
 {
         static const char verb[] = "limits";
@@ -166,83 +124,36 @@ static int verb_limits(int argc, char **argv)
                 printf("%-22s %-14s %-4s %-34s %s\n", "KEY", "SET", "API", "KERNEL FILE",
                        "IN FORCE");
         }
-        static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
-        for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
-                bool v2 = mode == VS_CGROUP_V2;
-                if (st.running && !vs_cgroup_controller(&st.cgroup, ctrls[c], &v2))
-                        v2 = mode == VS_CGROUP_V2;
-                VsCgSetting set[VS_LIMITS_MAX_SET];
-                VsError perr = {0};
-                int n =
-                    vs_limits_plan(&g.cfg.limits, NULL, v2, false, set, VS_LIMITS_MAX_SET, &perr);
-                if (n < 0) {
-                        fail_error(0, verb, &perr);
+        VsLimitReport rep;
+        if (vs_guest_limits(&g, &st, &rep, &err) < 0) {
+                vs_guest_state_release(&st);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
+        if (rep.has_problem)
+                fail_error(0, verb, &rep.problem);
+        for (int i = 0; i < rep.n; i++) {
+                const VsLimitRow *row = &rep.rows[i];
+                const char *now = row->has_now ? row->now : "-";
+                if (!o.json) {
+                        printf("%-22s %-14s %-4s %-34s %s\n", row->key, row->value, row->api,
+                               row->file, now);
                         continue;
                 }
-                for (int i = 0; i < n; i++) {
-                        if (!streq(set[i].controller, ctrls[c]))
-                                continue;
-                        char cfgv[256], now[512];
-                        configured(&g.cfg.limits, set[i].key, cfgv, sizeof cfgv);
-                        if (st.running)
-                                read_back(&st.cgroup, ctrls[c], set[i].file, now, sizeof now);
-                        else
-                                snprintf(now, sizeof now, "-");
-                        if (o.json) {
-                                json_object *e = json_object_new_object();
-                                json_object_object_add(e, "key",
-                                                       json_object_new_string(set[i].key));
-                                json_object_object_add(e, "value", json_object_new_string(cfgv));
-                                json_object_object_add(e, "cgroup",
-                                                       json_object_new_string(v2 ? "v2" : "v1"));
-                                json_object_object_add(e, "file",
-                                                       json_object_new_string(set[i].file));
-                                json_object_object_add(e, "write",
-                                                       json_object_new_string(set[i].value));
-                                json_object_object_add(
-                                    e, "in_force", st.running ? json_object_new_string(now) : NULL);
-                                json_object_array_add(arr, e);
-                        } else {
-                                printf("%-22s %-14s %-4s %-34s %s\n", set[i].key, cfgv,
-                                       v2 ? "v2" : "v1", set[i].file, now);
-                        }
-                }
-        }
-        /* rlimits: what init runs with */
-        for (int i = 0; i < g.cfg.n_rlimits; i++) {
-                const VsRlimit *rl = &g.cfg.rlimits[i];
-                char key[64], want[64], s[32], hd[32], now[64] = "-";
-                const char *name = vs_rlimit_name(rl->resource);
-                size_t k = 0;
-                for (; k < 30 && name[k]; k++)
-                        key[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-                key[k] = '\0';
-                vs_rlimit_format(rl->limit.rlim_cur, s, sizeof s);
-                vs_rlimit_format(rl->limit.rlim_max, hd, sizeof hd);
-                snprintf(want, sizeof want, "%s:%s", s, hd);
-                struct rlimit cur;
-                if (st.init &&
-                    prlimit(st.init, (enum __rlimit_resource)rl->resource, NULL, &cur) == 0) {
-                        vs_rlimit_format(cur.rlim_cur, s, sizeof s);
-                        vs_rlimit_format(cur.rlim_max, hd, sizeof hd);
-                        snprintf(now, sizeof now, "%s:%s", s, hd);
-                }
-                char full[80];
-                snprintf(full, sizeof full, "limits.%s", key);
-                if (o.json) {
-                        json_object *e = json_object_new_object();
-                        json_object_object_add(e, "key", json_object_new_string(full));
-                        json_object_object_add(e, "value", json_object_new_string(want));
-                        json_object_object_add(e, "file",
-                                               json_object_new_string("rlimit of PID 1"));
-                        json_object_object_add(e, "in_force",
-                                               st.init ? json_object_new_string(now) : NULL);
-                        json_object_array_add(arr, e);
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "key", json_object_new_string(row->key));
+                json_object_object_add(e, "value", json_object_new_string(row->value));
+                if (row->api[0]) {
+                        json_object_object_add(e, "cgroup", json_object_new_string(row->api));
+                        json_object_object_add(e, "file", json_object_new_string(row->file));
+                        json_object_object_add(e, "write", json_object_new_string(row->write));
                 } else {
-                        printf("%-22s %-14s %-4s %-34s %s\n", full, want, "", "rlimit of PID 1",
-                               now);
+                        json_object_object_add(e, "file", json_object_new_string(row->file));
                 }
+                bool known = row->api[0] ? st.running : st.init != 0;
+                json_object_object_add(e, "in_force", known ? json_object_new_string(now) : NULL);
+                json_object_array_add(arr, e);
         }
+        vs_limit_report_free(&rep);
         if (o.json) {
                 json_object_object_add(j, "limits", arr);
                 json_print(j);

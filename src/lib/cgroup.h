@@ -153,3 +153,71 @@ int vs_cgroup_frozen(const VsCgroup *cg);
 
 /* Free memory and fds without touching the kernel objects. */
 void vs_cgroup_release(VsCgroup *cg);
+
+/* ---- limits in cgroup files (cgroup_limit.c; limits.c plans them) ---------------------- */
+
+/* One file to write in the guest's cgroup. */
+typedef struct VsCgSetting {
+        const char *controller; /* "memory", "cpu", "cpuset", "io", "pids" */
+        const char *file;
+        char value[160];
+        const char *key;  /* the guest file's key it comes from, for errors */
+        bool lift;        /* it only lifts a limit: where the file is missing, nothing to do */
+        const char *hint; /* why the file may be missing (NULL: "not supported here") */
+} VsCgSetting;
+
+/* The files planned so far. */
+typedef struct VsCgPlan {
+        VsCgSetting *out;
+        int n, max;
+        VsError *err;
+} VsCgPlan;
+
+int vs_cgroup_plan_add(VsCgPlan *p, const char *ctrl, const char *file, const char *key, bool lift,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+#define VS_UNLIMITED        UINT64_MAX
+#define VS_CG_MAX_SETTINGS  48
+#define VS_CG_CFS_PERIOD_US 100000ULL /* the kernel's default CFS period */
+
+/* CPU time: bandwidth (a hard token bucket or cpu.limit) and weight (0: none). */
+typedef struct VsCgCpu {
+        bool bandwidth;
+        uint64_t period_us, quota_us, burst_us;
+        const char *bandwidth_key, *weight_key;
+        unsigned weight; /* 1-10000, 100 = one default guest */
+} VsCgCpu;
+
+/* One block device's throttle: bytes and operations per second, VS_UNLIMITED where not. */
+typedef enum VsIoKind { VS_IO_RBPS, VS_IO_WBPS, VS_IO_RIOPS, VS_IO_WIOPS, VS_IO_KINDS } VsIoKind;
+typedef struct VsCgIo {
+        unsigned maj, min;
+        uint64_t value[VS_IO_KINDS];
+        const char *const *keys; /* the guest-file key of each kind */
+} VsCgIo;
+
+/*
+ * Each version spells a limit its own way; @v2 picks the interface (as
+ * vs_cgroup_controller reports it).  A limit that is one value in one file:
+ * its file for @key ("limits.memory"), and what lifts it; NULL if none.
+ */
+const char *vs_cgroup_limit_file(bool v2, const char *key, const char **lift);
+/* The computed ones; with @all, what lifts them where they are unset. */
+int vs_cgroup_plan_swap(bool v2, VsCgPlan *p, uint64_t memory, uint64_t swap, bool all);
+int vs_cgroup_plan_cpu(bool v2, VsCgPlan *p, const VsCgCpu *cpu, bool all);
+int vs_cgroup_plan_io(bool v2, VsCgPlan *p, const VsCgIo *io);
+/* v2 weight -> v1 cpu.shares (100 -> 1024). */
+uint64_t vs_cgroup_weight_to_shares(unsigned weight);
+
+/*
+ * Write @n settings of controller @ctrl into the context's cgroup, in the
+ * order and to the places its version needs (v1 cpuset: parent and leaf
+ * in step; v1 blkio: every cgroup below too).  -ENOENT if no hierarchy
+ * holds @ctrl.
+ */
+int vs_cgroup_write_limits(const VsCgroup *cg, const char *ctrl, const VsCgSetting *set, int n,
+                           VsError *err);
+/* Write settings into one directory (tests lay one out like a v2 tree). */
+int vs_cgroup_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err);
+/* Do buffered writes escape I/O throttling here (the io controller is a v1 blkio)? */
+bool vs_cgroup_io_buffered_unthrottled(void);

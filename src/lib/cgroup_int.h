@@ -37,6 +37,17 @@ typedef struct VsCgBackend {
         /* what controller @ctrl of the cgroup @dfd (@dir) has used, into @u (@buf: VS_CG_BIGFILE)
          */
         void (*usage)(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf);
+        /* the limits that are one value in one file: guest-file key, file, what lifts it */
+        const struct VsCgLimitFile {
+                const char *key, *file, *lift;
+        } * limit_files;
+        /* the limits each version computes its own way (see cgroup.h) */
+        int (*plan_swap)(VsCgPlan *p, uint64_t memory, uint64_t swap, bool all);
+        int (*plan_cpu)(VsCgPlan *p, const VsCgCpu *cpu, bool all);
+        int (*plan_io)(VsCgPlan *p, const VsCgIo *io);
+        /* write controller @ctrl's settings into the context's @dir */
+        int (*write_limits)(const char *dir, const char *ctrl, const VsCgSetting *set, int n,
+                            VsError *err);
 } VsCgBackend;
 
 #define VS_CG_BIGFILE 65536
@@ -53,3 +64,6 @@ bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret);
 void vs_cg_kv_into(const char *text, const char *key, uint64_t *dst, uint64_t div);
 /* Any pid listed anywhere below @dir (the walk v1 needs where v2 has cgroup.events). */
 bool vs_cg_any_listed(const char *dir);
+/* Write settings into @dirfd (@where: its path, for errors), retrying the ones another refused. */
+int vs_cg_write_all(int dirfd, const VsCgSetting *set, int n, const char *where, VsError *err);
+int vs_cg_write_one(int dirfd, const VsCgSetting *s, const char *where, VsError *err);

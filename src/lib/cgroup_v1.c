@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cgroup v1 hierarchies: one per controller (or group of them), and name=systemd. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,163 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
 static const char *const delegate_files[] = {"cgroup.procs", "tasks", "cgroup.clone_children",
                                              "notify_on_release", NULL};
 
+/* ---- limits ---------------------------------------------------------------------------- */
+
+static const struct VsCgLimitFile limit_files[] = {
+    {"limits.memory", "memory.limit_in_bytes", "-1"},
+    {"limits.memory.soft", "memory.soft_limit_in_bytes", "-1"},
+    {"limits.processes", "pids.max", "max"},
+    {"limits.cpuset", "cpuset.cpus", ""},
+    {"limits.cpuset.mems", "cpuset.mems", ""},
+    {0},
+};
+
+/* v1 limits memory and swap together */
+static int plan_swap(VsCgPlan *p, uint64_t memory, uint64_t swap, bool all)
+{
+        int r = 0;
+        if (swap != VS_UNLIMITED)
+                r = vs_cgroup_plan_add(p, "memory", "memory.memsw.limit_in_bytes", "limits.swap",
+                                       false, "%llu", (unsigned long long)(memory + swap));
+        else if (all)
+                r = vs_cgroup_plan_add(p, "memory", "memory.memsw.limit_in_bytes", "limits.swap",
+                                       true, "-1");
+        else
+                return 0;
+        if (r == 0)
+                p->out[p->n - 1].hint = "swap is not accounted: boot with swapaccount=1";
+        return r;
+}
+
+uint64_t vs_cgroup_weight_to_shares(unsigned weight)
+{
+        /* the kernel's own conversion, rounded: 1 -> 2 (its minimum), 100 -> 1024, 10000 -> 102400
+         */
+        uint64_t s = ((uint64_t)weight * 1024 + 50) / 100;
+        return s < 2 ? 2 : s;
+}
+
+static int plan_cpu(VsCgPlan *p, const VsCgCpu *c, bool all)
+{
+        typedef unsigned long long ull;
+        const char *bkey = c->bandwidth_key, *tkey = "limits.cpu.tokens-max";
+        int r = 0;
+        if (c->bandwidth) {
+                if ((r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_period_us", bkey, false, "%llu",
+                                            (ull)c->period_us)) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_quota_us", bkey, false, "%llu",
+                                            (ull)c->quota_us)) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_burst_us", tkey, c->burst_us == 0,
+                                            "%llu", (ull)c->burst_us)) < 0)
+                        return r;
+        } else if (all) {
+                if ((r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_quota_us", bkey, true, "-1")) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_burst_us", tkey, true, "0")) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.cfs_period_us", bkey, true, "%llu",
+                                            VS_CG_CFS_PERIOD_US)) < 0)
+                        return r;
+        }
+        if (c->weight || all)
+                r = vs_cgroup_plan_add(
+                    p, "cpu", "cpu.shares", c->weight_key, !c->weight, "%llu",
+                    (ull)vs_cgroup_weight_to_shares(c->weight ? c->weight : 100));
+        return r;
+}
+
+static int plan_io(VsCgPlan *p, const VsCgIo *io)
+{
+        static const char *const files[VS_IO_KINDS] = {
+            "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+            "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
+        for (int k = 0; k < VS_IO_KINDS; k++) {
+                uint64_t x = io->value[k];
+                int r = vs_cgroup_plan_add(p, "io", files[k], io->keys[k], x == VS_UNLIMITED,
+                                           "%u:%u %llu", io->maj, io->min,
+                                           x == VS_UNLIMITED ? 0ULL : (unsigned long long)x);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* cpuset: a child's set must stay inside its parent's, so the order depends on the change. */
+static int write_cpuset(const char *dir, const VsCgSetting *s, VsError *err)
+{
+        char leaf[4200];
+        snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, dir);
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int lfd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vs_error(err, errno, "open cgroup %s", dir);
+        if (lfd >= 0 && s->value[0]) {
+                /*
+                 * The leaf's set must stay inside the outer's at every step, also
+                 * for a set that shares nothing with the old one (0 -> 1): the
+                 * outer grows to both, the leaf takes the new one, the outer too.
+                 */
+                char cur[2048];
+                if (vs_read_file_at(dfd, s->file, cur, sizeof cur) > 0) {
+                        cur[strcspn(cur, "\n")] = '\0';
+                        VsCgSetting both = *s;
+                        if (cur[0] && snprintf(both.value, sizeof both.value, "%s,%s", cur,
+                                               s->value) < (int)sizeof both.value)
+                                (void)vs_cg_write_one(dfd, &both, dir, NULL);
+                }
+                int r = vs_cg_write_one(lfd, s, leaf, err);
+                return r < 0 ? r : vs_cg_write_one(dfd, s, dir, err);
+        }
+        /* "" (the parent's): the outer first, then the leaf gets the outer's resolved value */
+        int r = vs_cg_write_one(dfd, s, dir, err);
+        if (r == 0 && lfd >= 0) {
+                char val[4096];
+                VsCgSetting t = *s;
+                if (vs_read_file_at(dfd, s->file, val, sizeof val) > 0) {
+                        val[strcspn(val, "\n")] = '\0';
+                        snprintf(t.value, sizeof t.value, "%s", val);
+                }
+                return vs_cg_write_one(lfd, &t, leaf, err);
+        }
+        return r;
+}
+
+typedef struct Below {
+        const char *top;
+        const VsCgSetting *set;
+        int n;
+        VsError *err;
+} Below;
+
+static int write_below_one(int dfd, int depth, void *data)
+{
+        Below *b = data;
+        if (depth == 0)
+                return 0; /* written already */
+        return vs_cg_write_all(dfd, b->set, b->n, b->top, b->err);
+}
+
+static int write_limits(const char *dir, const char *ctrl, const VsCgSetting *set, int n,
+                        VsError *err)
+{
+        if (streq(ctrl, "cpuset")) {
+                for (int j = 0; j < n; j++) {
+                        int r = write_cpuset(dir, &set[j], err);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vs_error(err, errno, "open cgroup %s", dir);
+        int r = vs_cg_write_all(dfd, set, n, dir, err);
+        if (r < 0 || !streq(ctrl, "io"))
+                return r;
+        /* blkio throttling is flat: a limit holds only its own cgroup's tasks; put it below too */
+        Below b = {.top = dir, .set = set, .n = n, .err = err};
+        r = vs_cgroup_walk(dir, write_below_one, &b);
+        return r == -ELOOP ? 0 : r;
+}
+
 const VsCgBackend vs_cg_v1 = {
     .name = "v1",
     .rank = 0,
@@ -172,4 +330,9 @@ const VsCgBackend vs_cg_v1 = {
     .delegable = delegable,
     .delegate_files = delegate_files,
     .usage = usage,
+    .limit_files = limit_files,
+    .plan_swap = plan_swap,
+    .plan_cpu = plan_cpu,
+    .plan_io = plan_io,
+    .write_limits = write_limits,
 };

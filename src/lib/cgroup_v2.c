@@ -181,6 +181,75 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
 static const char *const delegate_files[] = {"cgroup.procs", "cgroup.threads",
                                              "cgroup.subtree_control", NULL};
 
+/* ---- limits ---------------------------------------------------------------------------- */
+
+static const struct VsCgLimitFile limit_files[] = {
+    {"limits.memory", "memory.max", "max"},    {"limits.memory.soft", "memory.high", "max"},
+    {"limits.processes", "pids.max", "max"},   {"limits.cpuset", "cpuset.cpus", ""},
+    {"limits.cpuset.mems", "cpuset.mems", ""}, {0},
+};
+
+static int plan_swap(VsCgPlan *p, uint64_t memory, uint64_t swap, bool all)
+{
+        (void)memory;
+        if (swap != VS_UNLIMITED)
+                return vs_cgroup_plan_add(p, "memory", "memory.swap.max", "limits.swap", false,
+                                          "%llu", (unsigned long long)swap);
+        return all ? vs_cgroup_plan_add(p, "memory", "memory.swap.max", "limits.swap", true, "max")
+                   : 0;
+}
+
+static int plan_cpu(VsCgPlan *p, const VsCgCpu *c, bool all)
+{
+        typedef unsigned long long ull;
+        const char *bkey = c->bandwidth_key, *tkey = "limits.cpu.tokens-max";
+        int r = 0;
+        if (c->bandwidth) {
+                if ((r = vs_cgroup_plan_add(p, "cpu", "cpu.max", bkey, false, "%llu %llu",
+                                            (ull)c->quota_us, (ull)c->period_us)) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.max.burst", tkey, c->burst_us == 0,
+                                            "%llu", (ull)c->burst_us)) < 0)
+                        return r;
+        } else if (all) {
+                if ((r = vs_cgroup_plan_add(p, "cpu", "cpu.max", bkey, true, "max %llu",
+                                            VS_CG_CFS_PERIOD_US)) < 0 ||
+                    (r = vs_cgroup_plan_add(p, "cpu", "cpu.max.burst", tkey, true, "0")) < 0)
+                        return r;
+        }
+        if (c->weight || all)
+                r = vs_cgroup_plan_add(p, "cpu", "cpu.weight", c->weight_key, !c->weight, "%u",
+                                       c->weight ? c->weight : 100);
+        return r;
+}
+
+static int plan_io(VsCgPlan *p, const VsCgIo *io)
+{
+        static const char *const names[VS_IO_KINDS] = {"rbps", "wbps", "riops", "wiops"};
+        char v[VS_IO_KINDS][32];
+        bool lift = true;
+        for (int k = 0; k < VS_IO_KINDS; k++) {
+                if (io->value[k] == VS_UNLIMITED)
+                        snprintf(v[k], sizeof v[k], "max");
+                else
+                        snprintf(v[k], sizeof v[k], "%llu", (unsigned long long)io->value[k]);
+                lift &= io->value[k] == VS_UNLIMITED;
+        }
+        return vs_cgroup_plan_add(p, "io", "io.max", "limits.io", lift,
+                                  "%u:%u %s=%s %s=%s %s=%s %s=%s", io->maj, io->min, names[0], v[0],
+                                  names[1], v[1], names[2], v[2], names[3], v[3]);
+}
+
+/* One tree: a limit on the context's directory holds everything below it. */
+static int write_limits(const char *dir, const char *ctrl, const VsCgSetting *set, int n,
+                        VsError *err)
+{
+        (void)ctrl;
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vs_error(err, errno, "open cgroup %s", dir);
+        return vs_cg_write_all(dfd, set, n, dir, err);
+}
+
 const VsCgBackend vs_cg_v2 = {
     .name = "v2",
     .rank = 1,
@@ -196,4 +265,9 @@ const VsCgBackend vs_cg_v2 = {
     .delegable = delegable,
     .delegate_files = delegate_files,
     .usage = usage,
+    .limit_files = limit_files,
+    .plan_swap = plan_swap,
+    .plan_cpu = plan_cpu,
+    .plan_io = plan_io,
+    .write_limits = write_limits,
 };

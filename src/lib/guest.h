@@ -54,6 +54,28 @@ int vs_guest_load_started(VsGuest *g, const VsPaths *paths, const VsHostConfig *
  * in g->cfg (1), or leave g->cfg as it is (0: not running, or no note).
  */
 int vs_guest_live_limits(VsGuest *g, const VsGuestState *st);
+/* One limit: as the guest file says it, where it goes, and what the kernel holds now. */
+typedef struct VsLimitRow {
+        const char *key;  /* "limits.memory" */
+        char value[256];  /* as set */
+        const char *api;  /* "v1", "v2", "" (an rlimit) */
+        const char *file; /* the kernel file, or "rlimit of PID 1" */
+        char write[160];  /* what goes into it ("" for an rlimit) */
+        char now[512];    /* what it holds now, if has_now (the guest runs) */
+        bool has_now;
+        char rkey[48]; /* (the key's storage, for an rlimit) */
+} VsLimitRow;
+
+typedef struct VsLimitReport {
+        VsLimitRow *rows;
+        int n;
+        bool has_problem; /* a limit that could not be planned (its rows are left out) */
+        VsError problem;
+} VsLimitReport;
+
+/* Every limit of @g (@st: running or not) in the order the files are written. */
+int vs_guest_limits(const VsGuest *g, const VsGuestState *st, VsLimitReport *r, VsError *err);
+void vs_limit_report_free(VsLimitReport *r);
 /* Note g->cfg's limits and rlimits as the running guest's (after a live change). */
 int vs_guest_note_limits(const VsGuest *g, VsError *err);
 /* Paths only: for a guest being built, or one whose file is broken. */

@@ -21,7 +21,6 @@
 #define DEFAULT_TOKENS_MAX_US (125 * MS)
 #define CFS_PERIOD_MIN_US     (1 * MS)
 #define CFS_PERIOD_MAX_US     (1000 * MS)
-#define CFS_PERIOD_DEFAULT_US (100 * MS)
 
 static const char *const ipc_names[VS_IPC_N] = {"shmmax", "shmall", "shmmni",
                                                 "msgmax", "msgmnb", "msgmni"};
@@ -96,23 +95,7 @@ bool vs_limits_io_writes_v1(const VsLimits *l)
         for (int i = 0; i < l->n_io; i++)
                 writes |= l->io[i].value[VS_IO_WBPS] != VS_UNLIMITED ||
                           l->io[i].value[VS_IO_WIOPS] != VS_UNLIMITED;
-        if (!writes)
-                return false;
-        char buf[4096];
-        /* a v1 hierarchy holds blkio (a line "N:...blkio...:/path"): the v1 interface */
-        if (vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf) <= 0)
-                return false;
-        char *lines = NULL, *ctrls = NULL;
-        for (char *l1 = strtok_r(buf, "\n", &lines); l1; l1 = strtok_r(NULL, "\n", &lines)) {
-                char *c1 = strchr(l1, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-                if (!c2)
-                        continue;
-                *c2 = '\0';
-                for (char *c = strtok_r(c1 + 1, ",", &ctrls); c; c = strtok_r(NULL, ",", &ctrls))
-                        if (streq(c, "blkio"))
-                                return true;
-        }
-        return false;
+        return writes && vs_cgroup_io_buffered_unthrottled();
 }
 
 int vs_limits_check_host(const VsLimits *l, VsError *err)
@@ -398,14 +381,6 @@ unsigned vs_token_bucket_weight(unsigned fill_rate, unsigned interval)
         return w < 1 ? 1 : w > 10000 ? 10000 : (unsigned)w;
 }
 
-uint64_t vs_weight_to_shares(unsigned weight)
-{
-        /* the kernel's own conversion, rounded: 1 -> 2 (its minimum), 100 -> 1024, 10000 -> 102400
-         */
-        uint64_t s = ((uint64_t)weight * 1024 + 50) / 100;
-        return s < 2 ? 2 : s;
-}
-
 static void fmt_size(uint64_t v, char *buf, size_t size)
 {
         static const char units[] = "KMGT";
@@ -504,31 +479,6 @@ void vs_limits_write(const VsLimits *l, FILE *f)
 
 /* ---- the plan: guest file -> cgroup files --------------------------------------------- */
 
-typedef struct Plan {
-        VsCgSetting *out;
-        int n, max;
-        VsError *err;
-} Plan;
-
-static int add(Plan *p, const char *ctrl, const char *file, const char *key, bool lift,
-               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int add(Plan *p, const char *ctrl, const char *file, const char *key, bool lift,
-               const char *fmt, ...)
-{
-        if (p->n >= p->max)
-                return vs_error(p->err, E2BIG, "too many cgroup settings");
-        VsCgSetting *s = &p->out[p->n++];
-        s->controller = ctrl;
-        s->file = file;
-        s->key = key;
-        s->lift = lift;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(s->value, sizeof s->value, fmt, ap);
-        va_end(ap);
-        return 0;
-}
-
 /* The block device a guest file names, as MAJ:MIN. */
 static int resolve_device(const char *dev, unsigned *maj, unsigned *min, VsError *err)
 {
@@ -555,20 +505,15 @@ static bool cpu_bandwidth(const VsLimits *l, VsCpuBandwidth *bw)
                 return vs_token_bucket_to_cfs(l->fill_rate, l->interval, l->tokens_max_us, bw, msg,
                                               sizeof msg) == 0;
         if (l->cpu_limit_milli) {
-                *bw =
-                    (VsCpuBandwidth){.period_us = CFS_PERIOD_DEFAULT_US,
-                                     .quota_us = CFS_PERIOD_DEFAULT_US * l->cpu_limit_milli / 1000};
+                *bw = (VsCpuBandwidth){.period_us = VS_CG_CFS_PERIOD_US,
+                                       .quota_us = VS_CG_CFS_PERIOD_US * l->cpu_limit_milli / 1000};
                 return true;
         }
         return false;
 }
 
-static int plan_io(Plan *p, const VsLimits *l, const VsLimits *prev, bool v2)
+static int plan_io(VsCgPlan *p, const VsLimits *l, const VsLimits *prev, bool v2)
 {
-        static const char *const v1_files[VS_IO_KINDS] = {
-            "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
-            "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
-        static const char *const v2_names[VS_IO_KINDS] = {"rbps", "wbps", "riops", "wiops"};
         VsIoLimit devs[2 * VS_LIMITS_MAX_IO];
         int n = 0;
         for (int i = 0; i < l->n_io; i++)
@@ -585,284 +530,87 @@ static int plan_io(Plan *p, const VsLimits *l, const VsLimits *prev, bool v2)
                 n++;
         }
         for (int i = 0; i < n; i++) {
-                unsigned maj, min;
-                int r = resolve_device(devs[i].device, &maj, &min, p->err);
-                if (r < 0)
+                VsCgIo io = {.keys = io_keys};
+                if (resolve_device(devs[i].device, &io.maj, &io.min, p->err) < 0)
                         return vs_error_prefix(p->err, "limits.io");
-                if (v2) {
-                        char v[4][32];
-                        bool lift = true;
-                        for (int k = 0; k < VS_IO_KINDS; k++) {
-                                if (devs[i].value[k] == VS_UNLIMITED)
-                                        snprintf(v[k], sizeof v[k], "max");
-                                else
-                                        snprintf(v[k], sizeof v[k], "%llu",
-                                                 (unsigned long long)devs[i].value[k]);
-                                lift &= devs[i].value[k] == VS_UNLIMITED;
-                        }
-                        r = add(p, "io", "io.max", "limits.io", lift,
-                                "%u:%u %s=%s %s=%s %s=%s %s=%s", maj, min, v2_names[0], v[0],
-                                v2_names[1], v[1], v2_names[2], v[2], v2_names[3], v[3]);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                for (int k = 0; k < VS_IO_KINDS; k++) {
-                        uint64_t x = devs[i].value[k];
-                        r = add(p, "io", v1_files[k], io_keys[k], x == VS_UNLIMITED, "%u:%u %llu",
-                                maj, min, x == VS_UNLIMITED ? 0ULL : (unsigned long long)x);
-                        if (r < 0)
-                                return r;
-                }
+                memcpy(io.value, devs[i].value, sizeof io.value);
+                int r = vs_cgroup_plan_io(v2, p, &io);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
 
 /*
- * The limits that are one value in one file: guest-file key -> controller,
- * v1 file, v2 file, what lifts it in each, and its unit.  The others (swap,
- * the CPU bandwidth and weight, I/O) are computed below.
+ * The limits that are one value in one file: guest-file key, controller,
+ * unit (each backend names the file).  The others (swap, the CPU bandwidth
+ * and weight, I/O) are computed by the backends.
  */
 typedef struct Simple {
-        const char *key, *ctrl, *v1, *v2, *lift_v1, *lift_v2;
+        const char *key, *ctrl;
         enum { U_BYTES, U_COUNT, U_LIST } unit;
         size_t off;
 } Simple;
 
 static const Simple simple[] = {
-    {"limits.memory", "memory", "memory.limit_in_bytes", "memory.max", "-1", "max", U_BYTES,
-     offsetof(VsLimits, memory)},
-    {"limits.memory.soft", "memory", "memory.soft_limit_in_bytes", "memory.high", "-1", "max",
-     U_BYTES, offsetof(VsLimits, memory_soft)},
-    {"limits.processes", "pids", "pids.max", "pids.max", "max", "max", U_COUNT,
-     offsetof(VsLimits, processes)},
-    {"limits.cpuset", "cpuset", "cpuset.cpus", "cpuset.cpus", "", "", U_LIST,
-     offsetof(VsLimits, cpuset_cpus)},
-    {"limits.cpuset.mems", "cpuset", "cpuset.mems", "cpuset.mems", "", "", U_LIST,
-     offsetof(VsLimits, cpuset_mems)},
+    {"limits.memory", "memory", U_BYTES, offsetof(VsLimits, memory)},
+    {"limits.memory.soft", "memory", U_BYTES, offsetof(VsLimits, memory_soft)},
+    {"limits.processes", "pids", U_COUNT, offsetof(VsLimits, processes)},
+    {"limits.cpuset", "cpuset", U_LIST, offsetof(VsLimits, cpuset_cpus)},
+    {"limits.cpuset.mems", "cpuset", U_LIST, offsetof(VsLimits, cpuset_mems)},
 };
 
 /* One row: its value if set, else (with @all) what lifts it. */
-static int plan_simple(Plan *p, const VsLimits *l, bool v2, bool all, const Simple *s)
+static int plan_simple(VsCgPlan *p, const VsLimits *l, bool v2, bool all, const Simple *s)
 {
-        const char *file = v2 ? s->v2 : s->v1;
+        const char *lift = NULL;
+        const char *file = vs_cgroup_limit_file(v2, s->key, &lift);
         const char *field = (const char *)l + s->off;
+        if (!file)
+                return vs_error(p->err, ENOTSUP, "%s: no cgroup file for it", s->key);
         if (s->unit == U_LIST) {
                 if (!field[0] && !all)
                         return 0;
-                return add(p, s->ctrl, file, s->key, !field[0], "%s", field);
+                return vs_cgroup_plan_add(p, s->ctrl, file, s->key, !field[0], "%s", field);
         }
         uint64_t v = *(const uint64_t *)(const void *)field;
         if (v != VS_UNLIMITED)
-                return add(p, s->ctrl, file, s->key, false, "%llu", (unsigned long long)v);
-        return all ? add(p, s->ctrl, file, s->key, true, "%s", v2 ? s->lift_v2 : s->lift_v1) : 0;
+                return vs_cgroup_plan_add(p, s->ctrl, file, s->key, false, "%llu",
+                                          (unsigned long long)v);
+        return all ? vs_cgroup_plan_add(p, s->ctrl, file, s->key, true, "%s", lift) : 0;
 }
 
 int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, VsCgSetting *out,
                    int max, VsError *err)
 {
-        Plan p = {.out = out, .max = max, .err = err};
-        int r = 0;
-#define ADD(...)                                                                                   \
-        do {                                                                                       \
-                r = add(&p, __VA_ARGS__);                                                          \
-                if (r < 0)                                                                         \
-                        return r;                                                                  \
-        } while (0)
-#define NUM(x) ((unsigned long long)(x))
-#define ADD_SIMPLE(i)                                                                              \
-        do {                                                                                       \
-                r = plan_simple(&p, l, v2, all, &simple[i]);                                       \
-                if (r < 0)                                                                         \
-                        return r;                                                                  \
-        } while (0)
-
-        /* memory */
-        ADD_SIMPLE(0);
-        if (l->swap != VS_UNLIMITED) {
-                if (v2)
-                        ADD("memory", "memory.swap.max", "limits.swap", false, "%llu",
-                            NUM(l->swap));
-                else /* v1 limits memory + swap together */
-                        ADD("memory", "memory.memsw.limit_in_bytes", "limits.swap", false, "%llu",
-                            NUM(l->memory + l->swap));
-        } else if (all) {
-                ADD("memory", v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes", "limits.swap",
-                    true, v2 ? "max" : "-1");
-        }
-        ADD_SIMPLE(1);
-
-        /* processes */
-        ADD_SIMPLE(2);
-
-        /* CPU bandwidth (hard bucket or cpu.limit) and weight (cpu.weight or soft bucket) */
+        VsCgPlan p = {.out = out, .max = max, .err = err};
         VsCpuBandwidth bw;
-        const char *bkey = l->fill_rate ? "limits.cpu.fill-rate" : "limits.cpu.limit";
-        if (cpu_bandwidth(l, &bw)) {
-                if (v2) {
-                        ADD("cpu", "cpu.max", bkey, false, "%llu %llu", NUM(bw.quota_us),
-                            NUM(bw.period_us));
-                        ADD("cpu", "cpu.max.burst", "limits.cpu.tokens-max", bw.burst_us == 0,
-                            "%llu", NUM(bw.burst_us));
-                } else {
-                        ADD("cpu", "cpu.cfs_period_us", bkey, false, "%llu", NUM(bw.period_us));
-                        ADD("cpu", "cpu.cfs_quota_us", bkey, false, "%llu", NUM(bw.quota_us));
-                        ADD("cpu", "cpu.cfs_burst_us", "limits.cpu.tokens-max", bw.burst_us == 0,
-                            "%llu", NUM(bw.burst_us));
-                }
-        } else if (all) {
-                if (v2) {
-                        ADD("cpu", "cpu.max", bkey, true, "max %llu", NUM(CFS_PERIOD_DEFAULT_US));
-                        ADD("cpu", "cpu.max.burst", "limits.cpu.tokens-max", true, "0");
-                } else {
-                        ADD("cpu", "cpu.cfs_quota_us", bkey, true, "-1");
-                        ADD("cpu", "cpu.cfs_burst_us", "limits.cpu.tokens-max", true, "0");
-                        ADD("cpu", "cpu.cfs_period_us", bkey, true, "%llu",
-                            NUM(CFS_PERIOD_DEFAULT_US));
-                }
+        VsCgCpu cpu = {
+            .bandwidth = cpu_bandwidth(l, &bw),
+            .bandwidth_key = l->fill_rate ? "limits.cpu.fill-rate" : "limits.cpu.limit",
+            .weight = l->cpu_weight              ? l->cpu_weight
+                      : l->fill_rate && !l->hard ? vs_token_bucket_weight(l->fill_rate, l->interval)
+                                                 : 0,
+            .weight_key = l->cpu_weight ? "limits.cpu.weight" : "limits.cpu.fill-rate",
+        };
+        if (cpu.bandwidth) {
+                cpu.period_us = bw.period_us;
+                cpu.quota_us = bw.quota_us;
+                cpu.burst_us = bw.burst_us;
         }
-        unsigned w = l->cpu_weight              ? l->cpu_weight
-                     : l->fill_rate && !l->hard ? vs_token_bucket_weight(l->fill_rate, l->interval)
-                                                : 0;
-        const char *wkey = l->cpu_weight ? "limits.cpu.weight" : "limits.cpu.fill-rate";
-        if (w || all) {
-                if (v2)
-                        ADD("cpu", "cpu.weight", wkey, !w, "%u", w ? w : 100);
-                else
-                        ADD("cpu", "cpu.shares", wkey, !w, "%llu",
-                            NUM(vs_weight_to_shares(w ? w : 100)));
-        }
-
-        /* cpuset ("" = the parent's) */
-        ADD_SIMPLE(3);
-        ADD_SIMPLE(4);
-
-        r = plan_io(&p, l, prev, v2);
-        if (r < 0)
+        int r;
+        if ((r = plan_simple(&p, l, v2, all, &simple[0])) < 0 || /* memory */
+            (r = vs_cgroup_plan_swap(v2, &p, l->memory, l->swap, all)) < 0 ||
+            (r = plan_simple(&p, l, v2, all, &simple[1])) < 0 || /* memory.soft */
+            (r = plan_simple(&p, l, v2, all, &simple[2])) < 0 || /* processes */
+            (r = vs_cgroup_plan_cpu(v2, &p, &cpu, all)) < 0 ||   /* bandwidth, weight */
+            (r = plan_simple(&p, l, v2, all, &simple[3])) < 0 || /* cpuset ("": the parent's) */
+            (r = plan_simple(&p, l, v2, all, &simple[4])) < 0 || (r = plan_io(&p, l, prev, v2)) < 0)
                 return r;
-#undef ADD
-#undef ADD_SIMPLE
-#undef NUM
         return p.n;
 }
 
 /* ---- writing the plan -------------------------------------------------------------- */
-
-static int write_one(int dirfd, const VsCgSetting *s, const char *where, VsError *err)
-{
-        char val[4096];
-        const char *v = s->value;
-        if (faccessat(dirfd, s->file, F_OK, 0) < 0) {
-                if (s->lift)
-                        return 0;
-                return vs_error(err, ENOTSUP, "%s: this kernel's %s controller has no %s (%s)",
-                                s->key, s->controller, s->file,
-                                streq(s->file, "memory.memsw.limit_in_bytes")
-                                    ? "swap is not accounted: boot with swapaccount=1"
-                                    : "not supported here");
-        }
-        if (streq(s->controller, "cpuset") && !v[0]) {
-                /* v1 takes no empty set: "all" is the parent's */
-                _cleanup_close_ int pfd = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                ssize_t n = pfd < 0 ? -errno : vs_read_file_at(pfd, s->file, val, sizeof val);
-                if (n > 0 && val[0] != '\n')
-                        v = val;
-        }
-        int r = vs_write_file_at(dirfd, s->file, v[0] ? v : "\n");
-        if (r < 0)
-                return vs_error(err, r, "%s: write \"%s\" to %s%s%s", s->key, s->value,
-                                where ? where : "", where ? "/" : "", s->file);
-        return 0;
-}
-
-/*
- * Some files check against others (v1 memory.limit_in_bytes <= memsw, cfs
- * burst <= quota): a write refused for that is tried again after the rest.
- */
-static int write_all(int dirfd, const VsCgSetting *set, int n, const char *where, VsError *err)
-{
-        bool again[VS_LIMITS_MAX_SET] = {false};
-        bool any = false;
-        for (int i = 0; i < n && i < VS_LIMITS_MAX_SET; i++) {
-                VsError e = {0};
-                int r = write_one(dirfd, &set[i], where, &e);
-                if (r == -EINVAL || r == -EBUSY) {
-                        again[i] = any = true;
-                } else if (r < 0) {
-                        if (err)
-                                *err = e;
-                        return r;
-                }
-        }
-        for (int i = 0; any && i < n && i < VS_LIMITS_MAX_SET; i++) {
-                if (!again[i])
-                        continue;
-                int r = write_one(dirfd, &set[i], where, err);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err)
-{
-        return write_all(dirfd, set, n, NULL, err);
-}
-
-typedef struct Below {
-        const char *top;
-        const VsCgSetting *set;
-        int n;
-        VsError *err;
-} Below;
-
-static int write_below_one(int dfd, int depth, void *data)
-{
-        Below *b = data;
-        if (depth == 0)
-                return 0; /* written already */
-        return write_all(dfd, b->set, b->n, b->top, b->err);
-}
-
-/* v1 cpuset: a child's set must stay inside its parent's, so the order depends on the change. */
-static int write_cpuset_v1(const char *dir, const VsCgSetting *s, VsError *err)
-{
-        char leaf[4200];
-        snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, dir);
-        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int lfd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return vs_error(err, errno, "open cgroup %s", dir);
-        if (lfd >= 0 && s->value[0]) {
-                /*
-                 * The leaf's set must stay inside the outer's at every step, also
-                 * for a set that shares nothing with the old one (0 -> 1): the
-                 * outer grows to both, the leaf takes the new one, the outer too.
-                 */
-                char cur[2048];
-                if (vs_read_file_at(dfd, s->file, cur, sizeof cur) > 0) {
-                        cur[strcspn(cur, "\n")] = '\0';
-                        VsCgSetting both = *s;
-                        if (cur[0] && snprintf(both.value, sizeof both.value, "%s,%s", cur,
-                                               s->value) < (int)sizeof both.value)
-                                (void)write_one(dfd, &both, dir, NULL);
-                }
-                int r = write_one(lfd, s, leaf, err);
-                return r < 0 ? r : write_one(dfd, s, dir, err);
-        }
-        /* "" (the parent's): the outer first, then the leaf gets the outer's resolved value */
-        int r = write_one(dfd, s, dir, err);
-        if (r == 0 && lfd >= 0) {
-                char val[4096];
-                VsCgSetting t = *s;
-                if (vs_read_file_at(dfd, s->file, val, sizeof val) > 0) {
-                        val[strcspn(val, "\n")] = '\0';
-                        snprintf(t.value, sizeof t.value, "%s", val);
-                }
-                return write_one(lfd, &t, leaf, err);
-        }
-        return r;
-}
 
 int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev, bool all,
                     VsError *err)
@@ -876,14 +624,9 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                 return n2;
         static const char *const ctrls[] = {"memory", "pids", "cpu", "cpuset", "io"};
         for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
-                bool is_v2 = false, any = false;
-                for (int j = 0; j < n1 && !any; j++)
-                        any = streq(v1[j].controller, ctrls[c]);
-                for (int j = 0; j < n2 && !any; j++)
-                        any = streq(v2[j].controller, ctrls[c]);
-                if (!any)
-                        continue; /* nothing to write: no need to look for it */
-                const char *dir = vs_cgroup_controller(cg, ctrls[c], &is_v2);
+                bool is_v2 = false;
+                if (!vs_cgroup_controller(cg, ctrls[c], &is_v2))
+                        is_v2 = false;
                 const VsCgSetting *set = is_v2 ? v2 : v1;
                 int n = is_v2 ? n2 : n1;
                 VsCgSetting mine[VS_LIMITS_MAX_SET];
@@ -892,8 +635,9 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                         if (streq(set[j].controller, ctrls[c]))
                                 mine[k++] = set[j];
                 if (k == 0)
-                        continue;
-                if (!dir) {
+                        continue; /* nothing to write: no need to look for it */
+                int r = vs_cgroup_write_limits(cg, ctrls[c], mine, k, err);
+                if (r == -ENOENT) {
                         for (int j = 0; j < k; j++)
                                 if (!mine[j].lift)
                                         return vs_error(err, ENOTSUP,
@@ -902,30 +646,8 @@ int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev,
                                                         mine[j].key, ctrls[c]);
                         continue;
                 }
-                if (streq(ctrls[c], "cpuset") && !is_v2) {
-                        for (int j = 0; j < k; j++) {
-                                int r = write_cpuset_v1(dir, &mine[j], err);
-                                if (r < 0)
-                                        return r;
-                        }
-                        continue;
-                }
-                _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return vs_error(err, errno, "open cgroup %s", dir);
-                int r = write_all(dfd, mine, k, dir, err);
                 if (r < 0)
                         return r;
-                /*
-                 * v1 blkio throttling is flat: a limit holds only the tasks of
-                 * its own cgroup.  Put it on every cgroup below too.
-                 */
-                if (streq(ctrls[c], "io") && !is_v2) {
-                        Below b = {.top = dir, .set = mine, .n = k, .err = err};
-                        r = vs_cgroup_walk(dir, write_below_one, &b);
-                        if (r < 0 && r != -ELOOP)
-                                return r;
-                }
         }
         return 0;
 }

@@ -15,11 +15,8 @@
  * tests check them; applying writes the plan into the guest's cgroups.
  */
 
-#define VS_UNLIMITED      UINT64_MAX
 #define VS_LIMITS_MAX_IO  16
-#define VS_LIMITS_MAX_SET 48
-
-typedef enum VsIoKind { VS_IO_RBPS, VS_IO_WBPS, VS_IO_RIOPS, VS_IO_WIOPS, VS_IO_KINDS } VsIoKind;
+#define VS_LIMITS_MAX_SET VS_CG_MAX_SETTINGS
 
 typedef struct VsIoLimit {
         char device[128];            /* as written: /dev/loop0 or 7:0 */
@@ -102,18 +99,6 @@ int vs_token_bucket_to_cfs(unsigned fill_rate, unsigned interval, uint64_t token
                            VsCpuBandwidth *ret, char *msg, size_t msz);
 /* The cgroup weight (1-10000, 100 = one default guest) for a soft bucket: 100 * rate. */
 unsigned vs_token_bucket_weight(unsigned fill_rate, unsigned interval);
-/* v2 weight -> v1 cpu.shares (100 -> 1024), and back. */
-uint64_t vs_weight_to_shares(unsigned weight);
-
-/* One file to write in the guest's cgroup. */
-typedef struct VsCgSetting {
-        const char *controller; /* "memory", "cpu", "cpuset", "io", "pids" */
-        const char *file;
-        char value[160];
-        const char *key; /* the guest file's key it comes from, for errors */
-        bool lift;       /* it only lifts a limit: where the file is missing, nothing to do */
-} VsCgSetting;
-
 /*
  * The files to write for @l on a v1 (@v2 false) or v2 controller.  With
  * @all, unset limits are written as "no limit" too (for live changes);
@@ -126,8 +111,6 @@ int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, V
 /* Write @l into the context's cgroups (v1 or v2, per controller). */
 int vs_limits_apply(const VsCgroup *cg, const VsLimits *l, const VsLimits *prev, bool all,
                     VsError *err);
-/* Write a plan into one directory (tests lay one out like a v2 tree). */
-int vs_limits_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err);
 
 /* The IPC namespace sysctls, written in the calling process's IPC namespace. */
 int vs_limits_apply_ipc(const VsLimits *l, VsError *err);

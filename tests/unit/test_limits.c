@@ -55,10 +55,10 @@ static void bucket(void **state)
         assert_int_equal(vs_token_bucket_weight(3, 1), 300);
         assert_int_equal(vs_token_bucket_weight(1, 1000), 1);
         assert_int_equal(vs_token_bucket_weight(1000, 1), 10000);
-        assert_true(vs_weight_to_shares(100) == 1024);
-        assert_true(vs_weight_to_shares(300) == 3072);
-        assert_true(vs_weight_to_shares(1) == 10);
-        assert_true(vs_weight_to_shares(10000) == 102400);
+        assert_true(vs_cgroup_weight_to_shares(100) == 1024);
+        assert_true(vs_cgroup_weight_to_shares(300) == 3072);
+        assert_true(vs_cgroup_weight_to_shares(1) == 10);
+        assert_true(vs_cgroup_weight_to_shares(10000) == 102400);
 }
 
 static int set(VsLimits *l, const char *k, const char *v, char *msg, size_t msz)
@@ -249,7 +249,7 @@ static void v2_tree(void **state)
         VsError err = {0};
         sample(&l);
         int n = vs_limits_plan(&l, NULL, true, false, s, VS_LIMITS_MAX_SET, &err);
-        assert_int_equal(vs_limits_write_dir(dfd, s, n, &err), 0);
+        assert_int_equal(vs_cgroup_write_dir(dfd, s, n, &err), 0);
         char buf[256];
         assert_true(vs_read_file_at(dfd, "memory.max", buf, sizeof buf) > 0);
         assert_string_equal(buf, "536870912");
@@ -260,12 +260,12 @@ static void v2_tree(void **state)
         /* a limit whose file the kernel lacks is an error; lifting one is not */
         unlinkat(dfd, "memory.swap.max", 0);
         n = vs_limits_plan(&l, NULL, true, false, s, VS_LIMITS_MAX_SET, &err);
-        assert_true(vs_limits_write_dir(dfd, s, n, &err) < 0);
+        assert_true(vs_cgroup_write_dir(dfd, s, n, &err) < 0);
         assert_non_null(strstr(err.msg, "limits.swap"));
         VsLimits none;
         vs_limits_init(&none);
         n = vs_limits_plan(&none, NULL, true, true, s, VS_LIMITS_MAX_SET, &err);
-        assert_int_equal(vs_limits_write_dir(dfd, s, n, &err), 0);
+        assert_int_equal(vs_cgroup_write_dir(dfd, s, n, &err), 0);
         assert_true(vs_read_file_at(dfd, "memory.max", buf, sizeof buf) > 0);
         assert_string_equal(buf, "max");
         for (const char *const *f = files; *f; f++)
