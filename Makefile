@@ -17,7 +17,7 @@ OPT := -O2 -g
 SANLD :=
 endif
 
-PKGS := libseccomp libmnl inih json-c libarchive libbpf libxxhash
+PKGS := libseccomp libmnl inih json-c libarchive libbpf libxxhash fuse3
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wcast-qual \
 	-Werror=implicit-function-declaration -Werror=return-type -Werror=incompatible-pointer-types \

@@ -13,6 +13,7 @@
 #include "../lib/context.h"
 #include "../lib/syscalls.h"
 #include "../lib/util.h"
+#include "../lib/viewd.h"
 #include "cli.h"
 #include "opts.h"
 
@@ -204,9 +205,26 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
         spec.cwd_or_root = login && !o->cwd;
         if (login)
                 spec.path = argv[0]; /* the shell, run as "-sh" */
+        /* its uname and sysinfo are answered by the view server (started if none runs) */
+        int gate = -EBADF;
+        spec.notify = vs_guest_notify(&g->cfg);
+        if (spec.notify && vs_views_ensure(&gate, &err) < 0) {
+                vs_guest_state_release(&st);
+                stdio_close(&io);
+                return fail_error(EXIT_FAILURE, verb, &err);
+        }
         VsContext ctx;
         int r = vs_context_join(&spec, &ctx, &err);
         vs_guest_state_release(&st);
+        if (r == 0 && ctx.notify >= 0) {
+                r = vs_views_give(g->cfg.context, ctx.notify, &err);
+                if (r < 0) { /* without it, the command's uname and sysinfo would hang: stop it */
+                        (void)pidfd_send_signal(ctx.pidfd, SIGKILL, NULL, 0);
+                        vs_context_release(&ctx);
+                }
+        }
+        if (gate >= 0)
+                close(gate);
         if (r < 0) {
                 stdio_close(&io);
                 if (!err.input)

@@ -7,6 +7,7 @@
 #include "../lib/keys.h"
 #include "../lib/selfexe.h"
 #include "../lib/util.h"
+#include "../lib/viewd.h"
 #include "cli.h"
 
 #ifndef VS_VERSION
@@ -153,6 +154,10 @@ int main(int argc, char **argv)
                 int shift = cmd[10] == '=' ? 1 : 2;
                 argv[shift] = argv[0];
                 return main(argc - shift, argv + shift);
+        }
+        if (streq(cmd, VS_VIEWD_VERB)) { /* the view server, started by vserver start */
+                VsError err = {0};
+                return vs_viewd_run(&err) < 0 ? fail_error(EXIT_FAILURE, cmd, &err) : 0;
         }
         const Verb *v = find_verb(cmd);
         /* util-vserver's word order: vserver NAME start|stop|enter|exec|status ... */

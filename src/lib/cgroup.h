@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -221,3 +222,35 @@ int vs_cgroup_write_limits(const VsCgroup *cg, const char *ctrl, const VsCgSetti
 int vs_cgroup_write_dir(int dirfd, const VsCgSetting *set, int n, VsError *err);
 /* Do buffered writes escape I/O throttling here (the io controller is a v1 blkio)? */
 bool vs_cgroup_io_buffered_unthrottled(void);
+
+/* ---- what a guest's own /proc shows (cgroup_view.c) ------------------------------------- */
+
+#define VS_CG_VIEW_DEVS 16
+/* A context's memory, CPU and I/O as its /proc views need them; VS_CG_NONE where unknown. */
+typedef struct VsCgView {
+        /* limits: the tightest of the context's cgroup and the ones above it */
+        uint64_t mem_max, swap_max;           /* VS_UNLIMITED if none */
+        uint64_t cpu_quota_us, cpu_period_us; /* quota VS_UNLIMITED if none */
+        char cpus[256];                       /* the CPUs it may run on (cpuset.effective_cpus) */
+        /* usage, bytes */
+        uint64_t mem_current, swap_current;
+        uint64_t anon, file, shmem, mapped, dirty, writeback, unevictable;
+        uint64_t active_anon, inactive_anon, active_file, inactive_file;
+        uint64_t slab_reclaimable, slab_unreclaimable, kernel_stack, pagetables;
+        /* CPU time, microseconds */
+        uint64_t cpu_user_us, cpu_system_us;
+        /* I/O per block device */
+        int n_dev;
+        struct {
+                unsigned maj, min;
+                uint64_t rbytes, wbytes, rios, wios;
+        } dev[VS_CG_VIEW_DEVS];
+} VsCgView;
+int vs_cgroup_view(const VsCgroup *cg, VsCgView *ret, VsError *err);
+
+/*
+ * A context's cgroup written down and read back (one "v1|v2 CTRLS PATH"
+ * line per hierarchy), for a host-side process that serves every guest.
+ */
+int vs_cgroup_save(const VsCgroup *cg, FILE *f);
+int vs_cgroup_load(VsCgroup *cg, const char *text, VsError *err);

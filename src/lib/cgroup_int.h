@@ -45,6 +45,8 @@ typedef struct VsCgBackend {
         int (*plan_swap)(VsCgPlan *p, uint64_t memory, uint64_t swap, bool all);
         int (*plan_cpu)(VsCgPlan *p, const VsCgCpu *cpu, bool all);
         int (*plan_io)(VsCgPlan *p, const VsCgIo *io);
+        /* what controller @ctrl of the cgroup @dfd (@dir) shows a guest's /proc, into @v */
+        void (*view)(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *buf);
         /* write controller @ctrl's settings into the context's @dir */
         int (*write_limits)(const char *dir, const char *ctrl, const VsCgSetting *set, int n,
                             VsError *err);
@@ -67,3 +69,7 @@ bool vs_cg_any_listed(const char *dir);
 /* Write settings into @dirfd (@where: its path, for errors), retrying the ones another refused. */
 int vs_cg_write_all(int dirfd, const VsCgSetting *set, int n, const char *where, VsError *err);
 int vs_cg_write_one(int dirfd, const VsCgSetting *s, const char *where, VsError *err);
+/* The "MAJ:MIN ..." line's device in @v, added if new (NULL when the table is full). */
+int vs_cg_view_dev(VsCgView *v, unsigned maj, unsigned min);
+/* Read the first line of @file into @buf without its newline; false if missing. */
+bool vs_cg_read_line(int dfd, const char *file, char *buf, size_t size);

@@ -2,6 +2,7 @@
 /* cgroup v1 hierarchies: one per controller (or group of them), and name=systemd. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,96 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
 
 static const char *const delegate_files[] = {"cgroup.procs", "tasks", "cgroup.clone_children",
                                              "notify_on_release", NULL};
+
+/* ---- what a guest's /proc shows ------------------------------------------------------ */
+
+/* v1 writes "no limit" as the largest page count: 9223372036854771712 */
+static uint64_t v1_limit(uint64_t v)
+{
+        return v >= (UINT64_MAX >> 1) - 65536 ? VS_UNLIMITED : v;
+}
+
+/* blkio's "MAJ:MIN Read N" lines into the devices' @field (0: bytes, 1: operations) */
+static void blkio_devs(const char *text, VsCgView *v, bool ops)
+{
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                unsigned maj, min;
+                char op[16];
+                unsigned long long n;
+                if (sscanf(l, "%u:%u %15s %llu", &maj, &min, op, &n) != 4)
+                        continue;
+                bool rd = streq(op, "Read"), wr = streq(op, "Write");
+                int i = (rd || wr) ? vs_cg_view_dev(v, maj, min) : -1;
+                if (i < 0)
+                        continue;
+                if (ops)
+                        *(rd ? &v->dev[i].rios : &v->dev[i].wios) = n;
+                else
+                        *(rd ? &v->dev[i].rbytes : &v->dev[i].wbytes) = n;
+        }
+}
+
+static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *buf)
+{
+        (void)dir;
+        uint64_t x;
+        if (streq(ctrl, "memory")) {
+                vs_cg_read_u64(dfd, "memory.usage_in_bytes", &v->mem_current);
+                if (vs_cg_read_u64(dfd, "memory.memsw.usage_in_bytes", &x) &&
+                    v->mem_current != VS_CG_NONE)
+                        v->swap_current = x > v->mem_current ? x - v->mem_current : 0;
+                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) < 0)
+                        return;
+                /* hierarchical_*: the tightest limit of this cgroup and those above it */
+                if (vs_cgroup_kv(buf, "hierarchical_memory_limit", &x) == 0)
+                        v->mem_max = v1_limit(x);
+                if (vs_cgroup_kv(buf, "hierarchical_memsw_limit", &x) == 0) {
+                        x = v1_limit(x);
+                        v->swap_max = x == VS_UNLIMITED || v->mem_max == VS_UNLIMITED ? VS_UNLIMITED
+                                      : x > v->mem_max ? x - v->mem_max
+                                                       : 0;
+                }
+                static const struct {
+                        const char *key;
+                        size_t off;
+                } keys[] = {
+                    {"total_rss", offsetof(VsCgView, anon)},
+                    {"total_cache", offsetof(VsCgView, file)},
+                    {"total_shmem", offsetof(VsCgView, shmem)},
+                    {"total_mapped_file", offsetof(VsCgView, mapped)},
+                    {"total_dirty", offsetof(VsCgView, dirty)},
+                    {"total_writeback", offsetof(VsCgView, writeback)},
+                    {"total_unevictable", offsetof(VsCgView, unevictable)},
+                    {"total_active_anon", offsetof(VsCgView, active_anon)},
+                    {"total_inactive_anon", offsetof(VsCgView, inactive_anon)},
+                    {"total_active_file", offsetof(VsCgView, active_file)},
+                    {"total_inactive_file", offsetof(VsCgView, inactive_file)},
+                };
+                for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+                        vs_cg_kv_into(buf, keys[k].key, (uint64_t *)((char *)v + keys[k].off), 1);
+        } else if (streq(ctrl, "cpu")) {
+                char line[64];
+                long long q;
+                if (vs_cg_read_line(dfd, "cpu.cfs_quota_us", line, sizeof line) &&
+                    sscanf(line, "%lld", &q) == 1)
+                        v->cpu_quota_us = q < 0 ? VS_UNLIMITED : (uint64_t)q;
+                vs_cg_read_u64(dfd, "cpu.cfs_period_us", &v->cpu_period_us);
+        } else if (streq(ctrl, "cpuacct")) {
+                if (vs_cg_read_u64(dfd, "cpuacct.usage_user", &x))
+                        v->cpu_user_us = x / 1000;
+                if (vs_cg_read_u64(dfd, "cpuacct.usage_sys", &x))
+                        v->cpu_system_us = x / 1000;
+        } else if (streq(ctrl, "cpuset")) {
+                vs_cg_read_line(dfd, "cpuset.effective_cpus", v->cpus, sizeof v->cpus);
+        } else if (streq(ctrl, "io")) {
+                if (vs_read_file_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
+                                    VS_CG_BIGFILE) >= 0)
+                        blkio_devs(buf, v, false);
+                if (vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
+                                    VS_CG_BIGFILE) >= 0)
+                        blkio_devs(buf, v, true);
+        }
+}
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
@@ -330,6 +421,7 @@ const VsCgBackend vs_cg_v1 = {
     .delegable = delegable,
     .delegate_files = delegate_files,
     .usage = usage,
+    .view = view,
     .limit_files = limit_files,
     .plan_swap = plan_swap,
     .plan_cpu = plan_cpu,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The cgroup2 tree: one hierarchy, controllers enabled from the parent down. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +183,94 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
 static const char *const delegate_files[] = {"cgroup.procs", "cgroup.threads",
                                              "cgroup.subtree_control", NULL};
 
+/* ---- what a guest's /proc shows ------------------------------------------------------ */
+
+/* The tightest of @file ("max" or bytes) in @dir and the cgroups above it. */
+static uint64_t tightest(const char *dir, const char *file)
+{
+        uint64_t best = VS_UNLIMITED;
+        char path[4200], line[64];
+        snprintf(path, sizeof path, "%s", dir);
+        /* the root has no limit files: stop there */
+        for (int depth = 0; depth < VS_CGROUP_WALK_DEPTH; depth++) {
+                _cleanup_close_ int dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                unsigned long long x;
+                if (dfd < 0 || !vs_cg_read_line(dfd, file, line, sizeof line))
+                        break;
+                if (sscanf(line, "%llu", &x) == 1 && x < best)
+                        best = x;
+                char *slash = strrchr(path, '/');
+                if (!slash || slash == path)
+                        break;
+                *slash = '\0';
+        }
+        return best;
+}
+
+static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *buf)
+{
+        if (streq(ctrl, "memory")) {
+                vs_cg_read_u64(dfd, "memory.current", &v->mem_current);
+                vs_cg_read_u64(dfd, "memory.swap.current", &v->swap_current);
+                v->mem_max = tightest(dir, "memory.max");
+                v->swap_max = tightest(dir, "memory.swap.max");
+                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) < 0)
+                        return;
+                static const struct {
+                        const char *key;
+                        size_t off;
+                } keys[] = {
+                    {"anon", offsetof(VsCgView, anon)},
+                    {"file", offsetof(VsCgView, file)},
+                    {"shmem", offsetof(VsCgView, shmem)},
+                    {"file_mapped", offsetof(VsCgView, mapped)},
+                    {"file_dirty", offsetof(VsCgView, dirty)},
+                    {"file_writeback", offsetof(VsCgView, writeback)},
+                    {"unevictable", offsetof(VsCgView, unevictable)},
+                    {"active_anon", offsetof(VsCgView, active_anon)},
+                    {"inactive_anon", offsetof(VsCgView, inactive_anon)},
+                    {"active_file", offsetof(VsCgView, active_file)},
+                    {"inactive_file", offsetof(VsCgView, inactive_file)},
+                    {"slab_reclaimable", offsetof(VsCgView, slab_reclaimable)},
+                    {"slab_unreclaimable", offsetof(VsCgView, slab_unreclaimable)},
+                    {"kernel_stack", offsetof(VsCgView, kernel_stack)},
+                    {"pagetables", offsetof(VsCgView, pagetables)},
+                };
+                for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+                        vs_cg_kv_into(buf, keys[k].key, (uint64_t *)((char *)v + keys[k].off), 1);
+        } else if (streq(ctrl, "cpu")) {
+                char line[64], q[32];
+                unsigned long long period;
+                if (vs_cg_read_line(dfd, "cpu.max", line, sizeof line) &&
+                    sscanf(line, "%31s %llu", q, &period) == 2) {
+                        v->cpu_quota_us = streq(q, "max") ? VS_UNLIMITED : strtoull(q, NULL, 10);
+                        v->cpu_period_us = period;
+                }
+        } else if (streq(ctrl, "cpuacct")) { /* cpu time is core: cpu.stat */
+                if (vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                        vs_cg_kv_into(buf, "user_usec", &v->cpu_user_us, 1);
+                        vs_cg_kv_into(buf, "system_usec", &v->cpu_system_us, 1);
+                }
+        } else if (streq(ctrl, "cpuset")) {
+                vs_cg_read_line(dfd, "cpuset.cpus.effective", v->cpus, sizeof v->cpus);
+        } else if (streq(ctrl, "io") && vs_read_file_at(dfd, "io.stat", buf, VS_CG_BIGFILE) >= 0) {
+                for (const char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                        unsigned maj, min;
+                        unsigned long long rb, wb, ri, wi;
+                        if (sscanf(l, "%u:%u rbytes=%llu wbytes=%llu rios=%llu wios=%llu", &maj,
+                                   &min, &rb, &wb, &ri, &wi) != 6)
+                                continue;
+                        int i = vs_cg_view_dev(v, maj, min);
+                        if (i < 0)
+                                continue;
+                        v->dev[i].rbytes = rb;
+                        v->dev[i].wbytes = wb;
+                        v->dev[i].rios = ri;
+                        v->dev[i].wios = wi;
+                }
+        }
+}
+
 /* ---- limits ---------------------------------------------------------------------------- */
 
 static const struct VsCgLimitFile limit_files[] = {
@@ -265,6 +355,7 @@ const VsCgBackend vs_cg_v2 = {
     .delegable = delegable,
     .delegate_files = delegate_files,
     .usage = usage,
+    .view = view,
     .limit_files = limit_files,
     .plan_swap = plan_swap,
     .plan_cpu = plan_cpu,

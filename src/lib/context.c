@@ -35,7 +35,12 @@ char *const vs_context_env[] = {env_path, env_home, env_container, NULL};
 #define EXEC_TIMEOUT_MS 30000
 
 /* What the child sends up the sync socket. */
-enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3, MSG_NOTIFY = 4 };
+
+/* The child's seccomp filters: the deny list, and the one a host process answers. */
+typedef struct Filters {
+        VsSeccomp *deny, *notify;
+} Filters;
 typedef struct ChildMsg {
         int type;
         VsError error;
@@ -84,7 +89,7 @@ static int send_fd(int sock, int type, int fd)
  */
 static int keep_only(const int *keep, int n)
 {
-        int sorted[8], m = 0;
+        int sorted[4 + VS_CONTEXT_MAX_OVERLAYS], m = 0;
         for (int i = 0; i < n && m < (int)ARRAY_SIZE(sorted); i++) {
                 if (keep[i] < 0)
                         continue;
@@ -265,7 +270,7 @@ static void reset_signals(void)
 
 /* The last steps before exec, shared by start and join. */
 static int lockdown(const VsRlimit *rlimits, int n_rlimits, bool no_new_privs,
-                    const VsSeccomp *filter, VsCaps caps, VsError *err)
+                    const Filters *filters, VsCaps caps, int sock, VsError *err)
 {
         for (int i = 0; i < n_rlimits; i++)
                 if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0)
@@ -274,7 +279,17 @@ static int lockdown(const VsRlimit *rlimits, int n_rlimits, bool no_new_privs,
         if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return vs_error(err, errno, "set no_new_privs");
         /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */
-        int r = vs_seccomp_load(filter, err);
+        if (filters->notify) {
+                /* first: the deny list may refuse seccomp() itself; its listener to the caller */
+                int fd = vs_seccomp_load_listener(filters->notify, err);
+                if (fd < 0)
+                        return fd;
+                int r = send_fd(sock, MSG_NOTIFY, fd);
+                close(fd);
+                if (r < 0)
+                        return vs_error(err, r, "pass the notification listener to the caller");
+        }
+        int r = vs_seccomp_load(filters->deny, err);
         if (r < 0)
                 return r;
         r = vs_caps_apply(caps, err);
@@ -327,13 +342,17 @@ static VsRootSpec root_spec(const VsContextSpec *spec)
 }
 
 /* Runs in the new context; returns only on failure. */
-static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, VsError *err)
+static int child(const VsContextSpec *spec, const Filters *filters, int sock, VsError *err)
 {
         int r;
         bool userns = spec->userns.count > 0;
 
-        const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
-        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+        int keep[4 + VS_CONTEXT_MAX_OVERLAYS] = {sock, spec->stdio[0], spec->stdio[1],
+                                                 spec->stdio[2]};
+        int n_keep = 4;
+        for (int i = 0; i < spec->root.n_overlays && i < VS_CONTEXT_MAX_OVERLAYS; i++)
+                keep[n_keep++] = spec->root.overlays[i].fd;
+        if (keep_only(keep, n_keep) < 0)
                 return vs_error(err, errno, "close inherited fds");
         /* A dead caller mid-setup must not leave a half-made context behind. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -409,7 +428,8 @@ static int child(const VsContextSpec *spec, const VsSeccomp *filter, int sock, V
         r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps, sock,
+                     err);
         if (r < 0)
                 return r;
         if (!spec->argv)
@@ -459,11 +479,14 @@ static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
                         return -(m.error.code ? m.error.code : EIO);
                 }
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                if ((m.type != MSG_PTY && m.type != MSG_PIDFD) || !c || c->cmsg_type != SCM_RIGHTS)
+                if ((m.type != MSG_PTY && m.type != MSG_PIDFD && m.type != MSG_NOTIFY) || !c ||
+                    c->cmsg_type != SCM_RIGHTS)
                         return vs_error(err, EPROTO, "unexpected message from the context");
                 int fd;
                 memcpy(&fd, CMSG_DATA(c), sizeof fd);
-                int *slot = m.type == MSG_PTY ? &ctx->pty_master : &ctx->pidfd;
+                int *slot = m.type == MSG_PTY     ? &ctx->pty_master
+                            : m.type == MSG_PIDFD ? &ctx->pidfd
+                                                  : &ctx->notify;
                 if (*slot >= 0) {
                         close(fd);
                         return vs_error(err, EPROTO, "a second descriptor from the context");
@@ -566,8 +589,12 @@ static int send_trees(int sock, const VsContextSpec *spec, pid_t pid, VsError *e
 
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
-        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
-        VsSeccomp *filter = NULL;
+        VsContext ctx = {.pid = 0,
+                         .pidfd = -EBADF,
+                         .pty_master = -EBADF,
+                         .notify = -EBADF,
+                         .cgroup = VS_CGROUP_INIT};
+        Filters filters = {NULL, NULL};
         int sv[2] = {-EBADF, -EBADF};
         int r;
 
@@ -578,6 +605,9 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (spec->seccomp.userns && !userns)
                 return vs_error_input(err, "the user-namespace seccomp filter needs a user "
                                            "namespace (no id range given)");
+        if (spec->root.n_overlays > VS_CONTEXT_MAX_OVERLAYS)
+                return vs_error_input(err, "too many files to bind over (at most %d)",
+                                      VS_CONTEXT_MAX_OVERLAYS);
         if (spec->root.n_binds > VS_MAX_PASS_FDS - 2)
                 return vs_error_input(err, "too many bind mounts (at most %d)",
                                       VS_MAX_PASS_FDS - 2);
@@ -585,7 +615,9 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (r < 0)
                 return r;
 
-        r = vs_seccomp_build(&spec->seccomp, &filter, err);
+        r = vs_seccomp_build(&spec->seccomp, &filters.deny, err);
+        if (r == 0)
+                r = vs_seccomp_build_notify(spec->notify, &filters.notify, err);
         if (r < 0)
                 return r;
         r = vs_cgroup_create(&ctx.cgroup, spec->cgroup_parent ? spec->cgroup_parent : "/vserver",
@@ -630,7 +662,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (pid == 0) {
                 VsError cerr = {0};
                 close(sv[0]);
-                child_exit(sv[1], child(spec, filter, sv[1], &cerr),
+                child_exit(sv[1], child(spec, &filters, sv[1], &cerr),
                            &cerr); /* returns on failure */
         }
         ctx.pid = (pid_t)pid;
@@ -660,7 +692,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (r < 0)
                 goto fail;
         vs_closep(&sv[0]);
-        vs_seccomp_free(filter);
+        vs_seccomp_free(filters.deny);
+        vs_seccomp_free(filters.notify);
         *ret = ctx;
         return 0;
 
@@ -670,7 +703,8 @@ fail:
 out:
         vs_closep(&sv[0]);
         vs_closep(&sv[1]);
-        vs_seccomp_free(filter);
+        vs_seccomp_free(filters.deny);
+        vs_seccomp_free(filters.notify);
         return r;
 }
 
@@ -689,7 +723,8 @@ int vs_context_destroy(VsContext *ctx, VsError *err)
         int r = vs_cgroup_destroy(&ctx->cgroup, err);
         vs_closep(&ctx->pidfd);
         vs_closep(&ctx->pty_master);
-        ctx->pidfd = ctx->pty_master = -EBADF;
+        vs_closep(&ctx->notify);
+        ctx->pidfd = ctx->pty_master = ctx->notify = -EBADF;
         return r;
 }
 
@@ -697,7 +732,8 @@ void vs_context_release(VsContext *ctx)
 {
         vs_closep(&ctx->pidfd);
         vs_closep(&ctx->pty_master);
-        ctx->pidfd = ctx->pty_master = -EBADF;
+        vs_closep(&ctx->notify);
+        ctx->pidfd = ctx->pty_master = ctx->notify = -EBADF;
         vs_cgroup_release(&ctx->cgroup);
 }
 
@@ -705,7 +741,7 @@ void vs_context_release(VsContext *ctx)
  * The joining command, born inside every namespace of the guest (the
  * intermediate entered them); returns only on failure.
  */
-static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns, int sock,
+static int join_child(const VsJoinSpec *spec, const Filters *filters, bool userns, int sock,
                       VsError *err)
 {
         char go;
@@ -738,7 +774,8 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool user
         r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filter, spec->caps, err);
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps, sock,
+                     err);
         if (r < 0)
                 return r;
         const char *file = spec->path ? spec->path : spec->argv[0];
@@ -753,7 +790,7 @@ static int join_child(const VsJoinSpec *spec, const VsSeccomp *filter, bool user
  * never shows the host's mounts or sockets through /proc/PID.  Its parent
  * is the caller (CLONE_PARENT), whom its pidfd goes to.
  */
-static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bool userns, int cgfd,
+static int join_intermediate(const VsJoinSpec *spec, const Filters *filters, bool userns, int cgfd,
                              int sock, VsError *err)
 {
         const int keep[] = {sock,           spec->stdio[0], spec->stdio[1],
@@ -782,7 +819,7 @@ static int join_intermediate(const VsJoinSpec *spec, const VsSeccomp *filter, bo
                 if (cgfd >= 0)
                         close(cgfd);
                 /* v1 placement is the caller's, after our pidfd reaches it; returns on failure */
-                child_exit(sock, join_child(spec, filter, userns, sock, &cerr), &cerr);
+                child_exit(sock, join_child(spec, filters, userns, sock, &cerr), &cerr);
         }
         /* with whether it was born in the cgroup2 leaf: the caller moves it otherwise */
         int r = send_fd_value(sock, MSG_PIDFD, pidfd, into);
@@ -806,8 +843,12 @@ int vs_context_own_userns(pid_t pid, bool *ret, VsError *err)
 
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
 {
-        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .cgroup = VS_CGROUP_INIT};
-        VsSeccomp *filter = NULL;
+        VsContext ctx = {.pid = 0,
+                         .pidfd = -EBADF,
+                         .pty_master = -EBADF,
+                         .notify = -EBADF,
+                         .cgroup = VS_CGROUP_INIT};
+        Filters filters = {NULL, NULL};
         int sv[2] = {-EBADF, -EBADF};
         int mid_pidfd = -EBADF;
         int r;
@@ -830,7 +871,9 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (spec->seccomp.userns && !userns)
                 return vs_error_input(err, "the user-namespace seccomp filter needs a guest with "
                                            "a user namespace of its own");
-        r = vs_seccomp_build(&spec->seccomp, &filter, err);
+        r = vs_seccomp_build(&spec->seccomp, &filters.deny, err);
+        if (r == 0)
+                r = vs_seccomp_build_notify(spec->notify, &filters.notify, err);
         if (r < 0)
                 return r;
         r = vs_cgroup_of_pid(&ctx.cgroup, init, err);
@@ -860,8 +903,8 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 VsError cerr = {0};
                 close(sv[0]);
                 child_exit(sv[1],
-                           join_intermediate(spec, filter, userns, vs_cgroup_clone_fd(&ctx.cgroup),
-                                             sv[1], &cerr),
+                           join_intermediate(spec, &filters, userns,
+                                             vs_cgroup_clone_fd(&ctx.cgroup), sv[1], &cerr),
                            &cerr);
         }
         vs_closep(&sv[1]);
@@ -891,7 +934,8 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
                 goto fail;
         vs_cgroup_release(&ctx.cgroup);
         vs_closep(&sv[0]);
-        vs_seccomp_free(filter);
+        vs_seccomp_free(filters.deny);
+        vs_seccomp_free(filters.notify);
         *ret = ctx;
         return 0;
 fail:
@@ -901,6 +945,7 @@ out:
         vs_closep(&mid_pidfd);
         vs_closep(&sv[0]);
         vs_closep(&sv[1]);
-        vs_seccomp_free(filter);
+        vs_seccomp_free(filters.deny);
+        vs_seccomp_free(filters.notify);
         return r;
 }

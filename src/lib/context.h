@@ -30,6 +30,8 @@ typedef enum VsNetMode {
 /* The environment a context's processes start with: PATH, HOME=/root, container=vserver. */
 extern char *const vs_context_env[];
 
+#define VS_CONTEXT_MAX_OVERLAYS 32
+
 typedef struct VsContextSpec {
         const char *name;          /* names the cgroup and prefixes errors */
         const char *cgroup_parent; /* "/abs" or "relative/to/our/own/cgroup" */
@@ -48,6 +50,7 @@ typedef struct VsContextSpec {
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;
+        unsigned notify; /* VS_NOTIFY_*: syscalls a host process answers (ctx.notify) */
         const VsRlimit *rlimits;
         int n_rlimits;
         VsNetMode net;
@@ -77,6 +80,7 @@ typedef struct VsJoinSpec {
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;
+        unsigned notify; /* as in VsContextSpec */
         const VsRlimit *rlimits;
         int n_rlimits;
         bool tty;     /* a pty from the guest's devpts; -1 in @stdio takes it */
@@ -87,6 +91,7 @@ typedef struct VsContext {
         pid_t pid; /* in our pid namespace */
         int pidfd;
         int pty_master; /* with spec.tty or console, else -EBADF */
+        int notify;     /* with spec.notify: the listener of its uname/sysinfo filter */
         VsCgroup cgroup;
 } VsContext;
 

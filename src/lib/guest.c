@@ -23,6 +23,7 @@
 #include "console.h"
 #include "context.h"
 #include "ctxid.h"
+#include "viewd.h"
 #include "limits.h"
 #include "util.h"
 
@@ -315,14 +316,40 @@ int vs_guest_range(const VsGuest *g, bool allocate, VsIdRange *ret, VsError *err
         return r < 0 ? r : 0;
 }
 
-static int isolate_cb(const VsCgroup *cg, void *data, VsError *err)
+unsigned vs_guest_notify(const VsGuestConfig *c)
 {
-        return vs_net_isolate_start(data, cg, err);
+        if (!c->views)
+                return 0;
+        bool uname = c->uname_release[0] || c->uname_version[0] || c->uname_machine[0];
+        return VS_NOTIFY_SYSINFO | (uname ? VS_NOTIFY_UNAME : 0);
+}
+
+/* What a start does once the guest's cgroup exists, and once its PID 1 does. */
+typedef struct StartHooks {
+        const VsGuest *g;
+        VsNetSpec *net;
+} StartHooks;
+
+static int views_record(const VsGuest *g, const VsCgroup *cg, pid_t init, VsError *err)
+{
+        VsViewUname u = {g->cfg.uname_release, g->cfg.uname_version, g->cfg.uname_machine};
+        return vs_views_register(g->cfg.context, cg, g->cgroup_parent, g->cfg.name, init, &u, err);
+}
+
+static int cgroup_cb(const VsCgroup *cg, void *data, VsError *err)
+{
+        StartHooks *h = data;
+        int r = h->g->cfg.net == VS_NET_ISOLATE ? vs_net_isolate_start(h->net, cg, err) : 0;
+        /* recorded before PID 1 runs: its first read of /proc/meminfo is its own */
+        if (r == 0 && h->g->cfg.views)
+                r = views_record(h->g, cg, 0, err);
+        return r;
 }
 
 static int netns_cb(pid_t pid, int pidfd, void *data, VsError *err)
 {
-        return vs_net_netns_setup(data, pid, pidfd, err);
+        StartHooks *h = data;
+        return vs_net_netns_setup(h->net, pid, pidfd, err);
 }
 
 /*
@@ -476,15 +503,48 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.net = g->cfg.net;
         spec.console = true; /* a pty of its own, kept by the console keeper */
         spec.limits = &g->cfg.limits;
-        if (g->cfg.net == VS_NET_ISOLATE)
-                spec.net_cgroup = isolate_cb;
-        else if (g->cfg.net == VS_NET_NETNS)
+        spec.notify = vs_guest_notify(&g->cfg);
+        StartHooks hooks = {.g = g, .net = &net};
+        spec.net_cgroup = cgroup_cb;
+        if (g->cfg.net == VS_NET_NETNS)
                 spec.net_child = netns_cb;
-        spec.net_data = &net;
+        spec.net_data = &hooks;
 
-        VsContext ctx;
+        /* its own /proc views: bound from the one view server (started if none runs) */
+        int gate = -EBADF, view_fds[VS_VIEW_N];
+        struct VsOverlay overlays[VS_VIEW_N];
+        for (int i = 0; i < VS_VIEW_N; i++)
+                view_fds[i] = -EBADF;
+        if (g->cfg.views) {
+                r = vs_views_ensure(&gate, err);
+                if (r == 0)
+                        r = vs_views_open(g->cfg.uname_release[0] || g->cfg.uname_version[0],
+                                          view_fds, err);
+                if (r < 0) {
+                        vs_closep(&gate);
+                        return vs_error_prefix(err, "its /proc views");
+                }
+                for (int i = 0; i < VS_VIEW_N; i++)
+                        if (view_fds[i] >= 0)
+                                overlays[spec.root.n_overlays++] =
+                                    (struct VsOverlay){view_fds[i], vs_view_files[i].target};
+                spec.root.overlays = overlays;
+        }
+
+        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .notify = -EBADF};
         r = vs_context_start(&spec, &ctx, err);
+        for (int i = 0; i < VS_VIEW_N; i++)
+                vs_closep(&view_fds[i]);
+        if (r == 0 && g->cfg.views)
+                r = views_record(g, &ctx.cgroup, ctx.pid, err);
+        /* its uname and sysinfo are the server's to answer: it holds the listener now */
+        if (r == 0 && ctx.notify >= 0)
+                r = vs_views_give(g->cfg.context, ctx.notify, err);
+        vs_closep(&gate);
+        if (r < 0 && ctx.pid > 0) /* started, but not recorded */
+                (void)vs_context_destroy(&ctx, NULL);
         if (r < 0) {
+                vs_views_unregister(g->cfg.context);
                 net_cleanup(g);
                 return r;
         }
@@ -494,6 +554,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 /* a guest whose console nobody reads would block on it: fail whole */
                 (void)vs_context_destroy(&ctx, NULL);
                 net_cleanup(g);
+                vs_views_unregister(g->cfg.context);
                 return r;
         }
         /* for stop and delete: what it runs with, whatever its file says later */
@@ -622,6 +683,7 @@ int vs_guest_stop(VsGuest *g, unsigned timeout, bool *ret_forced, VsError *err)
                 started_path(g, note, sizeof note);
                 unlink(note);
                 vs_ctxid_forget_running(g);
+                vs_views_unregister(g->cfg.context);
         }
 out:
         vs_guest_state_release(&st);

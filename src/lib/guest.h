@@ -76,6 +76,8 @@ typedef struct VsLimitReport {
 /* Every limit of @g (@st: running or not) in the order the files are written. */
 int vs_guest_limits(const VsGuest *g, const VsGuestState *st, VsLimitReport *r, VsError *err);
 void vs_limit_report_free(VsLimitReport *r);
+/* The system calls the view server answers for @g's processes (VS_NOTIFY_*). */
+unsigned vs_guest_notify(const VsGuestConfig *c);
 /* Note g->cfg's limits and rlimits as the running guest's (after a live change). */
 int vs_guest_note_limits(const VsGuest *g, VsError *err);
 /* Paths only: for a guest being built, or one whose file is broken. */

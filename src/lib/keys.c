@@ -117,6 +117,8 @@ static bool *flag_of(VsGuestConfig *g, const char *section, const char *name)
                 return &g->netcfg.nat;
         if (streq(name, "userns"))
                 return &g->userns;
+        if (streq(name, "views"))
+                return &g->views;
         if (streq(name, "allow-userns"))
                 return &g->allow_userns;
         return streq(name, "no-new-privs") ? &g->no_new_privs : NULL;
@@ -139,6 +141,45 @@ static int set_guest_flag(VsGuestConfig *g, const char *name, const char *v, cha
 static void write_autostart(const VsGuestConfig *g, FILE *f)
 {
         fprintf(f, "autostart = %s\n", g->autostart ? "yes" : "no");
+}
+
+static void write_views(const VsGuestConfig *g, FILE *f)
+{
+        if (!g->views)
+                fprintf(f, "views = no\n");
+}
+
+static char *uname_field(VsGuestConfig *g, const char *name)
+{
+        return streq(name, "uname.release")   ? g->uname_release
+               : streq(name, "uname.version") ? g->uname_version
+                                              : g->uname_machine;
+}
+
+static int set_uname(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
+{
+        size_t n = strlen(v);
+        if (n == 0 || n > 64)
+                BAD("\"%s\": say 1 to 64 characters", v);
+        for (const char *p = v; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        BAD("\"%s\" has a control character", v);
+        if (streq(name, "uname.machine"))
+                for (const char *p = v; *p; p++)
+                        if (*p == ' ' || *p == '/')
+                                BAD("\"%s\" is not a machine name (say x86_64, i686, ...)", v);
+        snprintf(uname_field(g, name), 65, "%s", v);
+        return 0;
+}
+
+static void write_uname(const VsGuestConfig *g, FILE *f)
+{
+        if (g->uname_release[0])
+                fprintf(f, "uname.release = %s\n", g->uname_release);
+        if (g->uname_version[0])
+                fprintf(f, "uname.version = %s\n", g->uname_version);
+        if (g->uname_machine[0])
+                fprintf(f, "uname.machine = %s\n", g->uname_machine);
 }
 
 static int set_tmp(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
@@ -476,6 +517,14 @@ const VsKey vs_keys[] = {
      "seconds before stop kills"},
     {"guest", "autostart", set_guest_flag, write_autostart, 0, NULL, "start --autostart starts it"},
     {"guest", "tmp", set_tmp, write_tmp, 0, NULL, "/tmp: tmpfs or disk"},
+    {"guest", "views", set_guest_flag, write_views, 0, "views",
+     "its own /proc/meminfo, cpuinfo, stat, loadavg, swaps, diskstats (default yes)", "yes|no"},
+    {"guest", "uname.release", set_uname, write_uname, 0, "uname-release",
+     "the kernel release uname -r shows inside (default: the host's)", "STRING"},
+    {"guest", "uname.version", set_uname, NULL, 0, "uname-version",
+     "the kernel version uname -v shows inside", "STRING"},
+    {"guest", "uname.machine", set_uname, NULL, 0, "uname-machine",
+     "the machine uname -m shows inside, e.g. i686", "STRING"},
 
     {"net", "mode", set_mode, write_mode, 0, "net",
      "isolate (default): the host's stack, kept to the guest's addresses; netns: its own stack on "

@@ -529,6 +529,17 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
                 r = apply_binds(rootfd, spec, err);
         if (r == 0)
                 r = mask_paths(rootfd, err);
+        for (int i = 0; r == 0 && i < spec->n_overlays; i++) {
+                const struct VsOverlay *o = &spec->overlays[i];
+                _cleanup_close_ int t =
+                    vs_openat2(rootfd, skip_slashes(o->target), O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                if (t < 0)
+                        continue; /* nothing there to cover */
+                r = attach(o->fd, t);
+                if (r < 0)
+                        r = vs_error(err, r, "bind the view over %s", o->target);
+        }
         return r;
 }
 

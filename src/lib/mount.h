@@ -33,6 +33,16 @@ typedef struct VsRootSpec {
         int rootfs_fd;       /* -1: clone @rootfs here */
         int sysfs_fd;        /* -1: mount sysfs here */
         const int *bind_fds; /* NULL: open each bind's source here */
+        /*
+         * Files bound over the guest's own last, after /proc and /sys are in
+         * place and masked (the /proc views): detached mounts the caller
+         * made; a target that is not there is left alone.
+         */
+        const struct VsOverlay {
+                int fd;
+                const char *target;
+        } * overlays;
+        int n_overlays;
 } VsRootSpec;
 
 /*

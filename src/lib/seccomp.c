@@ -380,6 +380,45 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         return 0;
 }
 
+int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err)
+{
+        *ret = NULL;
+        if (!what)
+                return 0;
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx)
+                return vs_error(err, ENOMEM, "seccomp_init");
+        int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+        if (r == 0 && (what & VS_NOTIFY_UNAME))
+                r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(uname), 0);
+        if (r == 0 && (what & VS_NOTIFY_SYSINFO))
+                r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(sysinfo), 0);
+        if (r < 0)
+                r = vs_error(err, -r, "the uname/sysinfo notification filter");
+        VsSeccomp *f = NULL;
+        if (r == 0) {
+                f = calloc(1, sizeof *f);
+                r = f ? export_program(ctx, f, err) : vs_error(err, ENOMEM, "seccomp");
+        }
+        seccomp_release(ctx);
+        if (r < 0) {
+                vs_seccomp_free(f);
+                return r;
+        }
+        *ret = f;
+        return 0;
+}
+
+int vs_seccomp_load_listener(const VsSeccomp *f, VsError *err)
+{
+        struct sock_fprog prog = {.len = f->len, .filter = f->insns};
+        long fd =
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+        if (fd < 0)
+                return vs_error(err, errno, "load the uname/sysinfo notification filter");
+        return (int)fd;
+}
+
 int vs_seccomp_load(const VsSeccomp *f, VsError *err)
 {
         if (!f)

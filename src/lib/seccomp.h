@@ -36,6 +36,16 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
 /* Load into the calling thread; safe to call in the child after clone. */
 int vs_seccomp_load(const VsSeccomp *f, VsError *err);
 void vs_seccomp_free(VsSeccomp *f);
+
+/*
+ * The system calls a host process answers for the guest (seccomp user
+ * notification): uname(2) (the uname keys) and sysinfo(2) (the views).
+ * Native ones only: another architecture's (i386 binaries) run as they are.
+ */
+enum { VS_NOTIFY_UNAME = 1 << 0, VS_NOTIFY_SYSINFO = 1 << 1 };
+int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err);
+/* Load it into the calling thread: its listener's fd (close-on-exec), or -errno. */
+int vs_seccomp_load_listener(const VsSeccomp *f, VsError *err);
 /* The compiled classic-BPF program (for the build-time generator and tests). */
 struct sock_filter;
 void vs_seccomp_program(const VsSeccomp *f, const struct sock_filter **ret_insns,

@@ -1,0 +1,641 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The view server: every guest's /proc views from one FUSE mount (libfuse3). */
+#define FUSE_USE_VERSION 31
+#include "viewd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/sysinfo.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define MAX_GUESTS    4096
+#define MAX_THREADS   65536      /* a sample reads at most this many of a guest's threads */
+#define CACHE_MAX     (32 << 20) /* texts kept for open files, all guests together */
+#define HOST_FILE_MAX (1 << 20)  /* the host files the views are made from */
+#define SAMPLE_S      5
+#define VIEW_SIZE     (4 << 20) /* the size a view claims (see op_getattr) */
+
+typedef struct Guest {
+        char id[32];
+        VsViewRecord rec;
+        VsViewState st;
+} Guest;
+
+static struct {
+        pthread_mutex_t lock;
+        Guest *g[MAX_GUESTS];
+        int n;
+        struct timespec reg_mtime;
+        size_t cached;
+        time_t idle_since; /* 0: busy */
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* An open file: which view, for whom, the text made at its first read. */
+typedef struct Handle {
+        VsViewFile file;
+        char id[32]; /* "" = not a guest's: the host's own file */
+        char *text;
+        size_t len;
+} Handle;
+
+static void guest_free(Guest *g)
+{
+        if (!g)
+                return;
+        vs_view_record_release(&g->rec);
+        free(g);
+}
+
+/* Read the records again if the directory changed; keeps the load of guests that stay. */
+static void reload(void)
+{
+        struct stat st;
+        if (stat(VS_VIEWS_REG, &st) < 0)
+                st.st_mtim = (struct timespec){0};
+        if (st.st_mtim.tv_sec == S.reg_mtime.tv_sec && st.st_mtim.tv_nsec == S.reg_mtime.tv_nsec &&
+            S.n)
+                return;
+        S.reg_mtime = st.st_mtim;
+        Guest *next[MAX_GUESTS];
+        int n = 0;
+        DIR *d = opendir(VS_VIEWS_REG);
+        for (struct dirent *e; d && (e = readdir(d)) && n < MAX_GUESTS;) {
+                if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof next[0]->id)
+                        continue;
+                Guest *old = NULL;
+                for (int i = 0; i < S.n && !old; i++)
+                        if (S.g[i] && streq(S.g[i]->id, e->d_name))
+                                old = S.g[i];
+                if (old) {
+                        next[n++] = old;
+                        for (int i = 0; i < S.n; i++)
+                                if (S.g[i] == old)
+                                        S.g[i] = NULL;
+                        continue;
+                }
+                char text[16384];
+                if (vs_read_file_at(dirfd(d), e->d_name, text, sizeof text) <= 0)
+                        continue;
+                Guest *g = calloc(1, sizeof *g);
+                if (!g)
+                        continue;
+                VsError err = {0};
+                if (vs_view_record_parse(text, &g->rec, &err) < 0) {
+                        free(g);
+                        continue;
+                }
+                snprintf(g->id, sizeof g->id, "%s", e->d_name);
+                g->st.rotate = g->rec.rotate;
+                g->st.started_ns = g->rec.started_ns;
+                snprintf(g->st.release, sizeof g->st.release, "%s", g->rec.release);
+                snprintf(g->st.version, sizeof g->st.version, "%s", g->rec.version);
+                next[n++] = g;
+        }
+        if (d)
+                closedir(d);
+        for (int i = 0; i < S.n; i++)
+                guest_free(S.g[i]);
+        memcpy(S.g, next, (size_t)n * sizeof *next);
+        S.n = n;
+}
+
+/* The guest @tid belongs to, by the cgroup the kernel says it is in; NULL: none. */
+static Guest *guest_of(pid_t tid)
+{
+        char path[64], buf[8192];
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int)tid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
+                return NULL;
+        reload();
+        for (int i = 0; i < S.n; i++) {
+                const char *m = S.g[i]->rec.match;
+                size_t len = strlen(m);
+                for (const char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+                        if (strncmp(l, m, len) == 0 && (l[len] == '/' || l[len] == '\n' || !l[len]))
+                                return S.g[i];
+        }
+        return NULL;
+}
+
+static Guest *guest_by_id(const char *id)
+{
+        for (int i = 0; i < S.n; i++)
+                if (streq(S.g[i]->id, id))
+                        return S.g[i];
+        return NULL;
+}
+
+static int file_of(const char *path)
+{
+        for (int i = 0; i < VS_VIEW_N; i++)
+                if (path[0] == '/' && streq(path + 1, vs_view_files[i].name))
+                        return i;
+        return -1;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+        (void)fi;
+        memset(st, 0, sizeof *st);
+        st->st_nlink = 1;
+        if (streq(path, "/")) {
+                st->st_mode = S_IFDIR | 0555;
+                st->st_nlink = 2;
+                return 0;
+        }
+        if (file_of(path) < 0)
+                return -ENOENT;
+        /*
+         * Not 0 as /proc's own: sendfile and splice (busybox cat) go through
+         * the page cache, which stops at the size; a short read there sets the
+         * size to where the text ends, and every open asks again.
+         */
+        st->st_mode = S_IFREG | 0444;
+        st->st_size = VIEW_SIZE;
+        return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+        (void)off, (void)fi, (void)flags;
+        if (!streq(path, "/"))
+                return -ENOTDIR;
+        fill(buf, ".", NULL, 0, 0);
+        fill(buf, "..", NULL, 0, 0);
+        for (int i = 0; i < VS_VIEW_N; i++)
+                fill(buf, vs_view_files[i].name, NULL, 0, 0);
+        return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+        int f = file_of(path);
+        if (f < 0)
+                return -ENOENT;
+        if ((fi->flags & O_ACCMODE) != O_RDONLY)
+                return -EACCES;
+        Handle *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        h->file = (VsViewFile)f;
+        pthread_mutex_lock(&S.lock);
+        Guest *g = guest_of(fuse_get_context()->pid);
+        if (g)
+                snprintf(h->id, sizeof h->id, "%s", g->id);
+        pthread_mutex_unlock(&S.lock);
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->direct_io = 1;
+        fi->nonseekable = 0;
+        return 0;
+}
+
+/* The text of @h's file now: the guest's view, or the host's own file for anyone else. */
+static char *make(const Handle *h, size_t *len)
+{
+        const VsViewDef *def = &vs_view_files[h->file];
+        char *host = NULL;
+        if (def->host) {
+                host = malloc(HOST_FILE_MAX);
+                if (!host || vs_read_file_at(AT_FDCWD, def->host, host, HOST_FILE_MAX) < 0) {
+                        host = NULL;
+                }
+        }
+        char *text = NULL;
+        pthread_mutex_lock(&S.lock);
+        Guest *g = h->id[0] ? guest_by_id(h->id) : NULL;
+        if (g) {
+                struct timespec b, r;
+                clock_gettime(CLOCK_BOOTTIME, &b);
+                clock_gettime(CLOCK_REALTIME, &r);
+                VsError err = {0};
+                if (vs_cgroup_view(&g->rec.cg, &g->st.cg, &err) == 0)
+                        text = vs_view_make(
+                            h->file, &g->st, host,
+                            (uint64_t)b.tv_sec * 1000000000ULL + (uint64_t)b.tv_nsec, r.tv_sec);
+        }
+        pthread_mutex_unlock(&S.lock);
+        if (!g) {
+                /* not a guest (the host, or a guest gone): the file as the host has it */
+                const char *src = def->host && streq(def->host, def->target) ? NULL : def->target;
+                if (src) {
+                        free(host);
+                        host = malloc(HOST_FILE_MAX);
+                        if (host && vs_read_file_at(AT_FDCWD, src, host, HOST_FILE_MAX) < 0) {
+                                free(host);
+                                host = NULL;
+                        }
+                }
+                text = host ? strdup(host) : NULL;
+        }
+        free(host);
+        *len = text ? strlen(text) : 0;
+        return text;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        (void)path;
+        Handle *h = (Handle *)(uintptr_t)fi->fh;
+        char *text = h->text;
+        size_t len = h->len;
+        if (!text || off == 0) {
+                /* a read from the start makes it anew; a later one goes on in the same text */
+                text = make(h, &len);
+                if (!text)
+                        return -EIO;
+                pthread_mutex_lock(&S.lock);
+                if (h->text) {
+                        S.cached -= h->len;
+                        free(h->text);
+                        h->text = NULL;
+                }
+                if (S.cached + len <= CACHE_MAX) {
+                        h->text = text;
+                        h->len = len;
+                        S.cached += len;
+                }
+                pthread_mutex_unlock(&S.lock);
+        }
+        size_t n = 0;
+        if (off >= 0 && (size_t)off < len) {
+                n = len - (size_t)off < size ? len - (size_t)off : size;
+                memcpy(buf, text + off, n);
+        }
+        if (text != h->text)
+                free(text);
+        return (int)n;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+        (void)path;
+        Handle *h = (Handle *)(uintptr_t)fi->fh;
+        pthread_mutex_lock(&S.lock);
+        if (h->text)
+                S.cached -= h->len;
+        pthread_mutex_unlock(&S.lock);
+        free(h->text);
+        free(h);
+        return 0;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+        (void)conn;
+        cfg->direct_io = 1;
+        cfg->kernel_cache = 0;
+        cfg->entry_timeout = 3600;
+        cfg->attr_timeout = 0;
+        cfg->negative_timeout = 3600;
+        return NULL;
+}
+
+/* ---- load averages: every guest's runnable and blocked threads, every 5 s -------------- */
+
+typedef struct Count {
+        unsigned running, blocked, threads, lastpid;
+} Count;
+
+static void count_thread(int taskfd, const char *tid, Count *c)
+{
+        char path[96], buf[2048];
+        snprintf(path, sizeof path, "%s/status", tid);
+        if (vs_read_file_at(taskfd, path, buf, sizeof buf) <= 0)
+                return;
+        c->threads++;
+        const char *s = strstr(buf, "\nState:\t");
+        if (s && s[8] == 'R')
+                c->running++;
+        else if (s && s[8] == 'D')
+                c->blocked++;
+        /* NSpid: the last number is the pid in the guest's own namespace */
+        const char *p = strstr(buf, "\nNSpid:");
+        if (p) {
+                const char *eol = strchr(p + 1, '\n');
+                const char *last = NULL;
+                for (const char *q = p + 7; *q && (!eol || q < eol); q++)
+                        if ((*q == '\t' || *q == ' ') && q[1] >= '0' && q[1] <= '9')
+                                last = q + 1;
+                unsigned v = last ? (unsigned)strtoul(last, NULL, 10) : 0;
+                if (v > c->lastpid)
+                        c->lastpid = v;
+        }
+}
+
+static int count_pid(pid_t pid, void *data)
+{
+        Count *c = data;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return 0;
+        }
+        for (struct dirent *e; (e = readdir(d)) && c->threads < MAX_THREADS;)
+                if (e->d_name[0] != '.')
+                        count_thread(dirfd(d), e->d_name, c);
+        closedir(d);
+        return c->threads >= MAX_THREADS;
+}
+
+static void *sampler(void *arg)
+{
+        (void)arg;
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+        for (;;) {
+                sleep(SAMPLE_S);
+                pthread_mutex_lock(&S.lock);
+                reload();
+                for (int i = 0; i < S.n; i++) {
+                        Count c = {0};
+                        vs_cgroup_foreach_pid(&S.g[i]->rec.cg, count_pid, &c);
+                        VsViewState *st = &S.g[i]->st;
+                        vs_view_load_sample(st, c.running + c.blocked);
+                        st->running = c.running;
+                        st->blocked = c.blocked;
+                        st->threads = c.threads;
+                        st->lastpid = c.lastpid;
+                }
+                time_t now = time(NULL);
+                bool idle = S.n == 0;
+                if (!idle)
+                        S.idle_since = 0;
+                else if (!S.idle_since)
+                        S.idle_since = now;
+                bool stop = idle && now - S.idle_since >= VS_VIEWS_IDLE_S;
+                pthread_mutex_unlock(&S.lock);
+                if (stop) {
+                        /* no start may be under way (they hold the gate shared) */
+                        int gate = open(VS_VIEWS_GATE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+                        if (gate >= 0 && flock(gate, LOCK_EX | LOCK_NB) == 0) {
+                                pthread_mutex_lock(&S.lock);
+                                S.reg_mtime = (struct timespec){0};
+                                reload();
+                                bool still = S.n == 0;
+                                pthread_mutex_unlock(&S.lock);
+                                if (still) {
+                                        /* the gate stays ours until we are gone */
+                                        kill(getpid(), SIGTERM);
+                                        return NULL;
+                                }
+                        }
+                        if (gate >= 0)
+                                close(gate);
+                }
+        }
+        return NULL;
+}
+
+/* ---- uname(2) and sysinfo(2): seccomp notifications from the guests' filters ---------- */
+
+#define MAX_LISTENERS 4096
+
+typedef struct Listener {
+        int fd;
+        char id[32]; /* the guest's context id */
+} Listener;
+
+/* Write @len bytes at @addr of the process that asked, if the request still stands. */
+static int put_user(int listener, const struct seccomp_notif *req, const void *buf, size_t len)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%u/mem", req->pid);
+        _cleanup_close_ int mem = open(path, O_RDWR | O_CLOEXEC);
+        if (mem < 0)
+                return -ESRCH;
+        /* the pid may have been reused before the open: the request tells */
+        if (seccomp_notify_id_valid(listener, req->id) != 0)
+                return -ESRCH;
+        ssize_t n = pwrite(mem, buf, len, (off_t)req->data.args[0]);
+        return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int answer_uname(int listener, const struct seccomp_notif *req, const Guest *g, int host_uts)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%u/ns/uts", req->pid);
+        _cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || seccomp_notify_id_valid(listener, req->id) != 0)
+                return -ESRCH;
+        /* its host and domain name are its UTS namespace's: ask there (this thread only) */
+        struct utsname u;
+        if (setns(ns, CLONE_NEWUTS) < 0)
+                return -errno;
+        int r = uname(&u) < 0 ? -errno : 0;
+        if (setns(host_uts, CLONE_NEWUTS) < 0)
+                abort(); /* a thread left in a guest's namespace must not go on */
+        if (r < 0)
+                return r;
+        if (g->rec.release[0])
+                snprintf(u.release, sizeof u.release, "%s", g->rec.release);
+        if (g->rec.version[0])
+                snprintf(u.version, sizeof u.version, "%s", g->rec.version);
+        if (g->rec.machine[0])
+                snprintf(u.machine, sizeof u.machine, "%s", g->rec.machine);
+        return put_user(listener, req, &u, sizeof u);
+}
+
+static int answer_sysinfo(int listener, const struct seccomp_notif *req, Guest *g)
+{
+        char *host = malloc(HOST_FILE_MAX);
+        if (!host || vs_read_file_at(AT_FDCWD, "/proc/meminfo", host, HOST_FILE_MAX) < 0) {
+                free(host);
+                return -EIO;
+        }
+        VsError err = {0};
+        (void)vs_cgroup_view(&g->rec.cg, &g->st.cg, &err);
+        struct timespec b;
+        clock_gettime(CLOCK_BOOTTIME, &b);
+        struct sysinfo si;
+        vs_view_sysinfo(&g->st, host, (uint64_t)b.tv_sec * 1000000000ULL + (uint64_t)b.tv_nsec,
+                        &si);
+        free(host);
+        return put_user(listener, req, &si, sizeof si);
+}
+
+static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_notif_resp *resp,
+                   int host_uts)
+{
+        memset(req, 0, sizeof *req);
+        if (seccomp_notify_receive(l->fd, req) < 0)
+                return; /* the caller went away */
+        memset(resp, 0, sizeof *resp);
+        resp->id = req->id;
+        pthread_mutex_lock(&S.lock);
+        reload();
+        Guest *g = guest_by_id(l->id);
+        int r = 0;
+        if (!g)
+                resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* not ours: as the kernel has it */
+        else if (req->data.nr == __NR_uname)
+                r = answer_uname(l->fd, req, g, host_uts);
+        else if (req->data.nr == __NR_sysinfo)
+                r = answer_sysinfo(l->fd, req, g);
+        else
+                resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        pthread_mutex_unlock(&S.lock);
+        resp->error = r;
+        (void)seccomp_notify_respond(l->fd, resp);
+}
+
+/* A listener handed over by vserver start or exec: "CTXID" with its fd. */
+static void take(int sock, Listener *ls, int *n)
+{
+        _cleanup_close_ int c = accept4(sock, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+                return;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0)
+                return;
+        char id[32] = "";
+        int fd = -1, got = 0;
+        ssize_t m = vs_recv_fds(c, id, sizeof id - 1, &fd, 1, &got);
+        if (m <= 0 || got != 1)
+                return;
+        id[m] = '\0';
+        if (*n == MAX_LISTENERS || strspn(id, "0123456789") != strlen(id)) {
+                close(fd);
+                fprintf(stderr, "vserver-views: a listener of context %s refused\n", id);
+                return;
+        }
+        ls[*n].fd = fd;
+        snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
+        (*n)++;
+        (void)!write(c, "k", 1);
+}
+
+static void *notifier(void *arg)
+{
+        int sock = (int)(intptr_t)arg;
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+        int host_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
+        static Listener ls[MAX_LISTENERS];
+        static struct pollfd p[1 + MAX_LISTENERS];
+        int n = 0;
+        struct seccomp_notif *req;
+        struct seccomp_notif_resp *resp;
+        if (host_uts < 0 || seccomp_notify_alloc(&req, &resp) != 0) {
+                fprintf(stderr, "vserver-views: cannot answer uname and sysinfo\n");
+                return NULL;
+        }
+        for (;;) {
+                p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
+                for (int i = 0; i < n; i++)
+                        p[1 + i] = (struct pollfd){.fd = ls[i].fd, .events = POLLIN};
+                if (poll(p, (nfds_t)(1 + n), -1) < 0)
+                        continue;
+                for (int i = n - 1; i >= 0; i--) {
+                        if (p[1 + i].revents & POLLIN)
+                                answer(&ls[i], req, resp, host_uts);
+                        else if (p[1 + i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+                                /* every process of that filter is gone */
+                                close(ls[i].fd);
+                                ls[i] = ls[--n];
+                        }
+                }
+                if (p[0].revents & POLLIN)
+                        take(sock, ls, &n);
+        }
+        return NULL;
+}
+
+static const struct fuse_operations ops = {
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .init = op_init,
+};
+
+int vs_viewd_run(VsError *err)
+{
+        if (mkdir(VS_HOST_RUN, 0700) < 0 && errno != EEXIST)
+                return vs_error(err, errno, "mkdir %s", VS_HOST_RUN);
+        if (mkdir(VS_VIEWS_REG, 0700) < 0 && errno != EEXIST)
+                return vs_error(err, errno, "mkdir %s", VS_VIEWS_REG);
+        if (mkdir(VS_VIEWS_MNT, 0755) < 0 && errno != EEXIST)
+                return vs_error(err, errno, "mkdir %s", VS_VIEWS_MNT);
+        _cleanup_close_ int lock = open(VS_VIEWS_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock < 0)
+                return vs_error(err, errno, "open %s", VS_VIEWS_LOCK);
+        if (flock(lock, LOCK_EX | LOCK_NB) < 0)
+                return vs_error(err, errno == EWOULDBLOCK ? EBUSY : errno,
+                                "another view server runs");
+        /* the guests' uname/sysinfo listeners come in here: ready before the mount says we are */
+        _cleanup_close_ int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", VS_VIEWS_SOCK);
+        unlink(VS_VIEWS_SOCK);
+        if (sock < 0 || bind(sock, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(sock, 64) < 0)
+                return vs_error(err, errno, "listen on %s", VS_VIEWS_SOCK);
+        /* a dead predecessor's mount: away, so ours is the one found there */
+        (void)umount2(VS_VIEWS_MNT, MNT_DETACH);
+        char prog[] = "vserver-views", o[] = "-o",
+             opts[] = "allow_other,default_permissions,fsname=vserver-views,subtype=vserver-views";
+        char *argv[] = {prog, o, opts, NULL};
+        struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+        struct fuse *f = fuse_new(&args, &ops, sizeof ops, NULL);
+        if (!f)
+                return vs_error(err, EIO, "start the FUSE file system");
+        if (fuse_mount(f, VS_VIEWS_MNT) != 0) {
+                fuse_destroy(f);
+                return vs_error(err, EIO, "mount the views on %s", VS_VIEWS_MNT);
+        }
+        int r = 0;
+        if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+                r = vs_error(err, EIO, "signal handlers");
+                goto out;
+        }
+        char pid[32];
+        snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+        if (ftruncate(lock, 0) == 0)
+                (void)!write(lock, pid, strlen(pid));
+        pthread_t t;
+        if (pthread_create(&t, NULL, sampler, NULL) != 0) {
+                r = vs_error(err, EAGAIN, "start the sampler");
+                goto out;
+        }
+        pthread_detach(t);
+        if (pthread_create(&t, NULL, notifier, (void *)(intptr_t)sock) != 0) {
+                r = vs_error(err, EAGAIN, "start the notifier");
+                goto out;
+        }
+        pthread_detach(t);
+        if (fuse_loop(f) < 0)
+                r = vs_error(err, EIO, "serve the views");
+        fuse_remove_signal_handlers(fuse_get_session(f));
+out:
+        fuse_unmount(f);
+        fuse_destroy(f);
+        return r;
+}
