@@ -16,6 +16,8 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/sysinfo.h>
 #include <sys/syscall.h>
@@ -504,8 +506,163 @@ static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_
         (void)seccomp_notify_respond(l->fd, resp);
 }
 
-/* A listener handed over by vserver start or exec: "CTXID" with its fd. */
-static void take(int sock, Listener *ls, int *n)
+/* A listener the keeper hands over: "CTXID" with its fd; false when the keeper is gone. */
+static bool take(int ctl, Listener *ls, int *n)
+{
+        char id[32] = "";
+        int fd = -1, got = 0;
+        ssize_t m = vs_recv_fds(ctl, id, sizeof id - 1, &fd, 1, &got);
+        if (m <= 0)
+                return false;
+        if (got != 1)
+                return true;
+        id[m] = '\0';
+        if (*n == MAX_LISTENERS) {
+                close(fd);
+                fprintf(stderr, "vserver-views: a listener of context %s refused\n", id);
+                return true;
+        }
+        ls[*n].fd = fd;
+        snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
+        (*n)++;
+        return true;
+}
+
+static void *notifier(void *arg)
+{
+        int ctl = (int)(intptr_t)arg;
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+        int host_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
+        static Listener ls[MAX_LISTENERS];
+        static struct pollfd p[1 + MAX_LISTENERS];
+        int n = 0;
+        struct seccomp_notif *req;
+        struct seccomp_notif_resp *resp;
+        if (host_uts < 0 || seccomp_notify_alloc(&req, &resp) != 0) {
+                fprintf(stderr, "vserver-views: cannot answer uname and sysinfo\n");
+                return NULL;
+        }
+        for (;;) {
+                p[0] = (struct pollfd){.fd = ctl, .events = ctl >= 0 ? POLLIN : 0};
+                for (int i = 0; i < n; i++)
+                        p[1 + i] = (struct pollfd){.fd = ls[i].fd, .events = POLLIN};
+                if (poll(p, (nfds_t)(1 + n), -1) < 0)
+                        continue;
+                for (int i = n - 1; i >= 0; i--) {
+                        if (p[1 + i].revents & POLLIN)
+                                answer(&ls[i], req, resp, host_uts);
+                        else if (p[1 + i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+                                /* every process of that filter is gone */
+                                close(ls[i].fd);
+                                ls[i] = ls[--n];
+                        }
+                }
+                if ((p[0].revents & (POLLIN | POLLHUP)) && !take(ctl, ls, &n))
+                        ctl = -1; /* the keeper is gone: the listeners we hold stay answered */
+        }
+        return NULL;
+}
+
+static const struct fuse_operations ops = {
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .init = op_init,
+};
+
+/* The worker: the FUSE file system, the sampler, the notifier (listeners from @ctl). */
+static int serve(int ctl, VsError *err)
+{
+        /* a dead predecessor's mount: away, so ours is the one found there */
+        (void)umount2(VS_VIEWS_MNT, MNT_DETACH);
+        char prog[] = "vserver-views", o[] = "-o",
+             opts[] = "allow_other,default_permissions,fsname=vserver-views,subtype=vserver-views";
+        char *argv[] = {prog, o, opts, NULL};
+        struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+        struct fuse *f = fuse_new(&args, &ops, sizeof ops, NULL);
+        if (!f)
+                return vs_error(err, EIO, "start the FUSE file system");
+        if (fuse_mount(f, VS_VIEWS_MNT) != 0) {
+                fuse_destroy(f);
+                return vs_error(err, EIO, "mount the views on %s", VS_VIEWS_MNT);
+        }
+        int r = 0;
+        pthread_t t;
+        if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
+                r = vs_error(err, EIO, "signal handlers");
+        else if (pthread_create(&t, NULL, sampler, NULL) != 0 || pthread_detach(t) != 0)
+                r = vs_error(err, EAGAIN, "start the sampler");
+        else if (pthread_create(&t, NULL, notifier, (void *)(intptr_t)ctl) != 0 ||
+                 pthread_detach(t) != 0)
+                r = vs_error(err, EAGAIN, "start the notifier");
+        else if (fuse_loop(f) < 0)
+                r = vs_error(err, EIO, "serve the views");
+        fuse_remove_signal_handlers(fuse_get_session(f));
+        fuse_unmount(f);
+        fuse_destroy(f);
+        return r;
+}
+
+/* ---- the keeper: holds the listeners, restarts a worker that dies ----------------------- */
+
+/* No guest recorded? */
+static bool idle_now(void)
+{
+        DIR *d = opendir(VS_VIEWS_REG);
+        bool none = true;
+        for (struct dirent *e; d && none && (e = readdir(d));)
+                none = e->d_name[0] == '.' || strchr(e->d_name, '.');
+        if (d)
+                closedir(d);
+        return none;
+}
+
+typedef struct Worker {
+        pid_t pid;
+        int pidfd, ctl;
+} Worker;
+
+static int start_worker(Worker *w, const Listener *ls, int n, int lock, int sock)
+{
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(sp[0]);
+                close(sp[1]);
+                return -errno;
+        }
+        if (pid == 0) {
+                /* the keeper's lock and socket are not ours: a worker left alone must not hold them
+                 */
+                close(sp[0]);
+                close(lock);
+                close(sock);
+                prctl(PR_SET_NAME, "vserver-views");
+                VsError err = {0};
+                int r = serve(sp[1], &err);
+                if (r < 0)
+                        fprintf(stderr, "vserver-views: %s\n", err.msg);
+                _exit(r < 0 ? 1 : 0);
+        }
+        close(sp[1]);
+        *w = (Worker){.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0), .ctl = sp[0]};
+        for (int i = 0; i < n; i++)
+                (void)vs_send_fds(w->ctl, ls[i].id, strlen(ls[i].id), &ls[i].fd, 1);
+        char text[64];
+        snprintf(text, sizeof text, "%d %d\n", (int)getpid(), (int)pid);
+        if (ftruncate(lock, 0) == 0)
+                (void)!pwrite(lock, text, strlen(text), 0);
+        return 0;
+}
+
+/* A listener from vserver start or exec: kept, passed to the worker, then acknowledged. */
+static void keep_listener(int sock, const Worker *w, Listener *ls, int *n)
 {
         _cleanup_close_ int c = accept4(sock, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0)
@@ -522,60 +679,14 @@ static void take(int sock, Listener *ls, int *n)
         id[m] = '\0';
         if (*n == MAX_LISTENERS || strspn(id, "0123456789") != strlen(id)) {
                 close(fd);
-                fprintf(stderr, "vserver-views: a listener of context %s refused\n", id);
                 return;
         }
-        ls[*n].fd = fd;
+        ls[*n] = (Listener){.fd = fd};
         snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
         (*n)++;
-        (void)!write(c, "k", 1);
+        if (vs_send_fds(w->ctl, id, strlen(id), &fd, 1) == 0)
+                (void)!write(c, "k", 1);
 }
-
-static void *notifier(void *arg)
-{
-        int sock = (int)(intptr_t)arg;
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, NULL);
-        int host_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
-        static Listener ls[MAX_LISTENERS];
-        static struct pollfd p[1 + MAX_LISTENERS];
-        int n = 0;
-        struct seccomp_notif *req;
-        struct seccomp_notif_resp *resp;
-        if (host_uts < 0 || seccomp_notify_alloc(&req, &resp) != 0) {
-                fprintf(stderr, "vserver-views: cannot answer uname and sysinfo\n");
-                return NULL;
-        }
-        for (;;) {
-                p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
-                for (int i = 0; i < n; i++)
-                        p[1 + i] = (struct pollfd){.fd = ls[i].fd, .events = POLLIN};
-                if (poll(p, (nfds_t)(1 + n), -1) < 0)
-                        continue;
-                for (int i = n - 1; i >= 0; i--) {
-                        if (p[1 + i].revents & POLLIN)
-                                answer(&ls[i], req, resp, host_uts);
-                        else if (p[1 + i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-                                /* every process of that filter is gone */
-                                close(ls[i].fd);
-                                ls[i] = ls[--n];
-                        }
-                }
-                if (p[0].revents & POLLIN)
-                        take(sock, ls, &n);
-        }
-        return NULL;
-}
-
-static const struct fuse_operations ops = {
-    .getattr = op_getattr,
-    .readdir = op_readdir,
-    .open = op_open,
-    .read = op_read,
-    .release = op_release,
-    .init = op_init,
-};
 
 int vs_viewd_run(VsError *err)
 {
@@ -598,44 +709,62 @@ int vs_viewd_run(VsError *err)
         unlink(VS_VIEWS_SOCK);
         if (sock < 0 || bind(sock, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(sock, 64) < 0)
                 return vs_error(err, errno, "listen on %s", VS_VIEWS_SOCK);
-        /* a dead predecessor's mount: away, so ours is the one found there */
-        (void)umount2(VS_VIEWS_MNT, MNT_DETACH);
-        char prog[] = "vserver-views", o[] = "-o",
-             opts[] = "allow_other,default_permissions,fsname=vserver-views,subtype=vserver-views";
-        char *argv[] = {prog, o, opts, NULL};
-        struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-        struct fuse *f = fuse_new(&args, &ops, sizeof ops, NULL);
-        if (!f)
-                return vs_error(err, EIO, "start the FUSE file system");
-        if (fuse_mount(f, VS_VIEWS_MNT) != 0) {
-                fuse_destroy(f);
-                return vs_error(err, EIO, "mount the views on %s", VS_VIEWS_MNT);
+        static Listener ls[MAX_LISTENERS];
+        static struct pollfd p[2 + MAX_LISTENERS];
+        int n = 0, quick = 0;
+        Worker w = {.pid = 0, .pidfd = -EBADF, .ctl = -EBADF};
+        time_t last = 0;
+        for (;;) {
+                if (!w.pid) {
+                        /* a worker that keeps dying is not restarted in a tight loop */
+                        time_t now = time(NULL);
+                        quick = now - last < 10 ? quick + 1 : 0;
+                        if (quick > 3)
+                                sleep(2);
+                        last = now;
+                        int r = start_worker(&w, ls, n, lock, sock);
+                        if (r < 0)
+                                return vs_error(err, -r, "start the view server");
+                        /* once it serves, the views go back into the guests that run */
+                        for (int i = 0; i < 500 && !vs_views_serving(); i++)
+                                usleep(10000);
+                        vs_views_reattach_all();
+                }
+                p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
+                p[1] = (struct pollfd){.fd = w.pidfd, .events = POLLIN};
+                for (int i = 0; i < n; i++) /* only their end: the worker answers them */
+                        p[2 + i] = (struct pollfd){.fd = ls[i].fd, .events = 0};
+                if (poll(p, (nfds_t)(2 + n), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return vs_error(err, errno, "poll");
+                }
+                for (int i = n - 1; i >= 0; i--)
+                        if (p[2 + i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+                                close(ls[i].fd);
+                                ls[i] = ls[--n];
+                        }
+                if (p[1].revents & POLLIN) {
+                        siginfo_t si = {0};
+                        (void)waitid(P_PIDFD, (id_t)w.pidfd, &si, WEXITED);
+                        close(w.pidfd);
+                        close(w.ctl);
+                        w = (Worker){.pid = 0, .pidfd = -EBADF, .ctl = -EBADF};
+                        bool idle = si.si_code == CLD_EXITED && si.si_status == 0;
+                        /* idle: gone with it, unless a start is under way */
+                        _cleanup_close_ int gate =
+                            idle ? open(VS_VIEWS_GATE, O_RDWR | O_CLOEXEC) : -EBADF;
+                        if (gate >= 0 && flock(gate, LOCK_EX | LOCK_NB) == 0 && idle_now()) {
+                                unlink(VS_VIEWS_SOCK);
+                                return 0;
+                        }
+                        if (!idle)
+                                fprintf(stderr, "vserver-views: the server died (%s %d); again\n",
+                                        si.si_code == CLD_EXITED ? "status" : "signal",
+                                        si.si_status);
+                        continue;
+                }
+                if (p[0].revents & POLLIN)
+                        keep_listener(sock, &w, ls, &n);
         }
-        int r = 0;
-        if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
-                r = vs_error(err, EIO, "signal handlers");
-                goto out;
-        }
-        char pid[32];
-        snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-        if (ftruncate(lock, 0) == 0)
-                (void)!write(lock, pid, strlen(pid));
-        pthread_t t;
-        if (pthread_create(&t, NULL, sampler, NULL) != 0) {
-                r = vs_error(err, EAGAIN, "start the sampler");
-                goto out;
-        }
-        pthread_detach(t);
-        if (pthread_create(&t, NULL, notifier, (void *)(intptr_t)sock) != 0) {
-                r = vs_error(err, EAGAIN, "start the notifier");
-                goto out;
-        }
-        pthread_detach(t);
-        if (fuse_loop(f) < 0)
-                r = vs_error(err, EIO, "serve the views");
-        fuse_remove_signal_handlers(fuse_get_session(f));
-out:
-        fuse_unmount(f);
-        fuse_destroy(f);
-        return r;
 }

@@ -64,5 +64,9 @@ int vs_views_register(unsigned ctxid, const VsCgroup *cg, const char *cgroup_par
 int vs_views_give(unsigned ctxid, int listener, VsError *err);
 /* Its record goes (stop, delete); a missing one is fine. */
 void vs_views_unregister(unsigned ctxid);
+/* Does a server hold the lock, with its file system on the mount point? */
+bool vs_views_serving(void);
+/* A new server's views over the dead ones in every running guest; records of the gone go. */
+void vs_views_reattach_all(void);
 /* Bind a fresh server's views over the dead ones in the running guest of @r. */
 int vs_views_reattach(const VsViewRecord *r, VsError *err);

@@ -60,10 +60,12 @@ int vs_view_cpus(const VsCgView *cg, unsigned rotate, bool set[VS_VIEW_MAX_CPUS]
         if (want >= (uint64_t)count)
                 return count;
         /* keep @want of them, starting at the rotate-th: guests spread over the CPUs */
-        int cpus[VS_VIEW_MAX_CPUS], n = 0;
+        int cpus[VS_VIEW_MAX_CPUS] = {0}, n = 0;
         for (int c = 0; c < VS_VIEW_MAX_CPUS; c++)
                 if (set[c])
                         cpus[n++] = c;
+        if (n == 0)
+                return count;
         memset(set, 0, VS_VIEW_MAX_CPUS * sizeof *set);
         for (uint64_t i = 0; i < want; i++)
                 set[cpus[(rotate + i) % (unsigned)n]] = true;

@@ -147,7 +147,7 @@ void vs_views_unregister(unsigned ctxid)
 /* ---- the server ------------------------------------------------------------------------- */
 
 /* Does a server hold the lock, with its file system on the mount point? */
-static bool serving(void)
+bool vs_views_serving(void)
 {
         _cleanup_close_ int fd = open(VS_VIEWS_LOCK, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -196,7 +196,7 @@ static int spawn(VsError *err)
                 ;
         /* up when it holds its lock and serves its files: a few ms; give it 5 s */
         for (int i = 0; i < 500; i++) {
-                if (serving())
+                if (vs_views_serving())
                         return 0;
                 struct timespec ts = {0, 10 * 1000 * 1000};
                 nanosleep(&ts, NULL);
@@ -205,7 +205,7 @@ static int spawn(VsError *err)
 }
 
 /* A new server: the views of the guests that run go back in; records of the gone go. */
-static void reattach_all(void)
+void vs_views_reattach_all(void)
 {
         DIR *d = opendir(VS_VIEWS_REG);
         for (struct dirent *e; d && (e = readdir(d));) {
@@ -248,11 +248,8 @@ int vs_views_ensure(int *gate, VsError *err)
                         return vs_error(err, e, "lock %s", VS_VIEWS_GATE);
                 }
         int r = 0;
-        if (!serving()) {
-                r = spawn(err);
-                if (r == 0)
-                        reattach_all();
-        }
+        if (!vs_views_serving())
+                r = spawn(err); /* it puts the views back into the guests that run */
         if (r < 0) {
                 close(g);
                 return r;
