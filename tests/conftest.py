@@ -9,6 +9,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -63,6 +64,33 @@ def make_rootfs(path: Path):
                         str(helper)], check=True)
 
 
+def view_server():
+    """(keeper pid, worker pid) of the running view server, or None."""
+    try:
+        keeper, worker = open("/run/vserver-host/views.lock").read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    alive = [p for p in (int(keeper), int(worker)) if os.path.exists(f"/proc/{p}")]
+    return (int(keeper), int(worker)) if alive else None
+
+
+def stop_view_server():
+    """The view server our guests started goes with the session (it would on its own,
+    a minute after its last guest), its mount with it."""
+    pids = view_server()
+    if pids:
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+            time.sleep(0.05)
+    if mounts_mentioning("/run/vserver-host/views"):
+        subprocess.run(["umount", "-l", "/run/vserver-host/views"], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def workdir():
     if os.geteuid() != 0:
@@ -83,6 +111,7 @@ def workdir():
     # the host-wide run directory our guests made (a guest still running is caught
     # below, by its cgroups)
     if not host_run_before:
+        stop_view_server()
         shutil.rmtree("/run/vserver-host", ignore_errors=True)
     left = []
     for c in sorted(cgroup_dirs(), key=len, reverse=True):

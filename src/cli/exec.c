@@ -208,6 +208,9 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
         /* its uname and sysinfo are answered by the view server (started if none runs) */
         int gate = -EBADF;
         spec.notify = vs_guest_notify(&g->cfg);
+        cpu_set_t cpus;
+        if (vs_guest_affinity(&g->cfg, &cpus))
+                spec.affinity = &cpus;
         if (spec.notify && vs_views_ensure(&gate, &err) < 0) {
                 vs_guest_state_release(&st);
                 stdio_close(&io);

@@ -270,8 +270,12 @@ static void reset_signals(void)
 
 /* The last steps before exec, shared by start and join. */
 static int lockdown(const VsRlimit *rlimits, int n_rlimits, bool no_new_privs,
-                    const Filters *filters, VsCaps caps, int sock, VsError *err)
+                    const Filters *filters, VsCaps caps, const cpu_set_t *affinity, int sock,
+                    VsError *err)
 {
+        /* as many CPUs as its views show (its children inherit them) */
+        if (affinity && sched_setaffinity(0, sizeof *affinity, affinity) < 0)
+                return vs_error(err, errno, "set the CPU affinity");
         for (int i = 0; i < n_rlimits; i++)
                 if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0)
                         return vs_error(err, errno, "set rlimit %s",
@@ -428,8 +432,8 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps, sock,
-                     err);
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps,
+                     spec->affinity, sock, err);
         if (r < 0)
                 return r;
         if (!spec->argv)
@@ -774,8 +778,8 @@ static int join_child(const VsJoinSpec *spec, const Filters *filters, bool usern
         r = setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps, sock,
-                     err);
+        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps,
+                     spec->affinity, sock, err);
         if (r < 0)
                 return r;
         const char *file = spec->path ? spec->path : spec->argv[0];

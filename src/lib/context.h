@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <sched.h>
+
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -50,7 +52,8 @@ typedef struct VsContextSpec {
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;
-        unsigned notify; /* VS_NOTIFY_*: syscalls a host process answers (ctx.notify) */
+        unsigned notify;           /* VS_NOTIFY_*: syscalls a host process answers (ctx.notify) */
+        const cpu_set_t *affinity; /* the CPUs its processes start on; NULL: any */
         const VsRlimit *rlimits;
         int n_rlimits;
         VsNetMode net;
@@ -81,6 +84,7 @@ typedef struct VsJoinSpec {
         bool no_new_privs;
         VsSeccompSpec seccomp;
         unsigned notify; /* as in VsContextSpec */
+        const cpu_set_t *affinity;
         const VsRlimit *rlimits;
         int n_rlimits;
         bool tty;     /* a pty from the guest's devpts; -1 in @stdio takes it */

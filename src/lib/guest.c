@@ -324,6 +324,29 @@ unsigned vs_guest_notify(const VsGuestConfig *c)
         return VS_NOTIFY_SYSINFO | (uname ? VS_NOTIFY_UNAME : 0);
 }
 
+bool vs_guest_affinity(const VsGuestConfig *c, cpu_set_t *ret)
+{
+        VsCpuBandwidth bw;
+        if (!c->views || !vs_limits_bandwidth(&c->limits, &bw))
+                return false;
+        VsCgView v;
+        memset(&v, 0xff, sizeof v);
+        snprintf(v.cpus, sizeof v.cpus, "%s", c->limits.cpuset_cpus);
+        v.cpu_quota_us = bw.quota_us;
+        v.cpu_period_us = bw.period_us;
+        bool set[VS_VIEW_MAX_CPUS];
+        int n = vs_view_cpus(&v, c->context, set);
+        v.cpu_quota_us = VS_UNLIMITED;
+        bool all[VS_VIEW_MAX_CPUS];
+        if (n >= vs_view_cpus(&v, c->context, all))
+                return false; /* the limit leaves it every CPU it has */
+        CPU_ZERO(ret);
+        for (int i = 0; i < VS_VIEW_MAX_CPUS && i < CPU_SETSIZE; i++)
+                if (set[i])
+                        CPU_SET(i, ret);
+        return true;
+}
+
 /* What a start does once the guest's cgroup exists, and once its PID 1 does. */
 typedef struct StartHooks {
         const VsGuest *g;
@@ -504,6 +527,9 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.console = true; /* a pty of its own, kept by the console keeper */
         spec.limits = &g->cfg.limits;
         spec.notify = vs_guest_notify(&g->cfg);
+        cpu_set_t cpus;
+        if (vs_guest_affinity(&g->cfg, &cpus))
+                spec.affinity = &cpus;
         StartHooks hooks = {.g = g, .net = &net};
         spec.net_cgroup = cgroup_cb;
         if (g->cfg.net == VS_NET_NETNS)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <sched.h>
+
 #include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -76,6 +78,11 @@ typedef struct VsLimitReport {
 /* Every limit of @g (@st: running or not) in the order the files are written. */
 int vs_guest_limits(const VsGuest *g, const VsGuestState *st, VsLimitReport *r, VsError *err);
 void vs_limit_report_free(VsLimitReport *r);
+/*
+ * The CPUs a guest's processes start on when a CPU limit leaves it fewer
+ * than it may use (its views show as many: nproc agrees); false: any.
+ */
+bool vs_guest_affinity(const VsGuestConfig *c, cpu_set_t *ret);
 /* The system calls the view server answers for @g's processes (VS_NOTIFY_*). */
 unsigned vs_guest_notify(const VsGuestConfig *c);
 /* Note g->cfg's limits and rlimits as the running guest's (after a live change). */

@@ -158,7 +158,14 @@ static char *uname_field(VsGuestConfig *g, const char *name)
 
 static int set_uname(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
 {
+        /* the file quotes it: a version starts with '#', a comment to the file's reader */
+        char unq[80];
         size_t n = strlen(v);
+        if (n >= 2 && v[0] == '"' && v[n - 1] == '"' && n - 2 < sizeof unq) {
+                snprintf(unq, sizeof unq, "%.*s", (int)(n - 2), v + 1);
+                v = unq;
+                n -= 2;
+        }
         if (n == 0 || n > 64)
                 BAD("\"%s\": say 1 to 64 characters", v);
         for (const char *p = v; *p; p++)
@@ -175,11 +182,11 @@ static int set_uname(VsGuestConfig *g, const char *name, const char *v, char *ms
 static void write_uname(const VsGuestConfig *g, FILE *f)
 {
         if (g->uname_release[0])
-                fprintf(f, "uname.release = %s\n", g->uname_release);
+                fprintf(f, "uname.release = \"%s\"\n", g->uname_release);
         if (g->uname_version[0])
-                fprintf(f, "uname.version = %s\n", g->uname_version);
+                fprintf(f, "uname.version = \"%s\"\n", g->uname_version);
         if (g->uname_machine[0])
-                fprintf(f, "uname.machine = %s\n", g->uname_machine);
+                fprintf(f, "uname.machine = \"%s\"\n", g->uname_machine);
 }
 
 static int set_tmp(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)

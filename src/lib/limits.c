@@ -498,7 +498,7 @@ static int resolve_device(const char *dev, unsigned *maj, unsigned *min, VsError
         return 0;
 }
 
-static bool cpu_bandwidth(const VsLimits *l, VsCpuBandwidth *bw)
+bool vs_limits_bandwidth(const VsLimits *l, VsCpuBandwidth *bw)
 {
         char msg[160];
         if (l->fill_rate && l->hard)
@@ -586,7 +586,7 @@ int vs_limits_plan(const VsLimits *l, const VsLimits *prev, bool v2, bool all, V
         VsCgPlan p = {.out = out, .max = max, .err = err};
         VsCpuBandwidth bw;
         VsCgCpu cpu = {
-            .bandwidth = cpu_bandwidth(l, &bw),
+            .bandwidth = vs_limits_bandwidth(l, &bw),
             .bandwidth_key = l->fill_rate ? "limits.cpu.fill-rate" : "limits.cpu.limit",
             .weight = l->cpu_weight              ? l->cpu_weight
                       : l->fill_rate && !l->hard ? vs_token_bucket_weight(l->fill_rate, l->interval)

@@ -95,6 +95,8 @@ typedef struct VsCpuBandwidth {
  * (tokens_max / rate), clamped to 1 ms .. 1 s; what tokens-max holds beyond
  * one period's quota becomes the burst (at most the quota, the kernel's rule).
  */
+/* The CFS bandwidth @l asks for (a hard token bucket or cpu.limit); false if none. */
+bool vs_limits_bandwidth(const VsLimits *l, VsCpuBandwidth *bw);
 int vs_token_bucket_to_cfs(unsigned fill_rate, unsigned interval, uint64_t tokens_max_us,
                            VsCpuBandwidth *ret, char *msg, size_t msz);
 /* The cgroup weight (1-10000, 100 = one default guest) for a soft bucket: 100 * rate. */

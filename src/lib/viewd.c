@@ -39,6 +39,7 @@
 
 typedef struct Guest {
         char id[32];
+        ino_t ino; /* its record's: a new record is a new file */
         VsViewRecord rec;
         VsViewState st;
 } Guest;
@@ -86,7 +87,7 @@ static void reload(void)
                         continue;
                 Guest *old = NULL;
                 for (int i = 0; i < S.n && !old; i++)
-                        if (S.g[i] && streq(S.g[i]->id, e->d_name))
+                        if (S.g[i] && streq(S.g[i]->id, e->d_name) && S.g[i]->ino == e->d_ino)
                                 old = S.g[i];
                 if (old) {
                         next[n++] = old;
@@ -107,6 +108,7 @@ static void reload(void)
                         continue;
                 }
                 snprintf(g->id, sizeof g->id, "%s", e->d_name);
+                g->ino = e->d_ino;
                 g->st.rotate = g->rec.rotate;
                 g->st.started_ns = g->rec.started_ns;
                 snprintf(g->st.release, sizeof g->st.release, "%s", g->rec.release);
@@ -122,21 +124,39 @@ static void reload(void)
 }
 
 /* The guest @tid belongs to, by the cgroup the kernel says it is in; NULL: none. */
+static Guest *match(const char *cgroups)
+{
+        for (int i = 0; i < S.n; i++) {
+                const char *m = S.g[i]->rec.match;
+                size_t len = strlen(m);
+                for (const char *l = cgroups; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+                        if (strncmp(l, m, len) == 0 && (l[len] == '/' || l[len] == '\n' || !l[len]))
+                                return S.g[i];
+        }
+        return NULL;
+}
+
 static Guest *guest_of(pid_t tid)
 {
+        static struct timespec last;
         char path[64], buf[8192];
         snprintf(path, sizeof path, "/proc/%d/cgroup", (int)tid);
         if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
                 return NULL;
         reload();
-        for (int i = 0; i < S.n; i++) {
-                const char *m = S.g[i]->rec.match;
-                size_t len = strlen(m);
-                for (const char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-                        if (strncmp(l, m, len) == 0 && (l[len] == '/' || l[len] == '\n' || !l[len]))
-                                return S.g[i];
+        Guest *g = match(buf);
+        /* a directory changed twice within its clock tick looks unchanged: read it again,
+         * at most ten times a second (the host's own readers never match) */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!g &&
+            (now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) > 100000000L) {
+                last = now;
+                S.reg_mtime = (struct timespec){0};
+                reload();
+                g = match(buf);
         }
-        return NULL;
+        return g;
 }
 
 static Guest *guest_by_id(const char *id)
