@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -146,6 +148,26 @@ int main(int argc, char **argv)
         if (!strcmp(test, "getpid")) {
                 for (long i = 0; i < count; i++)
                         syscall(SYS_getpid);
+        } else if (!strcmp(test, "readfile") && path) {
+                static char buf[1 << 16];
+                for (long i = 0; i < count; i++) {
+                        int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0)
+                                die(path);
+                        while (read(fd, buf, sizeof buf) > 0)
+                                ;
+                        close(fd);
+                }
+        } else if (!strcmp(test, "uname")) {
+                struct utsname u;
+                for (long i = 0; i < count; i++)
+                        if (uname(&u) < 0)
+                                die("uname");
+        } else if (!strcmp(test, "sysinfo")) {
+                struct sysinfo si;
+                for (long i = 0; i < count; i++)
+                        if (sysinfo(&si) < 0)
+                                die("sysinfo");
         } else if (!strcmp(test, "openclose") && path) {
                 for (long i = 0; i < count; i++) {
                         int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -122,7 +122,21 @@ int vs_cgroup_write_limits(const VsCgroup *cg, const char *ctrl, const VsCgSetti
         const char *dir = vs_cgroup_controller(cg, ctrl, &v2);
         if (!dir)
                 return -ENOENT;
-        return backend(v2)->write_limits(dir, ctrl, set, n, err);
+        int r = backend(v2)->write_limits(dir, ctrl, set, n, err);
+        if (r < 0 || !(streq(ctrl, "memory") || streq(ctrl, "pids") || streq(ctrl, "cpu")))
+                return r;
+        /*
+         * The leaf is the root of the guest's cgroup namespace: the same
+         * limits there show it its own (memory.limit_in_bytes, memory.max,
+         * pids.max, the CPU quota) where it would see "no limit".  The
+         * outer directory's hold; a leaf that refuses one changes nothing.
+         */
+        char leaf[4200];
+        snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, dir);
+        _cleanup_close_ int lfd = open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (lfd >= 0)
+                (void)vs_cg_write_all(lfd, set, n, leaf, NULL);
+        return 0;
 }
 
 bool vs_cgroup_io_buffered_unthrottled(void)

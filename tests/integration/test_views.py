@@ -75,10 +75,17 @@ def test_memory_and_cpus_are_the_guests_own(vs, hog):
     # the host's own files are untouched
     assert open("/sys/devices/system/cpu/online").read().strip() != "0" or os.cpu_count() == 1
     assert open("/proc/cpuinfo").read().count("processor\t:") == os.cpu_count()
+    # the cgroup files it sees at /sys/fs/cgroup say its limit, not "none"
+    lim = vs.exec_out("v1", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+                            "cat /sys/fs/cgroup/memory.max").strip()
+    assert lim == str(256 << 20), lim
     # a live change shows at once
     vs("set", "v1", "limits.memory=512M", check=True)
     assert meminfo(vs.exec_out("v1", "cat /proc/meminfo"))["MemTotal"] == 512 * KIB
     assert vs.exec_out("v1", "free -m").splitlines()[1].split()[1] == "512"
+    lim = vs.exec_out("v1", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+                            "cat /sys/fs/cgroup/memory.max").strip()
+    assert lim == str(512 << 20), lim
     vs("stop", "v1", check=True)
 
 
