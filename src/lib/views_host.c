@@ -146,7 +146,17 @@ void vs_views_unregister(unsigned ctxid)
 
 /* ---- the server ------------------------------------------------------------------------- */
 
-/* Does a server hold the lock, with its file system on the mount point? */
+/* The worker's pid, from the keeper's lock file ("KEEPER WORKER"); 0 if none. */
+static pid_t worker_pid(void)
+{
+        char buf[64];
+        int keeper = 0, worker = 0;
+        if (vs_read_file_at(AT_FDCWD, VS_VIEWS_LOCK, buf, sizeof buf) <= 0 ||
+            sscanf(buf, "%d %d", &keeper, &worker) != 2 || worker <= 0)
+                return 0;
+        return (pid_t)worker;
+}
+
 bool vs_views_serving(void)
 {
         _cleanup_close_ int fd = open(VS_VIEWS_LOCK, O_RDONLY | O_CLOEXEC);
@@ -156,10 +166,16 @@ bool vs_views_serving(void)
                 flock(fd, LOCK_UN);
                 return false; /* nobody holds it */
         }
+        /* its mount as the worker sees it: we may be in another mount namespace */
+        pid_t w = worker_pid();
+        char path[128];
         struct statfs sf;
         struct stat st;
-        return statfs(VS_VIEWS_MNT, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC &&
-               stat(VS_VIEWS_MNT "/meminfo", &st) == 0;
+        snprintf(path, sizeof path, "/proc/%d/root" VS_VIEWS_MNT, (int)w);
+        if (!w || statfs(path, &sf) < 0 || sf.f_type != FUSE_SUPER_MAGIC)
+                return false;
+        snprintf(path, sizeof path, "/proc/%d/root" VS_VIEWS_MNT "/meminfo", (int)w);
+        return stat(path, &st) == 0;
 }
 
 /* A server of its own: detached from us (its own session), from a sealed copy of this binary. */
@@ -181,6 +197,12 @@ static int spawn(VsError *err)
                 if (log >= 0)
                         dup2(log, 2);
                 close_range(3, ~0U, 0);
+                /* the host's server lives in the host's mount namespace, whoever starts it */
+                int mnt = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+                if (mnt >= 0 && setns(mnt, CLONE_NEWNS) < 0)
+                        fprintf(stderr, "vserver-views: stays in its starter's mount namespace\n");
+                if (mnt >= 0)
+                        close(mnt);
                 (void)!chdir("/");
                 sigset_t none;
                 sigemptyset(&none);
@@ -258,10 +280,9 @@ int vs_views_ensure(int *gate, VsError *err)
         return 0;
 }
 
-int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err)
+/* Clones of the view files, made in the mount namespace we are in. */
+static int open_here(bool uname, int fds[VS_VIEW_N], VsError *err)
 {
-        for (int i = 0; i < VS_VIEW_N; i++)
-                fds[i] = -EBADF;
         for (int i = 0; i < VS_VIEW_N; i++) {
                 if (vs_view_files[i].uname && !uname)
                         continue;
@@ -275,6 +296,71 @@ int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err)
                         return vs_error(err, e, "bind the view %s", path);
                 }
         }
+        return 0;
+}
+
+static bool same_ns(pid_t pid)
+{
+        char path[64];
+        struct stat a, b;
+        snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+        return stat("/proc/self/ns/mnt", &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino;
+}
+
+int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err)
+{
+        for (int i = 0; i < VS_VIEW_N; i++)
+                fds[i] = -EBADF;
+        pid_t w = worker_pid();
+        if (!w || same_ns(w))
+                return open_here(uname, fds, err);
+        /*
+         * The server's mount is in its mount namespace (the host's), not
+         * ours: the clones are made there, by a child that enters it, and
+         * come back over a socket (a mount is cloned only in its own).
+         */
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return vs_error(err, errno, "socketpair");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(sp[0]);
+                close(sp[1]);
+                return vs_error(err, e, "fork");
+        }
+        if (pid == 0) {
+                char path[64];
+                int mine[VS_VIEW_N], n = 0;
+                snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)w);
+                int ns = open(path, O_RDONLY | O_CLOEXEC);
+                VsError e = {0};
+                if (ns < 0 || setns(ns, CLONE_NEWNS) < 0 || open_here(uname, fds, &e) < 0)
+                        _exit(1);
+                for (int i = 0; i < VS_VIEW_N; i++)
+                        if (fds[i] >= 0)
+                                mine[n++] = fds[i];
+                _exit(vs_send_fds(sp[1], "v", 1, mine, n) < 0 ? 1 : 0);
+        }
+        close(sp[1]);
+        int got[VS_VIEW_N], n = 0;
+        char tag;
+        ssize_t m = vs_recv_fds(sp[0], &tag, 1, got, VS_VIEW_N, &n);
+        close(sp[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        int want = 0;
+        for (int i = 0; i < VS_VIEW_N; i++)
+                want += !vs_view_files[i].uname || uname;
+        if (m != 1 || n != want) {
+                for (int i = 0; i < n; i++)
+                        close(got[i]);
+                return vs_error(err, EIO, "bind the views from the server's mount namespace");
+        }
+        for (int i = 0, k = 0; i < VS_VIEW_N; i++)
+                if (!vs_view_files[i].uname || uname)
+                        fds[i] = got[k++];
         return 0;
 }
 
