@@ -76,19 +76,35 @@ def view_server():
 
 def stop_view_server():
     """The view server our guests started goes with the session (it would on its own,
-    a minute after its last guest), its mount with it."""
+    a minute after its last guest), its mount with it: a SIGTERM to the worker ends
+    the serving and unmounts (in its own mount namespace, PID 1's), and the keeper,
+    with no guest left, ends with it."""
     pids = view_server()
-    if pids:
-        for p in pids:
+    if not pids:
+        return
+    keeper, worker = pids
+
+    def gone(pid, secs):
+        deadline = time.time() + secs
+        while time.time() < deadline:
+            if not os.path.exists(f"/proc/{pid}"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        os.kill(worker, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    if not gone(keeper, 10):
+        for p in (keeper, worker):
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.time() + 5
-        while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
-            time.sleep(0.05)
-    if mounts_mentioning("/run/vserver-host/views"):
-        subprocess.run(["umount", "-l", "/run/vserver-host/views"], capture_output=True)
+        gone(keeper, 5)
+        subprocess.run(["nsenter", "-t", "1", "-m", "umount", "-l", "/run/vserver-host/views"],
+                       capture_output=True)
 
 
 @pytest.fixture(scope="session")
