@@ -35,11 +35,12 @@
 #define CACHE_MAX     (32 << 20) /* texts kept for open files, all guests together */
 #define HOST_FILE_MAX (1 << 20)  /* the host files the views are made from */
 #define SAMPLE_S      5
+#define RECORD_MAX    16384
 #define VIEW_SIZE     (4 << 20) /* the size a view claims (see op_getattr) */
 
 typedef struct Guest {
         char id[32];
-        ino_t ino; /* its record's: a new record is a new file */
+        char *text; /* its record as read: another text is another start */
         VsViewRecord rec;
         VsViewState st;
 } Guest;
@@ -66,28 +67,39 @@ static void guest_free(Guest *g)
         if (!g)
                 return;
         vs_view_record_release(&g->rec);
+        free(g->text);
         free(g);
 }
 
 /* Read the records again if the directory changed; keeps the load of guests that stay. */
-static void reload(void)
+/*
+ * Read the records again if the directory changed (or @force: its mtime
+ * ticks coarsely, and a restart may rewrite a record within one tick); a
+ * guest whose record reads the same keeps its load, any other is new.
+ */
+static void reload_if(bool force)
 {
         struct stat st;
         if (stat(VS_VIEWS_REG, &st) < 0)
                 st.st_mtim = (struct timespec){0};
-        if (st.st_mtim.tv_sec == S.reg_mtime.tv_sec && st.st_mtim.tv_nsec == S.reg_mtime.tv_nsec &&
-            S.n)
+        if (!force && st.st_mtim.tv_sec == S.reg_mtime.tv_sec &&
+            st.st_mtim.tv_nsec == S.reg_mtime.tv_nsec && S.n)
                 return;
         S.reg_mtime = st.st_mtim;
         Guest *next[MAX_GUESTS];
         int n = 0;
         DIR *d = opendir(VS_VIEWS_REG);
-        for (struct dirent *e; d && (e = readdir(d)) && n < MAX_GUESTS;) {
-                if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof next[0]->id)
+        char *text = malloc(RECORD_MAX);
+        for (struct dirent *e; d && text && (e = readdir(d)) && n < MAX_GUESTS;) {
+                /* "ID" only: not ".", "..", nor a record being written ("ID.tmp") */
+                if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name) ||
+                    strlen(e->d_name) >= sizeof next[0]->id)
+                        continue;
+                if (vs_read_file_at(dirfd(d), e->d_name, text, RECORD_MAX) <= 0)
                         continue;
                 Guest *old = NULL;
                 for (int i = 0; i < S.n && !old; i++)
-                        if (S.g[i] && streq(S.g[i]->id, e->d_name) && S.g[i]->ino == e->d_ino)
+                        if (S.g[i] && streq(S.g[i]->id, e->d_name) && streq(S.g[i]->text, text))
                                 old = S.g[i];
                 if (old) {
                         next[n++] = old;
@@ -96,31 +108,36 @@ static void reload(void)
                                         S.g[i] = NULL;
                         continue;
                 }
-                char text[16384];
-                if (vs_read_file_at(dirfd(d), e->d_name, text, sizeof text) <= 0)
-                        continue;
                 Guest *g = calloc(1, sizeof *g);
-                if (!g)
+                if (!g || !(g->text = strdup(text))) {
+                        free(g);
                         continue;
+                }
                 VsError err = {0};
                 if (vs_view_record_parse(text, &g->rec, &err) < 0) {
+                        free(g->text);
                         free(g);
                         continue;
                 }
                 snprintf(g->id, sizeof g->id, "%s", e->d_name);
-                g->ino = e->d_ino;
                 g->st.rotate = g->rec.rotate;
                 g->st.started_ns = g->rec.started_ns;
                 snprintf(g->st.release, sizeof g->st.release, "%s", g->rec.release);
                 snprintf(g->st.version, sizeof g->st.version, "%s", g->rec.version);
                 next[n++] = g;
         }
+        free(text);
         if (d)
                 closedir(d);
         for (int i = 0; i < S.n; i++)
                 guest_free(S.g[i]);
         memcpy(S.g, next, (size_t)n * sizeof *next);
         S.n = n;
+}
+
+static void reload(void)
+{
+        reload_if(false);
 }
 
 /* The guest @tid belongs to, by the cgroup the kernel says it is in; NULL: none. */
@@ -152,8 +169,7 @@ static Guest *guest_of(pid_t tid)
         if (!g &&
             (now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) > 100000000L) {
                 last = now;
-                S.reg_mtime = (struct timespec){0};
-                reload();
+                reload_if(true);
                 g = match(buf);
         }
         return g;
@@ -393,7 +409,7 @@ static void *sampler(void *arg)
         for (;;) {
                 sleep(SAMPLE_S);
                 pthread_mutex_lock(&S.lock);
-                reload();
+                reload_if(true);
                 for (int i = 0; i < S.n; i++) {
                         Count c = {0};
                         vs_cgroup_foreach_pid(&S.g[i]->rec.cg, count_pid, &c);
@@ -417,8 +433,7 @@ static void *sampler(void *arg)
                         int gate = open(VS_VIEWS_GATE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
                         if (gate >= 0 && flock(gate, LOCK_EX | LOCK_NB) == 0) {
                                 pthread_mutex_lock(&S.lock);
-                                S.reg_mtime = (struct timespec){0};
-                                reload();
+                                reload_if(true);
                                 bool still = S.n == 0;
                                 pthread_mutex_unlock(&S.lock);
                                 if (still) {
@@ -545,6 +560,10 @@ static bool take(int ctl, Listener *ls, int *n)
         ls[*n].fd = fd;
         snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
         (*n)++;
+        /* a new start or exec: its record may have been rewritten within a clock tick */
+        pthread_mutex_lock(&S.lock);
+        reload_if(true);
+        pthread_mutex_unlock(&S.lock);
         return true;
 }
 

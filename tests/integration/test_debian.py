@@ -89,3 +89,27 @@ def test_unified_debian_guest_refuses_package_changes_until_deunify(vs):
     assert p.returncode != 0 and "vserver deunify d1" in p.stdout + p.stderr
     vs("deunify", "d1", check=True)
     assert vs("exec", "d1", "--", "dpkg", "--configure", "-a").returncode == 0
+
+
+def test_debian_sees_its_own_machine(vs):
+    """procps, coreutils and glibc in a Debian guest read the guest's views."""
+    p = vs("build", "deb2", "--template", "debian", "--init", "none", "--memory", "256M",
+           "--set", "limits.swap=0", "--cpuset", "0", timeout=1200)
+    assert p.returncode == 0, p.stderr
+    vs("start", "deb2", check=True)
+    free = vs.exec_out("deb2", "free -m").splitlines()
+    assert free[1].split()[1] in ("255", "256"), free  # procps: /proc/meminfo
+    assert free[2].split()[1] == "0", free
+    assert vs.exec_out("deb2", "nproc").strip() == "1"  # coreutils: the affinity
+    # glibc: /sys/devices/system/cpu/online (what Python's os.cpu_count() asks too)
+    assert vs.exec_out("deb2", "getconf _NPROCESSORS_ONLN").strip() == "1"
+    # glibc's physical pages come from sysinfo(2)
+    pages = int(vs.exec_out("deb2", "getconf _PHYS_PAGES"))
+    assert pages * os.sysconf("SC_PAGE_SIZE") == 256 << 20
+    top = vs.exec_out("deb2", "top -bn1 | head -5")
+    assert "MiB Mem :    256.0 total" in top, top
+    assert "%Cpu" in top
+    up = vs.exec_out("deb2", "uptime")
+    assert "load average" in up
+    assert vs.exec_out("deb2", "grep -c ^processor /proc/cpuinfo").strip() == "1"
+    vs("stop", "deb2", check=True)
