@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/sysinfo.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/mount.h>
@@ -36,6 +37,7 @@
 #define HOST_FILE_MAX (1 << 20)  /* the host files the views are made from */
 #define SAMPLE_S      5
 #define RECORD_MAX    16384
+#define MAX_HANDLES   65536     /* open view files, all guests together */
 #define VIEW_SIZE     (4 << 20) /* the size a view claims (see op_getattr) */
 
 typedef struct Guest {
@@ -51,6 +53,7 @@ static struct {
         int n;
         struct timespec reg_mtime;
         size_t cached;
+        int handles;       /* open view files */
         time_t idle_since; /* 0: busy */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -238,6 +241,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
                 return -ENOMEM;
         h->file = (VsViewFile)f;
         pthread_mutex_lock(&S.lock);
+        if (S.handles >= MAX_HANDLES) { /* a guest holding files open by the million */
+                pthread_mutex_unlock(&S.lock);
+                free(h);
+                return -ENFILE;
+        }
+        S.handles++;
         Guest *g = guest_of(fuse_get_context()->pid);
         if (g)
                 snprintf(h->id, sizeof h->id, "%s", g->id);
@@ -332,6 +341,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
         pthread_mutex_lock(&S.lock);
         if (h->text)
                 S.cached -= h->len;
+        S.handles--;
         pthread_mutex_unlock(&S.lock);
         free(h->text);
         free(h);
@@ -458,18 +468,20 @@ typedef struct Listener {
         char id[32]; /* the guest's context id */
 } Listener;
 
-/* Write @len bytes at @addr of the process that asked, if the request still stands. */
+/*
+ * Write @len bytes at the address the process that asked gave, if the
+ * request still stands.  Its pidfd holds its pid number, so the pid cannot
+ * name another process by the time we write; process_vm_writev keeps the
+ * page protections (read-only memory: EFAULT, as from the kernel).
+ */
 static int put_user(int listener, const struct seccomp_notif *req, const void *buf, size_t len)
 {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%u/mem", req->pid);
-        _cleanup_close_ int mem = open(path, O_RDWR | O_CLOEXEC);
-        if (mem < 0)
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
+        if (pidfd < 0 || seccomp_notify_id_valid(listener, req->id) != 0)
                 return -ESRCH;
-        /* the pid may have been reused before the open: the request tells */
-        if (seccomp_notify_id_valid(listener, req->id) != 0)
-                return -ESRCH;
-        ssize_t n = pwrite(mem, buf, len, (off_t)req->data.args[0]);
+        struct iovec local = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+        struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[0], .iov_len = len};
+        ssize_t n = process_vm_writev((pid_t)req->pid, &local, 1, &remote, 1, 0);
         return n == (ssize_t)len ? 0 : -EFAULT;
 }
 

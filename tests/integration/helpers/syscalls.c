@@ -3,11 +3,15 @@
  *   tiocsti        ioctl(0, TIOCSTI, "x"): push a byte into stdin's terminal
  *   tiocsti-high   the same with bits above 32 set in the command
  *   i386-getpid    getpid through the i386 ABI (int $0x80)
- *   i386-keyctl    keyctl through the i386 ABI: the filter must cover it too */
+ *   i386-keyctl    keyctl through the i386 ABI: the filter must cover it too
+ *   uname-null     uname(NULL): EFAULT, as from the kernel (also when answered for the guest)
+ *   uname-ro       uname into read-only memory: EFAULT too
+ *   sysinfo-ro     sysinfo into read-only memory: EFAULT */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,5 +46,16 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], "i386-keyctl"))
                 /* KEYCTL_GET_KEYRING_ID of the session keyring, no create: read-only */
                 return report(int80(288, 0, -3, 0));
+        if (!strcmp(argv[1], "uname-null"))
+                return report(syscall(SYS_uname, NULL) < 0 ? -errno : 0);
+        if (!strcmp(argv[1], "uname-ro") || !strcmp(argv[1], "sysinfo-ro")) {
+                void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                long nr = argv[1][0] == 'u' ? SYS_uname : SYS_sysinfo;
+                long r = syscall(nr, ro) < 0 ? -errno : 0;
+                /* and nothing was written there */
+                if (r == 0 || ((const char *)ro)[0] != 0)
+                        printf("written ");
+                return report(r);
+        }
         return 2;
 }
