@@ -246,7 +246,9 @@ typedef struct VsCgView {
                 uint64_t rbytes, wbytes, rios, wios;
         } dev[VS_CG_VIEW_DEVS];
 } VsCgView;
-int vs_cgroup_view(const VsCgroup *cg, VsCgView *ret, VsError *err);
+enum { VS_CG_VIEW_MEMORY = 1 << 0, VS_CG_VIEW_CPU = 1 << 1, VS_CG_VIEW_IO = 1 << 2 };
+/* Fill what @what asks for (VS_CG_VIEW_*), the rest VS_CG_NONE. */
+int vs_cgroup_view(const VsCgroup *cg, unsigned what, VsCgView *ret, VsError *err);
 
 /*
  * A context's cgroup written down and read back (one "v1|v2 CTRLS PATH"

@@ -10,9 +10,11 @@
 #include "cgroup_int.h"
 #include "util.h"
 
-int vs_cgroup_view(const VsCgroup *cg, VsCgView *ret, VsError *err)
+int vs_cgroup_view(const VsCgroup *cg, unsigned what, VsCgView *ret, VsError *err)
 {
         static const char *const ctrls[] = {"memory", "cpu", "cpuacct", "cpuset", "io"};
+        static const unsigned need[] = {VS_CG_VIEW_MEMORY, VS_CG_VIEW_CPU, VS_CG_VIEW_CPU,
+                                        VS_CG_VIEW_CPU, VS_CG_VIEW_IO};
         char *buf = malloc(VS_CG_BIGFILE);
         if (!buf)
                 return vs_error(err, ENOMEM, "cgroup view");
@@ -21,6 +23,8 @@ int vs_cgroup_view(const VsCgroup *cg, VsCgView *ret, VsError *err)
         ret->n_dev = 0;
         for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
                 bool v2 = false;
+                if (!(what & need[c]))
+                        continue;
                 const char *dir = vs_cgroup_controller(cg, ctrls[c], &v2);
                 if (!dir)
                         continue;

@@ -257,45 +257,42 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return 0;
 }
 
+/* @path as the host has it, in this thread's buffer (valid until its next call); NULL if none. */
+static const char *host_file(const char *path)
+{
+        static __thread char *buf;
+        if (!buf && !(buf = malloc(HOST_FILE_MAX)))
+                return NULL;
+        return vs_read_file_at(AT_FDCWD, path, buf, HOST_FILE_MAX) < 0 ? NULL : buf;
+}
+
+static uint64_t boot_ns(void)
+{
+        struct timespec b;
+        clock_gettime(CLOCK_BOOTTIME, &b);
+        return (uint64_t)b.tv_sec * 1000000000ULL + (uint64_t)b.tv_nsec;
+}
+
 /* The text of @h's file now: the guest's view, or the host's own file for anyone else. */
 static char *make(const Handle *h, size_t *len)
 {
         const VsViewDef *def = &vs_view_files[h->file];
-        char *host = NULL;
-        if (def->host) {
-                host = malloc(HOST_FILE_MAX);
-                if (!host || vs_read_file_at(AT_FDCWD, def->host, host, HOST_FILE_MAX) < 0) {
-                        host = NULL;
-                }
-        }
+        const char *host = def->host ? host_file(def->host) : NULL;
         char *text = NULL;
         pthread_mutex_lock(&S.lock);
         Guest *g = h->id[0] ? guest_by_id(h->id) : NULL;
         if (g) {
-                struct timespec b, r;
-                clock_gettime(CLOCK_BOOTTIME, &b);
-                clock_gettime(CLOCK_REALTIME, &r);
                 VsError err = {0};
-                if (vs_cgroup_view(&g->rec.cg, &g->st.cg, &err) == 0)
-                        text = vs_view_make(
-                            h->file, &g->st, host,
-                            (uint64_t)b.tv_sec * 1000000000ULL + (uint64_t)b.tv_nsec, r.tv_sec);
+                if (vs_cgroup_view(&g->rec.cg, def->needs, &g->st.cg, &err) == 0)
+                        text = vs_view_make(h->file, &g->st, host, boot_ns(), time(NULL));
         }
         pthread_mutex_unlock(&S.lock);
         if (!g) {
                 /* not a guest (the host, or a guest gone): the file as the host has it */
-                const char *src = def->host && streq(def->host, def->target) ? NULL : def->target;
-                if (src) {
-                        free(host);
-                        host = malloc(HOST_FILE_MAX);
-                        if (host && vs_read_file_at(AT_FDCWD, src, host, HOST_FILE_MAX) < 0) {
-                                free(host);
-                                host = NULL;
-                        }
-                }
+                if (!def->host || !streq(def->host, def->target))
+                        host = host_file(def->target);
                 text = host ? strdup(host) : NULL;
         }
-        free(host);
         *len = text ? strlen(text) : 0;
         return text;
 }
@@ -512,19 +509,13 @@ static int answer_uname(int listener, const struct seccomp_notif *req, const Gue
 
 static int answer_sysinfo(int listener, const struct seccomp_notif *req, Guest *g)
 {
-        char *host = malloc(HOST_FILE_MAX);
-        if (!host || vs_read_file_at(AT_FDCWD, "/proc/meminfo", host, HOST_FILE_MAX) < 0) {
-                free(host);
+        const char *host = host_file("/proc/meminfo");
+        if (!host)
                 return -EIO;
-        }
         VsError err = {0};
-        (void)vs_cgroup_view(&g->rec.cg, &g->st.cg, &err);
-        struct timespec b;
-        clock_gettime(CLOCK_BOOTTIME, &b);
+        (void)vs_cgroup_view(&g->rec.cg, VS_CG_VIEW_MEMORY, &g->st.cg, &err);
         struct sysinfo si;
-        vs_view_sysinfo(&g->st, host, (uint64_t)b.tv_sec * 1000000000ULL + (uint64_t)b.tv_nsec,
-                        &si);
-        free(host);
+        vs_view_sysinfo(&g->st, host, boot_ns(), &si);
         return put_user(listener, req, &si, sizeof si);
 }
 

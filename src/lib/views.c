@@ -13,18 +13,21 @@
 #include "util.h"
 
 const VsViewDef vs_view_files[VS_VIEW_N] = {
-    [VS_VIEW_MEMINFO] = {"meminfo", "/proc/meminfo", "/proc/meminfo", false},
-    [VS_VIEW_CPUINFO] = {"cpuinfo", "/proc/cpuinfo", "/proc/cpuinfo", false},
-    [VS_VIEW_STAT] = {"stat", "/proc/stat", NULL, false},
-    [VS_VIEW_LOADAVG] = {"loadavg", "/proc/loadavg", NULL, false},
-    [VS_VIEW_SWAPS] = {"swaps", "/proc/swaps", "/proc/meminfo", false},
-    [VS_VIEW_DISKSTATS] = {"diskstats", "/proc/diskstats", "/proc/diskstats", false},
-    [VS_VIEW_CPU_ONLINE] = {"cpu-online", "/sys/devices/system/cpu/online", NULL, false},
-    [VS_VIEW_CPU_POSSIBLE] = {"cpu-possible", "/sys/devices/system/cpu/possible", NULL, false},
-    [VS_VIEW_CPU_PRESENT] = {"cpu-present", "/sys/devices/system/cpu/present", NULL, false},
-    [VS_VIEW_VERSION] = {"version", "/proc/version", "/proc/version", true},
-    [VS_VIEW_OSRELEASE] = {"osrelease", "/proc/sys/kernel/osrelease", NULL, true},
-    [VS_VIEW_KVERSION] = {"kversion", "/proc/sys/kernel/version", NULL, true},
+    [VS_VIEW_MEMINFO] = {"meminfo", "/proc/meminfo", "/proc/meminfo", false, VS_CG_VIEW_MEMORY},
+    [VS_VIEW_CPUINFO] = {"cpuinfo", "/proc/cpuinfo", "/proc/cpuinfo", false, VS_CG_VIEW_CPU},
+    [VS_VIEW_STAT] = {"stat", "/proc/stat", NULL, false, VS_CG_VIEW_CPU},
+    [VS_VIEW_LOADAVG] = {"loadavg", "/proc/loadavg", NULL, false, 0},
+    [VS_VIEW_SWAPS] = {"swaps", "/proc/swaps", "/proc/meminfo", false, VS_CG_VIEW_MEMORY},
+    [VS_VIEW_DISKSTATS] = {"diskstats", "/proc/diskstats", "/proc/diskstats", false, VS_CG_VIEW_IO},
+    [VS_VIEW_CPU_ONLINE] = {"cpu-online", "/sys/devices/system/cpu/online", NULL, false,
+                            VS_CG_VIEW_CPU},
+    [VS_VIEW_CPU_POSSIBLE] = {"cpu-possible", "/sys/devices/system/cpu/possible", NULL, false,
+                              VS_CG_VIEW_CPU},
+    [VS_VIEW_CPU_PRESENT] = {"cpu-present", "/sys/devices/system/cpu/present", NULL, false,
+                             VS_CG_VIEW_CPU},
+    [VS_VIEW_VERSION] = {"version", "/proc/version", "/proc/version", true, 0},
+    [VS_VIEW_OSRELEASE] = {"osrelease", "/proc/sys/kernel/osrelease", NULL, true, 0},
+    [VS_VIEW_KVERSION] = {"kversion", "/proc/sys/kernel/version", NULL, true, 0},
 };
 
 #define KB(x) ((unsigned long long)((x) / 1024))

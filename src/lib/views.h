@@ -48,6 +48,7 @@ typedef struct VsViewDef {
         const char *target; /* where a guest sees it */
         const char *host;   /* the host file it is made from (NULL: none) */
         bool uname;         /* only for a guest with uname keys */
+        unsigned needs;     /* what of its cgroup it is made from (VS_CG_VIEW_*) */
 } VsViewDef;
 extern const VsViewDef vs_view_files[VS_VIEW_N];
 
