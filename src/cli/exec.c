@@ -208,9 +208,16 @@ static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login,
         /* its uname and sysinfo are answered by the view server (started if none runs) */
         int gate = -EBADF;
         spec.notify = vs_guest_notify(&g->cfg);
+        /* its CPUs as its limits are now (vserver set changes them live) */
         cpu_set_t cpus;
-        if (vs_guest_affinity(&g->cfg, &cpus))
-                spec.affinity = &cpus;
+        VsGuest *live = malloc(sizeof *live);
+        if (live) {
+                *live = *g;
+                (void)vs_guest_live_limits(live, &st);
+                if (vs_guest_affinity(&live->cfg, &cpus))
+                        spec.affinity = &cpus;
+                free(live);
+        }
         if (spec.notify && vs_views_ensure(&gate, &err) < 0) {
                 vs_guest_state_release(&st);
                 stdio_close(&io);

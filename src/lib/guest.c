@@ -347,6 +347,34 @@ bool vs_guest_affinity(const VsGuestConfig *c, cpu_set_t *ret)
         return true;
 }
 
+static int repin_one(pid_t pid, void *data)
+{
+        const cpu_set_t *cpus = data;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+        DIR *d = opendir(path);
+        for (struct dirent *e; d && (e = readdir(d));)
+                if (e->d_name[0] != '.')
+                        (void)sched_setaffinity((pid_t)atoi(e->d_name), sizeof *cpus, cpus);
+        if (d)
+                closedir(d);
+        return 0;
+}
+
+void vs_guest_repin(const VsGuest *g, const VsGuestState *st)
+{
+        cpu_set_t cpus;
+        if (!g->cfg.views || !st->running)
+                return;
+        if (!vs_guest_affinity(&g->cfg, &cpus)) {
+                /* no CPU limit that cuts its CPUs: every CPU (its cpuset still bounds it) */
+                CPU_ZERO(&cpus);
+                for (int i = 0; i < CPU_SETSIZE; i++)
+                        CPU_SET(i, &cpus);
+        }
+        (void)vs_cgroup_foreach_pid(&st->cgroup, repin_one, &cpus);
+}
+
 /* What a start does once the guest's cgroup exists, and once its PID 1 does. */
 typedef struct StartHooks {
         const VsGuest *g;

@@ -83,6 +83,8 @@ void vs_limit_report_free(VsLimitReport *r);
  * than it may use (its views show as many: nproc agrees); false: any.
  */
 bool vs_guest_affinity(const VsGuestConfig *c, cpu_set_t *ret);
+/* After a live change of its CPU limit: every thread of running @g on those CPUs again. */
+void vs_guest_repin(const VsGuest *g, const VsGuestState *st);
 /* The system calls the view server answers for @g's processes (VS_NOTIFY_*). */
 unsigned vs_guest_notify(const VsGuestConfig *c);
 /* Note g->cfg's limits and rlimits as the running guest's (after a live change). */

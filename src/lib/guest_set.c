@@ -80,6 +80,8 @@ int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err)
                 }
                 /* what it now runs with: for the next set, limits and stop */
                 (void)vs_guest_note_limits(g, NULL);
+                /* as many CPUs as its views now show, for what runs and what it starts */
+                vs_guest_repin(g, &st);
         }
         if (save)
                 r = vs_guest_config_edit(g->conf, s->keys, s->values, s->n, err);

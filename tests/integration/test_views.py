@@ -132,6 +132,14 @@ def test_cpu_views_follow_a_cpu_limit_and_the_load_is_the_guests(vs, hog):
     s = vs.exec_out("v3", "cat /proc/stat")
     assert int(s.splitlines()[0].split()[1]) > 0  # its user time
     assert "procs_running" in s
+    # the bucket made soft (a weight, no cap): every CPU again, live, its busy loop too
+    vs("set", "v3", "limits.cpu.hard=no", check=True)
+    n = str(os.cpu_count())
+    assert vs.exec_out("v3", "grep -c '^processor' /proc/cpuinfo").strip() == n
+    assert vs.exec_out("v3", "nproc").strip() == n
+    hog = vs.exec_out("v3", "pidof vs-hog").split()[0]
+    allowed = vs.exec_out("v3", f"grep Cpus_allowed_list /proc/{hog}/status").split()[1]
+    assert allowed == (f"0-{os.cpu_count() - 1}" if os.cpu_count() > 1 else "0"), allowed
     vs("stop", "v3", check=True)
 
 
