@@ -23,6 +23,7 @@
 #include "console.h"
 #include "context.h"
 #include "ctxid.h"
+#include "parse.h"
 #include "viewd.h"
 #include "limits.h"
 #include "util.h"
@@ -353,9 +354,11 @@ static int repin_one(pid_t pid, void *data)
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
         DIR *d = opendir(path);
-        for (struct dirent *e; d && (e = readdir(d));)
-                if (e->d_name[0] != '.')
-                        (void)sched_setaffinity((pid_t)atoi(e->d_name), sizeof *cpus, cpus);
+        for (struct dirent *e; d && (e = readdir(d));) {
+                unsigned long long tid;
+                if (vs_parse_u64(e->d_name, &tid) == 0 && tid > 0 && tid < INT32_MAX)
+                        (void)sched_setaffinity((pid_t)tid, sizeof *cpus, cpus);
+        }
         if (d)
                 closedir(d);
         return 0;
