@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import REPO, V, machine, sh, summary, table, today, write
+from benchlib import REPO, V, machine, rmdirs, sh, summary, table, today, write
 
 TESTS = [  # name, count (full), path, what
     ("readfile", 20_000, "/proc/meminfo", "read /proc/meminfo (open, read, close)"),
@@ -127,11 +127,7 @@ def main():
             subprocess.run([V, "stop", g, "--timeout", "0"], env=env, capture_output=True)
             subprocess.run([V, "delete", "--force", g], env=env, capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
-        for d in Path("/sys/fs/cgroup").glob("**/vs-bench-views"):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        rmdirs(["vs-bench-views"])
 
     res = {"date": today(), "machine": machine(), "rounds": rounds, "scale": scale,
            "tests": {}}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cgroup.h"
 
@@ -73,3 +74,10 @@ int vs_cg_write_one(int dirfd, const VsCgSetting *s, const char *where, VsError 
 int vs_cg_view_dev(VsCgView *v, unsigned maj, unsigned min);
 /* Read the first line of @file into @buf without its newline; false if missing. */
 bool vs_cg_read_line(int dfd, const char *file, char *buf, size_t size);
+/* A memory.stat key and where its value goes in a VsCgView. */
+typedef struct VsCgStatKey {
+        const char *key;
+        size_t off;
+} VsCgStatKey;
+/* Each key of @keys found in the "key value" text @buf, into @v. */
+void vs_cg_view_stat(const char *buf, const VsCgStatKey *keys, size_t n, VsCgView *v);

@@ -207,10 +207,7 @@ static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *
                                       : x > v->mem_max ? x - v->mem_max
                                                        : 0;
                 }
-                static const struct {
-                        const char *key;
-                        size_t off;
-                } keys[] = {
+                static const VsCgStatKey keys[] = {
                     {"total_rss", offsetof(VsCgView, anon)},
                     {"total_cache", offsetof(VsCgView, file)},
                     {"total_shmem", offsetof(VsCgView, shmem)},
@@ -223,8 +220,7 @@ static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *
                     {"total_active_file", offsetof(VsCgView, active_file)},
                     {"total_inactive_file", offsetof(VsCgView, inactive_file)},
                 };
-                for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-                        vs_cg_kv_into(buf, keys[k].key, (uint64_t *)((char *)v + keys[k].off), 1);
+                vs_cg_view_stat(buf, keys, ARRAY_SIZE(keys), v);
         } else if (streq(ctrl, "cpu")) {
                 char line[64];
                 long long q;

@@ -216,10 +216,7 @@ static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *
                 v->swap_max = tightest(dir, "memory.swap.max");
                 if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) < 0)
                         return;
-                static const struct {
-                        const char *key;
-                        size_t off;
-                } keys[] = {
+                static const VsCgStatKey keys[] = {
                     {"anon", offsetof(VsCgView, anon)},
                     {"file", offsetof(VsCgView, file)},
                     {"shmem", offsetof(VsCgView, shmem)},
@@ -236,8 +233,7 @@ static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *
                     {"kernel_stack", offsetof(VsCgView, kernel_stack)},
                     {"pagetables", offsetof(VsCgView, pagetables)},
                 };
-                for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-                        vs_cg_kv_into(buf, keys[k].key, (uint64_t *)((char *)v + keys[k].off), 1);
+                vs_cg_view_stat(buf, keys, ARRAY_SIZE(keys), v);
         } else if (streq(ctrl, "cpu")) {
                 char line[64], q[32];
                 unsigned long long period;

@@ -93,3 +93,9 @@ bool vs_cg_read_line(int dfd, const char *file, char *buf, size_t size)
         buf[strcspn(buf, "\n")] = '\0';
         return true;
 }
+
+void vs_cg_view_stat(const char *buf, const VsCgStatKey *keys, size_t n, VsCgView *v)
+{
+        for (size_t k = 0; k < n; k++)
+                vs_cg_kv_into(buf, keys[k].key, (uint64_t *)(void *)((char *)v + keys[k].off), 1);
+}

@@ -593,11 +593,7 @@ static int send_trees(int sock, const VsContextSpec *spec, pid_t pid, VsError *e
 
 int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
 {
-        VsContext ctx = {.pid = 0,
-                         .pidfd = -EBADF,
-                         .pty_master = -EBADF,
-                         .notify = -EBADF,
-                         .cgroup = VS_CGROUP_INIT};
+        VsContext ctx = VS_CONTEXT_INIT;
         Filters filters = {NULL, NULL};
         int sv[2] = {-EBADF, -EBADF};
         int r;
@@ -847,11 +843,7 @@ int vs_context_own_userns(pid_t pid, bool *ret, VsError *err)
 
 int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
 {
-        VsContext ctx = {.pid = 0,
-                         .pidfd = -EBADF,
-                         .pty_master = -EBADF,
-                         .notify = -EBADF,
-                         .cgroup = VS_CGROUP_INIT};
+        VsContext ctx = VS_CONTEXT_INIT;
         Filters filters = {NULL, NULL};
         int sv[2] = {-EBADF, -EBADF};
         int mid_pidfd = -EBADF;

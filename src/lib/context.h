@@ -99,6 +99,12 @@ typedef struct VsContext {
         VsCgroup cgroup;
 } VsContext;
 
+#define VS_CONTEXT_INIT                                                                            \
+        {                                                                                          \
+                .pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .notify = -EBADF,                 \
+                .cgroup = VS_CGROUP_INIT                                                           \
+        }
+
 /* Defaults: default caps, seccomp default, no_new_privs, net none, stdio unset (-1). */
 void vs_context_spec_init(VsContextSpec *spec);
 

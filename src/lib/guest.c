@@ -588,7 +588,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 spec.root.overlays = overlays;
         }
 
-        VsContext ctx = {.pid = 0, .pidfd = -EBADF, .pty_master = -EBADF, .notify = -EBADF};
+        VsContext ctx = VS_CONTEXT_INIT;
         r = vs_context_start(&spec, &ctx, err);
         for (int i = 0; i < VS_VIEW_N; i++)
                 vs_closep(&view_fds[i]);

@@ -332,6 +332,23 @@ static int export_program(scmp_filter_ctx ctx, VsSeccomp *f, VsError *err)
         return 0;
 }
 
+/* The filter of @ctx compiled into *ret (if @r is 0 so far), @ctx released. */
+static int finish(scmp_filter_ctx ctx, int r, VsSeccomp **ret, VsError *err)
+{
+        VsSeccomp *f = NULL;
+        if (r == 0) {
+                f = calloc(1, sizeof *f);
+                r = f ? export_program(ctx, f, err) : vs_error(err, ENOMEM, "seccomp");
+        }
+        seccomp_release(ctx);
+        if (r < 0) {
+                vs_seccomp_free(f);
+                return r;
+        }
+        *ret = f;
+        return 0;
+}
+
 int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
 {
         *ret = NULL;
@@ -366,18 +383,7 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         /* nested user namespaces are what a guest's own makes safe (podman inside) */
         if (r == 0 && !spec->allow_userns && !spec->userns)
                 r = add_userns_rules(ctx, err);
-        VsSeccomp *f = NULL;
-        if (r == 0) {
-                f = calloc(1, sizeof *f);
-                r = f ? export_program(ctx, f, err) : vs_error(err, ENOMEM, "seccomp");
-        }
-        seccomp_release(ctx);
-        if (r < 0) {
-                vs_seccomp_free(f);
-                return r;
-        }
-        *ret = f;
-        return 0;
+        return finish(ctx, r, ret, err);
 }
 
 int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err)
@@ -395,18 +401,7 @@ int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err)
                 r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(sysinfo), 0);
         if (r < 0)
                 r = vs_error(err, -r, "the uname/sysinfo notification filter");
-        VsSeccomp *f = NULL;
-        if (r == 0) {
-                f = calloc(1, sizeof *f);
-                r = f ? export_program(ctx, f, err) : vs_error(err, ENOMEM, "seccomp");
-        }
-        seccomp_release(ctx);
-        if (r < 0) {
-                vs_seccomp_free(f);
-                return r;
-        }
-        *ret = f;
-        return 0;
+        return finish(ctx, r, ret, err);
 }
 
 int vs_seccomp_load_listener(const VsSeccomp *f, VsError *err)
