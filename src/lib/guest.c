@@ -387,7 +387,7 @@ typedef struct StartHooks {
 static int views_record(const VsGuest *g, const VsCgroup *cg, pid_t init, VsError *err)
 {
         VsViewUname u = {g->cfg.uname_release, g->cfg.uname_version, g->cfg.uname_machine};
-        return vs_views_register(g->cfg.context, cg, g->cgroup_parent, g->cfg.name, init, &u, err);
+        return vs_views_register(g->cfg.context, cg, init, &u, err);
 }
 
 static int cgroup_cb(const VsCgroup *cg, void *data, VsError *err)
@@ -575,7 +575,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (g->cfg.views) {
                 r = vs_views_ensure(&gate, err);
                 if (r == 0)
-                        r = vs_views_open(g->cfg.uname_release[0] || g->cfg.uname_version[0],
+                        r = vs_views_open(g->cfg.context,
+                                          g->cfg.uname_release[0] || g->cfg.uname_version[0],
                                           view_fds, err);
                 if (r < 0) {
                         vs_closep(&gate);

@@ -60,7 +60,7 @@ static struct {
 /* An open file: which view, for whom, the text made at its first read. */
 typedef struct Handle {
         VsViewFile file;
-        char id[32]; /* "" = not a guest's: the host's own file */
+        char id[32]; /* the context id of its path (no guest with it: the host's own file) */
         char *text;
         size_t len;
 } Handle;
@@ -75,6 +75,8 @@ static void guest_free(Guest *g)
 }
 
 /* Read the records again if the directory changed; keeps the load of guests that stay. */
+static Guest *guest_new(const char *id, const char *text);
+
 /*
  * Read the records again if the directory changed (or @force: its mtime
  * ticks coarsely, and a restart may rewrite a record within one tick); a
@@ -111,22 +113,9 @@ static void reload_if(bool force)
                                         S.g[i] = NULL;
                         continue;
                 }
-                Guest *g = calloc(1, sizeof *g);
-                if (!g || !(g->text = strdup(text))) {
-                        free(g);
+                Guest *g = guest_new(e->d_name, text);
+                if (!g)
                         continue;
-                }
-                VsError err = {0};
-                if (vs_view_record_parse(text, &g->rec, &err) < 0) {
-                        free(g->text);
-                        free(g);
-                        continue;
-                }
-                snprintf(g->id, sizeof g->id, "%s", e->d_name);
-                g->st.rotate = g->rec.rotate;
-                g->st.started_ns = g->rec.started_ns;
-                snprintf(g->st.release, sizeof g->st.release, "%s", g->rec.release);
-                snprintf(g->st.version, sizeof g->st.version, "%s", g->rec.version);
                 next[n++] = g;
         }
         free(text);
@@ -144,38 +133,58 @@ static void reload(void)
 }
 
 /* The guest @tid belongs to, by the cgroup the kernel says it is in; NULL: none. */
-static Guest *match(const char *cgroups)
+static Guest *guest_new(const char *id, const char *text)
 {
-        for (int i = 0; i < S.n; i++) {
-                const char *m = S.g[i]->rec.match;
-                size_t len = strlen(m);
-                for (const char *l = cgroups; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-                        if (strncmp(l, m, len) == 0 && (l[len] == '/' || l[len] == '\n' || !l[len]))
-                                return S.g[i];
+        Guest *g = calloc(1, sizeof *g);
+        if (!g || !(g->text = strdup(text))) {
+                free(g);
+                return NULL;
         }
-        return NULL;
+        VsError err = {0};
+        if (vs_view_record_parse(text, &g->rec, &err) < 0) {
+                free(g->text);
+                free(g);
+                return NULL;
+        }
+        snprintf(g->id, sizeof g->id, "%s", id);
+        g->st.rotate = g->rec.rotate;
+        g->st.started_ns = g->rec.started_ns;
+        snprintf(g->st.release, sizeof g->st.release, "%s", g->rec.release);
+        snprintf(g->st.version, sizeof g->st.version, "%s", g->rec.version);
+        return g;
 }
 
-static Guest *guest_of(pid_t tid)
+static Guest *guest_by_id(const char *id);
+
+/*
+ * The guest of context @id as its record says now: one small file read, so
+ * a restart that rewrote it within the directory's mtime tick is seen.
+ */
+static Guest *guest_now(const char *id)
 {
-        static struct timespec last;
-        char path[64], buf[8192];
-        snprintf(path, sizeof path, "/proc/%d/cgroup", (int)tid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
+        static char text[RECORD_MAX];
+        char path[64];
+        snprintf(path, sizeof path, VS_VIEWS_REG "/%s", id);
+        Guest *g = guest_by_id(id);
+        if (vs_read_file_at(AT_FDCWD, path, text, sizeof text) <= 0)
+                return NULL; /* gone (its entry goes at the next reload) */
+        if (g && streq(g->text, text))
+                return g;
+        Guest *n = guest_new(id, text);
+        if (!n)
                 return NULL;
-        reload();
-        Guest *g = match(buf);
-        /* a directory changed twice within its clock tick looks unchanged: read it again,
-         * at most ten times a second (the host's own readers never match) */
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!g &&
-            (now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) > 100000000L) {
-                last = now;
-                reload_if(true);
-                g = match(buf);
+        for (int i = 0; i < S.n; i++)
+                if (S.g[i] == g) {
+                        guest_free(g);
+                        S.g[i] = n;
+                        return n;
+                }
+        if (S.n < MAX_GUESTS) {
+                S.g[S.n++] = n;
+                return n;
         }
-        return g;
+        guest_free(n);
+        return NULL;
 }
 
 static Guest *guest_by_id(const char *id)
@@ -186,53 +195,95 @@ static Guest *guest_by_id(const char *id)
         return NULL;
 }
 
-static int file_of(const char *path)
+/*
+ * The tree: /ID/NAME for each context id (its directory is there whether a
+ * guest runs with it or not; the guest is looked up at each read), so each
+ * guest's files are inodes of their own: their page cache, which sendfile
+ * and splice read through, is never another guest's.
+ */
+static bool id_of(const char *s, size_t len, char *id, size_t size)
 {
+        if (len == 0 || len >= size || len > 5 || strspn(s, "0123456789") < len)
+                return false;
+        snprintf(id, size, "%.*s", (int)len, s);
+        return true;
+}
+
+/* 0: "/", 1: "/ID", 2: "/ID/NAME" (*file set), -1: nothing */
+static int parse(const char *path, char id[32], int *file)
+{
+        if (streq(path, "/"))
+                return 0;
+        const char *slash = strchr(path + 1, '/');
+        if (!id_of(path + 1, slash ? (size_t)(slash - path - 1) : strlen(path + 1), id, 32))
+                return -1;
+        if (!slash)
+                return 1;
         for (int i = 0; i < VS_VIEW_N; i++)
-                if (path[0] == '/' && streq(path + 1, vs_view_files[i].name))
-                        return i;
+                if (streq(slash + 1, vs_view_files[i].name)) {
+                        *file = i;
+                        return 2;
+                }
         return -1;
 }
 
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
         (void)fi;
+        char id[32];
+        int file;
         memset(st, 0, sizeof *st);
-        st->st_nlink = 1;
-        if (streq(path, "/")) {
+        switch (parse(path, id, &file)) {
+        case 0:
+        case 1:
                 st->st_mode = S_IFDIR | 0555;
                 st->st_nlink = 2;
                 return 0;
-        }
-        if (file_of(path) < 0)
+        case 2:
+                /*
+                 * Not 0 as /proc's own: sendfile and splice (busybox cat) go
+                 * through the page cache, which stops at the size; a short read
+                 * there sets the size to where the text ends, every open asks
+                 * again and drops what the last one left in the cache.
+                 */
+                st->st_mode = S_IFREG | 0444;
+                st->st_nlink = 1;
+                st->st_size = VIEW_SIZE;
+                return 0;
+        default:
                 return -ENOENT;
-        /*
-         * Not 0 as /proc's own: sendfile and splice (busybox cat) go through
-         * the page cache, which stops at the size; a short read there sets the
-         * size to where the text ends, and every open asks again.
-         */
-        st->st_mode = S_IFREG | 0444;
-        st->st_size = VIEW_SIZE;
-        return 0;
+        }
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
         (void)off, (void)fi, (void)flags;
-        if (!streq(path, "/"))
+        char id[32];
+        int file;
+        int kind = parse(path, id, &file);
+        if (kind != 0 && kind != 1)
                 return -ENOTDIR;
         fill(buf, ".", NULL, 0, 0);
         fill(buf, "..", NULL, 0, 0);
-        for (int i = 0; i < VS_VIEW_N; i++)
-                fill(buf, vs_view_files[i].name, NULL, 0, 0);
+        if (kind == 1) {
+                for (int i = 0; i < VS_VIEW_N; i++)
+                        fill(buf, vs_view_files[i].name, NULL, 0, 0);
+                return 0;
+        }
+        pthread_mutex_lock(&S.lock); /* the running guests */
+        reload();
+        for (int i = 0; i < S.n; i++)
+                fill(buf, S.g[i]->id, NULL, 0, 0);
+        pthread_mutex_unlock(&S.lock);
         return 0;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-        int f = file_of(path);
-        if (f < 0)
+        char id[32];
+        int f = -1;
+        if (parse(path, id, &f) != 2)
                 return -ENOENT;
         if ((fi->flags & O_ACCMODE) != O_RDONLY)
                 return -EACCES;
@@ -240,6 +291,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         if (!h)
                 return -ENOMEM;
         h->file = (VsViewFile)f;
+        snprintf(h->id, sizeof h->id, "%s", id);
         pthread_mutex_lock(&S.lock);
         if (S.handles >= MAX_HANDLES) { /* a guest holding files open by the million */
                 pthread_mutex_unlock(&S.lock);
@@ -247,13 +299,9 @@ static int op_open(const char *path, struct fuse_file_info *fi)
                 return -ENFILE;
         }
         S.handles++;
-        Guest *g = guest_of(fuse_get_context()->pid);
-        if (g)
-                snprintf(h->id, sizeof h->id, "%s", g->id);
         pthread_mutex_unlock(&S.lock);
         fi->fh = (uint64_t)(uintptr_t)h;
-        fi->direct_io = 1;
-        fi->nonseekable = 0;
+        fi->keep_cache = 0;
         return 0;
 }
 
@@ -280,7 +328,7 @@ static char *make(const Handle *h, size_t *len)
         const char *host = def->host ? host_file(def->host) : NULL;
         char *text = NULL;
         pthread_mutex_lock(&S.lock);
-        Guest *g = h->id[0] ? guest_by_id(h->id) : NULL;
+        Guest *g = guest_now(h->id);
         if (g) {
                 VsError err = {0};
                 if (vs_cgroup_view(&g->rec.cg, def->needs, &g->st.cg, &err) == 0)
@@ -348,7 +396,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
         (void)conn;
-        cfg->direct_io = 1;
+        cfg->direct_io = 0; /* through the page cache, dropped at each open (kernel_cache 0) */
         cfg->kernel_cache = 0;
         cfg->entry_timeout = 3600;
         cfg->attr_timeout = 0;
@@ -528,8 +576,7 @@ static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_
         memset(resp, 0, sizeof *resp);
         resp->id = req->id;
         pthread_mutex_lock(&S.lock);
-        reload();
-        Guest *g = guest_by_id(l->id);
+        Guest *g = guest_now(l->id);
         int r = 0;
         if (!g)
                 resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* not ours: as the kernel has it */

@@ -11,9 +11,9 @@
 
 /*
  * The view server: ONE host process that serves every guest's /proc views
- * (views.h) from a FUSE mount; a guest's files are bound from it over its
- * own.  It tells guests apart by the cgroup of the process that reads, and
- * knows them from the records `vserver start` leaves in VS_VIEWS_REG.  It
+ * (views.h) from a FUSE mount, VS_VIEWS_MNT/CTXID/NAME; a guest's files are
+ * bound from its directory over its own.  It knows the guests from the
+ * records `vserver start` leaves in VS_VIEWS_REG/CTXID.  It
  * is started on demand, exits when no guest has needed it for a minute, and
  * a new one puts the views back into the running guests (views_host.c).
  */
@@ -34,7 +34,6 @@ int vs_viewd_run(VsError *err);
 
 /* What a guest's record says. */
 typedef struct VsViewRecord {
-        char match[4200]; /* its line in /proc/PID/cgroup, up to its own cgroup ("0::/a/NAME") */
         pid_t init;
         unsigned long long init_start; /* starttime of init, against pid reuse */
         unsigned long long started_ns; /* CLOCK_BOOTTIME at its start */
@@ -52,14 +51,17 @@ void vs_view_record_release(VsViewRecord *r);
  * VS_VIEWS_GATE (shared), kept until its guest is recorded; close it then.
  */
 int vs_views_ensure(int *gate, VsError *err);
-/* Detached clones of the view files a guest binds (-EBADF for the uname ones without @uname). */
-int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err);
+/*
+ * Detached clones of the view files the guest of context @ctxid binds
+ * (-EBADF for the uname ones without @uname): VS_VIEWS_MNT/CTXID/NAME.
+ */
+int vs_views_open(unsigned ctxid, bool uname, int fds[VS_VIEW_N], VsError *err);
 /* Record a started guest (context id @ctxid) for the server. */
 typedef struct VsViewUname {
         const char *release, *version, *machine; /* "": the host's */
 } VsViewUname;
-int vs_views_register(unsigned ctxid, const VsCgroup *cg, const char *cgroup_parent,
-                      const char *name, pid_t init, const VsViewUname *uname, VsError *err);
+int vs_views_register(unsigned ctxid, const VsCgroup *cg, pid_t init, const VsViewUname *uname,
+                      VsError *err);
 /* Hand the server a guest process's uname/sysinfo listener (VsContext.notify). */
 int vs_views_give(unsigned ctxid, int listener, VsError *err);
 /* Its record goes (stop, delete); a missing one is fine. */
@@ -68,5 +70,5 @@ void vs_views_unregister(unsigned ctxid);
 bool vs_views_serving(void);
 /* A new server's views over the dead ones in every running guest; records of the gone go. */
 void vs_views_reattach_all(void);
-/* Bind a fresh server's views over the dead ones in the running guest of @r. */
-int vs_views_reattach(const VsViewRecord *r, VsError *err);
+/* Bind a fresh server's views over the dead ones in the running guest @ctxid of @r. */
+int vs_views_reattach(unsigned ctxid, const VsViewRecord *r, VsError *err);

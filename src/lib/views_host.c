@@ -44,9 +44,7 @@ int vs_view_record_parse(const char *text, VsViewRecord *ret, VsError *err)
                 char v[4200];
                 snprintf(v, sizeof v, "%.*s", (int)(vlen < sizeof v ? vlen : sizeof v - 1), sp + 1);
 #define KEY(k) (klen == strlen(k) && strncmp(l, k, klen) == 0)
-                if (KEY("match"))
-                        snprintf(ret->match, sizeof ret->match, "%s", v);
-                else if (KEY("init"))
+                if (KEY("init"))
                         sscanf(v, "%d %llu", &ret->init, &ret->init_start);
                 else if (KEY("started"))
                         ret->started_ns = strtoull(v, NULL, 10);
@@ -60,8 +58,6 @@ int vs_view_record_parse(const char *text, VsViewRecord *ret, VsError *err)
                         snprintf(ret->machine, sizeof ret->machine, "%s", v);
 #undef KEY
         }
-        if (!ret->match[0])
-                return vs_error_input(err, "a view record without its match");
         return vs_cgroup_load(&ret->cg, cg + 8, err);
 }
 
@@ -75,22 +71,11 @@ static void record_path(unsigned ctxid, char *buf, size_t size)
         snprintf(buf, size, VS_VIEWS_REG "/%u", ctxid);
 }
 
-int vs_views_register(unsigned ctxid, const VsCgroup *cg, const char *cgroup_parent,
-                      const char *name, pid_t init, const VsViewUname *uname, VsError *err)
+int vs_views_register(unsigned ctxid, const VsCgroup *cg, pid_t init, const VsViewUname *uname,
+                      VsError *err)
 {
-        char abs[4096], rel[4096], prefix[128], path[256], tmp[280];
-        int r = vs_cgroup_base(cgroup_parent, abs, sizeof abs, rel, sizeof rel, prefix,
-                               sizeof prefix, err);
-        if (r < 0)
-                return r;
-        /* "0::" + "/a/b" + "/" + NAME, without doubled slashes */
-        char match[4200];
-        snprintf(match, sizeof match, "%s%s/%s", prefix, rel, name);
-        char *w = match;
-        for (const char *p = match; *p; p++)
-                if (!(p[0] == '/' && p[1] == '/'))
-                        *w++ = *p;
-        *w = '\0';
+        char path[256], tmp[280];
+        int r;
         struct timespec b;
         clock_gettime(CLOCK_BOOTTIME, &b);
         record_path(ctxid, path, sizeof path);
@@ -100,7 +85,7 @@ int vs_views_register(unsigned ctxid, const VsCgroup *cg, const char *cgroup_par
         FILE *f = fopen(tmp, "we");
         if (!f)
                 return vs_error(err, errno, "record the guest for its views: %s", tmp);
-        fprintf(f, "match %s\ninit %d %llu\nstarted %llu\nrotate %u\n", match, (int)init,
+        fprintf(f, "init %d %llu\nstarted %llu\nrotate %u\n", (int)init,
                 init ? vs_proc_starttime(init) : 0ULL,
                 (unsigned long long)b.tv_sec * 1000000000ULL + (unsigned long long)b.tv_nsec,
                 ctxid);
@@ -174,7 +159,7 @@ bool vs_views_serving(void)
         snprintf(path, sizeof path, "/proc/%d/root" VS_VIEWS_MNT, (int)w);
         if (!w || statfs(path, &sf) < 0 || sf.f_type != FUSE_SUPER_MAGIC)
                 return false;
-        snprintf(path, sizeof path, "/proc/%d/root" VS_VIEWS_MNT "/meminfo", (int)w);
+        snprintf(path, sizeof path, "/proc/%d/root" VS_VIEWS_MNT "/1/meminfo", (int)w);
         return stat(path, &st) == 0;
 }
 
@@ -242,7 +227,8 @@ void vs_views_reattach_all(void)
                 bool alive = rec.init > 0 && vs_proc_starttime(rec.init) == rec.init_start;
                 if (!alive && rec.init > 0 && !vs_cgroup_populated(&rec.cg))
                         unlinkat(dirfd(d), e->d_name, 0);
-                else if (alive && vs_views_reattach(&rec, &err) < 0)
+                else if (alive &&
+                         vs_views_reattach((unsigned)strtoul(e->d_name, NULL, 10), &rec, &err) < 0)
                         fprintf(stderr, "vserver: views of context %s: %s\n", e->d_name, err.msg);
                 vs_view_record_release(&rec);
         }
@@ -281,13 +267,13 @@ int vs_views_ensure(int *gate, VsError *err)
 }
 
 /* Clones of the view files, made in the mount namespace we are in. */
-static int open_here(bool uname, int fds[VS_VIEW_N], VsError *err)
+static int open_here(unsigned ctxid, bool uname, int fds[VS_VIEW_N], VsError *err)
 {
         for (int i = 0; i < VS_VIEW_N; i++) {
                 if (vs_view_files[i].uname && !uname)
                         continue;
                 char path[256];
-                snprintf(path, sizeof path, VS_VIEWS_MNT "/%s", vs_view_files[i].name);
+                snprintf(path, sizeof path, VS_VIEWS_MNT "/%u/%s", ctxid, vs_view_files[i].name);
                 fds[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
                 if (fds[i] < 0) {
                         int e = errno;
@@ -307,13 +293,13 @@ static bool same_ns(pid_t pid)
         return stat("/proc/self/ns/mnt", &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino;
 }
 
-int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err)
+int vs_views_open(unsigned ctxid, bool uname, int fds[VS_VIEW_N], VsError *err)
 {
         for (int i = 0; i < VS_VIEW_N; i++)
                 fds[i] = -EBADF;
         pid_t w = worker_pid();
         if (!w || same_ns(w))
-                return open_here(uname, fds, err);
+                return open_here(ctxid, uname, fds, err);
         /*
          * The server's mount is in its mount namespace (the host's), not
          * ours: the clones are made there, by a child that enters it, and
@@ -335,7 +321,7 @@ int vs_views_open(bool uname, int fds[VS_VIEW_N], VsError *err)
                 snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)w);
                 int ns = open(path, O_RDONLY | O_CLOEXEC);
                 VsError e = {0};
-                if (ns < 0 || setns(ns, CLONE_NEWNS) < 0 || open_here(uname, fds, &e) < 0)
+                if (ns < 0 || setns(ns, CLONE_NEWNS) < 0 || open_here(ctxid, uname, fds, &e) < 0)
                         _exit(1);
                 for (int i = 0; i < VS_VIEW_N; i++)
                         if (fds[i] >= 0)
@@ -374,10 +360,10 @@ static bool view_target(int fd)
                sf.f_type == SYSFS_MAGIC;
 }
 
-int vs_views_reattach(const VsViewRecord *r, VsError *err)
+int vs_views_reattach(unsigned ctxid, const VsViewRecord *r, VsError *err)
 {
         int fds[VS_VIEW_N];
-        int ret = vs_views_open(r->release[0] || r->version[0], fds, err);
+        int ret = vs_views_open(ctxid, r->release[0] || r->version[0], fds, err);
         if (ret < 0)
                 return ret;
         char path[64];

@@ -64,6 +64,17 @@ def test_overhead_bench_runs(workdir):
                          p.stdout, re.M), test + "\n" + p.stdout
 
 
+def test_views_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "views.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for test in ("read /proc/meminfo", "uname(2)", "sysinfo(2)"):
+        # host, then three guest configurations with their ratios (lxcfs: full runs only)
+        assert re.search(rf"\| {re.escape(test)}[^|]* \| [\d.]+ [nµ]s ±\d+% \|"
+                         r"( [\d.]+ [nµ]s ±\d+% \(\*\*\d+\.\d\d\*\*\) \|){3}$",
+                         p.stdout, re.M), test + "\n" + p.stdout
+
+
 def test_charts_from_results(workdir):
     for f in ("start.json", "density.json"):
         shutil.copy(REPO / "bench" / "results" / f, workdir / f)
