@@ -519,14 +519,18 @@ static int each_listed(int dfd, int depth, void *data)
         return r;
 }
 
+/*
+ * The hierarchy to list processes from: the cgroup2 tree, else the first
+ * v1 one; one this process cannot see (a mount namespace without it, as
+ * the view server may run in) is passed over.
+ */
 static int primary(const VsCgroup *cg)
 {
-        for (int i = 0; i < cg->n; i++)
-                if (cg->dirs[i].v2 && cg->dirs[i].created)
-                        return i;
-        for (int i = 0; i < cg->n; i++)
-                if (cg->dirs[i].created)
-                        return i;
+        for (int pass = 0; pass < 2; pass++)
+                for (int i = 0; i < cg->n; i++)
+                        if ((pass || cg->dirs[i].v2) && cg->dirs[i].created &&
+                            access(cg->dirs[i].path, F_OK) == 0)
+                                return i;
         return -1;
 }
 
