@@ -773,12 +773,15 @@ static void keep_listener(int sock, const Worker *w, Listener *ls, int *n)
         ls[*n] = (Listener){.fd = fd};
         snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
         (*n)++;
-        if (vs_send_fds(w->ctl, id, strlen(id), &fd, 1) == 0)
-                (void)!write(c, "k", 1);
+        /* ours now: a worker that is gone gets it with the others when it starts again */
+        (void)vs_send_fds(w->ctl, id, strlen(id), &fd, 1);
+        (void)send(c, "k", 1, MSG_NOSIGNAL);
 }
 
 int vs_viewd_run(VsError *err)
 {
+        /* a caller gone before our answer must not take every guest's listener with us */
+        signal(SIGPIPE, SIG_IGN);
         if (mkdir(VS_HOST_RUN, 0700) < 0 && errno != EEXIST)
                 return vs_error(err, errno, "mkdir %s", VS_HOST_RUN);
         if (mkdir(VS_VIEWS_REG, 0700) < 0 && errno != EEXIST)
