@@ -173,23 +173,23 @@ static void add_u64(json_object *j, const char *key, uint64_t v)
 
 void stats_to_json(const VsStats *s, struct json_object *j)
 {
-        add_u64(j, "cpu_usage_us", s->cpu_usage_us);
-        add_u64(j, "cpu_user_us", s->cpu_user_us);
-        add_u64(j, "cpu_system_us", s->cpu_system_us);
-        add_u64(j, "cpu_periods", s->cpu_periods);
-        add_u64(j, "cpu_throttled_periods", s->cpu_throttled_periods);
-        add_u64(j, "cpu_throttled_us", s->cpu_throttled_us);
-        add_u64(j, "memory_bytes", s->mem_current);
-        add_u64(j, "memory_peak_bytes", s->mem_peak);
-        add_u64(j, "memory_anon_bytes", s->mem_anon);
-        add_u64(j, "memory_cache_bytes", s->mem_cache);
-        add_u64(j, "swap_bytes", s->swap_current);
-        add_u64(j, "oom_kills", s->oom_kills);
-        add_u64(j, "io_read_bytes", s->io_read_bytes);
-        add_u64(j, "io_write_bytes", s->io_write_bytes);
-        add_u64(j, "io_read_ops", s->io_read_ops);
-        add_u64(j, "io_write_ops", s->io_write_ops);
-        add_u64(j, "tasks", s->tasks);
+        add_u64(j, "cpu_usage_us", s->cg.cpu_usage_us);
+        add_u64(j, "cpu_user_us", s->cg.cpu_user_us);
+        add_u64(j, "cpu_system_us", s->cg.cpu_system_us);
+        add_u64(j, "cpu_periods", s->cg.cpu_periods);
+        add_u64(j, "cpu_throttled_periods", s->cg.cpu_throttled_periods);
+        add_u64(j, "cpu_throttled_us", s->cg.cpu_throttled_us);
+        add_u64(j, "memory_bytes", s->cg.mem_current);
+        add_u64(j, "memory_peak_bytes", s->cg.mem_peak);
+        add_u64(j, "memory_anon_bytes", s->cg.mem_anon);
+        add_u64(j, "memory_cache_bytes", s->cg.mem_cache);
+        add_u64(j, "swap_bytes", s->cg.swap_current);
+        add_u64(j, "oom_kills", s->cg.oom_kills);
+        add_u64(j, "io_read_bytes", s->cg.io_read_bytes);
+        add_u64(j, "io_write_bytes", s->cg.io_write_bytes);
+        add_u64(j, "io_read_ops", s->cg.io_read_ops);
+        add_u64(j, "io_write_ops", s->cg.io_write_ops);
+        add_u64(j, "tasks", s->cg.tasks);
         add_u64(j, "processes", s->processes);
         add_u64(j, "threads", s->threads);
         add_u64(j, "sockets", s->sockets);
@@ -242,22 +242,24 @@ static void print_stats(const VsGuest *g, const VsStats *s, double cpu_pct)
         char a[32], b[32], c[32], d[32], e[32];
         printf("%s: context %u, cgroup %s\n", g->cfg.name, g->cfg.context,
                vs_cgroup_mode_name(vs_cgroup_mode()));
-        printf("cpu        %s (user %s, system %s)", secs(s->cpu_usage_us, a, sizeof a),
-               secs(s->cpu_user_us, b, sizeof b), secs(s->cpu_system_us, c, sizeof c));
+        printf("cpu        %s (user %s, system %s)", secs(s->cg.cpu_usage_us, a, sizeof a),
+               secs(s->cg.cpu_user_us, b, sizeof b), secs(s->cg.cpu_system_us, c, sizeof c));
         if (cpu_pct >= 0)
                 printf(", %.1f%% of one CPU now", cpu_pct);
         printf("\n           throttled %s in %s of %s periods\n",
-               secs(s->cpu_throttled_us, a, sizeof a), num(s->cpu_throttled_periods, b, sizeof b),
-               num(s->cpu_periods, c, sizeof c));
+               secs(s->cg.cpu_throttled_us, a, sizeof a),
+               num(s->cg.cpu_throttled_periods, b, sizeof b), num(s->cg.cpu_periods, c, sizeof c));
         printf("memory     %s (peak %s; anon %s, cache %s), swap %s, oom kills %s\n",
-               stats_bytes(s->mem_current, a, sizeof a), stats_bytes(s->mem_peak, b, sizeof b),
-               stats_bytes(s->mem_anon, c, sizeof c), stats_bytes(s->mem_cache, d, sizeof d),
-               stats_bytes(s->swap_current, e, sizeof e), num(s->oom_kills, e + 16, 16));
+               stats_bytes(s->cg.mem_current, a, sizeof a),
+               stats_bytes(s->cg.mem_peak, b, sizeof b), stats_bytes(s->cg.mem_anon, c, sizeof c),
+               stats_bytes(s->cg.mem_cache, d, sizeof d),
+               stats_bytes(s->cg.swap_current, e, sizeof e), num(s->cg.oom_kills, e + 16, 16));
         printf("tasks      %s processes, %s threads, %s sockets\n", num(s->processes, a, sizeof a),
                num(s->threads, b, sizeof b), num(s->sockets, c, sizeof c));
         printf("io         read %s in %s ops, written %s in %s ops\n",
-               stats_bytes(s->io_read_bytes, a, sizeof a), num(s->io_read_ops, b, sizeof b),
-               stats_bytes(s->io_write_bytes, c, sizeof c), num(s->io_write_ops, d, sizeof d));
+               stats_bytes(s->cg.io_read_bytes, a, sizeof a), num(s->cg.io_read_ops, b, sizeof b),
+               stats_bytes(s->cg.io_write_bytes, c, sizeof c),
+               num(s->cg.io_write_ops, d, sizeof d));
         printf("net        in %s in %s packets, out %s in %s packets\n",
                stats_bytes(s->net_rx_bytes, a, sizeof a), num(s->net_rx_packets, b, sizeof b),
                stats_bytes(s->net_tx_bytes, c, sizeof c), num(s->net_tx_packets, d, sizeof d));
@@ -308,9 +310,9 @@ static int verb_stats(int argc, char **argv)
                 if (r < 0)
                         return fail_error(EXIT_FAILURE, verb, &err);
                 double t = now_s(), pct = -1;
-                if (last_cpu != VS_STAT_NONE && s.cpu_usage_us != VS_STAT_NONE && t > last_t)
-                        pct = (double)(s.cpu_usage_us - last_cpu) / 1e4 / (t - last_t);
-                last_cpu = s.cpu_usage_us;
+                if (last_cpu != VS_STAT_NONE && s.cg.cpu_usage_us != VS_STAT_NONE && t > last_t)
+                        pct = (double)(s.cg.cpu_usage_us - last_cpu) / 1e4 / (t - last_t);
+                last_cpu = s.cg.cpu_usage_us;
                 last_t = t;
                 if (o.json) {
                         json_object *j = json_object_new_object();

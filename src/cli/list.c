@@ -158,9 +158,9 @@ static int verb_list(int argc, char **argv)
                         /* one source per figure: the cgroup's counters, as the table */
                         long hz = sysconf(_SC_CLK_TCK);
                         double user =
-                            have ? (double)s.cpu_user_us / 1e6 : (double)u.utime / (double)hz;
+                            have ? (double)s.cg.cpu_user_us / 1e6 : (double)u.utime / (double)hz;
                         double sys =
-                            have ? (double)s.cpu_system_us / 1e6 : (double)u.stime / (double)hz;
+                            have ? (double)s.cg.cpu_system_us / 1e6 : (double)u.stime / (double)hz;
                         json_object_object_add(j, "user_seconds", json_object_new_double(user));
                         json_object_object_add(j, "system_seconds", json_object_new_double(sys));
                         json_object_object_add(j, "uptime_seconds",
@@ -171,17 +171,18 @@ static int verb_list(int argc, char **argv)
                 } else if (st.running && have) {
                         char thr[24], oom[24], b3[16], b4[16];
                         snprintf(thr, sizeof thr, "%llu", (unsigned long long)s.threads);
-                        if (s.oom_kills == VS_STAT_NONE)
+                        if (s.cg.oom_kills == VS_STAT_NONE)
                                 snprintf(oom, sizeof oom, "-");
                         else
-                                snprintf(oom, sizeof oom, "%llu", (unsigned long long)s.oom_kills);
+                                snprintf(oom, sizeof oom, "%llu",
+                                         (unsigned long long)s.cg.oom_kills);
                         printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %10s %s%s\n", ctx,
-                               u.nproc, thr, fmt_bytes(s.mem_current, b1, sizeof b1),
-                               fmt_bytes(s.swap_current, b2, sizeof b2),
-                               fmt_us(s.cpu_user_us, t1, sizeof t1),
-                               fmt_us(s.cpu_system_us, t2, sizeof t2),
-                               fmt_bytes(s.io_read_bytes, b3, sizeof b3),
-                               fmt_bytes(s.io_write_bytes, b4, sizeof b4), oom,
+                               u.nproc, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
+                               fmt_bytes(s.cg.swap_current, b2, sizeof b2),
+                               fmt_us(s.cg.cpu_user_us, t1, sizeof t1),
+                               fmt_us(s.cg.cpu_system_us, t2, sizeof t2),
+                               fmt_bytes(s.cg.io_read_bytes, b3, sizeof b3),
+                               fmt_bytes(s.cg.io_write_bytes, b4, sizeof b4), oom,
                                fmt_uptime(up, t3, sizeof t3), names[i],
                                st.frozen ? " (suspended)" : "");
                 } else {

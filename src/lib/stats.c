@@ -67,28 +67,10 @@ static int count_pid(pid_t pid, void *data)
 
 int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
 {
-        VsCgUsage u;
         memset(st, 0xff, sizeof *st);
-        int r = vs_cgroup_usage(cg, &u, err);
+        int r = vs_cgroup_usage(cg, &st->cg, err);
         if (r < 0)
                 return r;
-        st->cpu_usage_us = u.cpu_usage_us;
-        st->cpu_user_us = u.cpu_user_us;
-        st->cpu_system_us = u.cpu_system_us;
-        st->cpu_periods = u.cpu_periods;
-        st->cpu_throttled_periods = u.cpu_throttled_periods;
-        st->cpu_throttled_us = u.cpu_throttled_us;
-        st->mem_current = u.mem_current;
-        st->mem_peak = u.mem_peak;
-        st->mem_anon = u.mem_anon;
-        st->mem_cache = u.mem_cache;
-        st->swap_current = u.swap_current;
-        st->oom_kills = u.oom_kills;
-        st->io_read_bytes = u.io_read_bytes;
-        st->io_write_bytes = u.io_write_bytes;
-        st->io_read_ops = u.io_read_ops;
-        st->io_write_ops = u.io_write_ops;
-        st->tasks = u.tasks;
 
         /* what cgroups do not count: from /proc of each process */
         PidCount c = {.st = st};

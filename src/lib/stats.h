@@ -14,12 +14,7 @@
  * host cannot tell are UINT64_MAX (absent in --json).
  */
 typedef struct VsStats {
-        uint64_t cpu_usage_us, cpu_user_us, cpu_system_us;
-        uint64_t cpu_periods, cpu_throttled_periods, cpu_throttled_us;
-        uint64_t mem_current, mem_peak, mem_anon, mem_cache, swap_current;
-        uint64_t oom_kills;
-        uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
-        uint64_t tasks; /* pids.current */
+        VsCgUsage cg; /* what its cgroup counts */
         uint64_t processes, threads, sockets;
         /* network traffic, filled by vs_stats_net (isolate: BPF counters; netns: the veth) */
         uint64_t net_rx_bytes, net_rx_packets, net_tx_bytes, net_tx_packets;
