@@ -53,6 +53,10 @@ int guest_lock(const VsGuest *g, const char *verb, int *ret_fd);
 struct VsStats;
 struct json_object;
 void stats_to_json(const struct VsStats *s, struct json_object *j);
+/* A guest's disk use and limit as json keys of @j (stats, list --json); null where unknown. */
+void disk_to_json(const VsDiskUsage *d, struct json_object *j);
+/* "62.1 MiB of 64.0 MiB, 314 of 18592 files (image)"; "no limit". */
+const char *disk_text(const VsDiskUsage *d, char *buf, size_t size);
 /* "1.5 MiB"; "-" for an unknown value. */
 const char *stats_bytes(uint64_t v, char *buf, size_t size);
 /* Print a json-c object to stdout, pretty, with a newline. */

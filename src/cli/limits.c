@@ -79,13 +79,17 @@ static int verb_set(int argc, char **argv)
                         break;
                 }
         for (int i = 0; i < set.n; i++) {
-                bool live = set.running && strncmp(set.keys[i], "limits.", 7) == 0;
+                bool disk = strncmp(set.keys[i], "limits.disk", 11) == 0;
+                bool live =
+                    disk ? set.disk_live : set.running && strncmp(set.keys[i], "limits.", 7) == 0;
                 printf("%s: %s = %s: %s%s%s\n", g.cfg.name, set.keys[i], set.values[i],
                        live ? "in force" : "", live && o.save ? ", " : "",
                        !o.save ? ""
                        : live  ? "saved"
                                : "saved (takes effect at the next start)");
         }
+        if (set.disk_note[0])
+                fprintf(stderr, "%s: %s: %s: %s\n", vs_program, verb, g.cfg.name, set.disk_note);
         return 0;
 }
 
@@ -199,6 +203,44 @@ void stats_to_json(const VsStats *s, struct json_object *j)
         add_u64(j, "net_tx_packets", s->net_tx_packets);
 }
 
+static uint64_t known(const VsDiskUsage *d, uint64_t v)
+{
+        return d->known && v != VS_UNLIMITED ? v : VS_STAT_NONE;
+}
+
+void disk_to_json(const VsDiskUsage *d, struct json_object *j)
+{
+        json_object_object_add(j, "disk_mechanism",
+                               json_object_new_string(vs_disk_kind_name(d->kind)));
+        add_u64(j, "disk_bytes", known(d, d->bytes));
+        add_u64(j, "disk_limit_bytes", known(d, d->bytes_limit));
+        add_u64(j, "disk_inodes", known(d, d->inodes));
+        add_u64(j, "disk_inodes_limit", known(d, d->inodes_limit));
+        add_u64(j, "disk_reserved_bytes",
+                d->kind == VS_DISK_IMAGE ? known(d, d->reserved) : VS_STAT_NONE);
+}
+
+const char *disk_text(const VsDiskUsage *d, char *buf, size_t size)
+{
+        char a[32], b[32];
+        if (d->kind == VS_DISK_NONE)
+                snprintf(buf, size, "no limit");
+        else if (!d->known)
+                snprintf(buf, size, "(%s, not mounted)", vs_disk_kind_name(d->kind));
+        else {
+                int n = snprintf(buf, size, "%s", stats_bytes(d->bytes, a, sizeof a));
+                if (d->bytes_limit != VS_UNLIMITED)
+                        n += snprintf(buf + n, size - (size_t)n, " of %s",
+                                      stats_bytes(d->bytes_limit, b, sizeof b));
+                n += snprintf(buf + n, size - (size_t)n, ", %llu", (unsigned long long)d->inodes);
+                if (d->inodes_limit != VS_UNLIMITED)
+                        n += snprintf(buf + n, size - (size_t)n, " of %llu",
+                                      (unsigned long long)d->inodes_limit);
+                snprintf(buf + n, size - (size_t)n, " files (%s)", vs_disk_kind_name(d->kind));
+        }
+        return buf;
+}
+
 const char *stats_bytes(uint64_t v, char *buf, size_t size)
 {
         static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -237,9 +279,9 @@ static const char *num(uint64_t v, char *buf, size_t size)
         return buf;
 }
 
-static void print_stats(const VsGuest *g, const VsStats *s, double cpu_pct)
+static void print_stats(const VsGuest *g, const VsStats *s, const VsDiskUsage *disk, double cpu_pct)
 {
-        char a[32], b[32], c[32], d[32], e[32];
+        char a[32], b[32], c[32], d[32], e[32], f[160];
         printf("%s: context %u, cgroup %s\n", g->cfg.name, g->cfg.context,
                vs_cgroup_mode_name(vs_cgroup_mode()));
         printf("cpu        %s (user %s, system %s)", secs(s->cg.cpu_usage_us, a, sizeof a),
@@ -263,6 +305,7 @@ static void print_stats(const VsGuest *g, const VsStats *s, double cpu_pct)
         printf("net        in %s in %s packets, out %s in %s packets\n",
                stats_bytes(s->net_rx_bytes, a, sizeof a), num(s->net_rx_packets, b, sizeof b),
                stats_bytes(s->net_tx_bytes, c, sizeof c), num(s->net_tx_packets, d, sizeof d));
+        printf("disk       %s\n", disk_text(disk, f, sizeof f));
 }
 
 static double now_s(void)
@@ -302,6 +345,10 @@ static int verb_stats(int argc, char **argv)
                         return EXIT_STOPPED;
                 }
                 int r = vs_stats_read(&st.cgroup, &s, &err);
+                VsDiskUsage disk;
+                VsDiskTree tree = vs_guest_disk_tree(&g);
+                if (r == 0)
+                        r = vs_disk_usage(&tree, &disk, &err);
                 char bpf_dir[PATH_MAX];
                 vs_paths_run(&g.paths, VS_RUN_BPF, NULL, bpf_dir, sizeof bpf_dir);
                 vs_stats_net(&s, g.cfg.net, g.cfg.context, bpf_dir);
@@ -322,6 +369,7 @@ static int verb_stats(int argc, char **argv)
                         json_object_object_add(
                             j, "state", json_object_new_string(frozen ? "suspended" : "running"));
                         stats_to_json(&s, j);
+                        disk_to_json(&disk, j);
                         if (o.watch)
                                 json_object_object_add(j, "cpu_percent",
                                                        pct >= 0 ? json_object_new_double(pct)
@@ -334,7 +382,7 @@ static int verb_stats(int argc, char **argv)
                 } else {
                         if (o.watch && tty)
                                 fputs("\033[H\033[2J", stdout);
-                        print_stats(&g, &s, pct);
+                        print_stats(&g, &s, &disk, pct);
                         if (frozen)
                                 printf("(suspended)\n");
                         if (o.watch && !tty)

@@ -53,6 +53,20 @@ static long long uptime_s(pid_t pid)
                (long long)(start / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+static const char *fmt_bytes(unsigned long long v, char *buf, size_t size);
+
+/* "62M/64M": used and limit; "-" without a limit or while not known. */
+static void disk_column(const VsDiskUsage *d, char *buf, size_t size)
+{
+        char a[16], b[16];
+        if (!d->known || d->kind == VS_DISK_NONE)
+                snprintf(buf, size, "-");
+        else
+                snprintf(buf, size, "%s/%s", fmt_bytes(d->bytes, a, sizeof a),
+                         d->bytes_limit == VS_UNLIMITED ? "-"
+                                                        : fmt_bytes(d->bytes_limit, b, sizeof b));
+}
+
 static const char *fmt_bytes(unsigned long long v, char *buf, size_t size)
 {
         if (v == VS_STAT_NONE) {
@@ -116,9 +130,9 @@ static int verb_list(int argc, char **argv)
                 return fail_error(EXIT_FAILURE, verb, &err);
         json_object *arr = o.json ? json_object_new_array() : NULL;
         if (!o.json)
-                printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s\n", "CTX", "PROC", "THR",
-                       "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM", "UPTIME",
-                       "NAME");
+                printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s\n", "CTX", "PROC",
+                       "THR", "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM",
+                       "DISK", "UPTIME", "NAME");
         int rc = 0;
         for (int i = 0; i < n; i++) {
                 VsGuest g;
@@ -139,7 +153,11 @@ static int verb_list(int argc, char **argv)
                 VsStats s;
                 bool have = st.running && vs_stats_read(&st.cgroup, &s, NULL) == 0;
                 long long up = st.init ? uptime_s(st.init) : -1;
-                char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32];
+                VsDiskUsage disk;
+                VsDiskTree tree = vs_guest_disk_tree(&g);
+                (void)vs_disk_usage(&tree, &disk, NULL);
+                char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32], dk[40];
+                disk_column(&disk, dk, sizeof dk);
                 snprintf(ctx, sizeof ctx, "%u", g.cfg.context);
                 if (o.json) {
                         json_object *j = json_object_new_object();
@@ -167,6 +185,7 @@ static int verb_list(int argc, char **argv)
                                                up >= 0 ? json_object_new_int64(up) : NULL);
                         if (have)
                                 stats_to_json(&s, j);
+                        disk_to_json(&disk, j);
                         json_object_array_add(arr, j);
                 } else if (st.running && have) {
                         char thr[24], oom[24], b3[16], b4[16];
@@ -176,18 +195,19 @@ static int verb_list(int argc, char **argv)
                         else
                                 snprintf(oom, sizeof oom, "%llu",
                                          (unsigned long long)s.cg.oom_kills);
-                        printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %10s %s%s\n", ctx,
+                        printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s%s\n", ctx,
                                u.nproc, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
                                fmt_bytes(s.cg.swap_current, b2, sizeof b2),
                                fmt_us(s.cg.cpu_user_us, t1, sizeof t1),
                                fmt_us(s.cg.cpu_system_us, t2, sizeof t2),
                                fmt_bytes(s.cg.io_read_bytes, b3, sizeof b3),
-                               fmt_bytes(s.cg.io_write_bytes, b4, sizeof b4), oom,
+                               fmt_bytes(s.cg.io_write_bytes, b4, sizeof b4), oom, dk,
                                fmt_uptime(up, t3, sizeof t3), names[i],
                                st.frozen ? " (suspended)" : "");
                 } else {
-                        printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %10s %s (stopped)\n",
-                               ctx, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", names[i]);
+                        printf(
+                            "%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s (stopped)\n",
+                            ctx, "-", "-", "-", "-", "-", "-", "-", "-", "-", dk, "-", names[i]);
                 }
                 vs_guest_state_release(&st);
         }

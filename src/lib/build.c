@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "disk.h"
 #include "net.h"
 #include "tree.h"
 #include "util.h"
@@ -51,6 +52,34 @@ static int debian_options(const VsBuildSpec *s, VsTemplateKind kind, VsError *er
         return 0;
 }
 
+/* Which mechanism holds its disk limit on the guests' filesystem; one line if none can. */
+static int disk_plan(VsBuild *b, VsError *err)
+{
+        VsGuest *g = &b->g;
+        const VsLimits *l = &g->cfg.limits;
+        char dir[PATH_MAX];
+        VsDiskSupport s;
+        /* the guests' directory, or the nearest existing directory above it */
+        snprintf(dir, sizeof dir, "%s", g->paths.guests);
+        while (access(dir, F_OK) < 0 && strrchr(dir, '/') > dir)
+                *strrchr(dir, '/') = '\0';
+        vs_disk_probe(dir, (VsDiskKind)g->host.disk_limits, &s);
+        if (s.pick == VS_DISK_NONE)
+                return vs_disk_unsupported(&s, (VsDiskKind)g->host.disk_limits, err);
+        if (s.pick == VS_DISK_PROJECT && l->disk_reserved_pct)
+                return vs_error_input(err, "limits.disk.reserved: project quotas keep no reserve "
+                                           "for root (leave it out, or set disk-limits = image "
+                                           "in the host settings)");
+        if (s.pick == VS_DISK_IMAGE && l->disk == VS_UNLIMITED)
+                return vs_error_input(err,
+                                      "limits.disk.inodes: %s has no project quotas, so the "
+                                      "guest gets its own disk image, which needs a size "
+                                      "(say disk = 10G too)",
+                                      s.fs);
+        b->disk = (int)s.pick;
+        return 0;
+}
+
 int vs_build_plan(VsBuild *b, const VsPaths *paths, const VsHostConfig *host,
                   const char *cgroup_parent, const char *name, const VsBuildSpec *spec,
                   VsError *err)
@@ -82,6 +111,8 @@ int vs_build_plan(VsBuild *b, const VsPaths *paths, const VsHostConfig *host,
                 r = debian_options(spec, b->kind, err);
         if (r < 0)
                 return r;
+        if (vs_limits_has_disk(&g->cfg.limits) && (r = disk_plan(b, err)) < 0)
+                return r;
         b->debian = (VsDebianSpec){.suite = spec->suite ? spec->suite : host->suite,
                                    .mirror = spec->mirror ? spec->mirror : host->mirror,
                                    .sysvinit = spec->sysvinit};
@@ -105,7 +136,10 @@ static void sweep_stale_builds(const VsPaths *p)
                 if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
                         continue;
                 char path[PATH_MAX];
+                char root[PATH_MAX + 8];
                 snprintf(path, sizeof path, "%s/%s", p->guests, de->d_name);
+                snprintf(root, sizeof root, "%s/rootfs", path);
+                vs_disk_unmount(&(VsDiskTree){.dir = path, .rootfs = root}, NULL);
                 vs_tree_remove(path, NULL);
         }
         closedir(d);
@@ -137,10 +171,13 @@ static int clone_source(VsBuild *b, VsGuest *other, VsError *err)
         return 0;
 }
 
-/* The template into @tmproot. */
-static int fill(VsBuild *b, const VsGuest *other, const char *tmproot, VsError *err)
+/* The template into @tmproot: a directory, or a disk-limited root that charges all it gets. */
+static int fill(VsBuild *b, const VsGuest *other, const VsDiskTree *t, VsError *err)
 {
-        int r = 0;
+        const char *tmproot = t->rootfs;
+        int r = vs_disk_create(t, (VsDiskKind)b->disk, &b->g.cfg.limits, err);
+        if (r < 0)
+                return r;
         switch (b->kind) {
         case VS_TEMPLATE_DIR:
                 return vs_tree_copy(b->src, tmproot, err);
@@ -149,8 +186,6 @@ static int fill(VsBuild *b, const VsGuest *other, const char *tmproot, VsError *
         default:
                 break;
         }
-        if (mkdir(tmproot, 0755) < 0)
-                return vs_error(err, errno, "mkdir %s", tmproot);
         if (b->kind == VS_TEMPLATE_BUSYBOX)
                 r = vs_template_busybox(tmproot, err);
         else if (b->kind == VS_TEMPLATE_DEBIAN) {
@@ -206,9 +241,10 @@ int vs_build_run(VsBuild *b, VsError *err)
         char tmp[PATH_MAX], tmproot[PATH_MAX];
         snprintf(tmp, sizeof tmp, "%s/.%s.build-%d", g->paths.guests, g->cfg.name, (int)getpid());
         snprintf(tmproot, sizeof tmproot, "%s/rootfs", tmp);
+        VsDiskTree tree = {.dir = tmp, .rootfs = tmproot, .context = g->cfg.context};
         r = mkdir(tmp, 0700) < 0 ? vs_error(err, errno, "mkdir %s", tmp) : 0;
         if (r == 0)
-                r = fill(b, other, tmproot, err);
+                r = fill(b, other, &tree, err);
         free(other);
         if (r == 0 && vs_tree_interrupted)
                 r = vs_error(err, EINTR, "interrupted");
@@ -227,15 +263,20 @@ int vs_build_run(VsBuild *b, VsError *err)
         if (r == 0 && rename(tmp, g->dir) < 0)
                 r = vs_error(err, errno, "rename %s to %s", tmp, g->dir);
         if (r < 0) {
+                vs_disk_unmount(&tree, NULL);
                 vs_tree_remove(tmp, NULL);
+                vs_disk_forget(g->paths.guests, g->cfg.context, NULL);
                 vs_guest_release_context(&g->paths, g->cfg.context);
                 if (!err || err->code != EINTR)
                         vs_error_prefix(err, "%s", g->cfg.name);
                 return r;
         }
         r = vs_guest_config_save(&g->cfg, g->conf, err);
-        if (r < 0)
+        if (r < 0) {
+                tree = (VsDiskTree){.dir = g->dir, .rootfs = g->rootfs, .context = g->cfg.context};
+                vs_disk_unmount(&tree, NULL);
                 vs_tree_remove(g->dir, NULL);
+        }
         vs_guest_release_context(&g->paths, g->cfg.context);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         b->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

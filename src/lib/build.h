@@ -40,6 +40,7 @@ typedef struct VsBuild {
         VsTemplateKind kind;
         const char *src; /* the template as given */
         VsDebianSpec debian;
+        int disk;       /* VsDiskKind: how its disk limit is held (VS_DISK_NONE: none asked) */
         double seconds; /* what the run took */
         /* told before a long step ("debootstrap bookworm from URL into NAME"); may be NULL */
         void (*note)(void *data, const char *msg);

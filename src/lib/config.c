@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "disk.h"
 #include "idmap.h"
 #include "keys.h"
 #include "limits.h"
@@ -213,12 +214,20 @@ static int host_handler(void *user, const char *section, const char *name, const
                                    "65536 up, room for at least 65536: e.g. "
                                    "1073741824-1879048191)",
                                    v);
+        } else if (streq(name, "disk-limits")) {
+                VsDiskKind k;
+                if (vs_disk_kind_parse(v, &k) < 0)
+                        return bad(r, key,
+                                   "\"%s\" is not auto, project or image (auto: project quotas "
+                                   "where the filesystem has them, else an image per guest)",
+                                   v);
+                h->disk_limits = (int)k;
         } else {
                 return bad(r, key,
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
                            "debian-suite, net-device, bridge, bridge-address, bridge-nat, "
                            "unify-exclude, console-log-size, unix-guard-cgroup, userns, "
-                           "userns-ids)");
+                           "userns-ids, disk-limits)");
         }
         return 1;
 }

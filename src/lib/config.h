@@ -42,6 +42,7 @@ typedef struct VsHostConfig {
         char unix_guard_cgroup[256];         /* cgroup2 dir of the host-side unix guard: "/" */
         bool userns;                         /* new guests get a user namespace (default yes) */
         unsigned userns_first, userns_last;  /* the pool of host ids for their ranges */
+        int disk_limits;                     /* VsDiskKind: VS_DISK_NONE = pick per filesystem */
 } VsHostConfig;
 
 typedef struct VsGuestConfig {

@@ -472,6 +472,20 @@ static int net_conflicts(const VsGuest *g, VsError *err)
         return r;
 }
 
+VsDiskTree vs_guest_disk_tree(const VsGuest *g)
+{
+        return (VsDiskTree){.dir = g->dir, .rootfs = g->rootfs, .context = g->cfg.context};
+}
+
+int vs_guest_disk_apply(const VsGuest *g, bool stopped, char *note, size_t nsz, VsError *err)
+{
+        VsDiskTree t = vs_guest_disk_tree(g);
+        int r = vs_disk_attach(&t, err);
+        if (r == 0 && (vs_limits_has_disk(&g->cfg.limits) || vs_disk_kind(&t) != VS_DISK_NONE))
+                r = vs_disk_set(&t, &g->cfg.limits, stopped, note, nsz, err);
+        return r < 0 ? vs_error_prefix(err, "%s", g->cfg.name) : 0;
+}
+
 int vs_guest_start(VsGuest *g, VsError *err)
 {
         VsGuestState st;
@@ -498,6 +512,11 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 net_cleanup(g);
         vs_guest_state_release(&st);
 
+        /* its disk image on its root, its disk limit as its file says */
+        char disk_note[256];
+        r = vs_guest_disk_apply(g, true, disk_note, sizeof disk_note, err);
+        if (r < 0)
+                return r;
         struct stat rs;
         if (lstat(g->rootfs, &rs) < 0)
                 return vs_error(err, errno, "the guest's tree %s", g->rootfs);

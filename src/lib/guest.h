@@ -9,6 +9,7 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "disk.h"
 #include "error.h"
 #include "paths.h"
 
@@ -159,12 +160,23 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx);
 typedef struct VsGuestSet {
         const char *keys[VS_GUEST_SET_MAX], *values[VS_GUEST_SET_MAX];
         int n;
-        VsLimits prev; /* what ran before */
-        bool all_live; /* every key is a limit */
-        bool running;  /* the run found it running */
+        VsLimits prev;       /* what ran before */
+        bool all_live;       /* every key is a limit */
+        bool running;        /* the run found it running */
+        bool disk_live;      /* a disk limit changed is in force now */
+        char disk_note[512]; /* a disk limit below what it uses, or one left for the next start */
 } VsGuestSet;
 int vs_guest_set_plan(VsGuest *g, VsGuestSet *s, VsError *err);
 int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err);
+
+/* Its tree for disk.h: directory, root, context id. */
+VsDiskTree vs_guest_disk_tree(const VsGuest *g);
+/*
+ * Its disk limit as g->cfg.limits says, in the kernel: an image mounted
+ * and grown, or its project's limits.  Running or not (the limit is on its
+ * files).  A limit below its usage is set, and said in @note.
+ */
+int vs_guest_disk_apply(const VsGuest *g, bool stopped, char *note, size_t nsz, VsError *err);
 
 /* Freeze (@suspend) or thaw every process of a running guest. */
 int vs_guest_suspend(const VsGuestState *st, bool suspend, VsError *err);

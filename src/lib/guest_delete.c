@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "disk.h"
 #include "farm.h"
 #include "guest.h"
 #include "idmap.h"
@@ -79,7 +80,13 @@ int vs_guest_delete(VsGuest *g, bool force, VsError *err)
         }
         if (access(g->rootfs, F_OK) == 0 && (r = unify_release(g, err)) < 0)
                 return r;
-        r = vs_tree_remove(g->dir, err);
+        VsDiskTree tree = vs_guest_disk_tree(g);
+        r = vs_disk_unmount(&tree, err);
+        if (r == 0)
+                r = vs_tree_remove(g->dir, err);
+        /* its project usage and limits, cleared: the id's next guest starts at zero */
+        if (r == 0)
+                r = vs_disk_forget(g->paths.guests, g->cfg.context, err);
         if (r < 0)
                 return r;
         if (unlink(g->conf) < 0 && errno != ENOENT)

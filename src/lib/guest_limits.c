@@ -134,12 +134,52 @@ static int rlimit_rows(const VsGuest *g, const VsGuestState *st, VsLimitReport *
         return 0;
 }
 
+/* disk: on its files, running or not; in force is what the quota or the image holds */
+static int disk_rows(const VsGuest *g, VsLimitReport *r, VsError *err)
+{
+        static const char *const keys[] = {"limits.disk", "limits.disk.inodes",
+                                           "limits.disk.reserved"};
+        const VsLimits *l = &g->cfg.limits;
+        VsDiskTree t = vs_guest_disk_tree(g);
+        VsDiskUsage u;
+        if (vs_disk_usage(&t, &u, NULL) < 0 || (u.kind == VS_DISK_NONE && !vs_limits_has_disk(l)))
+                return 0;
+        uint64_t set[] = {l->disk, l->disk_inodes,
+                          l->disk == VS_UNLIMITED ? VS_UNLIMITED
+                                                  : l->disk / 100 * l->disk_reserved_pct};
+        uint64_t now[] = {u.bytes_limit, u.inodes_limit, u.reserved};
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                if (i == 2 && u.kind != VS_DISK_IMAGE)
+                        continue; /* a reserve is an image's */
+                VsLimitRow *row = grow(r);
+                if (!row)
+                        return vs_error(err, ENOMEM, "limits");
+                row->key = keys[i];
+                configured(l, keys[i], row->value, sizeof row->value);
+                row->api = vs_disk_kind_name(u.kind);
+                row->file = u.kind == VS_DISK_PROJECT ? "project quota (quotactl)"
+                            : u.kind == VS_DISK_IMAGE ? "disk.img (ext4 on loop)"
+                                                      : "none: no mechanism in place";
+                if (set[i] == VS_UNLIMITED)
+                        snprintf(row->write, sizeof row->write, "none");
+                else
+                        snprintf(row->write, sizeof row->write, "%llu", (unsigned long long)set[i]);
+                if ((row->has_now = u.known))
+                        snprintf(row->now, sizeof row->now, "%llu%s",
+                                 (unsigned long long)(now[i] == VS_UNLIMITED ? 0 : now[i]),
+                                 now[i] == VS_UNLIMITED ? " (none)" : "");
+        }
+        return 0;
+}
+
 int vs_guest_limits(const VsGuest *g, const VsGuestState *st, VsLimitReport *r, VsError *err)
 {
         *r = (VsLimitReport){0};
         int ret = cgroup_rows(g, st, r, err);
         if (ret == 0)
                 ret = rlimit_rows(g, st, r, err);
+        if (ret == 0)
+                ret = disk_rows(g, r, err);
         if (ret < 0)
                 vs_limit_report_free(r);
         return ret;

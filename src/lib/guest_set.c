@@ -43,6 +43,12 @@ int vs_guest_set_plan(VsGuest *g, VsGuestSet *s, VsError *err)
         return r < 0 ? r : vs_limits_check_host(&g->cfg.limits, err);
 }
 
+static bool disk_changed(const VsLimits *a, const VsLimits *b)
+{
+        return a->disk != b->disk || a->disk_inodes != b->disk_inodes ||
+               a->disk_reserved_pct != b->disk_reserved_pct;
+}
+
 int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err)
 {
         _cleanup_close_ int lock = -EBADF;
@@ -69,6 +75,30 @@ int vs_guest_set_run(VsGuest *g, VsGuestSet *s, bool save, VsError *err)
                                      s->keys[i], g->cfg.name);
                         goto out;
                 }
+        /* a disk limit is on its files: running or not */
+        if (disk_changed(&s->prev, &g->cfg.limits)) {
+                VsError e = {0};
+                char text[400];
+                r = vs_guest_disk_apply(g, !st.running, s->disk_note, sizeof s->disk_note, &e);
+                /* what only a stopped guest's image can do waits for its next start */
+                bool later = r < 0 && st.running && (e.code == EBUSY || e.code == EPERM);
+                if (later && save) {
+                        snprintf(s->disk_note, sizeof s->disk_note, "%s: at its next start",
+                                 vs_error_text(&e, text, sizeof text));
+                        r = 0;
+                } else if (later) {
+                        r = vs_error(err, e.code,
+                                     "%s (add --save: it takes effect at the next start)",
+                                     vs_error_text(&e, text, sizeof text));
+                        goto out;
+                } else if (r < 0) {
+                        if (err)
+                                *err = e;
+                        goto out;
+                } else {
+                        s->disk_live = true;
+                }
+        }
         if (st.running) {
                 r = vs_guest_apply_limits(g, &st, &s->prev, err);
                 if (r < 0) {

@@ -38,9 +38,16 @@ void vs_limits_init(VsLimits *l)
         *l = (VsLimits){.memory = VS_UNLIMITED,
                         .memory_soft = VS_UNLIMITED,
                         .swap = VS_UNLIMITED,
-                        .processes = VS_UNLIMITED};
+                        .processes = VS_UNLIMITED,
+                        .disk = VS_UNLIMITED,
+                        .disk_inodes = VS_UNLIMITED};
         for (int i = 0; i < VS_IPC_N; i++)
                 l->ipc[i] = VS_UNLIMITED;
+}
+
+bool vs_limits_has_disk(const VsLimits *l)
+{
+        return l->disk != VS_UNLIMITED || l->disk_inodes != VS_UNLIMITED;
 }
 
 void vs_limits_defaults(VsLimits *l)
@@ -275,6 +282,28 @@ int vs_limits_set_key(VsLimits *l, const char *key, const char *v, char *msg, si
                 if (strlen(v) >= size)
                         BAD("the list is too long");
                 snprintf(dst, size, "%s", streq(v, "all") ? "" : v);
+        } else if (streq(key, "disk")) {
+                if (parse_size_or_max(v, 0, &u) < 0)
+                        BAD("\"%s\" is not a size (say 10G, or unlimited)", v);
+                if (u < (16 << 20))
+                        BAD("\"%s\" is too small (at least 16M)", v);
+                l->disk = u;
+        } else if (streq(key, "disk.inodes")) {
+                if (streq(v, "unlimited"))
+                        n = VS_UNLIMITED;
+                else if (vs_parse_count(v, &n) < 0 || n < 100 || n > (1ULL << 32) - 1)
+                        BAD("\"%s\" is not a number of files (say 200k; 100 to 4G, or "
+                            "unlimited)",
+                            v);
+                l->disk_inodes = n;
+        } else if (streq(key, "disk.reserved")) {
+                char num[4];
+                size_t d = strspn(v, "0123456789");
+                snprintf(num, sizeof num, "%.*s", (int)(d < 3 ? d : 3), v);
+                if (d == 0 || d > 2 || (v[d] && !streq(v + d, "%")) || vs_parse_u64(num, &n) < 0 ||
+                    n > 50)
+                        BAD("\"%s\" is not a share of the disk (say 5%%; 0%% to 50%%)", v);
+                l->disk_reserved_pct = (unsigned)n;
         } else if (strncmp(key, "io.", 3) == 0) {
                 for (int k = 0; k < VS_IO_KINDS; k++)
                         if (streq(key, io_keys[k]))
@@ -333,6 +362,8 @@ int vs_limits_check(const VsLimits *l, char *msg, size_t msz)
                                            msz) < 0)
                         return -EINVAL;
         }
+        if (l->disk_reserved_pct && l->disk == VS_UNLIMITED)
+                BAD("disk.reserved needs disk (it is a share of the guest's disk)");
         if (l->swap != VS_UNLIMITED && l->memory == VS_UNLIMITED)
                 BAD("swap needs a memory limit (swap is counted on top of memory)");
         if (l->memory_soft != VS_UNLIMITED && l->memory != VS_UNLIMITED &&
@@ -445,6 +476,14 @@ void vs_limits_write(const VsLimits *l, FILE *f)
                 fprintf(f, "cpuset = %s\n", l->cpuset_cpus);
         if (l->cpuset_mems[0])
                 fprintf(f, "cpuset.mems = %s\n", l->cpuset_mems);
+        if (l->disk != VS_UNLIMITED) {
+                fmt_size(l->disk, buf, sizeof buf);
+                fprintf(f, "disk = %s\n", buf);
+        }
+        if (l->disk_inodes != VS_UNLIMITED)
+                fprintf(f, "disk.inodes = %llu\n", (unsigned long long)l->disk_inodes);
+        if (l->disk_reserved_pct)
+                fprintf(f, "disk.reserved = %u%%\n", l->disk_reserved_pct);
         for (int k = 0; k < VS_IO_KINDS; k++) {
                 bool first = true;
                 for (int i = 0; i < l->n_io; i++) {

@@ -48,8 +48,11 @@ typedef struct VsLimits {
         char cpuset_mems[64];
         VsIoLimit io[VS_LIMITS_MAX_IO];
         int n_io;
-        uint64_t ipc[VS_IPC_N]; /* VS_UNLIMITED: leave the kernel's default */
-        char ipc_sem[64];       /* "SEMMSL SEMMNS SEMOPM SEMMNI" or "" */
+        uint64_t disk;              /* bytes on its tree (disk.h); VS_UNLIMITED: none */
+        uint64_t disk_inodes;       /* files on its tree; VS_UNLIMITED: none */
+        unsigned disk_reserved_pct; /* percent of disk kept for the guest's root */
+        uint64_t ipc[VS_IPC_N];     /* VS_UNLIMITED: leave the kernel's default */
+        char ipc_sem[64];           /* "SEMMSL SEMMNS SEMOPM SEMMNI" or "" */
 } VsLimits;
 
 void vs_limits_init(VsLimits *l);
@@ -59,6 +62,8 @@ void vs_limits_init(VsLimits *l);
  * page cache, charged to no cgroup).  For a note wherever such a limit is set.
  */
 bool vs_limits_io_writes_v1(const VsLimits *l);
+/* Is any disk limit set (disk.h applies those, not the cgroups). */
+bool vs_limits_has_disk(const VsLimits *l);
 /*
  * What a guest gets when its file says nothing: enough for any server, not
  * enough to take the host down (a fork bomb, a leak).  "unlimited" in the

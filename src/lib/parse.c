@@ -45,6 +45,32 @@ int vs_parse_bool(const char *v, bool *ret)
         return -EINVAL;
 }
 
+int vs_parse_count(const char *s, unsigned long long *ret)
+{
+        char num[32];
+        size_t n = strspn(s, "0123456789");
+        if (n == 0 || n >= sizeof num)
+                return -EINVAL;
+        memcpy(num, s, n);
+        num[n] = '\0';
+        unsigned long long v, mul = 1;
+        int r = vs_parse_u64(num, &v);
+        if (r < 0)
+                return r;
+        if (s[n]) {
+                mul = streq(s + n, "k") || streq(s + n, "K") ? 1000ULL
+                      : streq(s + n, "M")                    ? 1000000ULL
+                      : streq(s + n, "G")                    ? 1000000000ULL
+                                                             : 0;
+                if (!mul)
+                        return -EINVAL;
+        }
+        if (v > ~0ULL / mul)
+                return -ERANGE;
+        *ret = v * mul;
+        return 0;
+}
+
 int vs_parse_size(const char *s, unsigned long long *ret)
 {
         char num[32];

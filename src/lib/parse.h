@@ -12,6 +12,8 @@
 
 /* Decimal digits only, no sign, no overflow. */
 int vs_parse_u64(const char *s, unsigned long long *ret);
+/* A count with an optional k, M or G (thousands, not KiB): "200k". */
+int vs_parse_count(const char *s, unsigned long long *ret);
 /* yes/true/on/1 or no/false/off/0 (case-insensitive). */
 int vs_parse_bool(const char *v, bool *ret);
 /* "512M", "2G", "4096", "1KiB" -> bytes (binary units, K to P). */

@@ -219,13 +219,28 @@ static int copy_dir(Copy *c, int sfd, int dfd)
         return r;
 }
 
+/* Empty but for ext4's lost+found (a fresh image's root). */
+static bool dir_empty(const char *path)
+{
+        DIR *d = opendir(path);
+        if (!d)
+                return false;
+        struct dirent *de;
+        bool empty = true;
+        while (empty && (de = readdir(d)))
+                empty = streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                        streq(de->d_name, "lost+found");
+        closedir(d);
+        return empty;
+}
+
 int vs_tree_copy(const char *src, const char *dst, VsError *err)
 {
         struct stat st;
         _cleanup_close_ int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s < 0 || fstat(s, &st) < 0)
                 return vs_error(err, errno, "open %s", src);
-        if (mkdir(dst, 0700) < 0)
+        if (mkdir(dst, 0700) < 0 && (errno != EEXIST || !dir_empty(dst)))
                 return vs_error(err, errno, "mkdir %s", dst);
         _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (d < 0)

@@ -10,7 +10,10 @@
  * nothing crosses into another filesystem mounted below.
  */
 
-/* Copy @src to the new directory @dst (which must not exist).  Reflinks where it can. */
+/*
+ * Copy @src to the new directory @dst (which must not exist, or be empty:
+ * a disk image's root).  Reflinks where it can.
+ */
 int vs_tree_copy(const char *src, const char *dst, VsError *err);
 /* Extract a tarball (any compression libarchive knows) into the existing directory @dst. */
 int vs_tree_extract(const char *tarball, const char *dst, VsError *err);

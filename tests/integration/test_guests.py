@@ -317,7 +317,7 @@ def test_list_ps_and_kill(vs):
     vs("exec", "p1", "--", "/bin/sh", "-c", "sleep 1000 >/dev/null 2>&1 &", check=True)
     out = vs("list", check=True).stdout.splitlines()
     assert out[0].split() == ["CTX", "PROC", "THR", "MEM", "SWAP", "userTIME", "sysTIME",
-                              "IO-READ", "IO-WRITE", "OOM", "UPTIME", "NAME"]
+                              "IO-READ", "IO-WRITE", "OOM", "DISK", "UPTIME", "NAME"]
     row = [l for l in out if l.endswith(" p1")][0].split()
     assert row[0] == "1000" and int(row[1]) == 3
     # ps: a CONTEXT column after PID naming the guest; host processes are MAIN
