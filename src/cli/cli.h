@@ -29,7 +29,7 @@ typedef struct Verb {
 extern const Verb verb_run_def, verb_build_def, verb_start_def, verb_stop_def, verb_restart_def,
     verb_status_def, verb_running_def, verb_exec_def, verb_enter_def, verb_list_def, verb_ps_def,
     verb_kill_def, verb_delete_def, verb_config_def, verb_set_def, verb_limits_def, verb_stats_def,
-    verb_suspend_def, verb_resume_def, verb_unify_def, verb_deunify_def;
+    verb_suspend_def, verb_resume_def, verb_unify_def, verb_deunify_def, verb_host_def;
 
 /* delete: drop the guest's links to files that other guests share (unify.c). */
 

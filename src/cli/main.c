@@ -21,7 +21,7 @@ static const Verb *const verbs[] = {
     &verb_running_def, &verb_enter_def,   &verb_exec_def,   &verb_list_def,    &verb_ps_def,
     &verb_kill_def,    &verb_config_def,  &verb_delete_def, &verb_set_def,     &verb_limits_def,
     &verb_stats_def,   &verb_suspend_def, &verb_resume_def, &verb_run_def,     &verb_unify_def,
-    &verb_deunify_def,
+    &verb_deunify_def, &verb_host_def,
 };
 
 /* Length of the valid UTF-8 sequence at @s (2-4), or 0. */

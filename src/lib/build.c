@@ -57,13 +57,8 @@ static int disk_plan(VsBuild *b, VsError *err)
 {
         VsGuest *g = &b->g;
         const VsLimits *l = &g->cfg.limits;
-        char dir[PATH_MAX];
         VsDiskSupport s;
-        /* the guests' directory, or the nearest existing directory above it */
-        snprintf(dir, sizeof dir, "%s", g->paths.guests);
-        while (access(dir, F_OK) < 0 && strrchr(dir, '/') > dir)
-                *strrchr(dir, '/') = '\0';
-        vs_disk_probe(dir, (VsDiskKind)g->host.disk_limits, &s);
+        vs_disk_probe(g->paths.guests, (VsDiskKind)g->host.disk_limits, &s);
         if (s.pick == VS_DISK_NONE)
                 return vs_disk_unsupported(&s, (VsDiskKind)g->host.disk_limits, err);
         if (s.pick == VS_DISK_PROJECT && l->disk_reserved_pct)

@@ -103,8 +103,8 @@ static bool project_enforced(int fd, char *why, size_t size, const char *fs)
 /* mkfs.ext4 on PATH, loop devices to attach images to, and a file system that holds images. */
 static bool image_possible(const char *fs, char *why, size_t size)
 {
-        if (streq(fs, "ramfs") || streq(fs, "nfs") || streq(fs, "fuse")) {
-                snprintf(why, size, "a disk image on %s is not safe for a loop device", fs);
+        if (streq(fs, "ramfs")) {
+                snprintf(why, size, "a disk image on ramfs would be memory that is never freed");
                 return false;
         }
         if (access("/dev/loop-control", R_OK | W_OK) < 0) {
@@ -129,8 +129,13 @@ void vs_disk_probe(const char *dir, VsDiskKind want, VsDiskSupport *s)
 {
         *s = (VsDiskSupport){0};
         snprintf(s->dir, sizeof s->dir, "%s", dir);
+        /* a directory not made yet will be on the filesystem of the nearest one above it */
+        char near[PATH_MAX];
+        snprintf(near, sizeof near, "%s", dir);
+        while (access(near, F_OK) < 0 && strrchr(near, '/') > near)
+                *strrchr(near, '/') = '\0';
         struct statfs sf;
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int fd = open(near, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fstatfs(fd, &sf) < 0) {
                 snprintf(s->fs, sizeof s->fs, "?");
                 snprintf(s->why_project, sizeof s->why_project, "%s: %s", dir, strerror(errno));

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -180,6 +181,56 @@ static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
                 if (r < 0)
                         return vs_error(err, r, "seccomp ioctl rules");
         }
+        return 0;
+}
+
+/*
+ * Project ids and project inheritance decide which disk quota a file is
+ * charged to (disk.h).  Where a guest shares the host's user namespace,
+ * the kernel lets a file's owner change both (FS_IOC_FSSETXATTR, the
+ * FS_PROJINHERIT_FL bit of FS_IOC_SETFLAGS, file_setattr), and its files
+ * would leave its limit: denied there, with chattr and xfs_io's flags.  In
+ * a guest's own user namespace the kernel refuses the change itself.
+ */
+static int add_fsattr_rules(scmp_filter_ctx ctx, VsError *err)
+{
+        static const unsigned long cmds[] = {FS_IOC_FSSETXATTR, FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS};
+        for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+                int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, cmds[i]));
+                if (r < 0)
+                        return vs_error(err, r, "seccomp ioctl rules");
+        }
+        return 0;
+}
+
+/*
+ * file_setattr (Linux 6.17) is newer than this libseccomp, which cannot
+ * name it: a few instructions of our own go in front of its program.  The
+ * number is the same on x86_64 and i386; x32 sets its bit.
+ */
+#define NR_FILE_SETATTR 469
+#define X32_SYSCALL_BIT 0x40000000U
+static int deny_file_setattr(VsSeccomp *f, VsError *err)
+{
+        const struct sock_filter head[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), /* seccomp_data.nr */
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_FILE_SETATTR, 2, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_FILE_SETATTR | X32_SYSCALL_BIT, 1, 0),
+            BPF_STMT(BPF_JMP | BPF_JA, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        };
+        size_t n = ARRAY_SIZE(head);
+        if (f->len + n > BPF_MAXINSNS)
+                return vs_error(err, E2BIG, "seccomp filter too long");
+        struct sock_filter *m = malloc((f->len + n) * sizeof *m);
+        if (!m)
+                return vs_error(err, ENOMEM, "seccomp");
+        memcpy(m, head, sizeof head);
+        memcpy(m + n, f->insns, f->len * sizeof *m);
+        free(f->insns);
+        f->insns = m;
+        f->len = (unsigned short)(f->len + n);
         return 0;
 }
 
@@ -383,7 +434,14 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         /* nested user namespaces are what a guest's own makes safe (podman inside) */
         if (r == 0 && !spec->allow_userns && !spec->userns)
                 r = add_userns_rules(ctx, err);
-        return finish(ctx, r, ret, err);
+        if (r == 0 && !spec->userns)
+                r = add_fsattr_rules(ctx, err);
+        r = finish(ctx, r, ret, err);
+        if (r == 0 && !spec->userns && (r = deny_file_setattr(*ret, err)) < 0) {
+                vs_seccomp_free(*ret);
+                *ret = NULL;
+        }
+        return r;
 }
 
 int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err)

@@ -237,7 +237,11 @@ static int share_links(Ctx *c, const Set *s)
                                         LOCKED(c->touched[c->paths[m->path + p].tree] = true);
                         } else if (e == -EMLINK)
                                 break;
-                        else if (e != -ESTALE && e != -ENOENT) {
+                        /*
+                         * EXDEV: the kernel links no file into another project's
+                         * tree (guests with project quotas keep their own copies)
+                         */
+                        else if (e != -ESTALE && e != -ENOENT && e != -EXDEV) {
                                 LOCKED(r = vs_error(&c->err, -e, "link %s:/%s",
                                                     c->trees[c->paths[m->path + p].tree].name,
                                                     c->paths[m->path + p].rel));
