@@ -245,6 +245,8 @@ int vs_tree_copy(const char *src, const char *dst, VsError *err)
         _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (d < 0)
                 return vs_error(err, errno, "open %s", dst);
+        /* an image's empty lost+found gives way to the source's (e2fsck makes one if needed) */
+        (void)unlinkat(d, "lost+found", AT_REMOVEDIR);
         Copy c = {.src_root = s, .dst_root = d, .dev = st.st_dev, .err = err};
         int r = copy_dir(&c, s, d);
         if (r == 0)
@@ -279,6 +281,7 @@ static struct {
         __typeof__(archive_write_close) *write_close;
         __typeof__(archive_write_free) *write_free;
         __typeof__(archive_error_string) *error_string;
+        __typeof__(archive_errno) *errno_of;
         __typeof__(archive_entry_pathname) *entry_pathname;
         __typeof__(archive_entry_size) *entry_size;
 } la;
@@ -296,6 +299,8 @@ static int load_archive(VsError *err)
         if (!(la.f = (__typeof__(la.f))dlsym(h, "archive_" #f)))                                   \
                 return vs_error(err, ENOENT, "libarchive.so.13 has no archive_" #f);
         SYM(read_new);
+        if (!(la.errno_of = (__typeof__(la.errno_of))dlsym(h, "archive_errno")))
+                return vs_error(err, ENOENT, "libarchive.so.13 has no archive_errno");
         SYM(read_support_filter_all);
         SYM(read_support_format_all);
         SYM(read_open_filename);
@@ -367,18 +372,23 @@ int vs_tree_extract(const char *tarball, const char *dst, VsError *err)
                         break;
                 }
                 rc = la.write_header(w, e);
+                int wr = rc;
                 if (rc >= ARCHIVE_WARN && la.entry_size(e) > 0) {
                         const void *buf;
                         size_t size;
                         la_int64_t off;
                         while ((rc = la.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-                                if (la.write_data_block(w, buf, size, off) < ARCHIVE_WARN)
+                                if ((wr = (int)la.write_data_block(w, buf, size, off)) <
+                                    ARCHIVE_WARN)
                                         break;
                         if (rc == ARCHIVE_EOF)
                                 rc = ARCHIVE_OK;
                 }
-                if (rc < ARCHIVE_WARN || la.write_finish_entry(w) < ARCHIVE_WARN) {
-                        r = vs_error(err, EINVAL, "extract %s: %s", la.entry_pathname(e),
+                /* a write that failed (a full disk) says why, in its errno */
+                if (wr < ARCHIVE_WARN || rc < ARCHIVE_WARN ||
+                    (wr = la.write_finish_entry(w)) < ARCHIVE_WARN) {
+                        int e2 = wr < ARCHIVE_WARN && la.errno_of(w) > 0 ? la.errno_of(w) : EINVAL;
+                        r = vs_error(err, e2, "extract %s: %s", la.entry_pathname(e),
                                      la.error_string(w) ? la.error_string(w) : la.error_string(a));
                         break;
                 }
