@@ -211,11 +211,14 @@ static int project_limit(int fd, unsigned id, const VsLimits *l)
         return quotactl_fd(fd, Q_SETQUOTA, id, &q) < 0 ? -errno : 0;
 }
 
-/* Limits off and usage zero (ext4 lets quotactl set usage; xfs keeps its own count). */
+/* Limits off and usage zero (ext4 lets quotactl set usage; xfs counts its files itself). */
 static int project_clear(int fd, unsigned id)
 {
         struct if_dqblk q = {.dqb_valid = QIF_LIMITS | QIF_USAGE};
-        return quotactl_fd(fd, Q_SETQUOTA, id, &q) < 0 ? -errno : 0;
+        if (quotactl_fd(fd, Q_SETQUOTA, id, &q) == 0)
+                return 0;
+        q.dqb_valid = QIF_LIMITS;
+        return errno == EINVAL && quotactl_fd(fd, Q_SETQUOTA, id, &q) == 0 ? 0 : -errno;
 }
 
 /* ---- the image mechanism ------------------------------------------------ */

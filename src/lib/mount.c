@@ -262,6 +262,7 @@ static int mask_paths(int rootfd, VsError *err)
                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (empty < 0)
                 return vs_error(err, empty, "make an empty tmpfs for masking");
+        bool empty_attached = false;
 
         for (const char *const *p = vs_masked_paths; *p; p++) {
                 _cleanup_close_ int t =
@@ -275,9 +276,21 @@ static int mask_paths(int rootfd, VsError *err)
                 struct stat st;
                 if (fstat(t, &st) < 0)
                         return vs_error(err, errno, "mask %s", *p);
-                _cleanup_close_ int m =
-                    open_tree(S_ISDIR(st.st_mode) ? empty : null, "",
-                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+                /*
+                 * The empty tmpfs goes on the first directory itself: before
+                 * Linux 6.15 a mount not yet attached cannot be cloned
+                 * (open_tree says EINVAL), one attached can.
+                 */
+                bool dir = S_ISDIR(st.st_mode);
+                if (dir && !empty_attached) {
+                        int r = attach(empty, t);
+                        if (r < 0)
+                                return vs_error(err, r, "mask %s", *p);
+                        empty_attached = true;
+                        continue;
+                }
+                _cleanup_close_ int m = open_tree(
+                    dir ? empty : null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (m < 0)
                         return vs_error(err, errno, "mask %s", *p);
                 int r = attach(m, t);

@@ -241,7 +241,9 @@ static int share_links(Ctx *c, const Set *s)
                          * EXDEV: the kernel links no file into another project's
                          * tree (guests with project quotas keep their own copies)
                          */
-                        else if (e != -ESTALE && e != -ENOENT && e != -EXDEV) {
+                        else if (e == -EXDEV)
+                                continue;
+                        else if (e != -ESTALE && e != -ENOENT) {
                                 LOCKED(r = vs_error(&c->err, -e, "link %s:/%s",
                                                     c->trees[c->paths[m->path + p].tree].name,
                                                     c->paths[m->path + p].rel));

@@ -40,13 +40,19 @@ static int fill(const char *path, long mb)
                 return said(errno);
         long done = 0;
         int e = 0;
-        for (; done < mb; done++) {
-                ssize_t n = write(fd, buf, sizeof buf);
-                if (n != (ssize_t)sizeof buf) {
-                        e = n < 0 ? errno : ENOSPC;
-                        break;
+        for (; done < mb && !e; done++) {
+                /* a short write is followed by the one that says why */
+                for (size_t off = 0; off < sizeof buf;) {
+                        ssize_t n = write(fd, buf + off, sizeof buf - off);
+                        if (n < 0) {
+                                e = errno;
+                                break;
+                        }
+                        off += (size_t)n;
                 }
         }
+        if (e)
+                done--;
         if (e == 0 && fsync(fd) < 0)
                 e = errno;
         close(fd);
