@@ -43,7 +43,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps check unit unit-bins demo bench install lint clean
+.PHONY: all deps check check-vm unit unit-bins demo bench install lint clean
 all: $(B)/vserver $(B)/vserver.8
 
 $(B)/%.o: %.c

@@ -1,6 +1,7 @@
 #!/bin/bash
 # make check: unit tests (plain and under ASan/UBSan), then the integration
-# suite as root.  Ends with one line: "N passed, N failed".
+# suite as root, then the project-quota checks in a VM (tools/check-vm.sh).
+# Ends with one line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -45,6 +46,16 @@ else
         [ -n "$s" ] && echo "$s skipped (slow tests; VSERVER_TEST_DEBIAN=1 runs the Debian boot)"
         [ -z "$p$f" ] && f=1
         passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0}))
+fi
+
+echo "== disk limits by project quota, in a VM (Debian's own kernel under qemu)"
+if [ "$(id -u)" = 0 ]; then
+        tools/check-vm.sh 2>&1 | tee "$log"
+        rc=${PIPESTATUS[0]}
+        p=$(grep -c '^VMTEST .* PASS' "$log")
+        f=$(grep -c '^VMTEST .* FAIL' "$log")
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+        passed=$((passed + p)) failed=$((failed + f))
 fi
 
 echo "$passed passed, $failed failed"

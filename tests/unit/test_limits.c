@@ -127,6 +127,37 @@ static void keys(void **state)
         assert_int_equal(set(&l, "nofile", "1", msg, sizeof msg), 0); /* an rlimit: not ours */
 }
 
+static void disk_keys(void **state)
+{
+        (void)state;
+        VsLimits l;
+        char msg[300];
+        vs_limits_init(&l);
+        assert_false(vs_limits_has_disk(&l));
+        assert_int_equal(set(&l, "disk", "10G", msg, sizeof msg), 1);
+        assert_true(l.disk == 10ULL << 30);
+        assert_true(vs_limits_has_disk(&l));
+        assert_int_equal(set(&l, "disk", "12X", msg, sizeof msg), -EINVAL);
+        assert_non_null(strstr(msg, "is not a size"));
+        assert_int_equal(set(&l, "disk", "1M", msg, sizeof msg), -EINVAL);
+        assert_non_null(strstr(msg, "too small"));
+        assert_int_equal(set(&l, "disk.inodes", "200k", msg, sizeof msg), 1);
+        assert_true(l.disk_inodes == 200000);
+        assert_int_equal(set(&l, "disk.inodes", "5", msg, sizeof msg), -EINVAL);
+        assert_int_equal(set(&l, "disk.inodes", "lots", msg, sizeof msg), -EINVAL);
+        assert_int_equal(set(&l, "disk.reserved", "5%", msg, sizeof msg), 1);
+        assert_int_equal(l.disk_reserved_pct, 5);
+        assert_int_equal(set(&l, "disk.reserved", "5", msg, sizeof msg), 1);
+        assert_int_equal(set(&l, "disk.reserved", "51%", msg, sizeof msg), -EINVAL);
+        assert_int_equal(set(&l, "disk.reserved", "5%%", msg, sizeof msg), -EINVAL);
+        assert_int_equal(set(&l, "disk.reserved", "100%", msg, sizeof msg), -EINVAL);
+        assert_int_equal(set(&l, "disk.reserved", "%", msg, sizeof msg), -EINVAL);
+        assert_int_equal(vs_limits_check(&l, msg, sizeof msg), 0);
+        assert_int_equal(set(&l, "disk", "unlimited", msg, sizeof msg), 1);
+        assert_int_equal(vs_limits_check(&l, msg, sizeof msg), -EINVAL);
+        assert_non_null(strstr(msg, "disk.reserved needs disk"));
+}
+
 static void checks(void **state)
 {
         (void)state;
@@ -282,7 +313,8 @@ static void round_trip(void **state)
                                    "cpu.hard = yes\ncpuset = 0\n"
                                    "io.write-bps = /dev/loop0 10M, 8:0 1G\n"
                                    "io.read-iops = 8:0 100\nipc.shmmax = 64M\n"
-                                   "ipc.sem = 250 32000 32 128\nnofile = 1024\n";
+                                   "ipc.sem = 250 32000 32 128\ndisk = 10G\n"
+                                   "disk.inodes = 200000\ndisk.reserved = 5%\nnofile = 1024\n";
         VsGuestConfig *a = malloc(sizeof *a), *b = malloc(sizeof *b);
         VsError err = {0};
         vs_guest_config_init(a, "x");
@@ -300,6 +332,7 @@ static void round_trip(void **state)
         assert_string_equal(out1, out2);
         assert_non_null(strstr(out1, "io.write-bps = /dev/loop0 10M, 8:0 1G\n"));
         assert_non_null(strstr(out1, "cpu.tokens-max = 500ms\n"));
+        assert_non_null(strstr(out1, "disk = 10G\ndisk.inodes = 200000\ndisk.reserved = 5%\n"));
         /* a cross-key error names the file and the section */
         vs_guest_config_init(b, "x");
         assert_int_equal(vs_guest_config_parse(b, "[limits]\ncpu.hard = yes\n", "x.conf", &err),
@@ -335,10 +368,10 @@ static void stats_parsers(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(bucket),        cmocka_unit_test(keys),
-            cmocka_unit_test(checks),        cmocka_unit_test(plans),
-            cmocka_unit_test(v2_tree),       cmocka_unit_test(round_trip),
-            cmocka_unit_test(stats_parsers),
+            cmocka_unit_test(bucket),     cmocka_unit_test(keys),
+            cmocka_unit_test(disk_keys),  cmocka_unit_test(checks),
+            cmocka_unit_test(plans),      cmocka_unit_test(v2_tree),
+            cmocka_unit_test(round_trip), cmocka_unit_test(stats_parsers),
         };
         return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
 }

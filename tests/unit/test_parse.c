@@ -40,6 +40,25 @@ static void sizes(void **state)
         assert_int_equal(vs_parse_size("17179869184G", &v), -ERANGE);
 }
 
+static void counts(void **state)
+{
+        (void)state;
+        unsigned long long v;
+        assert_int_equal(vs_parse_count("1000", &v), 0);
+        assert_true(v == 1000);
+        assert_int_equal(vs_parse_count("200k", &v), 0);
+        assert_true(v == 200000);
+        assert_int_equal(vs_parse_count("2M", &v), 0);
+        assert_true(v == 2000000);
+        assert_int_equal(vs_parse_count("1G", &v), 0);
+        assert_true(v == 1000000000);
+        assert_int_equal(vs_parse_count("1Mi", &v), -EINVAL);
+        assert_int_equal(vs_parse_count("k", &v), -EINVAL);
+        assert_int_equal(vs_parse_count("", &v), -EINVAL);
+        assert_int_equal(vs_parse_count("-5", &v), -EINVAL);
+        assert_int_equal(vs_parse_count("99999999999999999999G", &v), -ERANGE);
+}
+
 static void numbers(void **state)
 {
         (void)state;
@@ -231,15 +250,11 @@ static void proc_stat_with_a_hostile_comm(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(sizes),
-            cmocka_unit_test(numbers),
-            cmocka_unit_test(rlimits),
-            cmocka_unit_test(binds),
-            cmocka_unit_test(cgroup_paths),
-            cmocka_unit_test(errors),
-            cmocka_unit_test(proc_stat_with_a_hostile_comm),
-            cmocka_unit_test(signals),
-            cmocka_unit_test(fractions_times_lists_and_flags),
+            cmocka_unit_test(sizes),   cmocka_unit_test(counts),
+            cmocka_unit_test(numbers), cmocka_unit_test(rlimits),
+            cmocka_unit_test(binds),   cmocka_unit_test(cgroup_paths),
+            cmocka_unit_test(errors),  cmocka_unit_test(proc_stat_with_a_hostile_comm),
+            cmocka_unit_test(signals), cmocka_unit_test(fractions_times_lists_and_flags),
         };
         return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
