@@ -75,6 +75,18 @@ def test_views_bench_runs(workdir):
                          p.stdout, re.M), test + "\n" + p.stdout
 
 
+def test_disk_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "disk.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for series in ("no disk limit", "disk = 1G, image"):
+        assert re.search(rf"^\| {re.escape(series)} \| \d+ \| [\d.]+ \| \d+ \| -?\d+ \| -?\d+ \| \d+ \|$",
+                         p.stdout, re.M), series + "\n" + p.stdout
+    # an image's blocks are what its guest wrote, not its size
+    img = re.search(r"^\| disk = 1G, image (?:\| [^|]+ ){5}\| (\d+) \|$", p.stdout, re.M)
+    assert img and 0 < int(img.group(1)) < 64 * 1024, p.stdout
+
+
 def test_charts_from_results(workdir):
     for f in ("start.json", "density.json"):
         shutil.copy(REPO / "bench" / "results" / f, workdir / f)
