@@ -163,7 +163,9 @@ static int clone_source(VsBuild *b, VsGuest *other, VsError *err)
         if (running)
                 return vs_error(err, EBUSY, "%s is running; stop it before cloning it",
                                 other->cfg.name);
-        return 0;
+        /* a tree on its own image is there only while the image is mounted (after a reboot: not) */
+        VsDiskTree t = vs_guest_disk_tree(other);
+        return vs_disk_attach(&t, err);
 }
 
 /* The template into @tmproot: a directory, or a disk-limited root that charges all it gets. */

@@ -207,6 +207,21 @@ def test_delete_unmounts_and_frees_the_image(vs, disk_helper):
     assert stats(vs, "dd2")["disk_bytes"] < 8 * MIB
 
 
+def test_after_a_reboot_the_image_comes_back_where_the_tree_is_needed(vs, disk_helper):
+    """A reboot leaves images unmounted: start and a clone from it mount them again."""
+    build(vs, disk_helper, "rb", "--disk", "64M")
+    (vs.rootfs("rb") / "marker").write_text("kept\n")
+    subprocess.run(["umount", str(vs.rootfs("rb"))], check=True)
+    assert not (vs.rootfs("rb") / "marker").exists()
+    (row,) = json.loads(vs("list", "--all", "--json", check=True).stdout)
+    assert row["disk_mechanism"] == "image" and row["disk_bytes"] is None
+    vs("build", "rc", "--template", "clone:rb", "--disk", "64M", "--init", "none", "--net",
+       "none", check=True)
+    assert (vs.rootfs("rc") / "marker").read_text() == "kept\n"
+    vs("start", "rb", check=True)
+    assert vs.exec_out("rb", "cat /marker") == "kept\n"
+
+
 def test_bad_disk_input_gets_one_line(vs):
     for opts, text in ((("--disk", "12X"), '"12X" is not a size'),
                        (("--disk", "1M"), "too small"),
