@@ -125,6 +125,16 @@ run_fs() {
         [ $r -eq 0 ] && [ "$i1" != "$i2" ]
         check unify-keeps-projects-apart $? "$out"
 
+        # a guest built without a limit gets one later: its tree tagged in place, running
+        build q1 && vserver start q1 && vserver exec q1 -- /bin/vs-disk fill /data 10 >/dev/null &&
+                vserver set q1 --save limits.disk=64M >/dev/null
+        u=$(field q1 disk_bytes)
+        set -- $(dfk q1)
+        out=$(vserver exec q1 -- /bin/vs-disk fill /more 100)
+        between "$u" 10000000 20000000 && between "$1" 63000 66000 &&
+                echo "$out" | grep -Eq "Disk quota exceeded|No space left on device"
+        check limit-added-later $? "usage $u bytes, df size $1 KiB; $out"
+
         # delete clears the project: the next guest with its id starts at zero
         ctx=$(sed -n 's/^context = //p' "$VSERVER_ROOT/etc/vserver/guests/p1.conf")
         vserver delete --force p1 && build p5 --disk 64M --context "$ctx" && vserver start p5

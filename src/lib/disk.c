@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "syscalls.h"
 #include "util.h"
 
 extern char **environ;
@@ -219,6 +221,83 @@ static int project_clear(int fd, unsigned id)
                 return 0;
         q.dqb_valid = QIF_LIMITS;
         return errno == EINVAL && quotactl_fd(fd, Q_SETQUOTA, id, &q) == 0 ? 0 : -errno;
+}
+
+/*
+ * Tag a tree that exists: every directory (inheriting) and regular file
+ * under the root, breadth first, one directory open at a time, each found
+ * again from the root without following a symlink or leaving the
+ * filesystem.  Symlinks and device nodes keep project 0: they take an inode
+ * and no blocks.  What the guest creates meanwhile in a tagged directory
+ * inherits the tag.
+ */
+static int project_tag_tree(const VsDiskTree *t, VsError *err)
+{
+        _cleanup_close_ int root = open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0)
+                return vs_error(err, errno, "open %s", t->rootfs);
+        size_t head = 0, n = 1, cap = 64;
+        char **queue = calloc(cap, sizeof *queue);
+        int r = queue && (queue[0] = strdup(".")) ? 0 : vs_error(err, ENOMEM, "tag");
+        while (r == 0 && head < n) {
+                char *rel = queue[head++];
+                int dfd = vs_openat2(root, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                                     RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+                DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+                if (!d) {
+                        if (dfd >= 0)
+                                close(dfd);
+                        else if (errno != ENOENT) /* gone meanwhile: nothing to tag */
+                                r = vs_error(err, errno, "open %s/%s", t->rootfs, rel);
+                        free(rel);
+                        continue;
+                }
+                r = project_tag(dirfd(d), t->context, true);
+                if (r < 0)
+                        r = vs_error(err, -r, "tag %s/%s with project %u", t->rootfs, rel,
+                                     t->context);
+                struct dirent *de;
+                while (r == 0 && (de = readdir(d))) {
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        struct stat st;
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                continue;
+                        if (S_ISDIR(st.st_mode)) {
+                                if (n == cap) {
+                                        char **m = realloc(queue, 2 * cap * sizeof *queue);
+                                        if (!m) {
+                                                r = vs_error(err, ENOMEM, "tag");
+                                                break;
+                                        }
+                                        queue = m;
+                                        cap *= 2;
+                                }
+                                if (asprintf(&queue[n], "%s/%s", rel, de->d_name) < 0) {
+                                        r = vs_error(err, ENOMEM, "tag");
+                                        break;
+                                }
+                                n++;
+                        } else if (S_ISREG(st.st_mode)) {
+                                int fd = openat(dirfd(d), de->d_name,
+                                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                                                    O_CLOEXEC);
+                                struct stat fst;
+                                if (fd >= 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) &&
+                                    project_tag(fd, t->context, false) < 0)
+                                        r = vs_error(err, errno, "tag %s/%s/%s", t->rootfs, rel,
+                                                     de->d_name);
+                                if (fd >= 0)
+                                        close(fd);
+                        }
+                }
+                closedir(d);
+                free(rel);
+        }
+        while (head < n)
+                free(queue[head++]);
+        free(queue);
+        return r;
 }
 
 /* ---- the image mechanism ------------------------------------------------ */
@@ -652,11 +731,26 @@ int vs_disk_set(const VsDiskTree *t, const VsLimits *l, bool stopped, char *note
         if (u.kind == VS_DISK_NONE) {
                 if (l->disk == VS_UNLIMITED && l->disk_inodes == VS_UNLIMITED)
                         return 0;
-                return vs_error(err, ENOTSUP,
-                                "limits.disk: %s was built without a disk limit, and its tree "
-                                "is not tagged for one (build it with --disk, or clone it: "
-                                "vserver build NEW --template clone:NAME --disk SIZE)",
-                                t->rootfs);
+                /*
+                 * Built without a limit, or moved here from another filesystem:
+                 * where this one has project quotas its tree is tagged now.  An
+                 * image takes a copy of the tree: a clone does that.
+                 */
+                VsDiskSupport sup;
+                vs_disk_probe(t->dir, t->want, &sup);
+                if (sup.pick != VS_DISK_PROJECT)
+                        return vs_error(err, ENOTSUP,
+                                        "limits.disk: %s has no disk limit in place (built "
+                                        "without one, or moved from another filesystem), and "
+                                        "%s (clone it: vserver build NEW --template clone:NAME "
+                                        "--disk SIZE)",
+                                        t->rootfs,
+                                        sup.project ? "the host settings ask for an image"
+                                                    : sup.why_project);
+                r = project_tag_tree(t, err);
+                if (r < 0)
+                        return r;
+                u.kind = VS_DISK_PROJECT;
         }
         if (u.kind == VS_DISK_PROJECT) {
                 _cleanup_close_ int fd =
@@ -692,6 +786,13 @@ int vs_disk_set(const VsDiskTree *t, const VsLimits *l, bool stopped, char *note
         _cleanup_close_ int root = open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (!image_mounted(t, img, NULL, 0) || root < 0 || fstatfs(root, &sf) < 0)
                 return vs_error(err, ENODEV, "%s: its disk image is not mounted", t->rootfs);
+        uint64_t files = (uint64_t)sf.f_files;
+        if (l->disk_inodes != VS_UNLIMITED && (files > l->disk_inodes + l->disk_inodes / 10 ||
+                                               files + l->disk_inodes / 10 < l->disk_inodes))
+                snprintf(note, nsz,
+                         "limits.disk.inodes: an image's files are counted when it is made (it "
+                         "has room for %llu; they grow with its size)",
+                         (unsigned long long)files);
         Super sb;
         if (super_read(img, &sb) < 0)
                 return vs_error(err, EIO, "%s/" VS_DISK_IMAGE_NAME ": no ext4 superblock", t->dir);

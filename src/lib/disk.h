@@ -56,6 +56,7 @@ typedef struct VsDiskTree {
         const char *dir;
         const char *rootfs;
         unsigned context;
+        VsDiskKind want; /* the host settings' disk-limits (VS_DISK_NONE: auto) */
 } VsDiskTree;
 
 typedef struct VsDiskUsage {
@@ -81,12 +82,13 @@ int vs_disk_create(const VsDiskTree *t, VsDiskKind kind, const VsLimits *l, VsEr
 /* Whatever needs the tree: an image guest's image mounted on its root (nothing for others). */
 int vs_disk_attach(const VsDiskTree *t, VsError *err);
 /*
- * Make the kernel hold @l.  Project quotas: the limits, at once; one below
- * what is used is set anyway (the kernel refuses further writes) and said
- * in @note.  An image: resized to it.  While the guest runs (@stopped
- * false) an image only grows, and only where the kernel lets ext4 grow
- * mounted (CAP_SYS_RESOURCE); stopped, it is unmounted, checked, resized
- * either way (not below what it holds) and mounted again.
+ * Make the kernel hold @l.  A tree with no mechanism in place (built
+ * without a limit, or moved from another filesystem) is tagged now where
+ * its filesystem has project quotas; else ENOTSUP, with the fix.  Project quotas: the limits, at
+ * once; one below what is used is set anyway (the kernel refuses further writes) and said in @note.
+ * An image: resized to it.  While the guest runs (@stopped false) an image only grows, and only
+ * where the kernel lets ext4 grow mounted (CAP_SYS_RESOURCE); stopped, it is unmounted, checked,
+ * resized either way (not below what it holds) and mounted again.
  */
 int vs_disk_set(const VsDiskTree *t, const VsLimits *l, bool stopped, char *note, size_t nsz,
                 VsError *err);

@@ -474,7 +474,10 @@ static int net_conflicts(const VsGuest *g, VsError *err)
 
 VsDiskTree vs_guest_disk_tree(const VsGuest *g)
 {
-        return (VsDiskTree){.dir = g->dir, .rootfs = g->rootfs, .context = g->cfg.context};
+        return (VsDiskTree){.dir = g->dir,
+                            .rootfs = g->rootfs,
+                            .context = g->cfg.context,
+                            .want = (VsDiskKind)g->host.disk_limits};
 }
 
 int vs_guest_disk_apply(const VsGuest *g, bool stopped, char *note, size_t nsz, VsError *err)

@@ -236,7 +236,8 @@ def test_bad_disk_input_gets_one_line(vs):
     # a guest built without a limit has no mechanism in place: said, not ignored
     vs("build", "plain", "--init", "none", "--net", "none", check=True)
     p = vs("set", "plain", "--save", "limits.disk=1G")
-    assert p.returncode == 1 and "built without a disk limit" in p.stderr, p.stderr
+    assert p.returncode == 1 and "no disk limit in place" in p.stderr, p.stderr
+    assert "clone it" in p.stderr
 
 
 def test_no_mechanism_is_one_line_naming_the_filesystem(vs, workdir):
