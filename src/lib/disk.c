@@ -231,6 +231,7 @@ static int project_clear(int fd, unsigned id)
  * and no blocks.  What the guest creates meanwhile in a tagged directory
  * inherits the tag.
  */
+#define MAX_TAG_DIRS (4 << 20) /* a bound on what a guest's tree costs us in memory */
 static int project_tag_tree(const VsDiskTree *t, VsError *err)
 {
         _cleanup_close_ int root = open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -264,6 +265,13 @@ static int project_tag_tree(const VsDiskTree *t, VsError *err)
                         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                                 continue;
                         if (S_ISDIR(st.st_mode)) {
+                                if (n == MAX_TAG_DIRS) {
+                                        r = vs_error(err, E2BIG,
+                                                     "%s holds more than %d directories: not "
+                                                     "tagged (clone it with --disk)",
+                                                     t->rootfs, MAX_TAG_DIRS);
+                                        break;
+                                }
                                 if (n == cap) {
                                         char **m = realloc(queue, 2 * cap * sizeof *queue);
                                         if (!m) {
