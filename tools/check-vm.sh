@@ -22,7 +22,11 @@ need cpio "apt-get install cpio"
 [ -x "$REPO/build/vserver" ] || { echo "check-vm: build first (make)" >&2; exit 1; }
 
 # ---- the kernel: what linux-image-amd64 depends on now ----
-pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+if [ -z "$pkg" ]; then # no package lists yet
+        apt-get update -qq
+        pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+fi
 [ -n "$pkg" ] || { echo "check-vm: apt knows no linux-image-amd64 (apt-get update)" >&2; exit 1; }
 kver=${pkg#linux-image-}
 if [ ! -f "$OUT/kernel/boot/vmlinuz-$kver" ]; then
