@@ -58,10 +58,16 @@ def make_rootfs(path: Path):
     (path / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
                                          "nobody:x:65534:65534:nobody:/:/bin/false\n")
     (path / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
-    for name in ("escape", "syscalls", "disk"):
+    for name in ("escape", "syscalls"):
         helper = Path(__file__).parent / "integration" / "helpers" / f"{name}.c"
         subprocess.run(["gcc", "-static", "-O2", "-o", str(path / "bin" / f"vs-{name}"),
                         str(helper)], check=True)
+
+
+def compile_static(src: Path, out: Path):
+    """A test helper (tests/*/helpers/*.c) as a static binary a guest can run."""
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
+    return out
 
 
 def view_server():

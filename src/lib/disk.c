@@ -7,7 +7,6 @@
 #include <linux/dqblk_xfs.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
-#include <linux/magic.h>
 #include <linux/mount.h>
 #include <linux/quota.h>
 #include <spawn.h>
@@ -62,30 +61,6 @@ int vs_disk_kind_parse(const char *s, VsDiskKind *ret)
 static int quotactl_fd(int fd, int cmd, unsigned id, void *addr)
 {
         return (int)syscall(SYS_quotactl_fd, fd, QCMD(cmd, PRJQUOTA), id, addr);
-}
-
-static const char *fs_name(long type)
-{
-        switch (type) {
-        case EXT4_SUPER_MAGIC:
-                return "ext4";
-        case XFS_SUPER_MAGIC:
-                return "xfs";
-        case BTRFS_SUPER_MAGIC:
-                return "btrfs";
-        case TMPFS_MAGIC:
-                return "tmpfs";
-        case RAMFS_MAGIC:
-                return "ramfs";
-        case OVERLAYFS_SUPER_MAGIC:
-                return "overlay";
-        case NFS_SUPER_MAGIC:
-                return "nfs";
-        case FUSE_SUPER_MAGIC:
-                return "fuse";
-        default:
-                return NULL;
-        }
 }
 
 static bool project_enforced(int fd, char *why, size_t size, const char *fs)
@@ -144,7 +119,7 @@ void vs_disk_probe(const char *dir, VsDiskKind want, VsDiskSupport *s)
                 snprintf(s->why_image, sizeof s->why_image, "%s", s->why_project);
                 return;
         }
-        const char *name = fs_name(sf.f_type);
+        const char *name = vs_fs_name(sf.f_type);
         if (name)
                 snprintf(s->fs, sizeof s->fs, "%s", name);
         else

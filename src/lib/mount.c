@@ -8,7 +8,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <linux/magic.h>
 #include <sys/sysmacros.h>
 
 #include "syscalls.h"
@@ -46,28 +45,6 @@ static const char *skip_slashes(const char *p)
         while (*p == '/')
                 p++;
         return *p ? p : ".";
-}
-
-static const char *fs_name(long type)
-{
-        switch (type) {
-        case EXT4_SUPER_MAGIC:
-                return "ext4";
-        case XFS_SUPER_MAGIC:
-                return "xfs";
-        case BTRFS_SUPER_MAGIC:
-                return "btrfs";
-        case TMPFS_MAGIC:
-                return "tmpfs";
-        case OVERLAYFS_SUPER_MAGIC:
-                return "overlayfs";
-        case NFS_SUPER_MAGIC:
-                return "nfs";
-        case FUSE_SUPER_MAGIC:
-                return "fuse";
-        default:
-                return "this filesystem";
-        }
 }
 
 /* Open @path below @rootfd as O_PATH, creating it (a dir, or an empty file) if missing. */
@@ -575,7 +552,8 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                 struct statfs sf;
                 char type[32] = "this filesystem";
                 if (fstatfs(fds[0], &sf) == 0)
-                        snprintf(type, sizeof type, "%s", fs_name(sf.f_type));
+                        snprintf(type, sizeof type, "%s",
+                                 vs_fs_name(sf.f_type) ? vs_fs_name(sf.f_type) : "this filesystem");
                 if (e == EINVAL || e == EOPNOTSUPP)
                         r = vs_error(err, e,
                                      "the guest's tree %s is on %s, which has no idmapped mounts "

@@ -45,7 +45,8 @@ int vs_parse_bool(const char *v, bool *ret)
         return -EINVAL;
 }
 
-int vs_parse_count(const char *s, unsigned long long *ret)
+/* The decimal number that @s starts with, and where its suffix starts. */
+static int leading_number(const char *s, unsigned long long *ret, const char **suffix)
 {
         char num[32];
         size_t n = strspn(s, "0123456789");
@@ -53,15 +54,22 @@ int vs_parse_count(const char *s, unsigned long long *ret)
                 return -EINVAL;
         memcpy(num, s, n);
         num[n] = '\0';
+        *suffix = s + n;
+        return vs_parse_u64(num, ret);
+}
+
+int vs_parse_count(const char *s, unsigned long long *ret)
+{
         unsigned long long v, mul = 1;
-        int r = vs_parse_u64(num, &v);
+        const char *suf;
+        int r = leading_number(s, &v, &suf);
         if (r < 0)
                 return r;
-        if (s[n]) {
-                mul = streq(s + n, "k") || streq(s + n, "K") ? 1000ULL
-                      : streq(s + n, "M")                    ? 1000000ULL
-                      : streq(s + n, "G")                    ? 1000000000ULL
-                                                             : 0;
+        if (*suf) {
+                mul = streq(suf, "k") || streq(suf, "K") ? 1000ULL
+                      : streq(suf, "M")                  ? 1000000ULL
+                      : streq(suf, "G")                  ? 1000000000ULL
+                                                         : 0;
                 if (!mul)
                         return -EINVAL;
         }
@@ -73,17 +81,11 @@ int vs_parse_count(const char *s, unsigned long long *ret)
 
 int vs_parse_size(const char *s, unsigned long long *ret)
 {
-        char num[32];
-        size_t n = strspn(s, "0123456789");
-        if (n == 0 || n >= sizeof num)
-                return -EINVAL;
-        memcpy(num, s, n);
-        num[n] = '\0';
         unsigned long long v, mul = 1;
-        int r = vs_parse_u64(num, &v);
+        const char *suf;
+        int r = leading_number(s, &v, &suf);
         if (r < 0)
                 return r;
-        const char *suf = s + n;
         if (*suf) {
                 static const char units[] = "KMGTP";
                 const char *u = strchr(units, *suf & ~0x20);

@@ -167,21 +167,27 @@ static int add_default(scmp_filter_ctx ctx, bool userns, VsError *err)
         return 0;
 }
 
-/*
- * TIOCSTI pushes bytes into a terminal's input: a guest handed the caller's
- * terminal could type commands into the host shell once it exits.  The
- * command is an unsigned int: compare only the low 32 bits, as the kernel does.
+/* ioctl @cmds refused with EPERM; the command is an unsigned int: its low 32 bits, as the kernel.
  */
-static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
+static int deny_ioctls(scmp_filter_ctx ctx, const unsigned long *cmds, size_t n, VsError *err)
 {
-        static const unsigned long cmds[] = {TIOCSTI, TIOCLINUX};
-        for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+        for (size_t i = 0; i < n; i++) {
                 int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, cmds[i]));
                 if (r < 0)
                         return vs_error(err, r, "seccomp ioctl rules");
         }
         return 0;
+}
+
+/*
+ * TIOCSTI pushes bytes into a terminal's input: a guest handed the caller's
+ * terminal could type commands into the host shell once it exits.
+ */
+static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
+{
+        static const unsigned long cmds[] = {TIOCSTI, TIOCLINUX};
+        return deny_ioctls(ctx, cmds, ARRAY_SIZE(cmds), err);
 }
 
 /*
@@ -195,13 +201,7 @@ static int add_tty_rules(scmp_filter_ctx ctx, VsError *err)
 static int add_fsattr_rules(scmp_filter_ctx ctx, VsError *err)
 {
         static const unsigned long cmds[] = {FS_IOC_FSSETXATTR, FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS};
-        for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-                int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, cmds[i]));
-                if (r < 0)
-                        return vs_error(err, r, "seccomp ioctl rules");
-        }
-        return 0;
+        return deny_ioctls(ctx, cmds, ARRAY_SIZE(cmds), err);
 }
 
 /*

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <strings.h>
@@ -197,4 +198,28 @@ bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned 
                         return false;
         }
         return true;
+}
+
+const char *vs_fs_name(long type)
+{
+        switch (type) {
+        case EXT4_SUPER_MAGIC:
+                return "ext4";
+        case XFS_SUPER_MAGIC:
+                return "xfs";
+        case BTRFS_SUPER_MAGIC:
+                return "btrfs";
+        case TMPFS_MAGIC:
+                return "tmpfs";
+        case RAMFS_MAGIC:
+                return "ramfs";
+        case OVERLAYFS_SUPER_MAGIC:
+                return "overlayfs";
+        case NFS_SUPER_MAGIC:
+                return "nfs";
+        case FUSE_SUPER_MAGIC:
+                return "fuse";
+        default:
+                return NULL;
+        }
 }

@@ -87,3 +87,6 @@ typedef struct VsProcStat {
 int vs_proc_stat(pid_t pid, VsProcStat *ret);
 /* When @pid started (clock ticks since boot, /proc/PID/stat field 22); 0 if it is gone. */
 unsigned long long vs_proc_starttime(pid_t pid);
+
+/* The name of a filesystem by its statfs f_type ("ext4", "xfs", ...), or NULL. */
+const char *vs_fs_name(long type);

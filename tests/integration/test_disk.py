@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import VSERVER, compile_static
+
 MIB = 1 << 20
 DISK_SRC = Path(__file__).parent / "helpers" / "disk.c"
 
@@ -21,8 +23,7 @@ DISK_SRC = Path(__file__).parent / "helpers" / "disk.c"
 @pytest.fixture(scope="session")
 def disk_helper(workdir):
     out = workdir / "vs-disk"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(DISK_SRC)], check=True)
-    return out
+    return compile_static(DISK_SRC, out)
 
 
 def build(vs, helper, name, *opts):
@@ -247,13 +248,13 @@ def test_no_mechanism_is_one_line_naming_the_filesystem(vs, workdir):
     subprocess.run(["mount", "-t", "ramfs", "vs-test-ramfs", str(mnt)], check=True)
     try:
         env = dict(vs.env, VSERVER_ROOT=str(mnt))
-        p = subprocess.run([vs_bin(), "build", "r1", "--disk", "64M"], env=env,
+        p = subprocess.run([VSERVER, "build", "r1", "--disk", "64M"], env=env,
                            capture_output=True, text=True, timeout=60)
         # refused when the build is planned, before anything is made (as bad input)
         assert p.returncode == 2, p.stderr
         assert "is on ramfs, where no disk limit works" in p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
-        p = subprocess.run([vs_bin(), "host", "check", "--json"], env=env, capture_output=True,
+        p = subprocess.run([VSERVER, "host", "check", "--json"], env=env, capture_output=True,
                            text=True, check=True)
         j = json.loads(p.stdout)
         assert j["disk"]["ok"] is False and "ramfs" in j["disk"]["detail"]
@@ -267,8 +268,3 @@ def test_no_mechanism_is_one_line_naming_the_filesystem(vs, workdir):
     assert "prjquota" in p.stderr
     j = json.loads(vs("host", "check", "--json", check=True).stdout)
     assert j["disk_image"]["ok"] is True and j["disk"]["ok"] is False
-
-
-def vs_bin():
-    from conftest import VSERVER
-    return VSERVER

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VSERVER, cgroup_dirs
+from conftest import VSERVER, cgroup_dirs, compile_static
 
 HOG_SRC = Path(__file__).parent / "helpers" / "hog.c"
 MIB = 1 << 20
@@ -22,8 +22,7 @@ MIB = 1 << 20
 @pytest.fixture(scope="session")
 def hog(workdir):
     out = workdir / "vs-hog"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(HOG_SRC)], check=True)
-    return out
+    return compile_static(HOG_SRC, out)
 
 
 def build(vs, hog, name, *opts):

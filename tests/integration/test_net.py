@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VSERVER
+from conftest import VSERVER, compile_static
 
 NET_SRC = Path(__file__).parent / "helpers" / "net.c"
 
@@ -20,8 +20,7 @@ NET_SRC = Path(__file__).parent / "helpers" / "net.c"
 @pytest.fixture(scope="session")
 def vsnet(workdir):
     out = workdir / "vs-net"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(NET_SRC)], check=True)
-    return out
+    return compile_static(NET_SRC, out)
 
 
 def build(vs, vsnet, name, *opts):

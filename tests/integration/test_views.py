@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import view_server
+from conftest import compile_static, view_server
 
 HOG_SRC = Path(__file__).parent / "helpers" / "hog.c"
 KIB = 1024
@@ -24,8 +24,7 @@ KIB = 1024
 @pytest.fixture(scope="session")
 def hog(workdir):
     out = workdir / "vs-hog-views"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(HOG_SRC)], check=True)
-    return out
+    return compile_static(HOG_SRC, out)
 
 
 def build(vs, hog, name, *opts):

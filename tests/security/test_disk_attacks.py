@@ -9,10 +9,11 @@ the filesystem instead.  In its own user namespace the kernel refuses.  The
 project-quota side of it runs in the VM (tools/check-vm.sh).
 """
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import compile_static
 
 DISK_SRC = Path(__file__).parents[1] / "integration" / "helpers" / "disk.c"
 
@@ -20,8 +21,7 @@ DISK_SRC = Path(__file__).parents[1] / "integration" / "helpers" / "disk.c"
 @pytest.fixture(scope="session")
 def disk_attacker(workdir):
     out = workdir / "vs-disk-attack"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(DISK_SRC)], check=True)
-    return out
+    return compile_static(DISK_SRC, out)
 
 
 def guest(vs, helper, name):
