@@ -62,6 +62,11 @@ run_fs() {
         echo "$out" | grep -q "wrote 40 MiB: ok" && between "$1" 126000 132000
         check raise-live $? "$out; df size $1 KiB"
 
+        err=$(vserver set p1 limits.disk.reserved=5% 2>&1 >/dev/null)
+        r=$?
+        [ $r -ne 0 ] && echo "$err" | grep -q "keep no reserve"
+        check no-reserve-on-project $? "$err"
+
         err=$(vserver set p1 limits.disk=32M 2>&1 >/dev/null)
         out=$(vserver exec p1 -- /bin/vs-disk fill /one 1)
         echo "$err" | grep -q "over the new limit" && echo "$out" | grep -Eq "Disk quota exceeded|No space left on device"

@@ -736,6 +736,9 @@ int vs_disk_set(const VsDiskTree *t, const VsLimits *l, bool stopped, char *note
                 u.kind = VS_DISK_PROJECT;
         }
         if (u.kind == VS_DISK_PROJECT) {
+                if (l->disk_reserved_pct)
+                        return vs_error_input(err, "limits.disk.reserved: project quotas keep "
+                                                   "no reserve for root (leave it out)");
                 _cleanup_close_ int fd =
                     open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 r = fd < 0 ? -errno : project_limit(fd, t->context, l);
