@@ -7,7 +7,16 @@ CC ?= gcc
 PYTHON ?= /usr/bin/python3
 
 SAN ?= 0
-ifeq ($(SAN),1)
+FUZZ ?= 0
+ifeq ($(FUZZ),1)
+# libFuzzer targets (tests/fuzz/): everything built by clang with the fuzzer's
+# coverage, ASan and UBSan
+B ?= build-fuzz
+CC := clang
+OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+SANLD := -fsanitize=address,undefined
+else ifeq ($(SAN),1)
 B ?= build-san
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SANLD := -fsanitize=address,undefined
@@ -42,8 +51,10 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all deps check check-vm unit unit-bins demo bench install lint clean
+.PHONY: all deps check check-vm unit unit-bins fuzz fuzz-bins demo bench install lint clean
 all: $(B)/vserver $(B)/vserver.8
 
 $(B)/%.o: %.c
@@ -94,6 +105,19 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvserver.a
 
 unit-bins: $(UNIT_BIN)
 
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/memfile.c tests/fuzz/fuzz.h $(B)/libvserver.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $< tests/fuzz/memfile.c \
+		$(B)/libvserver.a $(LIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# Every libFuzzer target for FUZZ_S seconds (default 60) on its corpus
+# (tests/fuzz/corpus/TARGET), new finds merged in; FUZZ_S=0: the corpus once.
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@tools/fuzz.sh
+
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
@@ -132,6 +156,6 @@ lint:
 	@tools/lint.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

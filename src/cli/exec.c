@@ -107,19 +107,7 @@ static void login_shell(const VsGuest *g, char *buf, size_t size)
         if (n <= 0)
                 return;
         passwd[n] = '\0';
-        for (char *save = NULL, *l = strtok_r(passwd, "\n", &save); l;
-             l = strtok_r(NULL, "\n", &save)) {
-                if (strncmp(l, "root:", 5) != 0)
-                        continue;
-                char *shell = strrchr(l, ':');
-                if (!shell || shell[1] != '/' || strlen(shell + 1) >= size)
-                        return;
-                for (const char *c = shell + 1; *c; c++)
-                        if (*c <= ' ' || *c == 0x7f)
-                                return;
-                snprintf(buf, size, "%s", shell + 1);
-                return;
-        }
+        (void)vs_passwd_root_shell(passwd, buf, size);
 }
 
 static int join_and_wait(const VsGuest *g, char **argv, ExecOpts *o, bool login, const char *verb)

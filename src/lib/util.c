@@ -142,14 +142,9 @@ pid_t vs_pidfd_pid(int pidfd)
         return (pid_t)pid;
 }
 
-int vs_proc_nspid(pid_t pid, long *ret, int max)
+int vs_proc_nspid_parse(const char *status, long *ret, int max)
 {
-        char path[64], buf[4096];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        ssize_t r = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
-        if (r < 0)
-                return (int)r;
-        const char *p = strstr(buf, "\nNSpid:");
+        const char *p = strstr(status, "\nNSpid:");
         if (!p)
                 return -ENOENT;
         int n = 0;
@@ -166,13 +161,17 @@ int vs_proc_nspid(pid_t pid, long *ret, int max)
         return n;
 }
 
-int vs_proc_stat(pid_t pid, VsProcStat *ret)
+int vs_proc_nspid(pid_t pid, long *ret, int max)
 {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
-                return -1;
-        const char *p = strrchr(buf, ')');
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        ssize_t r = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
+        return r < 0 ? (int)r : vs_proc_nspid_parse(buf, ret, max);
+}
+
+int vs_proc_stat_parse(const char *stat, VsProcStat *ret)
+{
+        const char *p = strrchr(stat, ')');
         *ret = (VsProcStat){0};
         /* from field 3, the state, on */
         if (!p || sscanf(p + 1,
@@ -182,6 +181,33 @@ int vs_proc_stat(pid_t pid, VsProcStat *ret)
                          &ret->starttime, &ret->vsize, &ret->rss) != 8)
                 return -1;
         return 0;
+}
+
+int vs_proc_stat(pid_t pid, VsProcStat *ret)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return -1;
+        return vs_proc_stat_parse(buf, ret);
+}
+
+bool vs_passwd_root_shell(char *passwd, char *buf, size_t size)
+{
+        for (char *save = NULL, *l = strtok_r(passwd, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(l, "root:", 5) != 0)
+                        continue;
+                char *shell = strrchr(l, ':');
+                if (!shell || shell[1] != '/' || strlen(shell + 1) >= size)
+                        return false;
+                for (const char *c = shell + 1; *c; c++)
+                        if (*c <= ' ' || *c == 0x7f)
+                                return false;
+                snprintf(buf, size, "%s", shell + 1);
+                return true;
+        }
+        return false;
 }
 
 unsigned long long vs_proc_starttime(pid_t pid)

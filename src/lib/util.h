@@ -70,6 +70,8 @@ bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned 
 pid_t vs_pidfd_pid(int pidfd);
 /* @pid's NSpid line: its pid in each pid namespace from ours inward; the count, or -errno. */
 int vs_proc_nspid(pid_t pid, long *ret, int max);
+/* The same from the text of a status file. */
+int vs_proc_nspid_parse(const char *status, long *ret, int max);
 /* What vserver reads of /proc/PID/stat (proc(5)'s field numbers). */
 typedef struct VsProcStat {
         char state;                      /* 3 */
@@ -85,6 +87,14 @@ typedef struct VsProcStat {
  * parentheses too) is skipped up to its last ')'.  0, or -1 if it is gone.
  */
 int vs_proc_stat(pid_t pid, VsProcStat *ret);
+/* The same from the text of a stat file. */
+int vs_proc_stat_parse(const char *stat, VsProcStat *ret);
+/*
+ * root's login shell in @passwd (a guest's /etc/passwd, NUL-terminated;
+ * split in place): an absolute path without spaces or control bytes that
+ * fits @size.  false if there is none such.
+ */
+bool vs_passwd_root_shell(char *passwd, char *buf, size_t size);
 /* When @pid started (clock ticks since boot, /proc/PID/stat field 22); 0 if it is gone. */
 unsigned long long vs_proc_starttime(pid_t pid);
 

@@ -1,0 +1,61 @@
+#!/bin/bash
+# make fuzz: every libFuzzer target (build-fuzz/fuzz/*) for FUZZ_S seconds
+# (default 60) from its corpus, tests/fuzz/corpus/TARGET; what it finds that
+# covers something new is merged into the corpus (-merge=1 keeps it small).
+# FUZZ_S=0: each corpus entry once, nothing merged (what make check runs: a
+# committed regression input that crashes fails the build).
+#   FUZZ_TARGETS="fuzz_set fuzz_proc"   only those
+#   FUZZ_JOBS=2                         targets side by side (default: the CPUs)
+# One line per target: its runs, seconds and result; crashes are kept in
+# build-fuzz/crashes/TARGET-* with the libFuzzer output beside them.
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build-fuzz}
+S=${FUZZ_S:-60}
+JOBS=${FUZZ_JOBS:-$(nproc)}
+targets=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
+mkdir -p "$B/crashes" "$B/logs"
+
+one() {
+        local t=$1 corpus=tests/fuzz/corpus/$1 log=$B/logs/$1.log new
+        mkdir -p "$corpus"
+        if [ "$S" = 0 ]; then
+                "$B/fuzz/$t" -runs=0 -timeout=20 -rss_limit_mb=2048 "$corpus" >"$log" 2>&1
+        else
+                new=$(mktemp -d)
+                "$B/fuzz/$t" -max_total_time="$S" -timeout=20 -rss_limit_mb=2048 \
+                        -artifact_prefix="$B/crashes/$t-" -print_final_stats=1 \
+                        "$new" "$corpus" >"$log" 2>&1
+                local rc=$?
+                "$B/fuzz/$t" -merge=1 "$corpus" "$new" >>"$log.merge" 2>&1
+                rm -rf "$new"
+                (exit $rc)
+        fi
+        local rc=$? runs secs
+        runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+|Done [0-9]+ runs' "$log" |
+                grep -oE '[0-9]+' | tail -1)
+        secs=$(grep -oE 'in [0-9]+ second' "$log" | grep -oE '[0-9]+' | tail -1)
+        if [ $rc -eq 0 ]; then
+                echo "$t: ${runs:-?} runs in ${secs:-$S} s, $(ls "$corpus" | wc -l) corpus entries: ok"
+        else
+                echo "$t: FAILED (exit $rc): $(grep -m1 -E 'ERROR|runtime error|abort' "$log")"
+                tail -40 "$log" >&2
+                return 1
+        fi
+}
+
+fail=0
+running=0
+for t in $targets; do
+        one "$t" &
+        running=$((running + 1))
+        if [ $running -ge "$JOBS" ]; then
+                wait -n || fail=1
+                running=$((running - 1))
+        fi
+done
+while [ $running -gt 0 ]; do
+        wait -n || fail=1
+        running=$((running - 1))
+done
+exit $fail
