@@ -1,6 +1,7 @@
 #!/bin/bash
-# make check: unit tests (plain and under ASan/UBSan), then the integration
-# suite as root, then the project-quota checks in a VM (tools/check-vm.sh).
+# make check: unit tests (plain and under ASan/UBSan), the fuzz targets on
+# their corpus, then the integration suite as root, then the project-quota
+# checks in a VM (tools/check-vm.sh).
 # Ends with one line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -33,6 +34,16 @@ for san in 0 1; do
                 fi
         done
 done
+
+echo "== fuzz targets: every corpus entry once (tests/fuzz; make fuzz fuzzes)"
+if make -s FUZZ=1 fuzz-bins >"$log" 2>&1; then
+        FUZZ_S=0 tools/fuzz.sh 2>&1 | tee "$log"
+        p=$(grep -c ': ok$' "$log")
+        f=$(grep -c ': FAILED' "$log")
+        passed=$((passed + p)) failed=$((failed + f))
+else
+        cat "$log"; echo "fuzz build failed"; failed=$((failed + 1))
+fi
 
 echo "== integration tests (real contexts, as root)"
 if [ "$(id -u)" != 0 ]; then

@@ -3,7 +3,7 @@
 set -u
 cd "$(dirname "$0")/.."
 rc=0
-files=$(ls src/lib/*.[ch] src/cli/*.[ch] tests/unit/*.c)
+files=$(ls src/lib/*.[ch] src/cli/*.[ch] tests/unit/*.c tests/fuzz/*.[ch])
 if command -v clang-format >/dev/null; then
         clang-format --dry-run $files 2>&1 | grep -c warning | sed 's/^/clang-format: lines to reformat: /'
 fi
