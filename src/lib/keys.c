@@ -635,6 +635,11 @@ int vs_key_set(VsGuestConfig *g, const char *section, const char *name, const ch
                char *msg, size_t msz)
 {
         const VsKey *k = vs_key_find(section, name);
+        /* a value is one line of text: what the file cannot hold, no key takes (fuzzing found
+         * an init command with \r and \x01 that saved as a different one) */
+        for (const unsigned char *c = (const unsigned char *)value; k && *c; c++)
+                if ((*c < ' ' && *c != '\t') || *c == 0x7f)
+                        BAD("a control character (0x%02x) in the value: say it in plain text", *c);
         if (k)
                 return k->set(g, name, value, msg, msz);
         char list[1024], rl[512];
