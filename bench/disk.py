@@ -8,7 +8,8 @@ Series (the same busybox guests, --net none, one after another up to N):
                      root from build to delete (what this host's filesystem
                      gives: `vserver host check`)
 Project quotas cost a guest one quotactl at build and nothing per start
-(the tree is tagged once; the quota is the filesystem's own bookkeeping): no
+(the tree is tagged once; the quota is the filesystem's own bookkeeping, a
+dquot per project in the kernel): no
 series here, as this kernel has no quota formats (make check-vm proves them
 in a VM, where timings under TCG mean nothing).
 
@@ -108,8 +109,8 @@ def main():
           f"{img['built_kib'] - plain['built_kib']:.0f} KiB of kernel memory per guest from "
           f"build to delete (its mount, journal and loop device), "
           f"{img['running_kib'] - plain['running_kib']:.0f} KiB with the guests running.",
-          "Project quotas add no start-time work and no per-guest kernel object (see "
-          "bench/disk.py; proved in make check-vm)."]
+          "Project quotas add no start-time work and one quota record (a kernel dquot, a few "
+          "hundred bytes) per guest (see bench/disk.py; proved in make check-vm)."]
     write(out, "disk", md, result)
 
 
