@@ -439,10 +439,14 @@ static void fmt_duration(uint64_t us, char *buf, size_t size)
 void vs_limits_write(const VsLimits *l, FILE *f)
 {
         char buf[64];
-        if (l->memory != VS_UNLIMITED) {
+        /*
+         * memory and processes have defaults (vs_limits_defaults): "unlimited"
+         * is written out, or a saved file would read back with the default
+         * (found by fuzz_guest_file)
+         */
+        if (l->memory != VS_UNLIMITED)
                 fmt_size(l->memory, buf, sizeof buf);
-                fprintf(f, "memory = %s\n", buf);
-        }
+        fprintf(f, "memory = %s\n", l->memory != VS_UNLIMITED ? buf : "unlimited");
         if (l->memory_soft != VS_UNLIMITED) {
                 fmt_size(l->memory_soft, buf, sizeof buf);
                 fprintf(f, "memory.soft = %s\n", buf);
@@ -453,6 +457,8 @@ void vs_limits_write(const VsLimits *l, FILE *f)
         }
         if (l->processes != VS_UNLIMITED)
                 fprintf(f, "processes = %llu\n", (unsigned long long)l->processes);
+        else
+                fprintf(f, "processes = unlimited\n");
         if (l->fill_rate) {
                 fprintf(f, "cpu.fill-rate = %u\ncpu.interval = %u\n", l->fill_rate, l->interval);
                 if (l->tokens_max_us) {

@@ -26,6 +26,11 @@ static int entries(const char *dir)
         return n;
 }
 
+static void cleanup(void)
+{
+        vs_tree_remove(top, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         char path[64];
@@ -34,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 snprintf(root, sizeof root, "%s/root", top);
                 if (mkdir(top, 0700) < 0)
                         abort();
+                atexit(cleanup);
         }
         int fd = fuzz_memfile(data, size, path, sizeof path);
         if (fd < 0)

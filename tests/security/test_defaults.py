@@ -32,6 +32,10 @@ def test_a_guest_without_limits_gets_host_safe_defaults(vs):
     vs("set", "x", "limits.processes=unlimited", "limits.memory=unlimited", "--save", check=True)
     vs("start", "x", check=True)
     assert cgroup_value(vs, "x", "pids.max", "pids.max") == "max"
+    # a live change builds on what it runs with: the lifted limits stay lifted (the file
+    # kept for a running guest once lost "unlimited", and the defaults came back)
+    vs("set", "x", "limits.cpu.weight=200", check=True)
+    assert cgroup_value(vs, "x", "pids.max", "pids.max") == "max"
     vs("stop", "x", "--timeout", "1")
 
 
