@@ -176,7 +176,7 @@ def test_a_filesystem_without_idmapped_mounts_is_named(vs, tmp_path):
     try:
         p = vs("start", "r")
         assert p.returncode == 1
-        assert f"the guest's tree {root} is on this filesystem, which has no idmapped mounts " \
+        assert f"the guest's tree {root} is on ramfs, which has no idmapped mounts " \
                "(put it on ext4, xfs, btrfs or tmpfs, or set userns = no)" in p.stderr, p.stderr
         assert not any(os.path.exists(d) for d in vs.cgroup("r"))
     finally:
