@@ -25,13 +25,14 @@ For each series, after a dropped page cache and a settle:
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import V, drop_caches, machine, meminfo, table, today, write
+from benchlib import V, drop_caches, machine, meminfo, rmdirs, table, today, write
 
 SERIES = [("no disk limit", []), ("disk = 1G, image", ["--disk", "1G"])]
 KERNEL = ("Slab", "PageTables", "KernelStack", "Percpu")
@@ -71,6 +72,7 @@ def run_series(opts, n, root):
     for g in names:
         subprocess.run([V, "stop", g, "--timeout", "5"], env=env, check=True, capture_output=True)
     delete = [timed(env, "delete", g) for g in names]
+    rmdirs([env["VSERVER_CGROUP_PARENT"]])
     return {
         "guests": n,
         "build_ms": statistics.median(build),
@@ -112,6 +114,8 @@ def main():
           "Project quotas add no start-time work and one quota record (a kernel dquot, a few "
           "hundred bytes) per guest (see bench/disk.py; proved in make check-vm)."]
     write(out, "disk", md, result)
+    if a.smoke:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
