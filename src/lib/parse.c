@@ -45,8 +45,37 @@ int vs_parse_bool(const char *v, bool *ret)
         return -EINVAL;
 }
 
-/* The decimal number that @s starts with, and where its suffix starts. */
-static int leading_number(const char *s, unsigned long long *ret, const char **suffix)
+/* A count's suffix: thousands, not KiB ("200k"); 0 if it is none of ours. */
+static unsigned long long count_unit(const char *suf)
+{
+        return !*suf                                ? 1ULL
+               : streq(suf, "k") || streq(suf, "K") ? 1000ULL
+               : streq(suf, "M")                    ? 1000000ULL
+               : streq(suf, "G")                    ? 1000000000ULL
+                                                    : 0;
+}
+
+/* A size's suffix: K, M, G, T, P (powers of 1024), with an optional i and B. */
+static unsigned long long size_unit(const char *suf)
+{
+        static const char units[] = "KMGTP";
+        if (!*suf)
+                return 1;
+        const char *u = strchr(units, *suf & ~0x20);
+        if (!u || !*u)
+                return 0;
+        unsigned long long mul = 1ULL << (10 * (u - units + 1));
+        suf++;
+        if ((*suf & ~0x20) == 'I')
+                suf++;
+        if ((*suf & ~0x20) == 'B')
+                suf++;
+        return *suf ? 0 : mul;
+}
+
+/* A decimal number times what its suffix says (@unit: 0 for a bad suffix). */
+static int parse_scaled(const char *s, unsigned long long (*unit)(const char *),
+                        unsigned long long *ret)
 {
         char num[32];
         size_t n = strspn(s, "0123456789");
@@ -54,56 +83,26 @@ static int leading_number(const char *s, unsigned long long *ret, const char **s
                 return -EINVAL;
         memcpy(num, s, n);
         num[n] = '\0';
-        *suffix = s + n;
-        return vs_parse_u64(num, ret);
+        unsigned long long v, mul = unit(s + n);
+        int r = vs_parse_u64(num, &v);
+        if (r < 0)
+                return r;
+        if (!mul)
+                return -EINVAL;
+        if (v > ~0ULL / mul)
+                return -ERANGE;
+        *ret = v * mul;
+        return 0;
 }
 
 int vs_parse_count(const char *s, unsigned long long *ret)
 {
-        unsigned long long v, mul = 1;
-        const char *suf;
-        int r = leading_number(s, &v, &suf);
-        if (r < 0)
-                return r;
-        if (*suf) {
-                mul = streq(suf, "k") || streq(suf, "K") ? 1000ULL
-                      : streq(suf, "M")                  ? 1000000ULL
-                      : streq(suf, "G")                  ? 1000000000ULL
-                                                         : 0;
-                if (!mul)
-                        return -EINVAL;
-        }
-        if (v > ~0ULL / mul)
-                return -ERANGE;
-        *ret = v * mul;
-        return 0;
+        return parse_scaled(s, count_unit, ret);
 }
 
 int vs_parse_size(const char *s, unsigned long long *ret)
 {
-        unsigned long long v, mul = 1;
-        const char *suf;
-        int r = leading_number(s, &v, &suf);
-        if (r < 0)
-                return r;
-        if (*suf) {
-                static const char units[] = "KMGTP";
-                const char *u = strchr(units, *suf & ~0x20);
-                if (!u || !*u)
-                        return -EINVAL;
-                mul = 1ULL << (10 * (u - units + 1));
-                suf++;
-                if ((*suf & ~0x20) == 'I')
-                        suf++;
-                if ((*suf & ~0x20) == 'B')
-                        suf++;
-                if (*suf)
-                        return -EINVAL;
-        }
-        if (v > ~0ULL / mul)
-                return -ERANGE;
-        *ret = v * mul;
-        return 0;
+        return parse_scaled(s, size_unit, ret);
 }
 
 /* "1.5" -> 1500 (thousandths); at most three decimals. */
