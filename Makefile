@@ -55,7 +55,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all deps check check-vm unit unit-bins fuzz fuzz-bins demo bench install lint clean
-all: $(B)/vserver $(B)/vserver.8
+all: $(B)/vserver $(B)/vserver-runc $(B)/vserver.8
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -94,6 +94,10 @@ $(B)/seccomp-prebuilt.o: $(B)/seccomp-prebuilt.c
 
 $(B)/vserver: $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(LIBS)
+
+# the OCI runtime: the same binary, picked by its name
+$(B)/vserver-runc: $(B)/vserver
+	ln -sf vserver $@
 
 $(B)/vserver.8: docs/man/vserver.8.scd
 	@mkdir -p $(B)
@@ -147,6 +151,7 @@ bench: deps
 
 install: all
 	install -D -m 0755 $(B)/vserver $(DESTDIR)$(PREFIX)/sbin/vserver
+	ln -sf vserver $(DESTDIR)$(PREFIX)/sbin/vserver-runc
 	install -D -m 0644 $(B)/vserver.8 $(DESTDIR)$(PREFIX)/share/man/man8/vserver.8
 	install -d $(DESTDIR)/etc/systemd/system
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/vserver.service > $(DESTDIR)/etc/systemd/system/vserver.service

@@ -68,6 +68,9 @@ int fail(int code, const char *verb, const char *fmt, ...) __attribute__((format
 /* Same, with the text of a VsError. */
 int fail_error(int code, const char *verb, const VsError *e);
 
+/* vserver-runc (runc.c): the OCI runtime's command line, picked by argv[0]. */
+int runc_main(int argc, char **argv);
+
 /* A guest command's stdio: pipes, the guest's ends and ours (none with a pty). */
 typedef struct GuestStdio {
         int guest[3]; /* for the spec's stdio: -1 with a pty */

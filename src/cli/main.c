@@ -134,6 +134,10 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+        const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
+        base = base ? base + 1 : argv[0] ? argv[0] : "";
+        if (strncmp(base, "vserver-runc", 12) == 0)
+                return runc_main(argc, argv);
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <strings.h>
@@ -152,12 +153,11 @@ static int last_cap(void)
         return (int)ARRAY_SIZE(cap_names) - 1;
 }
 
-int vs_caps_apply(VsCaps caps, VsError *err)
+static int drop_bounding(VsCaps keep, VsError *err)
 {
         int last = last_cap();
-
         for (int c = 0; c <= last; c++) {
-                if (caps & BIT(c))
+                if (keep & BIT(c))
                         continue;
                 if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
                         return vs_error(err, errno, "drop capability %s from the bounding set",
@@ -165,14 +165,56 @@ int vs_caps_apply(VsCaps caps, VsError *err)
         }
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return vs_error(err, errno, "clear ambient capabilities");
+        return 0;
+}
 
+static int set_caps(VsCaps effective, VsCaps permitted, VsCaps inheritable, VsError *err)
+{
         struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct data[2] = {0};
         for (int i = 0; i < 2; i++) {
-                uint32_t v = (uint32_t)(caps >> (32 * i));
-                data[i].effective = data[i].permitted = data[i].inheritable = v;
+                data[i].effective = (uint32_t)(effective >> (32 * i));
+                data[i].permitted = (uint32_t)(permitted >> (32 * i));
+                data[i].inheritable = (uint32_t)(inheritable >> (32 * i));
         }
         if (syscall(SYS_capset, &hdr, data) < 0)
                 return vs_error(err, errno, "set capabilities");
+        return 0;
+}
+
+int vs_caps_apply(VsCaps caps, VsError *err)
+{
+        int r = drop_bounding(caps, err);
+        return r < 0 ? r : set_caps(caps, caps, caps, err);
+}
+
+int vs_cred_apply(const VsCred *c, VsError *err)
+{
+        int r = drop_bounding(c->bounding, err);
+        if (r < 0)
+                return r;
+        /* what is not in the bounding set cannot be kept: the kernel would refuse the capset */
+        VsCaps permitted = c->permitted & c->bounding;
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return vs_error(err, errno, "keep capabilities across the user change");
+        if (setgroups((size_t)c->n_groups, c->groups) < 0 && !(errno == EPERM && !c->n_groups))
+                return vs_error(err, errno, "set the supplementary groups");
+        if (setresgid(c->gid, c->gid, c->gid) < 0)
+                return vs_error(err, errno, "set group id %u", (unsigned)c->gid);
+        if (setresuid(c->uid, c->uid, c->uid) < 0)
+                return vs_error(err, errno, "set user id %u", (unsigned)c->uid);
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+                return vs_error(err, errno, "clear keep-capabilities");
+        r = set_caps(c->effective & permitted, permitted, c->inheritable, err);
+        if (r < 0)
+                return r;
+        /* the kernel raises only what is permitted and inheritable too (runc skips the rest) */
+        VsCaps ambient = c->ambient & permitted & c->inheritable;
+        int last = last_cap();
+        for (int cap = 0; cap <= last; cap++)
+                if ((ambient & BIT(cap)) &&
+                    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        return vs_error(err, errno, "raise ambient capability CAP_%s",
+                                        vs_caps_name(cap) ? vs_caps_name(cap) : "?");
         return 0;
 }

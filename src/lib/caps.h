@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -44,3 +45,18 @@ const char *vs_caps_format(VsCaps caps, char *buf, unsigned long size);
  * set, clear ambient caps, and set permitted/effective/inheritable to @caps.
  */
 int vs_caps_apply(VsCaps caps, VsError *err);
+
+/* A process's identity and its five capability sets, as an OCI process gives them. */
+typedef struct VsCred {
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups;
+        int n_groups;
+        VsCaps bounding, effective, inheritable, permitted, ambient;
+} VsCred;
+/*
+ * In the calling process: drop the bounding set to @c->bounding, become
+ * uid/gid with the supplementary groups (keeping capabilities across), then
+ * set effective, permitted and inheritable, and raise the ambient ones.
+ */
+int vs_cred_apply(const VsCred *c, VsError *err);

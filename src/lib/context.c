@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <time.h>
 
+#include "context_int.h"
 #include "netlink.h"
 #include "limits.h"
 #include "rlimit.h"
@@ -34,23 +35,11 @@ char *const vs_context_env[] = {env_path, env_home, env_container, NULL};
 /* From clone to exec: set-up takes milliseconds; a frozen or stalled one is refused. */
 #define EXEC_TIMEOUT_MS 30000
 
-/* What the child sends up the sync socket. */
-enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3, MSG_NOTIFY = 4 };
-
-/* The child's seccomp filters: the deny list, and the one a host process answers. */
-typedef struct Filters {
-        VsSeccomp *deny, *notify;
-} Filters;
-typedef struct ChildMsg {
-        int type;
-        VsError error;
-} ChildMsg;
-
 /*
  * The end of a child we cloned: exit 0 on success (@r >= 0), else send
  * @cerr to the parent over @sock first (the parent reads it as the error).
  */
-_Noreturn static void child_exit(int sock, int r, const VsError *cerr)
+_Noreturn void vs_ctx_child_exit(int sock, int r, const VsError *cerr)
 {
         if (r >= 0)
                 _exit(0);
@@ -70,15 +59,15 @@ void vs_context_spec_init(VsContextSpec *spec)
         };
 }
 
-static int send_fd_value(int sock, int type, int fd, int value)
+int vs_ctx_send_fd_value(int sock, int type, int fd, int value)
 {
         ChildMsg m = {.type = type, .error.code = value};
         return vs_send_fds(sock, &m, sizeof m, &fd, 1);
 }
 
-static int send_fd(int sock, int type, int fd)
+int vs_ctx_send_fd(int sock, int type, int fd)
 {
-        return send_fd_value(sock, type, fd, 0);
+        return vs_ctx_send_fd_value(sock, type, fd, 0);
 }
 
 /*
@@ -87,10 +76,14 @@ static int send_fd(int sock, int type, int fd)
  * (a cgroup directory, a log, the caller's terminal) is there to be named
  * through /proc/self/fd while we set up, let alone after the exec.
  */
-static int keep_only(const int *keep, int n)
+int vs_ctx_keep_only(const int *keep, int n, int n_preserve)
 {
-        int sorted[4 + VS_CONTEXT_MAX_OVERLAYS], m = 0;
+        int sorted[16 + VS_CONTEXT_MAX_OVERLAYS + VS_CONTEXT_MAX_PRESERVE], m = 0;
+        for (int i = 0; i < n_preserve && i < VS_CONTEXT_MAX_PRESERVE; i++)
+                sorted[m++] = 3 + i;
         for (int i = 0; i < n && m < (int)ARRAY_SIZE(sorted); i++) {
+                if (keep[i] < 3 + n_preserve && keep[i] >= 3)
+                        continue;
                 if (keep[i] < 0)
                         continue;
                 int j = m++;
@@ -111,7 +104,7 @@ static int keep_only(const int *keep, int n)
  * chdir to @cwd inside the root we run in, never through a magic link
  * (CVE-2024-21626: /proc/self/fd/N leads to wherever N is) nor out of it.
  */
-static int chdir_in_root(const char *cwd, bool or_root, VsError *err)
+int vs_ctx_chdir_in_root(const char *cwd, bool or_root, VsError *err)
 {
         _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0)
@@ -126,6 +119,30 @@ static int chdir_in_root(const char *cwd, bool or_root, VsError *err)
         if (fchdir(dir) < 0)
                 return vs_error(err, errno, "chdir %s", cwd ? cwd : "/");
         return 0;
+}
+
+int vs_ctx_find_program(const char *file, char *const *envp, char *buf, size_t size, VsError *err)
+{
+        if (strchr(file, '/')) {
+                if ((size_t)snprintf(buf, size, "%s", file) >= size)
+                        return vs_error_input(err, "exec: \"%s\": name too long", file);
+                return 0;
+        }
+        const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (char *const *e = envp; e && *e; e++)
+                if (strncmp(*e, "PATH=", 5) == 0)
+                        path = *e + 5;
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                if (n && (size_t)snprintf(buf, size, "%.*s/%s", (int)n, p, file) < size) {
+                        struct stat st;
+                        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+                                return 0;
+                }
+                p += n;
+                p += *p == ':';
+        }
+        return vs_error(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
 }
 
 /* Uptime from zero: boottime and monotonic offsets of a new time namespace (Linux 5.6). */
@@ -154,7 +171,7 @@ static int setup_timens(VsError *err)
 }
 
 /* A pty master from the guest's devpts must really be one: the guest owns that path. */
-static bool is_ptmx(int fd)
+bool vs_ctx_is_ptmx(int fd)
 {
         struct stat st;
         return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 &&
@@ -166,14 +183,14 @@ static bool is_ptmx(int fd)
  * the master (opened with @flags added) goes to the caller over @sock, the
  * terminal is returned.
  */
-static int open_pty(int rootfd, int flags, int sock, VsError *err)
+int vs_ctx_open_pty(int rootfd, int flags, int sock, VsError *err)
 {
         _cleanup_close_ int master =
             vs_openat2(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | flags,
                        RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (master < 0)
                 return vs_error(err, errno, "open /dev/pts/ptmx");
-        if (!is_ptmx(master))
+        if (!vs_ctx_is_ptmx(master))
                 return vs_error(err, ENOTTY, "/dev/pts/ptmx is not a pty multiplexer");
         int unlock = 0;
         if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
@@ -181,7 +198,7 @@ static int open_pty(int rootfd, int flags, int sock, VsError *err)
         int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (slave < 0)
                 return vs_error(err, errno, "open the pty's terminal");
-        int r = send_fd(sock, MSG_PTY, master);
+        int r = vs_ctx_send_fd(sock, MSG_PTY, master);
         if (r < 0) {
                 close(slave);
                 return vs_error(err, r, "pass the pty to the caller");
@@ -192,7 +209,7 @@ static int open_pty(int rootfd, int flags, int sock, VsError *err)
 /* The guest's console: a pty, its terminal bound over /dev/console. */
 static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
 {
-        _cleanup_close_ int slave = open_pty(rootfd, 0, sock, err);
+        _cleanup_close_ int slave = vs_ctx_open_pty(rootfd, 0, sock, err);
         if (slave < 0)
                 return slave;
         int r = vs_mount_bind_fd(rootfd, slave, "/dev/console", err);
@@ -207,7 +224,7 @@ static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
  * @ctty the pty becomes our controlling terminal.  A session of our own
  * either way: nothing of the caller's session reaches the guest.
  */
-static int setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
+int vs_ctx_setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
 {
         if (setsid() < 0)
                 return vs_error(err, errno, "new session");
@@ -232,7 +249,7 @@ static int setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err)
  * change clears the parent-death signal: set it again, then make sure the
  * caller did not die in between (its end of @sock hangs up).
  */
-static int become_ns_root(int sock, VsError *err)
+int vs_ctx_become_ns_root(int sock, VsError *err)
 {
         if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
                 return vs_error(err, errno, "become root of the guest's user namespace");
@@ -245,7 +262,7 @@ static int become_ns_root(int sock, VsError *err)
 }
 
 /* The caller's go, with the trees it made for us (user namespaces) in @fds. */
-static int wait_for_go(int sock, int *fds, int max, int *ret_n, VsError *err)
+int vs_ctx_wait_for_go(int sock, int *fds, int max, int *ret_n, VsError *err)
 {
         char go;
         ssize_t n = vs_recv_fds(sock, &go, 1, fds, max, ret_n);
@@ -258,7 +275,7 @@ static int wait_for_go(int sock, int *fds, int max, int *ret_n, VsError *err)
         return 0;
 }
 
-static void reset_signals(void)
+void vs_ctx_reset_signals(void)
 {
         sigset_t none;
         struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -268,43 +285,43 @@ static void reset_signals(void)
         sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* The last steps before exec, shared by start and join. */
-static int lockdown(const VsRlimit *rlimits, int n_rlimits, bool no_new_privs,
-                    const Filters *filters, VsCaps caps, const cpu_set_t *affinity, int sock,
-                    VsError *err)
+/* The last steps before exec, shared by start, join and the OCI front. */
+int vs_ctx_lockdown(const VsLockdown *l, int sock, VsError *err)
 {
         /* as many CPUs as its views show (its children inherit them) */
-        if (affinity && sched_setaffinity(0, sizeof *affinity, affinity) < 0)
+        if (l->affinity && sched_setaffinity(0, sizeof *l->affinity, l->affinity) < 0)
                 return vs_error(err, errno, "set the CPU affinity");
-        for (int i = 0; i < n_rlimits; i++)
-                if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0)
-                        return vs_error(err, errno, "set rlimit %s",
-                                        vs_rlimit_name(rlimits[i].resource));
-        if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        for (int i = 0; i < l->n_rlimits; i++)
+                if (setrlimit(l->rlimits[i].resource, &l->rlimits[i].limit) < 0)
+                        return vs_error(err, errno,
+                                        "set rlimit %s (raising a hard limit needs "
+                                        "CAP_SYS_RESOURCE, which we may lack)",
+                                        vs_rlimit_name(l->rlimits[i].resource));
+        if (l->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return vs_error(err, errno, "set no_new_privs");
         /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */
-        if (filters->notify) {
+        if (l->notify) {
                 /* first: the deny list may refuse seccomp() itself; its listener to the caller */
-                int fd = vs_seccomp_load_listener(filters->notify, err);
+                int fd = vs_seccomp_load_listener(l->notify, err);
                 if (fd < 0)
                         return fd;
-                int r = send_fd(sock, MSG_NOTIFY, fd);
+                int r = vs_ctx_send_fd(sock, MSG_NOTIFY, fd);
                 close(fd);
                 if (r < 0)
                         return vs_error(err, r, "pass the notification listener to the caller");
         }
-        int r = vs_seccomp_load(filters->deny, err);
+        int r = vs_seccomp_load(l->deny, err);
         if (r < 0)
                 return r;
-        r = vs_caps_apply(caps, err);
+        r = l->cred ? vs_cred_apply(l->cred, err) : vs_caps_apply(l->caps, err);
         if (r < 0)
                 return r;
-        umask(022);
-        reset_signals();
+        umask(l->set_umask ? l->umask : 022);
+        vs_ctx_reset_signals();
         if (prctl(PR_SET_PDEATHSIG, 0) < 0)
                 return vs_error(err, errno, "clear the parent-death signal");
-        /* No fd of the caller's may reach the guest. */
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        /* No fd of the caller's may reach the guest (but those it was asked to pass on). */
+        if (close_range(3 + (unsigned)l->n_preserve, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 return vs_error(err, errno, "close inherited fds");
         return 0;
 }
@@ -356,13 +373,13 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         int n_keep = 4;
         for (int i = 0; i < spec->root.n_overlays && i < VS_CONTEXT_MAX_OVERLAYS; i++)
                 keep[n_keep++] = spec->root.overlays[i].fd;
-        if (keep_only(keep, n_keep) < 0)
+        if (vs_ctx_keep_only(keep, n_keep, 0) < 0)
                 return vs_error(err, errno, "close inherited fds");
         /* A dead caller mid-setup must not leave a half-made context behind. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 return vs_error(err, errno, "set the parent-death signal");
         int trees[1 + VS_MAX_PASS_FDS], n_trees = 0;
-        r = wait_for_go(sock, trees, (int)ARRAY_SIZE(trees), &n_trees, err);
+        r = vs_ctx_wait_for_go(sock, trees, (int)ARRAY_SIZE(trees), &n_trees, err);
         if (r < 0)
                 return r;
         VsRootSpec root = root_spec(spec);
@@ -389,7 +406,7 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         if (rootfd < 0)
                 return rootfd;
         if (userns) {
-                r = become_ns_root(sock, err);
+                r = vs_ctx_become_ns_root(sock, err);
                 if (r < 0)
                         return r;
         }
@@ -426,14 +443,20 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
-        r = chdir_in_root(spec->cwd, false, err);
+        r = vs_ctx_chdir_in_root(spec->cwd, false, err);
         if (r < 0)
                 return r;
-        r = setup_stdio(spec->stdio, slave, spec->tty, err);
+        r = vs_ctx_setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps,
-                     spec->affinity, sock, err);
+        VsLockdown l = {.rlimits = spec->rlimits,
+                        .n_rlimits = spec->n_rlimits,
+                        .no_new_privs = spec->no_new_privs,
+                        .deny = filters->deny,
+                        .notify = filters->notify,
+                        .caps = spec->caps,
+                        .affinity = spec->affinity};
+        r = vs_ctx_lockdown(&l, sock, err);
         if (r < 0)
                 return r;
         if (!spec->argv)
@@ -449,7 +472,7 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
  * Read the child's reports until the socket closes: CLOEXEC closes it at the
  * exec, so EOF without an error means the command runs.
  */
-static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
+int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, bool *ready, VsError *err)
 {
         for (;;) {
                 /* bounded: a guest may freeze the cgroup we join, or stall our set-up */
@@ -482,6 +505,10 @@ static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
                                 *err = m.error;
                         return -(m.error.code ? m.error.code : EIO);
                 }
+                if (m.type == MSG_READY && ready) {
+                        *ready = true;
+                        return 0;
+                }
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
                 if ((m.type != MSG_PTY && m.type != MSG_PIDFD && m.type != MSG_NOTIFY) || !c ||
                     c->cmsg_type != SCM_RIGHTS)
@@ -508,7 +535,7 @@ static int wait_for_exec(int sock, VsContext *ctx, int *ret_into, VsError *err)
  * can (CLONE_INTO_CGROUP, Linux 5.7); *ret_into says whether it was, else
  * the caller moves the child after the fact.
  */
-static long clone_into(struct clone_args *args, int cgfd, bool *ret_into)
+long vs_ctx_clone_into(struct clone_args *args, int cgfd, bool *ret_into)
 {
         *ret_into = cgfd >= 0;
         if (*ret_into) {
@@ -526,7 +553,7 @@ static long clone_into(struct clone_args *args, int cgfd, bool *ret_into)
 }
 
 /* A child that failed half-way: gone, and reaped, before we report. */
-static void kill_and_reap(int pidfd)
+void vs_ctx_kill_and_reap(int pidfd)
 {
         siginfo_t si;
         if (pidfd < 0)
@@ -559,7 +586,7 @@ static int check_stdio(const int stdio[3], bool pty, VsError *err)
         return 0;
 }
 
-static int check_caller(const int stdio[3], bool pty, VsError *err)
+int vs_ctx_check_caller(const int stdio[3], bool pty, VsError *err)
 {
         if (!vs_selfexe_sealed())
                 return vs_error(err, EPERM,
@@ -611,7 +638,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (spec->root.n_binds > VS_MAX_PASS_FDS - 2)
                 return vs_error_input(err, "too many bind mounts (at most %d)",
                                       VS_MAX_PASS_FDS - 2);
-        r = check_caller(spec->stdio, spec->tty || spec->console, err);
+        r = vs_ctx_check_caller(spec->stdio, spec->tty || spec->console, err);
         if (r < 0)
                 return r;
 
@@ -654,7 +681,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
             .exit_signal = SIGCHLD,
         };
         bool into;
-        long pid = clone_into(&args, vs_cgroup_clone_fd(&ctx.cgroup), &into);
+        long pid = vs_ctx_clone_into(&args, vs_cgroup_clone_fd(&ctx.cgroup), &into);
         if (pid < 0) {
                 r = vs_error(err, errno, "clone3");
                 goto fail;
@@ -662,8 +689,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (pid == 0) {
                 VsError cerr = {0};
                 close(sv[0]);
-                child_exit(sv[1], child(spec, &filters, sv[1], &cerr),
-                           &cerr); /* returns on failure */
+                vs_ctx_child_exit(sv[1], child(spec, &filters, sv[1], &cerr),
+                                  &cerr); /* returns on failure */
         }
         ctx.pid = (pid_t)pid;
         ctx.pidfd = pidfd;
@@ -688,7 +715,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                    : (write(sv[0], "g", 1) == 1 ? 0 : vs_error(err, errno, "start the context"));
         if (r < 0)
                 goto fail;
-        r = wait_for_exec(sv[0], &ctx, NULL, err);
+        r = vs_ctx_wait(sv[0], &ctx, NULL, NULL, err);
         if (r < 0)
                 goto fail;
         vs_closep(&sv[0]);
@@ -698,7 +725,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         return 0;
 
 fail:
-        kill_and_reap(ctx.pidfd);
+        vs_ctx_kill_and_reap(ctx.pidfd);
         vs_context_destroy(&ctx, NULL);
 out:
         vs_closep(&sv[0]);
@@ -748,7 +775,7 @@ static int join_child(const VsJoinSpec *spec, const Filters *filters, bool usern
         int r;
 
         const int keep[] = {sock, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
-        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+        if (vs_ctx_keep_only(keep, (int)ARRAY_SIZE(keep), spec->n_preserve) < 0)
                 return vs_error(err, errno, "close inherited fds");
         /* Until exec, nothing in the guest may look into us (/proc/PID/fd, exe, mem, environ). */
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -756,30 +783,48 @@ static int join_child(const VsJoinSpec *spec, const Filters *filters, bool usern
         if (read(sock, &go, 1) != 1)
                 return vs_error(err, EPIPE, "wait for the caller");
         if (userns) {
-                r = become_ns_root(sock, err);
+                r = vs_ctx_become_ns_root(sock, err);
                 if (r < 0)
                         return r;
         }
-        r = chdir_in_root(spec->cwd, spec->cwd_or_root, err);
+        r = vs_ctx_chdir_in_root(spec->cwd, spec->cwd_or_root, err);
         if (r < 0)
                 return r;
 
         _cleanup_close_ int slave = -EBADF;
         if (spec->tty) {
                 _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                slave = open_pty(root, O_NONBLOCK, sock, err);
+                slave = vs_ctx_open_pty(root, O_NONBLOCK, sock, err);
                 if (slave < 0)
                         return slave;
         }
-        r = setup_stdio(spec->stdio, slave, spec->tty, err);
+        r = vs_ctx_setup_stdio(spec->stdio, slave, spec->tty, err);
         if (r < 0)
                 return r;
-        r = lockdown(spec->rlimits, spec->n_rlimits, spec->no_new_privs, filters, spec->caps,
-                     spec->affinity, sock, err);
+        VsLockdown l = {.rlimits = spec->rlimits,
+                        .n_rlimits = spec->n_rlimits,
+                        .no_new_privs = spec->no_new_privs,
+                        .deny = spec->filter ? spec->filter : filters->deny,
+                        .notify = filters->notify,
+                        .caps = spec->caps,
+                        .cred = spec->cred,
+                        .affinity = spec->affinity,
+                        .set_umask = spec->set_umask,
+                        .umask = spec->umask,
+                        .n_preserve = spec->n_preserve};
+        r = vs_ctx_lockdown(&l, sock, err);
         if (r < 0)
                 return r;
         const char *file = spec->path ? spec->path : spec->argv[0];
-        execvpe(file, spec->argv, spec->envp ? spec->envp : vs_context_env);
+        if (spec->path_lookup) {
+                char found[4096];
+                r = vs_ctx_find_program(file, spec->envp, found, sizeof found, err);
+                if (r < 0)
+                        return r;
+                execve(found, spec->argv, spec->envp);
+        } else {
+                execvpe(file, spec->argv, spec->envp ? spec->envp : vs_context_env);
+        }
         return vs_error(err, errno, "exec %s", file);
 }
 
@@ -795,7 +840,7 @@ static int join_intermediate(const VsJoinSpec *spec, const Filters *filters, boo
 {
         const int keep[] = {sock,           spec->stdio[0], spec->stdio[1],
                             spec->stdio[2], spec->pidfd,    cgfd};
-        if (keep_only(keep, (int)ARRAY_SIZE(keep)) < 0)
+        if (vs_ctx_keep_only(keep, (int)ARRAY_SIZE(keep), spec->n_preserve) < 0)
                 return vs_error(err, errno, "close inherited fds");
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 return vs_error(err, errno, "prctl");
@@ -811,7 +856,7 @@ static int join_intermediate(const VsJoinSpec *spec, const Filters *filters, boo
             .pidfd = (unsigned long)&pidfd,
         };
         bool into;
-        long pid = clone_into(&args, cgfd, &into);
+        long pid = vs_ctx_clone_into(&args, cgfd, &into);
         if (pid < 0)
                 return vs_error(err, errno, "clone3");
         if (pid == 0) {
@@ -819,12 +864,12 @@ static int join_intermediate(const VsJoinSpec *spec, const Filters *filters, boo
                 if (cgfd >= 0)
                         close(cgfd);
                 /* v1 placement is the caller's, after our pidfd reaches it; returns on failure */
-                child_exit(sock, join_child(spec, filters, userns, sock, &cerr), &cerr);
+                vs_ctx_child_exit(sock, join_child(spec, filters, userns, sock, &cerr), &cerr);
         }
         /* with whether it was born in the cgroup2 leaf: the caller moves it otherwise */
-        int r = send_fd_value(sock, MSG_PIDFD, pidfd, into);
+        int r = vs_ctx_send_fd_value(sock, MSG_PIDFD, pidfd, into);
         if (r < 0) {
-                kill_and_reap(pidfd);
+                vs_ctx_kill_and_reap(pidfd);
                 return vs_error(err, r, "pass the command's pidfd to the caller");
         }
         return 0;
@@ -851,7 +896,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
 
         if (!spec->argv || !spec->argv[0])
                 return vs_error_input(err, "no command given");
-        r = check_caller(spec->stdio, spec->tty, err);
+        r = vs_ctx_check_caller(spec->stdio, spec->tty, err);
         if (r < 0)
                 return r;
         pid_t init = vs_pidfd_pid(spec->pidfd);
@@ -867,7 +912,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (spec->seccomp.userns && !userns)
                 return vs_error_input(err, "the user-namespace seccomp filter needs a guest with "
                                            "a user namespace of its own");
-        r = vs_seccomp_build(&spec->seccomp, &filters.deny, err);
+        r = spec->filter ? 0 : vs_seccomp_build(&spec->seccomp, &filters.deny, err);
         if (r == 0)
                 r = vs_seccomp_build_notify(spec->notify, &filters.notify, err);
         if (r < 0)
@@ -898,18 +943,18 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (pid == 0) {
                 VsError cerr = {0};
                 close(sv[0]);
-                child_exit(sv[1],
-                           join_intermediate(spec, &filters, userns,
-                                             vs_cgroup_clone_fd(&ctx.cgroup), sv[1], &cerr),
-                           &cerr);
+                vs_ctx_child_exit(sv[1],
+                                  join_intermediate(spec, &filters, userns,
+                                                    vs_cgroup_clone_fd(&ctx.cgroup), sv[1], &cerr),
+                                  &cerr);
         }
         vs_closep(&sv[1]);
         sv[1] = -EBADF;
         int into = 0;
-        r = wait_for_exec(sv[0], &ctx, &into, err); /* up to the command's pidfd */
+        r = vs_ctx_wait(sv[0], &ctx, &into, NULL, err); /* up to the command's pidfd */
         if (r == 0 && ctx.pidfd < 0)
                 r = vs_error(err, EPROTO, "the context ended before the command was made");
-        kill_and_reap(mid_pidfd); /* done with its part, or failed */
+        vs_ctx_kill_and_reap(mid_pidfd); /* done with its part, or failed */
         vs_closep(&mid_pidfd);
         if (r < 0)
                 goto fail;
@@ -923,8 +968,8 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (r == 0 && write(sv[0], "g", 1) != 1)
                 r = vs_error(err, errno, "start the command");
         if (r == 0)
-                r = wait_for_exec(sv[0], &ctx, NULL, err);
-        if (r == 0 && ctx.pty_master >= 0 && !is_ptmx(ctx.pty_master))
+                r = vs_ctx_wait(sv[0], &ctx, NULL, NULL, err);
+        if (r == 0 && ctx.pty_master >= 0 && !vs_ctx_is_ptmx(ctx.pty_master))
                 r = vs_error(err, ENOTTY, "the guest passed a pty that is not one");
         if (r < 0)
                 goto fail;
@@ -935,7 +980,7 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         *ret = ctx;
         return 0;
 fail:
-        kill_and_reap(ctx.pidfd);
+        vs_ctx_kill_and_reap(ctx.pidfd);
 out:
         vs_context_release(&ctx);
         vs_closep(&mid_pidfd);

@@ -33,6 +33,7 @@ typedef enum VsNetMode {
 extern char *const vs_context_env[];
 
 #define VS_CONTEXT_MAX_OVERLAYS 32
+#define VS_CONTEXT_MAX_PRESERVE 64
 
 typedef struct VsContextSpec {
         const char *name;          /* names the cgroup and prefixes errors */
@@ -89,6 +90,13 @@ typedef struct VsJoinSpec {
         int n_rlimits;
         bool tty;     /* a pty from the guest's devpts; -1 in @stdio takes it */
         int stdio[3]; /* as in VsContextSpec */
+        /* the OCI front's exec: */
+        const struct VsSeccomp *filter; /* instead of @seccomp: a filter built already */
+        const struct VsCred *cred;      /* instead of @caps: a user and five capability sets */
+        bool set_umask;
+        mode_t umask;
+        int n_preserve;   /* fds 3 .. 3+n-1 are passed on */
+        bool path_lookup; /* look argv[0] up in @envp's PATH, runc's error if not there */
 } VsJoinSpec;
 
 typedef struct VsContext {

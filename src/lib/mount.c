@@ -48,7 +48,7 @@ static const char *skip_slashes(const char *p)
 }
 
 /* Open @path below @rootfd as O_PATH, creating it (a dir, or an empty file) if missing. */
-static int open_target(int rootfd, const char *path, bool dir, unsigned long long resolve)
+int vs_mount_open_target(int rootfd, const char *path, bool dir, unsigned long long resolve)
 {
         const char *rel = skip_slashes(path);
         int fd = vs_openat2(rootfd, rel, O_PATH | O_CLOEXEC, resolve);
@@ -64,7 +64,7 @@ static int open_target(int rootfd, const char *path, bool dir, unsigned long lon
                 *slash = '\0';
         if (streq(base, "..") || streq(base, "."))
                 return -EINVAL;
-        _cleanup_close_ int pfd = slash ? open_target(rootfd, parent, true, resolve)
+        _cleanup_close_ int pfd = slash ? vs_mount_open_target(rootfd, parent, true, resolve)
                                         : vs_openat2(rootfd, ".", O_PATH | O_CLOEXEC, resolve);
         if (pfd < 0)
                 return pfd < -1 ? pfd : -errno;
@@ -87,7 +87,7 @@ static int open_target(int rootfd, const char *path, bool dir, unsigned long lon
         return fd < 0 ? -errno : fd;
 }
 
-static int attach(int mntfd, int targetfd)
+int vs_mount_attach(int mntfd, int targetfd)
 {
         if (move_mount(mntfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
             0)
@@ -116,13 +116,13 @@ static int make_fs(const char *fstype, const char *const *opts, unsigned attrs)
 static int mount_fs(int rootfd, const char *target, const char *fstype, const char *const *opts,
                     unsigned attrs, VsError *err)
 {
-        _cleanup_close_ int t = open_target(rootfd, target, true, RESOLVE_ROOT);
+        _cleanup_close_ int t = vs_mount_open_target(rootfd, target, true, RESOLVE_ROOT);
         if (t < 0)
                 return vs_error(err, t, "mount %s: open the mount point", target);
         _cleanup_close_ int m = make_fs(fstype, opts, attrs);
         if (m < 0)
                 return vs_error(err, m, "mount %s on %s", fstype, target);
-        int r = attach(m, t);
+        int r = vs_mount_attach(m, t);
         if (r < 0)
                 return vs_error(err, r, "mount %s on %s", fstype, target);
         return 0;
@@ -148,7 +148,7 @@ static int bind_host_node(int dev, const char *name, const char *host, VsError *
         struct stat st;
         if (m < 0 || fstat(m, &st) < 0 || !S_ISCHR(st.st_mode))
                 return vs_error(err, m < 0 ? errno : ENODEV, "bind the host's %s", host);
-        int r = t < 0 ? -errno : attach(m, t);
+        int r = t < 0 ? -errno : vs_mount_attach(m, t);
         if (r < 0)
                 return vs_error(err, r, "bind the host's %s on /dev/%s", host, name);
         return 0;
@@ -226,13 +226,19 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
         return r;
 }
 
-/* Hide a /proc or /sys entry: /dev/null over files, an empty read-only tmpfs over dirs. */
-static int mask_paths(int rootfd, VsError *err)
+/*
+ * Hide each of @masked: the host's /dev/null over files (the guest's own
+ * could be any node), an empty read-only tmpfs over directories; make each
+ * of @readonly read-only.  NULL-terminated lists; paths not there are fine.
+ */
+int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, VsError *err)
 {
         _cleanup_close_ int null =
-            vs_openat2(rootfd, "dev/null", O_PATH | O_CLOEXEC, RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
-        if (null < 0)
-                return vs_error(err, errno, "open /dev/null");
+            open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        struct stat nst;
+        if (null < 0 || fstat(null, &nst) < 0 || !S_ISCHR(nst.st_mode) ||
+            nst.st_rdev != makedev(1, 3))
+                return vs_error(err, null < 0 ? errno : ENODEV, "open the host's /dev/null");
         static const char *const opts[] = {"size", "0", "nr_inodes", "1", "mode", "555", NULL};
         _cleanup_close_ int empty =
             make_fs("tmpfs", opts,
@@ -241,7 +247,7 @@ static int mask_paths(int rootfd, VsError *err)
                 return vs_error(err, empty, "make an empty tmpfs for masking");
         bool empty_attached = false;
 
-        for (const char *const *p = vs_masked_paths; *p; p++) {
+        for (const char *const *p = masked; *p; p++) {
                 _cleanup_close_ int t =
                     vs_openat2(rootfd, skip_slashes(*p), O_PATH | O_NOFOLLOW | O_CLOEXEC,
                                RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
@@ -260,7 +266,7 @@ static int mask_paths(int rootfd, VsError *err)
                  */
                 bool dir = S_ISDIR(st.st_mode);
                 if (dir && !empty_attached) {
-                        int r = attach(empty, t);
+                        int r = vs_mount_attach(empty, t);
                         if (r < 0)
                                 return vs_error(err, r, "mask %s", *p);
                         empty_attached = true;
@@ -270,11 +276,11 @@ static int mask_paths(int rootfd, VsError *err)
                     dir ? empty : null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
                 if (m < 0)
                         return vs_error(err, errno, "mask %s", *p);
-                int r = attach(m, t);
+                int r = vs_mount_attach(m, t);
                 if (r < 0)
                         return vs_error(err, r, "mask %s", *p);
         }
-        for (const char *const *p = vs_readonly_paths; *p; p++) {
+        for (const char *const *p = readonly; *p; p++) {
                 _cleanup_close_ int t =
                     vs_openat2(rootfd, skip_slashes(*p), O_PATH | O_NOFOLLOW | O_CLOEXEC,
                                RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
@@ -289,7 +295,7 @@ static int mask_paths(int rootfd, VsError *err)
                               : set_attrs(m, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                                                  MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
                 if (r == 0)
-                        r = attach(m, t);
+                        r = vs_mount_attach(m, t);
                 if (r < 0)
                         return vs_error(err, r, "make %s read-only", *p);
         }
@@ -308,7 +314,8 @@ static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
         struct stat st;
         if (fstat(src, &st) < 0)
                 return vs_error(err, errno, "bind %s", b->source);
-        _cleanup_close_ int t = open_target(rootfd, b->target, S_ISDIR(st.st_mode), RESOLVE_USER);
+        _cleanup_close_ int t =
+            vs_mount_open_target(rootfd, b->target, S_ISDIR(st.st_mode), RESOLVE_USER);
         if (t < 0) {
                 if (t == -EXDEV || t == -ELOOP)
                         return vs_error_input(err,
@@ -333,7 +340,7 @@ static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
         if (b->readonly)
                 r = set_attrs(src, MOUNT_ATTR_RDONLY);
         if (r == 0)
-                r = attach(src, t);
+                r = vs_mount_attach(src, t);
         if (r < 0)
                 return vs_error(err, r, "bind %s on %s", b->source, b->target);
         return 0;
@@ -350,7 +357,7 @@ static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
  * Hybrid and v1 hosts get a tmpfs with one mount per hierarchy, the cgroup2
  * tree on "unified"; pure v2 hosts get cgroup2 on /sys/fs/cgroup itself.
  */
-static int mount_cgroups(int rootfd, VsError *err)
+int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err)
 {
         char buf[4096];
         ssize_t n = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
@@ -362,10 +369,11 @@ static int mount_cgroups(int rootfd, VsError *err)
                         v1 = true;
         static const unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
         if (!v1)
-                return mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", NULL, attrs, err);
+                return mount_fs(rootfd, at, "cgroup2", NULL,
+                                attrs | (readonly ? MOUNT_ATTR_RDONLY : 0), err);
 
         static const char *const tmpopts[] = {"mode", "755", "size", "0", NULL};
-        int r = mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", tmpopts, attrs, err);
+        int r = mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
         if (r < 0)
                 return r;
         char *save = NULL;
@@ -375,7 +383,7 @@ static int mount_cgroups(int rootfd, VsError *err)
                         continue;
                 *c2 = '\0';
                 const char *ctrls = c1 + 1;
-                char dir[128], target[160];
+                char dir[128], target[4096 + 130];
                 const char *opts[32];
                 char optbuf[256];
                 int k = 0;
@@ -402,9 +410,9 @@ static int mount_cgroups(int rootfd, VsError *err)
                 opts[k] = NULL;
                 if (strchr(dir, '/') || dir[0] == '.')
                         continue;
-                snprintf(target, sizeof target, "/sys/fs/cgroup/%s", dir);
+                snprintf(target, sizeof target, "%s/%s", at, dir);
                 /* flags are (key, NULL) pairs: walk them ourselves */
-                _cleanup_close_ int t = open_target(rootfd, target, true, RESOLVE_ROOT);
+                _cleanup_close_ int t = vs_mount_open_target(rootfd, target, true, RESOLVE_ROOT);
                 if (t < 0)
                         return vs_error(err, t, "mount %s: open the mount point", target);
                 _cleanup_close_ int fs = fsopen(fstype, FSOPEN_CLOEXEC);
@@ -420,16 +428,16 @@ static int mount_cgroups(int rootfd, VsError *err)
                 if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                         return vs_error(err, errno, "mount %s", target);
                 bool controller = streq(fstype, "cgroup") && strncmp(ctrls, "name=", 5) != 0;
-                _cleanup_close_ int m =
-                    fsmount(fs, FSMOUNT_CLOEXEC, attrs | (controller ? MOUNT_ATTR_RDONLY : 0));
+                _cleanup_close_ int m = fsmount(
+                    fs, FSMOUNT_CLOEXEC, attrs | (controller || readonly ? MOUNT_ATTR_RDONLY : 0));
                 if (m < 0)
                         return vs_error(err, errno, "mount %s", target);
-                r = attach(m, t);
+                r = vs_mount_attach(m, t);
                 if (r < 0)
                         return vs_error(err, r, "mount %s", target);
         }
         /* the tmpfs itself read-only: nothing but the hierarchies lives there */
-        _cleanup_close_ int tm = vs_openat2(rootfd, "sys/fs/cgroup", O_PATH | O_CLOEXEC,
+        _cleanup_close_ int tm = vs_openat2(rootfd, skip_slashes(at), O_PATH | O_CLOEXEC,
                                             RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
         struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
         if (tm < 0 || mount_setattr(tm, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
@@ -468,14 +476,14 @@ static int mount_sys(int rootfd, const VsRootSpec *spec, VsError *err)
 {
         static const unsigned attrs =
             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-        _cleanup_close_ int t = open_target(rootfd, "/sys", true, RESOLVE_ROOT);
+        _cleanup_close_ int t = vs_mount_open_target(rootfd, "/sys", true, RESOLVE_ROOT);
         if (t < 0)
                 return vs_error(err, t, "mount /sys: open the mount point");
         _cleanup_close_ int m = spec->sysfs_fd >= 0 ? fcntl(spec->sysfs_fd, F_DUPFD_CLOEXEC, 3)
                                                     : make_fs("sysfs", NULL, attrs);
         if (m < 0)
                 return vs_error(err, spec->sysfs_fd >= 0 ? -errno : m, "mount sysfs on /sys");
-        int r = attach(m, t);
+        int r = vs_mount_attach(m, t);
         if (r < 0)
                 return vs_error(err, r, "mount sysfs on /sys");
         return 0;
@@ -514,11 +522,11 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
                 r = mount_fs(rootfd, "/run/lock", "tmpfs", lockopts,
                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r == 0 && spec->boot)
-                r = mount_cgroups(rootfd, err);
+                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, err);
         if (r == 0)
                 r = apply_binds(rootfd, spec, err);
         if (r == 0)
-                r = mask_paths(rootfd, err);
+                r = vs_mount_mask(rootfd, vs_masked_paths, vs_readonly_paths, err);
         for (int i = 0; r == 0 && i < spec->n_overlays; i++) {
                 const struct VsOverlay *o = &spec->overlays[i];
                 _cleanup_close_ int t =
@@ -526,7 +534,7 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
                                RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
                 if (t < 0)
                         continue; /* nothing there to cover */
-                r = attach(o->fd, t);
+                r = vs_mount_attach(o->fd, t);
                 if (r < 0)
                         r = vs_error(err, r, "bind the view over %s", o->target);
         }
@@ -608,7 +616,7 @@ int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err
             open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         if (m < 0)
                 return vs_error(err, errno, "bind over %s", target);
-        int r = attach(m, t);
+        int r = vs_mount_attach(m, t);
         if (r < 0)
                 return vs_error(err, r, "bind over %s", target);
         return 0;

@@ -76,6 +76,16 @@ int vs_mount_bind_fd(int rootfd, int source_fd, const char *target, VsError *err
  * modifies. */
 int vs_bind_parse(char *spec, VsBind *ret, VsError *err);
 
+/* For the OCI front (oci_run.c), which mounts what config.json lists. */
+/* Open @path below @rootfd (O_PATH, RESOLVE_* @resolve), creating a dir or an empty file. */
+int vs_mount_open_target(int rootfd, const char *path, bool dir, unsigned long long resolve);
+/* move_mount the detached @mntfd onto @targetfd; 0 or -errno. */
+int vs_mount_attach(int mntfd, int targetfd);
+/* The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all read-only if asked. */
+int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err);
+/* Mask and write-protect paths (NULL-terminated lists) below @rootfd. */
+int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, VsError *err);
+
 /* For docs and tests. */
 extern const char *const vs_masked_paths[];
 extern const char *const vs_readonly_paths[];

@@ -400,6 +400,11 @@ static int finish(scmp_filter_ctx ctx, int r, VsSeccomp **ret, VsError *err)
         return 0;
 }
 
+int vs_seccomp_compile(void *ctx, VsSeccomp **ret, VsError *err)
+{
+        return finish(ctx, 0, ret, err);
+}
+
 int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
 {
         *ret = NULL;

@@ -36,6 +36,8 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
 /* Load into the calling thread; safe to call in the child after clone. */
 int vs_seccomp_load(const VsSeccomp *f, VsError *err);
 void vs_seccomp_free(VsSeccomp *f);
+/* A libseccomp filter (scmp_filter_ctx) compiled into *ret; the context is released either way. */
+int vs_seccomp_compile(void *ctx, VsSeccomp **ret, VsError *err);
 
 /*
  * The system calls a host process answers for the guest (seccomp user
