@@ -291,12 +291,21 @@ int vs_ctx_lockdown(const VsLockdown *l, int sock, VsError *err)
         /* as many CPUs as its views show (its children inherit them) */
         if (l->affinity && sched_setaffinity(0, sizeof *l->affinity, l->affinity) < 0)
                 return vs_error(err, errno, "set the CPU affinity");
-        for (int i = 0; i < l->n_rlimits; i++)
-                if (setrlimit(l->rlimits[i].resource, &l->rlimits[i].limit) < 0)
-                        return vs_error(err, errno,
-                                        "set rlimit %s (raising a hard limit needs "
-                                        "CAP_SYS_RESOURCE, which we may lack)",
-                                        vs_rlimit_name(l->rlimits[i].resource));
+        for (int i = 0; i < l->n_rlimits; i++) {
+                const VsRlimit *rl = &l->rlimits[i];
+                if (setrlimit(rl->resource, &rl->limit) == 0)
+                        continue;
+                int e = errno;
+                struct rlimit now = {0};
+                char want[32], have[32];
+                getrlimit(rl->resource, &now);
+                return vs_error(err, e,
+                                "set rlimit %s to hard %s (ours is %s; raising a hard limit needs "
+                                "CAP_SYS_RESOURCE)",
+                                vs_rlimit_name(rl->resource),
+                                vs_rlimit_format(rl->limit.rlim_max, want, sizeof want),
+                                vs_rlimit_format(now.rlim_max, have, sizeof have));
+        }
         if (l->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return vs_error(err, errno, "set no_new_privs");
         /* before the caps go: without no_new_privs, loading needs CAP_SYS_ADMIN */

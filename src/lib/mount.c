@@ -231,10 +231,16 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
  * could be any node), an empty read-only tmpfs over directories; make each
  * of @readonly read-only.  NULL-terminated lists; paths not there are fine.
  */
-int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, VsError *err)
+int vs_mount_host_null(void)
+{
+        return open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+}
+
+int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
+                  VsError *err)
 {
         _cleanup_close_ int null =
-            open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+            nullfd >= 0 ? fcntl(nullfd, F_DUPFD_CLOEXEC, 3) : vs_mount_host_null();
         struct stat nst;
         if (null < 0 || fstat(null, &nst) < 0 || !S_ISCHR(nst.st_mode) ||
             nst.st_rdev != makedev(1, 3))
@@ -526,7 +532,7 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
         if (r == 0)
                 r = apply_binds(rootfd, spec, err);
         if (r == 0)
-                r = vs_mount_mask(rootfd, vs_masked_paths, vs_readonly_paths, err);
+                r = vs_mount_mask(rootfd, vs_masked_paths, vs_readonly_paths, -1, err);
         for (int i = 0; r == 0 && i < spec->n_overlays; i++) {
                 const struct VsOverlay *o = &spec->overlays[i];
                 _cleanup_close_ int t =

@@ -83,8 +83,14 @@ int vs_mount_open_target(int rootfd, const char *path, bool dir, unsigned long l
 int vs_mount_attach(int mntfd, int targetfd);
 /* The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all read-only if asked. */
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err);
-/* Mask and write-protect paths (NULL-terminated lists) below @rootfd. */
-int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, VsError *err);
+/*
+ * Mask and write-protect paths (NULL-terminated lists) below @rootfd; files
+ * are masked with the host's /dev/null: @nullfd (vs_mount_host_null(), taken
+ * while the host's tree is still there), or -1 to take it now.
+ */
+int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
+                  VsError *err);
+int vs_mount_host_null(void);
 
 /* For docs and tests. */
 extern const char *const vs_masked_paths[];

@@ -451,7 +451,8 @@ static int setup_time(const VsOciConfig *c, VsError *err)
 }
 
 /* The container's root: a bind of it on itself, everything listed mounted inside. */
-static int setup_root(const Child *ch, const int *trees, int *ret_slave, VsError *err)
+static int setup_root(const Child *ch, const int *trees, int *ret_slave, int *ret_null,
+                      VsError *err)
 {
         const VsOciConfig *c = ch->c;
         /* nothing mounted here reaches the host, unless rootfsPropagation shares it */
@@ -481,12 +482,11 @@ static int setup_root(const Child *ch, const int *trees, int *ret_slave, VsError
                 if (r < 0)
                         return r;
         }
-        const char *masked[VS_OCI_MAX_LIST + 1] = {0}, *ro[VS_OCI_MAX_LIST + 1] = {0};
-        memcpy(masked, c->masked, sizeof(char *) * (size_t)c->n_masked);
-        memcpy(ro, c->readonly, sizeof(char *) * (size_t)c->n_readonly);
-        r = vs_mount_mask(rootfd, masked, ro, err);
-        if (r < 0)
-                return r;
+        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now
+         */
+        *ret_null = vs_mount_host_null();
+        if (*ret_null < 0)
+                return vs_error(err, errno, "open the host's /dev/null");
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
@@ -547,9 +547,9 @@ static int child(Child *ch, VsError *err)
         if (c->domainname && c->domainname[0] &&
             setdomainname(c->domainname, strlen(c->domainname)) < 0)
                 return vs_error(err, errno, "set the domain name");
-        _cleanup_close_ int slave = -EBADF;
+        _cleanup_close_ int slave = -EBADF, null = -EBADF;
         /* host paths (bind sources) resolve while we are still the host's root */
-        r = setup_root(ch, trees, &slave, err);
+        r = setup_root(ch, trees, &slave, &null, err);
         for (int i = 0; i < n_trees; i++)
                 close(trees[i]);
         if (r < 0)
@@ -557,6 +557,14 @@ static int child(Child *ch, VsError *err)
         if (ch->userns_new && (r = vs_ctx_become_ns_root(ch->sock, err)) < 0)
                 return r;
         if ((r = set_sysctls(c, err)) < 0)
+                return r;
+        const char *masked[VS_OCI_MAX_LIST + 1] = {0}, *ro[VS_OCI_MAX_LIST + 1] = {0};
+        memcpy(masked, c->masked, sizeof(char *) * (size_t)c->n_masked);
+        memcpy(ro, c->readonly, sizeof(char *) * (size_t)c->n_readonly);
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return vs_error(err, errno, "open /");
+        if ((r = vs_mount_mask(root, masked, ro, null, err)) < 0)
                 return r;
         if (c->has_personality && personality(c->personality) < 0)
                 return vs_error(err, errno, "linux.personality");

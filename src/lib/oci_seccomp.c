@@ -5,6 +5,7 @@
  * that allows (the default action then applies: it fails closed), refused in
  * a rule that denies (skipping it would leave the call open).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <seccomp.h>
@@ -223,7 +224,7 @@ int vs_oci_seccomp_build(Json *sc, VsSeccomp **ret, bool *ret_notify, VsError *e
                         }
                         size_t k = 0;
                         for (; name[10 + k]; k++)
-                                low[k] = (char)(name[10 + k] | 0x20);
+                                low[k] = (char)tolower((unsigned char)name[10 + k]);
                         low[k] = '\0';
                         uint32_t arch = seccomp_arch_resolve_name(low);
                         if (!arch) {
