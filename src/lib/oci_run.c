@@ -915,7 +915,7 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         size_t text_len = 0;
         bool made_dir = false;
         int r;
-        const int stdio0[3] = {0, 1, 2};
+        const int stdio0[3] = {0, 1, 2}, no_stdio[3] = {-1, -1, -1};
         char bundle[4096], rootfs[4096];
 
         for (int t = 0; t < VS_OCI_NS_N; t++)
@@ -1030,7 +1030,7 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         ch.bundle = bundle;
         ch.rootfs = rootfs;
         ch.sock = sv[1];
-        ch.stdio = stdio;
+        ch.stdio = p->terminal ? no_stdio : stdio; /* the pty is all it gets */
         ch.n_preserve = o->preserve_fds;
         ch.userns_new = c->ns[VS_OCI_NS_USER].set && !c->ns[VS_OCI_NS_USER].path;
 
