@@ -40,6 +40,7 @@
 #include "oci_int.h"
 #include "oci_run.h"
 #include "oci_state.h"
+#include "paths.h"
 #include "syscalls.h"
 #include "util.h"
 
@@ -967,8 +968,8 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                 goto out;
 
         /* the state directory first: delete --force finds whatever we made from here on */
-        if (mkdir(o->root, 0700) < 0 && errno != EEXIST) {
-                r = vs_error(err, errno, "state root %s", o->root);
+        if ((r = vs_mkdir_p(o->root, 0700)) < 0) {
+                r = vs_error(err, r, "state root %s", o->root);
                 goto out;
         }
         rootfd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
