@@ -219,16 +219,7 @@ static int do_mount(const Child *ch, int rootfd, const VsOciMount *m, int tree, 
         _cleanup_close_ int mnt = -EBADF;
         bool dir = true;
         if (m->bind) {
-                char src[4096];
-                if (tree >= 0) {
-                        mnt = fcntl(tree, F_DUPFD_CLOEXEC, 3);
-                } else {
-                        if (host_path(ch, m->source, src, sizeof src) < 0)
-                                return vs_error(err, ENAMETOOLONG, "bind %s", m->source);
-                        mnt = open_tree(AT_FDCWD, src,
-                                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                            (m->recursive ? AT_RECURSIVE : 0));
-                }
+                mnt = fcntl(tree, F_DUPFD_CLOEXEC, 3);
                 if (mnt < 0)
                         return vs_error(err, errno, "bind %s on %s: open the source", m->source,
                                         m->destination);
@@ -452,8 +443,13 @@ static int setup_time(const VsOciConfig *c, VsError *err)
 }
 
 /* The container's root: a bind of it on itself, everything listed mounted inside. */
-static int setup_root(const Child *ch, const int *trees, int *ret_slave, int *ret_null,
-                      VsError *err)
+/*
+ * While we are still the host's root (before a new user namespace's root):
+ * the root bound on itself (returned, an O_PATH fd) and every bind source
+ * opened (@srcs[i] for mounts[i], -1 where no bind; the idmap ones are the
+ * trees the caller made, @trees).  Host paths resolve here and nowhere else.
+ */
+static int open_sources(const Child *ch, const int *trees, int *srcs, VsError *err)
 {
         const VsOciConfig *c = ch->c;
         /* nothing mounted here reaches the host, unless rootfsPropagation shares it */
@@ -465,13 +461,43 @@ static int setup_root(const Child *ch, const int *trees, int *ret_slave, int *re
             open_tree(AT_FDCWD, ch->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (tree < 0 || move_mount(tree, "", AT_FDCWD, ch->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return vs_error(err, errno, "bind the root %s", ch->rootfs);
-        _cleanup_close_ int rootfd = open(ch->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int rootfd = open(ch->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 return vs_error(err, errno, "open the root %s", ch->rootfs);
-        int r;
         for (int i = 0, t = 0; i < c->n_mounts; i++) {
                 const VsOciMount *m = &c->mounts[i];
-                r = do_mount(ch, rootfd, m, m->idmap ? trees[t++] : -1, err);
+                char src[4096];
+                srcs[i] = -1;
+                if (!m->bind)
+                        continue;
+                if (m->idmap) {
+                        srcs[i] = trees[t++];
+                        continue;
+                }
+                if (host_path(ch, m->source, src, sizeof src) < 0) {
+                        close(rootfd);
+                        return vs_error(err, ENAMETOOLONG, "bind %s", m->source);
+                }
+                srcs[i] = open_tree(AT_FDCWD, src,
+                                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                        (m->recursive ? AT_RECURSIVE : 0));
+                if (srcs[i] < 0) {
+                        int e = errno;
+                        close(rootfd);
+                        return vs_error(err, e, "bind %s on %s: open the source", m->source,
+                                        m->destination);
+                }
+        }
+        return rootfd;
+}
+
+/* Everything listed mounted inside the root, the devices, the console; then pivot. */
+static int fill_root(const Child *ch, int rootfd, const int *srcs, int *ret_slave, VsError *err)
+{
+        const VsOciConfig *c = ch->c;
+        int r;
+        for (int i = 0; i < c->n_mounts; i++) {
+                r = do_mount(ch, rootfd, &c->mounts[i], srcs[i], err);
                 if (r < 0)
                         return r;
         }
@@ -483,11 +509,6 @@ static int setup_root(const Child *ch, const int *trees, int *ret_slave, int *re
                 if (r < 0)
                         return r;
         }
-        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now
-         */
-        *ret_null = vs_mount_host_null();
-        if (*ret_null < 0)
-                return vs_error(err, errno, "open the host's /dev/null");
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
@@ -533,6 +554,11 @@ static int child(Child *ch, VsError *err)
         r = vs_ctx_wait_for_go(ch->sock, trees, (int)ARRAY_SIZE(trees), &n_trees, err);
         if (r < 0)
                 return r;
+        int want = 0;
+        for (int i = 0; i < c->n_mounts; i++)
+                want += c->mounts[i].idmap;
+        if (n_trees != want)
+                return vs_error(err, EPROTO, "the caller sent %d trees, not %d", n_trees, want);
         r = join_namespaces(ch, err);
         if (r < 0)
                 return r;
@@ -548,14 +574,23 @@ static int child(Child *ch, VsError *err)
         if (c->domainname && c->domainname[0] &&
             setdomainname(c->domainname, strlen(c->domainname)) < 0)
                 return vs_error(err, errno, "set the domain name");
-        _cleanup_close_ int slave = -EBADF, null = -EBADF;
-        /* host paths (bind sources) resolve while we are still the host's root */
-        r = setup_root(ch, trees, &slave, &null, err);
-        for (int i = 0; i < n_trees; i++)
-                close(trees[i]);
-        if (r < 0)
-                return r;
+        _cleanup_close_ int slave = -EBADF, rootfd = -EBADF;
+        int srcs[VS_OCI_MAX_MOUNTS];
+        rootfd = open_sources(ch, trees, srcs, err);
+        if (rootfd < 0)
+                return rootfd;
+        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now */
+        _cleanup_close_ int null = vs_mount_host_null();
+        if (null < 0)
+                return vs_error(err, errno, "open the host's /dev/null");
+        /* then a new user namespace's root: what we create in the root is its */
         if (ch->userns_new && (r = vs_ctx_become_ns_root(ch->sock, err)) < 0)
+                return r;
+        r = fill_root(ch, rootfd, srcs, &slave, err);
+        for (int i = 0; i < c->n_mounts; i++)
+                if (srcs[i] >= 0)
+                        close(srcs[i]);
+        if (r < 0)
                 return r;
         if ((r = set_sysctls(c, err)) < 0)
                 return r;
