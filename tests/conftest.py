@@ -350,3 +350,108 @@ def pty_session(args, env, typed: bytes, secs=20, winsize=None):
     proc.wait(timeout=10)
     os.close(master)
     return out.decode(errors="replace"), proc.returncode
+
+
+RUNC = os.environ.get("VSERVER_RUNC_BIN", str(Path(VSERVER).parent / "vserver-runc"))
+
+
+class Oci:
+    """vserver-runc with a state root of its own, and bundles on the test rootfs."""
+
+    def __init__(self, d: Path, rootfs: Path):
+        self.dir = d
+        self.state = d / "state"
+        self.rootfs = rootfs
+        self.ids = set()
+
+    def __call__(self, *args, check=False, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        kw.setdefault("timeout", 60)
+        if "stdin" not in kw and "input" not in kw:
+            kw["stdin"] = subprocess.DEVNULL
+        p = subprocess.run([RUNC, "--root", str(self.state), *args], **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(f"vserver-runc {args} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def bundle(self, name, args, edit=None):
+        """A bundle NAME: `spec`'s config, no terminal, @args, our rootfs, our cgroup."""
+        import json
+        b = self.dir / f"bundle-{name}"
+        b.mkdir(parents=True, exist_ok=True)
+        cfg = b / "config.json"
+        if cfg.exists():
+            cfg.unlink()
+        self("spec", "--bundle", str(b), check=True)
+        c = json.loads(cfg.read_text())
+        c["process"]["terminal"] = False
+        c["process"]["args"] = list(args)
+        c["root"] = {"path": str(self.rootfs), "readonly": False}
+        c["linux"]["cgroupsPath"] = f"{CG_PARENT}/oci-{name}"
+        if edit:
+            edit(c)
+        cfg.write_text(json.dumps(c, indent=1))
+        self.ids.add(name)
+        return b
+
+    def run(self, name, args, edit=None, **kw):
+        """run (foreground): its output, exit code."""
+        b = self.bundle(name, args, edit)
+        return self("run", "--bundle", str(b), name, **kw)
+
+    def create(self, name, args, edit=None, opts=()):
+        """create, the process's stdout and stderr on a pipe (read with output())."""
+        b = self.bundle(name, args, edit)
+        r, w = os.pipe()
+        p = subprocess.run([RUNC, "--root", str(self.state), "create", "--bundle", str(b),
+                            *opts, name], stdin=subprocess.DEVNULL, stdout=w, stderr=w,
+                           timeout=60)
+        os.close(w)
+        os.set_blocking(r, False)
+        self.pipes = getattr(self, "pipes", {})
+        self.pipes[name] = r
+        return p.returncode
+
+    def output(self, name, wait=5.0, until=None):
+        """What the container wrote so far (up to @until, or until its end)."""
+        r = self.pipes[name]
+        out = b""
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            ready, _, _ = select.select([r], [], [], 0.1)
+            if not ready:
+                if until is not None and until.encode() in out:
+                    break
+                continue
+            try:
+                chunk = os.read(r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            out += chunk
+            if until is not None and until.encode() in out:
+                break
+        return out.decode(errors="replace")
+
+    def state_of(self, name):
+        import json
+        p = self("state", name)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def cleanup(self):
+        for name in self.ids:
+            self("delete", "--force", name)
+        for r in getattr(self, "pipes", {}).values():
+            os.close(r)
+
+
+@pytest.fixture
+def oci(workdir, rootfs, request):
+    d = workdir / f"oci-{request.node.name[:40]}"
+    d.mkdir()
+    o = Oci(d, rootfs)
+    yield o
+    o.cleanup()
+    shutil.rmtree(d, ignore_errors=True)
