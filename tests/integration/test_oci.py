@@ -351,7 +351,7 @@ def test_create_killed_half_way_is_removed_by_delete_force(oci):
     """SIGKILL create while a hook runs: delete --force leaves no cgroup, process or state."""
     marker = oci.dir / "in-hook"
     hook = oci.dir / "hang.sh"
-    hook.write_text(f"#!/bin/sh\ntouch {marker}\nexec sleep 60\n")
+    hook.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 60\n")
     hook.chmod(0o755)
 
     def edit(c):
@@ -361,13 +361,13 @@ def test_create_killed_half_way_is_removed_by_delete_force(oci):
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     for _ in range(200):
-        if marker.exists():
+        if marker.exists() and marker.read_text().strip():
             break
         time.sleep(0.05)
     assert marker.exists()
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-f", str(hook)], capture_output=True)
+    os.kill(int(marker.read_text()), signal.SIGKILL)  # the hook, now an orphan
     assert (oci.state / "x1").exists() and cg_exists("x1")
     assert oci("delete", "--force", "x1").returncode == 0
     assert not (oci.state / "x1").exists()
