@@ -1156,6 +1156,50 @@ static int parse_linux(Json *lx, VsOciConfig *c, VsError *err)
         return 0;
 }
 
+/*
+ * VServer's own features through annotations (a Kubernetes RuntimeClass can
+ * set them): org.linux-vserver.limits.KEY = VALUE takes any key of a guest
+ * file's [limits] (the token bucket, cpu.limit, io.*, ipc.*, ...) on top of
+ * linux.resources.  An unknown org.linux-vserver.* name is refused: a typo
+ * must not leave a container without the limit its owner asked for.
+ */
+static int parse_vserver_annotations(VsOciConfig *c, VsError *err)
+{
+        static const char prefix[] = "org.linux-vserver.";
+        static const char limits[] = "org.linux-vserver.limits.";
+        for (int i = 0; i < c->n_annotations; i++) {
+                const char *k = c->annotation_key[i], *v = c->annotation_value[i];
+                if (strncmp(k, prefix, sizeof prefix - 1) != 0)
+                        continue;
+                if (strncmp(k, limits, sizeof limits - 1) != 0)
+                        return vs_error_input(err,
+                                              "config.json: annotations: \"%s\" is not one of "
+                                              "vserver's (org.linux-vserver.limits.KEY, KEY as "
+                                              "in a guest file's [limits])",
+                                              k);
+                const char *key = k + sizeof limits - 1;
+                char msg[256] = "";
+                if (strncmp(key, "disk", 4) == 0)
+                        return vs_error_input(err,
+                                              "config.json: annotations: %s: disk limits of a "
+                                              "container belong to the engine's storage",
+                                              k);
+                int r = vs_limits_set_key(&c->limits, key, v, msg, sizeof msg);
+                if (r == 0)
+                        return vs_error_input(err,
+                                              "config.json: annotations: %s: \"%s\" is not a "
+                                              "limit (vserver help keys lists them)",
+                                              k, key);
+                if (r < 0)
+                        return vs_error_input(err, "config.json: annotations: %s: %s", k, msg);
+                c->has_resources = true;
+        }
+        char msg[256] = "";
+        if (vs_limits_check(&c->limits, msg, sizeof msg) < 0)
+                return vs_error_input(err, "config.json: %s", msg);
+        return 0;
+}
+
 static int parse_config(Json *j, VsOciConfig *c, VsError *err)
 {
         Json *o;
@@ -1233,7 +1277,9 @@ static int parse_config(Json *j, VsOciConfig *c, VsError *err)
         if (r == 0)
                 return vs_error_input(err, "config.json: linux is missing (this runtime runs "
                                            "Linux containers)");
-        return parse_linux(o, c, err);
+        if ((r = parse_linux(o, c, err)) < 0)
+                return r;
+        return parse_vserver_annotations(c, err);
 }
 
 int vs_oci_config_parse(const char *text, size_t len, VsOciConfig *c, VsError *err)

@@ -569,6 +569,10 @@ static int child(Child *ch, VsError *err)
         if (c->ns[VS_OCI_NS_TIME].set && !c->ns[VS_OCI_NS_TIME].path &&
             (r = setup_time(c, err)) < 0)
                 return r;
+        /* the ipc.* limits, in the container's own IPC namespace */
+        if (c->ns[VS_OCI_NS_IPC].set && !c->ns[VS_OCI_NS_IPC].path &&
+            (r = vs_limits_apply_ipc(&c->limits, err)) < 0)
+                return r;
         if (c->hostname && c->hostname[0] && sethostname(c->hostname, strlen(c->hostname)) < 0)
                 return vs_error(err, errno, "set the hostname");
         if (c->domainname && c->domainname[0] &&
@@ -579,7 +583,8 @@ static int child(Child *ch, VsError *err)
         rootfd = open_sources(ch, trees, srcs, err);
         if (rootfd < 0)
                 return rootfd;
-        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now */
+        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now
+         */
         _cleanup_close_ int null = vs_mount_host_null();
         if (null < 0)
                 return vs_error(err, errno, "open the host's /dev/null");
@@ -707,6 +712,12 @@ static int check_config(const VsOciConfig *c, VsError *err)
         if (c->hostname && c->hostname[0] && !c->ns[VS_OCI_NS_UTS].set)
                 return vs_error_input(err, "config.json: hostname needs a uts namespace of the "
                                            "container's (add {\"type\": \"uts\"})");
+        bool ipc_limits = c->limits.ipc_sem[0];
+        for (int i = 0; i < VS_IPC_N; i++)
+                ipc_limits |= c->limits.ipc[i] != VS_UNLIMITED;
+        if (ipc_limits && (!c->ns[VS_OCI_NS_IPC].set || c->ns[VS_OCI_NS_IPC].path))
+                return vs_error_input(err, "config.json: annotations: the ipc.* limits need an "
+                                           "IPC namespace of the container's own");
         for (int i = 0; i < c->n_sysctl; i++) {
                 const char *k = c->sysctl_key[i];
                 bool ipc = strncmp(k, "kernel.msg", 10) == 0 || streq(k, "kernel.sem") ||

@@ -480,3 +480,30 @@ def test_console_socket_gets_the_pty(oci):
     text = out.decode()
     assert msg.startswith(b"/dev/pts/")
     assert "/dev/pts/0" in text and "31 99" in text
+
+
+def test_vserver_annotations_token_bucket_and_ipc(oci):
+    """org.linux-vserver.limits.*: VServer's [limits] keys, the token bucket among them."""
+    def edit(c):
+        c["annotations"] = {"org.linux-vserver.limits.cpu.fill-rate": "1",
+                            "org.linux-vserver.limits.cpu.interval": "4",
+                            "org.linux-vserver.limits.cpu.hard": "yes",
+                            "org.linux-vserver.limits.ipc.shmmni": "77"}
+    assert oci.create("a1", ["sh", "-c", "cat /proc/sys/kernel/shmmni; sleep 1000"], edit) == 0
+    oci("start", "a1", check=True)
+    assert oci.output("a1", until="77").strip() == "77"
+    quota = cg_file("a1", "cpu", "cpu.cfs_quota_us")
+    period = cg_file("a1", "cpu", "cpu.cfs_period_us")
+    if quota:
+        assert int(quota.read_text()) * 4 == int(period.read_text())
+    else:
+        q, p = cg_file("a1", "cpu", "cpu.max").read_text().split()
+        assert int(q) * 4 == int(p)
+    for bad, words in [({"org.linux-vserver.limits.cpu.fill-rate": "fast"}, "cpu.fill-rate"),
+                       ({"org.linux-vserver.limits.wings": "2"}, "not a limit"),
+                       ({"org.linux-vserver.colour": "blue"}, "not one of vserver's"),
+                       ({"org.linux-vserver.limits.disk": "1G"}, "engine's storage")]:
+        b = oci.bundle("a2", ["true"], lambda c, bad=bad: c.update(annotations=bad))
+        p = oci("create", "--bundle", str(b), "a2")
+        assert p.returncode != 0 and words in p.stderr, (bad, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1
