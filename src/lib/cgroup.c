@@ -173,7 +173,8 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
 {
         Hierarchy h[VS_CGROUP_MAX_DIRS];
 
-        if (!vs_cgroup_path_valid(parent))
+        /* "/": right below each hierarchy's root; ".": right below our own cgroup */
+        if (!streq(parent, "/") && !streq(parent, ".") && !vs_cgroup_path_valid(parent))
                 return vs_error_input(err,
                                       "cgroup parent \"%s\" is not a valid path (letters, "
                                       "digits, . _ - and /)",
@@ -187,9 +188,10 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
                 return vs_error(err, ENOENT, "no cgroup hierarchy is mounted");
         for (int i = 0; i < n; i++) {
                 char *p = NULL;
-                const char *sep = parent[0] == '/' ? "" : "/";
+                bool bare = streq(parent, "/") || streq(parent, ".");
+                const char *sep = parent[0] == '/' || bare ? "" : "/";
                 if (asprintf(&p, "%s%s%s%s/%s", h[i].mnt, parent[0] == '/' ? "" : h[i].own, sep,
-                             parent, name) < 0)
+                             bare ? "" : parent, name) < 0)
                         return vs_error(err, ENOMEM, "cgroup path");
                 cg->dirs[cg->n].path = p;
                 cg->dirs[cg->n].v2 = h[i].v2;

@@ -134,7 +134,14 @@ static int parse_args(Json *args, struct scmp_arg_cmp *cmp, int *ret_n, bool *re
         return 0;
 }
 
-static int add_rules(scmp_filter_ctx ctx, Json *rule, uint32_t def, bool *ret_notify,
+/* Rules for calls newer than libseccomp, put in front of its program afterwards. */
+typedef struct Newer {
+        int nr[64];
+        uint32_t ret[64];
+        int n;
+} Newer;
+
+static int add_rules(scmp_filter_ctx ctx, Json *rule, uint32_t def, bool *ret_notify, Newer *nw,
                      const char *field, VsError *err)
 {
         uint32_t act;
@@ -165,6 +172,25 @@ static int add_rules(scmp_filter_ctx ctx, Json *rule, uint32_t def, bool *ret_no
                         return vs_error_input(err, "config.json: %s.names[%zu] must be a string",
                                               field, i);
                 int nr = seccomp_syscall_resolve_name(name);
+                int newer = nr == __NR_SCMP_ERROR ? vs_seccomp_newer_nr(name) : -1;
+                if (newer >= 0) {
+                        bool seen = false;
+                        for (int k = 0; k < nw->n; k++)
+                                seen |= nw->nr[k] == newer;
+                        if (n_cmp)
+                                return vs_error_input(err,
+                                                      "config.json: %s: the arguments of %s "
+                                                      "cannot be filtered with this host's "
+                                                      "libseccomp (drop args, or the call)",
+                                                      field, name);
+                        if (!seen && nw->n == (int)ARRAY_SIZE(nw->nr))
+                                return vs_error_input(err, "config.json: %s: too many rules", field);
+                        if (!seen) {
+                                nw->nr[nw->n] = newer;
+                                nw->ret[nw->n++] = act;
+                        }
+                        continue;
+                }
                 if (nr == __NR_SCMP_ERROR) {
                         if (act == SCMP_ACT_ALLOW || act == SCMP_ACT_LOG)
                                 continue;
@@ -260,6 +286,7 @@ int vs_oci_seccomp_build(Json *sc, VsSeccomp **ret, bool *ret_notify, VsError *e
                         }
                 }
         Json *rules;
+        Newer nw = {.n = 0};
         if (json_object_object_get_ex(sc, "syscalls", &rules) && rules) {
                 if (json_object_get_type(rules) != json_type_array) {
                         seccomp_release(ctx);
@@ -273,7 +300,7 @@ int vs_oci_seccomp_build(Json *sc, VsSeccomp **ret, bool *ret_notify, VsError *e
                         if (!rule || json_object_get_type(rule) != json_type_object)
                                 r = vs_error_input(err, "config.json: %s must be an object", field);
                         else
-                                r = add_rules(ctx, rule, def, ret_notify, field, err);
+                                r = add_rules(ctx, rule, def, ret_notify, &nw, field, err);
                         if (r < 0) {
                                 seccomp_release(ctx);
                                 return r;
@@ -285,5 +312,10 @@ int vs_oci_seccomp_build(Json *sc, VsSeccomp **ret, bool *ret_notify, VsError *e
                 return vs_error_input(err, "config.json: linux.seccomp uses SCMP_ACT_NOTIFY "
                                            "without a listenerPath to send the listener to");
         }
-        return vs_seccomp_compile(ctx, ret, err);
+        r = vs_seccomp_compile(ctx, ret, err);
+        if (r == 0 && (r = vs_seccomp_prepend(*ret, nw.nr, nw.ret, nw.n, err)) < 0) {
+                vs_seccomp_free(*ret);
+                *ret = NULL;
+        }
+        return r;
 }

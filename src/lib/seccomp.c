@@ -205,33 +205,93 @@ static int add_fsattr_rules(scmp_filter_ctx ctx, VsError *err)
 }
 
 /*
- * file_setattr (Linux 6.17) is newer than this libseccomp, which cannot
- * name it: a few instructions of our own go in front of its program.  The
- * number is the same on x86_64 and i386; x32 sets its bit.
+ * System calls newer than the libseccomp we build with (2.5 stops at 456):
+ * it cannot name them, and refuses their numbers, so the rules for them are
+ * a few instructions of our own in front of its program.  Since Linux 5.x new
+ * calls have one number on x86_64 and i386; x32 sets its bit.  Elsewhere the
+ * table is empty, and a rule naming one is refused (fail closed).
  */
-#define NR_FILE_SETATTR 469
 #define X32_SYSCALL_BIT 0x40000000U
-static int deny_file_setattr(VsSeccomp *f, VsError *err)
+static const struct {
+        const char *name;
+        int nr;
+} newer[] = {
+#if defined(__x86_64__)
+    {"statmount", 457},      {"listmount", 458},     {"lsm_get_self_attr", 459},
+    {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461}, {"mseal", 462},
+    {"setxattrat", 463},     {"getxattrat", 464},    {"listxattrat", 465},
+    {"removexattrat", 466},  {"open_tree_attr", 467}, {"file_getattr", 468},
+    {"file_setattr", 469},
+#endif
+    {NULL, 0},
+};
+
+int vs_seccomp_newer_nr(const char *name)
 {
-        const struct sock_filter head[] = {
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), /* seccomp_data.nr */
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_FILE_SETATTR, 2, 0),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_FILE_SETATTR | X32_SYSCALL_BIT, 1, 0),
-            BPF_STMT(BPF_JMP | BPF_JA, 1),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        };
-        size_t n = ARRAY_SIZE(head);
-        if (f->len + n > BPF_MAXINSNS)
+        for (size_t i = 0; newer[i].name; i++)
+                if (streq(newer[i].name, name))
+                        return newer[i].nr;
+        return -1;
+}
+
+int vs_seccomp_prepend(VsSeccomp *f, const int *nrs, const uint32_t *rets, int n, VsError *err)
+{
+        if (n <= 0)
+                return 0;
+        if (n > 64)
+                return vs_error(err, E2BIG, "seccomp: too many new system calls");
+        /* load nr; two compares each, to its return; else past the returns */
+        size_t len = 1 + 2 * (size_t)n + 1 + (size_t)n;
+        if (f->len + len > BPF_MAXINSNS)
                 return vs_error(err, E2BIG, "seccomp filter too long");
-        struct sock_filter *m = malloc((f->len + n) * sizeof *m);
+        struct sock_filter *m = malloc((f->len + len) * sizeof *m);
         if (!m)
                 return vs_error(err, ENOMEM, "seccomp");
-        memcpy(m, head, sizeof head);
-        memcpy(m + n, f->insns, f->len * sizeof *m);
+        size_t k = 0;
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0); /* seccomp_data.nr */
+        for (int i = 0; i < n; i++) {
+                /* from instruction k, the return of rule i is at 1 + 2n + 1 + i */
+                size_t ret_at = 1 + 2 * (size_t)n + 1 + (size_t)i;
+                m[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nrs[i],
+                                                    (uint8_t)(ret_at - k - 1), 0);
+                k++;
+                m[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                                    (uint32_t)nrs[i] | X32_SYSCALL_BIT,
+                                                    (uint8_t)(ret_at - k - 1), 0);
+                k++;
+        }
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)n);
+        for (int i = 0; i < n; i++)
+                m[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, rets[i]);
+        memcpy(m + k, f->insns, f->len * sizeof *m);
         free(f->insns);
         f->insns = m;
-        f->len = (unsigned short)(f->len + n);
+        f->len = (unsigned short)(f->len + len);
         return 0;
+}
+
+/* What of the default list this libseccomp cannot name, and file_setattr for privileged guests. */
+static int deny_newer(VsSeccomp *f, bool userns, bool fsattr, VsError *err)
+{
+        int nrs[ARRAY_SIZE(newer)];
+        uint32_t rets[ARRAY_SIZE(newer)];
+        int n = 0;
+        for (const char *const *p = default_deny; *p; p++) {
+                if ((userns && in_list(userns_allowed, *p)) ||
+                    seccomp_syscall_resolve_name(*p) != __NR_SCMP_ERROR)
+                        continue;
+                int nr = vs_seccomp_newer_nr(*p);
+                if (nr >= 0) {
+                        nrs[n] = nr;
+                        rets[n++] = SECCOMP_RET_ERRNO | EPERM;
+                }
+        }
+        int fsa = vs_seccomp_newer_nr("file_setattr");
+        if (fsattr && fsa >= 0) {
+                nrs[n] = fsa;
+                rets[n++] = SECCOMP_RET_ERRNO | EPERM;
+        }
+        return vs_seccomp_prepend(f, nrs, rets, n, err);
 }
 
 /*
@@ -442,7 +502,7 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err)
         if (r == 0 && !spec->userns)
                 r = add_fsattr_rules(ctx, err);
         r = finish(ctx, r, ret, err);
-        if (r == 0 && !spec->userns && (r = deny_file_setattr(*ret, err)) < 0) {
+        if (r == 0 && (r = deny_newer(*ret, spec->userns, !spec->userns, err)) < 0) {
                 vs_seccomp_free(*ret);
                 *ret = NULL;
         }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -36,6 +37,13 @@ int vs_seccomp_build(const VsSeccompSpec *spec, VsSeccomp **ret, VsError *err);
 /* Load into the calling thread; safe to call in the child after clone. */
 int vs_seccomp_load(const VsSeccomp *f, VsError *err);
 void vs_seccomp_free(VsSeccomp *f);
+/*
+ * System calls newer than libseccomp: the number of @name where we know it
+ * (x86_64), else -1; and rules for them put in front of a compiled filter
+ * (@rets: SECCOMP_RET_* values, as libseccomp's actions are).
+ */
+int vs_seccomp_newer_nr(const char *name);
+int vs_seccomp_prepend(VsSeccomp *f, const int *nrs, const uint32_t *rets, int n, VsError *err);
 /* A libseccomp filter (scmp_filter_ctx) compiled into *ret; the context is released either way. */
 int vs_seccomp_compile(void *ctx, VsSeccomp **ret, VsError *err);
 

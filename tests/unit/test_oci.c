@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/filter.h>
 #include <sys/personality.h>
 
 #include <json-c/json.h>
@@ -212,6 +213,20 @@ static void seccomp_profiles_compile_and_fail_closed(void **state)
         assert_int_equal(parse(t, c, &err), 0);
         assert_int_equal(vs_oci_seccomp_build(c->seccomp, &f, &notify, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "not_yet_a_call"));
+        vs_oci_config_free(c);
+        free(t);
+        /* one newer than libseccomp that we know the number of: a rule in front of it */
+        t = with(",\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", "
+                 "\"syscalls\": [{\"names\": [\"lsm_set_self_attr\", \"mkdir\"], "
+                 "\"action\": \"SCMP_ACT_ERRNO\"}]}}");
+        assert_int_equal(parse(t, c, &err), 0);
+        assert_int_equal(vs_oci_seccomp_build(c->seccomp, &f, &notify, &err), 0);
+        const struct sock_filter *insns;
+        unsigned short len;
+        vs_seccomp_program(f, &insns, &len);
+        assert_int_equal(insns[1].k, 460);
+        assert_int_equal(insns[2].k, 460 | 0x40000000);
+        vs_seccomp_free(f);
         vs_oci_config_free(c);
         free(t);
         t = with(",\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", "

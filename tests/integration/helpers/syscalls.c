@@ -6,9 +6,11 @@
  *   i386-keyctl    keyctl through the i386 ABI: the filter must cover it too
  *   uname-null     uname(NULL): EFAULT, as from the kernel (also when answered for the guest)
  *   uname-ro       uname into read-only memory: EFAULT too
- *   sysinfo-ro     sysinfo into read-only memory: EFAULT */
+ *   sysinfo-ro     sysinfo into read-only memory: EFAULT
+ *   nr N           system call number N with all arguments 0 (one newer than libseccomp) */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -57,5 +59,7 @@ int main(int argc, char **argv)
                         printf("written ");
                 return report(r);
         }
+        if (!strcmp(argv[1], "nr") && argc > 2)
+                return report(syscall(atol(argv[2]), 0, 0, 0, 0, 0, 0) < 0 ? -errno : 0);
         return 2;
 }
