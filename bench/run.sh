@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
 case "$mode" in "" | --quick | --smoke) ;; *) echo "usage: bench/run.sh [--quick|--smoke]" >&2; exit 2 ;; esac
-parts=${PARTS:-start density overhead views disk limits net unify}
+parts=${PARTS:-start oci density overhead views disk limits net unify}
 part() {
         local name=${1#bench/}
         case " $parts " in *" ${name%.*} "*) ;; *) return 0 ;; esac
@@ -20,6 +20,7 @@ part() {
         echo "== bench: $1 took $((SECONDS - t0)) s" >&2
 }
 part bench/start.py $mode
+part bench/oci.py $mode
 part bench/density.py $mode
 part bench/overhead.py $mode
 part bench/views.py $mode

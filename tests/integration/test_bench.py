@@ -30,6 +30,19 @@ def test_start_bench_runs(workdir):
         assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|$", r), r
 
 
+def test_oci_bench_runs(workdir):
+    p = subprocess.run([str(REPO / "bench" / "oci.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = [l for l in p.stdout.splitlines() if l.startswith("| ") and "median" not in l]
+    names = " ".join(rows)
+    for what in ("vserver-runc run", "crun run", "runc run", "--runtime vserver-runc",
+                 "--runtime crun", "--runtime runc"):
+        assert what in names, what + "\n" + p.stdout
+    for r in rows:
+        assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|$", r), r
+
+
 def test_density_bench_runs(workdir):
     p = subprocess.run([str(REPO / "bench" / "density.py"), "--smoke"], capture_output=True,
                        text=True, timeout=600)
