@@ -481,8 +481,10 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
  * Read the child's reports until the socket closes: CLOEXEC closes it at the
  * exec, so EOF without an error means the command runs.
  */
-int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, bool *ready, VsError *err)
+int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, int *ret_stop, VsError *err)
 {
+        if (ret_stop)
+                *ret_stop = 0;
         for (;;) {
                 /* bounded: a guest may freeze the cgroup we join, or stall our set-up */
                 struct pollfd p = {.fd = sock, .events = POLLIN};
@@ -514,8 +516,8 @@ int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, bool *ready, VsError *e
                                 *err = m.error;
                         return -(m.error.code ? m.error.code : EIO);
                 }
-                if (m.type == MSG_READY && ready) {
-                        *ready = true;
+                if ((m.type == MSG_READY || m.type == MSG_HOOKS) && ret_stop) {
+                        *ret_stop = m.type;
                         return 0;
                 }
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);

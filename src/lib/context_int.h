@@ -18,7 +18,7 @@
 #include "seccomp.h"
 
 /* What a child sends up the sync socket. */
-enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3, MSG_NOTIFY = 4, MSG_READY = 5 };
+enum { MSG_ERROR = 1, MSG_PTY = 2, MSG_PIDFD = 3, MSG_NOTIFY = 4, MSG_READY = 5, MSG_HOOKS = 6 };
 
 typedef struct ChildMsg {
         int type;
@@ -59,10 +59,11 @@ void vs_ctx_reset_signals(void);
 int vs_ctx_lockdown(const VsLockdown *l, int sock, VsError *err);
 /*
  * Read the child's reports until the socket closes (the exec), a pidfd
- * arrives (*ret_into: born in its cgroup2 leaf) or, with @ready, the child
- * says it waits for its start (*ready set).
+ * arrives (*ret_into: born in its cgroup2 leaf) or, with @ret_stop, the child
+ * says it waits: for its start (MSG_READY) or for the caller's hooks
+ * (MSG_HOOKS); *ret_stop says which, 0 for the end.
  */
-int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, bool *ready, VsError *err);
+int vs_ctx_wait(int sock, VsContext *ctx, int *ret_into, int *ret_stop, VsError *err);
 struct clone_args;
 long vs_ctx_clone_into(struct clone_args *args, int cgfd, bool *ret_into);
 void vs_ctx_kill_and_reap(int pidfd);

@@ -62,6 +62,7 @@ typedef struct Child {
         VsSeccomp *filter;
         bool notify; /* @filter has SCMP_ACT_NOTIFY rules */
         bool userns_new;
+        char state[65536]; /* for the container's own hooks: from the caller after the go */
 } Child;
 
 /* ---- hooks ---- */
@@ -509,6 +510,17 @@ static int fill_root(const Child *ch, int rootfd, const int *srcs, int *ret_slav
                 if (r < 0)
                         return r;
         }
+        /* prestart and createRuntime: the caller runs them now, in the runtime's namespaces */
+        if (c->n_hooks[VS_OCI_HOOK_PRESTART] || c->n_hooks[VS_OCI_HOOK_CREATE_RUNTIME]) {
+                ChildMsg m = {.type = MSG_HOOKS};
+                char done;
+                if (write(ch->sock, &m, sizeof m) != sizeof m || read(ch->sock, &done, 1) != 1)
+                        return vs_error(err, EPIPE, "wait for the createRuntime hooks");
+        }
+        /* createContainer: in the container's namespaces, its paths still the runtime's */
+        r = vs_oci_run_hooks(c, VS_OCI_HOOK_CREATE_CONTAINER, ch->state, true, err);
+        if (r < 0)
+                return r;
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
@@ -559,6 +571,12 @@ static int child(Child *ch, VsError *err)
                 want += c->mounts[i].idmap;
         if (n_trees != want)
                 return vs_error(err, EPROTO, "the caller sent %d trees, not %d", n_trees, want);
+        if (c->n_hooks[VS_OCI_HOOK_CREATE_CONTAINER] || c->n_hooks[VS_OCI_HOOK_START_CONTAINER]) {
+                ssize_t n = read(ch->sock, ch->state, sizeof ch->state - 1);
+                if (n <= 0)
+                        return vs_error(err, n < 0 ? errno : EPIPE, "read the state for hooks");
+                ch->state[n] = '\0';
+        }
         r = join_namespaces(ch, err);
         if (r < 0)
                 return r;
@@ -644,11 +662,8 @@ static int child(Child *ch, VsError *err)
         ChildMsg ready = {.type = MSG_READY};
         if (write(ch->sock, &ready, sizeof ready) != sizeof ready)
                 return vs_error(err, errno, "tell the caller");
-        char state[65536];
-        ssize_t n =
-            c->n_hooks[VS_OCI_HOOK_START_CONTAINER] ? read(ch->sock, state, sizeof state - 1) : 0;
-        state[n > 0 ? n : 0] = '\0';
         close(ch->sock);
+        ssize_t n;
         char go;
         while ((n = read(ch->fifo, &go, 1)) < 0 && errno == EINTR)
                 ;
@@ -656,7 +671,7 @@ static int child(Child *ch, VsError *err)
                 _exit(127);
         close(ch->fifo);
         VsError herr = {0};
-        if (vs_oci_run_hooks(c, VS_OCI_HOOK_START_CONTAINER, state, true, &herr) < 0) {
+        if (vs_oci_run_hooks(c, VS_OCI_HOOK_START_CONTAINER, ch->state, true, &herr) < 0) {
                 char msg[VS_ERROR_MSG_MAX + 64];
                 int len = snprintf(msg, sizeof msg, "vserver-runc: %s\n",
                                    vs_error_text(&herr, msg + 200, sizeof msg - 200));
@@ -1134,9 +1149,35 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         r = vs_oci_send_trees(c, bundle, ctx.pid, sv[0], err);
         if (r < 0)
                 goto fail;
-        bool ready = false;
-        r = vs_ctx_wait(sv[0], &ctx, NULL, &ready, err);
-        if (r == 0 && !ready)
+        /* the state for the hooks the container runs itself (createContainer, startContainer) */
+        if (c->n_hooks[VS_OCI_HOOK_CREATE_CONTAINER] || c->n_hooks[VS_OCI_HOOK_START_CONTAINER]) {
+                _cleanup_free_ char *s =
+                    vs_oci_hook_state(o->id, VS_OCI_CREATING, ctx.pid, bundle, c);
+                if (!s || strlen(s) >= sizeof ch.state || write(sv[0], s, strlen(s)) < 0) {
+                        r = vs_error(err, s ? errno ? errno : E2BIG : ENOMEM,
+                                     "pass the state to the container");
+                        goto fail;
+                }
+        }
+        int stop = 0;
+        state = vs_oci_hook_state(o->id, VS_OCI_CREATING, ctx.pid, bundle, c);
+        if (!state) {
+                r = vs_error(err, ENOMEM, "state");
+                goto fail;
+        }
+        r = vs_ctx_wait(sv[0], &ctx, NULL, &stop, err);
+        if (r == 0 && stop == MSG_HOOKS) {
+                /* the container is made, before its pivot: prestart and createRuntime */
+                if ((r = vs_oci_run_hooks(c, VS_OCI_HOOK_PRESTART, state, true, err)) < 0 ||
+                    (r = vs_oci_run_hooks(c, VS_OCI_HOOK_CREATE_RUNTIME, state, true, err)) < 0)
+                        goto fail;
+                if (write(sv[0], "h", 1) != 1) {
+                        r = vs_error(err, errno, "go on after the hooks");
+                        goto fail;
+                }
+                r = vs_ctx_wait(sv[0], &ctx, NULL, &stop, err);
+        }
+        if (r == 0 && stop != MSG_READY)
                 r = vs_error(err, EPROTO, "the container ended before it was ready");
         if (r < 0)
                 goto fail;
@@ -1147,15 +1188,6 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         }
         rec.pid = ctx.pid;
         rec.starttime = ps.starttime;
-        if (c->n_hooks[VS_OCI_HOOK_START_CONTAINER]) {
-                _cleanup_free_ char *s =
-                    vs_oci_hook_state(o->id, VS_OCI_CREATED, ctx.pid, bundle, c);
-                if (!s || write(sv[0], s, strlen(s)) < 0) {
-                        r = vs_error(err, errno ? errno : ENOMEM,
-                                     "pass the state to the container");
-                        goto fail;
-                }
-        }
         if (ctx.pty_master >= 0) {
                 if (p->console_rows || p->console_cols) {
                         struct winsize ws = {.ws_row = (unsigned short)p->console_rows,
@@ -1170,16 +1202,7 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                         *o->ret_pty = TAKE_FD(ctx.pty_master);
                 }
         }
-        state = vs_oci_hook_state(o->id, VS_OCI_CREATED, ctx.pid, bundle, c);
-        if (!state) {
-                r = vs_error(err, ENOMEM, "state");
-                goto fail;
-        }
         if (ctx.notify >= 0 && (r = send_listener(c, state, ctx.notify, err)) < 0)
-                goto fail;
-        if ((r = vs_oci_run_hooks(c, VS_OCI_HOOK_PRESTART, state, true, err)) < 0 ||
-            (r = vs_oci_run_hooks(c, VS_OCI_HOOK_CREATE_RUNTIME, state, true, err)) < 0 ||
-            (r = vs_oci_run_hooks(c, VS_OCI_HOOK_CREATE_CONTAINER, state, true, err)) < 0)
                 goto fail;
         if (o->pid_file && (r = vs_oci_write_pid_file(o->pid_file, ctx.pid, err)) < 0)
                 goto fail;

@@ -322,15 +322,20 @@ def test_hooks_get_the_state_and_can_fail(oci):
         c["hooks"] = {k: [{"path": str(hook), "args": ["hook.sh", k]}]
                       for k in ("prestart", "createRuntime", "createContainer", "poststart",
                                 "poststop")}
+        # startContainer runs in the container: its path and its log are the container's
+        c["hooks"]["startContainer"] = [{"path": "/bin/sh", "args": [
+            "sh", "-c", "echo startContainer $(cat) > /tmp/start-hook"]}]
     assert oci.create("h1", ["sleep", "1000"], edit) == 0
     assert oci.state_of("h1")["annotations"] == {"org.example.key": "value"}
     oci("start", "h1", check=True)
+    p = oci("exec", "h1", "sh", "-c", "cat /tmp/start-hook; rm /tmp/start-hook")
+    assert p.stdout.startswith("startContainer {"), p.stdout + p.stderr
     oci("delete", "--force", "h1", check=True)
     lines = log.read_text().splitlines()
     assert [l.split()[0] for l in lines] == ["prestart", "createRuntime", "createContainer",
                                              "poststart", "poststop"]
     state = json.loads(lines[0].split(" ", 1)[1])
-    assert state["id"] == "h1" and state["status"] == "created" and state["pid"] > 0
+    assert state["id"] == "h1" and state["status"] == "creating" and state["pid"] > 0
     assert state["annotations"] == {"org.example.key": "value"}
 
     def failing(c):
