@@ -358,6 +358,10 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
                 if (flock(dfd, LOCK_EX | LOCK_NB) < 0)
                         return vs_error(err, EBUSY, "container %s is being created", id);
         }
+        /* its process first, by pidfd (if its cgroup went another way), then the cgroup */
+        _cleanup_close_ int pidfd = vs_oci_pidfd(&rec);
+        if (pidfd >= 0)
+                pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
         VsCgroup cg = VS_CGROUP_INIT;
         if (vs_oci_cgroup(&rec, &cg, NULL) == 0 && cg.n) {
                 vs_cgroup_freeze(&cg, false, NULL);

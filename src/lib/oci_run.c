@@ -672,9 +672,9 @@ static int child(Child *ch, VsError *err)
         close(ch->fifo);
         VsError herr = {0};
         if (vs_oci_run_hooks(c, VS_OCI_HOOK_START_CONTAINER, ch->state, true, &herr) < 0) {
-                char msg[VS_ERROR_MSG_MAX + 64];
+                char text[VS_ERROR_MSG_MAX + 128], msg[VS_ERROR_MSG_MAX + 160];
                 int len = snprintf(msg, sizeof msg, "vserver-runc: %s\n",
-                                   vs_error_text(&herr, msg + 200, sizeof msg - 200));
+                                   vs_error_text(&herr, text, sizeof text));
                 (void)!write(2, msg, (size_t)len);
                 _exit(127);
         }
