@@ -42,6 +42,7 @@
 #include "oci_state.h"
 #include "paths.h"
 #include "syscalls.h"
+#include "tree.h"
 #include "util.h"
 
 #ifndef NS_GET_NSTYPE
@@ -265,6 +266,15 @@ static int do_mount(const Child *ch, int rootfd, const VsOciMount *m, int tree, 
                                       S_ISLNK(tst.st_mode) ? "a symlink"
                                       : dir                ? "not a directory"
                                                            : "a directory, the source a file");
+        /* tmpcopyup: what the image has there, copied into the new tmpfs (no symlink followed) */
+        if (m->tmpcopyup && !m->bind && streq(m->type, "tmpfs")) {
+                _cleanup_close_ int from = openat(t, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int to = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                int r = from < 0 || to < 0 ? vs_error(err, errno, "tmpcopyup %s", m->destination)
+                                           : vs_tree_copy_fd(from, to, err);
+                if (r < 0)
+                        return vs_error_prefix(err, "tmpcopyup %s", m->destination);
+        }
         int r = vs_mount_attach(mnt, t);
         if (r < 0)
                 return vs_error(err, r, "mount %s on %s", m->bind ? m->source : m->type,

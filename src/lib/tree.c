@@ -234,6 +234,21 @@ static bool dir_empty(const char *path)
         return empty;
 }
 
+int vs_tree_copy_fd(int src, int dst, VsError *err)
+{
+        struct stat st;
+        if (fstat(src, &st) < 0)
+                return vs_error(err, errno, "copy");
+        Copy c = {.src_root = src, .dst_root = dst, .dev = st.st_dev, .err = err};
+        int r = copy_dir(&c, src, dst);
+        if (r == 0)
+                r = copy_meta(dst, &st, "/", src, err);
+        for (size_t i = 0; i < c.n_links; i++)
+                free(c.links[i].path);
+        free(c.links);
+        return r;
+}
+
 int vs_tree_copy(const char *src, const char *dst, VsError *err)
 {
         struct stat st;

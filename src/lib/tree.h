@@ -15,6 +15,8 @@
  * a disk image's root).  Reflinks where it can.
  */
 int vs_tree_copy(const char *src, const char *dst, VsError *err);
+/* The same between two open directories (O_RDONLY): what is in @src into @dst. */
+int vs_tree_copy_fd(int src, int dst, VsError *err);
 /* Extract a tarball (any compression libarchive knows) into the existing directory @dst. */
 int vs_tree_extract(const char *tarball, const char *dst, VsError *err);
 /* rm -rf that stays on @path's filesystem and clears immutable/append-only flags. */

@@ -512,3 +512,15 @@ def test_vserver_annotations_token_bucket_and_ipc(oci):
         p = oci("create", "--bundle", str(b), "a2")
         assert p.returncode != 0 and words in p.stderr, (bad, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_tmpcopyup_copies_the_image_into_the_tmpfs(oci):
+    def edit(c):
+        c["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                            "options": ["tmpcopyup", "mode=755"]})
+    p = oci.run("tc1", ["sh", "-c", "grep -c root /etc/passwd; grep ' /etc ' /proc/mounts; "
+                        "echo new > /etc/added && cat /etc/added"], edit)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "1" and lines[1].startswith("tmpfs /etc tmpfs") and lines[2] == "new"
+    assert not (oci.rootfs / "etc" / "added").exists(), "the tmpfs took the write"
