@@ -62,18 +62,60 @@ static bool running_is(const Running *r, const VsPaths *paths, const char *name)
         return streq(r->root, paths->root) && streq(r->name, name);
 }
 
-void vs_ctxid_note_running(const VsGuest *g, pid_t pid)
+/* Write the note of @ctx: @pid runs with it for @name of @root; with @excl only if none is there. */
+static int note_write(unsigned ctx, const char *name, const char *root, pid_t pid, bool excl)
 {
         char path[PATH_MAX], note[PATH_MAX];
         if (vs_mkdir_p(VS_HOST_RUN, 0755) < 0)
-                return;
-        running_path(g->cfg.context, path, sizeof path);
+                return -errno;
+        running_path(ctx, path, sizeof path);
         int n = snprintf(note, sizeof note, "%d %llu %s\n%s\n", (int)pid, vs_proc_starttime(pid),
-                         g->cfg.name, g->paths.root);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd >= 0) {
-                (void)vs_write_all(fd, note, (size_t)n);
-                close(fd);
+                         name, root);
+        int fd = open(path,
+                      O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC) | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        int r = vs_write_all(fd, note, (size_t)n);
+        close(fd);
+        return r;
+}
+
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid)
+{
+        (void)note_write(g->cfg.context, g->cfg.name, g->paths.root, pid, false);
+}
+
+int vs_ctxid_claim(unsigned lo, unsigned hi, const char *name, const char *root, unsigned *ret,
+                   VsError *err)
+{
+        for (unsigned ctx = lo; ctx <= hi; ctx++) {
+                Running run;
+                if (running_read(ctx, &run)) /* a live note; a stale one is gone now */
+                        continue;
+                int r = note_write(ctx, name, root, getpid(), true);
+                if (r == -EEXIST)
+                        continue; /* taken meanwhile */
+                if (r < 0)
+                        return vs_error(err, r, "note context %u", ctx);
+                *ret = ctx;
+                return 0;
+        }
+        return vs_error(err, EAGAIN, "no free context id from %u to %u", lo, hi);
+}
+
+void vs_ctxid_note_pid(unsigned ctx, const char *name, const char *root, pid_t pid)
+{
+        (void)note_write(ctx, name, root, pid, false);
+}
+
+void vs_ctxid_release(unsigned ctx, const char *name, const char *root)
+{
+        Running run;
+        char path[PATH_MAX];
+        /* a stale note (its PID 1 gone) is removed by the read itself */
+        if (running_read(ctx, &run) && streq(run.name, name) && streq(run.root, root)) {
+                running_path(ctx, path, sizeof path);
+                unlink(path);
         }
 }
 

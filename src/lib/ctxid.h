@@ -20,3 +20,14 @@ int vs_ctxid_check(const VsGuest *g, VsError *err);
 void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
 /* After a stop: the note goes, if it is still @g's. */
 void vs_ctxid_forget_running(const VsGuest *g);
+
+/*
+ * Contexts without a guest file (OCI containers, named "oci:ID" of their
+ * state root): claim a free id from @lo to @hi host-wide (its note written
+ * with our pid, exclusively), note the container's PID 1 once it exists,
+ * release it at delete.
+ */
+int vs_ctxid_claim(unsigned lo, unsigned hi, const char *name, const char *root, unsigned *ret,
+                   VsError *err);
+void vs_ctxid_note_pid(unsigned ctx, const char *name, const char *root, pid_t pid);
+void vs_ctxid_release(unsigned ctx, const char *name, const char *root);

@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cgroup.h"
+#include "parse.h"
 #include "util.h"
 
 /* config.json is at most this large (runc's own limit is none; a pod spec is a few KiB). */
@@ -1171,11 +1172,19 @@ static int parse_vserver_annotations(VsOciConfig *c, VsError *err)
                 const char *k = c->annotation_key[i], *v = c->annotation_value[i];
                 if (strncmp(k, prefix, sizeof prefix - 1) != 0)
                         continue;
+                if (streq(k, "org.linux-vserver.views")) {
+                        if (vs_parse_bool(v, &c->views) < 0)
+                                return vs_error_input(err, "config.json: annotations: %s: \"%s\" "
+                                                           "is not yes or no",
+                                                      k, v);
+                        continue;
+                }
                 if (strncmp(k, limits, sizeof limits - 1) != 0)
                         return vs_error_input(err,
                                               "config.json: annotations: \"%s\" is not one of "
-                                              "vserver's (org.linux-vserver.limits.KEY, KEY as "
-                                              "in a guest file's [limits])",
+                                              "vserver's (org.linux-vserver.views, "
+                                              "org.linux-vserver.limits.KEY with KEY as in a "
+                                              "guest file's [limits])",
                                               k);
                 const char *key = k + sizeof limits - 1;
                 char msg[256] = "";

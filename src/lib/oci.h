@@ -156,6 +156,7 @@ typedef struct VsOciConfig {
         int n_dev_rules;
         VsLimits limits; /* linux.resources in our terms */
         bool has_resources;
+        bool views; /* org.linux-vserver.views: the /proc views of its own limits */
         const char *cgroups_path;
         unsigned long rootfs_propagation; /* MS_* propagation (0: private, recursive) */
         struct json_object *seccomp;      /* linux.seccomp as written; NULL: none */

@@ -24,6 +24,8 @@
 #include <linux/bpf.h>
 
 #include "caps.h"
+#include "ctxid.h"
+#include "viewd.h"
 #include "context.h"
 #include "oci_int.h"
 #include "oci_run.h"
@@ -371,6 +373,12 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
                 vs_cgroup_release(&cg);
                 if (r < 0)
                         return r;
+        }
+        if (rec.context) {
+                char owner[VS_OCI_ID_MAX + 8];
+                snprintf(owner, sizeof owner, "oci:%s", id);
+                vs_views_unregister(rec.context);
+                vs_ctxid_release(rec.context, owner, root);
         }
         VsOciConfig *c = calloc(1, sizeof *c);
         if (c && load_config(dfd, c, NULL) == 0) {

@@ -43,6 +43,8 @@
 #include "paths.h"
 #include "syscalls.h"
 #include "tree.h"
+#include "ctxid.h"
+#include "viewd.h"
 #include "util.h"
 
 #ifndef NS_GET_NSTYPE
@@ -63,6 +65,8 @@ typedef struct Child {
         VsSeccomp *filter;
         bool notify; /* @filter has SCMP_ACT_NOTIFY rules */
         bool userns_new;
+        int views[VS_VIEW_N]; /* the /proc views to bind over its own, or -1 */
+        VsSeccomp *sysinfo;   /* with views: sysinfo(2) answered by the view server */
         char state[65536]; /* for the container's own hooks: from the caller after the go */
 } Child;
 
@@ -564,10 +568,13 @@ static int child(Child *ch, VsError *err)
         const VsOciConfig *c = ch->c;
         const VsOciProcess *p = &c->process;
         int r;
-        int keep[5 + VS_OCI_NS_N] = {ch->sock, ch->fifo, ch->stdio[0], ch->stdio[1], ch->stdio[2]};
+        int keep[5 + VS_OCI_NS_N + VS_VIEW_N] = {ch->sock, ch->fifo, ch->stdio[0], ch->stdio[1],
+                                                 ch->stdio[2]};
         int n_keep = 5;
         for (int t = 0; t < VS_OCI_NS_N; t++)
                 keep[n_keep++] = ch->nsfd[t];
+        for (int i = 0; i < VS_VIEW_N; i++)
+                keep[n_keep++] = ch->views[i];
         if (vs_ctx_keep_only(keep, n_keep, ch->n_preserve) < 0)
                 return vs_error(err, errno, "close inherited fds");
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -635,6 +642,18 @@ static int child(Child *ch, VsError *err)
                 return vs_error(err, errno, "open /");
         if ((r = vs_mount_mask(root, masked, ro, null, err)) < 0)
                 return r;
+        /* the /proc views over the kernel's files, last (a file that is not there stays so) */
+        for (int i = 0; i < VS_VIEW_N; i++) {
+                if (ch->views[i] < 0)
+                        continue;
+                const char *target = vs_view_files[i].target;
+                _cleanup_close_ int t =
+                    vs_openat2(root, target + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                if (t >= 0 && (r = vs_mount_attach(ch->views[i], t)) < 0)
+                        return vs_error(err, r, "bind the view over %s", target);
+                close(ch->views[i]);
+        }
         if (c->has_personality && personality(c->personality) < 0)
                 return vs_error(err, errno, "linux.personality");
         r = vs_ctx_chdir_in_root(p->cwd, false, err);
@@ -660,7 +679,7 @@ static int child(Child *ch, VsError *err)
                         .n_rlimits = p->n_rlimits,
                         .no_new_privs = p->no_new_privs,
                         .deny = ch->notify ? NULL : ch->filter,
-                        .notify = ch->notify ? ch->filter : NULL,
+                        .notify = ch->notify ? ch->filter : ch->sysinfo,
                         .cred = &cred,
                         .set_umask = p->has_umask,
                         .umask = p->umask,
@@ -983,6 +1002,9 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         VsCgroup cg = VS_CGROUP_INIT;
         VsContext ctx = VS_CONTEXT_INIT;
         int sv[2] = {-EBADF, -EBADF}, rootfd = -EBADF, dfd = -EBADF, pidns_old = -EBADF;
+        int gate = -EBADF;
+        unsigned ctxid = 0;
+        char owner[VS_OCI_ID_MAX + 8];
         char *text = NULL, *state = NULL;
         size_t text_len = 0;
         bool made_dir = false;
@@ -992,6 +1014,8 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
 
         for (int t = 0; t < VS_OCI_NS_N; t++)
                 ch.nsfd[t] = -1;
+        for (int i = 0; i < VS_VIEW_N; i++)
+                ch.views[i] = -1;
         if (!c)
                 return vs_error(err, ENOMEM, "create");
         if (!vs_oci_id_valid(o->id)) {
@@ -1094,6 +1118,24 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                 goto fail;
         if ((r = open_namespaces(c, ch.nsfd, err)) < 0)
                 goto fail;
+        /* org.linux-vserver.views: a context id of its own, the view server's files for it */
+        snprintf(owner, sizeof owner, "oci:%s", o->id);
+        if (c->views) {
+                r = vs_ctxid_claim(VS_OCI_CTX_FIRST, VS_OCI_CTX_LAST, owner, o->root, &ctxid, err);
+                if (r == 0)
+                        r = vs_views_ensure(&gate, err);
+                if (r == 0)
+                        r = vs_views_open(ctxid, false, ch.views, err);
+                if (r == 0 && !ch.notify)
+                        r = vs_seccomp_build_notify(VS_NOTIFY_SYSINFO, &ch.sysinfo, err);
+                if (r < 0) {
+                        vs_error_prefix(err, "org.linux-vserver.views");
+                        goto fail;
+                }
+                rec.context = ctxid;
+                if ((r = vs_oci_state_save(dfd, &rec, err)) < 0)
+                        goto fail;
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = vs_error(err, errno, "socketpair");
                 goto fail;
@@ -1212,8 +1254,18 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                         *o->ret_pty = TAKE_FD(ctx.pty_master);
                 }
         }
-        if (ctx.notify >= 0 && (r = send_listener(c, state, ctx.notify, err)) < 0)
+        if (ctxid) {
+                VsViewUname u = {"", "", ""};
+                vs_ctxid_note_pid(ctxid, owner, o->root, ctx.pid);
+                r = vs_views_register(ctxid, &cg, ctx.pid, &u, err);
+                /* sysinfo(2) is the view server's to answer: it holds the listener now */
+                if (r == 0 && ch.sysinfo && ctx.notify >= 0)
+                        r = vs_views_give(ctxid, ctx.notify, err);
+                if (r < 0)
+                        goto fail;
+        } else if (ctx.notify >= 0 && (r = send_listener(c, state, ctx.notify, err)) < 0) {
                 goto fail;
+        }
         if (o->pid_file && (r = vs_oci_write_pid_file(o->pid_file, ctx.pid, err)) < 0)
                 goto fail;
         if ((r = vs_oci_state_save(dfd, &rec, err)) < 0)
@@ -1227,6 +1279,10 @@ fail:
         vs_ctx_kill_and_reap(ctx.pidfd);
         vs_cgroup_kill(&cg, NULL);
         vs_cgroup_destroy(&cg, NULL);
+        if (ctxid) {
+                vs_views_unregister(ctxid);
+                vs_ctxid_release(ctxid, owner, o->root);
+        }
 out:
         if (made_dir)
                 remove_state(rootfd, o->id);
@@ -1243,6 +1299,11 @@ out:
         vs_context_release(&ctx);
         vs_cgroup_release(&cg);
         vs_seccomp_free(ch.filter);
+        vs_seccomp_free(ch.sysinfo);
+        vs_closep(&gate);
+        for (int i = 0; i < VS_VIEW_N; i++)
+                if (ch.views[i] >= 0)
+                        close(ch.views[i]);
         free(state);
         free(text);
         vs_oci_config_free(c);

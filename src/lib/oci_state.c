@@ -127,6 +127,8 @@ int vs_oci_state_save(int dirfd, const VsOciRecord *rec, VsError *err)
         json_object_object_add(j, "cgroup_parent", json_object_new_string(rec->cgroup_parent));
         json_object_object_add(j, "cgroup_name", json_object_new_string(rec->cgroup_name));
         json_object_object_add(j, "owner", json_object_new_string(rec->owner));
+        if (rec->context)
+                json_object_object_add(j, "context", json_object_new_int64(rec->context));
         const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
         int r = vs_oci_write_atomic(dirfd, "state.json", t, strlen(t), err);
         json_object_put(j);
@@ -169,6 +171,10 @@ int vs_oci_state_load(int dirfd, VsOciRecord *rec, VsError *err)
                 rec->pid = (pid_t)json_object_get_int64(v);
         if (json_object_object_get_ex(j, "starttime", &v))
                 rec->starttime = json_object_get_uint64(v);
+        if (json_object_object_get_ex(j, "context", &v)) {
+                int64_t ctx = json_object_get_int64(v);
+                rec->context = ctx >= VS_OCI_CTX_FIRST && ctx <= VS_OCI_CTX_LAST ? (unsigned)ctx : 0;
+        }
         json_object_put(j);
         return 0;
 }

@@ -21,7 +21,12 @@ typedef struct VsOciRecord {
         char created[40];
         char cgroup_parent[4096], cgroup_name[256];
         char owner[32];
+        unsigned context; /* a context id of its own (the /proc views), 0: none */
 } VsOciRecord;
+
+/* Context ids for OCI containers with views: above the guests' default range. */
+#define VS_OCI_CTX_FIRST 49152
+#define VS_OCI_CTX_LAST  65535
 
 void vs_oci_record_init(VsOciRecord *rec, const char *id);
 int vs_oci_state_save(int dirfd, const VsOciRecord *rec, VsError *err);

@@ -524,3 +524,24 @@ def test_tmpcopyup_copies_the_image_into_the_tmpfs(oci):
     lines = p.stdout.splitlines()
     assert lines[0] == "1" and lines[1].startswith("tmpfs /etc tmpfs") and lines[2] == "new"
     assert not (oci.rootfs / "etc" / "added").exists(), "the tmpfs took the write"
+
+
+def test_vserver_views_annotation_shows_the_container_its_limits(oci):
+    """org.linux-vserver.views=yes: /proc/meminfo and sysinfo(2) from its own cgroup."""
+    def edit(c, views):
+        c["linux"]["resources"] = {"memory": {"limit": 96 << 20}}
+        if views:
+            c["annotations"] = {"org.linux-vserver.views": "yes"}
+    script = "grep MemTotal /proc/meminfo; free | grep Mem:"
+    p = oci.run("v1", ["sh", "-c", script], lambda c: edit(c, True))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[1] == str(96 * 1024), p.stdout  # kB
+    assert lines[1].split()[1] == str(96 * 1024), p.stdout  # busybox free: sysinfo(2)
+    host = oci.run("v2", ["sh", "-c", script], lambda c: edit(c, False))
+    assert host.stdout.splitlines()[0].split()[1] != str(96 * 1024), host.stdout
+    # the context id it held is free again, its record gone
+    assert not [f for f in os.listdir("/run/vserver-host") if f.startswith("context.49")] \
+        if os.path.isdir("/run/vserver-host") else True
+    p = oci.run("v3", ["true"], lambda c: c.update(annotations={"org.linux-vserver.views": "maybe"}))
+    assert p.returncode != 0 and "not yes or no" in p.stderr
