@@ -34,8 +34,8 @@ run_fs() {
         echo "$out" | grep -q "^disk limits for new guests  *yes  project"
         check host-check $? "$(echo "$out" | grep 'new guests')"
 
-        build p1 --disk 64M && vserver start p1
-        check build-start $? "p1 with disk = 64M"
+        out=$({ build p1 --disk 64M && vserver start p1; } 2>&1)
+        check build-start $? "p1 with disk = 64M $(echo $out | tr "\n" " ")"
         set -- $(dfk p1)
         between "$1" 63000 66000
         check df-shows-limit $? "df / inside: size $1 KiB"
@@ -161,3 +161,26 @@ out=$( (mkfs.xfs -q /work/xfs.img && mount -o loop,pquota /work/xfs.img /mnt/xfs
 FS=xfs check mount $? "xfs mounted pquota $out"
 run_fs ext4
 run_fs xfs
+
+# vserver-runc on this kernel (and on cgroup2 alone: the device filter is a BPF program)
+FS=oci
+export VSERVER_ROOT=/mnt/ext4/vs
+ln -sf vserver /sbin/vserver-runc
+vserver build o1 --init none --net none >/dev/null 2>&1
+b=/work/bundle
+mkdir -p $b && (cd $b && vserver-runc spec)
+sed -i -e 's/"terminal": true/"terminal": false/' \
+        -e "s|\"path\": \"rootfs\"|\"path\": \"$VSERVER_ROOT/var/lib/vserver/guests/o1/rootfs\"|" \
+        -e 's|"mounts": \[|&{"destination": "/lc", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]},|' \
+        -e 's/^\( *\)"sh"$/\1"sh", "-c", "echo oci-ok; cat \/lc 2>\&1; exit 3"/' \
+        $b/config.json
+out=$(vserver-runc run --bundle $b c1 </dev/null 2>&1)
+rc=$?
+[ $rc -eq 3 ] && echo "$out" | grep -q oci-ok
+check run-exit-code $? "rc $rc: $(echo $out | tr "\n" " ")"
+# the spec denies every device but the basic ones: the host's loop-control, bound in, stays shut
+echo "$out" | grep -q "cat: can't open '/lc': Operation not permitted"
+check device-filter $? "$(echo $out | tr "\n" " ")"
+vserver-runc list -q | grep -q c1
+check removed-after-run $((1 - $?)) "$(vserver-runc list -q)"
+vserver delete --force o1 >/dev/null 2>&1

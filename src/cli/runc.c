@@ -210,6 +210,10 @@ static int do_create(int argc, char **argv, bool run)
         VsError err = {0};
         int pty = -1;
         GuestStdio io = {.guest = {0, 1, 2}, .ours = {-EBADF, -EBADF, -EBADF}};
+        /* the host settings isolate takes its device and unix guard from */
+        Host host;
+        if (host_load(&host, NULL, verb) < 0)
+                return EXIT_FAILURE;
         bool relay = false;
         if (run && !detach) {
                 /* our own terminal never reaches the container: pipes we relay */
@@ -228,6 +232,8 @@ static int do_create(int argc, char **argv, bool run)
                              .preserve_fds = preserve_n,
                              .systemd_cgroup = g.systemd_cgroup,
                              .no_new_keyring = no_keyring,
+                             .net_device = host.conf.net_device,
+                             .unix_guard = host.conf.unix_guard_cgroup,
                              .stdio = io.guest,
                              .ret_pty = run && !detach && !console ? &pty : NULL};
         pid_t pid = 0;

@@ -62,7 +62,8 @@ static bool running_is(const Running *r, const VsPaths *paths, const char *name)
         return streq(r->root, paths->root) && streq(r->name, name);
 }
 
-/* Write the note of @ctx: @pid runs with it for @name of @root; with @excl only if none is there. */
+/* Write the note of @ctx: @pid runs with it for @name of @root; with @excl only if none is there.
+ */
 static int note_write(unsigned ctx, const char *name, const char *root, pid_t pid, bool excl)
 {
         char path[PATH_MAX], note[PATH_MAX];
@@ -71,8 +72,8 @@ static int note_write(unsigned ctx, const char *name, const char *root, pid_t pi
         running_path(ctx, path, sizeof path);
         int n = snprintf(note, sizeof note, "%d %llu %s\n%s\n", (int)pid, vs_proc_starttime(pid),
                          name, root);
-        int fd = open(path,
-                      O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC) | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int fd = open(path, O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC) | O_CLOEXEC | O_NOFOLLOW,
+                      0644);
         if (fd < 0)
                 return -errno;
         int r = vs_write_all(fd, note, (size_t)n);

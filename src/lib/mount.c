@@ -233,7 +233,19 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
  */
 int vs_mount_host_null(void)
 {
-        return open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        /*
+         * A path fd of the attached node, not a detached clone: before Linux
+         * 6.15 a detached mount cannot be cloned again (EINVAL), this can.
+         */
+        int fd = open("/dev/null", O_PATH | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 &&
+            (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))) {
+                close(fd);
+                errno = ENODEV;
+                return -1;
+        }
+        return fd;
 }
 
 int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
@@ -241,10 +253,8 @@ int vs_mount_mask(int rootfd, const char *const *masked, const char *const *read
 {
         _cleanup_close_ int null =
             nullfd >= 0 ? fcntl(nullfd, F_DUPFD_CLOEXEC, 3) : vs_mount_host_null();
-        struct stat nst;
-        if (null < 0 || fstat(null, &nst) < 0 || !S_ISCHR(nst.st_mode) ||
-            nst.st_rdev != makedev(1, 3))
-                return vs_error(err, null < 0 ? errno : ENODEV, "open the host's /dev/null");
+        if (null < 0)
+                return vs_error(err, errno, "open the host's /dev/null");
         static const char *const opts[] = {"size", "0", "nr_inodes", "1", "mode", "555", NULL};
         _cleanup_close_ int empty =
             make_fs("tmpfs", opts,

@@ -84,9 +84,10 @@ int vs_mount_attach(int mntfd, int targetfd);
 /* The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all read-only if asked. */
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err);
 /*
- * Mask and write-protect paths (NULL-terminated lists) below @rootfd; files
- * are masked with the host's /dev/null: @nullfd (vs_mount_host_null(), taken
- * while the host's tree is still there), or -1 to take it now.
+ * Mask and write-protect paths (NULL-terminated lists) below @rootfd, before
+ * the pivot; files are masked with the host's /dev/null: @nullfd
+ * (vs_mount_host_null(): an O_PATH fd of it, checked to be 1:3), or -1 to
+ * take it now.
  */
 int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
                   VsError *err);

@@ -1174,17 +1174,61 @@ static int parse_vserver_annotations(VsOciConfig *c, VsError *err)
                         continue;
                 if (streq(k, "org.linux-vserver.views")) {
                         if (vs_parse_bool(v, &c->views) < 0)
-                                return vs_error_input(err, "config.json: annotations: %s: \"%s\" "
-                                                           "is not yes or no",
+                                return vs_error_input(err,
+                                                      "config.json: annotations: %s: \"%s\" "
+                                                      "is not yes or no",
                                                       k, v);
+                        continue;
+                }
+                if (streq(k, "org.linux-vserver.net")) {
+                        if (!streq(v, "isolate"))
+                                return vs_error_input(err,
+                                                      "config.json: annotations: %s: \"%s\" is not "
+                                                      "isolate (a network namespace of its own, or "
+                                                      "none for the host's, is linux.namespaces')",
+                                                      k, v);
+                        c->isolate = true;
+                        continue;
+                }
+                if (streq(k, "org.linux-vserver.net.nat")) {
+                        if (vs_parse_bool(v, &c->net.nat) < 0)
+                                return vs_error_input(err,
+                                                      "config.json: annotations: %s: \"%s\" "
+                                                      "is not yes or no",
+                                                      k, v);
+                        c->net.nat_set = true;
+                        continue;
+                }
+                if (streq(k, "org.linux-vserver.net.addresses")) {
+                        char list[1024], why[256];
+                        if (strlen(v) >= sizeof list)
+                                return vs_error_input(err, "config.json: annotations: %s: too long",
+                                                      k);
+                        snprintf(list, sizeof list, "%s", v);
+                        char *save = NULL;
+                        for (char *a = strtok_r(list, ", ", &save); a;
+                             a = strtok_r(NULL, ", ", &save)) {
+                                if (c->net.n_addrs == VS_NET_MAX_ADDRS)
+                                        return vs_error_input(err,
+                                                              "config.json: annotations: %s: "
+                                                              "more than %d addresses",
+                                                              k, VS_NET_MAX_ADDRS);
+                                if (vs_net_addr_parse(a, &c->net.addrs[c->net.n_addrs], why,
+                                                      sizeof why) < 0)
+                                        return vs_error_input(err,
+                                                              "config.json: annotations: "
+                                                              "%s: %s",
+                                                              k, why);
+                                c->net.n_addrs++;
+                        }
                         continue;
                 }
                 if (strncmp(k, limits, sizeof limits - 1) != 0)
                         return vs_error_input(err,
                                               "config.json: annotations: \"%s\" is not one of "
-                                              "vserver's (org.linux-vserver.views, "
-                                              "org.linux-vserver.limits.KEY with KEY as in a "
-                                              "guest file's [limits])",
+                                              "vserver's (org.linux-vserver.views, .net, "
+                                              ".net.addresses, .net.nat, .limits.KEY with KEY "
+                                              "as in a guest file's [limits])",
                                               k);
                 const char *key = k + sizeof limits - 1;
                 char msg[256] = "";
@@ -1203,6 +1247,18 @@ static int parse_vserver_annotations(VsOciConfig *c, VsError *err)
                         return vs_error_input(err, "config.json: annotations: %s: %s", k, msg);
                 c->has_resources = true;
         }
+        if (c->isolate && !c->net.n_addrs)
+                return vs_error_input(err, "config.json: annotations: org.linux-vserver.net = "
+                                           "isolate needs org.linux-vserver.net.addresses (e.g. "
+                                           "198.18.0.5/32@lo)");
+        if (!c->isolate && (c->net.n_addrs || c->net.nat_set))
+                return vs_error_input(err, "config.json: annotations: "
+                                           "org.linux-vserver.net.addresses and .nat need "
+                                           "org.linux-vserver.net = isolate");
+        if (c->isolate && c->ns[VS_OCI_NS_NET].set)
+                return vs_error_input(err, "config.json: annotations: org.linux-vserver.net = "
+                                           "isolate keeps the host's network: remove the network "
+                                           "namespace from linux.namespaces");
         char msg[256] = "";
         if (vs_limits_check(&c->limits, msg, sizeof msg) < 0)
                 return vs_error_input(err, "config.json: %s", msg);

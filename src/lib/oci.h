@@ -8,6 +8,7 @@
 #include "caps.h"
 #include "error.h"
 #include "limits.h"
+#include "net.h"
 #include "rlimit.h"
 
 /*
@@ -157,6 +158,9 @@ typedef struct VsOciConfig {
         VsLimits limits; /* linux.resources in our terms */
         bool has_resources;
         bool views; /* org.linux-vserver.views: the /proc views of its own limits */
+        /* org.linux-vserver.net = isolate: the host's stack, kept to its addresses (cgroup-BPF) */
+        bool isolate;
+        VsNetConfig net; /* org.linux-vserver.net.addresses, .nat */
         const char *cgroups_path;
         unsigned long rootfs_propagation; /* MS_* propagation (0: private, recursive) */
         struct json_object *seccomp;      /* linux.seccomp as written; NULL: none */

@@ -25,6 +25,7 @@
 
 #include "caps.h"
 #include "ctxid.h"
+#include "net.h"
 #include "viewd.h"
 #include "context.h"
 #include "oci_int.h"
@@ -182,7 +183,7 @@ static int v2_filter(int cgfd, const VsOciDevRule *rules, int n, VsError *err)
                 block[b++] = EXIT();
                 /* every jump skips to the end of the block */
                 for (int j = 0; j < b - 2; j++)
-                        block[j].off = (short)(b - 1 - j - 1);
+                        block[j].off = (short)(b - j - 1);
                 memcpy(insns + k, block, sizeof *block * (size_t)b);
                 k += b;
         }
@@ -374,14 +375,21 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
                 if (r < 0)
                         return r;
         }
+        VsOciConfig *c = calloc(1, sizeof *c);
+        bool have_config = c && load_config(dfd, c, NULL) == 0;
         if (rec.context) {
-                char owner[VS_OCI_ID_MAX + 8];
+                char owner[VS_OCI_ID_MAX + 8], bpf_dir[4200];
                 snprintf(owner, sizeof owner, "oci:%s", id);
+                if (have_config && c->isolate) {
+                        VsNetSpec net;
+                        vs_oci_isolate_spec(c, root, rec.context, rec.net_device, NULL, bpf_dir,
+                                            sizeof bpf_dir, &net);
+                        (void)vs_net_isolate_stop(&net, NULL);
+                }
                 vs_views_unregister(rec.context);
                 vs_ctxid_release(rec.context, owner, root);
         }
-        VsOciConfig *c = calloc(1, sizeof *c);
-        if (c && load_config(dfd, c, NULL) == 0) {
+        if (have_config) {
                 _cleanup_free_ char *state =
                     vs_oci_hook_state(id, VS_OCI_STOPPED, 0, rec.bundle, c);
                 if (state)

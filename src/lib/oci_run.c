@@ -67,7 +67,7 @@ typedef struct Child {
         bool userns_new;
         int views[VS_VIEW_N]; /* the /proc views to bind over its own, or -1 */
         VsSeccomp *sysinfo;   /* with views: sysinfo(2) answered by the view server */
-        char state[65536]; /* for the container's own hooks: from the caller after the go */
+        char state[65536];    /* for the container's own hooks: from the caller after the go */
 } Child;
 
 /* ---- hooks ---- */
@@ -411,7 +411,7 @@ static int setup_console(int rootfd, const Child *ch, int *ret_slave, VsError *e
         return vs_mount_bind_fd(rootfd, slave, "/dev/console", err);
 }
 
-static int set_sysctls(const VsOciConfig *c, VsError *err)
+static int set_sysctls(const VsOciConfig *c, int rootfd, VsError *err)
 {
         for (int i = 0; i < c->n_sysctl; i++) {
                 char path[512];
@@ -422,7 +422,7 @@ static int set_sysctls(const VsOciConfig *c, VsError *err)
                         if (*p == '.')
                                 *p = '/';
                 _cleanup_close_ int fd =
-                    vs_openat2(AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOCTTY,
+                    vs_openat2(rootfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY,
                                RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
                 struct statfs sf;
                 if (fd < 0)
@@ -507,7 +507,7 @@ static int open_sources(const Child *ch, const int *trees, int *srcs, VsError *e
 }
 
 /* Everything listed mounted inside the root, the devices, the console; then pivot. */
-static int fill_root(const Child *ch, int rootfd, const int *srcs, int *ret_slave, VsError *err)
+static int fill_root(Child *ch, int rootfd, const int *srcs, int null, int *ret_slave, VsError *err)
 {
         const VsOciConfig *c = ch->c;
         int r;
@@ -535,6 +535,27 @@ static int fill_root(const Child *ch, int rootfd, const int *srcs, int *ret_slav
         r = vs_oci_run_hooks(c, VS_OCI_HOOK_CREATE_CONTAINER, ch->state, true, err);
         if (r < 0)
                 return r;
+        /* the sysctls through its own /proc, then the masks (podman lists /proc/sys read-only) */
+        if ((r = set_sysctls(c, rootfd, err)) < 0)
+                return r;
+        const char *masked[VS_OCI_MAX_LIST + 1] = {0}, *ro[VS_OCI_MAX_LIST + 1] = {0};
+        memcpy(masked, c->masked, sizeof(char *) * (size_t)c->n_masked);
+        memcpy(ro, c->readonly, sizeof(char *) * (size_t)c->n_readonly);
+        if ((r = vs_mount_mask(rootfd, masked, ro, null, err)) < 0)
+                return r;
+        /* the /proc views over the kernel's files, last (a file that is not there stays so) */
+        for (int i = 0; i < VS_VIEW_N; i++) {
+                if (ch->views[i] < 0)
+                        continue;
+                const char *target = vs_view_files[i].target;
+                _cleanup_close_ int t =
+                    vs_openat2(rootfd, target + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+                if (t >= 0 && (r = vs_mount_attach(ch->views[i], t)) < 0)
+                        return vs_error(err, r, "bind the view over %s", target);
+                close(ch->views[i]);
+                ch->views[i] = -1;
+        }
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
@@ -618,42 +639,19 @@ static int child(Child *ch, VsError *err)
         rootfd = open_sources(ch, trees, srcs, err);
         if (rootfd < 0)
                 return rootfd;
-        /* masking comes after the sysctls (podman lists /proc/sys read-only): the host's null now
-         */
+        /* what masks files: the host's null, while the host's tree is there */
         _cleanup_close_ int null = vs_mount_host_null();
         if (null < 0)
                 return vs_error(err, errno, "open the host's /dev/null");
         /* then a new user namespace's root: what we create in the root is its */
         if (ch->userns_new && (r = vs_ctx_become_ns_root(ch->sock, err)) < 0)
                 return r;
-        r = fill_root(ch, rootfd, srcs, &slave, err);
+        r = fill_root(ch, rootfd, srcs, null, &slave, err);
         for (int i = 0; i < c->n_mounts; i++)
                 if (srcs[i] >= 0)
                         close(srcs[i]);
         if (r < 0)
                 return r;
-        if ((r = set_sysctls(c, err)) < 0)
-                return r;
-        const char *masked[VS_OCI_MAX_LIST + 1] = {0}, *ro[VS_OCI_MAX_LIST + 1] = {0};
-        memcpy(masked, c->masked, sizeof(char *) * (size_t)c->n_masked);
-        memcpy(ro, c->readonly, sizeof(char *) * (size_t)c->n_readonly);
-        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0)
-                return vs_error(err, errno, "open /");
-        if ((r = vs_mount_mask(root, masked, ro, null, err)) < 0)
-                return r;
-        /* the /proc views over the kernel's files, last (a file that is not there stays so) */
-        for (int i = 0; i < VS_VIEW_N; i++) {
-                if (ch->views[i] < 0)
-                        continue;
-                const char *target = vs_view_files[i].target;
-                _cleanup_close_ int t =
-                    vs_openat2(root, target + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                               RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
-                if (t >= 0 && (r = vs_mount_attach(ch->views[i], t)) < 0)
-                        return vs_error(err, r, "bind the view over %s", target);
-                close(ch->views[i]);
-        }
         if (c->has_personality && personality(c->personality) < 0)
                 return vs_error(err, errno, "linux.personality");
         r = vs_ctx_chdir_in_root(p->cwd, false, err);
@@ -1004,7 +1002,9 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
         int sv[2] = {-EBADF, -EBADF}, rootfd = -EBADF, dfd = -EBADF, pidns_old = -EBADF;
         int gate = -EBADF;
         unsigned ctxid = 0;
-        char owner[VS_OCI_ID_MAX + 8];
+        char owner[VS_OCI_ID_MAX + 8], bpf_dir[4200];
+        VsNetSpec net;
+        bool isolated = false;
         char *text = NULL, *state = NULL;
         size_t text_len = 0;
         bool made_dir = false;
@@ -1118,12 +1118,32 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                 goto fail;
         if ((r = open_namespaces(c, ch.nsfd, err)) < 0)
                 goto fail;
-        /* org.linux-vserver.views: a context id of its own, the view server's files for it */
+        /* views and isolate: a context id of its own */
         snprintf(owner, sizeof owner, "oci:%s", o->id);
-        if (c->views) {
+        if (c->views || c->isolate) {
                 r = vs_ctxid_claim(VS_OCI_CTX_FIRST, VS_OCI_CTX_LAST, owner, o->root, &ctxid, err);
-                if (r == 0)
-                        r = vs_views_ensure(&gate, err);
+                if (r < 0)
+                        goto fail;
+                rec.context = ctxid;
+                snprintf(rec.net_device, sizeof rec.net_device, "%s",
+                         o->net_device && o->net_device[0] ? o->net_device : "lo");
+                if ((r = vs_oci_state_save(dfd, &rec, err)) < 0)
+                        goto fail;
+        }
+        /* org.linux-vserver.net = isolate: its addresses and the programs on its cgroup */
+        if (c->isolate) {
+                vs_oci_isolate_spec(c, o->root, ctxid, rec.net_device, o->unix_guard, bpf_dir,
+                                    sizeof bpf_dir, &net);
+                r = vs_net_isolate_start(&net, &cg, err);
+                if (r < 0) {
+                        vs_error_prefix(err, "org.linux-vserver.net = isolate");
+                        goto fail;
+                }
+                isolated = true;
+        }
+        /* org.linux-vserver.views: the view server's files for it */
+        if (c->views) {
+                r = vs_views_ensure(&gate, err);
                 if (r == 0)
                         r = vs_views_open(ctxid, false, ch.views, err);
                 if (r == 0 && !ch.notify)
@@ -1132,9 +1152,6 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                         vs_error_prefix(err, "org.linux-vserver.views");
                         goto fail;
                 }
-                rec.context = ctxid;
-                if ((r = vs_oci_state_save(dfd, &rec, err)) < 0)
-                        goto fail;
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = vs_error(err, errno, "socketpair");
@@ -1254,9 +1271,10 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                         *o->ret_pty = TAKE_FD(ctx.pty_master);
                 }
         }
-        if (ctxid) {
-                VsViewUname u = {"", "", ""};
+        if (ctxid)
                 vs_ctxid_note_pid(ctxid, owner, o->root, ctx.pid);
+        if (c->views) {
+                VsViewUname u = {"", "", ""};
                 r = vs_views_register(ctxid, &cg, ctx.pid, &u, err);
                 /* sysinfo(2) is the view server's to answer: it holds the listener now */
                 if (r == 0 && ch.sysinfo && ctx.notify >= 0)
@@ -1279,6 +1297,8 @@ fail:
         vs_ctx_kill_and_reap(ctx.pidfd);
         vs_cgroup_kill(&cg, NULL);
         vs_cgroup_destroy(&cg, NULL);
+        if (isolated)
+                (void)vs_net_isolate_stop(&net, NULL);
         if (ctxid) {
                 vs_views_unregister(ctxid);
                 vs_ctxid_release(ctxid, owner, o->root);

@@ -49,6 +49,9 @@ typedef struct VsOciCreateOpts {
         int preserve_fds;
         bool systemd_cgroup;
         bool no_new_keyring;
+        /* host settings for org.linux-vserver.net = isolate (NULL: lo, the cgroup2 root) */
+        const char *net_device;
+        const char *unix_guard;
         /* run: stdio for the process when it is not ours to pass on (NULL: 0, 1, 2) */
         const int *stdio;
         int *ret_pty; /* run without a console socket: the pty master comes back here */

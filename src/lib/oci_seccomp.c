@@ -184,7 +184,8 @@ static int add_rules(scmp_filter_ctx ctx, Json *rule, uint32_t def, bool *ret_no
                                                       "libseccomp (drop args, or the call)",
                                                       field, name);
                         if (!seen && nw->n == (int)ARRAY_SIZE(nw->nr))
-                                return vs_error_input(err, "config.json: %s: too many rules", field);
+                                return vs_error_input(err, "config.json: %s: too many rules",
+                                                      field);
                         if (!seen) {
                                 nw->nr[nw->n] = newer;
                                 nw->ret[nw->n++] = act;

@@ -5,6 +5,7 @@
  * exec fifo until start) and what the kernel says now.
  */
 #include <dirent.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +21,8 @@
 #include <json-c/json.h>
 
 #include "cgroup.h"
+#include "context.h"
+#include "net.h"
 #include "oci_run.h"
 #include "oci_state.h"
 #include "util.h"
@@ -129,6 +132,8 @@ int vs_oci_state_save(int dirfd, const VsOciRecord *rec, VsError *err)
         json_object_object_add(j, "owner", json_object_new_string(rec->owner));
         if (rec->context)
                 json_object_object_add(j, "context", json_object_new_int64(rec->context));
+        if (rec->net_device[0])
+                json_object_object_add(j, "net_device", json_object_new_string(rec->net_device));
         const char *t = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
         int r = vs_oci_write_atomic(dirfd, "state.json", t, strlen(t), err);
         json_object_put(j);
@@ -167,13 +172,15 @@ int vs_oci_state_load(int dirfd, VsOciRecord *rec, VsError *err)
         copy_str(j, "cgroup_parent", rec->cgroup_parent, sizeof rec->cgroup_parent);
         copy_str(j, "cgroup_name", rec->cgroup_name, sizeof rec->cgroup_name);
         copy_str(j, "owner", rec->owner, sizeof rec->owner);
+        copy_str(j, "net_device", rec->net_device, sizeof rec->net_device);
         if (json_object_object_get_ex(j, "pid", &v))
                 rec->pid = (pid_t)json_object_get_int64(v);
         if (json_object_object_get_ex(j, "starttime", &v))
                 rec->starttime = json_object_get_uint64(v);
         if (json_object_object_get_ex(j, "context", &v)) {
                 int64_t ctx = json_object_get_int64(v);
-                rec->context = ctx >= VS_OCI_CTX_FIRST && ctx <= VS_OCI_CTX_LAST ? (unsigned)ctx : 0;
+                rec->context =
+                    ctx >= VS_OCI_CTX_FIRST && ctx <= VS_OCI_CTX_LAST ? (unsigned)ctx : 0;
         }
         json_object_put(j);
         return 0;
@@ -337,4 +344,21 @@ int vs_oci_list(const char *root, char ***ret, VsError *err)
         qsort(ids, n, sizeof *ids, cmp_str);
         *ret = ids;
         return 0;
+}
+
+void vs_oci_isolate_spec(const VsOciConfig *c, const char *root, unsigned ctx, const char *device,
+                         const char *guard, char *bpf_dir, size_t size, VsNetSpec *ret)
+{
+        snprintf(bpf_dir, size, "%s/bpf", root);
+        bool own_userns = c->ns[VS_OCI_NS_USER].set;
+        *ret = (VsNetSpec){
+            .mode = VS_NET_ISOLATE,
+            .ctx = ctx,
+            .cfg = &c->net,
+            .device = device && device[0] ? device : "lo",
+            .bpf_dir = bpf_dir,
+            .unix_guard = guard && guard[0] ? guard : "/",
+            .low_ports = own_userns && (c->process.caps[VS_OCI_CAP_BOUNDING] &
+                                        ((VsCaps)1 << CAP_NET_BIND_SERVICE)),
+        };
 }

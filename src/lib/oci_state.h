@@ -21,7 +21,8 @@ typedef struct VsOciRecord {
         char created[40];
         char cgroup_parent[4096], cgroup_name[256];
         char owner[32];
-        unsigned context; /* a context id of its own (the /proc views), 0: none */
+        unsigned context;    /* a context id of its own (views, isolate), 0: none */
+        char net_device[16]; /* isolate: where its addresses without a device went */
 } VsOciRecord;
 
 /* Context ids for OCI containers with views: above the guests' default range. */
@@ -41,6 +42,10 @@ int vs_oci_pidfd(const VsOciRecord *rec);
 /* The container's cgroup (cg->n 0 if gone). */
 int vs_oci_cgroup(const VsOciRecord *rec, VsCgroup *cg, VsError *err);
 VsOciStatus vs_oci_status_of(int dirfd, const VsOciRecord *rec);
+/* isolate's spec for a container: its addresses, @ctx, the BPF objects under @root/bpf. */
+struct VsNetSpec;
+void vs_oci_isolate_spec(const VsOciConfig *c, const char *root, unsigned ctx, const char *device,
+                         const char *guard, char *bpf_dir, size_t size, struct VsNetSpec *ret);
 /* The state a hook gets on stdin. */
 char *vs_oci_hook_state(const char *id, VsOciStatus status, pid_t pid, const char *bundle,
                         const VsOciConfig *c);

@@ -545,3 +545,43 @@ def test_vserver_views_annotation_shows_the_container_its_limits(oci):
         if os.path.isdir("/run/vserver-host") else True
     p = oci.run("v3", ["true"], lambda c: c.update(annotations={"org.linux-vserver.views": "maybe"}))
     assert p.returncode != 0 and "not yes or no" in p.stderr
+
+
+def test_vserver_isolate_annotation_keeps_it_to_its_addresses(oci, workdir):
+    """org.linux-vserver.net=isolate: the host's stack, cgroup-BPF keeping the container
+    to its addresses (198.18.0.0/15 on lo, as /32s)."""
+    import shutil as sh
+    from conftest import compile_static
+    root = oci.dir / "netroot"
+    sh.copytree(oci.rootfs, root, symlinks=True)
+    compile_static(Path(__file__).parent / "helpers" / "net.c", root / "bin" / "vs-net")
+
+    def edit(c):
+        c["root"]["path"] = str(root)
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"]
+                                    if n["type"] != "network"]
+        c["annotations"] = {"org.linux-vserver.net": "isolate",
+                            "org.linux-vserver.net.addresses": "198.18.0.50/32@lo"}
+    assert oci.create("i1", ["sleep", "1000"], edit) == 0
+    addrs = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True,
+                           text=True).stdout
+    assert "198.18.0.50/32" in addrs
+    oci("start", "i1", check=True)
+    bind = lambda *a: oci("exec", "i1", "/bin/vs-net", "bind", *a).stdout.strip()
+    assert bind("0.0.0.0", "81") == "ok 198.18.0.50"
+    assert bind("198.18.0.51", "82").startswith("error EADDRNOTAVAIL")
+    assert oci("delete", "--force", "i1").returncode == 0
+    addrs = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True,
+                           text=True).stdout
+    assert "198.18.0.50" not in addrs, "delete took its address off the host"
+    for bad, words in [({"org.linux-vserver.net": "isolate"}, "needs org.linux-vserver.net"),
+                       ({"org.linux-vserver.net": "bridge"}, "is not isolate"),
+                       ({"org.linux-vserver.net.addresses": "198.18.0.52/32@lo"},
+                        "need org.linux-vserver.net = isolate")]:
+        b = oci.bundle("i2", ["true"], lambda c, bad=bad: c.update(annotations=bad))
+        p = oci("create", "--bundle", str(b), "i2")
+        assert p.returncode != 0 and words in p.stderr, (bad, p.stderr)
+    b = oci.bundle("i3", ["true"], lambda c: c.update(annotations={
+        "org.linux-vserver.net": "isolate", "org.linux-vserver.net.addresses": "198.18.0.53/32"}))
+    p = oci("create", "--bundle", str(b), "i3")
+    assert p.returncode != 0 and "remove the network namespace" in p.stderr, p.stderr
