@@ -15,6 +15,8 @@ S=${FUZZ_S:-60}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 targets=${FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
 mkdir -p "$B/crashes" "$B/logs"
+# leaks inside libraries we do not own (tests/fuzz/lsan.supp says which and why)
+export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 one() {
         local t=$1 corpus=tests/fuzz/corpus/$1 log=$B/logs/$1.log new
