@@ -397,13 +397,8 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
                 vs_oci_config_free(c);
         }
         free(c);
-        static const char *const files[] = {"exec.fifo",       "state.json",      "config.json",
-                                            "limits",          ".state.json.tmp", ".limits.tmp",
-                                            ".config.json.tmp"};
-        for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-                unlinkat(dfd, files[i], 0);
         _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rfd < 0 || unlinkat(rfd, id, AT_REMOVEDIR) < 0)
+        if (rfd < 0 || vs_oci_remove_dir(rfd, id) < 0)
                 return vs_error(err, errno, "remove the state of %s", id);
         return 0;
 }

@@ -871,21 +871,27 @@ static int apply_extra_resources(const VsOciConfig *c, const VsCgroup *cg, VsErr
         return vs_oci_devices_apply(c, cg, err);
 }
 
-int vs_oci_send_console(const char *path, int master, VsError *err)
+/* @fd and @text to the unix socket at @path (what names it in errors: @what). */
+static int send_to(const char *path, const char *what, const char *text, int fd, VsError *err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof sa.sun_path)
-                return vs_error_input(err, "--console-socket %s: path too long", path);
+                return vs_error_input(err, "%s %s: path too long", what, path);
         memcpy(sa.sun_path, path, strlen(path) + 1);
         _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return vs_error(err, errno, "--console-socket %s", path);
+                return vs_error(err, errno, "%s %s", what, path);
+        int r = vs_send_fds(s, text, strlen(text), &fd, 1);
+        return r < 0 ? vs_error(err, r, "%s %s: send", what, path) : 0;
+}
+
+int vs_oci_send_console(const char *path, int master, VsError *err)
+{
         unsigned ptn = 0;
         char name[32] = "/dev/console";
         if (ioctl(master, TIOCGPTN, &ptn) == 0)
                 snprintf(name, sizeof name, "/dev/pts/%u", ptn);
-        int r = vs_send_fds(s, name, strlen(name), &master, 1);
-        return r < 0 ? vs_error(err, r, "send the console to %s", path) : 0;
+        return send_to(path, "--console-socket", name, master, err);
 }
 
 /* The seccomp listener, with the state, to linux.seccomp.listenerPath (runtime-spec 1.1). */
@@ -895,17 +901,7 @@ static int send_listener(const VsOciConfig *c, const char *state, int fd, VsErro
         const char *path = json_object_object_get_ex(c->seccomp, "listenerPath", &v)
                                ? json_object_get_string(v)
                                : NULL;
-        if (!path)
-                return 0;
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(path) >= sizeof sa.sun_path)
-                return vs_error_input(err, "linux.seccomp.listenerPath %s: too long", path);
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return vs_error(err, errno, "linux.seccomp.listenerPath %s", path);
-        int r = vs_send_fds(s, state, strlen(state), &fd, 1);
-        return r < 0 ? vs_error(err, r, "send the seccomp listener to %s", path) : 0;
+        return path ? send_to(path, "linux.seccomp.listenerPath", state, fd, err) : 0;
 }
 
 int vs_oci_write_pid_file(const char *path, pid_t pid, VsError *err)
@@ -945,16 +941,6 @@ static int read_config(const char *bundle, VsOciConfig *c, char **ret_text, size
         *ret_text = text;
         *ret_len = len;
         return 0;
-}
-
-static void remove_state(int rootfd, const char *id)
-{
-        _cleanup_close_ int d = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        static const char *const files[] = {"exec.fifo", "state.json",      "config.json",
-                                            "limits",    ".state.json.tmp", ".limits.tmp"};
-        for (size_t i = 0; d >= 0 && i < ARRAY_SIZE(files); i++)
-                unlinkat(d, files[i], 0);
-        unlinkat(rootfd, id, AT_REMOVEDIR);
 }
 
 static int save_limits(int dfd, const VsLimits *l, VsError *err)
@@ -1305,7 +1291,7 @@ fail:
         }
 out:
         if (made_dir)
-                remove_state(rootfd, o->id);
+                vs_oci_remove_dir(rootfd, o->id);
         if (pidns_old >= 0)
                 close(pidns_old);
         for (int t = 0; t < VS_OCI_NS_N; t++)

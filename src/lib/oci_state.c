@@ -66,6 +66,18 @@ int vs_oci_write_atomic(int dirfd, const char *name, const char *data, size_t le
         return 0;
 }
 
+int vs_oci_remove_dir(int rootfd, const char *id)
+{
+        /* what we write there, and what a write cut short leaves (vs_oci_write_atomic) */
+        static const char *const files[] = {"exec.fifo",  "state.json",      "config.json",
+                                            "limits",     ".state.json.tmp", ".config.json.tmp",
+                                            ".limits.tmp"};
+        _cleanup_close_ int d = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        for (size_t i = 0; d >= 0 && i < ARRAY_SIZE(files); i++)
+                unlinkat(d, files[i], 0);
+        return unlinkat(rootfd, id, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
 /* A whole small file of the container's directory, NUL-terminated, allocated. */
 char *vs_oci_read(int dirfd, const char *name, size_t max, size_t *ret_len)
 {

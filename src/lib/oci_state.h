@@ -37,6 +37,8 @@ int vs_oci_open_dir(const char *root, const char *id, VsError *err);
 /* Write @name in @dirfd whole or not at all (a temporary file renamed over it). */
 int vs_oci_write_atomic(int dirfd, const char *name, const char *data, size_t len, VsError *err);
 char *vs_oci_read(int dirfd, const char *name, size_t max, size_t *ret_len);
+/* Remove the container's directory @id under @rootfd with everything we write there. */
+int vs_oci_remove_dir(int rootfd, const char *id);
 /* A pidfd of the container's process if it still runs (same start time), else -ESRCH. */
 int vs_oci_pidfd(const VsOciRecord *rec);
 /* The container's cgroup (cg->n 0 if gone). */
