@@ -625,7 +625,6 @@ static int verb_exec(int argc, char **argv)
                                       gids.v[i]);
                 groups[i] = (gid_t)gid;
         }
-        env.v[env.n] = NULL;
         int pty = -1;
         const char *envv[65];
         memcpy(envv, env.v, sizeof(char *) * (size_t)env.n);
