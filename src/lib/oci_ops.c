@@ -367,9 +367,12 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
                 pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
         VsCgroup cg = VS_CGROUP_INIT;
         if (vs_oci_cgroup(&rec, &cg, NULL) == 0 && cg.n) {
-                vs_cgroup_freeze(&cg, false, NULL);
-                vs_cgroup_kill(&cg, NULL);
-                wait_empty(&cg);
+                /* what is left (a process that ended is gone already: no freeze and kill) */
+                if (vs_cgroup_populated(&cg)) {
+                        vs_cgroup_freeze(&cg, false, NULL);
+                        vs_cgroup_kill(&cg, NULL);
+                        wait_empty(&cg);
+                }
                 r = vs_cgroup_destroy(&cg, err);
                 vs_cgroup_release(&cg);
                 if (r < 0)

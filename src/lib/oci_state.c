@@ -54,9 +54,12 @@ int vs_oci_write_atomic(int dirfd, const char *name, const char *data, size_t le
             openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return vs_error(err, errno, "write %s", name);
+        /*
+         * No fsync: the rename makes a crash of ours leave the old file or the
+         * new one, never half of one; the state root is a tmpfs (/run) that a
+         * power cut empties anyway, as it does every container.
+         */
         int r = vs_write_all(fd, data, len);
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
         if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
                 r = -errno;
         if (r < 0) {
