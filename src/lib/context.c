@@ -145,14 +145,25 @@ int vs_ctx_find_program(const char *file, char *const *envp, char *buf, size_t s
         return vs_error(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
 }
 
+int vs_ctx_timens(const char *offsets, VsError *err)
+{
+        if (unshare(CLONE_NEWTIME) < 0)
+                return vs_error(err, errno, "new time namespace");
+        int r = vs_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", offsets);
+        if (r < 0)
+                return vs_error(err, r, "set time namespace offsets");
+        _cleanup_close_ int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || setns(ns, CLONE_NEWTIME) < 0)
+                return vs_error(err, errno, "enter the time namespace");
+        return 0;
+}
+
 /* Uptime from zero: boottime and monotonic offsets of a new time namespace (Linux 5.6). */
 static int setup_timens(VsError *err)
 {
         struct timespec mono, boot;
         char buf[128];
 
-        if (unshare(CLONE_NEWTIME) < 0)
-                return vs_error(err, errno, "new time namespace");
         clock_gettime(CLOCK_MONOTONIC, &mono);
         clock_gettime(CLOCK_BOOTTIME, &boot);
         /* offset = -now, normalized so 0 <= nsec < 1e9 */
@@ -161,13 +172,7 @@ static int setup_timens(VsError *err)
         long long bs = -(long long)boot.tv_sec - (boot.tv_nsec ? 1 : 0);
         long bn = boot.tv_nsec ? 1000000000L - boot.tv_nsec : 0;
         snprintf(buf, sizeof buf, "monotonic %lld %ld\nboottime %lld %ld\n", ms, mn, bs, bn);
-        int r = vs_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf);
-        if (r < 0)
-                return vs_error(err, r, "set time namespace offsets");
-        _cleanup_close_ int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || setns(ns, CLONE_NEWTIME) < 0)
-                return vs_error(err, errno, "enter the time namespace");
-        return 0;
+        return vs_ctx_timens(buf, err);
 }
 
 /* A pty master from the guest's devpts must really be one: the guest owns that path. */

@@ -56,6 +56,8 @@ int vs_ctx_setup_stdio(const int stdio[3], int slave, bool ctty, VsError *err);
 int vs_ctx_become_ns_root(int sock, VsError *err);
 int vs_ctx_wait_for_go(int sock, int *fds, int max, int *ret_n, VsError *err);
 void vs_ctx_reset_signals(void);
+/* A new time namespace with @offsets ("monotonic S NS\nboottime S NS\n"), entered. */
+int vs_ctx_timens(const char *offsets, VsError *err);
 int vs_ctx_lockdown(const VsLockdown *l, int sock, VsError *err);
 /*
  * Read the child's reports until the socket closes (the exec), a pidfd

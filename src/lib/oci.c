@@ -411,6 +411,19 @@ static int parse_process(Json *o, VsOciProcess *p, VsError *err)
         return 0;
 }
 
+VsCred vs_oci_cred(const VsOciProcess *p)
+{
+        return (VsCred){.uid = p->uid,
+                        .gid = p->gid,
+                        .groups = p->groups,
+                        .n_groups = p->n_groups,
+                        .bounding = p->caps[VS_OCI_CAP_BOUNDING],
+                        .effective = p->caps[VS_OCI_CAP_EFFECTIVE],
+                        .inheritable = p->caps[VS_OCI_CAP_INHERITABLE],
+                        .permitted = p->caps[VS_OCI_CAP_PERMITTED],
+                        .ambient = p->caps[VS_OCI_CAP_AMBIENT]};
+}
+
 void vs_oci_process_free(VsOciProcess *p)
 {
         free(p->args);

@@ -187,6 +187,8 @@ void vs_oci_config_free(VsOciConfig *c);
 int vs_oci_process_parse(const char *text, size_t len, VsOciProcess *ret,
                          struct json_object **ret_json, VsError *err);
 void vs_oci_process_free(VsOciProcess *p);
+/* The process's user, groups and five capability sets, for vs_cred_apply(). */
+VsCred vs_oci_cred(const VsOciProcess *p);
 /* Apply a linux.resources object (update --resources) on top of @l. */
 int vs_oci_resources_parse(const char *text, size_t len, VsLimits *l, VsError *err);
 

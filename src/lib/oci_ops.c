@@ -232,18 +232,14 @@ int vs_oci_devices_apply(const VsOciConfig *c, const VsCgroup *cg, VsError *err)
 
 /* ---- start, kill, delete, pause ---- */
 
-/* The container's directory, locked, and what state.json says. */
-static int open_locked(const char *root, const char *id, VsOciRecord *rec, VsError *err)
+/* The container's directory and what state.json says; with @lock, held exclusively. */
+static int open_record(const char *root, const char *id, bool lock, VsOciRecord *rec, VsError *err)
 {
         int dfd = vs_oci_open_dir(root, id, err);
         if (dfd < 0)
                 return dfd;
-        if (flock(dfd, LOCK_EX) < 0) {
-                int e = errno;
-                close(dfd);
-                return vs_error(err, e, "lock the state of %s", id);
-        }
-        int r = vs_oci_state_load(dfd, rec, err);
+        int r = lock && flock(dfd, LOCK_EX) < 0 ? vs_error(err, errno, "lock the state of %s", id)
+                                                : vs_oci_state_load(dfd, rec, err);
         if (r < 0) {
                 close(dfd);
                 return r;
@@ -263,7 +259,7 @@ static int load_config(int dfd, VsOciConfig *c, VsError *err)
 int vs_oci_start(const char *root, const char *id, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = open_locked(root, id, &rec, err);
+        _cleanup_close_ int dfd = open_record(root, id, true, &rec, err);
         if (dfd < 0)
                 return dfd;
         VsOciStatus s = vs_oci_status_of(dfd, &rec);
@@ -293,12 +289,10 @@ int vs_oci_start(const char *root, const char *id, VsError *err)
 int vs_oci_kill(const char *root, const char *id, int sig, bool all, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = vs_oci_open_dir(root, id, err);
+        _cleanup_close_ int dfd = open_record(root, id, false, &rec, err);
         if (dfd < 0)
                 return dfd;
-        int r = vs_oci_state_load(dfd, &rec, err);
-        if (r < 0)
-                return r;
+        int r;
         if (all) {
                 VsCgroup cg;
                 r = vs_oci_cgroup(&rec, &cg, err);
@@ -409,7 +403,7 @@ int vs_oci_delete(const char *root, const char *id, bool force, VsError *err)
 int vs_oci_pause(const char *root, const char *id, bool pause, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = open_locked(root, id, &rec, err);
+        _cleanup_close_ int dfd = open_record(root, id, true, &rec, err);
         if (dfd < 0)
                 return dfd;
         VsOciStatus s = vs_oci_status_of(dfd, &rec);
@@ -458,12 +452,10 @@ static int cmp_pid(const void *a, const void *b)
 int vs_oci_pids(const char *root, const char *id, pid_t **ret, int *ret_n, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = vs_oci_open_dir(root, id, err);
+        _cleanup_close_ int dfd = open_record(root, id, false, &rec, err);
         if (dfd < 0)
                 return dfd;
-        int r = vs_oci_state_load(dfd, &rec, err);
-        if (r < 0)
-                return r;
+        int r;
         VsCgroup cg;
         PidList l = {0};
         r = vs_oci_cgroup(&rec, &cg, err);
@@ -484,7 +476,7 @@ int vs_oci_pids(const char *root, const char *id, pid_t **ret, int *ret_n, VsErr
 int vs_oci_update(const char *root, const char *id, const char *resources, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = open_locked(root, id, &rec, err);
+        _cleanup_close_ int dfd = open_record(root, id, true, &rec, err);
         if (dfd < 0)
                 return dfd;
         VsLimits old, l;
@@ -524,12 +516,10 @@ static json_object *u64(uint64_t v)
 int vs_oci_stats(const char *root, const char *id, char **ret, VsError *err)
 {
         VsOciRecord rec;
-        _cleanup_close_ int dfd = vs_oci_open_dir(root, id, err);
+        _cleanup_close_ int dfd = open_record(root, id, false, &rec, err);
         if (dfd < 0)
                 return dfd;
-        int r = vs_oci_state_load(dfd, &rec, err);
-        if (r < 0)
-                return r;
+        int r;
         VsCgroup cg;
         VsCgUsage u;
         r = vs_oci_cgroup(&rec, &cg, err);
@@ -645,11 +635,9 @@ int vs_oci_exec(const VsOciExecOpts *o, int *ret_pidfd, VsError *err)
         VsContext ctx = VS_CONTEXT_INIT;
         int r, pidfd = -EBADF;
 
-        _cleanup_close_ int dfd = vs_oci_open_dir(o->root, o->id, err);
+        _cleanup_close_ int dfd = open_record(o->root, o->id, false, &rec, err);
         if (dfd < 0)
                 return dfd;
-        if ((r = vs_oci_state_load(dfd, &rec, err)) < 0)
-                return r;
         VsOciStatus s = vs_oci_status_of(dfd, &rec);
         if (s != VS_OCI_RUNNING && s != VS_OCI_CREATED)
                 return vs_error(err, EINVAL, "cannot exec in container %s: it is %s", o->id,
@@ -721,15 +709,7 @@ int vs_oci_exec(const VsOciExecOpts *o, int *ret_pidfd, VsError *err)
                 r = vs_error(err, ESRCH, "container %s is not running", o->id);
                 goto out;
         }
-        VsCred cred = {.uid = p->uid,
-                       .gid = p->gid,
-                       .groups = p->groups,
-                       .n_groups = p->n_groups,
-                       .bounding = p->caps[VS_OCI_CAP_BOUNDING],
-                       .effective = p->caps[VS_OCI_CAP_EFFECTIVE],
-                       .inheritable = p->caps[VS_OCI_CAP_INHERITABLE],
-                       .permitted = p->caps[VS_OCI_CAP_PERMITTED],
-                       .ambient = p->caps[VS_OCI_CAP_AMBIENT]};
+        VsCred cred = vs_oci_cred(p);
         VsJoinSpec js = {
             .name = o->id,
             .pidfd = pidfd,

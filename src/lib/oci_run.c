@@ -443,21 +443,13 @@ static int set_sysctls(const VsOciConfig *c, int rootfd, VsError *err)
 static int setup_time(const VsOciConfig *c, VsError *err)
 {
         char buf[128];
-        if (unshare(CLONE_NEWTIME) < 0)
-                return vs_error(err, errno, "new time namespace");
         snprintf(buf, sizeof buf, "monotonic %lld %u\nboottime %lld %u\n",
                  (long long)c->time_offset_s[0], c->time_offset_ns[0],
                  (long long)c->time_offset_s[1], c->time_offset_ns[1]);
-        int r = vs_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf);
-        if (r < 0)
-                return vs_error(err, r, "linux.timeOffsets");
-        _cleanup_close_ int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
-        if (ns < 0 || setns(ns, CLONE_NEWTIME) < 0)
-                return vs_error(err, errno, "enter the time namespace");
-        return 0;
+        int r = vs_ctx_timens(buf, err);
+        return r < 0 ? vs_error_prefix(err, "linux.timeOffsets") : 0;
 }
 
-/* The container's root: a bind of it on itself, everything listed mounted inside. */
 /*
  * While we are still the host's root (before a new user namespace's root):
  * the root bound on itself (returned, an O_PATH fd) and every bind source
@@ -664,15 +656,7 @@ static int child(Child *ch, VsError *err)
         r = vs_ctx_find_program(p->args[0], p->env, prog, sizeof prog, err);
         if (r < 0)
                 return r;
-        VsCred cred = {.uid = p->uid,
-                       .gid = p->gid,
-                       .groups = p->groups,
-                       .n_groups = p->n_groups,
-                       .bounding = p->caps[VS_OCI_CAP_BOUNDING],
-                       .effective = p->caps[VS_OCI_CAP_EFFECTIVE],
-                       .inheritable = p->caps[VS_OCI_CAP_INHERITABLE],
-                       .permitted = p->caps[VS_OCI_CAP_PERMITTED],
-                       .ambient = p->caps[VS_OCI_CAP_AMBIENT]};
+        VsCred cred = vs_oci_cred(p);
         VsLockdown l = {.rlimits = p->rlimits,
                         .n_rlimits = p->n_rlimits,
                         .no_new_privs = p->no_new_privs,
