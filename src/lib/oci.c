@@ -408,6 +408,11 @@ static int parse_process(Json *o, VsOciProcess *p, VsError *err)
         if (r > 0 && s[0])
                 return vs_error_input(err, "config.json: process.selinuxLabel: SELinux is not "
                                            "enabled on this host (remove the label)");
+        if ((r = get_str(o, "apparmorProfile", &s, "process", err)) < 0)
+                return r;
+        if (r > 0 && s[0] && !streq(s, "unconfined"))
+                return vs_error_input(err, "config.json: process.apparmorProfile: AppArmor is not "
+                                           "enabled on this host (remove the profile)");
         return 0;
 }
 

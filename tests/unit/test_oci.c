@@ -144,6 +144,8 @@ static void each_refusal_names_its_field(void **state)
              "access"},
             {",\"linux\": {\"timeOffsets\": {\"monotonic\": {\"secs\": 1}}}", "time namespace"},
             {",\"linux\": {\"mountLabel\": \"system_u\"}", "SELinux"},
+            {",\"process\": {\"args\": [\"sh\"], \"apparmorProfile\": \"docker-default\"}",
+             "AppArmor"},
             {",\"mounts\": [{\"destination\": \"/a/../b\", \"type\": \"tmpfs\"}]", ".."},
             {",\"mounts\": [{\"destination\": \"/a\", \"type\": \"bind\"}]", "source"},
             {",\"hooks\": {\"prestart\": [{\"path\": \"rel\"}]}", "hooks.prestart[0].path"},
