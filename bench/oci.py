@@ -55,8 +55,10 @@ def main():
         pm = (f"podman --root {work}/pm --runroot {work}/pr --storage-driver vfs "
               f"--cgroup-manager cgroupfs --events-backend file --tmpdir {work}/pt")
         (work / "pt").mkdir(exist_ok=True)
+        # each runtime's state under the bench's directory (podman passes no --root of its own)
         pod = [(f"podman run --rm --runtime {name} (conmon; own netns; podman's seccomp)",
-                f"{pm} --runtime {shutil.which(prog) or prog} run --rm --network none {ULIMITS} "
+                f"{pm} --runtime {shutil.which(prog) or prog} --runtime-flag root={work}/pr-{name} "
+                f"run --rm --network none {ULIMITS} "
                 f"--cgroup-parent /vs-bench-oci-podman --rootfs {root} /bin/true", None)
                for name, prog in RUNTIMES]
         t1 = summarize(rounds_of(run, rounds, runs, warmup), run[0][0])
