@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CG_PARENT, RUNC, cgroup_dirs
+from conftest import CG_PARENT, RUNC
 
 # ulimits within this machine's hard limits (root lacks CAP_SYS_RESOURCE here)
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
@@ -63,6 +63,36 @@ def own_cgroup():
     return ""
 
 
+def cgroup_mounts():
+    return [l.split()[4] for l in open("/proc/self/mountinfo")
+            if l.split(" - ", 1)[1].split()[0] in ("cgroup", "cgroup2")]
+
+
+def parent_dirs():
+    """Every directory podman's --cgroup-parent names, in every hierarchy: it makes the
+    same absolute path in each, also where our own cgroup is elsewhere."""
+    parts = f"{own_cgroup()}/{CG_PARENT}".strip("/").split("/")
+    return [os.path.join(m, *parts[:i]) for m in cgroup_mounts()
+            for i in range(1, len(parts) + 1)]
+
+
+def remove_made(before):
+    """What podman (and the runtime, following its cgroupsPath) made there: conmon's
+    cgroup and the parents that were not there before, deepest first.  A conmon that
+    ended is reaped by the machine's init in its own time: retry while busy."""
+    made = [d for d in parent_dirs() if d not in before]
+    made += [os.path.join(d, "conmon") for d in parent_dirs()]
+    for d in sorted(set(made), key=len, reverse=True):
+        for _ in range(300):
+            try:
+                if os.path.isdir(d):
+                    os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert not os.path.isdir(d) or d in before, f"cgroup {d} left behind"
+
+
 @pytest.fixture
 def podman(workdir, rootfs, request):
     need("podman")
@@ -71,6 +101,7 @@ def podman(workdir, rootfs, request):
     d = Path(tempfile.mkdtemp(prefix="vsp-"))
     (d / "tmp").mkdir()
     state_root_before = os.path.exists("/run/vserver-runc")  # podman passes no --root
+    cgroups_before = {c for c in parent_dirs() if os.path.isdir(c)}
     p = Podman(d, rootfs)
     yield p
     p("rm", "--all", "--force", "--time", "0")
@@ -78,16 +109,8 @@ def podman(workdir, rootfs, request):
     gone(d)
     if not state_root_before and os.path.isdir("/run/vserver-runc"):
         os.rmdir("/run/vserver-runc")  # empty: every container was deleted
-    # podman's cgroupfs manager puts conmon in PARENT/conmon and leaves it there; a
-    # conmon that ended is reaped by the machine's init, in its own time
-    for c in cgroup_dirs(f"{CG_PARENT}/conmon"):
-        for _ in range(300):
-            try:
-                if os.path.isdir(c):
-                    os.rmdir(c)
-                break
-            except OSError:
-                time.sleep(0.1)
+    # podman's cgroupfs manager puts conmon in PARENT/conmon and leaves it there
+    remove_made(cgroups_before)
 
 
 def test_podman_run_exit_code_and_output(podman):
