@@ -168,6 +168,16 @@ def mounts_mentioning(text):
     return [l for l in open("/proc/self/mountinfo") if text in l]
 
 
+def process_ended(pid):
+    """True once pid has exited: gone, or a zombie waiting for its reaper.
+    Reads /proc once, so a process that goes between two reads is no race."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def leftover_processes(wait=3.0):
     """Live host pids whose cgroup is one of ours.  A killed process whose
     parent died is reaped by the host's init; give that a moment."""

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import REPO, VSERVER, cgroup_dirs, pty_session
+from conftest import REPO, VSERVER, cgroup_dirs, process_ended, pty_session
 
 
 def wait_for(cond, timeout=10.0, step=0.05):
@@ -150,8 +150,7 @@ def test_stop_kills_every_process_and_removes_the_cgroup(vs):
     assert time.time() - t < 9, "busybox init ends on its own; no need for the timeout"
     assert p.stderr == ""
     for pid in pids:
-        assert not os.path.exists(f"/proc/{pid}") or \
-            open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+        assert process_ended(pid)
     for d in vs.cgroup("s1"):
         assert not os.path.exists(d), d
     # an init that ignores its stop signal: the timeout, then the cgroup kills it
@@ -339,8 +338,7 @@ def test_list_ps_and_kill(vs):
     assert len(inner) == 1
     p = vs("kill", "p1", inner[0], "KILL")
     assert p.returncode == 0, p.stderr
-    assert wait_for(lambda: not os.path.exists(f"/proc/{host_pid}") or
-                    open(f"/proc/{host_pid}/stat").read().split(") ")[1][0] == "Z")
+    assert wait_for(lambda: process_ended(host_pid))
     p = vs("kill", "p1", "4000000", "TERM")
     assert p.returncode == 1 and "p1 has no process 4000000" in p.stderr
     vs("stop", "p1", check=True)

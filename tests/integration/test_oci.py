@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CG_PARENT, RUNC, cgroup_dirs
+from conftest import CG_PARENT, RUNC, cgroup_dirs, process_ended
 
 
 def cg_file(name, ctrl, f):
@@ -79,8 +79,7 @@ def test_kill_signal_names_and_all(oci):
     assert len(pids) >= 2
     assert oci("kill", "--all", "k1", "9").returncode == 0
     for _ in range(100):
-        if all(not os.path.exists(f"/proc/{p}") or
-               open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] == "Z" for p in pids):
+        if all(process_ended(p) for p in pids):
             break
         time.sleep(0.05)
     assert oci.state_of("k1")["status"] == "stopped"
