@@ -5,8 +5,10 @@
  * guest's cgroup that see each bind, connect, sendmsg and recvmsg, and none
  * that runs per packet, but for the traffic counters.
  *
- * Per guest (loaded at each start, constants in .rodata, attached to the
- * guest's cgroup):
+ * Loaded once per installation (pinned under RUN/bpf), attached to each
+ * guest's cgroup at its start; what differs between guests (its context,
+ * addresses, loopback) is in the cgroup storage of the cgroup a program runs
+ * for (vs_conf), written by the start right after it attaches them:
  *   bind4/6      only the guest's addresses; 0.0.0.0 becomes its first IPv4
  *                address, :: (dual-stack) the same v4-mapped (its first IPv6
  *                address if it has no IPv4), 127.0.0.0/8 its own loopback (lback),
@@ -50,21 +52,31 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* per guest */
-const volatile __u32 vs_ctx = 0;
-const volatile __u32 vs_lback = 0; /* network order */
-const volatile __u32 vs_n4 = 0, vs_n6 = 0;
 /*
- * 3, not 1, from bind: the kernel skips its CAP_NET_BIND_SERVICE check
- * (Linux 5.11).  For a guest in a user namespace of its own, which holds
- * that capability there but not over the host's network namespace: its
+ * Each guest's settings (struct vs_conf), in its cgroup's storage: shared by
+ * every program attached to that cgroup (the key is the cgroup alone).  Until
+ * the start writes them, ctx is 0 and the programs refuse: no guest process
+ * is in the cgroup before that, but fail closed all the same.
+ *
+ * bind_ok is 3, not 1, from bind: the kernel skips its CAP_NET_BIND_SERVICE
+ * check (Linux 5.11).  For a guest in a user namespace of its own, which
+ * holds that capability there but not over the host's network namespace: its
  * servers still bind ports below 1024, on its own addresses only.
  */
-const volatile __u32 vs_bind_ok = 1;
-const volatile __u32 vs_addr4[VS_NET_MAX_ADDRS] = {0};
-const volatile __u32 vs_addr6[VS_NET_MAX_ADDRS][4] = {{0}};
+struct {
+        __uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+        __type(key, __u64);
+        __type(value, struct vs_conf);
+} vs_conf SEC(".maps");
 
-/* this guest's own: a socket bound by a wildcard, and its traffic */
+/* a guest's traffic, per CPU */
+struct {
+        __uint(type, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE);
+        __type(key, __u64);
+        __type(value, struct vs_traffic);
+} vs_traffic SEC(".maps");
+
+/* a socket bound by a wildcard */
 struct {
         __uint(type, BPF_MAP_TYPE_SK_STORAGE);
         __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -72,34 +84,37 @@ struct {
         __type(value, __u32);
 } vs_wild SEC(".maps");
 
-struct {
-        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-        __uint(max_entries, VS_TRAFFIC_N);
-        __type(key, __u32);
-        __type(value, __u64);
-} vs_traffic SEC(".maps");
+static __always_inline const struct vs_conf *conf(void)
+{
+        return bpf_get_local_storage(&vs_conf, 0);
+}
 
+/* what bind returns when it allows: 1 or 3, as the verifier must see */
+static __always_inline int allow_bind(const struct vs_conf *c)
+{
+        return c->bind_ok == 3 ? 3 : 1;
+}
 
 static __always_inline bool is_lo4(__u32 ip)
 {
         return (bpf_ntohl(ip) >> 24) == 127;
 }
 
-static __always_inline bool own4(__u32 ip)
+static __always_inline bool own4(const struct vs_conf *c, __u32 ip)
 {
-        if (ip == vs_lback)
+        if (ip == c->lback)
                 return true;
         for (__u32 i = 0; i < VS_NET_MAX_ADDRS; i++)
-                if (i < vs_n4 && vs_addr4[i] == ip)
+                if (i < c->n4 && c->addr4[i] == ip)
                         return true;
         return false;
 }
 
-static __always_inline bool own6(const __u32 ip[4])
+static __always_inline bool own6(const struct vs_conf *c, const __u32 ip[4])
 {
         for (__u32 i = 0; i < VS_NET_MAX_ADDRS; i++)
-                if (i < vs_n6 && vs_addr6[i][0] == ip[0] && vs_addr6[i][1] == ip[1] &&
-                    vs_addr6[i][2] == ip[2] && vs_addr6[i][3] == ip[3])
+                if (i < c->n6 && c->addr6[i][0] == ip[0] && c->addr6[i][1] == ip[1] &&
+                    c->addr6[i][2] == ip[2] && c->addr6[i][3] == ip[3])
                         return true;
         return false;
 }
@@ -143,17 +158,20 @@ static __always_inline int refuse(int err)
  * connected peer only with our own address and port in the tuple), else its
  * first address, where a 0.0.0.0 server of the guest lives.
  */
-static __always_inline __u32 local4(struct bpf_sock_addr *ctx, bool udp)
+static __always_inline __u32 local4(const struct vs_conf *c, struct bpf_sock_addr *ctx, bool udp)
 {
         struct bpf_sock_tuple t = {};
         struct bpf_sock *s, *sk = ctx->sk;
 
-        if (vs_n4 == 0)
-                return vs_lback;
-        t.ipv4.daddr = vs_lback;
+        if (c->n4 == 0)
+                return c->lback;
+        t.ipv4.daddr = c->lback;
         t.ipv4.dport = (__u16)ctx->user_port;
         if (sk) {
-                t.ipv4.saddr = sk->src_ip4 ? sk->src_ip4 : vs_lback;
+                /* a scalar, not a pointer the compiler picks: no arithmetic on sock */
+                __u32 src = sk->src_ip4;
+                barrier_var(src);
+                t.ipv4.saddr = src ? src : c->lback;
                 t.ipv4.sport = bpf_htons((__u16)sk->src_port);
         }
         if (udp)
@@ -162,26 +180,29 @@ static __always_inline __u32 local4(struct bpf_sock_addr *ctx, bool udp)
                 s = bpf_sk_lookup_tcp(ctx, &t, sizeof t.ipv4, -1, 0);
         if (s) {
                 bpf_sk_release(s);
-                return vs_lback;
+                return c->lback;
         }
-        return vs_addr4[0];
+        return c->addr4[0];
 }
 
 SEC("cgroup/bind4")
 int vs_bind4(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 ip = ctx->user_ip4;
 
         if (ip == 0) {
-                ctx->user_ip4 = vs_n4 ? vs_addr4[0] : vs_lback;
+                ctx->user_ip4 = c->n4 ? c->addr4[0] : c->lback;
                 mark_wild(ctx);
-                return vs_bind_ok;
+                return allow_bind(c);
         }
         if (is_lo4(ip)) {
-                ctx->user_ip4 = vs_lback;
-                return vs_bind_ok;
+                ctx->user_ip4 = c->lback;
+                return allow_bind(c);
         }
-        return own4(ip) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
+        return own4(c, ip) ? allow_bind(c) : refuse(EADDRNOTAVAIL);
 }
 
 static __always_inline bool is_mapped(const __u32 ip[4])
@@ -218,6 +239,9 @@ static __always_inline void write6(struct bpf_sock_addr *ctx, __u32 a, __u32 b, 
 SEC("cgroup/bind6")
 int vs_bind6(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 ip[4];
 
         read6(ctx, ip);
@@ -231,36 +255,36 @@ int vs_bind6(struct bpf_sock_addr *ctx)
                  * neither: its lback.
                  */
                 bool v6only = v6only_sock(ctx->sk);
-                if (v6only && vs_n6 == 0)
+                if (v6only && c->n6 == 0)
                         return refuse(EADDRNOTAVAIL);
-                if (v6only || (vs_n4 == 0 && vs_n6 > 0))
-                        write6(ctx, vs_addr6[0][0], vs_addr6[0][1], vs_addr6[0][2],
-                               vs_addr6[0][3]);
+                if (v6only || (c->n4 == 0 && c->n6 > 0))
+                        write6(ctx, c->addr6[0][0], c->addr6[0][1], c->addr6[0][2],
+                               c->addr6[0][3]);
                 else
-                        write6(ctx, 0, 0, bpf_htonl(0xffff), vs_n4 ? vs_addr4[0] : vs_lback);
+                        write6(ctx, 0, 0, bpf_htonl(0xffff), c->n4 ? c->addr4[0] : c->lback);
                 mark_wild(ctx);
-                return vs_bind_ok;
+                return allow_bind(c);
         }
         if (is_mapped(ip)) {
                 if (ip[3] == 0) {
-                        ctx->user_ip6[3] = vs_n4 ? vs_addr4[0] : vs_lback;
+                        ctx->user_ip6[3] = c->n4 ? c->addr4[0] : c->lback;
                         mark_wild(ctx);
-                        return vs_bind_ok;
+                        return allow_bind(c);
                 }
                 if (is_lo4(ip[3])) {
-                        ctx->user_ip6[3] = vs_lback;
-                        return vs_bind_ok;
+                        ctx->user_ip6[3] = c->lback;
+                        return allow_bind(c);
                 }
-                return own4(ip[3]) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
+                return own4(c, ip[3]) ? allow_bind(c) : refuse(EADDRNOTAVAIL);
         }
         /* ::1 is the guest's loopback, as 127.0.0.1: its lback, v4-mapped (not the host's) */
         if (is_lo6(ip)) {
                 if (v6only_sock(ctx->sk))
                         return refuse(EADDRNOTAVAIL);
-                write6(ctx, 0, 0, bpf_htonl(0xffff), vs_lback);
-                return vs_bind_ok;
+                write6(ctx, 0, 0, bpf_htonl(0xffff), c->lback);
+                return allow_bind(c);
         }
-        return own6(ip) ? vs_bind_ok : refuse(EADDRNOTAVAIL);
+        return own6(c, ip) ? allow_bind(c) : refuse(EADDRNOTAVAIL);
 }
 
 /* An unbound IPv6 socket going to a v4-mapped address leaves from ::ffff:@src. */
@@ -289,21 +313,27 @@ static __always_inline void source4(struct bpf_sock_addr *ctx, __u32 src)
 SEC("cgroup/connect4")
 int vs_connect4(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 dst = ctx->user_ip4;
         bool udp = ctx->type == 2; /* SOCK_DGRAM */
 
         if (dst == 0 || is_lo4(dst)) {
-                ctx->user_ip4 = local4(ctx, udp);
-                source4(ctx, vs_lback); /* seen as 127.0.0.1 by the guest's server */
+                ctx->user_ip4 = local4(c, ctx, udp);
+                source4(ctx, c->lback); /* seen as 127.0.0.1 by the guest's server */
                 return 1;
         }
-        source4(ctx, vs_n4 ? vs_addr4[0] : 0);
+        source4(ctx, c->n4 ? c->addr4[0] : 0);
         return 1;
 }
 
 SEC("cgroup/connect6")
 int vs_connect6(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 ip[4];
         struct bpf_sock *sk = ctx->sk;
 
@@ -314,27 +344,27 @@ int vs_connect6(struct bpf_sock_addr *ctx)
                 /* ::1: the guest's loopback, as 127.0.0.1 (v4-mapped: v6-only sockets cannot) */
                 if (v6only_sock(sk))
                         return refuse(ECONNREFUSED);
-                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(ctx, ctx->type == SOCK_DGRAM));
-                source_mapped(ctx, sk, vs_lback);
+                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(c, ctx, ctx->type == SOCK_DGRAM));
+                source_mapped(ctx, sk, c->lback);
                 return 1;
         }
         if (is_mapped(ip)) {
                 /* the kernel goes on in its IPv4 code, past the connect4 hook */
                 bool local = ip[3] == 0 || is_lo4(ip[3]);
                 if (local)
-                        ctx->user_ip6[3] = local4(ctx, ctx->type == SOCK_DGRAM);
-                source_mapped(ctx, sk, local ? vs_lback : vs_n4 ? vs_addr4[0] : 0);
+                        ctx->user_ip6[3] = local4(c, ctx, ctx->type == SOCK_DGRAM);
+                source_mapped(ctx, sk, local ? c->lback : c->n4 ? c->addr4[0] : 0);
                 return 1;
         }
-        if (vs_n6 == 0)
+        if (c->n6 == 0)
                 return refuse(ENETUNREACH); /* it would leave with a host address */
         if (sk &&
             (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0) {
                 struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
-                sa.sin6_addr.in6_u.u6_addr32[0] = vs_addr6[0][0];
-                sa.sin6_addr.in6_u.u6_addr32[1] = vs_addr6[0][1];
-                sa.sin6_addr.in6_u.u6_addr32[2] = vs_addr6[0][2];
-                sa.sin6_addr.in6_u.u6_addr32[3] = vs_addr6[0][3];
+                sa.sin6_addr.in6_u.u6_addr32[0] = c->addr6[0][0];
+                sa.sin6_addr.in6_u.u6_addr32[1] = c->addr6[0][1];
+                sa.sin6_addr.in6_u.u6_addr32[2] = c->addr6[0][2];
+                sa.sin6_addr.in6_u.u6_addr32[3] = c->addr6[0][3];
                 bpf_bind(ctx, (struct sockaddr *)&sa, sizeof sa);
         }
         return 1;
@@ -343,6 +373,9 @@ int vs_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int vs_sendmsg4(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 dst = ctx->user_ip4;
         struct bpf_sock *sk = ctx->sk;
         bool unbound = sk && sk->src_ip4 == 0;
@@ -350,23 +383,26 @@ int vs_sendmsg4(struct bpf_sock_addr *ctx)
         /* a source of its own choosing (IP_PKTINFO, IP_SENDSRCADDR): its own or lback */
         __u32 src = ctx->msg_src_ip4;
         if (src && is_lo4(src))
-                ctx->msg_src_ip4 = vs_lback;
-        else if (src && !own4(src))
+                ctx->msg_src_ip4 = c->lback;
+        else if (src && !own4(c, src))
                 return refuse(EPERM);
         if (dst == 0 || is_lo4(dst)) {
-                ctx->user_ip4 = local4(ctx, true);
+                ctx->user_ip4 = local4(c, ctx, true);
                 if (unbound && ctx->msg_src_ip4 == 0)
-                        ctx->msg_src_ip4 = vs_lback;
+                        ctx->msg_src_ip4 = c->lback;
                 return 1;
         }
-        if (unbound && ctx->msg_src_ip4 == 0 && vs_n4)
-                ctx->msg_src_ip4 = vs_addr4[0];
+        if (unbound && ctx->msg_src_ip4 == 0 && c->n4)
+                ctx->msg_src_ip4 = c->addr4[0];
         return 1;
 }
 
 SEC("cgroup/sendmsg6")
 int vs_sendmsg6(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return refuse(EPERM);
         __u32 ip[4];
         struct bpf_sock *sk = ctx->sk;
 
@@ -376,37 +412,37 @@ int vs_sendmsg6(struct bpf_sock_addr *ctx)
         if (is_lo6(ip)) {
                 if (v6only_sock(sk))
                         return refuse(ECONNREFUSED);
-                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(ctx, true));
+                write6(ctx, 0, 0, bpf_htonl(0xffff), local4(c, ctx, true));
                 return 1;
         }
         if (is_mapped(ip)) {
                 /* udp_sendmsg's own sendmsg4 hook checks the source from here on */
                 if (ip[3] == 0 || is_lo4(ip[3]))
-                        ctx->user_ip6[3] = local4(ctx, true);
+                        ctx->user_ip6[3] = local4(c, ctx, true);
                 return 1;
         }
-        if (vs_n6 == 0)
+        if (c->n6 == 0)
                 return refuse(ENETUNREACH);
         __u32 src[4] = {ctx->msg_src_ip6[0], ctx->msg_src_ip6[1], ctx->msg_src_ip6[2],
                         ctx->msg_src_ip6[3]};
-        if (!is_any6(src) && !own6(src))
+        if (!is_any6(src) && !own6(c, src))
                 return refuse(EPERM); /* IPV6_PKTINFO with an address not its own */
         if (sk &&
             (sk->src_ip6[0] | sk->src_ip6[1] | sk->src_ip6[2] | sk->src_ip6[3]) == 0 &&
             (ctx->msg_src_ip6[0] | ctx->msg_src_ip6[1] | ctx->msg_src_ip6[2] |
              ctx->msg_src_ip6[3]) == 0) {
-                ctx->msg_src_ip6[0] = vs_addr6[0][0];
-                ctx->msg_src_ip6[1] = vs_addr6[0][1];
-                ctx->msg_src_ip6[2] = vs_addr6[0][2];
-                ctx->msg_src_ip6[3] = vs_addr6[0][3];
+                ctx->msg_src_ip6[0] = c->addr6[0][0];
+                ctx->msg_src_ip6[1] = c->addr6[0][1];
+                ctx->msg_src_ip6[2] = c->addr6[0][2];
+                ctx->msg_src_ip6[3] = c->addr6[0][3];
         }
         return 1;
 }
 
 /* The guest sees its loopback as 127.0.0.1, as it asked for it. */
-static __always_inline int unmap4(struct bpf_sock_addr *ctx)
+static __always_inline int unmap4(const struct vs_conf *c, struct bpf_sock_addr *ctx)
 {
-        if (ctx->user_ip4 == vs_lback)
+        if (c->ctx && ctx->user_ip4 == c->lback)
                 ctx->user_ip4 = bpf_htonl(0x7f000001);
         return 1;
 }
@@ -414,19 +450,19 @@ static __always_inline int unmap4(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int vs_recvmsg4(struct bpf_sock_addr *ctx)
 {
-        return unmap4(ctx);
+        return unmap4(conf(), ctx);
 }
 
 SEC("cgroup/getpeername4")
 int vs_getpeername4(struct bpf_sock_addr *ctx)
 {
-        return unmap4(ctx);
+        return unmap4(conf(), ctx);
 }
 
 SEC("cgroup/getsockname4")
 int vs_getsockname4(struct bpf_sock_addr *ctx)
 {
-        return unmap4(ctx);
+        return unmap4(conf(), ctx);
 }
 
 SEC("cgroup/sock_create")
@@ -457,8 +493,11 @@ int vs_sockops(struct bpf_sock_ops *skops)
         __u32 *w = bpf_sk_storage_get(&vs_wild, sk, 0, 0);
         if (!w || !*w)
                 return 1;
+        const struct vs_conf *c = conf();
+        if (!c->ctx)
+                return 1;
         struct vs_sock_key key = {
-            .ctx = vs_ctx,
+            .ctx = c->ctx,
             .family = (__u16)skops->family,
             .protocol = 6, /* IPPROTO_TCP */
             .port = skops->local_port,
@@ -470,8 +509,11 @@ int vs_sockops(struct bpf_sock_ops *skops)
 /* Only abstract names this guest bound; a path: its own filesystem decides. */
 static __always_inline int unix_check(struct bpf_sock_addr *ctx)
 {
+        const struct vs_conf *c = conf();
         struct vs_unix_owner *owner = NULL;
-        if (!unix_dest(ctx, &owner) || (owner && owner->ctx == vs_ctx))
+        if (!unix_dest(ctx, &owner))
+                return 1;
+        if (c->ctx && owner && owner->ctx == c->ctx)
                 return 1;
         return refuse(ECONNREFUSED);
 }
@@ -489,26 +531,20 @@ int vs_sendmsg_unix(struct bpf_sock_addr *ctx)
         return unix_check(ctx);
 }
 
-static __always_inline void count(struct __sk_buff *skb, __u32 bytes, __u32 packets)
-{
-        __u64 *v = bpf_map_lookup_elem(&vs_traffic, &bytes);
-        if (v)
-                *v += skb->len;
-        v = bpf_map_lookup_elem(&vs_traffic, &packets);
-        if (v)
-                *v += 1;
-}
-
 SEC("cgroup_skb/ingress")
 int vs_ingress(struct __sk_buff *skb)
 {
-        count(skb, VS_TRAFFIC_RX_BYTES, VS_TRAFFIC_RX_PACKETS);
+        struct vs_traffic *t = bpf_get_local_storage(&vs_traffic, 0);
+        t->rx_bytes += skb->len;
+        t->rx_packets++;
         return 1;
 }
 
 SEC("cgroup_skb/egress")
 int vs_egress(struct __sk_buff *skb)
 {
-        count(skb, VS_TRAFFIC_TX_BYTES, VS_TRAFFIC_TX_PACKETS);
+        struct vs_traffic *t = bpf_get_local_storage(&vs_traffic, 0);
+        t->tx_bytes += skb->len;
+        t->tx_packets++;
         return 1;
 }

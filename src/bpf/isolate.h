@@ -4,12 +4,23 @@
 
 #define VS_NET_MAX_ADDRS 16
 
-enum {
-        VS_TRAFFIC_RX_BYTES,
-        VS_TRAFFIC_RX_PACKETS,
-        VS_TRAFFIC_TX_BYTES,
-        VS_TRAFFIC_TX_PACKETS,
-        VS_TRAFFIC_N,
+/*
+ * One guest's settings, in the cgroup storage of its cgroup (written at its
+ * start, after the programs are attached): the programs are loaded once per
+ * installation and learn whose socket they see from the cgroup they run for.
+ */
+struct vs_conf {
+        __u32 ctx; /* 0: not written yet; the programs refuse */
+        __u32 lback; /* network order */
+        __u32 bind_ok; /* what bind returns when it allows (see isolate.bpf.c) */
+        __u32 n4, n6;
+        __u32 addr4[VS_NET_MAX_ADDRS];
+        __u32 addr6[VS_NET_MAX_ADDRS][4];
+};
+
+/* A guest's traffic, per CPU, in the per-CPU cgroup storage of its cgroup. */
+struct vs_traffic {
+        __u64 rx_bytes, rx_packets, tx_bytes, tx_packets;
 };
 
 struct vs_addr_key {

@@ -2,14 +2,17 @@
 every protocol and path that picks a source or reaches another address (item 6).
 Addresses: 198.18.0.0/15 as /32s and 2001:db8::/32 as /128s on lo, ours alone."""
 import contextlib
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import cgroup_dirs
 from test_escapes import arm
 
 HOST4, GUEST4, HOST6 = "198.18.7.1", "198.18.7.10", "2001:db8:7::1"
@@ -106,6 +109,36 @@ def test_a_chosen_source_address_must_be_the_guests(guest):
     finally:
         udp.close()
     assert udp.seen == [GUEST4]
+
+
+def test_a_cgroup_the_start_did_not_finish_refuses(guest, vs):
+    """The isolate programs are loaded once and learn a guest's addresses from its
+    cgroup's storage, written after they are attached: until then they refuse
+    (fail closed), never let a socket pick the host's addresses."""
+    pinned = sorted((vs.root / "run/vserver/bpf").glob("isolate-*/bind4"))
+    assert len(pinned) == 1, pinned
+    cg2 = next(d for d in cgroup_dirs() if os.path.exists(f"{d}/cgroup.controllers"))
+    cg = f"{cg2}/unwritten"
+    os.mkdir(cg)
+    try:
+        for hook, pin in (("bind4", "bind4"), ("connect4", "connect4")):
+            subprocess.run(["bpftool", "cgroup", "attach", cg, hook, "pinned",
+                            str(pinned[0].parent / pin), "multi"], check=True)
+        code = ("import socket\n"
+                "for how in ('bind', 'connect'):\n"
+                "    s = socket.socket()\n"
+                "    try:\n"
+                f"        getattr(s, how)(('{HOST4}', 9) if how == 'connect' else ('{HOST4}', 0))\n"
+                "        print(how, 'allowed')\n"
+                "    except OSError as e:\n"
+                "        print(how, e.strerror)\n")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=10,
+                           preexec_fn=lambda: open(f"{cg}/cgroup.procs", "w").write("0"))
+        assert p.stdout.split("\n")[:2] == ["bind Operation not permitted",
+                                            "connect Operation not permitted"], p
+    finally:
+        os.rmdir(cg)
 
 
 NET_SRC = Path(__file__).parents[1] / "integration" / "helpers" / "net.c"
