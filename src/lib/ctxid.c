@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,17 +50,41 @@ static bool running_read(unsigned ctx, Running *ret)
         }
         snprintf(ret->root, sizeof ret->root, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
         ret->pid = pid;
-        if (ret->start == 0 || vs_proc_starttime(ret->pid) != ret->start) {
+        /* a zombie PID 1 (its reaper slow) is a context that ended */
+        VsProcStat ps;
+        if (ret->start == 0 || vs_proc_stat(ret->pid, &ps) < 0 || ps.starttime != ret->start ||
+            ps.state == 'Z' || ps.state == 'X') {
                 unlink(path);
                 return false;
         }
         return true;
 }
 
+bool vs_ctxid_live(unsigned ctx)
+{
+        Running r;
+        return running_read(ctx, &r);
+}
+
 /* Is @r the note of guest @name of the installation at @paths? */
 static bool running_is(const Running *r, const VsPaths *paths, const char *name)
 {
         return streq(r->root, paths->root) && streq(r->name, name);
+}
+
+/*
+ * RUN/address.IP: which guest of the installation started with address IP,
+ * "CTX NAME"; it holds the address while context CTX's note is NAME's and
+ * live.  One file per address: a start checks its addresses without
+ * loading every other guest.
+ */
+static int address_path(const VsGuest *g, const VsNetAddr *a, char *buf, size_t size)
+{
+        char ip[INET6_ADDRSTRLEN];
+        if (!inet_ntop(a->family, a->addr, ip, sizeof ip))
+                return -EINVAL;
+        int n = snprintf(buf, size, "%s/address.%s", g->paths.run, ip);
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 /* Write the note of @ctx: @pid runs with it for @name of @root; with @excl only if none is there.
@@ -83,7 +108,17 @@ static int note_write(unsigned ctx, const char *name, const char *root, pid_t pi
 
 void vs_ctxid_note_running(const VsGuest *g, pid_t pid)
 {
+        char path[PATH_MAX], note[128];
         (void)note_write(g->cfg.context, g->cfg.name, g->paths.root, pid, false);
+        int n = snprintf(note, sizeof note, "%u %s\n", g->cfg.context, g->cfg.name);
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++) {
+                if (address_path(g, &g->cfg.netcfg.addrs[i], path, sizeof path) < 0)
+                        continue;
+                _cleanup_close_ int fd =
+                    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0)
+                        (void)vs_write_all(fd, note, (size_t)n);
+        }
 }
 
 int vs_ctxid_claim(unsigned lo, unsigned hi, const char *name, const char *root, unsigned *ret,
@@ -278,23 +313,51 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
  * The note of who started with the id is checked against the kernel (its
  * PID 1 and that process's start time): one lookup, however many guests.
  */
+/* The guest other than @g that holds @a now, into @who; false if none. */
+static bool address_taken(const VsGuest *g, const VsNetAddr *a, char *who, size_t size)
+{
+        char path[PATH_MAX], buf[128], name[64];
+        unsigned ctx;
+        Running run;
+        if (address_path(g, a, path, sizeof path) < 0 ||
+            vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0 ||
+            sscanf(buf, "%u %63s", &ctx, name) != 2 || streq(name, g->cfg.name))
+                return false;
+        if (!running_read(ctx, &run) || !running_is(&run, &g->paths, name))
+                return false;
+        snprintf(who, size, "%s", name);
+        return true;
+}
+
 int vs_ctxid_check(const VsGuest *g, VsError *err)
 {
-        char who[PATH_MAX];
-        if (!context_taken(&g->paths, g->cfg.name, g->cfg.context, who, sizeof who))
-                return 0;
-        return vs_error_input(err,
-                              "context %u is in use by the running guest %s (give one of them "
-                              "another context in its guest file)",
-                              g->cfg.context, who);
+        char who[PATH_MAX], buf[96];
+        if (context_taken(&g->paths, g->cfg.name, g->cfg.context, who, sizeof who))
+                return vs_error_input(err,
+                                      "context %u is in use by the running guest %s (give one "
+                                      "of them another context in its guest file)",
+                                      g->cfg.context, who);
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++) {
+                const VsNetAddr *a = &g->cfg.netcfg.addrs[i];
+                if (address_taken(g, a, who, sizeof who))
+                        return vs_error_input(err, "address %s is in use by the running guest %s",
+                                              vs_net_addr_format(a, buf, sizeof buf), who);
+        }
+        return 0;
 }
 
 void vs_ctxid_forget_running(const VsGuest *g)
 {
         Running run;
-        char path[PATH_MAX];
+        char path[PATH_MAX], buf[128], name[64];
+        unsigned ctx;
         if (running_read(g->cfg.context, &run) && running_is(&run, &g->paths, g->cfg.name)) {
                 running_path(g->cfg.context, path, sizeof path);
                 unlink(path);
         }
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
+                if (address_path(g, &g->cfg.netcfg.addrs[i], path, sizeof path) == 0 &&
+                    vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) > 0 &&
+                    sscanf(buf, "%u %63s", &ctx, name) == 2 && streq(name, g->cfg.name))
+                        unlink(path);
 }

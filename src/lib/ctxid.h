@@ -14,12 +14,18 @@
  * builds with nor starts on it while that note's PID 1 lives.
  */
 
-/* 0, or an input error if another guest (of any installation) runs with @g's id. */
+/*
+ * 0, or an input error if another guest (of any installation) runs with
+ * @g's id, or another guest of its installation with one of its addresses
+ * (RUN/address.IP notes, checked against the context's note).
+ */
 int vs_ctxid_check(const VsGuest *g, VsError *err);
-/* After a start: @g runs with its id, its PID 1 @pid (as the host sees it). */
+/* After a start: @g runs with its id and addresses, its PID 1 @pid (as the host sees it). */
 void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
-/* After a stop: the note goes, if it is still @g's. */
+/* After a stop: the notes go, if they are still @g's. */
 void vs_ctxid_forget_running(const VsGuest *g);
+/* Does a context run with @ctx now (its note's PID 1 alive, not a zombie)? */
+bool vs_ctxid_live(unsigned ctx);
 
 /*
  * Contexts without a guest file (OCI containers, named "oci:ID" of their

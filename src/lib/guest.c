@@ -434,44 +434,6 @@ static void netns_defaults(VsGuest *g)
         }
 }
 
-/* An address of a running guest (of any mode) is not to be had twice. */
-static int net_conflicts(const VsGuest *g, VsError *err)
-{
-        char **names;
-        int n, r;
-        if (g->cfg.netcfg.n_addrs == 0)
-                return 0;
-        r = vs_guest_list(&g->paths, &names, &n, err);
-        if (r < 0)
-                return r;
-        for (int i = 0; i < n && r == 0; i++) {
-                VsGuest *o = calloc(1, sizeof *o);
-                VsGuestState st;
-                if (!o || streq(names[i], g->cfg.name) ||
-                    vs_guest_load(o, &g->paths, &g->host, g->cgroup_parent, names[i], NULL) < 0 ||
-                    vs_guest_state(o, &st, NULL) < 0) {
-                        free(o);
-                        continue;
-                }
-                bool running = st.running;
-                vs_guest_state_release(&st);
-                for (int a = 0; running && r == 0 && a < g->cfg.netcfg.n_addrs; a++)
-                        for (int b = 0; r == 0 && b < o->cfg.netcfg.n_addrs; b++)
-                                if (vs_net_addr_same(&g->cfg.netcfg.addrs[a],
-                                                     &o->cfg.netcfg.addrs[b])) {
-                                        char buf[96];
-                                        r = vs_error_input(
-                                            err, "address %s is in use by the running guest %s",
-                                            vs_net_addr_format(&g->cfg.netcfg.addrs[a], buf,
-                                                               sizeof buf),
-                                            names[i]);
-                                }
-                free(o);
-        }
-        vs_guest_names_free(names, n);
-        return r;
-}
-
 VsDiskTree vs_guest_disk_tree(const VsGuest *g)
 {
         return (VsDiskTree){.dir = g->dir,
@@ -543,9 +505,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 (void)vs_net_shadow_notes(&g->cfg.netcfg, g->host.net_device, g->shadow_notes,
                                           sizeof g->shadow_notes);
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
-        r = net_conflicts(g, err);
-        if (r == 0)
-                r = vs_ctxid_check(g, err);
+        r = vs_ctxid_check(g, err);
         if (r < 0)
                 return r;
 

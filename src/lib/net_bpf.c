@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "ctxid.h"
 #include "net.h"
 #include "netlink.h"
 #include "paths.h"
@@ -162,7 +163,9 @@ static int addrs_add(const VsNetSpec *s, VsNl *nl, int addrs_fd, bool *added, Vs
 
                 vs_net_addr_format(a, buf, sizeof buf);
                 addr_key(&k, a);
-                if (bpf_map_lookup_elem(addrs_fd, &k, &owner) == 0 && owner != s->ctx)
+                /* a context that ended without a stop holds nothing */
+                if (bpf_map_lookup_elem(addrs_fd, &k, &owner) == 0 && owner != s->ctx &&
+                    vs_ctxid_live(owner))
                         return vs_error_input(err, "address %s is in use by context %u", buf,
                                               owner);
                 int r = vs_nl_addr_find(nl, a->family, a->addr, &ifindex, &proto);

@@ -362,6 +362,21 @@ def test_an_address_in_use_by_a_running_guest(net):
     assert vs("status", "b").returncode != 0
     vs("stop", "a", check=True)
     vs("start", "b", check=True)
+    # a guest that died without a stop holds its address no longer
+    vs("stop", "b", check=True)
+    vs("start", "a", check=True)
+    init = json.loads(vs("status", "a", "--json", check=True).stdout)["init_pid"]
+    os.kill(init, 9)
+    deadline = time.time() + 10
+    while vs("status", "a").returncode == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    vs("start", "b", check=True)
+    # a netns guest's address is checked the same way
+    build(vs, vs.vsnet, "c", "--net", "netns", "--address", "10.213.8.2/24")
+    build(vs, vs.vsnet, "d", "--net", "netns", "--address", "10.213.8.2/24")
+    vs("start", "c", check=True)
+    p = vs("start", "d")
+    assert "address 10.213.8.2/24 is in use by the running guest c" in p.stderr, p.stderr
 
 
 def test_stop_and_delete_work_from_what_the_guest_started_with(net):
