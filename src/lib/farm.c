@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "util.h"
 
 void vs_farm_close(VsFarm *f)
@@ -49,11 +50,54 @@ static int note_frozen(VsFarm *f)
         return r;
 }
 
+/* The installation's cgroup parent as a cgroup of its own: "/vserver" is "vserver" under "/". */
+static int parent_open(const char *parent, VsCgroup *cg, VsError *err)
+{
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", parent);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : dir;
+        const char *up = !slash ? "." : slash == dir ? "/" : dir;
+        if (slash && slash != dir)
+                *slash = '\0';
+        return vs_cgroup_open(cg, up, base, err);
+}
+
+/* Freeze or thaw every guest at once: their common cgroup parent (noted as "*"). */
+static int freeze_whole(VsFarm *f, bool on, VsError *err)
+{
+        VsCgroup cg = VS_CGROUP_INIT;
+        if (on) {
+                int fd = open(f->frozen_list, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                              0600);
+                if (fd < 0 || vs_write_all(fd, "*\n", 2) < 0 || fsync(fd) < 0) {
+                        int e = errno;
+                        if (fd >= 0)
+                                close(fd);
+                        return vs_error(err, e, "write %s", f->frozen_list);
+                }
+                close(fd);
+        }
+        int r = parent_open(f->cgroup_parent, &cg, err);
+        if (r == -ENOENT)
+                r = 0; /* no guest ever ran: nothing to freeze */
+        else if (r == 0)
+                r = vs_cgroup_freeze(&cg, on, err);
+        vs_cgroup_release(&cg);
+        if (r < 0)
+                return vs_error_prefix(err, "%s the guests", on ? "freeze" : "thaw");
+        if (!on)
+                unlink(f->frozen_list);
+        return 0;
+}
+
 /* What the unify library freezes every running guest through, around a batch. */
 static int farm_freeze(void *data, bool on, VsError *err)
 {
         VsFarm *f = data;
         int r = 0;
+        if (f->whole)
+                return freeze_whole(f, on, err);
         if (on) {
                 for (int i = 0; i < f->n; i++) {
                         VsFarmMember *m = &f->m[i];
@@ -96,10 +140,11 @@ static int load_member(VsFarm *f, VsFarmMember *m, const VsPaths *paths, const c
         return r;
 }
 
-int vs_farm_open(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
-                 const char *cgroup_parent, const char *skip, bool tolerant, VsError *err)
+/* The unify lock and the run files' names; no guest loaded. */
+static int farm_lock(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
+                     const char *cgroup_parent, VsError *err)
 {
-        *f = (VsFarm){.host = host, .unify_lock = -1};
+        *f = (VsFarm){.host = host, .unify_lock = -1, .cgroup_parent = cgroup_parent};
         vs_paths_run(paths, VS_RUN_UNIFY_PENDING, NULL, f->pending, sizeof f->pending);
         vs_paths_run(paths, VS_RUN_UNIFY_FROZEN, NULL, f->frozen_list, sizeof f->frozen_list);
         vs_paths_run(paths, VS_RUN_UNIFY_LOCK, NULL, f->lockpath, sizeof f->lockpath);
@@ -108,9 +153,32 @@ int vs_farm_open(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
         if (f->unify_lock < 0 || flock(f->unify_lock, LOCK_EX | LOCK_NB) < 0)
                 return vs_error(err, EBUSY, "another unify, deunify or delete is at work (%s)",
                                 f->lockpath);
+        return 0;
+}
+
+int vs_farm_open_whole(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
+                       const char *cgroup_parent, const char *skip, VsError *err)
+{
+        int r = farm_lock(f, paths, host, cgroup_parent, err);
+        if (r < 0)
+                return r;
+        if (vs_farm_interrupted(f)) {
+                vs_farm_close(f);
+                return vs_farm_open(f, paths, host, cgroup_parent, skip, true, err);
+        }
+        f->whole = true;
+        return 0;
+}
+
+int vs_farm_open(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
+                 const char *cgroup_parent, const char *skip, bool tolerant, VsError *err)
+{
+        int r = farm_lock(f, paths, host, cgroup_parent, err);
+        if (r < 0)
+                return r;
         char **names = NULL;
         int n = 0;
-        int r = vs_guest_list(paths, &names, &n, err);
+        r = vs_guest_list(paths, &names, &n, err);
         if (r < 0)
                 return r;
         f->m = calloc((size_t)(n ? n : 1), sizeof *f->m);
@@ -199,6 +267,12 @@ int vs_farm_recover(VsFarm *f, VsError *err)
         ssize_t n = vs_read_file_at(AT_FDCWD, f->frozen_list, buf, sizeof buf);
         for (char *save = NULL, *s = n > 0 ? strtok_r(buf, "\n", &save) : NULL; s;
              s = strtok_r(NULL, "\n", &save)) {
+                if (streq(s, "*")) { /* a delete froze them all at once */
+                        r = freeze_whole(f, false, err);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 VsFarmMember *m = vs_farm_find(f, s);
                 if (m && m->have_state && m->st.running && m->st.frozen) {
                         r = vs_guest_suspend(&m->st, false, err);

@@ -33,6 +33,8 @@ typedef struct VsFarm {
         int n;
         char pending[PATH_MAX], frozen_list[PATH_MAX], lockpath[PATH_MAX];
         int unify_lock;
+        const char *cgroup_parent;
+        bool whole; /* freezes the guests' common cgroup parent; no guest loaded */
 } VsFarm;
 
 /*
@@ -42,6 +44,15 @@ typedef struct VsFarm {
  */
 int vs_farm_open(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
                  const char *cgroup_parent, const char *skip, bool tolerant, VsError *err);
+/*
+ * For a delete, whatever the number of guests: the unify lock, no guest
+ * loaded or locked; its freezing freezes the installation's cgroup parent
+ * whole (every guest at once, and one that starts meanwhile is born frozen
+ * until the thaw), noted as "*" in unify.frozen.  If an earlier unify ended
+ * half way, the same as vs_farm_open (@tolerant), for vs_farm_recover.
+ */
+int vs_farm_open_whole(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
+                       const char *cgroup_parent, const char *skip, VsError *err);
 void vs_farm_close(VsFarm *f);
 VsFarmMember *vs_farm_find(VsFarm *f, const char *name);
 bool vs_farm_any_running(const VsFarm *f);

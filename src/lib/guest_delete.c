@@ -15,11 +15,15 @@
 #include "tree.h"
 #include "util.h"
 
-/* Before its tree goes: its links to files other guests share, with those guests protected. */
+/*
+ * Before its tree goes: its links to files other guests share, with those
+ * guests protected (frozen whole through their cgroup parent, so a delete
+ * costs the same with ten guests installed or a thousand).
+ */
 static int unify_release(const VsGuest *g, VsError *err)
 {
         VsFarm f;
-        int r = vs_farm_open(&f, &g->paths, &g->host, g->cgroup_parent, g->cfg.name, true, err);
+        int r = vs_farm_open_whole(&f, &g->paths, &g->host, g->cgroup_parent, g->cfg.name, err);
         if (r == 0)
                 r = vs_farm_recover(&f, err);
         if (r == 0) {

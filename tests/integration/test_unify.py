@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cgroup_dirs
+
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x10
@@ -246,10 +248,25 @@ def test_delete_of_a_unified_guest_keeps_the_others_protected(vs):
     unify(vs, "--all")
     f = "usr/share/corpus/sub/f00004"
     assert ino(ra / f) == ino(rb / f) == ino(vs.rootfs("c") / f)
+    vs("start", "c", check=True)  # frozen with every guest while b's links go, then thawed
     vs("delete", "b", check=True)
     assert not vs.rootfs("b").exists()
     assert os.lstat(ra / f).st_nlink == 2
     assert flags(ra / f) & FS_IMMUTABLE_FL and flags(vs.rootfs("c") / f) & FS_IMMUTABLE_FL
+    assert json.loads(vs("stats", "c", "--json", check=True).stdout)["state"] == "running"
+    assert not (vs.root / "run/vserver/unify.frozen").exists()
+    # a delete killed while every guest is frozen: the next unify thaws them
+    parent = next(d for d in cgroup_dirs() if os.path.exists(f"{d}/cgroup.freeze") or
+                  os.path.exists(f"{d}/freezer.state"))
+    knob = "cgroup.freeze" if os.path.exists(f"{parent}/cgroup.freeze") else "freezer.state"
+    Path(parent, knob).write_text("1" if knob == "cgroup.freeze" else "FROZEN")
+    (vs.root / "run/vserver/unify.frozen").write_text("*\n")
+    (vs.root / "run/vserver/unify.pending").write_text("")
+    assert json.loads(vs("stats", "c", "--json", check=True).stdout)["state"] == "suspended"
+    r = vs("unify", "a", "c", check=True)
+    assert "repairing" in r.stderr
+    assert json.loads(vs("stats", "c", "--json", check=True).stdout)["state"] == "running"
+    assert vs.exec_out("c", "echo thawed").strip() == "thawed"
 
 
 def test_unify_killed_at_random_points_loses_nothing(vs):
