@@ -344,7 +344,7 @@ static int verb_stats(int argc, char **argv)
                                 g.cfg.name);
                         return EXIT_STOPPED;
                 }
-                int r = vs_stats_read(&st.cgroup, &s, &err);
+                int r = vs_stats_read(&st.cgroup, &s, true, &err);
                 VsDiskUsage disk;
                 VsDiskTree tree = vs_guest_disk_tree(&g);
                 if (r == 0)

@@ -21,27 +21,6 @@
 
 extern char **environ;
 
-typedef struct Usage {
-        int nproc;
-        unsigned long long vsz, rss;     /* bytes */
-        unsigned long long utime, stime; /* clock ticks */
-} Usage;
-
-static int add_usage(pid_t pid, void *data)
-{
-        Usage *u = data;
-        VsProcStat ps;
-        if (vs_proc_stat(pid, &ps) < 0)
-                return 0;
-        u->nproc++;
-        u->vsz += ps.vsize;
-        u->rss += (unsigned long long)(ps.rss > 0 ? ps.rss : 0) *
-                  (unsigned long long)sysconf(_SC_PAGESIZE);
-        u->utime += ps.utime;
-        u->stime += ps.stime;
-        return 0;
-}
-
 static long long uptime_s(pid_t pid)
 {
         unsigned long long start = vs_proc_starttime(pid);
@@ -137,7 +116,6 @@ static int verb_list(int argc, char **argv)
         for (int i = 0; i < n; i++) {
                 VsGuest g;
                 VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
-                Usage u = {0};
                 bool broken =
                     vs_guest_load(&g, &h.paths, &h.conf, h.cgroup_parent, names[i], &err) < 0;
                 if (broken) {
@@ -149,9 +127,11 @@ static int verb_list(int argc, char **argv)
                         vs_guest_state_release(&st);
                         continue;
                 }
-                vs_cgroup_foreach_pid(&st.cgroup, add_usage, &u);
+                /* no socket count here: a readlink per open file of every guest */
                 VsStats s;
-                bool have = st.running && vs_stats_read(&st.cgroup, &s, NULL) == 0;
+                bool have = st.running && vs_stats_read(&st.cgroup, &s, false, NULL) == 0;
+                if (!have)
+                        s.processes = s.vsz = s.rss = 0;
                 long long up = st.init ? uptime_s(st.init) : -1;
                 VsDiskUsage disk;
                 VsDiskTree tree = vs_guest_disk_tree(&g);
@@ -168,17 +148,15 @@ static int verb_list(int argc, char **argv)
                                                json_object_new_string(st.frozen    ? "suspended"
                                                                       : st.running ? "running"
                                                                                    : "stopped"));
-                        json_object_object_add(j, "processes", json_object_new_int(u.nproc));
+                        json_object_object_add(j, "processes",
+                                               json_object_new_int64((int64_t)s.processes));
                         json_object_object_add(j, "vsz_bytes",
-                                               json_object_new_int64((int64_t)u.vsz));
+                                               json_object_new_int64((int64_t)s.vsz));
                         json_object_object_add(j, "rss_bytes",
-                                               json_object_new_int64((int64_t)u.rss));
+                                               json_object_new_int64((int64_t)s.rss));
                         /* one source per figure: the cgroup's counters, as the table */
-                        long hz = sysconf(_SC_CLK_TCK);
-                        double user =
-                            have ? (double)s.cg.cpu_user_us / 1e6 : (double)u.utime / (double)hz;
-                        double sys =
-                            have ? (double)s.cg.cpu_system_us / 1e6 : (double)u.stime / (double)hz;
+                        double user = have ? (double)s.cg.cpu_user_us / 1e6 : 0;
+                        double sys = have ? (double)s.cg.cpu_system_us / 1e6 : 0;
                         json_object_object_add(j, "user_seconds", json_object_new_double(user));
                         json_object_object_add(j, "system_seconds", json_object_new_double(sys));
                         json_object_object_add(j, "uptime_seconds",
@@ -196,7 +174,7 @@ static int verb_list(int argc, char **argv)
                                 snprintf(oom, sizeof oom, "%llu",
                                          (unsigned long long)s.cg.oom_kills);
                         printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s%s\n", ctx,
-                               u.nproc, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
+                               (int)s.processes, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
                                fmt_bytes(s.cg.swap_current, b2, sizeof b2),
                                fmt_us(s.cg.cpu_user_us, t1, sizeof t1),
                                fmt_us(s.cg.cpu_system_us, t2, sizeof t2),

@@ -27,6 +27,7 @@ static int cmp_ul(const void *a, const void *b)
 
 typedef struct PidCount {
         VsStats *st;
+        bool want_sockets;
         Inodes sockets;
 } PidCount;
 
@@ -36,8 +37,16 @@ static int count_pid(pid_t pid, void *data)
         char path[64];
         VsProcStat ps;
         c->st->processes++;
-        if (vs_proc_stat(pid, &ps) == 0 && ps.threads > 0)
-                c->st->threads += (uint64_t)ps.threads;
+        if (vs_proc_stat(pid, &ps) == 0) {
+                if (ps.threads > 0)
+                        c->st->threads += (uint64_t)ps.threads;
+                c->st->vsz += ps.vsize;
+                c->st->rss += (uint64_t)(ps.rss > 0 ? ps.rss : 0) * (uint64_t)sysconf(_SC_PAGESIZE);
+                c->st->utime += ps.utime;
+                c->st->stime += ps.stime;
+        }
+        if (!c->want_sockets)
+                return 0;
         snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
         DIR *d = opendir(path);
         if (!d)
@@ -65,7 +74,7 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
-int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
+int vs_stats_read(const VsCgroup *cg, VsStats *st, bool sockets, VsError *err)
 {
         memset(st, 0xff, sizeof *st);
         int r = vs_cgroup_usage(cg, &st->cg, err);
@@ -73,12 +82,12 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err)
                 return r;
 
         /* what cgroups do not count: from /proc of each process */
-        PidCount c = {.st = st};
-        st->processes = st->threads = 0;
+        PidCount c = {.st = st, .want_sockets = sockets};
+        st->processes = st->threads = st->vsz = st->rss = st->utime = st->stime = 0;
         vs_cgroup_foreach_pid(cg, count_pid, &c);
         if (c.sockets.n)
                 qsort(c.sockets.v, c.sockets.n, sizeof *c.sockets.v, cmp_ul);
-        st->sockets = 0;
+        st->sockets = sockets ? 0 : VS_STAT_NONE;
         for (size_t i = 0; i < c.sockets.n; i++)
                 if (i == 0 || c.sockets.v[i] != c.sockets.v[i - 1])
                         st->sockets++;

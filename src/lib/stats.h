@@ -16,12 +16,15 @@
 typedef struct VsStats {
         VsCgUsage cg; /* what its cgroup counts */
         uint64_t processes, threads, sockets;
+        uint64_t vsz, rss;     /* bytes, summed over its processes (/proc/PID/stat) */
+        uint64_t utime, stime; /* clock ticks, the same */
         /* network traffic, filled by vs_stats_net (isolate: BPF counters; netns: the veth) */
         uint64_t net_rx_bytes, net_rx_packets, net_tx_bytes, net_tx_packets;
 } VsStats;
 
 #define VS_STAT_NONE UINT64_MAX
 
-int vs_stats_read(const VsCgroup *cg, VsStats *st, VsError *err);
+/* With @sockets, count the distinct sockets its processes hold (a readlink per open file). */
+int vs_stats_read(const VsCgroup *cg, VsStats *st, bool sockets, VsError *err);
 /* The traffic counters of a guest of net mode @mode, context @ctx. */
 void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir);
