@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +91,123 @@ static const char *fmt_uptime(long long s, char *buf, size_t size)
         return buf;
 }
 
+/* One guest's row of the listing, made by any of the workers. */
+typedef struct Row {
+        char *text;     /* the table's line, or NULL */
+        json_object *j; /* its --json object, or NULL */
+        VsError err;    /* its guest file could not be read */
+        bool broken;
+} Row;
+
+typedef struct ListJob {
+        const Host *h;
+        const Opts *o;
+        char **names;
+        Row *rows;
+        int n;
+        atomic_int next;
+} ListJob;
+
+static void list_row(const ListJob *job, int i)
+{
+        const Host *h = job->h;
+        const char *name = job->names[i];
+        Row *row = &job->rows[i];
+        VsGuest g;
+        VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
+        row->broken = vs_guest_load(&g, &h->paths, &h->conf, h->cgroup_parent, name, &row->err) < 0;
+        if (row->broken)
+                vs_guest_init(&g, &h->paths, &h->conf, h->cgroup_parent, name, NULL);
+        if (vs_guest_state(&g, &st, NULL) < 0 || (!st.running && !job->o->all)) {
+                vs_guest_state_release(&st);
+                return;
+        }
+        /* no socket count here: a readlink per open file of every guest */
+        VsStats s;
+        bool have = st.running && vs_stats_read(&st.cgroup, &s, false, NULL) == 0;
+        if (!have)
+                s.processes = s.vsz = s.rss = 0;
+        long long up = st.init ? uptime_s(st.init) : -1;
+        VsDiskUsage disk;
+        VsDiskTree tree = vs_guest_disk_tree(&g);
+        (void)vs_disk_usage(&tree, &disk, NULL);
+        char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32], dk[40];
+        disk_column(&disk, dk, sizeof dk);
+        snprintf(ctx, sizeof ctx, "%u", g.cfg.context);
+        if (job->o->json) {
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "name", json_object_new_string(name));
+                json_object_object_add(j, "context", json_object_new_int((int)g.cfg.context));
+                json_object_object_add(j, "state",
+                                       json_object_new_string(st.frozen    ? "suspended"
+                                                              : st.running ? "running"
+                                                                           : "stopped"));
+                json_object_object_add(j, "processes", json_object_new_int64((int64_t)s.processes));
+                json_object_object_add(j, "vsz_bytes", json_object_new_int64((int64_t)s.vsz));
+                json_object_object_add(j, "rss_bytes", json_object_new_int64((int64_t)s.rss));
+                /* one source per figure: the cgroup's counters, as the table */
+                double user = have ? (double)s.cg.cpu_user_us / 1e6 : 0;
+                double sys = have ? (double)s.cg.cpu_system_us / 1e6 : 0;
+                json_object_object_add(j, "user_seconds", json_object_new_double(user));
+                json_object_object_add(j, "system_seconds", json_object_new_double(sys));
+                json_object_object_add(j, "uptime_seconds",
+                                       up >= 0 ? json_object_new_int64(up) : NULL);
+                if (have)
+                        stats_to_json(&s, j);
+                disk_to_json(&disk, j);
+                row->j = j;
+        } else if (st.running && have) {
+                char thr[24], oom[24], b3[16], b4[16];
+                snprintf(thr, sizeof thr, "%llu", (unsigned long long)s.threads);
+                if (s.cg.oom_kills == VS_STAT_NONE)
+                        snprintf(oom, sizeof oom, "-");
+                else
+                        snprintf(oom, sizeof oom, "%llu", (unsigned long long)s.cg.oom_kills);
+                if (asprintf(
+                        &row->text, "%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s%s\n",
+                        ctx, (int)s.processes, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
+                        fmt_bytes(s.cg.swap_current, b2, sizeof b2),
+                        fmt_us(s.cg.cpu_user_us, t1, sizeof t1),
+                        fmt_us(s.cg.cpu_system_us, t2, sizeof t2),
+                        fmt_bytes(s.cg.io_read_bytes, b3, sizeof b3),
+                        fmt_bytes(s.cg.io_write_bytes, b4, sizeof b4), oom, dk,
+                        fmt_uptime(up, t3, sizeof t3), name, st.frozen ? " (suspended)" : "") < 0)
+                        row->text = NULL;
+        } else {
+                if (asprintf(&row->text,
+                             "%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s (stopped)\n",
+                             ctx, "-", "-", "-", "-", "-", "-", "-", "-", "-", dk, "-", name) < 0)
+                        row->text = NULL;
+        }
+        vs_guest_state_release(&st);
+}
+
+static void *list_worker(void *data)
+{
+        ListJob *job = data;
+        for (int i; (i = atomic_fetch_add(&job->next, 1)) < job->n;)
+                list_row(job, i);
+        return NULL;
+}
+
+/* Rows made on every CPU (a thousand guests are ten thousand cgroup files), printed in order. */
+static void list_rows(ListJob *job)
+{
+        enum { MAX_WORKERS = 8, PER_WORKER = 32 };
+        pthread_t t[MAX_WORKERS];
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int want = (int)(cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus);
+        if (want > job->n / PER_WORKER)
+                want = job->n / PER_WORKER;
+        int started = 0;
+        for (; started < want - 1; started++)
+                if (pthread_create(&t[started], NULL, list_worker, job) != 0)
+                        break;
+        list_worker(job);
+        for (int i = 0; i < started; i++)
+                pthread_join(t[i], NULL);
+}
+
 static int verb_list(int argc, char **argv)
 {
         static const char verb[] = "list";
@@ -107,88 +226,32 @@ static int verb_list(int argc, char **argv)
         int n;
         if (vs_guest_list(&h.paths, &names, &n, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
+        Row *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
+        if (!rows) {
+                vs_guest_names_free(names, n);
+                return fail(EXIT_FAILURE, verb, "out of memory");
+        }
         json_object *arr = o.json ? json_object_new_array() : NULL;
         if (!o.json)
                 printf("%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s\n", "CTX", "PROC",
                        "THR", "MEM", "SWAP", "userTIME", "sysTIME", "IO-READ", "IO-WRITE", "OOM",
                        "DISK", "UPTIME", "NAME");
+        ListJob job = {.h = &h, .o = &o, .names = names, .rows = rows, .n = n};
+        atomic_init(&job.next, 0);
+        list_rows(&job);
         int rc = 0;
         for (int i = 0; i < n; i++) {
-                VsGuest g;
-                VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
-                bool broken =
-                    vs_guest_load(&g, &h.paths, &h.conf, h.cgroup_parent, names[i], &err) < 0;
-                if (broken) {
-                        fail_error(0, verb, &err);
+                if (rows[i].broken) {
+                        fail_error(0, verb, &rows[i].err);
                         rc = EXIT_FAILURE;
-                        vs_guest_init(&g, &h.paths, &h.conf, h.cgroup_parent, names[i], NULL);
                 }
-                if (vs_guest_state(&g, &st, NULL) < 0 || (!st.running && !o.all)) {
-                        vs_guest_state_release(&st);
-                        continue;
-                }
-                /* no socket count here: a readlink per open file of every guest */
-                VsStats s;
-                bool have = st.running && vs_stats_read(&st.cgroup, &s, false, NULL) == 0;
-                if (!have)
-                        s.processes = s.vsz = s.rss = 0;
-                long long up = st.init ? uptime_s(st.init) : -1;
-                VsDiskUsage disk;
-                VsDiskTree tree = vs_guest_disk_tree(&g);
-                (void)vs_disk_usage(&tree, &disk, NULL);
-                char ctx[16], b1[16], b2[16], t1[32], t2[32], t3[32], dk[40];
-                disk_column(&disk, dk, sizeof dk);
-                snprintf(ctx, sizeof ctx, "%u", g.cfg.context);
-                if (o.json) {
-                        json_object *j = json_object_new_object();
-                        json_object_object_add(j, "name", json_object_new_string(names[i]));
-                        json_object_object_add(j, "context",
-                                               json_object_new_int((int)g.cfg.context));
-                        json_object_object_add(j, "state",
-                                               json_object_new_string(st.frozen    ? "suspended"
-                                                                      : st.running ? "running"
-                                                                                   : "stopped"));
-                        json_object_object_add(j, "processes",
-                                               json_object_new_int64((int64_t)s.processes));
-                        json_object_object_add(j, "vsz_bytes",
-                                               json_object_new_int64((int64_t)s.vsz));
-                        json_object_object_add(j, "rss_bytes",
-                                               json_object_new_int64((int64_t)s.rss));
-                        /* one source per figure: the cgroup's counters, as the table */
-                        double user = have ? (double)s.cg.cpu_user_us / 1e6 : 0;
-                        double sys = have ? (double)s.cg.cpu_system_us / 1e6 : 0;
-                        json_object_object_add(j, "user_seconds", json_object_new_double(user));
-                        json_object_object_add(j, "system_seconds", json_object_new_double(sys));
-                        json_object_object_add(j, "uptime_seconds",
-                                               up >= 0 ? json_object_new_int64(up) : NULL);
-                        if (have)
-                                stats_to_json(&s, j);
-                        disk_to_json(&disk, j);
-                        json_object_array_add(arr, j);
-                } else if (st.running && have) {
-                        char thr[24], oom[24], b3[16], b4[16];
-                        snprintf(thr, sizeof thr, "%llu", (unsigned long long)s.threads);
-                        if (s.cg.oom_kills == VS_STAT_NONE)
-                                snprintf(oom, sizeof oom, "-");
-                        else
-                                snprintf(oom, sizeof oom, "%llu",
-                                         (unsigned long long)s.cg.oom_kills);
-                        printf("%-6s %5d %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s%s\n", ctx,
-                               (int)s.processes, thr, fmt_bytes(s.cg.mem_current, b1, sizeof b1),
-                               fmt_bytes(s.cg.swap_current, b2, sizeof b2),
-                               fmt_us(s.cg.cpu_user_us, t1, sizeof t1),
-                               fmt_us(s.cg.cpu_system_us, t2, sizeof t2),
-                               fmt_bytes(s.cg.io_read_bytes, b3, sizeof b3),
-                               fmt_bytes(s.cg.io_write_bytes, b4, sizeof b4), oom, dk,
-                               fmt_uptime(up, t3, sizeof t3), names[i],
-                               st.frozen ? " (suspended)" : "");
-                } else {
-                        printf(
-                            "%-6s %5s %5s %9s %9s %10s %10s %9s %9s %4s %13s %10s %s (stopped)\n",
-                            ctx, "-", "-", "-", "-", "-", "-", "-", "-", "-", dk, "-", names[i]);
-                }
-                vs_guest_state_release(&st);
+                if (rows[i].j)
+                        json_object_array_add(arr, rows[i].j);
+                if (rows[i].text)
+                        fputs(rows[i].text, stdout);
+                free(rows[i].text);
         }
+        free(rows);
         if (o.json) {
                 json_print(arr);
                 json_object_put(arr);

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -92,22 +93,30 @@ bool vs_cg_has_all(const char *opts, const char *ctrls)
  */
 static int discover_uncached(Hierarchy *h, int max, VsError *err);
 
-/* Our own cgroups do not change while a command runs: read them once per process. */
+/*
+ * Our own cgroups do not change while a command runs: read them once per
+ * process (under a lock: `list` asks from several threads).
+ */
 static Hierarchy cache[VS_CGROUP_MAX_DIRS];
 static int cache_n = -1;
 static pid_t cache_pid;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int discover(Hierarchy *h, int max, VsError *err)
 {
+        pthread_mutex_lock(&cache_lock);
         if (cache_n < 0 || cache_pid != getpid()) {
                 int n = discover_uncached(cache, VS_CGROUP_MAX_DIRS, err);
-                if (n < 0)
+                if (n < 0) {
+                        pthread_mutex_unlock(&cache_lock);
                         return n;
+                }
                 cache_n = n;
                 cache_pid = getpid();
         }
         int n = cache_n < max ? cache_n : max;
         memcpy(h, cache, (size_t)n * sizeof *h);
+        pthread_mutex_unlock(&cache_lock);
         return n;
 }
 
