@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,12 +69,72 @@ static int do_stop(const Host *h, const char *name, long timeout, const char *ve
         return 0;
 }
 
-/* Each guest marked autostart, in name order. */
-static int for_each_guest(const Host *h, bool autostart_only, const char *verb,
-                          int (*fn)(const Host *, const char *, long, const char *), long arg)
+typedef int (*GuestFn)(const Host *, const char *, long, const char *);
+
+enum { MAX_WORKERS = 32 };
+
+/* Starts work: a process per CPU.  Stops wait for inits: many at once. */
+static int cpu_workers(void)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        return (int)(cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus);
+}
+
+/*
+ * @fn on each of @names: the first here (it may start the console keeper
+ * and the view server the others then share), the rest from up to @w
+ * processes, each taking every W-th name.  Nonzero if any failed.
+ */
+static int run_all(const Host *h, char *const *names, int n, const char *verb, GuestFn fn, long arg,
+                   int w)
+{
+        if (n == 0)
+                return 0;
+        int rc = fn(h, names[0], arg, verb) != 0 ? EXIT_FAILURE : 0;
+        if (w > n - 1)
+                w = n - 1;
+        if (w > MAX_WORKERS)
+                w = MAX_WORKERS;
+        if (w < 1)
+                w = 1;
+        pid_t pids[MAX_WORKERS];
+        int started = 0;
+        fflush(stdout);
+        fflush(stderr);
+        for (; w > 1 && started < w; started++) {
+                pids[started] = fork();
+                if (pids[started] < 0)
+                        break;
+                if (pids[started] == 0) {
+                        int c = 0;
+                        for (int i = 1 + started; i < n; i += w)
+                                c |= fn(h, names[i], arg, verb) != 0;
+                        fflush(stdout);
+                        fflush(stderr);
+                        _exit(c ? EXIT_FAILURE : 0);
+                }
+        }
+        /* the shares no worker took (one CPU, or a fork failed): here */
+        for (int k = started; k < w; k++)
+                for (int i = 1 + k; i < n; i += w)
+                        if (fn(h, names[i], arg, verb) != 0)
+                                rc = EXIT_FAILURE;
+        for (int i = 0; i < started; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        rc = EXIT_FAILURE;
+        }
+        return rc;
+}
+
+/* Each guest (or each marked autostart), in name order, several at a time. */
+static int for_each_guest(const Host *h, bool autostart_only, const char *verb, GuestFn fn,
+                          long arg, int workers)
 {
         char **names;
-        int n, rc = 0;
+        int n, rc = 0, k = 0;
         VsError err = {0};
         if (vs_guest_list(&h->paths, &names, &n, &err) < 0)
                 return fail_error(EXIT_FAILURE, verb, &err);
@@ -89,9 +150,11 @@ static int for_each_guest(const Host *h, bool autostart_only, const char *verb,
                         if (!g.cfg.autostart)
                                 continue;
                 }
-                if (fn(h, names[i], arg, verb) != 0)
-                        rc = EXIT_FAILURE;
+                char *t = names[k];
+                names[k++] = names[i];
+                names[i] = t;
         }
+        rc |= run_all(h, names, k, verb, fn, arg, workers);
         vs_guest_names_free(names, n);
         return rc;
 }
@@ -117,29 +180,39 @@ static int stop_one(const Host *h, const char *name, long timeout, const char *v
         return do_stop(h, name, timeout, verb, true);
 }
 
+static int start_named(const Host *h, const char *name, long arg, const char *verb)
+{
+        (void)arg;
+        return do_start(h, name, verb);
+}
+
+static int stop_named(const Host *h, const char *name, long timeout, const char *verb)
+{
+        return do_stop(h, name, timeout, verb, false);
+}
+
 static int verb_start(int argc, char **argv)
 {
         static const char verb[] = "start";
         Opts o;
         Host h;
-        int r = opts_parse(argc, argv, verb, O_ROOT_DIR | O_AUTOSTART, verb_start_def.synopsis,
-                           verb_start_def.usage, &o);
+        int r = opts_parse(argc, argv, verb, O_ROOT_DIR | O_AUTOSTART | O_ALL,
+                           verb_start_def.synopsis, verb_start_def.usage, &o);
         if (r != 0)
                 return r < 0 ? EXIT_USAGE : 0;
         if (host_load(&h, o.root_dir, verb) < 0)
                 return EXIT_FAILURE;
-        if (o.autostart) {
+        if (o.autostart || o.all) {
                 if (o.optind < argc)
-                        return fail(EXIT_USAGE, verb, "--autostart takes no guest name");
-                return for_each_guest(&h, true, verb, start_one, 0);
+                        return fail(EXIT_USAGE, verb, "--%s takes no guest name",
+                                    o.all ? "all" : "autostart");
+                if (o.autostart && o.all)
+                        return fail(EXIT_USAGE, verb, "say --all or --autostart, not both");
+                return for_each_guest(&h, o.autostart, verb, start_one, 0, cpu_workers());
         }
         if (o.optind >= argc)
                 return fail(EXIT_USAGE, verb, "no guest named (say %s start NAME)", vs_program);
-        int rc = 0;
-        for (int i = o.optind; i < argc; i++)
-                if (do_start(&h, argv[i], verb) != 0)
-                        rc = EXIT_FAILURE;
-        return rc;
+        return run_all(&h, argv + o.optind, argc - o.optind, verb, start_named, 0, cpu_workers());
 }
 
 static int verb_stop(int argc, char **argv)
@@ -156,15 +229,12 @@ static int verb_stop(int argc, char **argv)
         if (o.all) {
                 if (o.optind < argc)
                         return fail(EXIT_USAGE, verb, "--all takes no guest name");
-                return for_each_guest(&h, false, verb, stop_one, o.timeout);
+                return for_each_guest(&h, false, verb, stop_one, o.timeout, MAX_WORKERS);
         }
         if (o.optind >= argc)
                 return fail(EXIT_USAGE, verb, "no guest named (say %s stop NAME)", vs_program);
-        int rc = 0;
-        for (int i = o.optind; i < argc; i++)
-                if (do_stop(&h, argv[i], o.timeout, verb, false) != 0)
-                        rc = EXIT_FAILURE;
-        return rc;
+        return run_all(&h, argv + o.optind, argc - o.optind, verb, stop_named, o.timeout,
+                       MAX_WORKERS);
 }
 
 static int verb_restart(int argc, char **argv)
@@ -358,9 +428,10 @@ const Verb verb_start_def = {
     .name = "start",
     .run = verb_start,
     .enters = true,
-    .synopsis = "NAME... | --autostart",
+    .synopsis = "NAME... | --all | --autostart",
     .summary = "boot a guest's init as PID 1 of a new context, then return",
-    .usage = "  --autostart      start every guest whose file says autostart = yes\n"
+    .usage = "  --all            start every guest that is not running\n"
+             "  --autostart      start every guest whose file says autostart = yes\n"
              "  --root-dir DIR   the installation under DIR (default $VSERVER_ROOT or /)\n"
              "\nThe console (init's output) goes to /var/log/vserver/NAME.log.\n",
 };

@@ -470,6 +470,31 @@ def test_autostart(vs, workdir):
     assert not [l for l in unit.splitlines() if l.startswith("KillMode")]
 
 
+def test_start_all_and_several_names_run_side_by_side(vs):
+    """start --all, start A B..., stop A B...: several processes at once (one per CPU for
+    starts, many for stops, which wait for inits); one guest failing fails the command,
+    not the others."""
+    names = [f"p{i}" for i in range(6)]
+    for n in names:
+        vs("build", n, "--init", "none", "--net", "none", check=True)
+    vs("build", "bad", "--init", "/bin/no-such-init", "--net", "none", check=True)
+    p = vs("start", "--all")
+    assert p.returncode == 1 and "bad" in p.stderr, p.stderr
+    assert p.stderr.count("vserver: start:") == 1, p.stderr
+    for n in names:
+        assert vs("status", n).returncode == 0, n
+    p = vs("stop", *names[:3])
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert [vs("status", n).returncode for n in names] == [3, 3, 3, 0, 0, 0]
+    p = vs("start", *names[:3], "bad")
+    assert p.returncode == 1 and p.stderr.count("vserver: start:") == 1, p.stderr
+    assert [vs("status", n).returncode for n in names] == [0] * 6
+    p = vs("start", "--all", "--autostart")
+    assert p.returncode == 2 and "not both" in p.stderr
+    vs("stop", "--all", check=True)
+    assert [vs("status", n).returncode for n in names] == [3] * 6
+
+
 def test_config_prints_the_effective_configuration(vs):
     vs("build", "cfg1", "--memory", "64M", "--net", "none", "--set", "security.capabilities.add=NET_RAW",
        check=True)
