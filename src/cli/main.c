@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/cgroup.h"
 #include "../lib/keys.h"
 #include "../lib/selfexe.h"
 #include "../lib/util.h"
@@ -178,6 +179,8 @@ int main(int argc, char **argv)
         if (v->enters) {
                 VsError err = {0};
                 extern char **environ;
+                if (!vs_selfexe_sealed())
+                        vs_cgroup_prime_migration(); /* its wait runs while we re-exec */
                 if (vs_selfexe_reexec_sealed(argv, environ, &err) < 0)
                         return fail_error(EXIT_FAILURE, v->name, &err);
         }

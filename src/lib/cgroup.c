@@ -3,14 +3,16 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cgroup_int.h"
 #include "util.h"
@@ -543,6 +545,37 @@ static int primary(const VsCgroup *cg)
                             access(cg->dirs[i].path, F_OK) == 0)
                                 return i;
         return -1;
+}
+
+void vs_cgroup_prime_migration(void)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        int n = discover(h, VS_CGROUP_MAX_DIRS, NULL), v1 = -1;
+        for (int i = 0; i < n && v1 < 0; i++)
+                if (!h[i].v2)
+                        v1 = i;
+        if (v1 < 0)
+                return; /* cgroup2 alone: CLONE_INTO_CGROUP, no migration to wait for */
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s/cgroup.procs", h[v1].mnt, h[v1].own) >=
+            (int)sizeof path)
+                return;
+        pid_t pid = fork();
+        if (pid != 0) {
+                if (pid > 0)
+                        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                return;
+        }
+        /* the child goes at once; its child takes the wait, reaped by whoever inherits it */
+        if (fork() == 0) {
+                int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd >= 0) {
+                        (void)!write(fd, "0", 1); /* ourselves, into the cgroup we are in */
+                        close(fd);
+                }
+        }
+        _exit(0);
 }
 
 int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), void *data)

@@ -147,6 +147,17 @@ int vs_cgroup_controller_open(const VsCgroup *cg, const char *ctrl, bool *ret_v2
 const char *vs_cgroup_v2_path(const VsCgroup *cg);
 /* What clone3 takes to start a process in the cgroup2 leaf (CLONE_INTO_CGROUP); -EBADF if none. */
 int vs_cgroup_clone_fd(const VsCgroup *cg);
+/*
+ * Moving a process into a v1 cgroup waits for an RCU grace period (the
+ * kernel's cgroup_threadgroup_rwsem, unless the host mounts its cgroups
+ * with favordynmods): milliseconds in every start and exec on a v1 or
+ * hybrid host, and the larger part of a start.  A short-lived process of
+ * ours takes that wait now, moving itself where it already is, while we go
+ * on (re-exec, settings, cgroups); the kernel keeps the lock's slow path
+ * for a grace period after it, so our own join does not wait again.  Does
+ * nothing on a cgroup2-only host.
+ */
+void vs_cgroup_prime_migration(void);
 /* Freeze or thaw the whole context (cgroup.freeze, or the v1 freezer); waits until done. */
 int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err);
 /* 1 if frozen, 0 if not, -errno. */
