@@ -175,6 +175,16 @@ def measure(series, start, n_max, checkpoints, settle):
     return {"rows": rows, "fit": fit, "error": error}
 
 
+def median_ms(args, env, runs=5):
+    """The median wall time of a command, in ms."""
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(args, env=env, capture_output=True)
+        ts.append(time.perf_counter() - t0)
+    return round(1000 * sorted(ts)[len(ts) // 2], 1)
+
+
 def unfreeze(path):
     """Clear the immutable and append-only flags (FS_IOC_GETFLAGS/SETFLAGS)."""
     import fcntl
@@ -220,10 +230,22 @@ class Vserver:
     def stop(self):
         subprocess.run([V, "stop", "--all", "--timeout", "0"], env=self.env, capture_output=True)
 
+    def commands(self):
+        """With every guest running: what the commands an admin types cost."""
+        return {"list": median_ms([V, "list"], self.env),
+                "list --json": median_ms([V, "list", "--json"], self.env),
+                "status": median_ms([V, "status", f"d{self.n}"], self.env),
+                "exec /bin/true": median_ms([V, "exec", f"d{self.n}", "/bin/true"], self.env)}
+
+    def start_all(self):
+        """vserver start --all from none running: its wall time in s."""
+        t0 = time.perf_counter()
+        subprocess.run([V, "start", "--all"], env=self.env, capture_output=True)
+        return round(time.perf_counter() - t0, 2)
+
     def delete(self, k):
         """vserver delete for k guests (timed), then the throwaway installation
-        goes at once: with a thousand guests installed, each delete locks and
-        loads them all, which would take minutes here."""
+        goes at once."""
         t0 = time.perf_counter()
         k = min(k, self.n)
         for i in range(1, k + 1):
@@ -332,7 +354,12 @@ def main():
             vs.set_mode(mode, userns)
             try:
                 series[label] = measure(label, vs.start, n, checkpoints, settle)
+                if series[label]["fit"] == n:
+                    series[label]["commands"] = vs.commands()
             finally:
+                vs.stop()
+            if mode == "none" and userns:
+                series[label]["start_all_s"] = vs.start_all()
                 vs.stop()
         series["crun run -d"] = crun_series(work, root, n, checkpoints, settle)
         series["lxc-start -d"] = lxc_series(work, root, n, checkpoints, settle)
@@ -340,8 +367,9 @@ def main():
         vs.stop()
         k, spent = vs.delete(20)
         notes["vserver delete"] = (f"{k} of the {n} unified guests deleted one by one in {spent:.1f} s "
-                                   f"({1000 * spent / max(k, 1):.0f} ms each: delete locks and loads "
-                                   "every guest; the rest of the throwaway installation was removed directly)")
+                                   f"({1000 * spent / max(k, 1):.0f} ms each, the others frozen "
+                                   "through their cgroup parent; the rest of the throwaway "
+                                   "installation was removed directly)")
         shutil.rmtree(work, ignore_errors=True)
 
     what = {
@@ -358,26 +386,42 @@ def main():
            "what": what, "series": series, "notes": notes}
     head = ["series (what it isolates)", "running", "start all s", "ms/guest",
             "beyond the guest KiB/guest", "of which kernel", "of which runtime processes",
-            "guest's own PSS KiB/guest", "runtime processes/guest", "ratio (beyond)"]
+            "guest's own PSS KiB/guest", "runtime processes/guest", "ratio (beyond)",
+            "start vs crun"]
     rows = []
     base = {r["n"]: r for r in series.get("vserver, own netns", {}).get("rows", [])}
+    crun = {r["n"]: r for r in series.get("crun run -d", {}).get("rows", [])}
     for name, s in series.items():
         for r in s.get("rows", []):
             b = base.get(r["n"])
             ratio = f"{r['beyond_kib'] / b['beyond_kib']:.2f}" if b and b["beyond_kib"] > 0 else "-"
+            c = crun.get(r["n"])
+            vs_crun = f"{r['start_s'] / c['start_s']:.2f}" if c and c["start_s"] > 0 else "-"
             rows.append([f"**{name}** ({what[name]})" if r is s["rows"][0] else name, r["n"],
                          f"{r['start_s']:.2f}", f"{1000 * r['start_s'] / r['n']:.1f}",
                          f"{per_guest(r, 'beyond_kib'):.0f}", f"{per_guest(r, 'kernel_kib'):.0f}",
                          f"{per_guest(r, 'ours_pss_kib'):.0f}", f"{per_guest(r, 'guest_pss_kib'):.0f}",
-                         f"{r['ours'] / r['n']:.2f}", ratio])
+                         f"{r['ours'] / r['n']:.2f}", ratio, vs_crun])
     md = ["# Density: idle guests on one host", "", f"{today()}, {machine()}.",
           "Guests start one after another, each series from the same baseline. At each count, "
           "after a settle and a dropped page cache: what the host spends per guest beyond the "
           "guest's own processes (the kernel's slab, page tables, kernel stacks and per-CPU "
           "memory over the baseline, plus the PSS of processes the runtime leaves on the host), "
           "the PSS of the guests' own processes, and the runtime's resident processes. "
-          "Ratio: beyond-the-guest memory over vserver's (own netns) at the same count.", "",
+          "Ratio: beyond-the-guest memory over vserver's (own netns) at the same count; "
+          "start vs crun: the start-all time over crun's at the same count.", "",
           *table(head, rows), ""]
+    cmd_rows = [[name, *[f"{s['commands'][c]:.1f}" for c in
+                         ("list", "list --json", "status", "exec /bin/true")]]
+                for name, s in series.items() if s.get("commands")]
+    if cmd_rows:
+        md += [f"Commands with all {n} guests running (median of 5, ms):", "",
+               *table(["series", "list", "list --json", "status NAME", "exec NAME /bin/true"],
+                      cmd_rows), ""]
+    sa = series.get("vserver, own netns", {}).get("start_all_s")
+    if sa is not None:
+        notes["vserver start --all"] = (f"{n} guests from none running in {sa:.2f} s "
+                                        f"({1000 * sa / n:.1f} ms each; one process per CPU)")
     md += [f"- {k}: {v}" for k, v in notes.items()]
     for name, s in series.items():
         if s.get("error"):
