@@ -92,8 +92,14 @@ $(B)/seccomp-prebuilt.c: $(B)/gen-seccomp
 $(B)/seccomp-prebuilt.o: $(B)/seccomp-prebuilt.c
 	$(CC) $(CFLAGS_ALL) -Wno-missing-variable-declarations -c $< -o $@
 
+# Debug info goes beside the binary (vserver.debug, found by gdb through the
+# debuglink): every start copies the binary into a sealed memfd, and 1.7 MB
+# of DWARF less to copy is about 1 ms less a start or exec.
 $(B)/vserver: $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@.tmp $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(LIBS)
+	objcopy --only-keep-debug $@.tmp $@.debug
+	objcopy --strip-debug --add-gnu-debuglink=$@.debug $@.tmp
+	mv $@.tmp $@
 
 # the OCI runtime: the same binary, picked by its name
 $(B)/vserver-runc: $(B)/vserver
