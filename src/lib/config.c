@@ -409,8 +409,8 @@ int vs_guest_config_write(const VsGuestConfig *g, FILE *f)
         return vs_keys_write(g, f);
 }
 
-/* @text to @path: a temporary file beside it, fsync, rename. */
-static int write_atomic(const char *path, const char *text, size_t len, VsError *err)
+/* @text to @path: a temporary file beside it, fsync (with @sync), rename. */
+static int write_atomic(const char *path, const char *text, size_t len, bool sync, VsError *err)
 {
         char tmp[PATH_MAX];
         if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
@@ -430,7 +430,7 @@ static int write_atomic(const char *path, const char *text, size_t len, VsError 
                 }
                 off += (size_t)n;
         }
-        if (fsync(fd) < 0) {
+        if (sync && fsync(fd) < 0) {
                 int e = errno;
                 close(fd);
                 unlink(tmp);
@@ -445,7 +445,7 @@ static int write_atomic(const char *path, const char *text, size_t len, VsError 
         return 0;
 }
 
-int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
+static int config_save(const VsGuestConfig *g, const char *path, bool sync, VsError *err)
 {
         char *text = NULL;
         size_t len = 0;
@@ -457,9 +457,19 @@ int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
                 free(text);
                 return vs_error(err, EIO, "write %s", path);
         }
-        r = write_atomic(path, text, len, err);
+        r = write_atomic(path, text, len, sync, err);
         free(text);
         return r;
+}
+
+int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err)
+{
+        return config_save(g, path, true, err);
+}
+
+int vs_guest_config_note(const VsGuestConfig *g, const char *path, VsError *err)
+{
+        return config_save(g, path, false, err);
 }
 
 /* ---- editing a guest file in place ------------------------------------------------ */
@@ -609,7 +619,7 @@ int vs_guest_config_edit(const char *path, const char *const *keys, const char *
         r = vs_guest_config_parse(check, text, base ? base + 1 : path, err);
         free(check);
         if (r == 0)
-                r = write_atomic(path, text, strlen(text), err);
+                r = write_atomic(path, text, strlen(text), true, err);
         free(text);
         return r;
 }

@@ -113,6 +113,12 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
 int vs_guest_config_write(const VsGuestConfig *g, FILE *f);
 /* Write it to @path atomically: a temporary file, fsync, rename. */
 int vs_guest_config_save(const VsGuestConfig *g, const char *path, VsError *err);
+/*
+ * The same without fsync: for notes of the run directory (what a running
+ * guest started with), which live only as long as it runs: a tmpfs in
+ * /run, and a crash of the host ends the guest with the note.
+ */
+int vs_guest_config_note(const VsGuestConfig *g, const char *path, VsError *err);
 
 /* A host or domain name: letters, digits, '-' and '.', at most 64, not starting with - or . */
 bool vs_hostname_valid(const char *h);
