@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup_int.h"
+#include "syscalls.h"
 #include "util.h"
 
 static const VsCgBackend *be(const VsCgroup *cg, int i)
@@ -545,6 +547,33 @@ static int primary(const VsCgroup *cg)
                             access(cg->dirs[i].path, F_OK) == 0)
                                 return i;
         return -1;
+}
+
+int vs_cgroup_own_trees(VsCgroupTree *ret, int max, VsError *err)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        int n = discover(h, VS_CGROUP_MAX_DIRS, err), k = 0;
+        for (int i = 0; i < n && k < max; i++) {
+                char path[PATH_MAX];
+                const char *dir = h[i].v2                                ? "unified"
+                                  : strncmp(h[i].ctrls, "name=", 5) == 0 ? h[i].ctrls + 5
+                                                                         : h[i].ctrls;
+                if (!*dir || strchr(dir, '/') || dir[0] == '.' ||
+                    snprintf(path, sizeof path, "%s/%s", h[i].mnt, h[i].own) >= (int)sizeof path)
+                        continue;
+                int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (fd < 0) {
+                        int e = errno;
+                        for (int j = 0; j < k; j++)
+                                close(ret[j].fd);
+                        return vs_error(err, e, "bind cgroup %s", path);
+                }
+                ret[k].fd = fd;
+                snprintf(ret[k].dir, sizeof ret[k].dir, "%s", dir);
+                ret[k].readonly = !h[i].v2 && strncmp(h[i].ctrls, "name=", 5) != 0;
+                k++;
+        }
+        return n < 0 ? n : k;
 }
 
 void vs_cgroup_prime_migration(void)

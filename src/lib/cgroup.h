@@ -49,6 +49,20 @@ typedef struct VsCgroup {
                 .n = 0, .v2fd = -EBADF                                                             \
         }
 
+/*
+ * One hierarchy's own cgroup of the calling process, as a detached bind
+ * mount (open_tree OPEN_TREE_CLONE) for a guest's /sys/fs/cgroup/@dir: no
+ * new superblock per guest and hierarchy (the kernel finds a cgroup
+ * mount's superblock by a walk of all of them, so fresh mounts made every
+ * start slower with the number of guests).  @readonly: a v1 controller
+ * hierarchy, which a guest only reads.
+ */
+typedef struct VsCgroupTree {
+        int fd;
+        char dir[64];
+        bool readonly;
+} VsCgroupTree;
+
 /* "a/b-c.d": letters, digits, '.', '_', '-', '/' separators, no "." or ".." parts. */
 bool vs_cgroup_path_valid(const char *path);
 /* Create the context's cgroup @name under @parent in every hierarchy; fails if it exists. */
@@ -158,6 +172,8 @@ int vs_cgroup_clone_fd(const VsCgroup *cg);
  * nothing on a cgroup2-only host.
  */
 void vs_cgroup_prime_migration(void);
+/* Our own cgroup in every hierarchy, bound: the count, or -errno.  Close the fds. */
+int vs_cgroup_own_trees(VsCgroupTree *ret, int max, VsError *err);
 /* Freeze or thaw the whole context (cgroup.freeze, or the v1 freezer); waits until done. */
 int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err);
 /* 1 if frozen, 0 if not, -errno. */

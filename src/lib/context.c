@@ -409,6 +409,15 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
                 return vs_error(err, EPROTO, "unexpected trees from the caller");
         }
 
+        /* a booting guest's /sys/fs/cgroup: our own cgroups, bound while we see their paths */
+        VsCgroupTree cgtrees[VS_CGROUP_MAX_DIRS];
+        if (root.boot) {
+                r = vs_cgroup_own_trees(cgtrees, VS_CGROUP_MAX_DIRS, err);
+                if (r < 0)
+                        return r;
+                root.cgroup_trees = cgtrees;
+                root.n_cgroup_trees = r;
+        }
         /* Now that our cgroups are set, make them the root of our view. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 return vs_error(err, errno, "new cgroup namespace");

@@ -373,7 +373,31 @@ static int apply_bind(int rootfd, const VsBind *b, int fd, VsError *err)
  * Hybrid and v1 hosts get a tmpfs with one mount per hierarchy, the cgroup2
  * tree on "unified"; pure v2 hosts get cgroup2 on /sys/fs/cgroup itself.
  */
-int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err)
+/* Each of our own cgroups, bound below @at (the tmpfs there already mounted). */
+static int bind_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees, int n,
+                        VsError *err)
+{
+        static const unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        for (int i = 0; i < n; i++) {
+                char target[4096 + 130];
+                snprintf(target, sizeof target, "%s%s%s", at, trees[i].dir[0] ? "/" : "",
+                         trees[i].dir);
+                _cleanup_close_ int t = vs_mount_open_target(rootfd, target, true, RESOLVE_ROOT);
+                if (t < 0)
+                        return vs_error(err, t, "mount %s: open the mount point", target);
+                struct mount_attr a = {
+                    .attr_set = attrs | (trees[i].readonly || readonly ? MOUNT_ATTR_RDONLY : 0)};
+                if (mount_setattr(trees[i].fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+                        return vs_error(err, errno, "mount %s", target);
+                int r = vs_mount_attach(trees[i].fd, t);
+                if (r < 0)
+                        return vs_error(err, r, "mount %s", target);
+        }
+        return 0;
+}
+
+int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
+                     int n_trees, VsError *err)
 {
         char buf[4096];
         ssize_t n = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
@@ -384,6 +408,11 @@ int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err)
                 if (strncmp(l, "0::", 3) != 0)
                         v1 = true;
         static const unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        if (!v1 && trees && n_trees == 1) { /* cgroup2 alone: our own, right on @at */
+                VsCgroupTree one = trees[0];
+                one.dir[0] = '\0';
+                return bind_cgroups(rootfd, at, readonly, &one, 1, err);
+        }
         if (!v1)
                 return mount_fs(rootfd, at, "cgroup2", NULL,
                                 attrs | (readonly ? MOUNT_ATTR_RDONLY : 0), err);
@@ -392,6 +421,12 @@ int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err)
         int r = mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
         if (r < 0)
                 return r;
+        if (trees) {
+                r = bind_cgroups(rootfd, at, readonly, trees, n_trees, err);
+                if (r < 0)
+                        return r;
+                buf[0] = '\0'; /* nothing to mount afresh */
+        }
         char *save = NULL;
         for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -538,7 +573,8 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
                 r = mount_fs(rootfd, "/run/lock", "tmpfs", lockopts,
                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r == 0 && spec->boot)
-                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, err);
+                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
+                                     spec->n_cgroup_trees, err);
         if (r == 0)
                 r = apply_binds(rootfd, spec, err);
         if (r == 0)

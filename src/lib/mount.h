@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "cgroup.h"
 #include "error.h"
 
 typedef struct VsBind {
@@ -43,6 +44,9 @@ typedef struct VsRootSpec {
                 const char *target;
         } * overlays;
         int n_overlays;
+        /* @boot: the caller's own cgroups, bound (vs_cgroup_own_trees); NULL: fresh mounts */
+        const VsCgroupTree *cgroup_trees;
+        int n_cgroup_trees;
 } VsRootSpec;
 
 /*
@@ -81,8 +85,13 @@ int vs_bind_parse(char *spec, VsBind *ret, VsError *err);
 int vs_mount_open_target(int rootfd, const char *path, bool dir, unsigned long long resolve);
 /* move_mount the detached @mntfd onto @targetfd; 0 or -errno. */
 int vs_mount_attach(int mntfd, int targetfd);
-/* The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all read-only if asked. */
-int vs_mount_cgroups(int rootfd, const char *at, bool readonly, VsError *err);
+/*
+ * The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all
+ * read-only if asked.  With @trees (vs_cgroup_own_trees), those are bound;
+ * else each hierarchy is mounted afresh (rooted at our cgroup namespace).
+ */
+int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
+                     int n_trees, VsError *err);
 /*
  * Mask and write-protect paths (NULL-terminated lists) below @rootfd, before
  * the pivot; files are masked with the host's /dev/null: @nullfd
