@@ -51,10 +51,11 @@ typedef struct VsCgroup {
 
 /*
  * One hierarchy's own cgroup of the calling process, as a detached bind
- * mount (open_tree OPEN_TREE_CLONE) for a guest's /sys/fs/cgroup/@dir: no
- * new superblock per guest and hierarchy (the kernel finds a cgroup
- * mount's superblock by a walk of all of them, so fresh mounts made every
- * start slower with the number of guests).  @readonly: a v1 controller
+ * mount (open_tree OPEN_TREE_CLONE) for a guest's /sys/fs/cgroup/@dir.  A
+ * fresh v1 mount first drains every cgroup of the cgroup2 tree under the
+ * cgroup mutex (cgroup1_get_tree), two per running guest: ten such mounts
+ * a start made every start slower with the number of guests.  A bind shows
+ * the same (rooted at our cgroup namespace).  @readonly: a v1 controller
  * hierarchy, which a guest only reads.
  */
 typedef struct VsCgroupTree {
