@@ -90,18 +90,31 @@ def per_namespace(kind, n, rounds):
 
 
 def hierarchies():
-    """(label, directory of ours to make cgroups in) for each hierarchy."""
+    """(label, our own cgroup's directory in it) for each hierarchy: what we make
+    goes below our own cgroup (the tests' rule: inside the caller's accounting)."""
+    own = {}
+    for line in open("/proc/self/cgroup"):
+        _id, ctrls, path = line.rstrip("\n").split(":", 2)
+        own[ctrls] = path
     found = []
     for line in open("/proc/self/mountinfo"):
         left, right = line.split(" - ", 1)
-        mnt = left.split()[4]
+        f = left.split()
+        root, mnt = f[3], f[4]
         fstype, _src, opts = right.split()[:3]
         if fstype == "cgroup2":
-            found.append(("cgroup2", mnt))
+            label, key = "cgroup2", ""
         elif fstype == "cgroup":
             ctrls = [o for o in opts.split(",") if o not in ("rw", "ro", "nosuid", "nodev",
                                                               "noexec", "relatime")]
-            found.append(("v1 " + ",".join(ctrls), mnt))
+            label = "v1 " + ",".join(ctrls)
+            key = next((k for k in own if k and set(k.split(",")) == set(ctrls)), None)
+        else:
+            continue
+        if key is None or key not in own:
+            continue
+        rel = own[key][len(root):] if root != "/" and own[key].startswith(root) else own[key]
+        found.append((label, os.path.normpath(f"{mnt}/{rel}")))
     return found
 
 

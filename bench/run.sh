@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
 case "$mode" in "" | --quick | --smoke) ;; *) echo "usage: bench/run.sh [--quick|--smoke]" >&2; exit 2 ;; esac
-parts=${PARTS:-start oci density overhead views disk limits net unify}
+parts=${PARTS:-start oci density kobjects overhead views disk limits net unify}
 part() {
         local name=${1#bench/}
         case " $parts " in *" ${name%.*} "*) ;; *) return 0 ;; esac
@@ -22,6 +22,7 @@ part() {
 part bench/start.py $mode
 part bench/oci.py $mode
 part bench/density.py $mode
+part bench/kobjects.py $mode
 part bench/overhead.py $mode
 part bench/views.py $mode
 part bench/disk.py $mode

@@ -1,7 +1,9 @@
 """The bench harness runs (one iteration each) so it does not rot; no timing is asserted."""
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +66,20 @@ def test_density_bench_runs(workdir):
     assert rows["vserver, own netns"][8] == "0.33" and rows["vserver, net isolate"][8] == "0.33"
     assert rows["lxc-start -d"][8] == "1.00", rows["lxc-start -d"]
     assert int(rows["lxc-start -d"][6]) > 0  # the monitors' memory is counted
+
+
+def test_kobjects_bench_runs(workdir):
+    env = dict(os.environ, VS_BENCH_OUT=str(workdir / "bench-kobj"))
+    p = subprocess.run([str(REPO / "bench" / "kobjects.py"), "--smoke"], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = dict(re.findall(r"^\| (.+?) \| (-?[\d.]+) \|$", p.stdout, re.M))
+    for what in ("net namespace", "mount namespace", "user namespace", "cgroup in cgroup2"):
+        assert what in rows, what + "\n" + p.stdout
+    # a network namespace is the costly one (loopback, sysctls, per-CPU stats)
+    assert float(rows["net namespace"]) > 20, p.stdout
+    # what it made is gone
+    assert not [d for d in Path("/sys/fs/cgroup").glob("**/vs-bench-kobj-*")]
 
 
 def test_overhead_bench_runs(workdir):
