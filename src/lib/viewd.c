@@ -814,6 +814,7 @@ int vs_viewd_run(VsError *err)
                         if (quick > 3)
                                 sleep(2);
                         last = now;
+                        unlink(VS_VIEWS_READY);
                         int r = start_worker(&w, ls, n, lock, sock);
                         if (r < 0)
                                 return vs_error(err, -r, "start the view server");
@@ -821,6 +822,10 @@ int vs_viewd_run(VsError *err)
                         for (int i = 0; i < 500 && !vs_views_serving(); i++)
                                 usleep(10000);
                         vs_views_reattach_all();
+                        /* a start or exec waiting on us may go on: its guest's views are back */
+                        int rd = open(VS_VIEWS_READY, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                        if (rd >= 0)
+                                close(rd);
                 }
                 p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
                 p[1] = (struct pollfd){.fd = w.pidfd, .events = POLLIN};
@@ -848,6 +853,7 @@ int vs_viewd_run(VsError *err)
                             idle ? open(VS_VIEWS_GATE, O_RDWR | O_CLOEXEC) : -EBADF;
                         if (gate >= 0 && flock(gate, LOCK_EX | LOCK_NB) == 0 && idle_now()) {
                                 unlink(VS_VIEWS_SOCK);
+                                unlink(VS_VIEWS_READY);
                                 return 0;
                         }
                         if (!idle)

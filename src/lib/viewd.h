@@ -17,12 +17,14 @@
  * is started on demand, exits when no guest has needed it for a minute, and
  * a new one puts the views back into the running guests (views_host.c).
  */
-#define VS_VIEWS_MNT    VS_HOST_RUN "/views"
-#define VS_VIEWS_REG    VS_HOST_RUN "/views.d"
-#define VS_VIEWS_LOCK   VS_HOST_RUN "/views.lock" /* held by the server while it serves */
-#define VS_VIEWS_GATE   VS_HOST_RUN "/views.gate" /* shared by starts; the server's exit takes it */
-#define VS_VIEWS_LOG    VS_HOST_RUN "/views.log"
-#define VS_VIEWS_SOCK   VS_HOST_RUN "/views.sock" /* where listeners are handed over */
+#define VS_VIEWS_MNT  VS_HOST_RUN "/views"
+#define VS_VIEWS_REG  VS_HOST_RUN "/views.d"
+#define VS_VIEWS_LOCK VS_HOST_RUN "/views.lock" /* held by the server while it serves */
+#define VS_VIEWS_GATE VS_HOST_RUN "/views.gate" /* shared by starts; the server's exit takes it */
+#define VS_VIEWS_LOG  VS_HOST_RUN "/views.log"
+#define VS_VIEWS_SOCK VS_HOST_RUN "/views.sock" /* where listeners are handed over */
+/* there while the running guests have their views: gone from a worker's start to its reattach */
+#define VS_VIEWS_READY  VS_HOST_RUN "/views.ready"
 #define VS_VIEWS_IDLE_S 60
 /* the command line's hidden verb that runs vs_viewd_run() */
 #define VS_VIEWD_VERB "views-serve"

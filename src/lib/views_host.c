@@ -262,6 +262,11 @@ int vs_views_ensure(int *gate, VsError *err)
                 close(g);
                 return r;
         }
+        /* a server (new, or with a new worker) puts the running guests' views back first */
+        for (int i = 0; i < 500 && access(VS_VIEWS_READY, F_OK) < 0; i++) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
         *gate = g;
         return 0;
 }
