@@ -341,6 +341,9 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                 }
                 cg->dirs[i].created = true;
                 b->made(p, cg->dirs[i].base, cg->dirs[i].ctrls);
+                /* a leaf where the guest may write (delegable): elsewhere it only reads */
+                if (!b->delegable(cg->dirs[i].ctrls))
+                        continue;
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
                 if (mkdir(leaf, 0755) < 0) {
@@ -617,6 +620,7 @@ int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), 
         return r == -ELOOP ? 0 : r;
 }
 
+/* Into the leaf where there is one (a hierarchy the guest may write), else PARENT/NAME. */
 static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
 {
         char buf[32], dir[1100];
@@ -624,6 +628,10 @@ static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
         if (exact)
                 snprintf(dir, sizeof dir, "%s", outer);
         _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 && errno == ENOENT && !exact) {
+                snprintf(dir, sizeof dir, "%s", outer);
+                dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
         if (dfd < 0)
                 return vs_error(err, errno, "open cgroup %s", dir);
         snprintf(buf, sizeof buf, "%d", (int)pid);

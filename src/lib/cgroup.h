@@ -21,10 +21,13 @@
 #define VS_CGROUP_MAX_DIRS 16
 
 /*
- * A context's cgroup is PARENT/NAME in every hierarchy; its processes live in
- * the leaf PARENT/NAME/guest, which is also the root of the context's cgroup
- * namespace.  Limits go on PARENT/NAME, out of the guest's reach even where
- * the guest may write to its own cgroup tree (systemd must).
+ * A context's cgroup is PARENT/NAME in every hierarchy.  Where the guest may
+ * write its own cgroup tree (systemd must: the cgroup2 tree, name=systemd),
+ * its processes live in the leaf PARENT/NAME/guest, the root of its cgroup
+ * namespace there, and the limits on PARENT/NAME stay out of its reach.  In
+ * a v1 controller hierarchy, which a guest only reads (bound read-only), its
+ * processes live in PARENT/NAME itself: no second cgroup (a v1 memory
+ * cgroup is 168 KiB of kernel memory).
  */
 #define VS_CGROUP_LEAF "guest"
 /* cgroup2 bounds on PARENT/NAME: levels and cgroups a guest may make below its root */

@@ -208,11 +208,17 @@ int vs_oci_devices_apply(const VsOciConfig *c, const VsCgroup *cg, VsError *err)
         int n = rules_of(c, rules, (int)ARRAY_SIZE(rules));
         bool v2 = false;
         _cleanup_close_ int cfd = vs_cgroup_controller_open(cg, "devices", &v2);
-        /* v1 refuses a deny-all where there are children: the rules go on the leaf itself */
+        /*
+         * v1 refuses a deny-all where there are children: the rules go where
+         * the processes are, the leaf if there is one (not in a controller
+         * hierarchy, which the container only reads)
+         */
         _cleanup_close_ int dfd =
             cfd >= 0 && !v2 ? openat(cfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (cfd >= 0 && !v2 && dfd < 0 && errno == ENOENT)
+                dfd = openat(cfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cfd >= 0 && !v2 && dfd < 0)
-                return vs_error(err, errno, "device cgroup: open the container's leaf");
+                return vs_error(err, errno, "device cgroup: open the container's cgroup");
         if (dfd >= 0) {
                 for (int i = 0; i < n; i++) {
                         int r = v1_rule(dfd, &rules[i], err);

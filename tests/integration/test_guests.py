@@ -71,11 +71,16 @@ def test_start_boots_init_as_pid1_with_services(vs):
     assert fds == ["/dev/pts/0"] * 3, fds
     # the console log got init's and rcS's output
     assert wait_for(lambda: "web1.example.org is up" in vs.log("web1").read_text())
-    # from outside: every process of the guest is in its cgroup leaf, none above
+    # from outside: every process of the guest is in its cgroup leaf where it has one (the
+    # hierarchies it may write), none above; in a v1 controller hierarchy in NAME itself
     pids = guest_pids(vs, "web1")
     assert len(pids) >= 2
     for d in vs.cgroup("web1"):
-        assert open(d + "/cgroup.procs").read() == ""
+        if os.path.isdir(d + "/guest"):
+            assert open(d + "/cgroup.procs").read() == ""
+        else:
+            assert not os.path.exists(d + "/cgroup.controllers"), d  # never in cgroup2
+            assert {int(p) for p in open(d + "/cgroup.procs").read().split()} == pids, d
     # inside: /tmp and /run are tmpfs, the cgroup tree is rooted at the guest
     mounts = vs.exec_out("web1", "cat /proc/mounts")
     assert any(l.split()[1] == "/tmp" and l.split()[2] == "tmpfs" for l in mounts.splitlines())
