@@ -636,6 +636,21 @@ fail:
         return r;
 }
 
+/* The cgroup id isolate guest @ctx runs in: 0 if none. */
+static uint64_t guest_cgroup(int guests_fd, unsigned ctx)
+{
+        __u64 key, next;
+        __u32 v;
+        bool more = bpf_map_get_next_key(guests_fd, NULL, &next) == 0;
+        while (more) {
+                key = next;
+                more = bpf_map_get_next_key(guests_fd, &key, &next) == 0;
+                if (bpf_map_lookup_elem(guests_fd, &key, &v) == 0 && v == ctx)
+                        return key;
+        }
+        return 0;
+}
+
 int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
 {
         char path[PATH_MAX];
@@ -662,17 +677,10 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
                                 (void)bpf_map_delete_elem(addrs, &k);
                 }
         }
-        if (guests >= 0) {
-                __u64 key, next;
-                __u32 v;
-                bool more = bpf_map_get_next_key(guests, NULL, &next) == 0;
-                while (more) {
-                        key = next;
-                        more = bpf_map_get_next_key(guests, &key, &next) == 0;
-                        if (bpf_map_lookup_elem(guests, &key, &v) == 0 && v == s->ctx)
-                                (void)bpf_map_delete_elem(guests, &key);
-                }
-        }
+        /* its cgroup (or cgroups, of earlier runs that did not stop) */
+        for (__u64 id; guests >= 0 && (id = guest_cgroup(guests, s->ctx));)
+                if (bpf_map_delete_elem(guests, &id) < 0)
+                        break;
         VsNl *nl = vs_nl_open(NULL);
         if (nl) {
                 addrs_del(s, nl, addrs, NULL);
@@ -682,21 +690,6 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
                 (void)vs_nat_del(s->cfg, NULL);
         unix_tidy(s->bpf_dir, s->ctx);
         teardown_if_unused(s->bpf_dir, guests);
-        return 0;
-}
-
-/* The cgroup id isolate guest @ctx runs in: 0 if none. */
-static uint64_t guest_cgroup(int guests_fd, unsigned ctx)
-{
-        __u64 key, next;
-        __u32 v;
-        bool more = bpf_map_get_next_key(guests_fd, NULL, &next) == 0;
-        while (more) {
-                key = next;
-                more = bpf_map_get_next_key(guests_fd, &key, &next) == 0;
-                if (bpf_map_lookup_elem(guests_fd, &key, &v) == 0 && v == ctx)
-                        return key;
-        }
         return 0;
 }
 
