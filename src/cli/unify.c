@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/cow.h"
 #include "../lib/farm.h"
 #include "../lib/guest.h"
 #include "../lib/unify.h"
@@ -117,6 +118,46 @@ static void summary_json(const VsUnifyStats *st, json_object *j)
         json_object_object_add(j, "seconds", json_object_new_double(st->seconds));
 }
 
+/*
+ * Overlay: the guests that can take it now, with their layers; the others
+ * are named on stderr with why not.
+ */
+static int overlay_trees(VsFarm *f, const char *store, VsUnifyTree *trees, int *nt,
+                         VsUnifyOptions *uo, const char *verb)
+{
+        if (!vs_cow_supported())
+                return fail(EXIT_FAILURE, verb,
+                            "--mode overlay: this kernel's overlayfs has no data-only layers "
+                            "(Linux 6.7 or newer; say --mode link or reflink)");
+        int k = 0;
+        for (int i = 0; i < *nt; i++) {
+                VsFarmMember *m = vs_farm_find(f, trees[i].name);
+                struct stat r, d;
+                if (trees[i].running) {
+                        fprintf(stderr,
+                                "%s: %s: %s runs: its files are shared once it is stopped (run "
+                                "unify again then)\n",
+                                vs_program, verb, trees[i].name);
+                        continue;
+                }
+                if (stat(m->g.rootfs, &r) < 0 || stat(m->g.dir, &d) < 0 || r.st_dev != d.st_dev) {
+                        fprintf(stderr,
+                                "%s: %s: %s has a disk image of its own: left alone (--mode "
+                                "link shares inside one image only)\n",
+                                vs_program, verb, trees[i].name);
+                        continue;
+                }
+                trees[k] = trees[i];
+                trees[k].base = m->g.base;
+                trees[k].work = m->g.work;
+                k++;
+        }
+        *nt = k;
+        uo->store = store;
+        uo->freeze = NULL; /* nothing that runs is touched */
+        return 0;
+}
+
 static int other_option(int c, char **argv, const Verb *def)
 {
         return opts_other(c, argv, def->name, def->synopsis, def->usage);
@@ -173,9 +214,12 @@ static int verb_unify(int argc, char **argv)
                                 uo.mode = VS_UNIFY_LINK;
                         else if (streq(optarg, "reflink"))
                                 uo.mode = VS_UNIFY_REFLINK;
+                        else if (streq(optarg, "overlay"))
+                                uo.mode = VS_UNIFY_OVERLAY;
                         else
                                 return fail(EXIT_USAGE, verb,
-                                            "--mode \"%s\": say auto, link or reflink", optarg);
+                                            "--mode \"%s\": say auto, overlay, link or reflink",
+                                            optarg);
                         break;
                 case 'j': {
                         unsigned long long n;
@@ -234,6 +278,13 @@ static int verb_unify(int argc, char **argv)
                 goto out;
         }
         vs_farm_options(&f, &uo);
+        if (uo.mode == VS_UNIFY_AUTO && vs_cow_supported())
+                uo.mode = VS_UNIFY_OVERLAY;
+        if (uo.mode == VS_UNIFY_OVERLAY &&
+            overlay_trees(&f, h.paths.store, trees, &nt, &uo, verb) < 0) {
+                free(trees);
+                goto out;
+        }
         d.verbose = verbose || uo.dry_run;
         d.tty_progress = isatty(STDERR_FILENO) && !json;
         display_options(&d, &uo);

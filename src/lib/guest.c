@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "console.h"
+#include "cow.h"
 #include "context.h"
 #include "ctxid.h"
 #include "parse.h"
@@ -43,8 +44,16 @@ int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         snprintf(g->conf, sizeof g->conf, "%s/%s.conf", paths->guests_conf, name);
         snprintf(g->dir, sizeof g->dir, "%s/%s", paths->guests, name);
         snprintf(g->rootfs, sizeof g->rootfs, "%s/%s/rootfs", paths->guests, name);
+        snprintf(g->base, sizeof g->base, "%s/%s/base", paths->guests, name);
+        snprintf(g->work, sizeof g->work, "%s/%s/work", paths->guests, name);
         snprintf(g->log, sizeof g->log, "%s/%s.log", paths->log, name);
         return 0;
+}
+
+void vs_guest_layers(const VsGuest *g, VsCowLayers *l)
+{
+        *l = (VsCowLayers){
+            .upper = g->rootfs, .base = g->base, .work = g->work, .store = g->paths.store};
 }
 
 int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
@@ -514,6 +523,10 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.name = g->cfg.name;
         spec.cgroup_parent = g->cgroup_parent;
         spec.root.rootfs = g->rootfs;
+        VsCowLayers layers;
+        vs_guest_layers(g, &layers);
+        if (vs_cow_enabled(g->dir))
+                spec.root.cow = &layers;
         spec.root.binds = g->cfg.binds;
         spec.root.n_binds = g->cfg.n_binds;
         spec.root.tmp_tmpfs = g->cfg.tmp_tmpfs;
@@ -533,6 +546,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 if (r < 0)
                         return r;
                 spec.seccomp.userns = true;
+                layers.uid = spec.userns.start;
+                layers.gid = spec.userns.start;
         }
         spec.rlimits = g->cfg.rlimits;
         spec.n_rlimits = g->cfg.n_rlimits;

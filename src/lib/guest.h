@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "disk.h"
+#include "cow.h"
 #include "error.h"
 #include "paths.h"
 
@@ -26,9 +27,14 @@ typedef struct VsGuest {
         char conf[PATH_MAX];    /* etc/vserver/guests/NAME.conf */
         char dir[PATH_MAX];     /* var/lib/vserver/guests/NAME */
         char rootfs[PATH_MAX];  /* .../NAME/rootfs */
+        char base[PATH_MAX];    /* .../NAME/base: its stubs of shared files, if unified (cow.h) */
+        char work[PATH_MAX];    /* .../NAME/work: overlayfs's */
         char log[PATH_MAX];     /* var/log/vserver/NAME.log */
         char shadow_notes[512]; /* start: host routes its addresses took over (net.h) */
 } VsGuest;
+
+/* @g's overlay layers (cow.h), pointing into @g. */
+void vs_guest_layers(const VsGuest *g, VsCowLayers *l);
 
 typedef struct VsGuestState {
         bool running;

@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
+#include "cow.h"
 #include "syscalls.h"
 #include "util.h"
 
@@ -501,6 +502,15 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return vs_error(err, errno, "make the mount tree private");
+        if (spec->cow && spec->rootfs_fd < 0) {
+                _cleanup_close_ int ovl = vs_cow_mount(spec->cow, -1, spec->readonly_root, err);
+                if (ovl < 0)
+                        return ovl;
+                if (move_mount(ovl, "", AT_FDCWD, spec->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                        return vs_error(err, errno, "mount the overlay on %s", spec->rootfs);
+                int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                return rootfd < 0 ? vs_error(err, errno, "open the root %s", spec->rootfs) : rootfd;
+        }
         _cleanup_close_ int tree =
             spec->rootfs_fd >= 0 ? spec->rootfs_fd
                                  : open_tree(AT_FDCWD, spec->rootfs,
@@ -598,6 +608,13 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
         int n = 0;
         int r = 0;
         struct mount_attr idmap = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned)userns_fd};
+        if (spec->cow) {
+                fds[n] = vs_cow_mount(spec->cow, userns_fd, spec->readonly_root, err);
+                if (fds[n] < 0)
+                        return fds[n];
+                n++;
+                goto trees;
+        }
         fds[n] =
             open_tree(AT_FDCWD, spec->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (fds[n] < 0) {
@@ -623,6 +640,7 @@ int vs_mount_make_trees(const VsRootSpec *spec, int userns_fd, int *fds, VsError
                         r = vs_error(err, e, "idmap the guest's tree %s", spec->rootfs);
                 goto fail;
         }
+trees:
         if (spec->host_sysfs) {
                 fds[n] = make_fs("sysfs", NULL,
                                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |

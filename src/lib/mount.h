@@ -15,6 +15,7 @@ typedef struct VsBind {
 
 typedef struct VsRootSpec {
         const char *rootfs;
+        const struct VsCowLayers *cow; /* NULL, or the layers mounted as an overlay on @rootfs */
         const VsBind *binds;
         int n_binds;
         bool readonly_root; /* the guest's / itself read-only */

@@ -28,6 +28,7 @@ int vs_paths_init(VsPaths *p, const char *root, VsError *err)
         snprintf(p->guests_conf, sizeof p->guests_conf, "%s/etc/vserver/guests", p->root);
         snprintf(p->subid, sizeof p->subid, "%s/etc/vserver/subid", p->root);
         snprintf(p->guests, sizeof p->guests, "%s/var/lib/vserver/guests", p->root);
+        snprintf(p->store, sizeof p->store, "%s/var/lib/vserver/store", p->root);
         snprintf(p->run, sizeof p->run, "%s/run/vserver", p->root);
         snprintf(p->log, sizeof p->log, "%s/var/log/vserver", p->root);
         return 0;

@@ -18,6 +18,7 @@ typedef struct VsPaths {
         char guests_conf[PATH_MAX]; /* etc/vserver/guests */
         char subid[PATH_MAX];       /* etc/vserver/subid: the guests' id ranges (idmap.h) */
         char guests[PATH_MAX];      /* var/lib/vserver/guests */
+        char store[PATH_MAX];       /* var/lib/vserver/store: unify's shared copies (cow.h) */
         char run[PATH_MAX];         /* run/vserver */
         char log[PATH_MAX];         /* var/log/vserver */
 } VsPaths;

@@ -34,11 +34,13 @@
 #define VS_UNIFY_XATTR "trusted.vserver.unified"
 #define VS_UNIFY_TMP   ".vserver-unify." /* prefix of our temporary names */
 
-typedef enum { VS_UNIFY_AUTO, VS_UNIFY_LINK, VS_UNIFY_REFLINK } VsUnifyMode;
+typedef enum { VS_UNIFY_AUTO, VS_UNIFY_LINK, VS_UNIFY_REFLINK, VS_UNIFY_OVERLAY } VsUnifyMode;
 
 typedef struct VsUnifyTree {
         const char *name; /* the guest */
         const char *root; /* its rootfs */
+        const char *base; /* overlay: its base layer (cow.h), made if missing */
+        const char *work; /* overlay: overlayfs's work directory, made if missing */
         bool running;     /* frozen around link batches */
         bool no_link;     /* may change file flags (LINUX_IMMUTABLE...): never hard-linked */
         const char *const *patterns; /* its exclude patterns, then the host's (pattern.h) */
@@ -82,6 +84,7 @@ typedef struct VsUnifyOptions {
         void (*progress)(void *data, const VsUnifyProgress *p);
         void *data;
         const char *pending; /* the run directory's marker file */
+        const char *store;   /* overlay: the installation's store (every tree stopped) */
 } VsUnifyOptions;
 
 int vs_unify(const VsUnifyTree *trees, int n, const VsUnifyOptions *o, VsUnifyStats *st,

@@ -90,6 +90,17 @@ void unify_ctx_free(Ctx *c)
                         if (c->rootfd[i] >= 0)
                                 close(c->rootfd[i]);
         free(c->rootfd);
+        if (c->basefd)
+                for (int i = 0; i < c->ntrees; i++)
+                        if (c->basefd[i] >= 0)
+                                close(c->basefd[i]);
+        free(c->basefd);
+        if (c->storefd >= 0)
+                close(c->storefd);
+        if (c->cow_names)
+                for (size_t i = 0; i < c->ninos; i++)
+                        free(c->cow_names[i]);
+        free(c->cow_names);
         for (size_t i = 0; i < c->npaths; i++)
                 free(c->paths[i].rel);
         free(c->paths);
@@ -102,10 +113,40 @@ void unify_ctx_free(Ctx *c)
         pthread_mutex_destroy(&c->lock);
 }
 
+/* Overlay: the store (the last tree) and each guest's base and work directories. */
+static int cow_init(Ctx *c)
+{
+        c->cow = true;
+        c->store_tree = c->ntrees - 1;
+        c->basefd = malloc((size_t)c->ntrees * sizeof *c->basefd);
+        if (!c->basefd)
+                return vs_error(&c->err, ENOMEM, "unify");
+        for (int i = 0; i < c->ntrees; i++)
+                c->basefd[i] = -1;
+        c->storefd = fcntl(c->rootfd[c->store_tree], F_DUPFD_CLOEXEC, 3);
+        if (c->storefd < 0)
+                return vs_error(&c->err, errno, "open %s", c->o->store);
+        for (int i = 0; i < c->store_tree; i++) {
+                const VsUnifyTree *t = &c->trees[i];
+                if (!t->base || !t->work || t->running)
+                        return vs_error(&c->err, EINVAL, "%s: no overlay layers, or it runs",
+                                        t->name);
+                if (c->o->dry_run)
+                        continue;
+                if ((mkdir(t->work, 0700) < 0 && errno != EEXIST) ||
+                    (mkdir(t->base, 0755) < 0 && errno != EEXIST))
+                        return vs_error(&c->err, errno, "create %s and %s", t->base, t->work);
+                c->basefd[i] = open(t->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (c->basefd[i] < 0)
+                        return vs_error(&c->err, errno, "open %s", t->base);
+        }
+        return 0;
+}
+
 int unify_ctx_init(Ctx *c, const VsUnifyTree *trees, int n, const VsUnifyOptions *o,
                    VsUnifyStats *st)
 {
-        *c = (Ctx){.trees = trees, .ntrees = n, .o = o, .st = st};
+        *c = (Ctx){.trees = trees, .ntrees = n, .o = o, .st = st, .store_tree = -1, .storefd = -1};
         pthread_mutex_init(&c->lock, NULL);
         c->rootfd = malloc((size_t)(n ? n : 1) * sizeof *c->rootfd);
         if (!c->rootfd)
@@ -119,5 +160,7 @@ int unify_ctx_init(Ctx *c, const VsUnifyTree *trees, int n, const VsUnifyOptions
                 if (trees[i].running)
                         c->any_running = true;
         }
+        if (o->store)
+                return cow_init(c);
         return 0;
 }

@@ -9,6 +9,7 @@
  *   unify_prove.c  paths to inodes, groups by size and metadata, the
  *                  proof byte for byte: sets of files to share
  *   unify_share.c  share each set (links or reflinks), freezing guests
+ *   unify_cow.c    or, copy-on-write: a store copy and stubs (cow.h)
  *   unify.c        vs_unify: the phases in order
  *   unify_undo.c   deunify, release and repair
  */
@@ -127,6 +128,12 @@ typedef struct Ctx {
         long long frozen_at;
         int batch;
         bool pending_made;
+        /* overlay (cow.h): the store is the last tree */
+        bool cow;
+        int store_tree; /* -1: none */
+        int storefd;
+        int *basefd;
+        char **cow_names; /* per inode: its store file, once it has one */
         VsError err;
 } Ctx;
 
@@ -168,3 +175,6 @@ void unify_tmp_name(char out[64]);
 int unify_open_parent(int rootfd, const char *rel, const char **ret_base, int flags);
 int unify_dpkg_hook(Ctx *c, int tree, bool on);
 int unify_share_all(Ctx *c);
+
+/* unify_cow.c */
+int unify_cow_share_all(Ctx *c);

@@ -4,6 +4,8 @@
 
 #include <xxhash.h>
 
+#include "cow.h"
+
 static int cmp_rec_ino(const void *a, const void *b)
 {
         const Rec *x = a, *y = b;
@@ -220,6 +222,11 @@ static void prove_side_by_side(Ctx *c, const uint32_t *ids, uint32_t n, char *bu
         for (uint32_t i = 0; i < n; i++) {
                 const Ino *in = &c->inos[ids[i]];
                 fd[i] = unify_open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
+                /* overlay: a metadata-only copy-up in a rootfs holds no bytes of its own */
+                if (fd[i] >= 0 && c->cow && fgetxattr(fd[i], VS_COW_METACOPY, NULL, 0) >= 0) {
+                        close(fd[i]);
+                        fd[i] = -1;
+                }
                 cls[i] = fd[i] < 0 ? UINT32_MAX : 0;
                 /* all of them at once: the disk gets a deep queue, not one file at a time */
                 if (fd[i] >= 0)
@@ -361,10 +368,26 @@ static void prove_run(Ctx *c, const Run *run, char *buf)
                 uint32_t j = i + 1;
                 while (j < n && cmp_hash(&ids[i], &ids[j]) == 0)
                         j++;
-                for (uint32_t k = i; k < j; k += WAY_MAX) {
-                        uint32_t m = j - k < WAY_MAX ? j - k : WAY_MAX;
-                        if (m >= 2)
-                                prove_side_by_side(c, ids + k, m, buf, &rd);
+                if (c->cow && j - i > WAY_MAX) {
+                        /*
+                         * overlay: every slice after the first is compared with
+                         * the first's first file too, so what is equal across
+                         * slices ends in one store copy (unify_cow.c)
+                         */
+                        prove_side_by_side(c, ids + i, WAY_MAX, buf, &rd);
+                        for (uint32_t k = i + WAY_MAX; k < j; k += WAY_MAX - 1) {
+                                uint32_t m = j - k < WAY_MAX - 1 ? j - k : WAY_MAX - 1;
+                                uint32_t slice[WAY_MAX];
+                                slice[0] = ids[i];
+                                memcpy(slice + 1, ids + k, m * sizeof *slice);
+                                prove_side_by_side(c, slice, m + 1, buf, &rd);
+                        }
+                } else {
+                        for (uint32_t k = i; k < j; k += WAY_MAX) {
+                                uint32_t m = j - k < WAY_MAX ? j - k : WAY_MAX;
+                                if (m >= 2)
+                                        prove_side_by_side(c, ids + k, m, buf, &rd);
+                        }
                 }
                 i = j;
         }
@@ -463,7 +486,7 @@ int unify_group(Ctx *c)
                 int d = 0;
                 while (d < ndev && devs[d] != in->r.dev)
                         d++;
-                in->link = d >= ndev || !reflink_dev[d];
+                in->link = !c->cow && (d >= ndev || !reflink_dev[d]);
                 if (in->r.size == 0)
                         continue;
                 if ((in->r.mode & (S_ISUID | S_ISGID)) && !c->o->setuid) {
@@ -483,10 +506,11 @@ int unify_group(Ctx *c)
                 c->st->candidates += c->runs[i].n;
                 *(c->inos[c->order[c->runs[i].start]].link ? &any_link : &any_reflink) = true;
         }
-        c->st->mode = any_link && any_reflink ? "mixed"
-                      : any_reflink           ? "reflink"
-                      : any_link              ? "link"
-                                              : "none";
+        c->st->mode = c->cow                    ? "overlay"
+                      : any_link && any_reflink ? "mixed"
+                      : any_reflink             ? "reflink"
+                      : any_link                ? "link"
+                                                : "none";
         return 0;
 }
 
