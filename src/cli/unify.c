@@ -158,12 +158,27 @@ static int overlay_trees(VsFarm *f, const char *store, VsUnifyTree *trees, int *
         return 0;
 }
 
+/* The store files no guest names any more, reclaimed. */
+static int store_gc(VsFarm *f, const char *store, uint64_t *files, uint64_t *bytes,
+                    const char *verb)
+{
+        const char **bases = calloc((size_t)f->n + 1, sizeof *bases);
+        if (!bases)
+                return fail(EXIT_FAILURE, verb, "out of memory");
+        for (int i = 0; i < f->n; i++)
+                bases[i] = f->m[i].g.base;
+        VsError err = {0};
+        int r = vs_cow_gc(store, bases, f->n, files, bytes, &err);
+        free(bases);
+        return r < 0 ? fail_error(EXIT_FAILURE, verb, &err) : 0;
+}
+
 static int other_option(int c, char **argv, const Verb *def)
 {
         return opts_other(c, argv, def->name, def->synopsis, def->usage);
 }
 
-enum { U_DRY = 1000, U_MTIME, U_SETUID, U_MODE, U_JOBS };
+enum { U_DRY = 1000, U_MTIME, U_SETUID, U_MODE, U_JOBS, U_GC };
 
 static int verb_unify(int argc, char **argv)
 {
@@ -175,6 +190,7 @@ static int verb_unify(int argc, char **argv)
             {"ignore-mtime", no_argument, NULL, U_MTIME},
             {"setuid", no_argument, NULL, U_SETUID},
             {"mode", required_argument, NULL, U_MODE},
+            {"gc", no_argument, NULL, U_GC},
             {"jobs", required_argument, NULL, 'j'},
             {"json", no_argument, NULL, 'J'},
             {"verbose", no_argument, NULL, 'v'},
@@ -183,7 +199,7 @@ static int verb_unify(int argc, char **argv)
         };
         VsUnifyOptions uo = {0};
         const char *root_dir = NULL;
-        bool all = false, json = false, verbose = false;
+        bool all = false, json = false, verbose = false, gc_only = false;
         int c;
         optind = 1;
         opterr = 0;
@@ -206,6 +222,9 @@ static int verb_unify(int argc, char **argv)
                         break;
                 case U_SETUID:
                         uo.setuid = true;
+                        break;
+                case U_GC:
+                        gc_only = true;
                         break;
                 case U_MODE:
                         if (streq(optarg, "auto"))
@@ -237,7 +256,9 @@ static int verb_unify(int argc, char **argv)
                         return other_option(c, argv, &verb_unify_def);
                 }
         }
-        if (all == (optind < argc))
+        if (gc_only && (all || optind < argc || uo.dry_run))
+                return fail(EXIT_USAGE, verb, "--gc works on the whole store: name no guest");
+        if (!gc_only && all == (optind < argc))
                 return fail(EXIT_USAGE, verb, "name the guests, or say --all (say %s unify a b)",
                             vs_program);
         Host h;
@@ -246,6 +267,24 @@ static int verb_unify(int argc, char **argv)
         int rc = EXIT_FAILURE;
         if (farm_open(&f, &h, root_dir, verb, NULL, false) < 0)
                 goto out;
+        if (gc_only) {
+                uint64_t files = 0, bytes = 0;
+                if (store_gc(&f, h.paths.store, &files, &bytes, verb) < 0)
+                        goto out;
+                char b[32];
+                if (json) {
+                        json_object *j = json_object_new_object();
+                        json_object_object_add(j, "removed", json_object_new_uint64(files));
+                        json_object_object_add(j, "bytes_freed", json_object_new_uint64(bytes));
+                        json_print(j);
+                        json_object_put(j);
+                } else {
+                        printf("store: %llu files no guest shares any more removed, %s freed\n",
+                               (unsigned long long)files, stats_bytes(bytes, b, sizeof b));
+                }
+                rc = 0;
+                goto out;
+        }
         VsUnifyTree *trees = calloc((size_t)(f.n ? f.n : 1), sizeof *trees);
         int nt = 0;
         if (!trees)
@@ -294,6 +333,12 @@ static int verb_unify(int argc, char **argv)
         VsError err = {0};
         int r = vs_unify(trees, nt, &uo, &st, &err);
         progress_end(&d);
+        uint64_t gc_files = 0, gc_bytes = 0;
+        if (r == 0 && uo.store && !uo.dry_run &&
+            store_gc(&f, h.paths.store, &gc_files, &gc_bytes, verb) < 0) {
+                free(trees);
+                goto out;
+        }
         if (r < 0) {
                 rc = fail_error(EXIT_FAILURE, verb, &err);
                 free(trees);
@@ -313,6 +358,7 @@ static int verb_unify(int argc, char **argv)
                 json_object_object_add(j, "guests", g);
                 json_object_object_add(j, "dry_run", json_object_new_boolean(uo.dry_run));
                 summary_json(&st, j);
+                json_object_object_add(j, "store_removed", json_object_new_uint64(gc_files));
                 if (d.links) {
                         json_object_object_add(j, "links", d.links);
                         d.links = NULL;
@@ -404,8 +450,26 @@ static int verb_deunify(int argc, char **argv)
         display_options(&d, &uo);
         if (!vs_farm_any_running(&f))
                 uo.freeze = NULL;
+        uint64_t cow_files = 0;
+        if (vs_cow_enabled(m->g.dir)) {
+                if (m->st.running) {
+                        rc = fail(EXIT_FAILURE, verb,
+                                  "%s runs: stop it first (its shared files are writable as they "
+                                  "are: a write gives it its own copy)",
+                                  t.name);
+                        goto out;
+                }
+                VsCowLayers l;
+                vs_guest_layers(&m->g, &l);
+                if (vs_cow_deunify(&l, (const char *const *)argv + optind + 1, argc - optind - 1,
+                                   &cow_files, &err) < 0) {
+                        rc = fail_error(EXIT_FAILURE, verb, &err);
+                        goto out;
+                }
+        }
         int r = vs_deunify(&t, (const char *const *)argv + optind + 1, argc - optind - 1, &uo, &st,
                            &err);
+        st.deunified += cow_files;
         progress_end(&d);
         if (r < 0) {
                 rc = fail_error(EXIT_FAILURE, verb, &err);
@@ -431,20 +495,23 @@ out:
 const Verb verb_unify_def = {
     .name = "unify",
     .run = verb_unify,
-    .synopsis = "NAME...|--all [--dry-run] [--json] [OPTIONS]",
-    .summary = "store files that guests have in common once (links or reflinks)",
+    .synopsis = "NAME...|--all|--gc [--dry-run] [--json] [OPTIONS]",
+    .summary = "store files that guests have in common once (overlay, links or reflinks)",
     .usage = "  --all              every guest\n"
              "  -n, --dry-run      show what would be shared and the bytes it would save\n"
              "  --ignore-mtime     files may differ in their modification time\n"
              "  --setuid           setuid and setgid files too\n"
-             "  --mode MODE        auto (reflink on btrfs and xfs, else link), link, reflink\n"
+             "  --mode MODE        auto (overlay where the kernel has it), overlay, link,\n"
+             "                     reflink\n"
+             "  --gc               only remove store files no guest shares any more\n"
              "  -j, --jobs N       threads (default: one per CPU)\n"
              "  -v, --verbose      each path shared\n"
              "  --json             machine-readable (with -n or -v: each path too)\n"
              "  --root-dir DIR     the installation under DIR\n"
              "\n"
-             "Linked files are immutable until `vserver deunify NAME`. Guests that run are\n"
-             "frozen for the moments in which a shared file changes hands.\n",
+             "overlay: stopped guests only; a shared file stays writable in each guest (its\n"
+             "own copy on a write). link: immutable until `vserver deunify NAME`; running\n"
+             "guests are frozen for the moments in which a shared file changes hands.\n",
 };
 
 const Verb verb_deunify_def = {

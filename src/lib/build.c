@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "build.h"
+#include "cow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -168,6 +169,21 @@ static int clone_source(VsBuild *b, VsGuest *other, VsError *err)
         return vs_disk_attach(&t, err);
 }
 
+/*
+ * A unified guest's clone shares its store files from the start (VServer's
+ * vclone): its stubs are copied (no bytes), and its own files.
+ */
+static int clone_layers(const VsGuest *other, const char *dir, VsError *err)
+{
+        char base[PATH_MAX], work[PATH_MAX];
+        snprintf(base, sizeof base, "%s/base", dir);
+        snprintf(work, sizeof work, "%s/work", dir);
+        int r = vs_tree_copy(other->base, base, err);
+        if (r == 0 && mkdir(work, 0700) < 0)
+                r = vs_error(err, errno, "create %s", work);
+        return r;
+}
+
 /* The template into @tmproot: a directory, or a disk-limited root that charges all it gets. */
 static int fill(VsBuild *b, const VsGuest *other, const VsDiskTree *t, VsError *err)
 {
@@ -179,7 +195,10 @@ static int fill(VsBuild *b, const VsGuest *other, const VsDiskTree *t, VsError *
         case VS_TEMPLATE_DIR:
                 return vs_tree_copy(b->src, tmproot, err);
         case VS_TEMPLATE_CLONE:
-                return vs_tree_copy(other->rootfs, tmproot, err);
+                r = vs_tree_copy(other->rootfs, tmproot, err);
+                if (r == 0 && vs_cow_enabled(other->dir))
+                        r = clone_layers(other, t->dir, err);
+                return r;
         default:
                 break;
         }

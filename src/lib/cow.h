@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -59,3 +60,20 @@ int vs_cow_mount(const VsCowLayers *l, int userns_fd, bool readonly, VsError *er
  * For a guest without a base layer, its rootfs opened O_PATH.
  */
 int vs_cow_view(const VsCowLayers *l, VsError *err);
+
+/*
+ * Remove the store files that no stub in @bases (every guest's base, running
+ * or not) names, and temporary stubs a killed unify left: the number of
+ * files and bytes freed.  Under the unify lock.
+ */
+int vs_cow_gc(const char *store, const char *const *bases, int n, uint64_t *ret_files,
+              uint64_t *ret_bytes, VsError *err);
+/*
+ * A stopped guest's own copies of its stubs (all, or those under the guest
+ * paths @paths): the store's bytes and the stub's owner, mode, times and
+ * xattrs, in its rootfs, where nothing of its own hides the stub.  With no
+ * stub left, its base and work go, and its rootfs loses overlayfs's
+ * whiteouts and xattrs: a plain tree again.
+ */
+int vs_cow_deunify(const VsCowLayers *l, const char *const *paths, int n_paths, uint64_t *ret_files,
+                   VsError *err);

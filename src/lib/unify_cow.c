@@ -55,7 +55,6 @@ static int store_copy(int store, int src, uint64_t size, char ret[STORE_NAME])
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
         if (linkat(AT_FDCWD, proc, d, hex + 2, AT_SYMLINK_FOLLOW) < 0)
                 return -errno;
-        (void)unify_set_imm(fd, true); /* where the filesystem has the flag */
         snprintf(ret, STORE_NAME, "%s/%s", dir, hex + 2);
         return 0;
 }
