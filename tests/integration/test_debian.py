@@ -77,7 +77,7 @@ def test_unified_debian_guest_refuses_package_changes_until_deunify(vs):
            timeout=1200)
     assert p.returncode == 0, p.stderr
     vs("build", "d2", "--template", "clone:d1", check=True)
-    s = json.loads(vs("unify", "d1", "d2", "--json", check=True).stdout)
+    s = json.loads(vs("unify", "--mode", "link", "d1", "d2", "--json", check=True).stdout)
     assert s["mode"] == "link" and s["shared"] > 1000
     vs("start", "d1", check=True)
     p = vs("exec", "d1", "--", "dpkg", "--configure", "-a")

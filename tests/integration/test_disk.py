@@ -186,7 +186,7 @@ def test_unify_shares_nothing_with_a_guest_on_its_own_image(vs, disk_helper):
     build(vs, disk_helper, "u1", "--disk", "64M")
     build(vs, disk_helper, "u2")
     build(vs, disk_helper, "u3")
-    out = json.loads(vs("unify", "u1", "u2", "u3", "--json", check=True).stdout)
+    out = json.loads(vs("unify", "--mode", "link", "u1", "u2", "u3", "--json", check=True).stdout)
     busybox = [vs.rootfs(g) / "bin/busybox" for g in ("u1", "u2", "u3")]
     ino = [p.stat().st_ino for p in busybox]
     assert ino[1] == ino[2] and busybox[0].stat().st_nlink == 1

@@ -128,7 +128,7 @@ def build_pair(vs, **kw):
 
 
 def unify(vs, *args):
-    p = vs("unify", *args, "--json", check=True)
+    p = vs("unify", "--mode", "link", *args, "--json", check=True)
     return json.loads(p.stdout)
 
 
@@ -263,7 +263,7 @@ def test_delete_of_a_unified_guest_keeps_the_others_protected(vs):
     (vs.root / "run/vserver/unify.frozen").write_text("*\n")
     (vs.root / "run/vserver/unify.pending").write_text("")
     assert json.loads(vs("stats", "c", "--json", check=True).stdout)["state"] == "suspended"
-    r = vs("unify", "a", "c", check=True)
+    r = vs("unify", "--mode", "link", "a", "c", check=True)
     assert "repairing" in r.stderr
     assert json.loads(vs("stats", "c", "--json", check=True).stdout)["state"] == "running"
     assert vs.exec_out("c", "echo thawed").strip() == "thawed"
@@ -280,7 +280,7 @@ def test_unify_killed_at_random_points_loses_nothing(vs):
     rnd = random.Random(7)
     kills = 0
     for _ in range(8):
-        p = vs.popen("unify", "--all", "--jobs", "1", stdout=subprocess.DEVNULL,
+        p = vs.popen("unify", "--mode", "link", "--all", "--jobs", "1", stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
         time.sleep(rnd.uniform(0.01, 0.5))
         if p.poll() is None:
@@ -293,7 +293,7 @@ def test_unify_killed_at_random_points_loses_nothing(vs):
             missing = set(before[n]) - set(now)
             assert not missing, f"{n} lost {sorted(missing)[:5]}"
     assert kills >= 2, "every run ended before it could be killed"
-    r = vs("unify", "--all", check=True)
+    r = vs("unify", "--mode", "link", "--all", check=True)
     for n in names:
         assert host_manifest(vs.rootfs(n)) == before[n], n
         for dirpath, _, files in os.walk(vs.rootfs(n)):
@@ -320,7 +320,7 @@ def test_a_killed_unify_is_repaired_before_a_guest_starts(vs):
     (vs.root / "run/vserver/unify.pending").write_text("")
     p = vs("start", "a")
     assert p.returncode != 0 and "interrupted vserver unify" in p.stderr
-    r = vs("unify", "a", "b", check=True)
+    r = vs("unify", "--mode", "link", "a", "b", check=True)
     assert "repairing" in r.stderr
     assert flags(ra / f) & FS_IMMUTABLE_FL
     assert not (rb / "usr/share/corpus/sub/.vserver-unify.0123456789abcdef").exists()
@@ -339,10 +339,10 @@ def test_excludes_dry_run_and_caps(vs):
         f.write("\n[unify]\nexclude = +/etc/shared\n")
     (vs.root / "etc/vserver/vserver.conf").write_text(
         "[host]\nunify-exclude = /usr/share/corpus/dup*\n")
-    d = vs("unify", "a", "b", "--dry-run", check=True)
+    d = vs("unify", "--mode", "link", "a", "b", "--dry-run", check=True)
     assert "would share" in d.stdout and "b:/usr/share/corpus/sub/f00010 = a:/" in d.stdout
     assert ino(ra / "usr/share/corpus/sub/f00010") != ino(rb / "usr/share/corpus/sub/f00010")
-    j = json.loads(vs("unify", "a", "b", "--dry-run", "--json", check=True).stdout)
+    j = json.loads(vs("unify", "--mode", "link", "a", "b", "--dry-run", "--json", check=True).stdout)
     assert j["dry_run"] and j["bytes_saved"] > 0 and len(j["links"]) == j["shared"]
     s = unify(vs, "a", "b")
     assert s["shared"] == j["shared"] and s["bytes_saved"] == j["bytes_saved"]
@@ -355,7 +355,7 @@ def test_excludes_dry_run_and_caps(vs):
     vs("build", "c", "--init", "none", "--net", "none", "--template", "clone:a", check=True)
     with open(vs.conf("c"), "a") as f:
         f.write("\n[security]\ncapabilities.add = LINUX_IMMUTABLE\n")
-    p = vs("unify", "a", "c", check=True)
+    p = vs("unify", "--mode", "link", "a", "c", check=True)
     assert "c may change file flags" in p.stderr
     rc = vs.rootfs("c")
     assert ino(rc / "usr/share/corpus/sub/f00010") != ino(ra / "usr/share/corpus/sub/f00010")
@@ -364,7 +364,7 @@ def test_excludes_dry_run_and_caps(vs):
 @pytest.mark.parametrize("args,msg", [
     ((), "name the guests, or say --all"),
     (("nosuch",), 'no guest "nosuch"'),
-    (("a", "--mode", "magic"), '--mode "magic": say auto, link or reflink'),
+    (("a", "--mode", "magic"), '--mode "magic": say auto, overlay, link or reflink'),
     (("a", "--jobs", "0"), '--jobs "0" is not a number of threads'),
     (("a", "a"), "a is named twice"),
     (("a", "--all"), "name the guests, or say --all"),
@@ -432,7 +432,7 @@ def test_reflink_mode_on_btrfs(btrfs):
         subprocess.run(["btrfs", "filesystem", "sync", str(btrfs)], check=True)
         excl_before = btrfs_exclusive(cb)
         before = {n: host_manifest(vs.rootfs(n)) for n in "ab"}
-        s = unify(vs, "a", "b")
+        s = unify(vs, "--mode", "reflink", "a", "b")
         assert s["mode"] == "reflink" and s["shared"] > 40  # files kept inline cannot share
         subprocess.run(["btrfs", "filesystem", "sync", str(btrfs)], check=True)
         # each guest keeps its own inode, not immutable; extents are shared

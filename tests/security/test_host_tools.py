@@ -152,7 +152,7 @@ def test_delete_never_leaves_a_shared_file_writable_to_a_running_guest(vs):
             (share / f"f{i}").write_text(f"file {i}, the same bytes in both guests\n" * 40)
             os.utime(share / f"f{i}", (1700000000, 1700000000))
     arm(vs.rootfs("y"))
-    vs("unify", "--all", check=True)
+    vs("unify", "--mode", "link", "--all", check=True)
     assert (vs.rootfs("y") / "srv/share/f0").stat().st_nlink == 2
     vs("start", "y", check=True)
     racer = vs.popen("exec", "y", "--", "/bin/vs-attack", "race-write", "/srv/share", "25", "1500",

@@ -1,0 +1,204 @@
+"""Copy-on-write unification (vserver unify --mode overlay, the default where the
+kernel has data-only overlay layers): shared files are stubs in each guest's
+base layer over one read-only store copy; a guest writes, truncates, chmods,
+renames and removes them as its own, and the others never see it."""
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from test_unify import guest_manifest, populate
+
+CORPUS = "usr/share/corpus"
+
+
+def unify(vs, *args):
+    return json.loads(vs("unify", *args, "--json", check=True).stdout)
+
+
+def store(vs):
+    return vs.root / "var/lib/vserver/store"
+
+
+def store_sums(vs):
+    """Every store file and its sha256."""
+    out = {}
+    for p in store(vs).rglob("*"):
+        if p.is_file():
+            out[p.relative_to(store(vs)).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def base(vs, name):
+    return vs.root / f"var/lib/vserver/guests/{name}/base"
+
+
+def no_data(path):
+    """A file without a byte on disk (all hole; its xattrs may take a block)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, 0, os.SEEK_DATA)
+        return False
+    except OSError as e:
+        return e.errno == errno.ENXIO
+    finally:
+        os.close(fd)
+
+
+def build_pair(vs):
+    vs("build", "a", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=60, libs=10)
+    vs("build", "b", "--net", "none", "--template", "clone:a", check=True)
+    for g in "ab":  # /etc is left out by default: this config-like file is shared on purpose
+        with open(vs.conf(g), "a") as f:
+            f.write("\n[unify]\nexclude = +/etc/corpus.conf\n")
+
+
+def test_guests_write_their_own_copies_and_the_store_stays(vs):
+    build_pair(vs)
+    s = unify(vs, "a", "b")
+    assert s["mode"] == "overlay" and s["shared"] > 100, s
+    # each shared path left the guest's rootfs for a stub in its base; one store copy each
+    for g in "ab":
+        assert not (vs.rootfs(g) / CORPUS / "sub/f00001").exists()
+        stub = base(vs, g) / CORPUS / "sub/f00001"
+        assert os.getxattr(stub, "trusted.overlay.redirect").startswith(b"/")
+        assert no_data(stub) and stub.stat().st_size == 100
+    sums = store_sums(vs)
+    assert len(sums) >= 60
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    before = {g: guest_manifest(vs, g) for g in "ab"}
+    assert "corpus/sub/f00001" in before["a"]
+    # inside a: sed -i, append, truncate, chmod, chown, rename, rm of shared files
+    vs.exec_out("a", f"""set -e
+        sed -i s/setting/changed/ /etc/corpus.conf
+        echo more >> /{CORPUS}/sub/f00002
+        : > /{CORPUS}/sub/f00003
+        chmod 600 /{CORPUS}/sub/f00004
+        chown 1000:1000 /{CORPUS}/sub/f00005
+        mv /{CORPUS}/sub/f00006 /{CORPUS}/sub/renamed
+        rm /{CORPUS}/sub/f00007
+        """)
+    assert vs.exec_out("a", "head -c 13 /etc/corpus.conf") == "changed = 1\nc"
+    assert vs.exec_out("a", f"stat -c '%a %u' /{CORPUS}/sub/f00004 /{CORPUS}/sub/f00005") \
+        .split() == ["600", "0", "644", "1000"]
+    assert "No such file or directory" in vs.exec_out("a", f"ls /{CORPUS}/sub/f00007 2>&1 || true")
+    # b and the store saw nothing
+    assert guest_manifest(vs, "b") == before["b"]
+    assert store_sums(vs) == sums
+    # the chmodded file still reads its bytes (a metadata-only copy-up)
+    h = vs.exec_out("b", f"sha256sum /{CORPUS}/sub/f00004").split()[0]
+    assert vs.exec_out("a", f"sha256sum /{CORPUS}/sub/f00004").split()[0] == h
+    # what becomes the same again is shared again, by the next unify of the stopped guests
+    vs.exec_out("a", "sed -i s/changed/setting/ /etc/corpus.conf")
+    vs("stop", "a", check=True)
+    vs("stop", "b", check=True)
+    assert (vs.rootfs("a") / "etc/corpus.conf").exists()
+    s = unify(vs, "a", "b")
+    assert s["shared"] >= 1 and not (vs.rootfs("a") / "etc/corpus.conf").exists()
+    # a's metadata-only copy-up was left alone, not shared as the zeros it holds on disk
+    assert (vs.rootfs("a") / CORPUS / "sub/f00004").exists()
+    vs("start", "a", check=True)
+    assert vs.exec_out("a", f"sha256sum /{CORPUS}/sub/f00004").split()[0] == h
+    assert vs.exec_out("a", "head -c 13 /etc/corpus.conf") == "setting = 1\ns"
+    vs("stop", "a", check=True)
+
+
+def test_deunify_gives_private_files_and_gc_empties_the_store(vs):
+    build_pair(vs)
+    unify(vs, "a", "b")
+    vs("start", "a", check=True)
+    vs.exec_out("a", f"chmod 700 /{CORPUS}/sub/f00001 && mv /{CORPUS}/sub/f00002 /{CORPUS}/moved")
+    corpus = (f"cd /{CORPUS} && find . -type f | sort | while read -r f; do "
+              "stat -c '%n %s %a %u %g %Y' \"$f\"; sha256sum \"$f\"; done")
+    seen = vs.exec_out("a", corpus)
+    assert "./moved" in seen and "./sub/f00001 70000 700" in seen or "./sub/f00001" in seen
+    p = vs("deunify", "a")
+    assert p.returncode == 1 and "a runs: stop it first" in p.stderr
+    vs("stop", "a", check=True)
+    d = json.loads(vs("deunify", "a", "/" + CORPUS + "/sub", "--json", check=True).stdout)
+    assert d["deunified"] > 50
+    assert base(vs, "a").exists()  # the rest stays shared
+    vs("deunify", "a", check=True)
+    assert not base(vs, "a").exists()
+    assert not list(vs.rootfs("a").rglob("*")) or all(
+        not (p.is_char_device() and os.lstat(p).st_rdev == 0) for p in vs.rootfs("a").rglob("*"))
+    vs("start", "a", check=True)
+    assert vs.exec_out("a", corpus) == seen
+    vs("stop", "a", check=True)
+    # b alone names the store now; once b is gone, --gc empties it
+    assert unify(vs, "--gc")["removed"] == 0
+    vs("delete", "--force", "b", check=True)
+    g = unify(vs, "--gc")
+    assert g["removed"] >= 60 and g["bytes_freed"] > 0
+    assert store_sums(vs) == {}
+
+
+def test_a_clone_of_a_unified_guest_shares_the_store_at_once(vs):
+    build_pair(vs)
+    unify(vs, "a", "b")
+    vs("build", "c", "--net", "none", "--template", "clone:a", check=True)
+    stub = base(vs, "c") / CORPUS / "sub/f00001"
+    assert no_data(stub) and os.getxattr(stub, "trusted.overlay.metacopy") == b""
+    vs("start", "a", check=True)
+    vs("start", "c", check=True)
+    sums = f"cd /{CORPUS} && find . -type f | sort | xargs sha256sum"
+    assert vs.exec_out("c", sums) == vs.exec_out("a", sums)
+    vs("stop", "a", check=True)
+    vs("stop", "c", check=True)
+
+
+def busybox_pss(init):
+    """Rss and Pss (KiB) of busybox's mappings in all processes of @init's pid namespace."""
+    ns = os.readlink(f"/proc/{init}/ns/pid")
+    rss = pss = 0
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.readlink(f"/proc/{pid}/ns/pid") == ns:
+                r, p = mapping_pss(pid)
+                rss, pss = max(rss, r), pss + p
+        except OSError:
+            pass
+    return rss, pss
+
+
+def mapping_pss(pid):
+    rss = pss = 0
+    cur = None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        f = line.split()
+        if f and "-" in f[0] and len(f) >= 5:
+            cur = f[-1] if len(f) >= 6 else ""
+        elif cur and cur.endswith("busybox") and f[0] in ("Rss:", "Pss:"):
+            if f[0] == "Rss:":
+                rss += int(f[1])
+            else:
+                pss += int(f[1])
+    return rss, pss
+
+
+def test_five_guests_share_one_copy_in_the_page_cache(vs):
+    names = [f"p{i}" for i in range(5)]
+    vs("build", names[0], "--net", "none", check=True)
+    for n in names[1:]:
+        vs("build", n, "--net", "none", "--template", "clone:" + names[0], check=True)
+    # the last one rewrites its busybox before unify: it keeps its own
+    unify(vs, *names)
+    vs("start", names[4], check=True)
+    vs.exec_out(names[4], "cp /bin/busybox /tmp/bb && cat /tmp/bb > /bin/busybox.new && "
+                "chmod 755 /bin/busybox.new && mv /bin/busybox.new /bin/busybox")
+    vs("stop", names[4], check=True)
+    for n in names:
+        vs("start", n, check=True)
+    pids = [json.loads(vs("status", n, "--json", check=True).stdout)["init_pid"] for n in names]
+    use = [busybox_pss(p) for p in pids]  # (largest Rss of a process, Pss of all)
+    assert all(rss > 0 for rss, _ in use), use
+    shared_rss = max(rss for rss, _ in use[:4])
+    # four guests: their busybox pages are about one copy between them all
+    assert sum(pss for _, pss in use[:4]) < shared_rss * 1.6, use
+    # the fifth, which wrote its own: its pages are its own (at least one process's worth)
+    assert use[4][1] > use[4][0] * 0.9, use
+    for n in names:
+        vs("stop", n, check=True)
