@@ -208,25 +208,6 @@ static bool wanted(const Undo *u, const char *rel)
         return false;
 }
 
-static int copy_bytes(int from, int to)
-{
-        loff_t in = 0;
-        for (;;) {
-                ssize_t n = copy_file_range(from, &in, to, NULL, 1 << 30, 0);
-                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
-                        char buf[65536];
-                        n = pread(from, buf, sizeof buf, in);
-                        if (n > 0 && write(to, buf, (size_t)n) != n)
-                                return -EIO;
-                        in += n > 0 ? n : 0;
-                }
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return 0;
-        }
-}
-
 static int copy_meta(int stub, int to)
 {
         char names[8192], val[65536];
@@ -271,7 +252,8 @@ static int private_copy(Undo *u, int stub, const char *rel, const char *redirect
             openat(pd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (to < 0)
                 return -errno;
-        int r = copy_bytes(src, to);
+        long long n = vs_copy_all(src, to);
+        int r = n < 0 ? (int)n : 0;
         if (r == 0)
                 r = copy_meta(stub, to);
         if (r == 0 && renameat2(pd, tmp, pd, name, RENAME_NOREPLACE) < 0)
@@ -320,7 +302,8 @@ static int fill_file(Walk *w, int dfd, const char *name, const char *rel)
                        RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (src < 0)
                 return -errno;
-        int r = copy_bytes(src, fd);
+        long long n = vs_copy_all(src, fd);
+        int r = n < 0 ? (int)n : 0;
         struct timespec times[2] = {st.st_atim, st.st_mtim};
         if (r == 0 && (fremovexattr(fd, VS_COW_METACOPY) < 0 || futimens(fd, times) < 0))
                 r = -errno;

@@ -35,22 +35,11 @@ static int store_copy(int store, int src, uint64_t size, char ret[STORE_NAME])
         _cleanup_close_ int fd = openat(d, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
         if (fd < 0)
                 return -errno;
-        loff_t in = 0, left = (loff_t)size;
-        while (left > 0) {
-                ssize_t n = copy_file_range(src, &in, fd, NULL, (size_t)left, 0);
-                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
-                        char buf[65536];
-                        n = pread(src, buf, sizeof buf, in);
-                        if (n > 0 && write(fd, buf, (size_t)n) != n)
-                                return -EIO;
-                        in += n > 0 ? n : 0;
-                }
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -ESTALE; /* shorter than when it was proved */
-                left -= n;
-        }
+        long long n = vs_copy_all(src, fd);
+        if (n < 0)
+                return (int)n;
+        if ((uint64_t)n != size)
+                return -ESTALE; /* changed since it was proved */
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
         if (linkat(AT_FDCWD, proc, d, hex + 2, AT_SYMLINK_FOLLOW) < 0)

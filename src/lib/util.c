@@ -249,3 +249,22 @@ const char *vs_fs_name(long type)
                 return NULL;
         }
 }
+
+long long vs_copy_all(int from, int to)
+{
+        loff_t in = 0;
+        for (;;) {
+                ssize_t n = copy_file_range(from, &in, to, NULL, 1 << 30, 0);
+                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
+                        char buf[65536];
+                        n = pread(from, buf, sizeof buf, in);
+                        if (n > 0 && vs_write_all(to, buf, (size_t)n) < 0)
+                                return -errno;
+                        in += n > 0 ? n : 0;
+                }
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return in;
+        }
+}

@@ -59,6 +59,9 @@ ssize_t vs_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *ret
 /* Whole-buffer I/O that retries on EINTR and short transfers; -errno on failure. */
 int vs_write_all(int fd, const void *buf, size_t len);
 ssize_t vs_read_all(int fd, void *buf, size_t len);
+/* Copy all of @from (from its start) to @to's position, in the kernel where it can: bytes, or
+ * -errno. */
+long long vs_copy_all(int from, int to);
 /* Write a string to dirfd/path (O_WRONLY, no create, O_CLOEXEC); -errno. */
 int vs_write_file_at(int dirfd, const char *path, const char *s);
 /* Read at most size-1 bytes of dirfd/path into buf, NUL-terminated; -errno. */

@@ -447,7 +447,7 @@ def test_reflink_mode_on_btrfs(btrfs):
             f.write(b"changed")
         assert hashlib.sha256((ca / "sub/f00001").read_bytes()).hexdigest() == \
             before["a"]["usr/share/corpus/sub/f00001"][0]
-        s2 = unify(vs, "a", "b")
+        s2 = unify(vs, "--mode", "reflink", "a", "b")
         assert s2["shared"] <= 1 and s2["already_shared"] > 40
     finally:
         for n in vs.guests():
