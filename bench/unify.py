@@ -8,15 +8,20 @@ in owner, mode, mtime or an xattr.  Each tool gets a fresh copy of the corpus
 (cp -a, then sync and a dropped page cache, the same cold start for all) and
 works on the guests' /usr (vserver: the whole trees, its default exclusions apply).  Measured per
 tool: wall time, CPU time, peak RSS (wait4 of the tool alone), bytes saved (du:
-each inode once), and wrong merges: files now sharing an inode whose copies
-differed in owner, group, mode, mtime or xattrs before.  On a btrfs loop image
-the reflink tools: vserver unify (FIDEDUPERANGE) and duperemove.  Then the
-page-cache effect: the summed PSS of one program running in five guests, before
-and after vserver unify.
+each inode once; for vserver's overlay mode its store and the guests' base
+layers count too), and wrong merges: files now sharing an inode whose copies
+differed in owner, group, mode, mtime or xattrs before (overlay: a guest's
+file whose bytes or metadata as the guest sees them are not what they were).
+vserver runs twice on ext4: overlay (copy on write, the default) and link.  On
+a btrfs loop image the reflink tools: vserver unify (FIDEDUPERANGE) and
+duperemove.  Then the page-cache effect: the summed PSS of one program running
+in five guests, before and after vserver unify (overlay), and the start time of
+those guests before and after.
 
   bench/unify.py [--quick|--smoke]    (--quick/--smoke: a small synthetic corpus)
 """
 import argparse
+import filecmp
 import json
 import os
 import random
@@ -119,9 +124,15 @@ def pristine_meta(roots):
     return {p: meta(p) for p in files_of(roots)}
 
 
+def layers(inst):
+    """What an overlay unify adds beside the guests' trees: their base layers, the store."""
+    g = inst / "var/lib/vserver/guests"
+    return [g / n / "base" for n in GUESTS] + [inst / "var/lib/vserver/store"]
+
+
 def du(roots):
     seen, total = set(), 0
-    for p in files_of(roots):
+    for p in files_of([r for r in roots if os.path.isdir(r)]):
         st = os.lstat(p)
         if (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
@@ -144,6 +155,22 @@ def wrong_merges(roots, before, prefix_from, prefix_to):
         if metas:
             common = max(set(metas), key=metas.count)
             wrong += sum(1 for m in metas if m != common)
+    return wrong
+
+
+def wrong_views(inst, before, prefix_from, prefix_to):
+    """Overlay: stubs whose metadata or store bytes are not the pristine file's."""
+    wrong = 0
+    store = inst / "var/lib/vserver/store"
+    for n in GUESTS:
+        base = inst / f"var/lib/vserver/guests/{n}/base"
+        for p in files_of([base]):
+            orig = p.replace(f"/{n}/base/", f"/{n}/rootfs/", 1).replace(prefix_from, prefix_to, 1)
+            m = meta(p)
+            m = m[:4] + (tuple(x for x in m[4] if not x[0].startswith("trusted.overlay.")),)
+            data = store / os.getxattr(p, "trusted.overlay.redirect").decode()[1:]
+            if before.get(orig) != m or not filecmp.cmp(data, orig, shallow=False):
+                wrong += 1
     return wrong
 
 
@@ -214,10 +241,14 @@ def pss_of_marked(marker):
     return total
 
 
-def pss_run(env, names, program):
-    """Start the guests, run @program in each, sum its PSS (KiB), stop them."""
+def pss_run(env, names, program, starts):
+    """Start the guests, run @program in each, sum its PSS (KiB), stop them;
+    each start's wall time (ms) into @starts."""
     for n in names:
+        cold()
+        t0 = time.monotonic()
         sh(V, "start", n, env=env)
+        starts.append((time.monotonic() - t0) * 1000)
     marker = f"vsbench{os.getpid()}"
     for n in names:
         sh(V, "exec", n, "--", "/bin/sh", "-c",
@@ -254,10 +285,11 @@ def main():
               file=sys.stderr)
 
         def one(tool, cmd, inst, roots, env_=None, cwd=None, pre=None):
-            d0 = du(gdir(inst))
+            d0 = du(gdir(inst) + layers(inst))
             wall, cpu, rss = timed(cmd, env=env_, cwd=cwd)
-            saved = d0 - du(gdir(inst))
-            wrong = wrong_merges(gdir(inst), before, str(inst), str(pristine))
+            saved = d0 - du(gdir(inst) + layers(inst))
+            wrong = wrong_merges(gdir(inst), before, str(inst), str(pristine)) + \
+                wrong_views(inst, before, str(inst), str(pristine))
             rows.append({"tool": tool, "fs": "ext4" if "btrfs" not in str(inst) else "btrfs",
                          "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                          "peak_rss_mib": round(rss, 1), "saved_mib": round(saved / 2**20, 1),
@@ -273,9 +305,17 @@ def main():
                    "time.sleep(600)'" if not small else "/bin/busybox sh -c 'sleep 600; :'")
         # the program's marker becomes its last argument (python: sys.argv)
         five = GUESTS[5:]
-        pss["separate_kib"] = pss_run(wenv, five, program)
+        plain, unified = [], []
+        pss["separate_kib"] = pss_run(wenv, five, program, plain)
         one("vserver unify", [V, "unify", "--all"], w, gdir(w), env_=wenv)
-        pss["unified_kib"] = pss_run(wenv, five, program)
+        pss["unified_kib"] = pss_run(wenv, five, program, unified)
+        pss["start_ms_plain"] = round(sorted(plain)[len(plain) // 2], 1)
+        pss["start_ms_unified"] = round(sorted(unified)[len(unified) // 2], 1)
+        drop(w)
+        w = work / "vserver-link"
+        copy(pristine, w)
+        one("vserver unify --mode link", [V, "unify", "--all", "--mode", "link"], w, gdir(w),
+            env_=dict(os.environ, VSERVER_ROOT=str(w)))
         drop(w)
         for tool, cmd in (("jdupes -L", ["jdupes", "-r", "-L", "-q"]),
                           ("rdfind", ["rdfind", "-makehardlinks", "true", "-outputname",
@@ -298,7 +338,7 @@ def main():
             sh("btrfs", "filesystem", "sync", mnt)
             wenv = dict(os.environ, VSERVER_ROOT=str(w))
             if tool.startswith("vserver"):
-                cmd, roots = [V, "unify", "--all"], gdir(w)
+                cmd, roots = [V, "unify", "--all", "--mode", "reflink"], gdir(w)
             else:
                 cmd, roots = ["duperemove", "-dr", "-q"] + [str(p) for p in usr(w)], usr(w)
             used0 = btrfs_used(w)
@@ -312,7 +352,7 @@ def main():
             drop(w)
     finally:
         subprocess.run(["umount", str(mnt)], stderr=subprocess.DEVNULL)
-        for inst in (work / "vserver", work / "pristine"):
+        for inst in (work / "vserver", work / "vserver-link", work / "pristine"):
             if inst.is_dir():
                 drop(inst)
         shutil.rmtree(work, ignore_errors=True)
@@ -322,7 +362,10 @@ def main():
             except OSError:
                 pass
 
-    base = {r["fs"]: r["wall_s"] for r in rows if r["tool"].startswith("vserver")}
+    base = {}
+    for r in rows:
+        if r["tool"].startswith("vserver"):
+            base.setdefault(r["fs"], r["wall_s"])
     for r in rows:
         r["time_ratio"] = round(r["wall_s"] / base[r["fs"]], 2) if base.get(r["fs"]) else None
     result = {"corpus": {"guests": len(GUESTS), "files": nfiles, "bytes": size,
@@ -346,7 +389,11 @@ def main():
            f"({'python3 importing ssl, json, email, http.client, sqlite3' if not small else 'busybox sh'}).", "",
            "| guests | PSS total KiB |", "|---|---:|",
            f"| separate copies | {pss['separate_kib']} |",
-           f"| unified | {pss['unified_kib']} |", ""]
+           f"| unified (overlay) | {pss['unified_kib']} |", "",
+           "Start of those guests (median `vserver start`, cold page cache):", "",
+           "| guests | start ms |", "|---|---:|",
+           f"| plain tree | {pss['start_ms_plain']} |",
+           f"| unified (overlay) | {pss['start_ms_unified']} |", ""]
     (out / "unify.md").write_text("\n".join(md))
     (out / "unify.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(md))

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../lib/context.h"
+#include "../lib/cow.h"
 #include "../lib/syscalls.h"
 #include "../lib/util.h"
 #include "../lib/viewd.h"
@@ -91,12 +92,39 @@ static bool term_ok(const char *t)
         return true;
 }
 
+/*
+ * The guest's root as it sees it: a unified guest's files are its rootfs
+ * over its base and the store, which only its running init's root shows.
+ */
+static int guest_root(const VsGuest *g)
+{
+        if (!vs_cow_enabled(g->dir))
+                return open(g->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        VsGuestState st;
+        VsError err = {0};
+        if (vs_guest_state(g, &st, &err) < 0)
+                return -1;
+        int fd = -1;
+        if (st.init_pidfd >= 0) {
+                char p[64];
+                snprintf(p, sizeof p, "/proc/%d/root", st.init);
+                fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                /* still that init, not a process that took its number */
+                if (fd >= 0 && pidfd_send_signal(st.init_pidfd, 0, NULL, 0) < 0) {
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        vs_guest_state_release(&st);
+        return fd;
+}
+
 /* root's login shell from the guest's /etc/passwd, read inside the guest root. */
 static void login_shell(const VsGuest *g, char *buf, size_t size)
 {
         char passwd[65536];
         snprintf(buf, size, "/bin/sh");
-        _cleanup_close_ int root = open(g->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int root = guest_root(g);
         if (root < 0)
                 return;
         _cleanup_close_ int fd = vs_openat2(root, "etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY,

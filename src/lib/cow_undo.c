@@ -222,6 +222,14 @@ static int copy_meta(int stub, int to)
                 if (v < 0 || fsetxattr(to, s, val, (size_t)v, 0) < 0)
                         return -errno;
         }
+        /* the flags a guest sets (the stub has them), over what the new file has */
+        int f = 0, t = 0;
+        const int user = FS_SECRM_FL | FS_UNRM_FL | FS_COMPR_FL | FS_SYNC_FL | FS_NODUMP_FL |
+                         FS_NOATIME_FL | FS_JOURNAL_DATA_FL | FS_NOTAIL_FL | FS_NOCOW_FL;
+        if (ioctl(stub, FS_IOC_GETFLAGS, &f) == 0 && (f & user) &&
+            ioctl(to, FS_IOC_GETFLAGS, &t) == 0 &&
+            (t |= f & user, ioctl(to, FS_IOC_SETFLAGS, &t) < 0))
+                return -errno;
         struct timespec times[2] = {st.st_atim, st.st_mtim};
         return fchmod(to, st.st_mode & 07777) < 0 || futimens(to, times) < 0 ? -errno : 0;
 }

@@ -66,6 +66,18 @@ static int copy_xattrs(int from, int to)
         return 0;
 }
 
+/* The file flags a guest sees (nodump, noatime...), but those that would lock the stub. */
+static int copy_flags(int from, int to)
+{
+        uint32_t f = 0, t = 0;
+        int r = unify_get_flags(from, &f);
+        f &= USER_FLAGS & ~(FS_IMMUTABLE_FL | FS_APPEND_FL);
+        if (r < 0 || f == 0 || (r = unify_get_flags(to, &t)) < 0)
+                return r;
+        int nf = (int)(t | f); /* over what the filesystem gave the stub (extents...) */
+        return ioctl(to, FS_IOC_SETFLAGS, &nf) < 0 ? -errno : 0;
+}
+
 /* Does directory @fd send overlayfs elsewhere (opaque, or a renamed directory's redirect)? */
 static bool redirected(int fd)
 {
@@ -143,12 +155,11 @@ static int parents(int rootfd, int basefd, const char *rel, int *ret_up, int *re
 static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
 {
         const char *name = strrchr(p->rel, '/') ? strrchr(p->rel, '/') + 1 : p->rel;
-        int up = -1, bp = -1;
+        _cleanup_close_ int up = -1;
+        _cleanup_close_ int bp = -1;
         int r = parents(c->rootfd[p->tree], c->basefd[p->tree], p->rel, &up, &bp);
         if (r <= 0)
                 return r;
-        _cleanup_close_ int upc = up;
-        _cleanup_close_ int bpc = bp;
         _cleanup_close_ int fd =
             openat(up, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME | O_CLOEXEC);
         struct stat st;
@@ -172,7 +183,7 @@ static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
             ftruncate(s, st.st_size) < 0 || fsetxattr(s, VS_COW_METACOPY, "", 0, 0) < 0 ||
             fsetxattr(s, VS_COW_REDIRECT, redirect, strlen(redirect), 0) < 0 ||
             fchmod(s, st.st_mode & 07777) < 0 || futimens(s, times) < 0 ||
-            renameat(bp, tmp, bp, name) < 0) {
+            (r = copy_flags(fd, s)) < 0 || renameat(bp, tmp, bp, name) < 0) {
                 int e = r < 0 ? -r : errno;
                 (void)unlinkat(bp, tmp, 0);
                 return -e;

@@ -91,6 +91,54 @@ def test_unified_debian_guest_refuses_package_changes_until_deunify(vs):
     assert vs("exec", "d1", "--", "dpkg", "--configure", "-a").returncode == 0
 
 
+def test_overlay_unified_debian_guests_upgrade_as_usual(vs):
+    """Unified copy on write, a Debian guest reinstalls, replaces and removes
+    shared files with dpkg, apt-get, sed and rm; its twin and the store see nothing."""
+    p = vs("build", "d1", "--template", "debian", "--init", "none", "--net", "none",
+           timeout=1200)
+    assert p.returncode == 0, p.stderr
+    vs("build", "d2", "--template", "clone:d1", check=True)
+    for g in ("d1", "d2"):  # a config-like file, shared on purpose
+        with open(vs.conf(g), "a") as f:
+            f.write("\n[unify]\nexclude = +/etc/debian_version\n")
+    s = json.loads(vs("unify", "d1", "d2", "--json", check=True).stdout)
+    assert s["mode"] == "overlay" and s["shared"] > 1000, s
+    store = vs.root / "var/lib/vserver/store"
+    before_store = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                          for p in store.rglob("*") if p.is_file())
+    vs("start", "d1", check=True)
+    vs("start", "d2", check=True)
+    verify = "dpkg --verify; sha256sum /usr/bin/which /etc/debian_version /usr/lib/x86_64-linux-gnu/libz.so.1"
+    twin = vs.exec_out("d2", verify)
+    # a shared package reinstalled from the guest's own cache
+    p = vs("exec", "d1", "--", "sh", "-c", "apt-get install --reinstall -y --no-download "
+           "base-files 2>&1 || (ls /var/cache/apt/archives; exit 1)")
+    assert p.returncode == 0, p.stdout + p.stderr
+    # a local .deb that replaces a shared file
+    vs.exec_out("d1", """set -e; d=/root/pkg; mkdir -p $d/DEBIAN $d/usr/bin
+        printf 'Package: vstest\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n' > $d/DEBIAN/control
+        printf '#!/bin/sh\necho replaced\n' > $d/usr/bin/which; chmod 755 $d/usr/bin/which
+        dpkg-deb -b $d /root/vstest.deb >/dev/null
+        dpkg -i --force-overwrite /root/vstest.deb >/dev/null 2>&1""")
+    assert vs.exec_out("d1", "which") == "replaced"
+    vs.exec_out("d1", "sed -i 's/$/-mine/' /etc/debian_version; "
+                "rm /usr/lib/x86_64-linux-gnu/libz.so.1")
+    assert vs.exec_out("d1", "cat /etc/debian_version").endswith("-mine")
+    assert vs.exec_out("d2", verify) == twin
+    assert sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in store.rglob("*") if p.is_file()) == before_store
+    # dpkg removes the package; the file it replaced is the guest's own copy to restore
+    vs.exec_out("d1", "dpkg -r vstest >/dev/null 2>&1; apt-get install --reinstall -y "
+                "--no-download debianutils zlib1g >/dev/null 2>&1; "
+                "sed -i 's/-mine$//' /etc/debian_version")
+    vs("stop", "d1", check=True)
+    vs("stop", "d2", check=True)
+    # what became the same again is shared again
+    s = json.loads(vs("unify", "d1", "d2", "--json", check=True).stdout)
+    assert s["shared"] >= 2, s
+    assert not (vs.rootfs("d1") / "etc/debian_version").exists()
+
+
 def test_debian_sees_its_own_machine(vs):
     """procps, coreutils and glibc in a Debian guest read the guest's views."""
     p = vs("build", "deb2", "--template", "debian", "--init", "none", "--memory", "256M",

@@ -6,9 +6,16 @@ import errno
 import hashlib
 import json
 import os
+import random
+import signal
+import stat
+import subprocess
+import time
 from pathlib import Path
 
-from test_unify import guest_manifest, populate
+from conftest import VSERVER, pty_session
+from test_unify import (FS_IMMUTABLE_FL, MARK, flags, guest_manifest, host_manifest,
+                        make_different, populate)
 
 CORPUS = "usr/share/corpus"
 
@@ -202,3 +209,119 @@ def test_five_guests_share_one_copy_in_the_page_cache(vs):
     assert use[4][1] > use[4][0] * 0.9, use
     for n in names:
         vs("stop", n, check=True)
+
+
+def test_enter_reads_the_login_shell_from_a_shared_passwd(vs):
+    """A shared /etc/passwd is a stub in the base, not in the rootfs: enter
+    must read it as the guest sees it (through its init's root)."""
+    vs("build", "a", check=True)
+    root = vs.rootfs("a")
+    passwd = (root / "etc/passwd").read_text()
+    (root / "etc/passwd").write_text(passwd.replace(":/root:/bin/sh", ":/root:/bin/ash", 1))
+    if not (root / "bin/ash").exists():
+        (root / "bin/ash").symlink_to("busybox")
+    vs("build", "b", "--template", "clone:a", check=True)
+    for g in "ab":
+        with open(vs.conf(g), "a") as f:
+            f.write("\n[unify]\nexclude = +/etc/passwd\n")
+    unify(vs, "a", "b")
+    assert not (vs.rootfs("a") / "etc/passwd").exists()
+    vs("start", "a", check=True)
+    text, code = pty_session([VSERVER, "enter", "a"], vs.env, b"echo A$0; exit 3\n")
+    assert code == 3 and "A-ash" in text, text
+    vs("stop", "a", check=True)
+
+
+def view(vs, name):
+    """A stopped guest's files as it will see them, in test_unify's host_manifest
+    terms: its rootfs over the stubs of its base, each read from the store."""
+    out = {}
+    layers = (base(vs, name), vs.rootfs(name))  # lower first: the rootfs wins
+    for layer in layers:
+        for dirpath, _, files in os.walk(layer):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                st = os.lstat(p)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                names = os.listxattr(p, follow_symlinks=False)
+                if layer == vs.rootfs(name) and "trusted.overlay.metacopy" in names:
+                    continue  # a guest's metadata-only copy-up: none here
+                if layer == base(vs, name):
+                    if f.startswith(".vserver-unify."):
+                        continue
+                    data = (store(vs) / os.getxattr(p, "trusted.overlay.redirect")
+                            .decode()[1:]).read_bytes()
+                else:
+                    data = Path(p).read_bytes()
+                xa = {k: os.getxattr(p, k, follow_symlinks=False) for k in names
+                      if not k.startswith("trusted.overlay.") and k != MARK}
+                out[os.path.relpath(p, layer)] = (
+                    hashlib.sha256(data).hexdigest(), st.st_size, st.st_mode, st.st_uid,
+                    st.st_gid, st.st_mtime_ns, tuple(sorted(xa.items())),
+                    flags(p) & ~FS_IMMUTABLE_FL)
+    return out
+
+
+def test_unify_killed_at_random_points_loses_nothing(vs):
+    vs("build", "a", "--init", "none", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=3000, libs=60)
+    for n in ("b", "c"):
+        vs("build", n, "--init", "none", "--net", "none", "--template", "clone:a", check=True)
+    make_different(vs.rootfs("b"))
+    names = ("a", "b", "c")
+    before = {n: host_manifest(vs.rootfs(n)) for n in names}
+    rnd = random.Random(11)
+    kills = 0
+    for _ in range(8):
+        p = vs.popen("unify", "--mode", "overlay", "--all", "--jobs", "1",
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.01, 0.4))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+        for n in names:  # no path lost or changed, whatever the moment
+            assert view(vs, n) == before[n], n
+    assert kills >= 2, "every run ended before it could be killed"
+    vs("unify", "--mode", "overlay", "--all", check=True)
+    for n in names:
+        assert view(vs, n) == before[n], n
+        assert not (vs.rootfs(n) / CORPUS / "sub/f02999").exists()
+        for dirpath, _, files in os.walk(base(vs, n)):
+            assert not [f for f in files if f.startswith(".vserver-unify.")], dirpath
+    # the store holds exactly what some stub names: what killed runs copied is gone
+    named = set()
+    for n in names:
+        for dirpath, _, files in os.walk(base(vs, n)):
+            for f in files:
+                named.add(os.getxattr(os.path.join(dirpath, f), "trusted.overlay.redirect")
+                          .decode()[1:])
+    assert set(store_sums(vs)) == named
+
+
+def test_link_unified_guests_convert_with_one_command(vs):
+    """Guests unified with immutable hard links (the old way) become copy-on-write
+    with one unify --mode overlay: same files, writable, and dpkg's hook gone."""
+    vs("build", "a", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=40, libs=5)
+    (vs.rootfs("a") / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True)
+    vs("build", "b", "--net", "none", "--template", "clone:a", check=True)
+    s = unify(vs, "--mode", "link", "a", "b")
+    assert s["mode"] == "link" and s["shared"] > 40
+    f = vs.rootfs("a") / CORPUS / "sub/f00001"
+    assert flags(f) & FS_IMMUTABLE_FL and os.lstat(f).st_nlink == 2
+    assert (vs.rootfs("a") / "etc/dpkg/dpkg.cfg.d/vserver-unified").exists()
+    before = {n: host_manifest(vs.rootfs(n)) for n in "ab"}
+    s = unify(vs, "--mode", "overlay", "a", "b")
+    assert s["mode"] == "overlay" and s["shared"] > 80, s
+    for n in "ab":
+        now = view(vs, n)
+        want = {k: v for k, v in before[n].items() if "vserver-unified" not in k}
+        assert now == want, n
+        assert not (vs.rootfs(n) / "etc/dpkg/dpkg.cfg.d/vserver-unified").exists()
+        assert not (vs.rootfs(n) / CORPUS / "sub/f00001").exists()
+    vs("start", "a", check=True)
+    vs.exec_out("a", f"echo mine >> /{CORPUS}/sub/f00001")
+    vs("stop", "a", check=True)
+    assert view(vs, "b")[f"{CORPUS}/sub/f00001"] == before["b"][f"{CORPUS}/sub/f00001"]

@@ -20,6 +20,7 @@
 #include <linux/if_link.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -351,6 +352,12 @@ int main(int argc, char **argv)
         }
         if (argc >= 2 && strcmp(argv[1], "sockets") == 0)
                 return sockets();
-        fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets\n");
+        if (argc >= 5 && strcmp(argv[1], "setxattr") == 0) { /* PATH NAME VALUE */
+                int r = lsetxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0);
+                printf("%s\n", r == 0 ? "ok" : strerror(errno));
+                return 0;
+        }
+        fprintf(stderr, "usage: vs-attack overwrite FD | scan-mountinfo MARKER SECS | sockets | "
+                        "setxattr PATH NAME VALUE\n");
         return 2;
 }
