@@ -188,9 +188,13 @@ static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
                 (void)unlinkat(bp, tmp, 0);
                 return -e;
         }
-        /* the stub is whole: the guest's own copy may go (a link's mark first) */
-        if (in->r.immutable && unify_set_imm(fd, false) < 0)
-                return -errno;
+        /*
+         * the stub is whole: the guest's own copy may go.  A link of link mode
+         * loses its flag first: until its last link is gone it is writable and
+         * shared, so the pending note makes a start wait for the repair.
+         */
+        if (in->r.immutable && (unify_pending(c, true) < 0 || unify_set_imm(fd, false) < 0))
+                return -EIO;
         struct stat now;
         if (fstatat(up, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != st.st_ino ||
             now.st_dev != st.st_dev)
@@ -354,6 +358,8 @@ int unify_cow_share_all(Ctx *c)
                         r = unify_dpkg_hook(c, t, false);
         free(kept);
         free(names);
+        if (r >= 0)
+                r = unify_pending(c, false);
         if (r >= 0 && !c->o->dry_run)
                 for (int t = 0; t < c->ntrees; t++)
                         if (t != c->store_tree)

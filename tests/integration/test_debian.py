@@ -120,10 +120,10 @@ def test_overlay_unified_debian_guests_upgrade_as_usual(vs):
         printf '#!/bin/sh\necho replaced\n' > $d/usr/bin/which; chmod 755 $d/usr/bin/which
         dpkg-deb -b $d /root/vstest.deb >/dev/null
         dpkg -i --force-overwrite /root/vstest.deb >/dev/null 2>&1""")
-    assert vs.exec_out("d1", "which") == "replaced"
+    assert vs.exec_out("d1", "which").strip() == "replaced"
     vs.exec_out("d1", "sed -i 's/$/-mine/' /etc/debian_version; "
                 "rm /usr/lib/x86_64-linux-gnu/libz.so.1")
-    assert vs.exec_out("d1", "cat /etc/debian_version").endswith("-mine")
+    assert vs.exec_out("d1", "cat /etc/debian_version").strip().endswith("-mine")
     assert vs.exec_out("d2", verify) == twin
     assert sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
                   for p in store.rglob("*") if p.is_file()) == before_store
