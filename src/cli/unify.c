@@ -269,7 +269,8 @@ static int verb_unify(int argc, char **argv)
                 goto out;
         if (gc_only) {
                 uint64_t files = 0, bytes = 0;
-                if (store_gc(&f, h.paths.store, &files, &bytes, verb) < 0)
+                if (farm_recover(&f, verb) != 0 ||
+                    store_gc(&f, h.paths.store, &files, &bytes, verb) < 0)
                         goto out;
                 char b[32];
                 if (json) {

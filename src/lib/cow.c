@@ -9,8 +9,11 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,4 +180,32 @@ bool vs_cow_supported(void)
         _cleanup_close_ int fs = fsopen("overlay", FSOPEN_CLOEXEC);
         _cleanup_close_ int s = open_dir(AT_FDCWD, "/");
         return fs >= 0 && s >= 0 && fsconfig(fs, FSCONFIG_SET_FD, "datadir+", NULL, s) == 0;
+}
+
+int vs_cow_copy_meta(int from, int to, const struct stat *st)
+{
+        char names[8192], val[65536];
+        if (fchown(to, st->st_uid, st->st_gid) < 0)
+                return -errno;
+        ssize_t n = flistxattr(from, names, sizeof names);
+        if (n < 0 && errno != ENOTSUP)
+                return -errno;
+        for (char *s = names; n > 0 && s < names + n; s += strlen(s) + 1) {
+                if (strncmp(s, VS_COW_PREFIX, strlen(VS_COW_PREFIX)) == 0 ||
+                    streq(s, "trusted.vserver.unified"))
+                        continue;
+                ssize_t v = fgetxattr(from, s, val, sizeof val);
+                if (v < 0 || fsetxattr(to, s, val, (size_t)v, 0) < 0)
+                        return -errno;
+        }
+        /* the flags a guest sets, over what the filesystem gave @to (extents...) */
+        const int user = FS_SECRM_FL | FS_UNRM_FL | FS_COMPR_FL | FS_SYNC_FL | FS_NODUMP_FL |
+                         FS_NOATIME_FL | FS_JOURNAL_DATA_FL | FS_NOTAIL_FL | FS_NOCOW_FL;
+        int f = 0, t = 0;
+        if (ioctl(from, FS_IOC_GETFLAGS, &f) == 0 && (f & user) &&
+            ioctl(to, FS_IOC_GETFLAGS, &t) == 0 &&
+            (t |= f & user, ioctl(to, FS_IOC_SETFLAGS, &t) < 0))
+                return -errno;
+        struct timespec times[2] = {st->st_atim, st->st_mtim};
+        return fchmod(to, st->st_mode & 07777) < 0 || futimens(to, times) < 0 ? -errno : 0;
 }

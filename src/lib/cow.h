@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -77,3 +78,17 @@ int vs_cow_gc(const char *store, const char *const *bases, int n, uint64_t *ret_
  */
 int vs_cow_deunify(const VsCowLayers *l, const char *const *paths, int n_paths, uint64_t *ret_files,
                    VsError *err);
+/*
+ * @to takes what a guest sees of @from beside its bytes: owner, xattrs (but
+ * overlayfs's and the link mark), the file flags it may set, mode, times
+ * (@st: @from's).
+ */
+int vs_cow_copy_meta(int from, int to, const struct stat *st);
+/*
+ * A store file that was a guest's inode (linked in by unify, no bytes
+ * copied): once no guest links it, it is made root's and read-only; while
+ * one does, the store takes a copy of its own under the same name.
+ */
+int vs_cow_settle(int storefd, const char *rel);
+/* After a killed unify: every store file settled, temporary names gone. */
+int vs_cow_repair(const char *store, VsError *err);

@@ -180,6 +180,73 @@ int vs_cow_gc(const char *store, const char *const *bases, int n, uint64_t *ret_
         return r;
 }
 
+/* ---- the store's own inodes ---------------------------------------------------------- */
+
+int vs_cow_settle(int storefd, const char *rel)
+{
+        _cleanup_close_ int fd = vs_openat2(storefd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+                                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (st.st_nlink == 1) {
+                /* the store's alone: root's, read-only, nothing of the guest's on it */
+                char names[8192];
+                ssize_t n = flistxattr(fd, names, sizeof names);
+                for (char *x = names; n > 0 && x < names + n; x += strlen(x) + 1)
+                        (void)fremovexattr(fd, x);
+                if ((st.st_uid || st.st_gid) && fchown(fd, 0, 0) < 0)
+                        return -errno;
+                return (st.st_mode & 07777) != 0444 && fchmod(fd, 0444) < 0 ? -errno : 0;
+        }
+        /* a guest still links it: the store takes a copy of its own, under the same name */
+        const char *slash = strrchr(rel, '/');
+        char dir[PATH_MAX], tmp[64];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - rel) : 1, slash ? rel : ".");
+        _cleanup_close_ int d = vs_openat2(storefd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if (d < 0)
+                return -errno;
+        _cleanup_close_ int to = openat(d, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+        if (to < 0)
+                return -errno;
+        long long n = vs_copy_all(fd, to);
+        if (n < 0)
+                return (int)n;
+        if (fdatasync(to) < 0)
+                return -errno;
+        snprintf(tmp, sizeof tmp, VS_UNIFY_TMP "%d", getpid());
+        (void)unlinkat(d, tmp, 0);
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", to);
+        if (linkat(AT_FDCWD, proc, d, tmp, AT_SYMLINK_FOLLOW) < 0)
+                return -errno;
+        if (renameat(d, tmp, d, slash ? slash + 1 : rel) < 0) {
+                int e = errno;
+                (void)unlinkat(d, tmp, 0);
+                return -e;
+        }
+        return 0;
+}
+
+static int settle_file(Walk *w, int dfd, const char *name, const char *rel)
+{
+        (void)dfd;
+        if (temporary(name))
+                return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+        return vs_cow_settle(*(int *)w->data, rel);
+}
+
+int vs_cow_repair(const char *store, VsError *err)
+{
+        _cleanup_close_ int fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : vs_error(err, errno, "open %s", store);
+        Walk w = {.file = settle_file, .data = &fd};
+        int r = walk_dir(&w, store);
+        return r < 0 ? vs_error(err, -r, "repair the store %s (at %s)", store, w.rel) : 0;
+}
+
 /* ---- deunify ------------------------------------------------------------------------- */
 
 typedef struct Undo {
@@ -206,32 +273,6 @@ static bool wanted(const Undo *u, const char *rel)
                         return true;
         }
         return false;
-}
-
-static int copy_meta(int stub, int to)
-{
-        char names[8192], val[65536];
-        struct stat st;
-        if (fstat(stub, &st) < 0 || fchown(to, st.st_uid, st.st_gid) < 0)
-                return -errno;
-        ssize_t n = flistxattr(stub, names, sizeof names);
-        for (char *s = names; n > 0 && s < names + n; s += strlen(s) + 1) {
-                if (strncmp(s, VS_COW_PREFIX, strlen(VS_COW_PREFIX)) == 0)
-                        continue;
-                ssize_t v = fgetxattr(stub, s, val, sizeof val);
-                if (v < 0 || fsetxattr(to, s, val, (size_t)v, 0) < 0)
-                        return -errno;
-        }
-        /* the flags a guest sets (the stub has them), over what the new file has */
-        int f = 0, t = 0;
-        const int user = FS_SECRM_FL | FS_UNRM_FL | FS_COMPR_FL | FS_SYNC_FL | FS_NODUMP_FL |
-                         FS_NOATIME_FL | FS_JOURNAL_DATA_FL | FS_NOTAIL_FL | FS_NOCOW_FL;
-        if (ioctl(stub, FS_IOC_GETFLAGS, &f) == 0 && (f & user) &&
-            ioctl(to, FS_IOC_GETFLAGS, &t) == 0 &&
-            (t |= f & user, ioctl(to, FS_IOC_SETFLAGS, &t) < 0))
-                return -errno;
-        struct timespec times[2] = {st.st_atim, st.st_mtim};
-        return fchmod(to, st.st_mode & 07777) < 0 || futimens(to, times) < 0 ? -errno : 0;
 }
 
 /* The guest's own copy of one stub, where nothing of its own hides the stub. */
@@ -263,7 +304,7 @@ static int private_copy(Undo *u, int stub, const char *rel, const char *redirect
         long long n = vs_copy_all(src, to);
         int r = n < 0 ? (int)n : 0;
         if (r == 0)
-                r = copy_meta(stub, to);
+                r = fstat(stub, &st) < 0 ? -errno : vs_cow_copy_meta(stub, to, &st);
         if (r == 0 && renameat2(pd, tmp, pd, name, RENAME_NOREPLACE) < 0)
                 r = -errno;
         if (r < 0) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "farm.h"
 
+#include "cow.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -148,6 +150,7 @@ static int farm_lock(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
         vs_paths_run(paths, VS_RUN_UNIFY_PENDING, NULL, f->pending, sizeof f->pending);
         vs_paths_run(paths, VS_RUN_UNIFY_FROZEN, NULL, f->frozen_list, sizeof f->frozen_list);
         vs_paths_run(paths, VS_RUN_UNIFY_LOCK, NULL, f->lockpath, sizeof f->lockpath);
+        snprintf(f->store, sizeof f->store, "%s", paths->store);
         (void)vs_mkdir_p(paths->run, 0755);
         f->unify_lock = open(f->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (f->unify_lock < 0 || flock(f->unify_lock, LOCK_EX | LOCK_NB) < 0)
@@ -258,7 +261,10 @@ int vs_farm_recover(VsFarm *f, VsError *err)
         o.pending = NULL;
         for (int i = 0; i < f->n; i++)
                 vs_farm_tree(f, &f->m[i], &trees[i]);
-        int r = vs_unify_repair(trees, f->n, &o, err);
+        /* the store first: a file it shares with a guest gets a copy of its own */
+        int r = vs_cow_repair(f->store, err);
+        if (r == 0)
+                r = vs_unify_repair(trees, f->n, &o, err);
         free(trees);
         if (r < 0)
                 return r;

@@ -32,6 +32,7 @@ typedef struct VsFarm {
         VsFarmMember *m;
         int n;
         char pending[PATH_MAX], frozen_list[PATH_MAX], lockpath[PATH_MAX];
+        char store[PATH_MAX]; /* copy-on-write unification's (cow.h) */
         int unify_lock;
         const char *cgroup_parent;
         bool whole; /* freezes the guests' common cgroup parent; no guest loaded */

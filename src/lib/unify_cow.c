@@ -17,65 +17,90 @@
 
 #define STORE_NAME 40 /* "XX/" + 32 hex + NUL, rounded */
 
-/* A new store file with @src's bytes: "XX/NAME" in @ret. */
-static int store_copy(int store, int src, uint64_t size, char ret[STORE_NAME])
+/*
+ * Is @st still the inode proved equal, unchanged since the scan?  A write,
+ * truncate, chmod or chown moves its ctime (guests are stopped, but the
+ * host's own tools are not).
+ */
+static bool unchanged(const Ino *in, const struct stat *st)
 {
-        unsigned char rnd[16];
+        return st->st_dev == in->r.dev && st->st_ino == in->r.ino &&
+               st->st_size == (off_t)in->r.size && st->st_ctim.tv_sec == in->r.ctime.tv_sec &&
+               st->st_ctim.tv_nsec == in->r.ctime.tv_nsec;
+}
+
+/*
+ * A new name in the store, "XX/NAME" in @ret: 22 characters with the slash
+ * and the redirect's leading one, so a stub's two overlayfs xattrs fit in
+ * an ext4 inode's own space (no xattr block per stub).  The directory XX is
+ * returned open.
+ */
+static int store_name(int store, char ret[STORE_NAME])
+{
+        unsigned char rnd[11];
         if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd)
                 return -EIO;
-        char hex[33];
-        for (int i = 0; i < 16; i++)
+        char hex[23];
+        for (size_t i = 0; i < sizeof rnd; i++)
                 snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(ret, STORE_NAME, "%.2s/%s", hex, hex + 2);
         char dir[3] = {hex[0], hex[1], '\0'};
         if (mkdirat(store, dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        _cleanup_close_ int d = openat(store, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (d < 0)
+        int d = openat(store, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return d < 0 ? -errno : d;
+}
+
+/*
+ * The store takes the inode @in itself (@src open on it): a link, no bytes
+ * copied.  Until its guest paths are gone the store shares an inode with a
+ * guest: the pending note makes a start wait for the repair (vs_cow_repair),
+ * and unify_cow_share_all settles it at the end.
+ */
+static int store_link(Ctx *c, int src, Ino *in, char ret[STORE_NAME])
+{
+        struct stat st;
+        if (fstat(src, &st) < 0 || !unchanged(in, &st))
+                return -ESTALE;
+        int r = unify_pending(c, true);
+        if (r < 0)
+                return r;
+        for (int tries = 0;; tries++) {
+                _cleanup_close_ int d = store_name(c->storefd, ret);
+                if (d < 0)
+                        return d;
+                const char *name = strchr(ret, '/') + 1;
+                if (linkat(src, "", d, name, AT_EMPTY_PATH) == 0)
+                        break;
+                if (errno != EEXIST || tries > 8)
+                        return -errno;
+        }
+        if (fstat(src, &st) < 0)
                 return -errno;
+        in->r.ctime = st.st_ctim; /* a link moves it */
+        return 0;
+}
+
+/* A new store file with the bytes of @src (inode @in), for what cannot be linked. */
+static int store_copy(int store, int src, const Ino *in, char ret[STORE_NAME])
+{
+        _cleanup_close_ int d = store_name(store, ret);
+        if (d < 0)
+                return d;
         _cleanup_close_ int fd = openat(d, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
         if (fd < 0)
                 return -errno;
         long long n = vs_copy_all(src, fd);
+        struct stat st;
         if (n < 0)
                 return (int)n;
-        if ((uint64_t)n != size)
+        if (fstat(src, &st) < 0 || !unchanged(in, &st) || (uint64_t)n != in->r.size)
                 return -ESTALE; /* changed since it was proved */
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, proc, d, hex + 2, AT_SYMLINK_FOLLOW) < 0)
+        if (linkat(AT_FDCWD, proc, d, strchr(ret, '/') + 1, AT_SYMLINK_FOLLOW) < 0)
                 return -errno;
-        snprintf(ret, STORE_NAME, "%s/%s", dir, hex + 2);
         return 0;
-}
-
-/* Copy @from's xattrs to @to, but overlayfs's and our link mark. */
-static int copy_xattrs(int from, int to)
-{
-        char names[8192], val[65536];
-        ssize_t n = flistxattr(from, names, sizeof names);
-        if (n < 0)
-                return errno == ENOTSUP ? 0 : -errno;
-        for (char *s = names; s < names + n; s += strlen(s) + 1) {
-                if (strncmp(s, VS_COW_PREFIX, strlen(VS_COW_PREFIX)) == 0 ||
-                    streq(s, VS_UNIFY_XATTR))
-                        continue;
-                ssize_t v = fgetxattr(from, s, val, sizeof val);
-                if (v < 0 || fsetxattr(to, s, val, (size_t)v, 0) < 0)
-                        return -errno;
-        }
-        return 0;
-}
-
-/* The file flags a guest sees (nodump, noatime...), but those that would lock the stub. */
-static int copy_flags(int from, int to)
-{
-        uint32_t f = 0, t = 0;
-        int r = unify_get_flags(from, &f);
-        f &= USER_FLAGS & ~(FS_IMMUTABLE_FL | FS_APPEND_FL);
-        if (r < 0 || f == 0 || (r = unify_get_flags(to, &t)) < 0)
-                return r;
-        int nf = (int)(t | f); /* over what the filesystem gave the stub (extents...) */
-        return ioctl(to, FS_IOC_SETFLAGS, &nf) < 0 ? -errno : 0;
 }
 
 /* Does directory @fd send overlayfs elsewhere (opaque, or a renamed directory's redirect)? */
@@ -152,7 +177,7 @@ static int parents(int rootfd, int basefd, const char *rel, int *ret_up, int *re
  * One guest path of @in becomes a stub naming @sname.  1: done, 0: left
  * alone (changed, or under a directory that hides the base), -errno.
  */
-static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
+static int stub_path(Ctx *c, Ino *in, const Rec *p, const char *sname)
 {
         const char *name = strrchr(p->rel, '/') ? strrchr(p->rel, '/') + 1 : p->rel;
         _cleanup_close_ int up = -1;
@@ -165,8 +190,8 @@ static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (!S_ISREG(st.st_mode) || st.st_dev != in->r.dev || st.st_ino != in->r.ino ||
-            st.st_size != (off_t)in->r.size || fgetxattr(fd, VS_COW_METACOPY, NULL, 0) >= 0)
+        if (!S_ISREG(st.st_mode) || !unchanged(in, &st) ||
+            fgetxattr(fd, VS_COW_METACOPY, NULL, 0) >= 0)
                 return 0;
         char tmp[64];
         _cleanup_close_ int s = -1;
@@ -178,28 +203,25 @@ static int stub_path(Ctx *c, const Ino *in, const Rec *p, const char *sname)
                 return -errno;
         char redirect[STORE_NAME + 1];
         snprintf(redirect, sizeof redirect, "/%s", sname);
-        struct timespec times[2] = {st.st_atim, st.st_mtim};
-        if (fchown(s, st.st_uid, st.st_gid) < 0 || (r = copy_xattrs(fd, s)) < 0 ||
-            ftruncate(s, st.st_size) < 0 || fsetxattr(s, VS_COW_METACOPY, "", 0, 0) < 0 ||
+        r = 0;
+        if (ftruncate(s, st.st_size) < 0 || fsetxattr(s, VS_COW_METACOPY, "", 0, 0) < 0 ||
             fsetxattr(s, VS_COW_REDIRECT, redirect, strlen(redirect), 0) < 0 ||
-            fchmod(s, st.st_mode & 07777) < 0 || futimens(s, times) < 0 ||
-            (r = copy_flags(fd, s)) < 0 || renameat(bp, tmp, bp, name) < 0) {
+            (r = vs_cow_copy_meta(fd, s, &st)) < 0 || renameat(bp, tmp, bp, name) < 0) {
                 int e = r < 0 ? -r : errno;
                 (void)unlinkat(bp, tmp, 0);
                 return -e;
         }
-        /*
-         * the stub is whole: the guest's own copy may go.  A link of link mode
-         * loses its flag first: until its last link is gone it is writable and
-         * shared, so the pending note makes a start wait for the repair.
-         */
-        if (in->r.immutable && (unify_pending(c, true) < 0 || unify_set_imm(fd, false) < 0))
-                return -EIO;
+        /* the stub is whole: the guest's own copy may go */
         struct stat now;
         if (fstatat(up, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != st.st_ino ||
             now.st_dev != st.st_dev)
                 return 0;
-        return unlinkat(up, name, 0) < 0 ? -errno : 1;
+        if (unlinkat(up, name, 0) < 0)
+                return -errno;
+        /* one link fewer moves the ctime: the next path of the inode checks the new one */
+        if (fstat(fd, &now) == 0)
+                in->r.ctime = now.st_ctim;
+        return 1;
 }
 
 static bool in_guest(const Ctx *c, const Ino *in)
@@ -216,6 +238,16 @@ static bool movable(Ctx *c, const Ino *in)
                 return true;
         _cleanup_close_ int fd = unify_open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
         return fd >= 0 && unify_is_marked(fd); /* an admin's immutable file stays */
+}
+
+/* Noted: a store name that is a guest's inode until the end of the run. */
+static int linked(Ctx *c, const char *sname)
+{
+        char **v = realloc(c->cow_linked, (c->ncow_linked + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        c->cow_linked = v;
+        return (v[c->ncow_linked] = strdup(sname)) ? (int)++c->ncow_linked : -ENOMEM;
 }
 
 /* The store name of set @s: the one already stored, else a new copy of its first member. */
@@ -237,20 +269,24 @@ static int set_store_name(Ctx *c, const Set *s, char *sname)
                 return 1;
         }
         for (uint32_t i = 0; i < s->n; i++) {
-                const Ino *in = &c->inos[s->ino[i]];
+                Ino *in = &c->inos[s->ino[i]];
                 if (!movable(c, in))
                         continue;
                 _cleanup_close_ int fd = unify_open_ino(c, in, O_RDONLY | O_NONBLOCK, NULL);
                 if (fd < 0)
                         continue;
-                int r = store_copy(c->storefd, fd, in->r.size, sname);
+                /* a link-mode inode keeps its flag until its stubs are made: copied */
+                bool link = !in->r.immutable && in->r.dev == c->store_dev;
+                int r = link ? store_link(c, fd, in, sname) : store_copy(c->storefd, fd, in, sname);
                 if (r == -ESTALE)
                         continue;
                 if (r < 0)
-                        return vs_error(&c->err, -r, "copy /%s of %s into the store %s",
+                        return vs_error(&c->err, -r, "put /%s of %s into the store %s",
                                         c->paths[in->path].rel, c->trees[in->r.tree].name,
                                         c->o->store);
-                c->st->bytes_saved -= in->r.size;
+                c->st->bytes_saved -= in->r.size; /* the store's one copy, linked or not */
+                if (link && linked(c, sname) < 0)
+                        return vs_error(&c->err, ENOMEM, "unify");
                 return 1;
         }
         return -ESTALE;
@@ -261,6 +297,27 @@ static void remember(Ctx *c, const Set *s, const char *sname)
         for (uint32_t i = 0; i < s->n; i++)
                 if (!c->cow_names[s->ino[i]])
                         c->cow_names[s->ino[i]] = strdup(sname);
+}
+
+/*
+ * A link of link mode loses its flag before its paths can go: until the last
+ * is gone it is writable and shared, so the pending note makes a start wait
+ * for the repair.  Its ctime moves: the new one is what the stubs check.
+ */
+static int unlock(Ctx *c, Ino *in)
+{
+        struct stat st;
+        _cleanup_close_ int fd = unify_open_ino(c, in, O_RDONLY | O_NONBLOCK, &st);
+        if (fd < 0 || !unchanged(in, &st))
+                return 0; /* changed: each path is left alone below */
+        int r = unify_pending(c, true);
+        if (r < 0)
+                return r;
+        if ((r = unify_set_imm(fd, false)) < 0 || fstat(fd, &st) < 0)
+                return vs_error(&c->err, r < 0 ? -r : errno, "%s: unlock /%s",
+                                c->trees[in->r.tree].name, c->paths[in->path].rel);
+        in->r.ctime = st.st_ctim;
+        return 0;
 }
 
 /* Every guest path of set @s (its store copy @sname) becomes a stub. */
@@ -279,6 +336,8 @@ static int stub_set(Ctx *c, const Set *s, const char *sname)
                         c->st->busy++;
                         continue;
                 }
+                if (!c->o->dry_run && in->r.immutable && unlock(c, in) < 0)
+                        return -c->err.code;
                 uint32_t done = 0;
                 for (uint32_t k = 0; k < in->npaths; k++) {
                         const Rec *p = &c->paths[in->path + k];
@@ -358,6 +417,10 @@ int unify_cow_share_all(Ctx *c)
                         r = unify_dpkg_hook(c, t, false);
         free(kept);
         free(names);
+        /* the store's links: its own inodes now, or copies where a guest kept one */
+        for (size_t i = 0; r >= 0 && i < c->ncow_linked; i++)
+                if ((r = vs_cow_settle(c->storefd, c->cow_linked[i])) < 0)
+                        r = vs_error(&c->err, -r, "settle %s/%s", c->o->store, c->cow_linked[i]);
         if (r >= 0)
                 r = unify_pending(c, false);
         if (r >= 0 && !c->o->dry_run)

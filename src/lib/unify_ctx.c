@@ -101,6 +101,9 @@ void unify_ctx_free(Ctx *c)
                 for (size_t i = 0; i < c->ninos; i++)
                         free(c->cow_names[i]);
         free(c->cow_names);
+        for (size_t i = 0; i < c->ncow_linked; i++)
+                free(c->cow_linked[i]);
+        free(c->cow_linked);
         for (size_t i = 0; i < c->npaths; i++)
                 free(c->paths[i].rel);
         free(c->paths);
@@ -124,8 +127,10 @@ static int cow_init(Ctx *c)
         for (int i = 0; i < c->ntrees; i++)
                 c->basefd[i] = -1;
         c->storefd = fcntl(c->rootfd[c->store_tree], F_DUPFD_CLOEXEC, 3);
-        if (c->storefd < 0)
+        struct stat st;
+        if (c->storefd < 0 || fstat(c->storefd, &st) < 0)
                 return vs_error(&c->err, errno, "open %s", c->o->store);
+        c->store_dev = st.st_dev;
         for (int i = 0; i < c->store_tree; i++) {
                 const VsUnifyTree *t = &c->trees[i];
                 if (!t->base || !t->work || t->running)

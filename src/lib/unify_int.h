@@ -133,7 +133,10 @@ typedef struct Ctx {
         int store_tree; /* -1: none */
         int storefd;
         int *basefd;
-        char **cow_names; /* per inode: its store file, once it has one */
+        char **cow_names;  /* per inode: its store file, once it has one */
+        char **cow_linked; /* store files that were a guest's inode (settled at the end) */
+        size_t ncow_linked;
+        dev_t store_dev;
         VsError err;
 } Ctx;
 

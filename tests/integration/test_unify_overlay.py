@@ -325,3 +325,33 @@ def test_link_unified_guests_convert_with_one_command(vs):
     vs.exec_out("a", f"echo mine >> /{CORPUS}/sub/f00001")
     vs("stop", "a", check=True)
     assert view(vs, "b")[f"{CORPUS}/sub/f00001"] == before["b"][f"{CORPUS}/sub/f00001"]
+
+
+def test_a_store_file_a_killed_unify_left_linked_to_a_guest_is_repaired(vs):
+    """unify links a keeper's inode into the store (no bytes copied) and makes
+    it the store's alone once its guest paths are stubs.  Killed in between,
+    a guest and the store share an inode: no guest may start until the next
+    unify gives the store a copy of its own."""
+    build_pair(vs)
+    unify(vs, "a", "b")
+    # the moment between the link and the stub, made by hand: a store file
+    # that stubs name, still a path of guest a
+    kept = next(p for p in store(vs).rglob("*") if p.is_file())
+    f = vs.rootfs("a") / "srv-linked"
+    os.link(kept, f)
+    (vs.root / "run/vserver").mkdir(parents=True, exist_ok=True)
+    (vs.root / "run/vserver/unify.pending").write_text("")
+    p = vs("start", "a")
+    assert p.returncode != 0 and "interrupted vserver unify" in p.stderr, p.stderr
+    r = vs("unify", "--gc", check=True)
+    assert "repairing" in r.stderr
+    assert os.lstat(kept).st_ino != os.lstat(f).st_ino
+    assert kept.read_bytes() == f.read_bytes()
+    assert os.lstat(f).st_nlink == 1 and os.lstat(kept).st_nlink == 1
+    # and what unify links in itself ends up the store's: root's, 0444, one link
+    for p in store(vs).rglob("*"):
+        if p.is_file():
+            st = os.lstat(p)
+            assert (st.st_nlink, st.st_uid, st.st_mode & 0o7777) == (1, 0, 0o444), p
+    vs("start", "a", check=True)
+    vs("stop", "a", check=True)
