@@ -15,6 +15,8 @@
 
 #include "cow.h"
 
+#include <xxhash.h>
+
 #define STORE_NAME 40 /* "XX/" + 32 hex + NUL, rounded */
 
 /*
@@ -112,77 +114,195 @@ static bool redirected(int fd)
 }
 
 /*
- * Open the parent of @rel in the rootfs (@ret_up) and make the same
- * directories in the base (@ret_base), with the rootfs's owner and mode.
- * 1: done, 0: leave this path alone (a directory above it hides the base).
+ * The directories of the path worked on, in the rootfs and the base, kept
+ * open while the next path (in sorted order) shares them: a level open in
+ * both, or hidden (a rootfs directory that is opaque or redirected, or not
+ * a directory in the base) and all below it with it.
  */
-static int parents(int rootfd, int basefd, const char *rel, int *ret_up, int *ret_base)
+#define DIRS_MAX 80 /* scan depth 64 and some */
+
+typedef struct Dirs {
+        int tree; /* -1: none yet */
+        int depth;
+        bool hidden;                            /* at depth */
+        int up[DIRS_MAX + 1], bp[DIRS_MAX + 1]; /* [0]: the tree's own, not ours */
+        char name[DIRS_MAX][NAME_MAX + 1];
+} Dirs;
+
+static void dirs_close(Dirs *d, int keep)
 {
-        int up = fcntl(rootfd, F_DUPFD_CLOEXEC, 3), bp = fcntl(basefd, F_DUPFD_CLOEXEC, 3);
+        for (; d->depth > keep; d->depth--) {
+                if (d->up[d->depth] >= 0)
+                        close(d->up[d->depth]);
+                if (d->bp[d->depth] >= 0)
+                        close(d->bp[d->depth]);
+        }
+        d->hidden = false;
+}
+
+/* Level @i + 1: component @comp under level @i, made in the base with the rootfs's owner and mode.
+ */
+static int dirs_push(Dirs *d, const char *comp)
+{
+        int i = d->depth;
+        snprintf(d->name[i], sizeof d->name[i], "%s", comp);
+        d->up[i + 1] = d->bp[i + 1] = -1;
+        d->depth = i + 1;
+        int nu = openat(d->up[i], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (nu < 0 || fstat(nu, &st) < 0 || redirected(nu)) {
+                if (nu >= 0)
+                        close(nu);
+                d->hidden = true;
+                return 0;
+        }
+        d->up[i + 1] = nu;
+        bool made = mkdirat(d->bp[i], comp, 0700) == 0;
+        if (!made && errno != EEXIST)
+                return -errno;
+        int nb = openat(d->bp[i], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nb < 0) {
+                if (errno != ENOTDIR && errno != ELOOP)
+                        return -errno;
+                d->hidden = true;
+                return 0;
+        }
+        d->bp[i + 1] = nb;
+        if (made && (fchown(nb, st.st_uid, st.st_gid) < 0 || fchmod(nb, st.st_mode & 07777) < 0))
+                return -errno;
+        return 0;
+}
+
+/*
+ * The parent of @p in its rootfs (@ret_up) and base (@ret_bp), borrowed
+ * from @d.  1: there, 0: leave the path alone (hidden), -errno.
+ */
+static int dirs_open(Dirs *d, Ctx *c, const Rec *p, int *ret_up, int *ret_bp)
+{
+        if (d->tree != (int)p->tree) {
+                dirs_close(d, 0);
+                d->tree = (int)p->tree;
+                d->up[0] = c->rootfd[p->tree];
+                d->bp[0] = c->basefd[p->tree];
+        }
         char comp[NAME_MAX + 1];
-        int r = 1;
-        for (const char *p = rel; up >= 0 && bp >= 0;) {
-                const char *slash = strchr(p, '/');
-                if (!slash)
-                        break;
-                size_t n = (size_t)(slash - p);
-                if (n > NAME_MAX) {
-                        r = 0;
-                        break;
-                }
-                memcpy(comp, p, n);
+        int level = 0;
+        for (const char *q = p->rel, *slash; (slash = strchr(q, '/')); q = slash + 1, level++) {
+                size_t n = (size_t)(slash - q);
+                if (n > NAME_MAX || level >= DIRS_MAX)
+                        return 0;
+                memcpy(comp, q, n);
                 comp[n] = '\0';
-                p = slash + 1;
-                int nu = openat(up, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                struct stat st;
-                if (nu < 0 || fstat(nu, &st) < 0 || redirected(nu)) {
-                        if (nu >= 0)
-                                close(nu);
-                        r = 0;
-                        break;
-                }
-                close(up);
-                up = nu;
-                bool made = mkdirat(bp, comp, 0700) == 0;
-                if (!made && errno != EEXIST) {
-                        r = -errno;
-                        break;
-                }
-                int nb = openat(bp, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (nb < 0) {
-                        r = errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
-                        break;
-                }
-                close(bp);
-                bp = nb;
-                if (made &&
-                    (fchown(bp, st.st_uid, st.st_gid) < 0 || fchmod(bp, st.st_mode & 07777) < 0)) {
-                        r = -errno;
-                        break;
-                }
+                if (level < d->depth && streq(d->name[level], comp))
+                        continue; /* the same as the last path's */
+                dirs_close(d, level);
+                int r = dirs_push(d, comp);
+                if (r < 0)
+                        return r;
         }
-        if (up < 0 || bp < 0 || r <= 0) {
-                if (up >= 0)
-                        close(up);
-                if (bp >= 0)
-                        close(bp);
-                return up < 0 || bp < 0 ? -EIO : r;
-        }
-        *ret_up = up;
-        *ret_base = bp;
+        if (d->depth > level)
+                dirs_close(d, level);
+        if (d->hidden)
+                return 0;
+        *ret_up = d->up[level];
+        *ret_bp = d->bp[level];
         return 1;
+}
+
+/* The stub is whole: the guest's own path @name (open as @fd, @st) goes. */
+static int unlink_own(Ino *in, int up, const char *name, int fd, const struct stat *st)
+{
+        struct stat now;
+        if (fstatat(up, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != st->st_ino ||
+            now.st_dev != st->st_dev)
+                return 0;
+        if (unlinkat(up, name, 0) < 0)
+                return -errno;
+        /* one link fewer moves the ctime: the next path of the inode checks the new one */
+        if (in->npaths > 1 && fstat(fd, &now) == 0)
+                in->r.ctime = now.st_ctim;
+        return 1;
+}
+
+/*
+ * Stubs made in this run, by what a guest sees of them (store file, owner,
+ * mode, mtime, flags, xattrs): another guest whose copy looks the same gets
+ * a hard link to the same stub, not an inode of its own (as in link mode,
+ * its link count shows how many guests share it).  Never two paths of one
+ * guest: those stay two files.
+ */
+typedef struct StubKey {
+        const char *sname;
+        uid_t uid;
+        gid_t gid;
+        mode_t mode;
+        struct timespec mtime;
+        uint64_t xhash;
+} StubKey;
+
+typedef struct Stub {
+        StubKey k;
+        uint32_t tree, path; /* where it was made: base of tree, at paths[path].rel */
+        bool used;
+} Stub;
+
+typedef struct Stubs {
+        Stub *v;
+        size_t cap; /* a power of two */
+} Stubs;
+
+static uint64_t key_hash(const StubKey *k)
+{
+        uint64_t h = XXH3_64bits(k->sname, strlen(k->sname));
+        uint64_t m[] = {
+            k->uid,  k->gid, k->mode, (uint64_t)k->mtime.tv_sec, (uint64_t)k->mtime.tv_nsec,
+            k->xhash};
+        return XXH3_64bits_withSeed(m, sizeof m, h);
+}
+
+static bool key_eq(const StubKey *a, const StubKey *b)
+{
+        return a->uid == b->uid && a->gid == b->gid && a->mode == b->mode &&
+               a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+               a->xhash == b->xhash && streq(a->sname, b->sname);
+}
+
+/* The slot of @k: its stub, or the empty slot it would take. */
+static Stub *stub_slot(Stubs *t, const StubKey *k)
+{
+        for (size_t i = key_hash(k) & (t->cap - 1);; i = (i + 1) & (t->cap - 1))
+                if (!t->v[i].used || key_eq(&t->v[i].k, k))
+                        return &t->v[i];
+}
+
+/* What a guest sees of @fd besides owner, mode and times: its xattrs and flags, hashed. */
+static uint64_t look_hash(int fd)
+{
+        char names[8192], val[4096];
+        uint32_t f = 0;
+        (void)unify_get_flags(fd, &f);
+        uint64_t h = f & USER_FLAGS & ~(FS_IMMUTABLE_FL | FS_APPEND_FL);
+        ssize_t n = flistxattr(fd, names, sizeof names);
+        for (char *x = names; n > 0 && x < names + n; x += strlen(x) + 1) {
+                if (strncmp(x, VS_COW_PREFIX, strlen(VS_COW_PREFIX)) == 0 ||
+                    streq(x, VS_UNIFY_XATTR))
+                        continue;
+                ssize_t v = fgetxattr(fd, x, val, sizeof val);
+                h = XXH3_64bits_withSeed(x, strlen(x), h);
+                h = v < 0 ? h + 1 : XXH3_64bits_withSeed(val, (size_t)v, h); /* sorted by the fs */
+        }
+        return h;
 }
 
 /*
  * One guest path of @in becomes a stub naming @sname.  1: done, 0: left
  * alone (changed, or under a directory that hides the base), -errno.
  */
-static int stub_path(Ctx *c, Ino *in, const Rec *p, const char *sname)
+static int stub_path(Ctx *c, Dirs *d, Stubs *stubs, Ino *in, const Rec *p, const char *sname)
 {
         const char *name = strrchr(p->rel, '/') ? strrchr(p->rel, '/') + 1 : p->rel;
-        _cleanup_close_ int up = -1;
-        _cleanup_close_ int bp = -1;
-        int r = parents(c->rootfd[p->tree], c->basefd[p->tree], p->rel, &up, &bp);
+        int up = -1, bp = -1;
+        int r = dirs_open(d, c, p, &up, &bp);
         if (r <= 0)
                 return r;
         _cleanup_close_ int fd =
@@ -190,10 +310,24 @@ static int stub_path(Ctx *c, Ino *in, const Rec *p, const char *sname)
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (!S_ISREG(st.st_mode) || !unchanged(in, &st) ||
-            fgetxattr(fd, VS_COW_METACOPY, NULL, 0) >= 0)
+        /* unchanged since it was proved (not a metadata-only copy-up then, nor now) */
+        if (!S_ISREG(st.st_mode) || !unchanged(in, &st))
                 return 0;
         char tmp[64];
+        StubKey key = {sname, st.st_uid, st.st_gid, st.st_mode, st.st_mtim, look_hash(fd)};
+        Stub *same = stub_slot(stubs, &key);
+        if (same->used && same->tree != p->tree) {
+                /* another guest's stub that looks the same: linked, made whole already */
+                unify_tmp_name(tmp);
+                if (linkat(c->basefd[same->tree], c->paths[same->path].rel, bp, tmp, 0) == 0) {
+                        if (renameat(bp, tmp, bp, name) < 0) {
+                                int e = errno;
+                                (void)unlinkat(bp, tmp, 0);
+                                return -e;
+                        }
+                        return unlink_own(in, up, name, fd, &st);
+                }
+        }
         _cleanup_close_ int s = -1;
         for (int tries = 0; s < 0 && tries < 8; tries++) {
                 unify_tmp_name(tmp);
@@ -211,17 +345,11 @@ static int stub_path(Ctx *c, Ino *in, const Rec *p, const char *sname)
                 (void)unlinkat(bp, tmp, 0);
                 return -e;
         }
-        /* the stub is whole: the guest's own copy may go */
-        struct stat now;
-        if (fstatat(up, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != st.st_ino ||
-            now.st_dev != st.st_dev)
-                return 0;
-        if (unlinkat(up, name, 0) < 0)
-                return -errno;
-        /* one link fewer moves the ctime: the next path of the inode checks the new one */
-        if (fstat(fd, &now) == 0)
-                in->r.ctime = now.st_ctim;
-        return 1;
+        if (!same->used) {
+                *same = (Stub){key, p->tree, (uint32_t)(p - c->paths), true};
+                same->k.sname = sname; /* lives as long as the run */
+        }
+        return unlink_own(in, up, name, fd, &st);
 }
 
 static bool in_guest(const Ctx *c, const Ino *in)
@@ -320,13 +448,39 @@ static int unlock(Ctx *c, Ino *in)
         return 0;
 }
 
-/* Every guest path of set @s (its store copy @sname) becomes a stub. */
-static int stub_set(Ctx *c, const Set *s, const char *sname)
+/* A guest path to make a stub of: set by set first, then in path order. */
+typedef struct Task {
+        uint32_t ino, path;
+        const char *sname;
+} Task;
+
+typedef struct Tasks {
+        Task *v;
+        size_t n, cap;
+} Tasks;
+
+static int task_push(Tasks *t, Task k)
+{
+        if (t->n == t->cap) {
+                size_t cap = t->cap ? t->cap * 2 : 4096;
+                Task *v = realloc(t->v, cap * sizeof *v);
+                if (!v)
+                        return -ENOMEM;
+                t->v = v;
+                t->cap = cap;
+        }
+        t->v[t->n++] = k;
+        return 0;
+}
+
+/* Every guest path of set @s (its store copy @sname) queued to become a stub. */
+static int stub_set(Ctx *c, const Set *s, const char *sname, Tasks *t)
 {
         const Rec *with = NULL;
         for (uint32_t i = 0; i < s->n && !with; i++)
                 if (!in_guest(c, &c->inos[s->ino[i]]))
                         with = &c->paths[c->inos[s->ino[i]].path];
+        const Rec *first = &c->paths[c->inos[s->ino[0]].path];
         for (uint32_t i = 0; i < s->n; i++) {
                 Ino *in = &c->inos[s->ino[i]];
                 if (!in_guest(c, in) || in->skip)
@@ -338,46 +492,94 @@ static int stub_set(Ctx *c, const Set *s, const char *sname)
                 }
                 if (!c->o->dry_run && in->r.immutable && unlock(c, in) < 0)
                         return -c->err.code;
-                uint32_t done = 0;
+                in->queued = true;
                 for (uint32_t k = 0; k < in->npaths; k++) {
                         const Rec *p = &c->paths[in->path + k];
                         if (c->o->report)
-                                c->o->report(
-                                    c->o->data, c->trees[p->tree].name, p->rel,
-                                    with ? "store"
-                                         : c->trees[c->paths[c->inos[s->ino[0]].path].tree].name,
-                                    with ? with->rel : c->paths[c->inos[s->ino[0]].path].rel,
-                                    in->r.size);
-                        if (c->o->dry_run) {
-                                done++;
-                                continue;
-                        }
-                        int r = stub_path(c, in, p, sname);
-                        if (r < 0)
-                                return vs_error(&c->err, -r, "%s: make /%s a stub of the store",
-                                                c->trees[p->tree].name, p->rel);
-                        done += (uint32_t)r;
+                                c->o->report(c->o->data, c->trees[p->tree].name, p->rel,
+                                             with ? "store" : c->trees[first->tree].name,
+                                             with ? with->rel : first->rel, in->r.size);
+                        if (task_push(t, (Task){s->ino[i], in->path + k, sname}) < 0)
+                                return vs_error(&c->err, ENOMEM, "unify");
                 }
-                c->st->shared += done;
-                in->marked = done == in->npaths; /* overlay: all its paths are stubs */
+        }
+        return 0;
+}
+
+static const Rec *sort_paths;
+
+static int cmp_task(const void *a, const void *b)
+{
+        const Rec *x = &sort_paths[((const Task *)a)->path],
+                  *y = &sort_paths[((const Task *)b)->path];
+        if (x->tree != y->tree)
+                return x->tree < y->tree ? -1 : 1;
+        return strcmp(x->rel, y->rel);
+}
+
+/* The queued paths, tree by tree in path order (their directories opened once). */
+static int stub_all(Ctx *c, Tasks *t)
+{
+        uint32_t *done = calloc(c->ninos + 1, sizeof *done);
+        if (!done)
+                return vs_error(&c->err, ENOMEM, "unify");
+        sort_paths = c->paths;
+        if (t->n)
+                qsort(t->v, t->n, sizeof *t->v, cmp_task);
+        Dirs d = {.tree = -1};
+        Stubs stubs = {.cap = 1024};
+        while (stubs.cap < t->n * 2)
+                stubs.cap *= 2;
+        stubs.v = calloc(stubs.cap, sizeof *stubs.v);
+        int r = stubs.v ? 0 : vs_error(&c->err, ENOMEM, "unify");
+        for (size_t i = 0; r >= 0 && i < t->n; i++) {
+                const Task *k = &t->v[i];
+                const Rec *p = &c->paths[k->path];
+                if (c->o->dry_run) {
+                        done[k->ino]++;
+                        continue;
+                }
+                r = stub_path(c, &d, &stubs, &c->inos[k->ino], p, k->sname);
+                if (r < 0)
+                        r = vs_error(&c->err, -r, "%s: make /%s a stub of the store",
+                                     c->trees[p->tree].name, p->rel);
+                else
+                        done[k->ino] += (uint32_t)r;
+        }
+        dirs_close(&d, 0);
+        free(stubs.v);
+        for (size_t i = 0; r >= 0 && i < c->ninos; i++) {
+                Ino *in = &c->inos[i];
+                if (!in->queued)
+                        continue;
+                c->st->shared += done[i];
+                in->marked = done[i] == in->npaths; /* overlay: all its paths are stubs */
                 if (in->marked)
                         c->st->bytes_saved += in->r.size;
                 else
                         c->st->changed++;
         }
-        return 0;
+        free(done);
+        return r < 0 ? r : 0;
+}
+
+/* A file of link mode: its own set if it shares with nothing else scanned. */
+static bool lone_link(const Ctx *c, const Ino *in)
+{
+        return in->r.immutable && in_guest(c, in) && in->r.size > 0;
 }
 
 int unify_cow_share_all(Ctx *c)
 {
         c->cow_names = calloc(c->ninos + 1, sizeof *c->cow_names);
         char(*names)[STORE_NAME] = calloc(c->nsets + 1, STORE_NAME);
+        Tasks tasks = {0};
         if (!c->cow_names || !names) {
                 free(names);
                 return vs_error(&c->err, ENOMEM, "unify");
         }
         int r = 0;
-        /* one: the store copies, on disk before anything names them */
+        /* one: the store's files, on disk before anything names them */
         for (size_t i = 0; r >= 0 && i < c->nsets; i++) {
                 r = set_store_name(c, &c->sets[i], names[i]);
                 if (r == -ESTALE) {
@@ -387,16 +589,8 @@ int unify_cow_share_all(Ctx *c)
                         remember(c, &c->sets[i], names[i]);
                 }
         }
-        if (r >= 0 && !c->o->dry_run && syncfs(c->storefd) < 0)
-                r = vs_error(&c->err, errno, "sync the store %s", c->o->store);
-        /* two: the stubs, and the guests' own copies gone */
-        for (size_t i = 0; r >= 0 && i < c->nsets; i++)
-                if (names[i][0])
-                        r = stub_set(c, &c->sets[i], names[i]);
-        /* files of link mode shared by nothing else scanned: each one set of its own */
         for (size_t i = 0; r >= 0 && i < c->ninos; i++) {
-                Ino *in = &c->inos[i];
-                if (!in->r.immutable || !in_guest(c, in) || in->skip || in->r.size == 0)
+                if (!lone_link(c, &c->inos[i]) || c->cow_names[i])
                         continue;
                 uint32_t id = (uint32_t)i;
                 Set one = {&id, 1};
@@ -405,8 +599,23 @@ int unify_cow_share_all(Ctx *c)
                 if (r == -ESTALE)
                         r = 0;
                 else if (r >= 0)
-                        r = stub_set(c, &one, name);
+                        remember(c, &one, name);
         }
+        if (r >= 0 && !c->o->dry_run && syncfs(c->storefd) < 0)
+                r = vs_error(&c->err, errno, "sync the store %s", c->o->store);
+        /* two: the stubs, and the guests' own paths gone */
+        for (size_t i = 0; r >= 0 && i < c->nsets; i++)
+                if (names[i][0])
+                        r = stub_set(c, &c->sets[i], names[i], &tasks);
+        for (size_t i = 0; r >= 0 && i < c->ninos; i++) {
+                uint32_t id = (uint32_t)i;
+                if (lone_link(c, &c->inos[i]) && !c->inos[i].skip && c->cow_names[i])
+                        r = stub_set(c, &(Set){&id, 1}, c->cow_names[i], &tasks);
+        }
+        if (r >= 0)
+                r = stub_all(c, &tasks);
+        free(tasks.v);
+        free(names);
         /* a link-mode guest converted whole: dpkg's hook goes */
         bool *kept = calloc((size_t)c->ntrees, sizeof *kept);
         for (size_t i = 0; kept && i < c->ninos; i++)
@@ -416,16 +625,20 @@ int unify_cow_share_all(Ctx *c)
                 if (!kept[t])
                         r = unify_dpkg_hook(c, t, false);
         free(kept);
-        free(names);
         /* the store's links: its own inodes now, or copies where a guest kept one */
         for (size_t i = 0; r >= 0 && i < c->ncow_linked; i++)
                 if ((r = vs_cow_settle(c->storefd, c->cow_linked[i])) < 0)
                         r = vs_error(&c->err, -r, "settle %s/%s", c->o->store, c->cow_linked[i]);
         if (r >= 0)
                 r = unify_pending(c, false);
-        if (r >= 0 && !c->o->dry_run)
-                for (int t = 0; t < c->ntrees; t++)
-                        if (t != c->store_tree)
-                                (void)syncfs(c->rootfd[t]);
+        /* durable: one sync per filesystem the trees are on */
+        for (int t = 0; r >= 0 && !c->o->dry_run && t < c->store_tree; t++) {
+                struct stat st, o;
+                bool seen = fstat(c->rootfd[t], &st) < 0;
+                for (int u = 0; u < t && !seen; u++)
+                        seen = fstat(c->rootfd[u], &o) == 0 && o.st_dev == st.st_dev;
+                if (!seen)
+                        (void)syncfs(c->rootfd[t]);
+        }
         return r < 0 ? r : 0;
 }

@@ -92,7 +92,8 @@ typedef struct Ino {
         uint64_t prefix; /* xxh3 of the first 64 KiB, for runs over WAY_MAX */
         bool marked;
         bool skip;
-        bool link; /* on a filesystem shared by links (not reflinks) */
+        bool link;   /* on a filesystem shared by links (not reflinks) */
+        bool queued; /* overlay: its paths are to become stubs */
 } Ino;
 
 typedef struct Set {

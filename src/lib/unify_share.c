@@ -52,10 +52,15 @@ int unify_set_imm(int fd, bool on)
 
 void unify_tmp_name(char out[64])
 {
-        unsigned long long r = 0;
-        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-                r = (unsigned long long)unify_now_ns() ^ (unsigned long long)getpid();
-        snprintf(out, 64, VS_UNIFY_TMP "%016llx", r);
+        /* random once a run, then counted: unique enough for O_EXCL and link's EEXIST */
+        static _Atomic unsigned long long base, next;
+        if (!base) {
+                unsigned long long r = 0;
+                if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+                        r = (unsigned long long)unify_now_ns() ^ (unsigned long long)getpid();
+                base = r | 1;
+        }
+        snprintf(out, 64, VS_UNIFY_TMP "%016llx", base + next++);
 }
 
 /* The parent directory of a path in its tree (O_PATH), and its last name. */

@@ -72,6 +72,9 @@ def test_guests_write_their_own_copies_and_the_store_stays(vs):
         stub = base(vs, g) / CORPUS / "sub/f00001"
         assert os.getxattr(stub, "trusted.overlay.redirect").startswith(b"/")
         assert no_data(stub) and stub.stat().st_size == 100
+    # copies that look the same in both guests share one stub inode (two links)
+    stubs = [base(vs, g) / CORPUS / "sub/f00001" for g in "ab"]
+    assert os.lstat(stubs[0]).st_ino == os.lstat(stubs[1]).st_ino
     sums = store_sums(vs)
     assert len(sums) >= 60
     vs("start", "a", check=True)
