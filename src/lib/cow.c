@@ -93,7 +93,7 @@ static int overlay(const int *lower, int data, int upper, int work, bool readonl
                 r = set_dir(fs, "workdir", work);
         if (r < 0)
                 return vs_error(err, -r,
-                                "overlayfs: this kernel has no data-only layers (6.5 or newer "
+                                "overlayfs: this kernel takes no data-only layers (Linux 6.7 or newer "
                                 "needed for copy-on-write unification)");
         static const char *const opts[][2] = {
             {"metacopy", "on"}, {"redirect_dir", "on"}, {"index", "off"}, {"xino", "auto"}};

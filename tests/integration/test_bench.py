@@ -152,4 +152,5 @@ def test_unify_bench_runs(workdir):
         assert re.search(rf"\| {re.escape(tool)} \| (ext4|btrfs) \| \d+\.\d\d \|", p.stdout), tool
     # vserver merges nothing whose metadata differed
     assert re.search(r"\| vserver unify \| ext4 \|[^\n]*\| 0 \| 1\.00 \|", p.stdout), p.stdout
-    assert re.search(r"\| unified \| \d+ \|", p.stdout), p.stdout
+    assert re.search(r"\| unified \(overlay\) \| \d+ \|", p.stdout), p.stdout
+    assert re.search(r"\| unified \(overlay\) \| \d+\.\d \|", p.stdout), p.stdout  # its start

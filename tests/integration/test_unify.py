@@ -369,6 +369,7 @@ def test_excludes_dry_run_and_caps(vs):
     (("a", "a"), "a is named twice"),
     (("a", "--all"), "name the guests, or say --all"),
     (("a", "--bogus"), "unknown option --bogus"),
+    (("a", "--gc"), "--gc works on the whole store: name no guest"),
 ])
 def test_unify_bad_input(vs, args, msg):
     vs("build", "a", "--init", "none", "--net", "none", check=True)
