@@ -358,3 +358,20 @@ def test_a_store_file_a_killed_unify_left_linked_to_a_guest_is_repaired(vs):
             assert (st.st_nlink, st.st_uid, st.st_mode & 0o7777) == (1, 0, 0o444), p
     vs("start", "a", check=True)
     vs("stop", "a", check=True)
+
+
+def test_more_than_64_identical_files_share_one_store_copy(vs):
+    """Files are proved side by side 64 at a time; a larger group must still end
+    as one store file, not one per slice."""
+    vs("build", "a", "--net", "none", check=True)
+    d = vs.rootfs("a") / "srv/many"
+    d.mkdir(parents=True)
+    data = os.urandom(3000)
+    for i in range(150):
+        (d / f"f{i:03d}").write_bytes(data)
+    vs("build", "b", "--net", "none", "--template", "clone:a", check=True)
+    s = unify(vs, "a", "b")
+    assert s["shared"] >= 300, s
+    names = {os.getxattr(base(vs, g) / f"srv/many/f{i:03d}", "trusted.overlay.redirect")
+             for g in "ab" for i in range(150)}
+    assert len(names) == 1, len(names)
