@@ -92,9 +92,10 @@ static int overlay(const int *lower, int data, int upper, int work, bool readonl
         if (r == 0 && work >= 0)
                 r = set_dir(fs, "workdir", work);
         if (r < 0)
-                return vs_error(err, -r,
-                                "overlayfs: this kernel takes no data-only layers (Linux 6.7 or newer "
-                                "needed for copy-on-write unification)");
+                return vs_error(
+                    err, -r,
+                    "overlayfs: this kernel takes no data-only layers (Linux 6.7 or newer "
+                    "needed for copy-on-write unification)");
         static const char *const opts[][2] = {
             {"metacopy", "on"}, {"redirect_dir", "on"}, {"index", "off"}, {"xino", "auto"}};
         for (size_t i = 0; i < ARRAY_SIZE(opts); i++)

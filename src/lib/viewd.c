@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -567,12 +568,35 @@ static int answer_sysinfo(int listener, const struct seccomp_notif *req, Guest *
         return put_user(listener, req, &si, sizeof si);
 }
 
-static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_notif_resp *resp,
-                   int host_uts)
+/*
+ * The notification being answered, in memory the keeper shares with every
+ * worker it starts.  Once a worker has taken a notification, nobody can take
+ * it again: a worker killed before its answer would leave the caller waiting
+ * for good.  Any holder of the listener may answer a notification whose id it
+ * knows, so the next worker answers the one this names.
+ */
+typedef struct InFlight {
+        char id[32]; /* the context of the listener it came from */
+        union {
+                struct seccomp_notif req; /* id 0: none */
+                char room[1024];          /* a later kernel's larger notification */
+        };
+} InFlight;
+static InFlight *inflight; /* NULL: none shared (an answer lost with its worker hangs) */
+
+typedef struct Notifier {
+        Listener ls[MAX_LISTENERS];
+        int n, host_uts;
+        size_t req_size;
+        struct seccomp_notif *req, *own; /* where it receives: inflight's, or its own */
+        struct seccomp_notif_resp *resp;
+        struct seccomp_notif pending; /* a dead worker's, until its listener comes */
+        char pending_id[32];
+} Notifier;
+
+static void respond(Notifier *nt, const Listener *l, const struct seccomp_notif *req)
 {
-        memset(req, 0, sizeof *req);
-        if (seccomp_notify_receive(l->fd, req) < 0)
-                return; /* the caller went away */
+        struct seccomp_notif_resp *resp = nt->resp;
         memset(resp, 0, sizeof *resp);
         resp->id = req->id;
         pthread_mutex_lock(&S.lock);
@@ -581,7 +605,7 @@ static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_
         if (!g)
                 resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* not ours: as the kernel has it */
         else if (req->data.nr == __NR_uname)
-                r = answer_uname(l->fd, req, g, host_uts);
+                r = answer_uname(l->fd, req, g, nt->host_uts);
         else if (req->data.nr == __NR_sysinfo)
                 r = answer_sysinfo(l->fd, req, g);
         else
@@ -591,8 +615,20 @@ static void answer(const Listener *l, struct seccomp_notif *req, struct seccomp_
         (void)seccomp_notify_respond(l->fd, resp);
 }
 
+static void answer(Notifier *nt, const Listener *l)
+{
+        /* cleared first: a worker killed before the kernel wrote it leaves nothing to answer */
+        memset(nt->req, 0, nt->req_size);
+        if (nt->req != nt->own)
+                snprintf(inflight->id, sizeof inflight->id, "%s", l->id);
+        if (seccomp_notify_receive(l->fd, nt->req) < 0)
+                return; /* the caller went away */
+        respond(nt, l, nt->req);
+        nt->req->id = 0;
+}
+
 /* A listener the keeper hands over: "CTXID" with its fd; false when the keeper is gone. */
-static bool take(int ctl, Listener *ls, int *n)
+static bool take(int ctl, Notifier *nt)
 {
         char id[32] = "";
         int fd = -1, got = 0;
@@ -602,18 +638,24 @@ static bool take(int ctl, Listener *ls, int *n)
         if (got != 1)
                 return true;
         id[m] = '\0';
-        if (*n == MAX_LISTENERS) {
+        if (nt->n == MAX_LISTENERS) {
                 close(fd);
                 fprintf(stderr, "vserver-views: a listener of context %s refused\n", id);
                 return true;
         }
-        ls[*n].fd = fd;
-        snprintf(ls[*n].id, sizeof ls[*n].id, "%s", id);
-        (*n)++;
+        Listener *l = &nt->ls[nt->n++];
+        l->fd = fd;
+        snprintf(l->id, sizeof l->id, "%s", id);
         /* a new start or exec: its record may have been rewritten within a clock tick */
         pthread_mutex_lock(&S.lock);
         reload_if(true);
         pthread_mutex_unlock(&S.lock);
+        /* the one a dead worker took from this listener, if it still waits */
+        if (nt->pending.id && streq(nt->pending_id, id) &&
+            seccomp_notify_id_valid(fd, nt->pending.id) == 0) {
+                respond(nt, l, &nt->pending);
+                nt->pending.id = 0;
+        }
         return true;
 }
 
@@ -623,32 +665,39 @@ static void *notifier(void *arg)
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, NULL);
-        int host_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
-        static Listener ls[MAX_LISTENERS];
+        static Notifier nt;
         static struct pollfd p[1 + MAX_LISTENERS];
-        int n = 0;
-        struct seccomp_notif *req;
-        struct seccomp_notif_resp *resp;
-        if (host_uts < 0 || seccomp_notify_alloc(&req, &resp) != 0) {
+        struct seccomp_notif_sizes sizes = {0};
+        nt.host_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
+        if (nt.host_uts < 0 || syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0 ||
+            seccomp_notify_alloc(&nt.own, &nt.resp) != 0) {
                 fprintf(stderr, "vserver-views: cannot answer uname and sysinfo\n");
                 return NULL;
         }
+        nt.req_size = sizes.seccomp_notif;
+        nt.req = nt.own;
+        if (inflight && sizes.seccomp_notif <= sizeof inflight->room) {
+                /* a dead worker's notification first, then ours go there */
+                nt.pending = inflight->req;
+                snprintf(nt.pending_id, sizeof nt.pending_id, "%s", inflight->id);
+                nt.req = &inflight->req;
+        }
         for (;;) {
                 p[0] = (struct pollfd){.fd = ctl, .events = ctl >= 0 ? POLLIN : 0};
-                for (int i = 0; i < n; i++)
-                        p[1 + i] = (struct pollfd){.fd = ls[i].fd, .events = POLLIN};
-                if (poll(p, (nfds_t)(1 + n), -1) < 0)
+                for (int i = 0; i < nt.n; i++)
+                        p[1 + i] = (struct pollfd){.fd = nt.ls[i].fd, .events = POLLIN};
+                if (poll(p, (nfds_t)(1 + nt.n), -1) < 0)
                         continue;
-                for (int i = n - 1; i >= 0; i--) {
+                for (int i = nt.n - 1; i >= 0; i--) {
                         if (p[1 + i].revents & POLLIN)
-                                answer(&ls[i], req, resp, host_uts);
+                                answer(&nt, &nt.ls[i]);
                         else if (p[1 + i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
                                 /* every process of that filter is gone */
-                                close(ls[i].fd);
-                                ls[i] = ls[--n];
+                                close(nt.ls[i].fd);
+                                nt.ls[i] = nt.ls[--nt.n];
                         }
                 }
-                if ((p[0].revents & (POLLIN | POLLHUP)) && !take(ctl, ls, &n))
+                if ((p[0].revents & (POLLIN | POLLHUP)) && !take(ctl, &nt))
                         ctl = -1; /* the keeper is gone: the listeners we hold stay answered */
         }
         return NULL;
@@ -804,6 +853,11 @@ int vs_viewd_run(VsError *err)
         static Listener ls[MAX_LISTENERS];
         static struct pollfd p[2 + MAX_LISTENERS];
         int n = 0, quick = 0;
+        /* shared with every worker (see InFlight); without it, all works but that */
+        inflight =
+            mmap(NULL, sizeof *inflight, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (inflight == MAP_FAILED)
+                inflight = NULL;
         Worker w = {.pid = 0, .pidfd = -EBADF, .ctl = -EBADF};
         time_t last = 0;
         for (;;) {

@@ -59,7 +59,10 @@ def test_bad_pointers_get_efault_not_a_write(vs):
 
 
 def test_a_flood_does_not_starve_another_guest(vs):
-    armed(vs, "x", "--memory", "256M", "--uname-release", "2.6.32-vs")
+    # x may use one CPU of the two: without a limit, a guest whose processes the server
+    # wakes thousands of times a second takes nearly all CPU time from y on this kernel
+    # (the scheduler's doing, not the server's queue, which is what this test is about)
+    armed(vs, "x", "--memory", "256M", "--uname-release", "2.6.32-vs", "--cpus", "1")
     armed(vs, "y", "--memory", "512M")
     vs("start", "x", check=True)
     vs("start", "y", check=True)
@@ -69,12 +72,21 @@ def test_a_flood_does_not_starve_another_guest(vs):
        ">/dev/null; done) & (while :; do uname -r >/dev/null; free >/dev/null; done) & done",
        check=True)
     time.sleep(2)
-    t = time.monotonic()
-    for _ in range(10):
+    # y's reads of its views against reads of a plain file in the same run: the flood
+    # slows every process of the box (two CPUs), but the server must not make y wait
+    # behind x's queue
+    loop = "for i in $(seq 20); do cat {} >/dev/null; done; echo done"
+
+    def timed(path):
+        t = time.monotonic()
+        assert vs.exec_out("y", loop.format(path)).strip() == "done"
+        return time.monotonic() - t
+    plain, views = timed("/etc/passwd"), timed("/proc/meminfo")
+    plain = min(plain, timed("/etc/passwd"))
+    print(f"20 reads in y under x's flood: {views:.2f} s of its views, {plain:.2f} s of a file")
+    assert views < 4 * plain + 2, (views, plain)
+    for _ in range(5):
         assert mem_total(vs, "y") == 512 * KIB
-    spent = time.monotonic() - t
-    print(f"10 reads in y under x's flood: {spent:.2f} s")
-    assert spent < 15, spent
     pids = view_server()
     assert pids and all(Path(f"/proc/{p}").exists() for p in pids)
     vs("stop", "x", "--timeout", "0", check=True)

@@ -7,7 +7,8 @@
  *   uname-null     uname(NULL): EFAULT, as from the kernel (also when answered for the guest)
  *   uname-ro       uname into read-only memory: EFAULT too
  *   sysinfo-ro     sysinfo into read-only memory: EFAULT
- *   nr N           system call number N with all arguments 0 (one newer than libseccomp) */
+ *   nr N           system call number N with all arguments 0 (one newer than libseccomp)
+ *   calls FILE     sysinfo and uname for ever, the count of both done written to FILE */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static long int80(long nr, long a, long b, long c)
@@ -58,6 +62,20 @@ int main(int argc, char **argv)
                 if (r == 0 || ((const char *)ro)[0] != 0)
                         printf("written ");
                 return report(r);
+        }
+        if (!strcmp(argv[1], "calls") && argc > 2) {
+                int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                struct sysinfo si;
+                struct utsname u;
+                char text[32];
+                for (unsigned long n = 1; fd >= 0; n++) {
+                        if (sysinfo(&si) < 0 || uname(&u) < 0)
+                                return report(-errno);
+                        int len = snprintf(text, sizeof text, "%lu\n", n);
+                        if (pwrite(fd, text, (size_t)len, 0) != len)
+                                return report(-errno);
+                }
+                return report(-errno);
         }
         if (!strcmp(argv[1], "nr") && argc > 2)
                 return report(syscall(atol(argv[2]), 0, 0, 0, 0, 0, 0) < 0 ? -errno : 0);
