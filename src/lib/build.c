@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "build.h"
 #include "cow.h"
+#include "farm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -149,10 +150,18 @@ static bool has_etc(const char *root)
         return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* clone:GUEST's tree, from a guest that is not running (its files are still). */
-static int clone_source(VsBuild *b, VsGuest *other, VsError *err)
+/*
+ * clone:GUEST's tree, from a guest that is not running, held still until the
+ * copy is done: its own lock (no start), and the unify lock shared (no unify,
+ * gc, deunify or delete changes its tree or the store files its stubs name).
+ */
+static int clone_source(VsBuild *b, VsGuest *other, int locks[2], VsError *err)
 {
         int r = vs_guest_load(other, &b->g.paths, &b->g.host, b->g.cgroup_parent, b->src + 6, err);
+        if (r == 0)
+                r = vs_farm_share_lock(&b->g.paths, &locks[0], err);
+        if (r == 0)
+                r = vs_guest_lock(other, &locks[1], err);
         if (r < 0)
                 return r;
         VsGuestState st;
@@ -223,11 +232,15 @@ int vs_build_run(VsBuild *b, VsError *err)
         VsGuest *other = NULL;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        _cleanup_close_ int src_unify = -EBADF, src_lock = -EBADF;
         if (b->kind == VS_TEMPLATE_CLONE) {
                 other = calloc(1, sizeof *other);
                 if (!other)
                         return vs_error(err, ENOMEM, "build");
-                int r = clone_source(b, other, err);
+                int locks[2] = {-EBADF, -EBADF};
+                int r = clone_source(b, other, locks, err);
+                src_unify = locks[0];
+                src_lock = locks[1];
                 if (r < 0) {
                         free(other);
                         return r;

@@ -154,8 +154,31 @@ static int farm_lock(VsFarm *f, const VsPaths *paths, const VsHostConfig *host,
         (void)vs_mkdir_p(paths->run, 0755);
         f->unify_lock = open(f->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (f->unify_lock < 0 || flock(f->unify_lock, LOCK_EX | LOCK_NB) < 0)
-                return vs_error(err, EBUSY, "another unify, deunify or delete is at work (%s)",
+                return vs_error(err, EBUSY,
+                                "another unify, deunify, delete or clone is at work (%s)",
                                 f->lockpath);
+        return 0;
+}
+
+int vs_farm_share_lock(const VsPaths *paths, int *ret_fd, VsError *err)
+{
+        char path[PATH_MAX];
+        vs_paths_run(paths, VS_RUN_UNIFY_LOCK, NULL, path, sizeof path);
+        (void)vs_mkdir_p(paths->run, 0755);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return vs_error(err, errno, "open %s", path);
+        if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+                int e = errno;
+                close(fd);
+                return e == EWOULDBLOCK
+                           ? vs_error(err, EBUSY,
+                                      "a unify, deunify or delete is at work (%s): clone when it "
+                                      "has ended",
+                                      path)
+                           : vs_error(err, e, "lock %s", path);
+        }
+        *ret_fd = fd;
         return 0;
 }
 

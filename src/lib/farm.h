@@ -61,6 +61,12 @@ bool vs_farm_any_running(const VsFarm *f);
 void vs_farm_tree(VsFarm *f, VsFarmMember *m, VsUnifyTree *t);
 /* The freezing and the pending note, into @o. */
 void vs_farm_options(VsFarm *f, VsUnifyOptions *o);
+/*
+ * The unify lock shared, in @ret_fd: held by a clone while it copies a guest
+ * (no unify, gc, deunify or delete may change its tree or the store files
+ * its stubs name meanwhile).  EBUSY at once if one is at work.
+ */
+int vs_farm_share_lock(const VsPaths *paths, int *ret_fd, VsError *err);
 /* Did an earlier unify end half way (so vs_farm_recover must run first)? */
 bool vs_farm_interrupted(const VsFarm *f);
 /* Repair what it left: every shared inode protected again, its guests thawed. */

@@ -375,3 +375,171 @@ def test_more_than_64_identical_files_share_one_store_copy(vs):
     names = {os.getxattr(base(vs, g) / f"srv/many/f{i:03d}", "trusted.overlay.redirect")
              for g in "ab" for i in range(150)}
     assert len(names) == 1, len(names)
+
+
+def kill_at_random(vs, args, runs, seed, most=0.4):
+    """`vserver ARGS` SIGKILLed at a random moment, RUNS times; yields after each
+    run; returns how many were killed before they ended."""
+    rnd = random.Random(seed)
+    kills = 0
+    for _ in range(runs):
+        p = vs.popen(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.01, most))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+        yield kills
+
+
+def named_by_stubs(vs, names):
+    named = set()
+    for n in names:
+        for dirpath, _, files in os.walk(base(vs, n)):
+            for f in files:
+                named.add(os.getxattr(os.path.join(dirpath, f), "trusted.overlay.redirect")
+                          .decode()[1:])
+    return named
+
+
+def test_conversion_killed_at_random_points_loses_nothing(vs):
+    """Link-mode guests converted to copy-on-write, the run SIGKILLed at random
+    moments: every guest's files stay whole and the same, and the next run
+    finishes the conversion (no immutable inode, no dpkg hook left)."""
+    vs("build", "a", "--init", "none", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=2000, libs=40)
+    (vs.rootfs("a") / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True)
+    for n in ("b", "c"):
+        vs("build", n, "--init", "none", "--net", "none", "--template", "clone:a", check=True)
+    make_different(vs.rootfs("b"))
+    names = ("a", "b", "c")
+    unify(vs, "--mode", "link", "--all")
+    hook = "etc/dpkg/dpkg.cfg.d/vserver-unified"
+    assert (vs.rootfs("a") / hook).exists()
+    before = {n: {k: v for k, v in host_manifest(vs.rootfs(n)).items() if k != hook}
+              for n in names}
+    kills = 0
+    for kills in kill_at_random(vs, ("unify", "--mode", "overlay", "--all", "--jobs", "1"),
+                                8, seed=12):
+        for n in names:
+            now = {k: v for k, v in view(vs, n).items() if k != hook}
+            assert now == before[n], n
+    assert kills >= 2, "every run ended before it could be killed"
+    vs("unify", "--mode", "overlay", "--all", check=True)
+    for n in names:
+        assert view(vs, n) == before[n], n
+        assert not (vs.rootfs(n) / hook).exists()
+        for dirpath, _, files in os.walk(vs.rootfs(n)):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                if not os.path.islink(p):
+                    assert not flags(p) & FS_IMMUTABLE_FL, p
+    assert set(store_sums(vs)) == named_by_stubs(vs, names)
+
+
+def test_gc_killed_at_random_points_keeps_every_named_store_file(vs):
+    """unify --gc SIGKILLed while it removes the store files of deleted guests:
+    no file a stub still names goes, and the next --gc finishes."""
+    vs("build", "a", "--init", "none", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=1500, libs=20)
+    vs("build", "b", "--init", "none", "--net", "none", "--template", "clone:a", check=True)
+    make_different(vs.rootfs("b"))
+    # c's files are its own: once c is deleted, only gc frees their store copies
+    vs("build", "c", "--init", "none", "--net", "none", check=True)
+    populate(vs.rootfs("c"), n_small=1500, libs=0, seed=3)
+    vs("build", "d", "--init", "none", "--net", "none", "--template", "clone:c", check=True)
+    unify(vs, "--mode", "overlay", "--all")
+    before = {n: view(vs, n) for n in "ab"}
+    for n in "cd":
+        vs("delete", "--force", n, check=True)
+    unnamed = set(store_sums(vs)) - named_by_stubs(vs, "ab")
+    assert len(unnamed) > 1000, len(unnamed)
+    kills, left = 0, []
+    for kills in kill_at_random(vs, ("unify", "--gc"), 8, seed=13, most=0.15):
+        for n in "ab":
+            assert view(vs, n) == before[n], n
+        assert named_by_stubs(vs, "ab") <= set(store_sums(vs))
+        left.append(len(set(store_sums(vs)) - named_by_stubs(vs, "ab")))
+    print(f"unnamed store files after each run: {len(unnamed)} -> {left}")
+    assert kills >= 2, "every run ended before it could be killed"
+    vs("unify", "--gc", check=True)
+    assert set(store_sums(vs)) == named_by_stubs(vs, "ab")
+    for n in "ab":
+        assert view(vs, n) == before[n], n
+
+
+def test_a_clone_holds_its_source_and_the_store_still(vs):
+    """A clone copies a unified guest's stubs: meanwhile no unify, gc, deunify or
+    delete may change that tree or free the store files its stubs name, and the
+    source may not start.  With either lock held elsewhere, the clone is refused
+    at once (and leaves nothing); once they are free, it goes through."""
+    import fcntl
+    build_pair(vs)
+    unify(vs, "a", "b")
+    run = vs.root / "run/vserver"
+    for lock, said in ((run / "unify.lock", "is at work"),
+                       (run / "a.lock", "another vserver command is working on a")):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            p = vs("build", "c", "--template", "clone:a")
+            assert p.returncode != 0 and said in p.stderr, p.stderr
+            assert not vs.conf("c").exists()
+        finally:
+            os.close(fd)
+    vs("build", "c", "--template", "clone:a", check=True)
+    own = ("etc/hostname", "etc/machine-id", "etc/hosts")  # each guest's own
+    assert {k: v for k, v in view(vs, "c").items() if k not in own} == \
+        {k: v for k, v in view(vs, "a").items() if k not in own}
+
+
+def test_a_guest_upgrading_while_the_host_unifies(vs):
+    """Guest a replaces and removes shared files the way dpkg does (a new file
+    beside, renamed over) while the host unifies every guest: a runs, so it is
+    left alone and named; the others are unified; a's upgrade is whole, and the
+    next unify after its stop shares what is still the same."""
+    vs("build", "a", "--net", "none", check=True)
+    populate(vs.rootfs("a"), n_small=400, libs=10)
+    for n in ("b", "c"):
+        vs("build", n, "--net", "none", "--template", "clone:a", check=True)
+    unify(vs, "--all")
+    before = {n: view(vs, n) for n in "bc"}
+    sums = store_sums(vs)
+    vs("start", "a", check=True)
+    upgrade = ("cd /usr/share/corpus/sub && for i in $(seq 0 299); do f=$(printf f%05d $i); "
+               "echo new-$i > $f.dpkg-new && mv $f.dpkg-new $f; done && rm f0038* && "
+               "touch /upgraded")
+    vs("exec", "a", "--", "/bin/sh", "-c", f"({upgrade}) >/dev/null 2>&1 &", check=True)
+    p = vs("unify", "--all", "--json", check=True)
+    assert "a runs: its files are shared once it is stopped" in p.stderr, p.stderr
+    assert wait_for(lambda: vs("exec", "a", "--", "/bin/sh", "-c", "test -e /upgraded").returncode == 0)
+    got = vs.exec_out("a", "cd /usr/share/corpus/sub && for i in $(seq 0 299); do "
+                           "cat $(printf f%05d $i); done; ls | grep -c ^f0038 || true")
+    assert got.split() == [f"new-{i}" for i in range(300)] + ["0"]
+    for n in "bc":
+        assert view(vs, n) == before[n], n
+    assert all(store_sums(vs).get(k) == v for k, v in sums.items() if k in named_by_stubs(vs, "bc"))
+    vs("stop", "a", check=True)
+    # b takes the same upgrade; then one unify shares the new files of both
+    vs("start", "b", check=True)
+    vs("exec", "b", "--", "/bin/sh", "-c", upgrade, check=True)
+    vs("stop", "b", check=True)
+    s = unify(vs, "--all")
+    assert s["shared"] >= 2 * 290, s
+    redirect = lambda g, f: os.getxattr(base(vs, g) / CORPUS / "sub" / f, "trusted.overlay.redirect")
+    assert redirect("a", "f00007") == redirect("b", "f00007") != redirect("c", "f00007")
+    assert redirect("a", "f00350") == redirect("c", "f00350")  # never changed: still shared
+    for g in "ab":
+        vs("start", g, check=True)
+        assert vs.exec_out(g, "cat /usr/share/corpus/sub/f00007").strip() == "new-7"
+        assert vs.exec_out(g, "ls /usr/share/corpus/sub | grep -c ^f0038 || true").strip() == "0"
+        vs("stop", g, check=True)
+
+
+def wait_for(fn, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(0.3)
+    return False
