@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -293,6 +294,9 @@ static int spawn(const struct sockaddr_un *sa, const char *lock_path, VsError *e
                 signal(SIGPIPE, SIG_IGN);
                 signal(SIGHUP, SIG_IGN);
                 signal(SIGINT, SIG_IGN);
+                /* what the start freed (a first isolate start: the kernel's BTF) is not ours to
+                 * keep */
+                malloc_trim(0);
                 keeper(keep, sa->sun_path, lock_path);
         }
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
