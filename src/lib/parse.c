@@ -195,15 +195,24 @@ bool vs_cpulist_valid(const char *v)
         return p[-1] != ',';
 }
 
-/* Mark the members of a valid list @v in @set (up to @n); false if one is @n or more. */
+/*
+ * Mark the members of the list @v in @set (up to @n); false if one is @n or
+ * more, or @v is no list (what the kernel wrote is one, but a view server
+ * reading for every guest takes no text on trust: a bad one once made this
+ * loop for ever).
+ */
 bool vs_cpulist_fill(const char *v, bool *set, unsigned n)
 {
         const char *p = v;
         while (*p) {
                 char *end;
+                if (!(*p >= '0' && *p <= '9'))
+                        return false;
                 unsigned long a = strtoul(p, &end, 10), b = a;
                 p = end;
                 if (*p == '-') {
+                        if (!(p[1] >= '0' && p[1] <= '9'))
+                                return false;
                         b = strtoul(p + 1, &end, 10);
                         p = end;
                 }
@@ -214,6 +223,8 @@ bool vs_cpulist_fill(const char *v, bool *set, unsigned n)
                 }
                 if (*p == ',')
                         p++;
+                else if (*p)
+                        return false;
         }
         return true;
 }

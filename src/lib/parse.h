@@ -24,7 +24,7 @@ int vs_parse_milli(const char *v, unsigned long long *ret);
 int vs_parse_duration_us(const char *v, uint64_t *ret);
 /* A CPU or memory node list as the kernel takes it: "0-3,6,8-9" (members below 8192). */
 bool vs_cpulist_valid(const char *v);
-/* Mark the members of a valid list @v in @set (of @n); false if one is @n or more. */
+/* Mark the members of the list @v in @set (of @n); false if one is @n or more, or no list. */
 bool vs_cpulist_fill(const char *v, bool *set, unsigned n);
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" -> the number; -EINVAL if none. */
 int vs_signal_from_name(const char *s);

@@ -125,6 +125,11 @@ static void fractions_times_lists_and_flags(void **state)
         assert_true(vs_cpulist_fill("1,3-4", set, 8));
         assert_true(!set[0] && set[1] && !set[2] && set[3] && set[4] && !set[5]);
         assert_false(vs_cpulist_fill("7-8", set, 8));
+        /* no list: refused, not looped on for ever (found by fuzz_views) */
+        assert_false(vs_cpulist_fill("x", set, 8));
+        assert_false(vs_cpulist_fill("1-x", set, 8));
+        assert_false(vs_cpulist_fill("1;2", set, 8));
+        assert_false(vs_cpulist_fill("-1", set, 8));
         assert_int_equal(vs_parse_bool("Yes", &b), 0);
         assert_true(b);
         assert_int_equal(vs_parse_bool("off", &b), 0);
