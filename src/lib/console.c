@@ -294,8 +294,7 @@ static int spawn(const struct sockaddr_un *sa, const char *lock_path, VsError *e
                 signal(SIGPIPE, SIG_IGN);
                 signal(SIGHUP, SIG_IGN);
                 signal(SIGINT, SIG_IGN);
-                /* what the start freed (a first isolate start: the kernel's BTF) is not ours to
-                 * keep */
+                /* what the start freed (the kernel's BTF, say) goes back */
                 malloc_trim(0);
                 keeper(keep, sa->sun_path, lock_path);
         }
