@@ -70,6 +70,13 @@ def compile_static(src: Path, out: Path):
     return out
 
 
+def sealed_exe(seen):
+    """What a guest read of /proc/self/exe of our binary: a read-only clone of its
+    mount that no path reaches (shown from that mount's own root: "/"), or a sealed
+    memfd copy; never the file on the host."""
+    return bool(seen) and (seen == "/" or seen.startswith("/memfd:vserver"))
+
+
 def view_server():
     """(keeper pid, worker pid) of the running view server, or None."""
     try:

@@ -3,9 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -19,19 +23,63 @@
 
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
+/* Is the mount of id @id one of our mount namespace's (reachable by a path)? */
+static bool mount_listed(uint64_t id)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return true; /* cannot tell: not ours, then */
+        char line[4096];
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f))
+                found = strtoull(line, NULL, 10) == id;
+        fclose(f);
+        return found;
+}
+
+/* On a read-only mount no path reaches (the one vs_selfexe_reexec_sealed makes)? */
+static bool on_private_ro_mount(int fd)
+{
+        struct statvfs sv;
+        struct statx stx;
+        return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY) &&
+               statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 &&
+               (stx.stx_mask & STATX_MNT_ID) && !mount_listed(stx.stx_mnt_id);
+}
+
 bool vs_selfexe_sealed(void)
 {
         _cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return false;
         int seals = fcntl(fd, F_GET_SEALS);
-        return seals >= 0 && (seals & SEALS) == SEALS;
+        return (seals >= 0 && (seals & SEALS) == SEALS) || on_private_ro_mount(fd);
+}
+
+/*
+ * Run again from a read-only clone of our own mount, detached (no path
+ * reaches it, nobody but us can make it writable): no copy, the page cache
+ * the binary already has.  What runc 1.2 does with an overlay.  Returns only
+ * on failure.
+ */
+static void reexec_ro_mount(char **argv, char **envp)
+{
+        _cleanup_close_ int tree =
+            open_tree(AT_FDCWD, "/proc/self/exe", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return;
+        struct mount_attr a = {.attr_set =
+                                   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+        if (mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+                return;
+        execveat(tree, "", argv, envp, AT_EMPTY_PATH);
 }
 
 int vs_selfexe_reexec_sealed(char **argv, char **envp, VsError *err)
 {
         if (vs_selfexe_sealed())
                 return 0;
+        reexec_ro_mount(argv, envp); /* else the sealed copy */
         _cleanup_close_ int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         if (self < 0)
                 return vs_error(err, errno, "open /proc/self/exe");

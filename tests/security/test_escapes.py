@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VSERVER, pty_session
+from conftest import VSERVER, pty_session, sealed_exe
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -61,9 +61,9 @@ def wait_for(path: Path, secs=15.0):
 def assert_not_overwritten(vs, copy, before):
     """What the guest's loader saw of the binary, what its overwrite got, the copy."""
     seen = wait_for(vs.rootfs("x") / "vs-out/exe-seen")
-    assert seen and seen.startswith("/memfd:vserver"), seen  # never the file on the host
+    assert sealed_exe(seen), seen  # never the file on the host
     result = wait_for(vs.rootfs("x") / "vs-out/overwrite")
-    # refused by the seals, or still busy (the console keeper runs the same sealed copy)
+    # refused (a read-only mount, or the seals), or still busy (the console keeper runs it)
     assert result and result.split()[0] in ("REFUSED", "BUSY"), result
     assert copy.digest() == before
     vs("stop", "x", "--timeout", "1")
@@ -104,7 +104,7 @@ def test_overwriting_the_host_binary_through_run_sees_no_host_file(run, workdir)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         seen = wait_for(rootfs / "vs-out/exe-seen")
-        assert seen and seen.startswith("/memfd:vserver"), seen
+        assert sealed_exe(seen), seen
     finally:
         p.terminate()  # forwarded to PID 1, which ignores it: take the context down
         for line in subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
