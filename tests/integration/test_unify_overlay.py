@@ -294,13 +294,7 @@ def test_unify_killed_at_random_points_loses_nothing(vs):
         for dirpath, _, files in os.walk(base(vs, n)):
             assert not [f for f in files if f.startswith(".vserver-unify.")], dirpath
     # the store holds exactly what some stub names: what killed runs copied is gone
-    named = set()
-    for n in names:
-        for dirpath, _, files in os.walk(base(vs, n)):
-            for f in files:
-                named.add(os.getxattr(os.path.join(dirpath, f), "trusted.overlay.redirect")
-                          .decode()[1:])
-    assert set(store_sums(vs)) == named
+    assert set(store_sums(vs)) == named_by_stubs(vs, names)
 
 
 def test_link_unified_guests_convert_with_one_command(vs):
