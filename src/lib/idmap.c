@@ -176,18 +176,31 @@ static const Entry *find(const Record *rec, const char *name)
         return NULL;
 }
 
+/*
+ * @name's line only: every start of an own-userns guest looks its range up,
+ * and the record has a line per guest.  No lock: the record is only ever
+ * replaced whole (rename), so a reader sees the old one or the new.
+ */
 int vs_idmap_lookup(const char *path, const char *name, VsIdRange *ret, VsError *err)
 {
-        Record rec;
-        int lock = record_load(path, &rec, err);
-        if (lock < 0)
-                return lock;
-        close(lock);
-        const Entry *e = find(&rec, name);
-        if (e)
-                *ret = (VsIdRange){.start = e->start, .count = e->count};
-        free(rec.e);
-        return e ? 1 : 0;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : vs_error(err, errno, "open %s", path);
+        size_t len = strlen(name);
+        char line[256];
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) {
+                Entry e;
+                if (strncmp(line, name, len) == 0 && line[len] == ':' && parse_line(line, &e) &&
+                    streq(e.name, name)) {
+                        *ret = (VsIdRange){.start = e.start, .count = e.count};
+                        found = 1;
+                }
+        }
+        if (!found && ferror(f))
+                found = vs_error(err, EIO, "read %s", path);
+        fclose(f);
+        return found;
 }
 
 static bool block_free(const Record *rec, unsigned start)
@@ -202,11 +215,14 @@ static bool block_free(const Record *rec, unsigned start)
 int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsigned last,
                       VsIdRange *ret, VsError *err)
 {
+        /* most calls find the range the guest already has: no lock, no whole parse */
+        int r = vs_idmap_lookup(path, name, ret, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         Record rec;
         int lock = record_load(path, &rec, err);
         if (lock < 0)
                 return lock;
-        int r = 0;
         const Entry *e = find(&rec, name);
         if (e) {
                 *ret = (VsIdRange){.start = e->start, .count = e->count};

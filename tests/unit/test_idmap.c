@@ -104,6 +104,17 @@ static void hostile_record(void **state)
         assert_int_equal(
             vs_idmap_allocate(rec, "n", 1073741824U, 1073741824U + 2 * 65536 - 1, &r, &e), 0);
         assert_true(r.start == 1073741824U + 65536);
+        /* a lookup takes the whole name, not a prefix, and no malformed line */
+        assert_int_equal(vs_idmap_lookup(rec, "z", &r, &e), 1);
+        assert_true(r.start == 1073741824U);
+        assert_int_equal(vs_idmap_lookup(rec, "", &r, &e), 0);
+        assert_int_equal(vs_idmap_lookup(rec, "x", &r, &e), 0);
+        assert_int_equal(vs_idmap_lookup(rec, "nn", &r, &e), 0);
+        assert_int_equal(
+            vs_idmap_allocate(rec, "nn", 1073741824U, 1073741824U + 3 * 65536 - 1, &r, &e), 0);
+        assert_true(r.start == 1073741824U + 2 * 65536);
+        assert_int_equal(vs_idmap_lookup(rec, "n", &r, &e), 1);
+        assert_true(r.start == 1073741824U + 65536);
 }
 
 int main(void)
