@@ -344,7 +344,7 @@ static int verb_stats(int argc, char **argv)
                                 g.cfg.name);
                         return EXIT_STOPPED;
                 }
-                int r = vs_stats_read(&st.cgroup, &s, true, &err);
+                int r = vs_stats_read(&st.cgroup, &s, VS_STATS_SOCKETS, &err);
                 VsDiskUsage disk;
                 VsDiskTree tree = vs_guest_disk_tree(&g);
                 if (r == 0)

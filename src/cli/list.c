@@ -23,9 +23,8 @@
 
 extern char **environ;
 
-static long long uptime_s(pid_t pid)
+static long long uptime_s(unsigned long long start)
 {
-        unsigned long long start = vs_proc_starttime(pid);
         if (!start)
                 return -1;
         struct timespec now;
@@ -124,10 +123,11 @@ static void list_row(const ListJob *job, int i)
         }
         /* no socket count here: a readlink per open file of every guest */
         VsStats s;
-        bool have = st.running && vs_stats_read(&st.cgroup, &s, false, NULL) == 0;
+        unsigned what = job->o->json ? 0 : VS_STATS_BRIEF;
+        bool have = st.running && vs_stats_read(&st.cgroup, &s, what, NULL) == 0;
         if (!have)
                 s.processes = s.vsz = s.rss = 0;
-        long long up = st.init ? uptime_s(st.init) : -1;
+        long long up = st.init ? uptime_s(st.init_start) : -1;
         VsDiskUsage disk;
         VsDiskTree tree = vs_guest_disk_tree(&g);
         (void)vs_disk_usage(&tree, &disk, NULL);

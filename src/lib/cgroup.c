@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,10 +466,46 @@ int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
         return vs_error(err, ENOENT, "no cgroup2 tree is mounted");
 }
 
+/*
+ * One directory of a walk, read with getdents64 itself: fdopendir costs an
+ * fstat and two fcntl a directory, and vserver list walks five a guest.
+ */
+typedef struct WalkDir {
+        _Alignas(8) char buf[2048]; /* Dirent64 records */
+        int fd;
+        int pos, len;
+} WalkDir;
+
+typedef struct Dirent64 {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+} Dirent64;
+
+/* The next sub-cgroup's name in @d; NULL at the end or on an error. */
+static const char *next_subdir(WalkDir *d)
+{
+        for (;;) {
+                if (d->pos >= d->len) {
+                        long n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
+                        if (n <= 0)
+                                return NULL;
+                        d->len = (int)n;
+                        d->pos = 0;
+                }
+                const Dirent64 *de = (const Dirent64 *)(d->buf + d->pos);
+                d->pos += de->reclen;
+                if (de->type == DT_DIR && de->name[0] != '.')
+                        return de->name;
+        }
+}
+
 /* Depth first over @dir and its sub-cgroups. */
 int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data)
 {
-        DIR *stack[VS_CGROUP_WALK_DEPTH + 1];
+        WalkDir *stack[VS_CGROUP_WALK_DEPTH + 1];
         int depth = 0, r;
         bool cut = false;
 
@@ -475,25 +513,26 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
         if (fd < 0)
                 return 0;
         r = fn(fd, 0, data);
-        if (r != 0 || !(stack[0] = fdopendir(fd))) {
+        if (r != 0 || !(stack[0] = malloc(sizeof **stack))) {
                 close(fd);
                 return r;
         }
+        *stack[0] = (WalkDir){.fd = fd};
         /* iterative, and bounded: a guest may nest its cgroups thousands deep */
         while (depth >= 0) {
-                struct dirent *de = readdir(stack[depth]);
-                if (!de) {
-                        closedir(stack[depth--]);
+                WalkDir *top = stack[depth];
+                const char *name = next_subdir(top);
+                if (!name) {
+                        close(top->fd);
+                        free(top);
+                        depth--;
                         continue;
                 }
-                if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                        continue;
-                int sub = openat(dirfd(stack[depth]), de->d_name,
-                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int sub = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub < 0)
                         continue;
                 r = fn(sub, depth + 1, data);
-                DIR *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? fdopendir(sub) : NULL;
+                WalkDir *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? malloc(sizeof *d) : NULL;
                 if (!d) {
                         close(sub);
                         if (r != 0)
@@ -501,10 +540,13 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
                         cut = true;
                         continue;
                 }
+                *d = (WalkDir){.fd = sub};
                 stack[++depth] = d;
         }
-        while (depth >= 0)
-                closedir(stack[depth--]);
+        for (; depth >= 0; depth--) {
+                close(stack[depth]->fd);
+                free(stack[depth]);
+        }
         return r != 0 ? r : cut ? -ELOOP : 0;
 }
 
@@ -513,28 +555,40 @@ typedef struct PidWalk {
         void *data;
 } PidWalk;
 
-/* cgroup.procs of the cgroup @dfd, for reading; NULL if it cannot be opened. */
-static FILE *open_procs(int dfd)
+/*
+ * @fn for each pid in cgroup.procs of the cgroup @dfd, until it returns
+ * non-zero (that is returned); a list that cannot be opened is empty.
+ * Plain reads: vserver list reads this file twice for each guest.
+ */
+static int each_pid_in(int dfd, int (*fn)(pid_t pid, void *data), void *data)
 {
-        int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
-        if (!f && fd >= 0)
-                close(fd);
-        return f;
+        _cleanup_close_ int fd = openat(dfd, "cgroup.procs", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return 0;
+        char buf[4096];
+        long long pid = -1;
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+                for (ssize_t i = 0; i < n; i++) {
+                        if (buf[i] >= '0' && buf[i] <= '9') {
+                                pid = (pid < 0 ? 0 : pid) * 10 + (buf[i] - '0');
+                                if (pid > INT_MAX)
+                                        return 0; /* not a pid: the kernel wrote no such list */
+                                continue;
+                        }
+                        int r = pid > 0 ? fn((pid_t)pid, data) : 0;
+                        pid = -1;
+                        if (r != 0)
+                                return r;
+                }
+        return pid > 0 ? fn((pid_t)pid, data) : 0;
 }
 
 static int each_listed(int dfd, int depth, void *data)
 {
         PidWalk *w = data;
         (void)depth;
-        FILE *f = open_procs(dfd);
-        if (!f)
-                return 0;
-        int pid, r = 0;
-        while (r == 0 && fscanf(f, "%d", &pid) == 1)
-                r = w->fn(pid, w->data);
-        fclose(f);
-        return r;
+        return each_pid_in(dfd, w->fn, w->data);
 }
 
 /*
@@ -757,18 +811,18 @@ bool vs_cgroup_populated(const VsCgroup *cg)
 }
 
 /* v1 has no cgroup.kill: signal each listed pid until the list stays empty. */
+static int kill_one(pid_t pid, void *data)
+{
+        (void)data;
+        if (pid > 1)
+                kill(pid, SIGKILL);
+        return 0;
+}
+
 static int kill_listed(int dfd, int depth, void *data)
 {
         (void)data, (void)depth;
-        FILE *f = open_procs(dfd);
-        if (!f)
-                return 0;
-        int pid;
-        while (fscanf(f, "%d", &pid) == 1)
-                if (pid > 1)
-                        kill(pid, SIGKILL);
-        fclose(f);
-        return 0;
+        return each_pid_in(dfd, kill_one, NULL);
 }
 
 static void pause_ms(long ms)
@@ -1028,21 +1082,22 @@ int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret)
         return -ENOENT;
 }
 
-int vs_cgroup_usage(const VsCgroup *cg, VsCgUsage *ret, VsError *err)
+int vs_cgroup_usage(const VsCgroup *cg, bool brief, VsCgUsage *ret, VsError *err)
 {
-        static const char *const ctrls[] = {"cpuacct", "cpu", "memory", "pids", "io"};
+        static const char *const ctrls[] = {"cpuacct", "memory", "io", "cpu", "pids"};
         char *buf = malloc(VS_CG_BIGFILE);
         if (!buf)
                 return vs_error(err, ENOMEM, "cgroup usage");
         memset(ret, 0xff, sizeof *ret);
-        for (size_t c = 0; c < ARRAY_SIZE(ctrls); c++) {
+        /* brief: the first three controllers (no throttling, no tasks) */
+        for (size_t c = 0; c < (brief ? 3 : ARRAY_SIZE(ctrls)); c++) {
                 bool v2;
                 int i = controller_index(cg, ctrls[c], &v2);
                 if (i < 0)
                         continue;
                 _cleanup_close_ int dfd = open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (dfd >= 0)
-                        be(cg, i)->usage(dfd, cg->dirs[i].path, ctrls[c], ret, buf);
+                        be(cg, i)->usage(dfd, cg->dirs[i].path, ctrls[c], brief, ret, buf);
         }
         free(buf);
         return 0;

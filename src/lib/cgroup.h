@@ -131,7 +131,11 @@ typedef struct VsCgUsage {
         uint64_t tasks; /* pids.current */
 } VsCgUsage;
 #define VS_CG_NONE UINT64_MAX
-int vs_cgroup_usage(const VsCgroup *cg, VsCgUsage *ret, VsError *err);
+/*
+ * @brief: only CPU user and system time, memory and swap in use, OOM kills
+ * and I/O bytes (vserver list's table); the rest stays VS_CG_NONE.
+ */
+int vs_cgroup_usage(const VsCgroup *cg, bool brief, VsCgUsage *ret, VsError *err);
 
 /* Pure parsers of the kernel's files (the unit tests use them too). */
 /* The value of @key in "key value" lines (cpu.stat, memory.stat, ...); -ENOENT. */

@@ -37,7 +37,8 @@ typedef struct VsCgBackend {
         const char *const *delegate_files;
         /* what controller @ctrl of the cgroup @dfd (@dir) has used, into @u (@buf: VS_CG_BIGFILE)
          */
-        void (*usage)(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf);
+        void (*usage)(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u,
+                      char *buf);
         /* the limits that are one value in one file: guest-file key, file, what lifts it */
         const struct VsCgLimitFile {
                 const char *key, *file, *lift;

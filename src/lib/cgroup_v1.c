@@ -97,22 +97,25 @@ void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write)
         }
 }
 
+/* Sums oom_kill over the tree; VS_CG_NONE stays if the top has no memory.oom_control. */
 static int add_oom_kills(int fd, int depth, void *data)
 {
         uint64_t *sum = data, v;
         char buf[512];
-        (void)depth;
-        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) >= 0 &&
-            vs_cgroup_kv(buf, "oom_kill", &v) == 0)
+        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) < 0)
+                return 0;
+        if (depth == 0)
+                *sum = 0;
+        if (*sum != VS_CG_NONE && vs_cgroup_kv(buf, "oom_kill", &v) == 0)
                 *sum += v;
         return 0;
 }
 
-static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf)
+static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
 {
         uint64_t v, w;
         if (streq(ctrl, "cpuacct")) {
-                if (vs_cg_read_u64(dfd, "cpuacct.usage", &v))
+                if (!brief && vs_cg_read_u64(dfd, "cpuacct.usage", &v))
                         u->cpu_usage_us = v / 1000;
                 if (vs_cg_read_u64(dfd, "cpuacct.usage_user", &v))
                         u->cpu_user_us = v / 1000;
@@ -127,22 +130,19 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
         } else if (streq(ctrl, "memory")) {
                 if (vs_cg_read_u64(dfd, "memory.usage_in_bytes", &v))
                         u->mem_current = v;
-                if (vs_cg_read_u64(dfd, "memory.max_usage_in_bytes", &v))
+                if (!brief && vs_cg_read_u64(dfd, "memory.max_usage_in_bytes", &v))
                         u->mem_peak = v;
                 /* memsw counts memory and swap together */
                 if (vs_cg_read_u64(dfd, "memory.memsw.usage_in_bytes", &w) &&
                     u->mem_current != VS_CG_NONE)
                         u->swap_current = w > u->mem_current ? w - u->mem_current : 0;
                 /* total_*: this cgroup and its descendants */
-                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (!brief && vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "total_rss", &u->mem_anon, 1);
                         vs_cg_kv_into(buf, "total_cache", &u->mem_cache, 1);
                 }
                 /* an OOM kill counts only in the victim's own cgroup: add up the tree */
-                if (vs_read_file_at(dfd, "memory.oom_control", buf, VS_CG_BIGFILE) >= 0) {
-                        u->oom_kills = 0;
-                        vs_cgroup_walk(dir, add_oom_kills, &u->oom_kills);
-                }
+                vs_cgroup_walk(dir, add_oom_kills, &u->oom_kills);
         } else if (streq(ctrl, "pids")) {
                 if (vs_cg_read_u64(dfd, "pids.current", &v))
                         u->tasks = v;
@@ -150,8 +150,8 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
                 if (vs_read_file_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
                                     VS_CG_BIGFILE) >= 0)
                         vs_cgroup_blkio(buf, &u->io_read_bytes, &u->io_write_bytes);
-                if (vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
-                                    VS_CG_BIGFILE) >= 0)
+                if (!brief && vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
+                                              VS_CG_BIGFILE) >= 0)
                         vs_cgroup_blkio(buf, &u->io_read_ops, &u->io_write_ops);
         }
 }

@@ -142,7 +142,7 @@ void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uin
         }
 }
 
-static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char *buf)
+static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
 {
         (void)dir;
         uint64_t v;
@@ -160,11 +160,11 @@ static void usage(int dfd, const char *dir, const char *ctrl, VsCgUsage *u, char
         } else if (streq(ctrl, "memory")) {
                 if (vs_cg_read_u64(dfd, "memory.current", &v))
                         u->mem_current = v;
-                if (vs_cg_read_u64(dfd, "memory.peak", &v))
+                if (!brief && vs_cg_read_u64(dfd, "memory.peak", &v))
                         u->mem_peak = v;
                 if (vs_cg_read_u64(dfd, "memory.swap.current", &v))
                         u->swap_current = v;
-                if (vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (!brief && vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "anon", &u->mem_anon, 1);
                         vs_cg_kv_into(buf, "file", &u->mem_cache, 1);
                 }

@@ -190,8 +190,8 @@ static int scan_pid(pid_t pid, void *data)
         return 0;
 }
 
-int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
-                  int *ret_nproc)
+static int find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd, int *ret_nproc,
+                unsigned long long *ret_start)
 {
         Scan s = {.level = guest_level(), .want = inner};
         vs_cgroup_foreach_pid(&st->cgroup, scan_pid, &s);
@@ -210,7 +210,15 @@ int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_p
         }
         *ret_pid = s.found;
         *ret_pidfd = fd;
+        if (ret_start)
+                *ret_start = start;
         return 0;
+}
+
+int vs_guest_find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pidfd,
+                  int *ret_nproc)
+{
+        return find(st, inner, ret_pid, ret_pidfd, ret_nproc, NULL);
 }
 
 void vs_guest_state_release(VsGuestState *st)
@@ -227,7 +235,7 @@ int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
         if (r < 0)
                 return r;
         if (st.cgroup.n > 0) {
-                (void)vs_guest_find(&st, 1, &st.init, &st.init_pidfd, &st.nproc);
+                (void)find(&st, 1, &st.init, &st.init_pidfd, &st.nproc, &st.init_start);
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
                 st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }

@@ -38,8 +38,9 @@ void vs_guest_layers(const VsGuest *g, VsCowLayers *l);
 
 typedef struct VsGuestState {
         bool running;
-        pid_t init;     /* PID 1 of the guest, in our pid namespace; 0 if none */
-        int init_pidfd; /* or -EBADF */
+        pid_t init;                    /* PID 1 of the guest, in our pid namespace; 0 if none */
+        int init_pidfd;                /* or -EBADF */
+        unsigned long long init_start; /* its start, clock ticks after boot (/proc/PID/stat) */
         int nproc;
         bool frozen;     /* suspended (vserver suspend) */
         bool userns;     /* runs in a user namespace of its own */

@@ -52,12 +52,18 @@ bool vs_limits_has_disk(const VsLimits *l)
 
 void vs_limits_defaults(VsLimits *l)
 {
+        /* read once a command: vserver list loads every guest file (on every CPU) */
+        static _Atomic unsigned long long pid_max;
         struct sysinfo si;
         char buf[32];
-        unsigned long long max = 32768;
-        if (vs_read_file_at(AT_FDCWD, "/proc/sys/kernel/pid_max", buf, sizeof buf) > 0) {
-                buf[strcspn(buf, "\n")] = '\0';
-                (void)vs_parse_u64(buf, &max);
+        unsigned long long max = pid_max;
+        if (!max) {
+                max = 32768;
+                if (vs_read_file_at(AT_FDCWD, "/proc/sys/kernel/pid_max", buf, sizeof buf) > 0) {
+                        buf[strcspn(buf, "\n")] = '\0';
+                        (void)vs_parse_u64(buf, &max);
+                }
+                pid_max = max;
         }
         l->processes = max / 100 * VS_DEFAULT_PROCESSES_PERCENT;
         if (sysinfo(&si) == 0 && si.totalram > 0) {

@@ -532,7 +532,7 @@ int vs_oci_stats(const char *root, const char *id, char **ret, VsError *err)
         if (r == 0 && !cg.n)
                 r = vs_error(err, ENOENT, "container %s has no cgroup (stopped?)", id);
         if (r == 0)
-                r = vs_cgroup_usage(&cg, &u, err);
+                r = vs_cgroup_usage(&cg, false, &u, err);
         vs_cgroup_release(&cg);
         if (r < 0)
                 return r;

@@ -74,10 +74,11 @@ static int count_pid(pid_t pid, void *data)
         return 0;
 }
 
-int vs_stats_read(const VsCgroup *cg, VsStats *st, bool sockets, VsError *err)
+int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err)
 {
+        bool sockets = what & VS_STATS_SOCKETS;
         memset(st, 0xff, sizeof *st);
-        int r = vs_cgroup_usage(cg, &st->cg, err);
+        int r = vs_cgroup_usage(cg, what & VS_STATS_BRIEF, &st->cg, err);
         if (r < 0)
                 return r;
 

@@ -24,7 +24,12 @@ typedef struct VsStats {
 
 #define VS_STAT_NONE UINT64_MAX
 
-/* With @sockets, count the distinct sockets its processes hold (a readlink per open file). */
-int vs_stats_read(const VsCgroup *cg, VsStats *st, bool sockets, VsError *err);
+enum {
+        VS_STATS_SOCKETS = 1, /* count the distinct sockets its processes hold (a readlink per
+                                 open file) */
+        VS_STATS_BRIEF = 2,   /* only what vserver list's table shows (vs_cgroup_usage) */
+};
+/* @what: VS_STATS_* */
+int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err);
 /* The traffic counters of a guest of net mode @mode, context @ctx. */
 void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir);
