@@ -137,6 +137,123 @@ static int set_attrs(int mntfd, unsigned attrs)
         return 0;
 }
 
+/* The detached mount @m, flags @attrs added, on @target below @rootfd. */
+static int attach_at(int rootfd, int m, const char *target, unsigned attrs, VsError *err)
+{
+        _cleanup_close_ int t = vs_mount_open_target(rootfd, target, true, RESOLVE_ROOT);
+        if (t < 0)
+                return vs_error(err, t, "mount %s: open the mount point", target);
+        int r = attrs ? set_attrs(m, attrs) : 0;
+        if (r == 0)
+                r = vs_mount_attach(m, t);
+        if (r < 0)
+                return vs_error(err, r, "mount %s", target);
+        return 0;
+}
+
+/*
+ * One tmpfs holds what a guest keeps in memory: /dev, /dev/shm, /run,
+ * /run/lock, /tmp, the frame of /sys/fs/cgroup and the empty directory
+ * that masks are directories of it, each bound with flags of its own.
+ * Every superblock on the host takes a slot in the shrinker map of every
+ * memory cgroup (1 KiB per 64 superblocks, each cgroup): seven tmpfs a
+ * guest made that grow as the square of the guests (1000 guests: 190 KiB
+ * each guest's cgroup).  They all count against the guest's memory limit,
+ * as before; one size covers them all.
+ */
+typedef struct Scratch {
+        int root;            /* the tmpfs, on /run while its directories are cloned */
+        int run, lock, mask; /* detached clones, put in place after */
+} Scratch;
+
+#define SCRATCH_INIT                                                                               \
+        {                                                                                          \
+                -EBADF, -EBADF, -EBADF, -EBADF                                                     \
+        }
+
+static void scratch_release(Scratch *s)
+{
+        vs_closep(&s->root);
+        vs_closep(&s->run);
+        vs_closep(&s->lock);
+        vs_closep(&s->mask);
+}
+
+/* A detached clone of the directory @dir of the scratch tmpfs (attached: Linux < 6.15). */
+static int scratch_clone(const Scratch *s, const char *dir)
+{
+        int m = open_tree(s->root, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        return m < 0 ? -errno : m;
+}
+
+static int scratch_bind(int rootfd, const Scratch *s, const char *dir, const char *target,
+                        unsigned attrs, VsError *err)
+{
+        _cleanup_close_ int m = scratch_clone(s, dir);
+        if (m < 0)
+                return vs_error(err, m, "mount %s: bind the guest's tmpfs", target);
+        return attach_at(rootfd, m, target, attrs, err);
+}
+
+/* The tmpfs, with a directory for each of its places, attached on /run for now. */
+static int scratch_make(int rootfd, const VsRootSpec *spec, Scratch *s, VsError *err)
+{
+        static const char *const opts[] = {"mode", "755", NULL};
+        const struct {
+                const char *dir;
+                mode_t mode;
+                bool want;
+        } dirs[] = {
+            {"dev", 0755, true},          {"shm", 01777, true},
+            {"run", 0755, true},          {"run/lock", 0755, spec->boot},
+            {"lock", 01777, spec->boot},  {"tmp", 01777, spec->tmp_tmpfs},
+            {"cgroup", 0755, spec->boot}, {"mask", 0555, true},
+        };
+        /* nosuid only: /dev holds device nodes; each bind adds its own flags */
+        s->root = make_fs("tmpfs", opts, MOUNT_ATTR_NOSUID);
+        if (s->root < 0)
+                return vs_error(err, s->root, "make the guest's tmpfs");
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+                if (dirs[i].want && (mkdirat(s->root, dirs[i].dir, 0700) < 0 ||
+                                     fchmodat(s->root, dirs[i].dir, dirs[i].mode, 0) < 0))
+                        return vs_error(err, errno, "make the guest's tmpfs: %s", dirs[i].dir);
+        return attach_at(rootfd, s->root, "/run", 0, err);
+}
+
+/*
+ * What still needs the tmpfs attached: clones for /run, /run/lock and the
+ * masks; then its root goes, and /run gets its own directory.
+ */
+static int scratch_finish(int rootfd, const VsRootSpec *spec, Scratch *s, VsError *err)
+{
+        s->run = scratch_clone(s, "run");
+        s->lock = spec->boot ? scratch_clone(s, "lock") : -EBADF;
+        s->mask = scratch_clone(s, "mask");
+        if (s->run < 0 || s->mask < 0 || (spec->boot && s->lock < 0))
+                return vs_error(err,
+                                s->run < 0    ? s->run
+                                : s->mask < 0 ? s->mask
+                                              : s->lock,
+                                "bind the guest's tmpfs");
+        /* umount2 takes a path: the root's own, as the working directory */
+        _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cwd < 0 || fchdir(s->root) < 0)
+                return vs_error(err, errno, "take the guest's tmpfs off /run");
+        int r = umount2(".", MNT_DETACH) < 0 ? -errno : 0;
+        if (fchdir(cwd) < 0 && r == 0)
+                r = -errno;
+        if (r < 0)
+                return vs_error(err, r, "take the guest's tmpfs off /run");
+        r = attach_at(rootfd, s->run, "/run", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+        vs_closep(&s->run);
+        if (r == 0 && spec->boot)
+                /* systemd mounts /run/lock itself unless it is there, and cannot without
+                 * CAP_SYS_ADMIN */
+                r = attach_at(rootfd, s->lock, "/run/lock",
+                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        return r;
+}
+
 /* A host device node bound over an empty file @name in @dev: what mknod gives outside a userns. */
 static int bind_host_node(int dev, const char *name, const char *host, VsError *err)
 {
@@ -155,7 +272,7 @@ static int bind_host_node(int dev, const char *name, const char *host, VsError *
         return 0;
 }
 
-static int setup_dev(int rootfd, bool userns, VsError *err)
+static int setup_dev(int rootfd, const Scratch *s, bool userns, VsError *err)
 {
         static const struct {
                 const char *name;
@@ -177,10 +294,7 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
             {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
             {"ptmx", "pts/ptmx"},
         };
-        static const char *const devopts[] = {"mode",      "755",  "size", "65536",
-                                              "nr_inodes", "1024", NULL};
-        int r =
-            mount_fs(rootfd, "/dev", "tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+        int r = scratch_bind(rootfd, s, "dev", "/dev", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
         if (r < 0)
                 return r;
         _cleanup_close_ int dev = vs_openat2(rootfd, "dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
@@ -215,12 +329,11 @@ static int setup_dev(int rootfd, bool userns, VsError *err)
 
         static const char *const ptsopts[] = {"newinstance", NULL,  "ptmxmode", "0666", "mode",
                                               "0620",        "gid", "5",        NULL};
-        static const char *const shmopts[] = {"mode", "1777", NULL};
         r = mount_fs(rootfd, "/dev/pts", "devpts", ptsopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
                      err);
         if (r == 0)
-                r = mount_fs(rootfd, "/dev/shm", "tmpfs", shmopts,
-                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+                r = scratch_bind(rootfd, s, "shm", "/dev/shm", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                                 err);
         if (r == 0)
                 r = mount_fs(rootfd, "/dev/mqueue", "mqueue", NULL,
                              MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
@@ -250,18 +363,22 @@ int vs_mount_host_null(void)
 }
 
 int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
-                  VsError *err)
+                  int emptyfd, VsError *err)
 {
         _cleanup_close_ int null =
             nullfd >= 0 ? fcntl(nullfd, F_DUPFD_CLOEXEC, 3) : vs_mount_host_null();
         if (null < 0)
                 return vs_error(err, errno, "open the host's /dev/null");
         static const char *const opts[] = {"size", "0", "nr_inodes", "1", "mode", "555", NULL};
+        static const unsigned attrs =
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
         _cleanup_close_ int empty =
-            make_fs("tmpfs", opts,
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+            emptyfd >= 0 ? fcntl(emptyfd, F_DUPFD_CLOEXEC, 3) : make_fs("tmpfs", opts, attrs);
         if (empty < 0)
-                return vs_error(err, empty, "make an empty tmpfs for masking");
+                return vs_error(err, emptyfd >= 0 ? errno : -empty,
+                                "make an empty directory for masking");
+        if (emptyfd >= 0 && set_attrs(empty, attrs) < 0)
+                return vs_error(err, errno, "make the masking directory read-only");
         bool empty_attached = false;
 
         for (const char *const *p = masked; *p; p++) {
@@ -398,7 +515,7 @@ static int bind_cgroups(int rootfd, const char *at, bool readonly, const VsCgrou
 }
 
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
-                     int n_trees, VsError *err)
+                     int n_trees, int frame, VsError *err)
 {
         char buf[4096];
         ssize_t n = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
@@ -419,7 +536,8 @@ int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTr
                                 attrs | (readonly ? MOUNT_ATTR_RDONLY : 0), err);
 
         static const char *const tmpopts[] = {"mode", "755", "size", "0", NULL};
-        int r = mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
+        int r = frame >= 0 ? attach_at(rootfd, frame, at, attrs, err)
+                           : mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
         if (r < 0)
                 return r;
         if (trees) {
@@ -563,32 +681,31 @@ static int apply_binds(int rootfd, const VsRootSpec *spec, VsError *err)
 
 int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
 {
-        static const char *const runopts[] = {"mode", "755", NULL};
+        __attribute__((cleanup(scratch_release))) Scratch s = SCRATCH_INIT;
         int r = mount_fs(rootfd, "/proc", "proc", NULL,
                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
         if (r == 0)
                 r = mount_sys(rootfd, spec, err);
         if (r == 0)
-                r = setup_dev(rootfd, spec->userns, err);
+                r = scratch_make(rootfd, spec, &s, err);
         if (r == 0)
-                r = mount_fs(rootfd, "/run", "tmpfs", runopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                             err);
-        static const char *const tmpopts[] = {"mode", "1777", NULL};
+                r = setup_dev(rootfd, &s, spec->userns, err);
         if (r == 0 && spec->tmp_tmpfs)
-                r = mount_fs(rootfd, "/tmp", "tmpfs", tmpopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                             err);
-        /* systemd mounts /run/lock itself unless it is there, and cannot without CAP_SYS_ADMIN */
-        static const char *const lockopts[] = {"mode", "1777", "size", "5242880", NULL};
-        if (r == 0 && spec->boot)
-                r = mount_fs(rootfd, "/run/lock", "tmpfs", lockopts,
-                             MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
-        if (r == 0 && spec->boot)
-                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
-                                     spec->n_cgroup_trees, err);
+                r = scratch_bind(rootfd, &s, "tmp", "/tmp", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                                 err);
+        if (r == 0 && spec->boot) {
+                _cleanup_close_ int frame = scratch_clone(&s, "cgroup");
+                r = frame < 0
+                        ? vs_error(err, frame, "bind the guest's tmpfs")
+                        : vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
+                                           spec->n_cgroup_trees, frame, err);
+        }
+        if (r == 0)
+                r = scratch_finish(rootfd, spec, &s, err);
         if (r == 0)
                 r = apply_binds(rootfd, spec, err);
         if (r == 0)
-                r = vs_mount_mask(rootfd, vs_masked_paths, vs_readonly_paths, -1, err);
+                r = vs_mount_mask(rootfd, vs_masked_paths, vs_readonly_paths, -1, s.mask, err);
         for (int i = 0; r == 0 && i < spec->n_overlays; i++) {
                 const struct VsOverlay *o = &spec->overlays[i];
                 _cleanup_close_ int t =

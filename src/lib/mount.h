@@ -90,17 +90,20 @@ int vs_mount_attach(int mntfd, int targetfd);
  * The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all
  * read-only if asked.  With @trees (vs_cgroup_own_trees), those are bound;
  * else each hierarchy is mounted afresh (rooted at our cgroup namespace).
+ * Where several hierarchies need a directory each, @frame (a detached
+ * mount of an empty directory) holds them, or -1 for a tmpfs of their own.
  */
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
-                     int n_trees, VsError *err);
+                     int n_trees, int frame, VsError *err);
 /*
  * Mask and write-protect paths (NULL-terminated lists) below @rootfd, before
  * the pivot; files are masked with the host's /dev/null: @nullfd
  * (vs_mount_host_null(): an O_PATH fd of it, checked to be 1:3), or -1 to
- * take it now.
+ * take it now; directories with @empty (a detached mount of an empty
+ * directory, made read-only here), or -1 for an empty tmpfs.
  */
 int vs_mount_mask(int rootfd, const char *const *masked, const char *const *readonly, int nullfd,
-                  VsError *err);
+                  int empty, VsError *err);
 int vs_mount_host_null(void);
 
 /* For docs and tests. */

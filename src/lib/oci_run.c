@@ -243,7 +243,7 @@ static int do_mount(const Child *ch, int rootfd, const VsOciMount *m, int tree, 
                         return vs_error(err, errno, "bind %s on %s: set its options", m->source,
                                         m->destination);
         } else if (streq(m->type, "cgroup") || streq(m->type, "cgroup2")) {
-                return vs_mount_cgroups(rootfd, m->destination, m->flags & MS_RDONLY, NULL, 0, err);
+                return vs_mount_cgroups(rootfd, m->destination, m->flags & MS_RDONLY, NULL, 0, -1, err);
         } else {
                 mnt = new_fs(m, ch->userns_new, err);
                 /* sysfs only for the owner of the network namespace: bind the host's, as runc */
@@ -533,7 +533,7 @@ static int fill_root(Child *ch, int rootfd, const int *srcs, int null, int *ret_
         const char *masked[VS_OCI_MAX_LIST + 1] = {0}, *ro[VS_OCI_MAX_LIST + 1] = {0};
         memcpy(masked, c->masked, sizeof(char *) * (size_t)c->n_masked);
         memcpy(ro, c->readonly, sizeof(char *) * (size_t)c->n_readonly);
-        if ((r = vs_mount_mask(rootfd, masked, ro, null, err)) < 0)
+        if ((r = vs_mount_mask(rootfd, masked, ro, null, -1, err)) < 0)
                 return r;
         /* the /proc views over the kernel's files, last (a file that is not there stays so) */
         for (int i = 0; i < VS_VIEW_N; i++) {
