@@ -153,13 +153,14 @@ static int attach_at(int rootfd, int m, const char *target, unsigned attrs, VsEr
 
 /*
  * One tmpfs holds what a guest keeps in memory: /dev, /dev/shm, /run,
- * /run/lock, /tmp, the frame of /sys/fs/cgroup and the empty directory
- * that masks are directories of it, each bound with flags of its own.
- * Every superblock on the host takes a slot in the shrinker map of every
- * memory cgroup (1 KiB per 64 superblocks, each cgroup): seven tmpfs a
- * guest made that grow as the square of the guests (1000 guests: 190 KiB
- * each guest's cgroup).  They all count against the guest's memory limit,
- * as before; one size covers them all.
+ * /run/lock, /tmp and the empty directory that masks are directories of
+ * it, each bound with flags of its own.  Every superblock on the host
+ * takes a slot in the shrinker map of every memory cgroup (1 KiB per 64
+ * superblocks, each cgroup): the six tmpfs a guest made grew as the square
+ * of the guests (1000 guests: 190 KiB each guest's cgroup).  They all count
+ * against the guest's memory limit, as before; one size covers them all.
+ * A guest that remounts one of them (the superblock) remounts them all:
+ * /sys/fs/cgroup, which systemd remounts read-only, keeps a tmpfs of its own.
  */
 typedef struct Scratch {
         int root;            /* the tmpfs, on /run while its directories are cloned */
@@ -204,10 +205,10 @@ static int scratch_make(int rootfd, const VsRootSpec *spec, Scratch *s, VsError 
                 mode_t mode;
                 bool want;
         } dirs[] = {
-            {"dev", 0755, true},          {"shm", 01777, true},
-            {"run", 0755, true},          {"run/lock", 0755, spec->boot},
-            {"lock", 01777, spec->boot},  {"tmp", 01777, spec->tmp_tmpfs},
-            {"cgroup", 0755, spec->boot}, {"mask", 0555, true},
+            {"dev", 0755, true},         {"shm", 01777, true},
+            {"run", 0755, true},         {"run/lock", 0755, spec->boot},
+            {"lock", 01777, spec->boot}, {"tmp", 01777, spec->tmp_tmpfs},
+            {"mask", 0555, true},
         };
         /* nosuid only: /dev holds device nodes; each bind adds its own flags */
         s->root = make_fs("tmpfs", opts, MOUNT_ATTR_NOSUID);
@@ -515,7 +516,7 @@ static int bind_cgroups(int rootfd, const char *at, bool readonly, const VsCgrou
 }
 
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
-                     int n_trees, int frame, VsError *err)
+                     int n_trees, VsError *err)
 {
         char buf[4096];
         ssize_t n = vs_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof buf);
@@ -536,8 +537,7 @@ int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTr
                                 attrs | (readonly ? MOUNT_ATTR_RDONLY : 0), err);
 
         static const char *const tmpopts[] = {"mode", "755", "size", "0", NULL};
-        int r = frame >= 0 ? attach_at(rootfd, frame, at, attrs, err)
-                           : mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
+        int r = mount_fs(rootfd, at, "tmpfs", tmpopts, attrs, err);
         if (r < 0)
                 return r;
         if (trees) {
@@ -693,13 +693,10 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
         if (r == 0 && spec->tmp_tmpfs)
                 r = scratch_bind(rootfd, &s, "tmp", "/tmp", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                                  err);
-        if (r == 0 && spec->boot) {
-                _cleanup_close_ int frame = scratch_clone(&s, "cgroup");
-                r = frame < 0
-                        ? vs_error(err, frame, "bind the guest's tmpfs")
-                        : vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
-                                           spec->n_cgroup_trees, frame, err);
-        }
+        /* a tmpfs of its own: systemd remounts it read-only, superblock and all */
+        if (r == 0 && spec->boot)
+                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
+                                     spec->n_cgroup_trees, err);
         if (r == 0)
                 r = scratch_finish(rootfd, spec, &s, err);
         if (r == 0)

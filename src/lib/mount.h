@@ -90,11 +90,9 @@ int vs_mount_attach(int mntfd, int targetfd);
  * The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all
  * read-only if asked.  With @trees (vs_cgroup_own_trees), those are bound;
  * else each hierarchy is mounted afresh (rooted at our cgroup namespace).
- * Where several hierarchies need a directory each, @frame (a detached
- * mount of an empty directory) holds them, or -1 for a tmpfs of their own.
  */
 int vs_mount_cgroups(int rootfd, const char *at, bool readonly, const VsCgroupTree *trees,
-                     int n_trees, int frame, VsError *err);
+                     int n_trees, VsError *err);
 /*
  * Mask and write-protect paths (NULL-terminated lists) below @rootfd, before
  * the pivot; files are masked with the host's /dev/null: @nullfd

@@ -243,7 +243,7 @@ static int do_mount(const Child *ch, int rootfd, const VsOciMount *m, int tree, 
                         return vs_error(err, errno, "bind %s on %s: set its options", m->source,
                                         m->destination);
         } else if (streq(m->type, "cgroup") || streq(m->type, "cgroup2")) {
-                return vs_mount_cgroups(rootfd, m->destination, m->flags & MS_RDONLY, NULL, 0, -1, err);
+                return vs_mount_cgroups(rootfd, m->destination, m->flags & MS_RDONLY, NULL, 0, err);
         } else {
                 mnt = new_fs(m, ch->userns_new, err);
                 /* sysfs only for the owner of the network namespace: bind the host's, as runc */
