@@ -93,6 +93,45 @@ def test_start_boots_init_as_pid1_with_services(vs):
     assert p.returncode == 3 and "web1 is stopped" in p.stdout
 
 
+def test_one_tmpfs_holds_the_guests_scratch_places(vs):
+    """/dev, /dev/shm, /run, /run/lock, /tmp and the masks are directories of
+    one tmpfs, each mount with its own flags: every superblock on the host
+    costs every memory cgroup a slot in its shrinker map."""
+    vs("build", "s1", check=True)
+    vs("start", "s1", check=True)
+    info = vs.exec_out("s1", "cat /proc/self/mountinfo")
+    mounts = {}
+    for line in info.splitlines():
+        f = line.split()
+        sep = f.index("-")
+        mounts[f[4]] = {"dev": f[2], "root": f[3], "flags": set(f[5].split(",")),
+                        "fstype": f[sep + 1]}
+    scratch = mounts["/run"]["dev"]
+    want = {"/dev": ("/dev", {"nosuid", "noexec"}), "/dev/shm": ("/shm", {"nosuid", "nodev"}),
+            "/run": ("/run", {"nosuid", "nodev"}), "/tmp": ("/tmp", {"nosuid", "nodev"}),
+            "/run/lock": ("/lock", {"nosuid", "nodev", "noexec"}),
+            "/sys/firmware": ("/mask", {"ro", "nosuid", "nodev", "noexec"})}
+    for place, (root, flags) in want.items():
+        m = mounts[place]
+        assert (m["fstype"], m["dev"], m["root"]) == ("tmpfs", scratch, root), (place, m)
+        assert flags <= m["flags"], (place, m["flags"])
+    assert "nodev" not in mounts["/dev"]["flags"]
+    # the cgroup frame is a tmpfs of its own (systemd remounts its superblock read-only)
+    assert mounts["/sys/fs/cgroup"]["dev"] != scratch
+    # no other tmpfs was made for the guest; the tmpfs root is mounted nowhere
+    tmpfs = {m["dev"] for m in mounts.values() if m["fstype"] == "tmpfs"}
+    assert tmpfs == {scratch, mounts["/sys/fs/cgroup"]["dev"]}, tmpfs
+    assert not any(m["dev"] == scratch and m["root"] == "/" for m in mounts.values())
+    # each place is its own mount: nothing moves or links between them
+    out = vs.exec_out("s1", "echo x > /tmp/f; ln /tmp/f /run/f 2>&1; ln /tmp/f /dev/f 2>&1; "
+                            "mkdir /dev/shm/d && echo shm-ok; touch /run/lock/l && echo lock-ok; "
+                            "touch /sys/firmware/m 2>&1; ls -A /sys/firmware | wc -l")
+    assert out.count("Invalid cross-device link") == 2, out
+    assert "shm-ok" in out and "lock-ok" in out, out
+    assert "Read-only file system" in out and out.strip().endswith("0"), out
+    vs("stop", "s1", check=True)
+
+
 def test_exec_passes_stdio_and_exit_code(vs):
     vs("build", "g1", "--set", "limits.nofile=1000:2000", check=True)
     vs("start", "g1", check=True)
