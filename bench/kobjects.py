@@ -10,11 +10,6 @@ baseline, per object.  The breakdown behind bench/results/density.md's
               own task, stack and page tables are not the namespace's)
   cgroups     N directories made in one hierarchy under a parent of ours:
               each v1 hierarchy this host mounts, and the cgroup2 tree
-  tmpfs       N tmpfs superblocks, mounted by one process in a mount
-              namespace of its own; then a memory cgroup again while they
-              are there: every superblock is a memcg-aware shrinker, and
-              each memory cgroup keeps a map of all of them (1 KiB for each
-              64), so a guest's superblocks cost every guest's cgroup
 
   bench/kobjects.py [--quick|--smoke]
 """
@@ -94,50 +89,6 @@ def per_namespace(kind, n, rounds):
     return statistics.median(out)
 
 
-def tmpfs_holder(n):
-    """A child in a mount namespace of its own with N tmpfs mounted (N
-    superblocks, each on a directory of a scratch directory): (pid, dir)."""
-    top = tempfile.mkdtemp(prefix="vs-bench-kobj.")
-    for i in range(n):
-        os.mkdir(f"{top}/{i}")
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        ok = libc.unshare(CLONE["mount"]) == 0 and \
-            libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) == 0  # MS_REC|MS_PRIVATE
-        for i in range(n if ok else 0):
-            ok = ok and libc.mount(b"vs-bench-kobj", f"{top}/{i}".encode(), b"tmpfs", 0,
-                                   b"size=0") == 0
-        os.write(w, b"1" if ok else b"0")
-        signal.pause()
-        os._exit(0)
-    os.close(w)
-    ok = os.read(r, 1) == b"1"
-    os.close(r)
-    return pid, top, ok
-
-
-def drop_holder(pid, top, n):
-    reap([pid])
-    for i in range(n):
-        os.rmdir(f"{top}/{i}")
-    os.rmdir(top)
-
-
-def per_tmpfs(n, rounds):
-    out = []
-    for _ in range(rounds):
-        base = kernel_kib()
-        pid, top, ok = tmpfs_holder(n)
-        made = kernel_kib()
-        drop_holder(pid, top, n)
-        if not ok:
-            return None
-        out.append((made - base) / n)
-    return statistics.median(out)
-
-
 def hierarchies():
     """(label, our own cgroup's directory in it) for each hierarchy: what we make
     goes below our own cgroup (the tests' rule: inside the caller's accounting)."""
@@ -208,30 +159,11 @@ def main():
         res["namespaces"][kind] = kib
         rows.append([f"{kind} namespace", "-" if kib is None else f"{kib:.1f}"])
         print(f"   {kind} namespace: {kib} KiB", flush=True)
-    memory = None
     for label, mnt in hierarchies():
         kib = per_cgroup(mnt, n, rounds)
         res["cgroups"][label] = kib
         rows.append([f"cgroup in {label}", f"{kib:.1f}"])
         print(f"   cgroup in {label}: {kib:.1f} KiB", flush=True)
-        if label == "v1 memory" or (label == "cgroup2" and memory is None and "memory" in
-                                    Path(mnt, "cgroup.subtree_control").read_text().split()):
-            memory = mnt
-    kib = per_tmpfs(n, rounds)
-    res["tmpfs"] = kib
-    rows.append(["tmpfs superblock (mounted once)", "-" if kib is None else f"{kib:.1f}"])
-    print(f"   tmpfs superblock: {kib} KiB", flush=True)
-    # a memory cgroup again, with many more superblocks on the host
-    extra = 64 * (10 if a.smoke else 100)
-    pid, top, ok = tmpfs_holder(extra)
-    try:
-        kib = per_cgroup(memory, n, rounds) if ok and memory else None
-    finally:
-        drop_holder(pid, top, extra)
-    res["memory_cgroup_with_superblocks"] = {"extra_superblocks": extra, "kib": kib}
-    rows.append([f"memory cgroup with {extra} more superblocks on the host",
-                 "-" if kib is None else f"{kib:.1f}"])
-    print(f"   memory cgroup with {extra} more superblocks: {kib} KiB", flush=True)
     md = ["# Kernel objects: what each namespace and cgroup costs", "",
           f"{today()}, {machine()}.",
           f"{n} of each made at once ({rounds} round(s), the median), the kernel's own memory "
@@ -239,9 +171,7 @@ def main():
           "per object. Namespaces: N processes that unshare(2) one kind each, over the same N "
           "processes unsharing nothing. A mount namespace copies the mounts of the process that "
           "makes it (this host's), as a guest's does before it pivots. Cgroups: N empty "
-          "directories in one hierarchy. tmpfs: N mounted by one process in a mount namespace of its "
-          "own; then memory cgroups again while that many more superblocks exist (each memory "
-          "cgroup maps every memcg-aware shrinker on the host, one per superblock).", "",
+          "directories in one hierarchy.", "",
           *table(["object", "KiB each"], rows), ""]
     write(out, "kobjects", md, res)
 
