@@ -117,7 +117,7 @@ static void list_row(const ListJob *job, int i)
         row->broken = vs_guest_load(&g, &h->paths, &h->conf, h->cgroup_parent, name, &row->err) < 0;
         if (row->broken)
                 vs_guest_init(&g, &h->paths, &h->conf, h->cgroup_parent, name, NULL);
-        if (vs_guest_state(&g, &st, NULL) < 0 || (!st.running && !job->o->all)) {
+        if (vs_guest_state_brief(&g, &st, NULL) < 0 || (!st.running && !job->o->all)) {
                 vs_guest_state_release(&st);
                 return;
         }
@@ -127,6 +127,8 @@ static void list_row(const ListJob *job, int i)
         bool have = st.running && vs_stats_read(&st.cgroup, &s, what, NULL) == 0;
         if (!have)
                 s.processes = s.vsz = s.rss = 0;
+        else if (s.processes == VS_STAT_NONE)
+                s.processes = (uint64_t)st.nproc; /* the brief stats read no process */
         long long up = st.init ? uptime_s(st.init_start) : -1;
         VsDiskUsage disk;
         VsDiskTree tree = vs_guest_disk_tree(&g);

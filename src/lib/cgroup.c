@@ -1084,13 +1084,13 @@ int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret)
 
 int vs_cgroup_usage(const VsCgroup *cg, bool brief, VsCgUsage *ret, VsError *err)
 {
-        static const char *const ctrls[] = {"cpuacct", "memory", "io", "cpu", "pids"};
+        /* brief: the first four (no throttling) */
+        static const char *const ctrls[] = {"cpuacct", "memory", "io", "pids", "cpu"};
         char *buf = malloc(VS_CG_BIGFILE);
         if (!buf)
                 return vs_error(err, ENOMEM, "cgroup usage");
         memset(ret, 0xff, sizeof *ret);
-        /* brief: the first three controllers (no throttling, no tasks) */
-        for (size_t c = 0; c < (brief ? 3 : ARRAY_SIZE(ctrls)); c++) {
+        for (size_t c = 0; c < (brief ? 4 : ARRAY_SIZE(ctrls)); c++) {
                 bool v2;
                 int i = controller_index(cg, ctrls[c], &v2);
                 if (i < 0)

@@ -132,8 +132,8 @@ typedef struct VsCgUsage {
 } VsCgUsage;
 #define VS_CG_NONE UINT64_MAX
 /*
- * @brief: only CPU user and system time, memory and swap in use, OOM kills
- * and I/O bytes (vserver list's table); the rest stays VS_CG_NONE.
+ * @brief: only CPU user and system time, memory and swap in use, OOM kills,
+ * I/O bytes and tasks (vserver list's table); the rest stays VS_CG_NONE.
  */
 int vs_cgroup_usage(const VsCgroup *cg, bool brief, VsCgUsage *ret, VsError *err);
 

@@ -199,17 +199,22 @@ static int find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pid
                 *ret_nproc = s.nproc;
         if (!s.found)
                 return -ESRCH;
-        /* the pid may be reused between the scan and pidfd_open: same start time, same process */
         unsigned long long start = vs_proc_starttime(s.found);
-        int fd = pidfd_open(s.found, 0);
-        if (fd < 0)
-                return -errno;
-        if (!start || vs_proc_starttime(s.found) != start) {
-                close(fd);
+        if (!start)
                 return -ESRCH;
+        if (ret_pidfd) {
+                /* the pid may be reused between the scan and pidfd_open: same start, same process
+                 */
+                int fd = pidfd_open(s.found, 0);
+                if (fd < 0)
+                        return -errno;
+                if (vs_proc_starttime(s.found) != start) {
+                        close(fd);
+                        return -ESRCH;
+                }
+                *ret_pidfd = fd;
         }
         *ret_pid = s.found;
-        *ret_pidfd = fd;
         if (ret_start)
                 *ret_start = start;
         return 0;
@@ -228,21 +233,32 @@ void vs_guest_state_release(VsGuestState *st)
         vs_cgroup_release(&st->cgroup);
 }
 
-int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
+static int state(const VsGuest *g, bool brief, VsGuestState *ret, VsError *err)
 {
         VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
         int r = vs_cgroup_open_if(&st.cgroup, g->cgroup_parent, g->cfg.name, err);
         if (r < 0)
                 return r;
         if (st.cgroup.n > 0) {
-                (void)find(&st, 1, &st.init, &st.init_pidfd, &st.nproc, &st.init_start);
+                (void)find(&st, 1, &st.init, brief ? NULL : &st.init_pidfd, &st.nproc,
+                           &st.init_start);
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
                 st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }
-        if (st.init > 0 && vs_context_own_userns(st.init, &st.userns, NULL) < 0)
+        if (!brief && st.init > 0 && vs_context_own_userns(st.init, &st.userns, NULL) < 0)
                 st.userns = false;
         *ret = st;
         return 0;
+}
+
+int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err)
+{
+        return state(g, false, ret, err);
+}
+
+int vs_guest_state_brief(const VsGuest *g, VsGuestState *ret, VsError *err)
+{
+        return state(g, true, ret, err);
 }
 
 /*

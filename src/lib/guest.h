@@ -104,6 +104,11 @@ int vs_guest_init(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
 int vs_guest_lock(const VsGuest *g, int *ret_fd, VsError *err);
 /* What the kernel says about the guest now. */
 int vs_guest_state(const VsGuest *g, VsGuestState *ret, VsError *err);
+/*
+ * The same for a listing: init's pid and start time but no pidfd (the pid is
+ * only shown, never signalled) and no look at its user namespace.
+ */
+int vs_guest_state_brief(const VsGuest *g, VsGuestState *ret, VsError *err);
 void vs_guest_state_release(VsGuestState *st);
 /*
  * The process that has pid @inner inside the guest (1: its init): its host

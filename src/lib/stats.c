@@ -82,6 +82,10 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err)
         if (r < 0)
                 return r;
 
+        if ((what & VS_STATS_BRIEF) && st->cg.tasks != VS_CG_NONE) {
+                st->threads = st->cg.tasks; /* every task, each thread one */
+                return 0;
+        }
         /* what cgroups do not count: from /proc of each process */
         PidCount c = {.st = st, .want_sockets = sockets};
         st->processes = st->threads = st->vsz = st->rss = st->utime = st->stime = 0;

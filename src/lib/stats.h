@@ -27,7 +27,12 @@ typedef struct VsStats {
 enum {
         VS_STATS_SOCKETS = 1, /* count the distinct sockets its processes hold (a readlink per
                                  open file) */
-        VS_STATS_BRIEF = 2,   /* only what vserver list's table shows (vs_cgroup_usage) */
+        /*
+         * Only what vserver list's table shows (vs_cgroup_usage).  Threads are
+         * the pids controller's count where there is one, and then no process
+         * is read: processes, vsz, rss, utime and stime stay VS_STAT_NONE.
+         */
+        VS_STATS_BRIEF = 2,
 };
 /* @what: VS_STATS_* */
 int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err);

@@ -147,6 +147,15 @@ def test_stats_agree_with_what_the_guest_did(vs, hog):
     assert g["memory_bytes"] >= 100 * MIB and g["processes"] == s["processes"] + 1
     text = vs("list", check=True).stdout
     assert "MEM" in text.splitlines()[0] and "OOM" in text.splitlines()[0]
+    # threads: the table counts every task (the pids controller), as stats does
+    bg(vs, "st", "/bin/vs-hog threads 5", out="/tmp/thr")
+    wait_for(vs, "st", "/tmp/thr", "threads")
+    s = stats(vs, "st")
+    assert s["threads"] >= s["processes"] + 5
+    (row,) = [l.split() for l in vs("list", check=True).stdout.splitlines()
+              if l.endswith(" st")]
+    assert int(row[1]) == s["processes"] and int(row[2]) == s["threads"]
+    assert int(row[2]) >= int(row[1]) + 5
     vs("stop", "st", check=True)
     # a stopped guest has no stats: exit 3
     p = vs("stats", "st")

@@ -5,10 +5,12 @@
  *   hog fork            fork until the kernel refuses; print "forked N errno E"; children sleep
  *   hog io FILE MIB     write MIB MiB with O_DIRECT; print "wrote N seconds S"
  *   hog sock N          open N unix sockets, print "open", then sleep
+ *   hog threads N       start N more threads that sleep, print "threads", then sleep
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,14 @@ static double now(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *sleeper(void *arg)
+{
+        (void)arg;
+        for (;;)
+                pause();
+        return NULL;
 }
 
 int main(int argc, char **argv)
@@ -99,6 +109,19 @@ int main(int argc, char **argv)
                 for (;;)
                         pause();
         }
-        fprintf(stderr, "usage: hog cpu S | mem MIB | fork | io FILE MIB\n");
+        if (argc >= 3 && strcmp(argv[1], "threads") == 0) {
+                for (long i = 0; i < atol(argv[2]); i++) {
+                        pthread_t t;
+                        if (pthread_create(&t, NULL, sleeper, NULL) != 0) {
+                                fprintf(stderr, "pthread_create failed\n");
+                                return 1;
+                        }
+                }
+                printf("threads\n");
+                fflush(stdout);
+                for (;;)
+                        pause();
+        }
+        fprintf(stderr, "usage: hog cpu S | mem MIB | fork | io FILE MIB | sock N | threads N\n");
         return 2;
 }
