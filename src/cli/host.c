@@ -44,6 +44,22 @@ static int fill(const Host *h, Item *it)
         it[n] = (Item){"cgroup", "cgroups", true, ""};
         snprintf(it[n++].detail, sizeof it->detail, "%s", vs_cgroup_mode_name(vs_cgroup_mode()));
 
+        char v1[256];
+        bool waits = vs_cgroup_moves_wait(v1, sizeof v1);
+        it[n] = (Item){"cgroup_moves", "cgroup joins without waiting", !waits, ""};
+        if (waits)
+                snprintf(it[n++].detail, sizeof it->detail,
+                         "v1 hierarchies (%s, ...) without favordynmods: every start and exec "
+                         "waits an RCU grace period, milliseconds, to join them; remount the "
+                         "cgroup2 tree with favordynmods (v1 alone: mount a hierarchy with it at "
+                         "boot; forks and exits cost a little more), or run cgroup2 alone",
+                         v1);
+        else
+                snprintf(it[n++].detail, sizeof it->detail, "%s",
+                         vs_cgroup_mode() == VS_CGROUP_V2
+                             ? "cgroup2 alone: processes start in their cgroup"
+                             : "a hierarchy is mounted with favordynmods");
+
         bool userns =
             vs_read_file_at(AT_FDCWD, "/proc/sys/user/max_user_namespaces", buf, sizeof buf) > 0 &&
             strtol(buf, NULL, 10) > 0;

@@ -36,6 +36,7 @@ typedef struct Hierarchy {
         char prefix[128]; /* "0::" or "4:memory:" as in /proc/PID/cgroup */
         char ctrls[64];   /* v1: the hierarchy's controllers */
         bool v2;
+        bool favordynmods; /* mounted so: moves take no RCU grace period */
 } Hierarchy;
 
 bool vs_cgroup_path_valid(const char *path)
@@ -177,6 +178,7 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
                         snprintf(h[n].ctrls, sizeof h[n].ctrls, "%s", ctrls);
                         snprintf(h[n].own, sizeof h[n].own, "%s", streq(rel, "/") ? "" : rel);
                         h[n].v2 = v2;
+                        h[n].favordynmods = vs_cg_has_all(superopts, "favordynmods");
                         n++;
                         break;
                 }
@@ -257,6 +259,21 @@ VsCgroupMode vs_cgroup_mode(void)
                 v1 |= !h[i].v2;
         }
         return v1 && v2 ? VS_CGROUP_HYBRID : v2 ? VS_CGROUP_V2 : v1 ? VS_CGROUP_V1 : VS_CGROUP_NONE;
+}
+
+bool vs_cgroup_moves_wait(char *ret_mnt, size_t size)
+{
+        Hierarchy h[VS_CGROUP_MAX_DIRS];
+        int n = discover(h, VS_CGROUP_MAX_DIRS, NULL), v1 = -1;
+        for (int i = 0; i < n; i++) {
+                if (h[i].favordynmods)
+                        return false; /* one root so mounted puts the lock in that mode for all */
+                if (!h[i].v2 && v1 < 0)
+                        v1 = i;
+        }
+        if (v1 >= 0)
+                snprintf(ret_mnt, size, "%s", h[v1].mnt);
+        return v1 >= 0;
 }
 
 const char *vs_cgroup_mode_name(VsCgroupMode m)

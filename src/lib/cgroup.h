@@ -157,6 +157,13 @@ typedef enum VsCgroupMode {
 VsCgroupMode vs_cgroup_mode(void);
 const char *vs_cgroup_mode_name(VsCgroupMode m); /* "v1", "hybrid", "v2" */
 /*
+ * Does every move into a v1 cgroup wait for an RCU grace period (the
+ * kernel's cgroup_threadgroup_rwsem in its default mode, when no hierarchy
+ * is mounted with favordynmods)?  If so, @ret_mnt names one v1 hierarchy's
+ * mount.  cgroup2 alone: no (processes start in their cgroup).
+ */
+bool vs_cgroup_moves_wait(char *ret_mnt, size_t size);
+/*
  * The directory (PARENT/NAME) where controller @ctrl ("memory", "cpu",
  * "cpuacct", "cpuset", "io", "pids", "freezer") of the context lives: a v1
  * hierarchy that holds it, else the cgroup2 tree if it has it there; NULL

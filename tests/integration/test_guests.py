@@ -708,3 +708,19 @@ def test_list_json_has_one_source_per_figure(vs):
     assert row["user_seconds"] == row["cpu_user_us"] / 1e6
     assert row["system_seconds"] == row["cpu_system_us"] / 1e6
     vs("stop", "j1", check=True)
+
+
+def test_host_check_says_whether_cgroup_joins_wait(vs):
+    """A v1 hierarchy makes every join wait an RCU grace period unless some cgroup
+    mount has favordynmods; host check says which, from the mounts as they are."""
+    mounts = [l.split(" - ")[1].split() for l in open("/proc/self/mountinfo")]
+    cg = [(m[0], m[2].split(",")) for m in mounts if m[0] in ("cgroup", "cgroup2")]
+    v1 = any(t == "cgroup" for t, _ in cg)
+    fav = any("favordynmods" in opts for _, opts in cg)
+    j = json.loads(vs("host", "check", "--json", check=True).stdout)["cgroup_moves"]
+    assert j["ok"] is (fav or not v1)
+    if not j["ok"]:
+        assert "favordynmods" in j["detail"] and "/sys/fs/cgroup/" in j["detail"]
+    text = vs("host", "check", check=True).stdout
+    (line,) = [l for l in text.splitlines() if l.startswith("cgroup joins without waiting")]
+    assert line.split()[4] == ("yes" if j["ok"] else "no")
