@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "../lib/cgroup.h"
 #include "../lib/keys.h"
@@ -133,8 +135,26 @@ static int help(int argc, char **argv)
         return 0;
 }
 
+/*
+ * The migration primer's first child (vs_cgroup_prime_migration), named
+ * across the sealed re-exec so that we reap it there and the parent need
+ * not wait for it to be scheduled before it re-execs.
+ */
+#define PRIMER_ENV "VSERVER_PRIMER_PID"
+
+static void reap_primer(void)
+{
+        const char *v = getenv(PRIMER_ENV);
+        int pid = v ? atoi(v) : 0;
+        unsetenv(PRIMER_ENV); /* nothing after us sees it */
+        if (pid > 0)          /* not a child of ours: ECHILD at once */
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+}
+
 int main(int argc, char **argv)
 {
+        reap_primer();
         const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
         base = base ? base + 1 : argv[0] ? argv[0] : "";
         if (strncmp(base, "vserver-runc", 12) == 0)
@@ -179,10 +199,18 @@ int main(int argc, char **argv)
         if (v->enters) {
                 VsError err = {0};
                 extern char **environ;
-                if (!vs_selfexe_sealed())
-                        vs_cgroup_prime_migration(); /* its wait runs while we re-exec */
-                if (vs_selfexe_reexec_sealed(argv, environ, &err) < 0)
+                /* its wait runs while we re-exec; the sealed copy reaps the child it names */
+                pid_t primer = vs_selfexe_sealed() ? 0 : vs_cgroup_prime_migration();
+                if (primer > 0) {
+                        char pid[16];
+                        snprintf(pid, sizeof pid, "%d", (int)primer);
+                        setenv(PRIMER_ENV, pid, 1);
+                }
+                if (vs_selfexe_reexec_sealed(argv, environ, &err) < 0) {
+                        reap_primer();
                         return fail_error(EXIT_FAILURE, v->name, &err);
+                }
+                reap_primer(); /* sealed already: no re-exec */
         }
         return v->run(argc - 1, argv + 1);
 }

@@ -650,7 +650,7 @@ int vs_cgroup_own_trees(VsCgroupTree *ret, int max, VsError *err)
         return n < 0 ? n : k;
 }
 
-void vs_cgroup_prime_migration(void)
+pid_t vs_cgroup_prime_migration(void)
 {
         Hierarchy h[VS_CGROUP_MAX_DIRS];
         int n = discover(h, VS_CGROUP_MAX_DIRS, NULL), v1 = -1;
@@ -658,18 +658,14 @@ void vs_cgroup_prime_migration(void)
                 if (!h[i].v2)
                         v1 = i;
         if (v1 < 0)
-                return; /* cgroup2 alone: CLONE_INTO_CGROUP, no migration to wait for */
+                return 0; /* cgroup2 alone: CLONE_INTO_CGROUP, no migration to wait for */
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s/cgroup.procs", h[v1].mnt, h[v1].own) >=
             (int)sizeof path)
-                return;
+                return 0;
         pid_t pid = fork();
-        if (pid != 0) {
-                if (pid > 0)
-                        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                                ;
-                return;
-        }
+        if (pid != 0)
+                return pid > 0 ? pid : 0;
         /* the child goes at once; its child takes the wait, reaped by whoever inherits it */
         if (fork() == 0) {
                 int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -184,9 +184,10 @@ int vs_cgroup_clone_fd(const VsCgroup *cg);
  * ours takes that wait now, moving itself where it already is, while we go
  * on (re-exec, settings, cgroups); the kernel keeps the lock's slow path
  * for a grace period after it, so our own join does not wait again.  Does
- * nothing on a cgroup2-only host.
+ * nothing on a cgroup2-only host (0).  Returns the pid of a child that
+ * exits at once (its child takes the wait): reap it, after the re-exec too.
  */
-void vs_cgroup_prime_migration(void);
+pid_t vs_cgroup_prime_migration(void);
 /* Our own cgroup in every hierarchy, bound: the count, or -errno.  Close the fds. */
 int vs_cgroup_own_trees(VsCgroupTree *ret, int max, VsError *err);
 /* Freeze or thaw the whole context (cgroup.freeze, or the v1 freezer); waits until done. */

@@ -73,6 +73,36 @@ def test_no_host_process_visible(run):
         host.wait()
 
 
+def test_the_migration_primer_leaves_no_zombie_and_no_variable(run, rootfs):
+    """On a host with v1 hierarchies a short-lived child of ours takes the cgroup
+    join's grace period while we re-exec; the re-executed command reaps it, and the
+    variable that names it to us reaches nobody."""
+    proc = subprocess.Popen([VSERVER, "run", "--rootfs", str(rootfs), "--",
+                             "/bin/sh", "-c", "env; echo ready; read x"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or lines[-1] != "ready\n":
+            line = proc.stdout.readline()
+            assert line, lines
+            lines.append(line)
+        assert not any("VSERVER_PRIMER" in l for l in lines), lines
+        # the primer's own child waits a grace period (milliseconds), then exits
+        time.sleep(0.5)
+        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+        states = {}
+        for c in children:
+            try:
+                stat = open(f"/proc/{c}/stat").read()
+            except FileNotFoundError:
+                continue
+            states[c] = stat[stat.rindex(")") + 2]
+        assert "Z" not in states.values(), states
+    finally:
+        proc.communicate("\n", timeout=30)
+    assert proc.returncode == 0
+
+
 def test_host_sees_context_in_its_cgroup(run, rootfs):
     proc = subprocess.Popen([VSERVER, "run", "--name", "cgtest", "--rootfs", str(rootfs), "--",
                              "/bin/sh", "-c", "cat /proc/self/cgroup; echo ready; read x"],
