@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "../lib/cgroup.h"
 #include "../lib/keys.h"
+#include "../lib/parse.h"
 #include "../lib/selfexe.h"
 #include "../lib/util.h"
 #include "../lib/viewd.h"
@@ -145,10 +147,11 @@ static int help(int argc, char **argv)
 static void reap_primer(void)
 {
         const char *v = getenv(PRIMER_ENV);
-        int pid = v ? atoi(v) : 0;
+        unsigned long long pid = 0;
+        bool named = v && vs_parse_u64(v, &pid) == 0 && pid > 0 && pid <= INT_MAX;
         unsetenv(PRIMER_ENV); /* nothing after us sees it */
-        if (pid > 0)          /* not a child of ours: ECHILD at once */
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        if (named)            /* not a child of ours: ECHILD at once */
+                while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
                         ;
 }
 
