@@ -240,6 +240,8 @@ static int verb_list(int argc, char **argv)
                        "DISK", "UPTIME", "NAME");
         ListJob job = {.h = &h, .o = &o, .names = names, .rows = rows, .n = n};
         atomic_init(&job.next, 0);
+        if (h.cgroup_parent)
+                (void)vs_cgroup_lookups_below(h.cgroup_parent); /* else whole paths */
         list_rows(&job);
         int rc = 0;
         for (int i = 0; i < n; i++) {

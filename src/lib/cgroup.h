@@ -195,6 +195,14 @@ int vs_cgroup_freeze(const VsCgroup *cg, bool freeze, VsError *err);
 /* 1 if frozen, 0 if not, -errno. */
 int vs_cgroup_frozen(const VsCgroup *cg);
 
+/*
+ * From now on, look up the cgroups below @parent (every hierarchy's) from
+ * fds of those directories, opened once, rather than by their whole path:
+ * for a command that reads many guests (list) and starts nothing, as the
+ * fds stay open until it exits.  The number opened, or -errno.
+ */
+int vs_cgroup_lookups_below(const char *parent);
+
 /* Free memory and fds without touching the kernel objects. */
 void vs_cgroup_release(VsCgroup *cg);
 

@@ -62,6 +62,8 @@ extern const VsCgBackend vs_cg_v1, vs_cg_v2;
 bool vs_cg_has_all(const char *opts, const char *ctrls);
 /* Is @word one of the space-separated words of @list? */
 bool vs_cg_has_word(const char *list, const char *word);
+/* open(@path, @flags), looked up from below PARENT where vs_cgroup_lookups_below opened it. */
+int vs_cg_open(const char *path, int flags);
 /* A file holding one number. */
 bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret);
 /* @key of a "key value" text, divided by @div, into @dst if it is there. */
