@@ -49,11 +49,16 @@ static bool on_private_ro_mount(int fd)
 
 bool vs_selfexe_sealed(void)
 {
+        /* what we run from does not change until we exec: asked three times a start */
+        static _Atomic int known = -1;
+        if (known >= 0)
+                return known;
         _cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return false;
         int seals = fcntl(fd, F_GET_SEALS);
-        return (seals >= 0 && (seals & SEALS) == SEALS) || on_private_ro_mount(fd);
+        known = (seals >= 0 && (seals & SEALS) == SEALS) || on_private_ro_mount(fd);
+        return known;
 }
 
 /*
