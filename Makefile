@@ -44,6 +44,23 @@ LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 # libnftables (libnftables-dev): headers only as well; nat.c dlopens it for
 # guests with nat = yes.
 LIBS := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+# The vserver binary itself carries these libraries (where the static archive
+# is installed, as the -dev packages do): start, run and exec each exec it
+# twice (the sealed re-exec), and loading ten shared libraries took about
+# 0.6 ms a time (bench/WHERE.md).  libc and libmnl (no archive in Debian) stay
+# shared.  DYNAMIC=1 links every library shared (a distribution that rebuilds
+# dependents on a library's security update may prefer either; with the
+# archives, rebuild vserver after such an update).
+DYNAMIC ?= 0
+STATIC_WANT := bpf elf z fuse3 seccomp json-c inih xxhash
+ifeq ($(DYNAMIC)$(SAN)$(FUZZ),000)
+STATIC_HAVE := $(foreach l,$(STATIC_WANT),$(if $(filter /%,$(shell $(CC) -print-file-name=lib$(l).a)),$(l)))
+VS_LIBS := -Wl,-Bstatic $(addprefix -l,$(STATIC_HAVE)) -Wl,-Bdynamic \
+	$(filter-out $(addprefix -l,$(STATIC_HAVE)),$(shell pkg-config --libs --static \
+	$(filter-out libarchive,$(PKGS)) 2>/dev/null))
+else
+VS_LIBS := $(LIBS)
+endif
 
 LIB_SRC := $(wildcard src/lib/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
@@ -96,7 +113,7 @@ $(B)/seccomp-prebuilt.o: $(B)/seccomp-prebuilt.c
 # debuglink): every start copies the binary into a sealed memfd, and 1.7 MB
 # of DWARF less to copy is about 1 ms less a start or exec.
 $(B)/vserver: $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a
-	$(CC) $(LDFLAGS_ALL) -o $@.tmp $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@.tmp $(CLI_OBJ) $(B)/seccomp-prebuilt.o $(B)/libvserver.a $(VS_LIBS)
 	objcopy --only-keep-debug $@.tmp $@.debug
 	objcopy --strip-debug --add-gnu-debuglink=$@.debug $@.tmp
 	mv $@.tmp $@
