@@ -73,19 +73,29 @@ def test_no_host_process_visible(run):
         host.wait()
 
 
+def run_until_ready(opts, script):
+    """`vserver run OPTS -- sh -c 'SCRIPT; echo ready; read x'`: the process, and its
+    output up to "ready"; it ends when its stdin gets a line."""
+    proc = subprocess.Popen([VSERVER, "run", *opts, "--", "/bin/sh", "-c",
+                             f"{script}; echo ready; read x"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    while not lines or lines[-1] != "ready\n":
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"no 'ready' from the context: {lines}")
+        lines.append(line)
+    return proc, lines
+
+
 def test_the_migration_primer_leaves_no_zombie_and_no_variable(run, rootfs):
     """On a host with v1 hierarchies a short-lived child of ours takes the cgroup
     join's grace period while we re-exec; the re-executed command reaps it, and the
     variable that names it to us reaches nobody."""
-    proc = subprocess.Popen([VSERVER, "run", "--rootfs", str(rootfs), "--",
-                             "/bin/sh", "-c", "env; echo ready; read x"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc, lines = run_until_ready(["--rootfs", str(rootfs)], "env")
     try:
-        lines = []
-        while not lines or lines[-1] != "ready\n":
-            line = proc.stdout.readline()
-            assert line, lines
-            lines.append(line)
         assert not any("VSERVER_PRIMER" in l for l in lines), lines
         # the primer's own child waits a grace period (milliseconds), then exits
         time.sleep(0.5)
@@ -104,17 +114,11 @@ def test_the_migration_primer_leaves_no_zombie_and_no_variable(run, rootfs):
 
 
 def test_host_sees_context_in_its_cgroup(run, rootfs):
-    proc = subprocess.Popen([VSERVER, "run", "--name", "cgtest", "--rootfs", str(rootfs), "--",
-                             "/bin/sh", "-c", "cat /proc/self/cgroup; echo ready; read x"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # "ready" comes after the shell reaped cat: from then on the
+    # context's processes stay the same while the test compares them
+    proc, lines = run_until_ready(["--name", "cgtest", "--rootfs", str(rootfs)],
+                                  "cat /proc/self/cgroup")
     try:
-        # "ready" comes after the shell reaped cat: from then on the
-        # context's processes stay the same while the test compares them
-        lines = []
-        while not lines or lines[-1] != "ready\n":
-            line = proc.stdout.readline()
-            assert line, lines
-            lines.append(line)
         inside = lines[0]
         dirs = [d + "/cgtest" for d in cgroup_dirs()]
         # limits go on NAME; where the context may write its tree (cgroup2, name=systemd)
