@@ -203,8 +203,7 @@ static int find(const VsGuestState *st, long inner, pid_t *ret_pid, int *ret_pid
         if (!start)
                 return -ESRCH;
         if (ret_pidfd) {
-                /* the pid may be reused between the scan and pidfd_open: same start, same process
-                 */
+                /* the pid may be reused before pidfd_open: same start, same process */
                 int fd = pidfd_open(s.found, 0);
                 if (fd < 0)
                         return -errno;
