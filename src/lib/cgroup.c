@@ -201,7 +201,7 @@ typedef struct Below {
 static Below below[VS_CGROUP_MAX_DIRS];
 static int n_below;
 
-/* Like build_paths, without the name: PARENT in hierarchy @h (malloc'd), NULL if out of memory. */
+/* PARENT in hierarchy @h (malloc'd; NULL if out of memory): where build_paths puts NAME. */
 static char *parent_path(const Hierarchy *h, const char *parent)
 {
         char *p = NULL;
@@ -278,11 +278,9 @@ static int build_paths(VsCgroup *cg, const char *parent, const char *name, VsErr
         if (n == 0)
                 return vs_error(err, ENOENT, "no cgroup hierarchy is mounted");
         for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *dir = parent_path(&h[i], parent);
                 char *p = NULL;
-                bool bare = streq(parent, "/") || streq(parent, ".");
-                const char *sep = parent[0] == '/' || bare ? "" : "/";
-                if (asprintf(&p, "%s%s%s%s/%s", h[i].mnt, parent[0] == '/' ? "" : h[i].own, sep,
-                             bare ? "" : parent, name) < 0)
+                if (!dir || asprintf(&p, "%s/%s", dir, name) < 0)
                         return vs_error(err, ENOMEM, "cgroup path");
                 cg->dirs[cg->n].path = p;
                 cg->dirs[cg->n].v2 = h[i].v2;
