@@ -191,7 +191,8 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
  * whole path (/sys/fs/cgroup/memory/.../PARENT/NAME): the kernel walks
  * every component each time, and that was a fifth of its time.
  * vs_cgroup_lookups_below opens PARENT in every hierarchy once; a lookup
- * below one of them then names only what follows (NAME/...).
+ * below one of them then names only what follows (NAME/...).  A guest's
+ * cgroup is then looked for in one hierarchy (vs_cgroup_open), not ten.
  */
 typedef struct Below {
         char *path;
@@ -484,6 +485,19 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
                 return r;
         }
         int found = 0;
+        if (n_below > 0 && cg->n > 0) {
+                /* list's lookups: one look, where its processes are listed from; a file of a
+                 * hierarchy without it then reads as absent (and list clones nothing) */
+                int p = 0;
+                for (int i = 0; i < cg->n; i++)
+                        if (cg->dirs[i].v2)
+                                p = i;
+                if (cg_exists(cg->dirs[p].path)) {
+                        for (int i = 0; i < cg->n; i++)
+                                cg->dirs[i].created = true;
+                        return 0;
+                }
+        }
         for (int i = 0; i < cg->n; i++) {
                 if (cg_exists(cg->dirs[i].path)) {
                         cg->dirs[i].created = true;
@@ -689,7 +703,7 @@ static int primary(const VsCgroup *cg)
         for (int pass = 0; pass < 2; pass++)
                 for (int i = 0; i < cg->n; i++)
                         if ((pass || cg->dirs[i].v2) && cg->dirs[i].created &&
-                            cg_exists(cg->dirs[i].path))
+                            (n_below > 0 || cg_exists(cg->dirs[i].path)))
                                 return i;
         return -1;
 }
@@ -1195,7 +1209,7 @@ bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret)
 {
         char buf[64];
         unsigned long long v;
-        if (vs_read_file_at(dfd, file, buf, sizeof buf) < 0 || sscanf(buf, "%llu", &v) != 1)
+        if (vs_read_kernel_at(dfd, file, buf, sizeof buf) < 0 || sscanf(buf, "%llu", &v) != 1)
                 return false;
         *ret = v;
         return true;

@@ -199,7 +199,10 @@ int vs_cgroup_frozen(const VsCgroup *cg);
  * From now on, look up the cgroups below @parent (every hierarchy's) from
  * fds of those directories, opened once, rather than by their whole path:
  * for a command that reads many guests (list) and starts nothing, as the
- * fds stay open until it exits.  The number opened, or -errno.
+ * fds stay open until it exits.  vs_cgroup_open then looks for a cgroup in
+ * one hierarchy (cgroup2's, else the first) and takes it to exist in all:
+ * a file of one where it does not reads as absent.  The number opened, or
+ * -errno.
  */
 int vs_cgroup_lookups_below(const char *parent);
 

@@ -64,7 +64,7 @@ static int freeze(int dfd, bool on)
 static bool stopped(int dfd)
 {
         char buf[64];
-        return vs_read_file_at(dfd, "freezer.state", buf, sizeof buf) >= 0 &&
+        return vs_read_kernel_at(dfd, "freezer.state", buf, sizeof buf) >= 0 &&
                strncmp(buf, "FROZEN", 6) == 0;
 }
 
@@ -72,7 +72,7 @@ static bool frozen(int dfd, bool exact)
 {
         (void)exact;
         char buf[64];
-        return vs_read_file_at(dfd, "freezer.state", buf, sizeof buf) > 0 &&
+        return vs_read_kernel_at(dfd, "freezer.state", buf, sizeof buf) > 0 &&
                strncmp(buf, "THAWED", 6) != 0;
 }
 
@@ -102,7 +102,7 @@ static int add_oom_kills(int fd, int depth, void *data)
 {
         uint64_t *sum = data, v;
         char buf[512];
-        if (vs_read_file_at(fd, "memory.oom_control", buf, sizeof buf) < 0)
+        if (vs_read_kernel_at(fd, "memory.oom_control", buf, sizeof buf) < 0)
                 return 0;
         if (depth == 0)
                 *sum = 0;
@@ -114,8 +114,19 @@ static int add_oom_kills(int fd, int depth, void *data)
 static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
 {
         uint64_t v, w;
-        if (streq(ctrl, "cpuacct")) {
-                if (!brief && vs_cg_read_u64(dfd, "cpuacct.usage", &v))
+        if (streq(ctrl, "cpuacct") && brief) {
+                /* one file, in clock ticks: as fine as the table shows */
+                long hz = sysconf(_SC_CLK_TCK);
+                if (hz > 0 && vs_read_kernel_at(dfd, "cpuacct.stat", buf, VS_CG_BIGFILE) >= 0) {
+                        vs_cg_kv_into(buf, "user", &u->cpu_user_us, 1);
+                        vs_cg_kv_into(buf, "system", &u->cpu_system_us, 1);
+                        if (u->cpu_user_us != VS_CG_NONE)
+                                u->cpu_user_us = u->cpu_user_us * 1000000 / (uint64_t)hz;
+                        if (u->cpu_system_us != VS_CG_NONE)
+                                u->cpu_system_us = u->cpu_system_us * 1000000 / (uint64_t)hz;
+                }
+        } else if (streq(ctrl, "cpuacct")) {
+                if (vs_cg_read_u64(dfd, "cpuacct.usage", &v))
                         u->cpu_usage_us = v / 1000;
                 if (vs_cg_read_u64(dfd, "cpuacct.usage_user", &v))
                         u->cpu_user_us = v / 1000;
@@ -147,8 +158,8 @@ static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUs
                 if (vs_cg_read_u64(dfd, "pids.current", &v))
                         u->tasks = v;
         } else if (streq(ctrl, "io")) {
-                if (vs_read_file_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
-                                    VS_CG_BIGFILE) >= 0)
+                if (vs_read_kernel_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
+                                      VS_CG_BIGFILE) >= 0)
                         vs_cgroup_blkio(buf, &u->io_read_bytes, &u->io_write_bytes);
                 if (!brief && vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
                                               VS_CG_BIGFILE) >= 0)
@@ -236,8 +247,8 @@ static void view(int dfd, const char *dir, const char *ctrl, VsCgView *v, char *
         } else if (streq(ctrl, "cpuset")) {
                 vs_cg_read_line(dfd, "cpuset.effective_cpus", v->cpus, sizeof v->cpus);
         } else if (streq(ctrl, "io")) {
-                if (vs_read_file_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
-                                    VS_CG_BIGFILE) >= 0)
+                if (vs_read_kernel_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
+                                      VS_CG_BIGFILE) >= 0)
                         blkio_devs(buf, v, false);
                 if (vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
                                     VS_CG_BIGFILE) >= 0)

@@ -80,7 +80,7 @@ static bool populated(const char *dir)
         _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return false;
-        if (vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
+        if (vs_read_kernel_at(dfd, "cgroup.events", buf, sizeof buf) >= 0)
                 return strstr(buf, "populated 1") != NULL;
         return vs_cg_any_listed(dir);
 }
@@ -99,17 +99,17 @@ static int freeze(int dfd, bool on)
 static bool stopped(int dfd)
 {
         char buf[512];
-        return vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) >= 0 &&
+        return vs_read_kernel_at(dfd, "cgroup.events", buf, sizeof buf) >= 0 &&
                strstr(buf, "frozen 1") != NULL;
 }
 
 static bool frozen(int dfd, bool exact)
 {
         char buf[512];
-        if (vs_read_file_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 && buf[0] == '1')
+        if (vs_read_kernel_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 && buf[0] == '1')
                 return true;
         /* or frozen from above (an ancestor below our own cgroup) */
-        return exact && vs_read_file_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
+        return exact && vs_read_kernel_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
                strstr(buf, "frozen 1");
 }
 
@@ -168,7 +168,7 @@ static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUs
                         vs_cg_kv_into(buf, "anon", &u->mem_anon, 1);
                         vs_cg_kv_into(buf, "file", &u->mem_cache, 1);
                 }
-                if (vs_read_file_at(dfd, "memory.events", buf, VS_CG_BIGFILE) >= 0)
+                if (vs_read_kernel_at(dfd, "memory.events", buf, VS_CG_BIGFILE) >= 0)
                         vs_cg_kv_into(buf, "oom_kill", &u->oom_kills, 1);
         } else if (streq(ctrl, "pids")) {
                 if (vs_cg_read_u64(dfd, "pids.current", &v))

@@ -123,6 +123,22 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size)
         return n;
 }
 
+ssize_t vs_read_kernel_at(int dirfd, const char *path, char *buf, size_t size)
+{
+        if (size < 2)
+                return -EINVAL;
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        ssize_t n;
+        while ((n = read(fd, buf, size - 1)) < 0 && errno == EINTR)
+                ;
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return n;
+}
+
 pid_t vs_pidfd_pid(int pidfd)
 {
         char path[64], buf[1024];
@@ -165,7 +181,7 @@ int vs_proc_nspid(pid_t pid, long *ret, int max)
 {
         char path[64], buf[4096];
         snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        ssize_t r = vs_read_file_at(AT_FDCWD, path, buf, sizeof buf);
+        ssize_t r = vs_read_kernel_at(AT_FDCWD, path, buf, sizeof buf);
         return r < 0 ? (int)r : vs_proc_nspid_parse(buf, ret, max);
 }
 
@@ -187,7 +203,7 @@ int vs_proc_stat(pid_t pid, VsProcStat *ret)
 {
         char path[64], buf[1024];
         snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+        if (vs_read_kernel_at(AT_FDCWD, path, buf, sizeof buf) < 0)
                 return -1;
         return vs_proc_stat_parse(buf, ret);
 }

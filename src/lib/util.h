@@ -66,6 +66,14 @@ long long vs_copy_all(int from, int to);
 int vs_write_file_at(int dirfd, const char *path, const char *s);
 /* Read at most size-1 bytes of dirfd/path into buf, NUL-terminated; -errno. */
 ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
+/*
+ * The same in one read, for a file the kernel shows as one seq_file record
+ * (a cgroup's value and stat files, /proc/PID/stat and status): the first
+ * read returns all of it that fits.  Not for lists (cgroup.procs,
+ * mountinfo), which come a page at a time.  vserver list reads some twenty
+ * a guest.
+ */
+ssize_t vs_read_kernel_at(int dirfd, const char *path, char *buf, size_t size);
 
 /* Is address @a (network order) in the network @net/@bits? */
 bool vs_prefix_contains(const unsigned char *net, unsigned bits, const unsigned char *a);

@@ -6,6 +6,7 @@ could do).  Bands are generous: these are shares of a shared 2-CPU VM.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -156,6 +157,19 @@ def test_stats_agree_with_what_the_guest_did(vs, hog):
               if l.endswith(" st")]
     assert int(row[1]) == s["processes"] and int(row[2]) == s["threads"]
     assert int(row[2]) >= int(row[1]) + 5
+    # CPU time: the table's (cpuacct.stat, in ticks) is the one stats reads to the ns
+    vs("exec", "st", "--", "/bin/vs-hog", "cpu", "0.5", check=True)
+    s = stats(vs, "st")
+    (row,) = [l.split() for l in vs("list", check=True).stdout.splitlines()
+              if l.endswith(" st")]
+
+    def secs(col):
+        m = re.fullmatch(r"(\d+)m(\d+)s(\d+)", col)
+        return int(m[1]) * 60 + int(m[2]) + int(m[3]) / 100
+
+    assert s["cpu_user_us"] + s["cpu_system_us"] >= 400000
+    assert abs(secs(row[5]) - s["cpu_user_us"] / 1e6) <= 0.05, (row, s)
+    assert abs(secs(row[6]) - s["cpu_system_us"] / 1e6) <= 0.05, (row, s)
     vs("stop", "st", check=True)
     # a stopped guest has no stats: exit 3
     p = vs("stats", "st")

@@ -165,6 +165,29 @@ static void pid_lists_as_the_kernel_writes_them_and_not(void **state)
         assert_int_equal(p.sum, 12 + 345 + 6789 + 5 + 7 + 3 + 2000L * 100000000);
 }
 
+/* One read of a one-record kernel file is the whole file, as reading to EOF gives it. */
+static void kernel_files_in_one_read(void **state)
+{
+        (void)state;
+        static const char *const files[] = {"/proc/self/stat", "/proc/self/status",
+                                            "/proc/sys/kernel/pid_max"};
+        char a[8192], b[8192];
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+                ssize_t n = vs_read_kernel_at(AT_FDCWD, files[i], a, sizeof a);
+                assert_true(n > 0);
+                assert_int_equal(vs_read_file_at(AT_FDCWD, files[i], b, sizeof b), n);
+                /* stat and status change with time; their fixed start does not */
+                assert_memory_equal(a, b, 16);
+                assert_int_equal(a[n], '\0');
+                assert_true(strchr(a, '\n') != NULL);
+        }
+        /* longer than the buffer: cut to size - 1, terminated, as vs_read_file_at cuts */
+        assert_int_equal(vs_read_kernel_at(AT_FDCWD, "/proc/self/status", a, 8), 7);
+        assert_int_equal(strlen(a), 7);
+        assert_int_equal(vs_read_kernel_at(AT_FDCWD, "/proc/self/stat", a, 1), -EINVAL);
+        assert_int_equal(vs_read_kernel_at(AT_FDCWD, "/proc/self/no-such", a, sizeof a), -ENOENT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -173,6 +196,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(walk_stops_when_asked, setup, teardown),
             cmocka_unit_test_setup_teardown(pid_lists_as_the_kernel_writes_them_and_not, setup,
                                             teardown),
+            cmocka_unit_test(kernel_files_in_one_read),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
