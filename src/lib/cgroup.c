@@ -571,12 +571,25 @@ int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
 /*
  * One directory of a walk, read with getdents64 itself: fdopendir costs an
  * fstat and two fcntl a directory, and vserver list walks five a guest.
+ * One without sub-cgroups is not read at all: a kernfs directory's link
+ * count is two and its subdirectories (a file system that does not count
+ * them says 1, and is read).
  */
 typedef struct WalkDir {
         _Alignas(8) char buf[2048]; /* Dirent64 records */
         int fd;
         int pos, len;
+        bool leaf;
 } WalkDir;
+
+static WalkDir *walk_dir(int fd)
+{
+        WalkDir *d = malloc(sizeof *d);
+        struct stat st;
+        if (d)
+                *d = (WalkDir){.fd = fd, .leaf = fstat(fd, &st) == 0 && st.st_nlink == 2};
+        return d;
+}
 
 typedef struct Dirent64 {
         uint64_t ino;
@@ -589,7 +602,7 @@ typedef struct Dirent64 {
 /* The next sub-cgroup's name in @d; NULL at the end or on an error. */
 static const char *next_subdir(WalkDir *d)
 {
-        for (;;) {
+        while (!d->leaf) {
                 if (d->pos >= d->len) {
                         long n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
                         if (n <= 0)
@@ -602,6 +615,7 @@ static const char *next_subdir(WalkDir *d)
                 if (de->type == DT_DIR && de->name[0] != '.')
                         return de->name;
         }
+        return NULL;
 }
 
 /* Depth first over @dir and its sub-cgroups. */
@@ -615,11 +629,10 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
         if (fd < 0)
                 return 0;
         r = fn(fd, 0, data);
-        if (r != 0 || !(stack[0] = malloc(sizeof **stack))) {
+        if (r != 0 || !(stack[0] = walk_dir(fd))) {
                 close(fd);
                 return r;
         }
-        *stack[0] = (WalkDir){.fd = fd};
         /* iterative, and bounded: a guest may nest its cgroups thousands deep */
         while (depth >= 0) {
                 WalkDir *top = stack[depth];
@@ -634,7 +647,7 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
                 if (sub < 0)
                         continue;
                 r = fn(sub, depth + 1, data);
-                WalkDir *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? malloc(sizeof *d) : NULL;
+                WalkDir *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? walk_dir(sub) : NULL;
                 if (!d) {
                         close(sub);
                         if (r != 0)
@@ -642,7 +655,6 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
                         cut = true;
                         continue;
                 }
-                *d = (WalkDir){.fd = sub};
                 stack[++depth] = d;
         }
         for (; depth >= 0; depth--) {

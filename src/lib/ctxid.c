@@ -72,6 +72,15 @@ static bool running_is(const Running *r, const VsPaths *paths, const char *name)
         return streq(r->root, paths->root) && streq(r->name, name);
 }
 
+pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start)
+{
+        Running r;
+        if (!running_read(g->cfg.context, &r) || !running_is(&r, &g->paths, g->cfg.name))
+                return 0;
+        *ret_start = r.start;
+        return r.pid;
+}
+
 /*
  * RUN/address.IP: which guest of the installation started with address IP,
  * "CTX NAME"; it holds the address while context CTX's note is NAME's and

@@ -26,6 +26,9 @@ void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
 void vs_ctxid_forget_running(const VsGuest *g);
 /* Does a context run with @ctx now (its note's PID 1 alive, not a zombie)? */
 bool vs_ctxid_live(unsigned ctx);
+/* @g's PID 1 as its start noted it, if that process still runs (its start time in ticks into
+ * *@ret_start); 0 if there is no such note. */
+pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start);
 
 /*
  * Contexts without a guest file (OCI containers, named "oci:ID" of their

@@ -232,6 +232,41 @@ void vs_guest_state_release(VsGuestState *st)
         vs_cgroup_release(&st->cgroup);
 }
 
+/* Count the processes; is @hint among them? */
+typedef struct Count {
+        int n;
+        pid_t hint;
+        bool seen;
+} Count;
+
+static int count_pid(pid_t pid, void *data)
+{
+        Count *c = data;
+        c->n++;
+        c->seen = c->seen || pid == c->hint;
+        return 0;
+}
+
+/*
+ * The brief state's PID 1: the one its start noted (the context note, whose
+ * start time its own check compared), if it is still in the guest's cgroup.
+ * No /proc/PID/status, the costliest file list read for each guest.
+ */
+static bool find_noted(const VsGuest *g, VsGuestState *st)
+{
+        unsigned long long start = 0;
+        Count c = {.hint = vs_ctxid_init(g, &start)};
+        if (c.hint <= 0)
+                return false;
+        vs_cgroup_foreach_pid(&st->cgroup, count_pid, &c);
+        if (!c.seen)
+                return false;
+        st->init = c.hint;
+        st->init_start = start;
+        st->nproc = c.n;
+        return true;
+}
+
 static int state(const VsGuest *g, bool brief, VsGuestState *ret, VsError *err)
 {
         VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
@@ -239,8 +274,9 @@ static int state(const VsGuest *g, bool brief, VsGuestState *ret, VsError *err)
         if (r < 0)
                 return r;
         if (st.cgroup.n > 0) {
-                (void)find(&st, 1, &st.init, brief ? NULL : &st.init_pidfd, &st.nproc,
-                           &st.init_start);
+                if (!brief || !find_noted(g, &st))
+                        (void)find(&st, 1, &st.init, brief ? NULL : &st.init_pidfd, &st.nproc,
+                                   &st.init_start);
                 st.running = st.nproc > 0 || vs_cgroup_populated(&st.cgroup);
                 st.frozen = st.running && vs_cgroup_frozen(&st.cgroup) > 0;
         }

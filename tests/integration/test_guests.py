@@ -1,10 +1,12 @@
 """Named guests: build, start, stop, exec, enter, status, list, ps, kill, delete."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -708,6 +710,43 @@ def test_list_json_has_one_source_per_figure(vs):
     assert row["user_seconds"] == row["cpu_user_us"] / 1e6
     assert row["system_seconds"] == row["cpu_system_us"] / 1e6
     vs("stop", "j1", check=True)
+
+
+def test_list_finds_pid_1_with_its_note_and_without(vs):
+    """list takes PID 1 from the context note its start wrote (no /proc/PID/status);
+    without the note (a guest started by an older vserver) it scans as before."""
+    vs("build", "u1", check=True)
+    vs("start", "u1", check=True)
+    vs("exec", "u1", "--", "/bin/sh", "-c", "sleep 1000 >/dev/null 2>&1 &", check=True)
+    ctx = json.loads(vs("status", "u1", "--json", check=True).stdout)["context"]
+    note = Path(f"/run/vserver-host/context.{ctx}")
+    init = int(note.read_text().split()[0])
+
+    def row():
+        (r,) = [l.split() for l in vs("list", check=True).stdout.splitlines()
+                if l.endswith(" u1")]
+        return r
+
+    time.sleep(1.1)
+    with_note = row()
+    assert int(with_note[1]) == 3 and with_note[11] != "-"
+    # the uptime is PID 1's: the same clock status reads from its pidfd
+    st = json.loads(vs("status", "u1", "--json", check=True).stdout)
+    assert st["init_pid"] == init
+    up = st["uptime_ms"] / 1000
+    h, m, sec = map(int, re.fullmatch(r"(\d+)h(\d+)m(\d+)", with_note[11]).groups())
+    assert abs(h * 3600 + m * 60 + sec - up) <= 1
+    saved = note.read_text()
+    note.unlink()
+    try:
+        without = row()
+        assert without[1] == "3" and without[11] != "-"
+        # a note naming another process (a reused pid) is not believed
+        note.write_text(saved.replace(f"{init} ", f"{os.getpid()} ", 1))
+        assert row()[1] == "3" and row()[11] != "-"
+    finally:
+        note.write_text(saved)
+    vs("stop", "u1", check=True)
 
 
 def test_host_check_says_whether_cgroup_joins_wait(vs):
