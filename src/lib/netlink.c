@@ -159,6 +159,12 @@ int vs_nl_veth_create(VsNl *nl, const char *host, const char *master, const char
         mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
         if (mi)
                 mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)mi);
+        /*
+         * One queue each way, as veth ends up with anyway: made with one per CPU, it cuts them
+         * to one after registering, and each cut waits an expedited RCU grace period.
+         */
+        mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+        mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
         struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
         mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
         struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
@@ -167,6 +173,8 @@ int vs_nl_veth_create(VsNl *nl, const char *host, const char *master, const char
         pm->ifi_family = AF_UNSPEC;
         mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
         mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)peer_pid);
+        mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+        mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
         mnl_attr_nest_end(nlh, p);
         mnl_attr_nest_end(nlh, data);
         mnl_attr_nest_end(nlh, li);
