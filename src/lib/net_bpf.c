@@ -353,9 +353,40 @@ static int attach_guard(struct vs_shared *sk, const char *dir, const char *guard
 }
 
 /*
+ * The recorder tier that worked on this host since it booted (VS_HOST_RUN is
+ * a tmpfs): a load of the shared programs parses the kernel's BTF, about
+ * 30 ms, and a kernel without fentry or kprobes for the recorder made every
+ * first isolate start load them three times.  Only a hint: tried first.
+ */
+#define TIER_HINT VS_HOST_RUN "/bpf-unix-recorder"
+
+static size_t tier_hint(size_t n)
+{
+        char buf[8];
+        unsigned long long t;
+        if (vs_read_file_at(AT_FDCWD, TIER_HINT, buf, sizeof buf) <= 0)
+                return 0;
+        buf[strcspn(buf, "\n")] = '\0';
+        return vs_parse_u64(buf, &t) == 0 && t < n ? (size_t)t : 0;
+}
+
+static void tier_note(size_t t)
+{
+        char buf[8];
+        snprintf(buf, sizeof buf, "%zu\n", t);
+        if (vs_mkdir_p(VS_HOST_RUN, 0755) == 0) {
+                _cleanup_close_ int fd =
+                    open(TIER_HINT, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0)
+                        (void)vs_write_all(fd, buf, strlen(buf));
+        }
+}
+
+/*
  * Load and attach the shared programs, trying the unix bind recorders in
  * turn: fentry, else kprobes (both also see a bound socket close), else the
- * syscall-exit tracepoint (closes unseen: names stay until rebound).
+ * syscall-exit tracepoint (closes unseen: names stay until rebound).  The
+ * one that worked last on this host goes first.
  */
 static int attach_shared(const char *dir, const char *guard, VsError *err)
 {
@@ -365,7 +396,10 @@ static int attach_shared(const char *dir, const char *guard, VsError *err)
         _cleanup_close_ int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
         if (ns < 0)
                 return vs_error(err, errno, "open our network namespace");
-        for (size_t t = 0; t < ARRAY_SIZE(tiers); t++) {
+        size_t hint = tier_hint(ARRAY_SIZE(tiers));
+        for (size_t k = 0; k < ARRAY_SIZE(tiers); k++) {
+                /* the hint, then the others in order */
+                size_t t = k == 0 ? hint : k <= hint ? k - 1 : k;
                 LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir);
                 struct vs_shared *sk = vs_shared__open_opts(&opts);
                 if (!sk)
@@ -408,6 +442,8 @@ static int attach_shared(const char *dir, const char *guard, VsError *err)
                                      "link-sk-lookup", "sk_lookup to the host's network namespace",
                                      err);
                 vs_shared__destroy(sk);
+                if (r == 0 && t != hint)
+                        tier_note(t);
                 return r;
         }
         return r;
