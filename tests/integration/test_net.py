@@ -222,6 +222,34 @@ def test_isolate_abstract_unix_sockets(net):
         host.wait()
 
 
+@pytest.mark.parametrize("hint", ["0", "not a tier\n"])
+def test_unix_recorder_hint_is_only_a_hint(net, hint):
+    """The unix bind recorder that worked is remembered host-wide and tried first;
+    a hint naming one this kernel refuses, or garbage, costs only the retry."""
+    vs = net
+    note = Path("/run/vserver-host/bpf-unix-recorder")
+    saved = note.read_text() if note.exists() else None
+    note.parent.mkdir(exist_ok=True)
+    note.write_text(hint)
+    try:
+        build(vs, vs.vsnet, "a")
+        build(vs, vs.vsnet, "b")
+        vs("start", "a", check=True)  # the first isolate guest: loads the shared programs
+        vs("start", "b", check=True)
+        vs("exec", "b", "--", "/bin/sh", "-c", "/bin/vs-net userve vs-test-hb > /tmp/u 2>&1 &",
+           check=True)
+        time.sleep(0.3)
+        assert in_guest(vs, "b", "uask", "vs-test-hb") == "hi"
+        assert in_guest(vs, "a", "uask", "vs-test-hb").startswith("error ECONNREFUSED")
+        assert note.read_text().strip() in ("0", "1", "2")
+    finally:
+        vs("stop", "--all", "--timeout", "0")
+        if saved is None:
+            note.unlink(missing_ok=True)
+        else:
+            note.write_text(saved)
+
+
 def attached_programs(cgdir):
     """{attach type: [program names]} on one cgroup2 directory, from bpftool."""
     out = subprocess.run(["bpftool", "-j", "cgroup", "show", cgdir], capture_output=True,
