@@ -62,10 +62,12 @@ int vs_guest_load(VsGuest *g, const VsPaths *paths, const VsHostConfig *host,
         int r = vs_guest_init(g, paths, host, cgroup_parent, name, err);
         if (r < 0)
                 return r;
-        if (access(g->conf, F_OK) < 0 && errno == ENOENT)
+        r = vs_guest_config_load(&g->cfg, g->conf, err);
+        /* asked only when it failed: list loads every guest */
+        if (r == -ENOENT && access(g->conf, F_OK) < 0 && errno == ENOENT)
                 return vs_error_input(err, "no guest \"%s\" (no %s; see vserver list --all)", name,
                                       g->conf);
-        return vs_guest_config_load(&g->cfg, g->conf, err);
+        return r;
 }
 
 /* run/NAME.started: the guest file as the running guest was started with. */
