@@ -153,9 +153,7 @@ int vs_nl_veth_create(VsNl *nl, const char *host, const char *master, const char
         }
         struct nlmsghdr *nlh = put(buf, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, nl);
         struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-        ifm->ifi_family = AF_UNSPEC;
-        ifm->ifi_flags = IFF_UP;
-        ifm->ifi_change = IFF_UP;
+        ifm->ifi_family = AF_UNSPEC; /* down until its IPv6 is set (below) */
         mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
         if (mi)
                 mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)mi);
@@ -179,7 +177,35 @@ int vs_nl_veth_create(VsNl *nl, const char *host, const char *master, const char
         mnl_attr_nest_end(nlh, data);
         mnl_attr_nest_end(nlh, li);
         int r = talk(nl, nlh, NULL, NULL);
-        return r < 0 ? vs_error(err, -r, "rtnetlink: create veth %s", host) : 0;
+        if (r == -EXFULL) /* BR_MAX_PORTS */
+                return vs_error(err, EXFULL,
+                                "the bridge %s has no free port: a Linux bridge takes 1023 "
+                                "(start more netns guests from an installation with another "
+                                "bridge, host setting bridge, or use net mode isolate)",
+                                master ? master : "");
+        if (r < 0)
+                return vs_error(err, -r, "rtnetlink: create veth %s", host);
+        /*
+         * The host end is a bridge port: no IPv6 address of its own.  With one it would
+         * announce itself (duplicate address detection, router and listener reports), and the
+         * bridge floods that to every guest: about six packets to each running guest a start.
+         * Without IPv6 on the host (EAFNOSUPPORT) there is nothing to quiet.
+         */
+        nlh = put(buf, RTM_NEWLINK, NLM_F_ACK, nl);
+        ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+        ifm->ifi_family = AF_UNSPEC;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
+        struct nlattr *af = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+        struct nlattr *in6 = mnl_attr_nest_start(nlh, AF_INET6);
+        mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+        mnl_attr_nest_end(nlh, in6);
+        mnl_attr_nest_end(nlh, af);
+        r = talk(nl, nlh, NULL, NULL);
+        if (r < 0 && r != -EAFNOSUPPORT)
+                return vs_error(err, -r, "rtnetlink: no IPv6 address on %s", host);
+        int idx = vs_nl_link_index(nl, host);
+        return idx > 0 ? vs_nl_link_up(nl, idx, err)
+                       : vs_error(err, ENODEV, "rtnetlink: veth %s vanished", host);
 }
 
 int vs_nl_link_del(VsNl *nl, const char *name, VsError *err)

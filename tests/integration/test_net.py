@@ -309,14 +309,21 @@ def bridge(net):
 def test_netns_guests_talk_over_the_bridge_with_their_own_routes(net, bridge):
     vs = net
     build(vs, vs.vsnet, "a", "--net", "netns", "--address", "10.213.7.2/24",
-          "--gateway", "10.213.7.1")
-    build(vs, vs.vsnet, "b", "--net", "netns", "--address", "10.213.7.3/24")
+          "--address", "2001:db8:7::2/64", "--gateway", "10.213.7.1")
+    build(vs, vs.vsnet, "b", "--net", "netns", "--address", "10.213.7.3/24",
+          "--address", "2001:db8:7::3/64")
     vs("start", "a", check=True)
     vs("start", "b", check=True)
     # the bridge was made, the host ends of the veths are in it
     links = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True,
                            text=True, check=True).stdout
     assert links.count("master " + bridge) == 2, links
+    # a bridge port has no IPv6 address of its own: nothing of it floods the other guests,
+    # and the host's table holds no link-local route per guest
+    for end in [l.split(":")[1].strip().split("@")[0] for l in links.splitlines()]:
+        v6 = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", end], capture_output=True,
+                            text=True, check=True).stdout
+        assert v6 == "", (end, v6)
     # each guest has eth0 with its address, and its own routing table
     assert "10.213.7.2/24" in vs.exec_out("a", "ip -o addr show dev eth0")
     assert "default via 10.213.7.1" in vs.exec_out("a", "ip route")
@@ -324,6 +331,9 @@ def test_netns_guests_talk_over_the_bridge_with_their_own_routes(net, bridge):
     # over the bridge
     assert serve(vs, "b", "tcp", "0.0.0.0", 80) == "listening 0.0.0.0"
     assert ask(vs, "a", "tcp", "10.213.7.3", 80) == "from 10.213.7.2 to 10.213.7.3"
+    # and over IPv6, the guests' own link-local neighbour discovery across it
+    assert serve(vs, "b", "tcp", "::", 81) == "listening ::"
+    assert ask(vs, "a", "tcp", "2001:db8:7::3", 81) == "from 2001:db8:7::2 to 2001:db8:7::3"
     # in its own user namespace, NET_ADMIN is over its own stack only: it may add a
     # route there, and the host's table does not change (without a user namespace the
     # guest gets no NET_ADMIN at all: tests/security)
