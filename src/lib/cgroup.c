@@ -571,9 +571,7 @@ int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
 /*
  * One directory of a walk, read with getdents64 itself: fdopendir costs an
  * fstat and two fcntl a directory, and vserver list walks five a guest.
- * One without sub-cgroups is not read at all: a kernfs directory's link
- * count is two and its subdirectories (a file system that does not count
- * them says 1, and is read).
+ * One without sub-cgroups (vs_cg_childless) is not read at all.
  */
 typedef struct WalkDir {
         _Alignas(8) char buf[2048]; /* Dirent64 records */
@@ -582,12 +580,17 @@ typedef struct WalkDir {
         bool leaf;
 } WalkDir;
 
+bool vs_cg_childless(int dfd)
+{
+        struct stat st;
+        return fstat(dfd, &st) == 0 && st.st_nlink == 2;
+}
+
 static WalkDir *walk_dir(int fd)
 {
         WalkDir *d = malloc(sizeof *d);
-        struct stat st;
         if (d)
-                *d = (WalkDir){.fd = fd, .leaf = fstat(fd, &st) == 0 && st.st_nlink == 2};
+                *d = (WalkDir){.fd = fd, .leaf = vs_cg_childless(fd)};
         return d;
 }
 

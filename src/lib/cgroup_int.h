@@ -68,6 +68,12 @@ int vs_cg_open(const char *path, int flags);
 bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret);
 /* @key of a "key value" text, divided by @div, into @dst if it is there. */
 void vs_cg_kv_into(const char *text, const char *key, uint64_t *dst, uint64_t div);
+/*
+ * Has the cgroup directory @dfd (any fd of it, O_PATH too) no sub-cgroups?  A
+ * kernfs directory's link count is two and its subdirectories; a file system
+ * that does not count them says 1, and this says no.
+ */
+bool vs_cg_childless(int dfd);
 /* Any pid listed anywhere below @dir (the walk v1 needs where v2 has cgroup.events). */
 bool vs_cg_any_listed(const char *dir);
 /* Write settings into @dirfd (@where: its path, for errors), retrying the ones another refused. */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cgroup_int.h"
 #include "util.h"
@@ -154,8 +153,7 @@ static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUs
                         vs_cg_kv_into(buf, "total_cache", &u->mem_cache, 1);
                 }
                 /* an OOM kill counts only in the victim's own cgroup: add up the tree */
-                struct stat st; /* a kernfs directory's links: two and its sub-cgroups */
-                if (fstat(dfd, &st) == 0 && st.st_nlink == 2)
+                if (vs_cg_childless(dfd))
                         add_oom_kills(dfd, 0, &u->oom_kills);
                 else
                         vs_cgroup_walk(dir, add_oom_kills, &u->oom_kills);

@@ -203,9 +203,14 @@ int vs_nl_veth_create(VsNl *nl, const char *host, const char *master, const char
         r = talk(nl, nlh, NULL, NULL);
         if (r < 0 && r != -EAFNOSUPPORT)
                 return vs_error(err, -r, "rtnetlink: no IPv6 address on %s", host);
-        int idx = vs_nl_link_index(nl, host);
-        return idx > 0 ? vs_nl_link_up(nl, idx, err)
-                       : vs_error(err, ENODEV, "rtnetlink: veth %s vanished", host);
+        nlh = put(buf, RTM_NEWLINK, NLM_F_ACK, nl); /* up, by its name */
+        ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+        ifm->ifi_family = AF_UNSPEC;
+        ifm->ifi_flags = IFF_UP;
+        ifm->ifi_change = IFF_UP;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
+        r = talk(nl, nlh, NULL, NULL);
+        return r < 0 ? vs_error(err, -r, "rtnetlink: set %s up", host) : 0;
 }
 
 int vs_nl_link_del(VsNl *nl, const char *name, VsError *err)
