@@ -247,6 +247,20 @@ static int at_below(const char *path, const char **ret_rest)
         return AT_FDCWD;
 }
 
+VsCgDir vs_cg_dir(const char *path)
+{
+        VsCgDir d;
+        d.at = at_below(path, &d.rel);
+        return d;
+}
+
+const char *vs_cg_file(VsCgDir d, const char *file, char *buf)
+{
+        /* a cgroup path is short (vs_cgroup_path_valid): PATH_MAX holds it and a file name */
+        snprintf(buf, PATH_MAX, "%s/%s", d.rel, file);
+        return buf;
+}
+
 int vs_cg_open(const char *path, int flags)
 {
         const char *rest;
@@ -580,17 +594,18 @@ typedef struct WalkDir {
         bool leaf;
 } WalkDir;
 
-bool vs_cg_childless(int dfd)
+bool vs_cg_childless(int at, const char *rel)
 {
         struct stat st;
-        return fstat(dfd, &st) == 0 && st.st_nlink == 2;
+        return fstatat(at, rel, &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISDIR(st.st_mode) && st.st_nlink == 2;
 }
 
 static WalkDir *walk_dir(int fd)
 {
         WalkDir *d = malloc(sizeof *d);
         if (d)
-                *d = (WalkDir){.fd = fd, .leaf = vs_cg_childless(fd)};
+                *d = (WalkDir){.fd = fd, .leaf = vs_cg_childless(fd, "")};
         return d;
 }
 
@@ -1011,11 +1026,7 @@ int vs_cgroup_frozen(const VsCgroup *cg)
 {
         for (int rank = 1; rank >= 0; rank--) {
                 int i = freezer(cg, rank);
-                if (i < 0)
-                        continue;
-                _cleanup_close_ int dfd =
-                    vs_cg_open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0 && be(cg, i)->frozen(dfd, cg->exact))
+                if (i >= 0 && be(cg, i)->frozen(vs_cg_dir(cg->dirs[i].path), cg->exact))
                         return 1;
         }
         return 0;
@@ -1209,12 +1220,9 @@ int vs_cgroup_usage(const VsCgroup *cg, bool brief, VsCgUsage *ret, VsError *err
         for (size_t c = 0; c < (brief ? 4 : ARRAY_SIZE(ctrls)); c++) {
                 bool v2;
                 int i = controller_index(cg, ctrls[c], &v2);
-                if (i < 0)
-                        continue;
-                _cleanup_close_ int dfd =
-                    vs_cg_open(cg->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        be(cg, i)->usage(dfd, cg->dirs[i].path, ctrls[c], brief, ret, buf);
+                if (i >= 0)
+                        be(cg, i)->usage(vs_cg_dir(cg->dirs[i].path), cg->dirs[i].path, ctrls[c],
+                                         brief, ret, buf);
         }
         free(buf);
         return 0;

@@ -12,6 +12,22 @@
  * the same and picks the backend per hierarchy, so a hybrid host uses both
  * at once.  Nothing outside these files knows the version.
  */
+/*
+ * A cgroup directory named from a directory already open (the parent
+ * vs_cgroup_lookups_below opened, else AT_FDCWD): reading one of its files
+ * opens just the file.  `vserver list` reads a file or two of each of six
+ * hierarchies a guest; an fd of the directory itself was an open and a close
+ * more each.
+ */
+typedef struct VsCgDir {
+        int at;
+        const char *rel; /* never "": the cgroup's own path below @at */
+} VsCgDir;
+
+VsCgDir vs_cg_dir(const char *path);
+/* @file of @d, as a path from d.at, in @buf (PATH_MAX bytes) */
+const char *vs_cg_file(VsCgDir d, const char *file, char *buf);
+
 typedef struct VsCgBackend {
         const char *name; /* "v1", "v2" */
         int rank;         /* where a controller is in both, the lower rank's copy counts */
@@ -28,16 +44,15 @@ typedef struct VsCgBackend {
         /* freeze (or thaw) @dfd; has every task stopped; is it frozen (@exact: or from above) */
         int (*freeze)(int dfd, bool on);
         bool (*stopped)(int dfd);
-        bool (*frozen)(int dfd, bool exact);
+        bool (*frozen)(VsCgDir d, bool exact);
         /* a guest may freeze its own root itself: thaw that too */
         bool guest_freezes;
         /* may a guest (root of its user namespace) write to this hierarchy? */
         bool (*delegable)(const char *ctrls);
         /* the files a delegated leaf hands over */
         const char *const *delegate_files;
-        /* what controller @ctrl of the cgroup @dfd (@dir) has used, into @u (@buf: VS_CG_BIGFILE)
-         */
-        void (*usage)(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u,
+        /* what controller @ctrl of the cgroup @d (@dir) has used, into @u (@buf: VS_CG_BIGFILE) */
+        void (*usage)(VsCgDir d, const char *dir, const char *ctrl, bool brief, VsCgUsage *u,
                       char *buf);
         /* the limits that are one value in one file: guest-file key, file, what lifts it */
         const struct VsCgLimitFile {
@@ -69,11 +84,12 @@ bool vs_cg_read_u64(int dfd, const char *file, uint64_t *ret);
 /* @key of a "key value" text, divided by @div, into @dst if it is there. */
 void vs_cg_kv_into(const char *text, const char *key, uint64_t *dst, uint64_t div);
 /*
- * Has the cgroup directory @dfd (any fd of it, O_PATH too) no sub-cgroups?  A
- * kernfs directory's link count is two and its subdirectories; a file system
- * that does not count them says 1, and this says no.
+ * Has the cgroup directory @rel of @at ("": @at itself, any fd of it, O_PATH
+ * too) no sub-cgroups?  A kernfs directory's link count is two and its
+ * subdirectories; a file system that does not count them says 1, and this
+ * says no.
  */
-bool vs_cg_childless(int dfd);
+bool vs_cg_childless(int at, const char *rel);
 /* Any pid listed anywhere below @dir (the walk v1 needs where v2 has cgroup.events). */
 bool vs_cg_any_listed(const char *dir);
 /* Write settings into @dirfd (@where: its path, for errors), retrying the ones another refused. */

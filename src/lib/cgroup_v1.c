@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cgroup v1 hierarchies: one per controller (or group of them), and name=systemd. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -68,11 +69,11 @@ static bool stopped(int dfd)
                strncmp(buf, "FROZEN", 6) == 0;
 }
 
-static bool frozen(int dfd, bool exact)
+static bool frozen(VsCgDir d, bool exact)
 {
         (void)exact;
-        char buf[64];
-        return vs_read_kernel_at(dfd, "freezer.state", buf, sizeof buf) > 0 &&
+        char p[PATH_MAX], buf[64];
+        return vs_read_kernel_at(d.at, vs_cg_file(d, "freezer.state", p), buf, sizeof buf) > 0 &&
                strncmp(buf, "THAWED", 6) != 0;
 }
 
@@ -97,27 +98,35 @@ void vs_cgroup_blkio(const char *text, uint64_t *read, uint64_t *write)
         }
 }
 
-/* Sums oom_kill over the tree; VS_CG_NONE stays if the top has no memory.oom_control. */
-static int add_oom_kills(int fd, int depth, void *data)
+/* Adds @file's oom_kill to @sum; VS_CG_NONE stays if the top (@depth 0) has no such file. */
+static void add_oom_kills_of(int at, const char *file, int depth, uint64_t *sum)
 {
-        uint64_t *sum = data, v;
+        uint64_t v;
         char buf[512];
-        if (vs_read_kernel_at(fd, "memory.oom_control", buf, sizeof buf) < 0)
-                return 0;
+        if (vs_read_kernel_at(at, file, buf, sizeof buf) < 0)
+                return;
         if (depth == 0)
                 *sum = 0;
         if (*sum != VS_CG_NONE && vs_cgroup_kv(buf, "oom_kill", &v) == 0)
                 *sum += v;
+}
+
+/* Sums oom_kill over the tree (vs_cgroup_walk). */
+static int add_oom_kills(int fd, int depth, void *data)
+{
+        add_oom_kills_of(fd, "memory.oom_control", depth, data);
         return 0;
 }
 
-static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
+static void usage(VsCgDir d, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
 {
+        char p[PATH_MAX];
         uint64_t v, w;
         if (streq(ctrl, "cpuacct") && brief) {
                 /* one file, in clock ticks: as fine as the table shows */
                 long hz = sysconf(_SC_CLK_TCK);
-                if (hz > 0 && vs_read_kernel_at(dfd, "cpuacct.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (hz > 0 && vs_read_kernel_at(d.at, vs_cg_file(d, "cpuacct.stat", p), buf,
+                                                VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "user", &u->cpu_user_us, 1);
                         vs_cg_kv_into(buf, "system", &u->cpu_system_us, 1);
                         if (u->cpu_user_us != VS_CG_NONE)
@@ -126,46 +135,51 @@ static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUs
                                 u->cpu_system_us = u->cpu_system_us * 1000000 / (uint64_t)hz;
                 }
         } else if (streq(ctrl, "cpuacct")) {
-                if (vs_cg_read_u64(dfd, "cpuacct.usage", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "cpuacct.usage", p), &v))
                         u->cpu_usage_us = v / 1000;
-                if (vs_cg_read_u64(dfd, "cpuacct.usage_user", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "cpuacct.usage_user", p), &v))
                         u->cpu_user_us = v / 1000;
-                if (vs_cg_read_u64(dfd, "cpuacct.usage_sys", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "cpuacct.usage_sys", p), &v))
                         u->cpu_system_us = v / 1000;
         } else if (streq(ctrl, "cpu") &&
-                   vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                   vs_read_file_at(d.at, vs_cg_file(d, "cpu.stat", p), buf, VS_CG_BIGFILE) >= 0) {
                 vs_cg_kv_into(buf, "nr_periods", &u->cpu_periods, 1);
                 vs_cg_kv_into(buf, "nr_throttled", &u->cpu_throttled_periods, 1);
                 vs_cg_kv_into(buf, "throttled_time", &u->cpu_throttled_us, 1000);
                 vs_cg_kv_into(buf, "throttled_usec", &u->cpu_throttled_us, 1);
         } else if (streq(ctrl, "memory")) {
-                if (vs_cg_read_u64(dfd, "memory.usage_in_bytes", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "memory.usage_in_bytes", p), &v))
                         u->mem_current = v;
-                if (!brief && vs_cg_read_u64(dfd, "memory.max_usage_in_bytes", &v))
+                if (!brief &&
+                    vs_cg_read_u64(d.at, vs_cg_file(d, "memory.max_usage_in_bytes", p), &v))
                         u->mem_peak = v;
                 /* memsw counts memory and swap together */
-                if (vs_cg_read_u64(dfd, "memory.memsw.usage_in_bytes", &w) &&
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "memory.memsw.usage_in_bytes", p), &w) &&
                     u->mem_current != VS_CG_NONE)
                         u->swap_current = w > u->mem_current ? w - u->mem_current : 0;
                 /* total_*: this cgroup and its descendants */
-                if (!brief && vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (!brief && vs_read_file_at(d.at, vs_cg_file(d, "memory.stat", p), buf,
+                                              VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "total_rss", &u->mem_anon, 1);
                         vs_cg_kv_into(buf, "total_cache", &u->mem_cache, 1);
                 }
                 /* an OOM kill counts only in the victim's own cgroup: add up the tree */
-                if (vs_cg_childless(dfd))
-                        add_oom_kills(dfd, 0, &u->oom_kills);
+                if (vs_cg_childless(d.at, d.rel))
+                        add_oom_kills_of(d.at, vs_cg_file(d, "memory.oom_control", p), 0,
+                                         &u->oom_kills);
                 else
                         vs_cgroup_walk(dir, add_oom_kills, &u->oom_kills);
         } else if (streq(ctrl, "pids")) {
-                if (vs_cg_read_u64(dfd, "pids.current", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "pids.current", p), &v))
                         u->tasks = v;
         } else if (streq(ctrl, "io")) {
-                if (vs_read_kernel_at(dfd, "blkio.throttle.io_service_bytes_recursive", buf,
-                                      VS_CG_BIGFILE) >= 0)
+                if (vs_read_kernel_at(d.at,
+                                      vs_cg_file(d, "blkio.throttle.io_service_bytes_recursive", p),
+                                      buf, VS_CG_BIGFILE) >= 0)
                         vs_cgroup_blkio(buf, &u->io_read_bytes, &u->io_write_bytes);
-                if (!brief && vs_read_file_at(dfd, "blkio.throttle.io_serviced_recursive", buf,
-                                              VS_CG_BIGFILE) >= 0)
+                if (!brief &&
+                    vs_read_file_at(d.at, vs_cg_file(d, "blkio.throttle.io_serviced_recursive", p),
+                                    buf, VS_CG_BIGFILE) >= 0)
                         vs_cgroup_blkio(buf, &u->io_read_ops, &u->io_write_ops);
         }
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The cgroup2 tree: one hierarchy, controllers enabled from the parent down. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -103,13 +104,16 @@ static bool stopped(int dfd)
                strstr(buf, "frozen 1") != NULL;
 }
 
-static bool frozen(int dfd, bool exact)
+static bool frozen(VsCgDir d, bool exact)
 {
+        char p[PATH_MAX];
         char buf[512];
-        if (vs_read_kernel_at(dfd, "cgroup.freeze", buf, sizeof buf) > 0 && buf[0] == '1')
+        if (vs_read_kernel_at(d.at, vs_cg_file(d, "cgroup.freeze", p), buf, sizeof buf) > 0 &&
+            buf[0] == '1')
                 return true;
         /* or frozen from above (an ancestor below our own cgroup) */
-        return exact && vs_read_kernel_at(dfd, "cgroup.events", buf, sizeof buf) > 0 &&
+        return exact &&
+               vs_read_kernel_at(d.at, vs_cg_file(d, "cgroup.events", p), buf, sizeof buf) > 0 &&
                strstr(buf, "frozen 1");
 }
 
@@ -142,38 +146,42 @@ void vs_cgroup_io_stat(const char *text, uint64_t *rbytes, uint64_t *wbytes, uin
         }
 }
 
-static void usage(int dfd, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
+static void usage(VsCgDir d, const char *dir, const char *ctrl, bool brief, VsCgUsage *u, char *buf)
 {
+        char p[PATH_MAX];
         (void)dir;
         uint64_t v;
         if (streq(ctrl, "cpuacct")) { /* cpu time is core: cpu.stat */
-                if (vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (vs_read_file_at(d.at, vs_cg_file(d, "cpu.stat", p), buf, VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "usage_usec", &u->cpu_usage_us, 1);
                         vs_cg_kv_into(buf, "user_usec", &u->cpu_user_us, 1);
                         vs_cg_kv_into(buf, "system_usec", &u->cpu_system_us, 1);
                 }
         } else if (streq(ctrl, "cpu") &&
-                   vs_read_file_at(dfd, "cpu.stat", buf, VS_CG_BIGFILE) >= 0) {
+                   vs_read_file_at(d.at, vs_cg_file(d, "cpu.stat", p), buf, VS_CG_BIGFILE) >= 0) {
                 vs_cg_kv_into(buf, "nr_periods", &u->cpu_periods, 1);
                 vs_cg_kv_into(buf, "nr_throttled", &u->cpu_throttled_periods, 1);
                 vs_cg_kv_into(buf, "throttled_usec", &u->cpu_throttled_us, 1);
         } else if (streq(ctrl, "memory")) {
-                if (vs_cg_read_u64(dfd, "memory.current", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "memory.current", p), &v))
                         u->mem_current = v;
-                if (!brief && vs_cg_read_u64(dfd, "memory.peak", &v))
+                if (!brief && vs_cg_read_u64(d.at, vs_cg_file(d, "memory.peak", p), &v))
                         u->mem_peak = v;
-                if (vs_cg_read_u64(dfd, "memory.swap.current", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "memory.swap.current", p), &v))
                         u->swap_current = v;
-                if (!brief && vs_read_file_at(dfd, "memory.stat", buf, VS_CG_BIGFILE) >= 0) {
+                if (!brief && vs_read_file_at(d.at, vs_cg_file(d, "memory.stat", p), buf,
+                                              VS_CG_BIGFILE) >= 0) {
                         vs_cg_kv_into(buf, "anon", &u->mem_anon, 1);
                         vs_cg_kv_into(buf, "file", &u->mem_cache, 1);
                 }
-                if (vs_read_kernel_at(dfd, "memory.events", buf, VS_CG_BIGFILE) >= 0)
+                if (vs_read_kernel_at(d.at, vs_cg_file(d, "memory.events", p), buf,
+                                      VS_CG_BIGFILE) >= 0)
                         vs_cg_kv_into(buf, "oom_kill", &u->oom_kills, 1);
         } else if (streq(ctrl, "pids")) {
-                if (vs_cg_read_u64(dfd, "pids.current", &v))
+                if (vs_cg_read_u64(d.at, vs_cg_file(d, "pids.current", p), &v))
                         u->tasks = v;
-        } else if (streq(ctrl, "io") && vs_read_file_at(dfd, "io.stat", buf, VS_CG_BIGFILE) >= 0) {
+        } else if (streq(ctrl, "io") &&
+                   vs_read_file_at(d.at, vs_cg_file(d, "io.stat", p), buf, VS_CG_BIGFILE) >= 0) {
                 vs_cgroup_io_stat(buf, &u->io_read_bytes, &u->io_write_bytes, &u->io_read_ops,
                                   &u->io_write_ops);
         }

@@ -70,21 +70,42 @@ typedef struct Reader {
         int n_seen;
 } Reader;
 
+/*
+ * inih hands each line a buffer of its own size (200 bytes in Debian's
+ * libinih) and reads what does not fit as the next line: fail on such a
+ * line instead, saying so (VS_CONFIG_LINE_MAX; vs_key_set refuses values
+ * that would make one).
+ */
 static char *read_line(char *str, int num, void *stream)
 {
         Reader *r = stream;
         r->line++;
-        if (r->file)
-                return fgets(str, num, r->file);
-        if (!r->text || !*r->text)
+        size_t len;
+        if (r->file) {
+                if (!fgets(str, num, r->file))
+                        return NULL;
+                len = strlen(str);
+        } else {
+                if (!r->text || !*r->text)
+                        return NULL;
+                const char *nl = strchr(r->text, '\n');
+                len = nl ? (size_t)(nl - r->text) + 1 : strlen(r->text);
+                if (len >= (size_t)num)
+                        len = (size_t)num - 1;
+                memcpy(str, r->text, len);
+                str[len] = '\0';
+                r->text += len;
+        }
+        bool more = r->file ? !feof(r->file) : *r->text != '\0';
+        size_t chars = len && str[len - 1] == '\n' ? len - 1 : len;
+        if (chars > VS_CONFIG_LINE_MAX || (chars == (size_t)num - 1 && more)) {
+                if (!r->failed)
+                        vs_error_input(r->err, "%s:%d: a line holds at most %d characters",
+                                       r->label, r->line,
+                                       num - 2 < VS_CONFIG_LINE_MAX ? num - 2 : VS_CONFIG_LINE_MAX);
+                r->failed = 1;
                 return NULL;
-        const char *nl = strchr(r->text, '\n');
-        size_t len = nl ? (size_t)(nl - r->text) + 1 : strlen(r->text);
-        if (len >= (size_t)num)
-                len = (size_t)num - 1;
-        memcpy(str, r->text, len);
-        str[len] = '\0';
-        r->text += len;
+        }
         return str;
 }
 

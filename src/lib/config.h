@@ -21,7 +21,11 @@
  * key and says what would be right.
  */
 
-#define VS_CONFIG_MAX_BINDS   32
+/* a line of a guest file or the host settings, without its newline (inih's buffer: 200) */
+#define VS_CONFIG_LINE_MAX  198
+#define VS_CONFIG_MAX_BINDS 32
+/* the binds as written and their parsed copies: each fits a line */
+#define VS_CONFIG_BIND_TEXT   (VS_CONFIG_MAX_BINDS * 2 * (VS_CONFIG_LINE_MAX + 1))
 #define VS_CONFIG_MAX_RLIMITS 16
 
 #define VS_CONFIG_MAX_EXCLUDES 32
@@ -70,10 +74,12 @@ typedef struct VsGuestConfig {
         bool allow_userns;
         bool userns; /* a user namespace of its own, ids from the host's pool */
         bool no_new_privs;
-        char bind_spec[VS_CONFIG_MAX_BINDS][PATH_MAX]; /* as written: SRC:DST[:ro] */
-        VsBind binds[VS_CONFIG_MAX_BINDS];             /* parsed from copies */
-        char bind_buf[VS_CONFIG_MAX_BINDS][PATH_MAX];
+        VsBind binds[VS_CONFIG_MAX_BINDS];       /* source, target: into bind_text */
+        unsigned bind_spec[VS_CONFIG_MAX_BINDS]; /* as written (SRC:DST[:ro]) at bind_text + this */
         int n_binds;
+        unsigned bind_used;
+        /* one area, not two PATH_MAX arrays a bind: list loads (and zeroes) every guest's */
+        char bind_text[VS_CONFIG_BIND_TEXT];
         char unify_exclude[VS_CONFIG_MAX_EXCLUDES][256]; /* [unify] exclude, in order */
         int n_unify_exclude;
 } VsGuestConfig;

@@ -186,6 +186,7 @@ static int contexts_in_use(const VsPaths *paths, unsigned lo, unsigned hi, char 
 {
         char **names;
         int n;
+        *ret_owner = NULL;
         int r = vs_guest_list(paths, &names, &n, err);
         if (r < 0)
                 return r;

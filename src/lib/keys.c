@@ -463,11 +463,17 @@ static int set_bind(VsGuestConfig *g, const char *name, const char *v, char *msg
         if (g->n_binds >= VS_CONFIG_MAX_BINDS)
                 BAD("too many binds (at most %d)", VS_CONFIG_MAX_BINDS);
         int i = g->n_binds;
+        size_t len = strlen(v) + 1;
+        if (2 * len > sizeof g->bind_text - g->bind_used) /* each fits a line: never */
+                BAD("the binds are too long together");
         VsError e = {0};
-        snprintf(g->bind_spec[i], sizeof g->bind_spec[i], "%s", v);
-        snprintf(g->bind_buf[i], sizeof g->bind_buf[i], "%s", v);
-        if (vs_bind_parse(g->bind_buf[i], &g->binds[i], &e) < 0)
+        char *spec = g->bind_text + g->bind_used, *copy = spec + len;
+        memcpy(spec, v, len);
+        memcpy(copy, v, len);
+        if (vs_bind_parse(copy, &g->binds[i], &e) < 0)
                 BAD("%s", e.msg);
+        g->bind_spec[i] = g->bind_used;
+        g->bind_used += (unsigned)(2 * len);
         g->n_binds++;
         return 0;
 }
@@ -475,7 +481,7 @@ static int set_bind(VsGuestConfig *g, const char *name, const char *v, char *msg
 static void write_binds(const VsGuestConfig *g, FILE *f)
 {
         for (int i = 0; i < g->n_binds; i++)
-                fprintf(f, "bind = %s\n", g->bind_spec[i]);
+                fprintf(f, "bind = %s\n", g->bind_text + g->bind_spec[i]);
 }
 
 static int set_exclude(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
@@ -640,6 +646,10 @@ int vs_key_set(VsGuestConfig *g, const char *section, const char *name, const ch
         for (const unsigned char *c = (const unsigned char *)value; k && *c; c++)
                 if ((*c < ' ' && *c != '\t') || *c == 0x7f)
                         BAD("a control character (0x%02x) in the value: say it in plain text", *c);
+        /* "name = value" on one line of the file */
+        if (k && strlen(name) + 3 + strlen(value) > VS_CONFIG_LINE_MAX)
+                BAD("\"%s = VALUE\" is one line of the guest file: at most %d characters", name,
+                    VS_CONFIG_LINE_MAX);
         if (k)
                 return k->set(g, name, value, msg, msz);
         char list[1024], rl[512];

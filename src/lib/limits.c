@@ -53,10 +53,9 @@ bool vs_limits_has_disk(const VsLimits *l)
 void vs_limits_defaults(VsLimits *l)
 {
         /* read once a command: vserver list loads every guest file (on every CPU) */
-        static _Atomic unsigned long long pid_max;
-        struct sysinfo si;
+        static _Atomic unsigned long long pid_max, ram;
         char buf[32];
-        unsigned long long max = pid_max;
+        unsigned long long max = pid_max, bytes = ram;
         if (!max) {
                 max = 32768;
                 if (vs_read_file_at(AT_FDCWD, "/proc/sys/kernel/pid_max", buf, sizeof buf) > 0) {
@@ -66,10 +65,11 @@ void vs_limits_defaults(VsLimits *l)
                 pid_max = max;
         }
         l->processes = max / 100 * VS_DEFAULT_PROCESSES_PERCENT;
-        if (sysinfo(&si) == 0 && si.totalram > 0) {
-                uint64_t ram = (uint64_t)si.totalram * si.mem_unit;
-                l->memory = ram / 100 * VS_DEFAULT_MEMORY_PERCENT & ~((1ULL << 20) - 1);
-        }
+        struct sysinfo si;
+        if (!bytes && sysinfo(&si) == 0 && si.totalram > 0)
+                ram = bytes = (unsigned long long)si.totalram * si.mem_unit;
+        if (bytes)
+                l->memory = bytes / 100 * VS_DEFAULT_MEMORY_PERCENT & ~((1ULL << 20) - 1);
 }
 
 /* "unlimited" or a size of at least @min bytes. */

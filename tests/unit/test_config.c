@@ -117,6 +117,60 @@ static void errors_name_file_line_and_key(void **state)
         expect_error("[guest]\nnot a key value line\n", "b.conf:2: not an INI line");
 }
 
+/* Every bind a line holds fits, as written; a longer line is one clear error, not two lines. */
+static void binds_and_long_lines(void **state)
+{
+        (void)state;
+        VsGuestConfig *g = calloc(1, sizeof *g);
+        char *text = malloc(VS_CONFIG_MAX_BINDS * 256 + 64), src[200];
+        VsError e = {0};
+        assert_non_null(g);
+        assert_non_null(text);
+        /* "bind = " and ":/m00:ro" around it: a line of exactly VS_CONFIG_LINE_MAX */
+        size_t slen = VS_CONFIG_LINE_MAX - strlen("bind = :/m00:ro");
+        memset(src, 'a', slen);
+        src[0] = '/';
+        src[slen] = '\0';
+        int n = sprintf(text, "[mount]\n");
+        for (int i = 0; i < VS_CONFIG_MAX_BINDS; i++)
+                n += sprintf(text + n, "bind = %s:/m%02d:ro\n", src, i);
+        vs_guest_config_init(g, "b");
+        assert_int_equal(vs_guest_config_parse(g, text, "b.conf", &e), 0);
+        assert_int_equal(g->n_binds, VS_CONFIG_MAX_BINDS);
+        assert_string_equal(g->binds[31].source, src);
+        assert_string_equal(g->binds[31].target, "/m31");
+        assert_true(g->binds[31].readonly);
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        assert_int_equal(vs_guest_config_write(g, f), 0);
+        fclose(f);
+        assert_non_null(strstr(out, text + strlen("[mount]\n")));
+        free(out);
+        /* one character more: inih would have read the rest as a line of its own */
+        sprintf(text, "[mount]\nbind = %sa:/m00:ro\n", src);
+        vs_guest_config_init(g, "b");
+        assert_int_equal(vs_guest_config_parse(g, text, "b.conf", &e), -EINVAL);
+        assert_string_equal(e.msg, "b.conf:2: a line holds at most 198 characters");
+        /* a comment too, and the last line without its newline */
+        memset(text, '#', 300);
+        text[300] = '\0';
+        vs_guest_config_init(g, "b");
+        assert_int_equal(vs_guest_config_parse(g, text, "b.conf", &e), -EINVAL);
+        assert_string_equal(e.msg, "b.conf:1: a line holds at most 198 characters");
+        /* what the file cannot hold, an option cannot set */
+        char spec[256];
+        snprintf(spec, sizeof spec, "%sa:/m00:ro", src);
+        vs_guest_config_init(g, "b");
+        assert_int_equal(vs_guest_config_set(g, "mount.bind", spec, "--bind", &e), -EINVAL);
+        assert_string_equal(e.msg, "--bind: \"bind = VALUE\" is one line of the guest file: at "
+                                   "most 198 characters");
+        spec[strlen(spec) - 4] = '\0'; /* without ":ro": fits */
+        assert_int_equal(vs_guest_config_set(g, "mount.bind", spec, "--bind", &e), 0);
+        free(text);
+        free(g);
+}
+
 static void set_from_options(void **state)
 {
         (void)state;
@@ -261,6 +315,7 @@ int main(void)
             cmocka_unit_test(host_wide_caps_need_their_own_key),
             cmocka_unit_test(errors_name_file_line_and_key),
             cmocka_unit_test(set_from_options),
+            cmocka_unit_test(binds_and_long_lines),
             cmocka_unit_test(host_settings_and_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
