@@ -4,10 +4,13 @@ starting them all takes; vserver beside crun and LXC, in one run.
 
 Series (each starts guests one after another until N, or until one fails):
   vserver, own netns    busybox guests (busybox init + syslogd), --net none:
-                        own network namespace with loopback; files unified
-                        (vserver unify --all) as one image is shared by crun
+                        own network namespace with loopback only, as crun's;
+                        files unified (vserver unify --all) as one image is
+                        shared by crun
   vserver, net isolate  the same guests on the host's stack, kept to their
                         addresses by cgroup-BPF (no network namespace)
+  ..., one sleeper      the same guests with crun's and LXC's one process,
+                        init = /bin/sleep 1000000: like for like
   crun run -d           a busybox sleeper from one shared root, own netns,
                         our seccomp deny list; cgroup v1 only (crun refuses
                         hybrid hosts: run in a mount namespace without the
@@ -216,11 +219,12 @@ class Vserver:
         sh(V, "unify", "--all", env=self.env, stdout=subprocess.DEVNULL)
         return built, time.perf_counter() - t0
 
-    def set_mode(self, mode, userns=True):
+    def set_mode(self, mode, userns=True, init="/sbin/init"):
         for i in range(1, self.n + 1):
             f = self.inst / f"etc/vserver/guests/d{i}.conf"
             t = re.sub(r"(?m)^mode = \w+$", f"mode = {mode}", f.read_text())
             t = re.sub(r"(?m)^userns = \w+$", f"userns = {'yes' if userns else 'no'}", t)
+            t = re.sub(r"(?m)^init = .*$", f"init = {init}", t)
             f.write_text(t)
         self.mode = mode
 
@@ -347,18 +351,22 @@ def main():
         print(f"== density: building {n} busybox guests", flush=True)
         built, unified = vs.build()
         notes["vserver build"] = f"{n} guests built in {built:.1f} s (4 at a time), unified in {unified:.1f} s"
-        for label, mode, userns in (("vserver, own netns", "none", True),
-                                    ("vserver, own netns, no userns", "none", False),
-                                    ("vserver, net isolate", "isolate", True),
-                                    ("vserver, net isolate, no userns", "isolate", False)):
-            vs.set_mode(mode, userns)
+        sleeper = "/bin/sleep 1000000"  # crun's and LXC's process
+        for label, mode, userns, init in (
+                ("vserver, own netns", "none", True, "/sbin/init"),
+                ("vserver, own netns, no userns", "none", False, "/sbin/init"),
+                ("vserver, net isolate", "isolate", True, "/sbin/init"),
+                ("vserver, net isolate, no userns", "isolate", False, "/sbin/init"),
+                ("vserver, own netns, one sleeper", "none", True, sleeper),
+                ("vserver, net isolate, one sleeper", "isolate", True, sleeper)):
+            vs.set_mode(mode, userns, init)
             try:
                 series[label] = measure(label, vs.start, n, checkpoints, settle)
                 if series[label]["fit"] == n:
                     series[label]["commands"] = vs.commands()
             finally:
                 vs.stop()
-            if mode == "none" and userns:
+            if label == "vserver, own netns":
                 series[label]["start_all_s"] = vs.start_all()
                 vs.stop()
         series["crun run -d"] = crun_series(work, root, n, checkpoints, settle)
@@ -374,11 +382,14 @@ def main():
 
     what = {
         "vserver, own netns": "busybox init + syslogd; a user namespace of its own (idmapped tree), "
-                              "pid/mnt/uts/ipc/net/cgroup ns, caps, seccomp, cgroup; "
-                              "one console keeper process for all guests",
+                              "pid/mnt/uts/ipc/net/cgroup ns (loopback only, as crun's), caps, "
+                              "seccomp, cgroup; one console keeper process for all guests",
         "vserver, own netns, no userns": "as above, guest root the host's root (userns = no)",
         "vserver, net isolate": "own user namespace, host stack kept to the guest's addresses by cgroup-BPF",
         "vserver, net isolate, no userns": "as above, guest root the host's root (userns = no)",
+        "vserver, own netns, one sleeper": "own netns and user namespace, init = /bin/sleep 1000000: "
+                                           "one process, as crun's and LXC's",
+        "vserver, net isolate, one sleeper": "isolate, user namespace, the same one sleeper",
         "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
         "lxc-start -d": "sleep; pid/mnt/uts/ipc/net/cgroup ns, cgroup, one LXC monitor process each",
     }

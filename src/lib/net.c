@@ -238,6 +238,18 @@ static int setup_inside(const VsNetSpec *s, VsError *err)
         int eth = r < 0 ? 0 : vs_nl_link_index(nl, "eth0");
         if (r >= 0 && eth == 0)
                 r = vs_error(err, ENODEV, "no eth0 in the guest");
+        /*
+         * eth0 asks for no router: its routes are the guest file's, and the bridge floods each
+         * solicitation to every guest, retried for an hour (backoff from 4 s to 3600 s).
+         * Advertisements a router sends unasked still count; the guest may set it back.
+         * (/proc/sys/net is the namespace's of whoever opens it: the guest's, here.)
+         */
+        if (r >= 0) {
+                int w = vs_write_file_at(AT_FDCWD,
+                                         "/proc/sys/net/ipv6/conf/eth0/router_solicitations", "0");
+                if (w < 0 && w != -ENOENT) /* ENOENT: no IPv6 on this host */
+                        r = vs_error(err, -w, "eth0's router_solicitations");
+        }
         for (int i = 0; r >= 0 && i < s->cfg->n_addrs; i++) {
                 const VsNetAddr *a = &s->cfg->addrs[i];
                 char buf[96];
