@@ -12,7 +12,8 @@ from pathlib import Path
 
 from benchlib import REPO, install
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#000000", "#7f7f7f",
+          "#17becf", "#bcbd22"]
 
 
 def gnuplot(script):
