@@ -205,13 +205,16 @@ static int host_handler(void *user, const char *section, const char *name, const
         } else if (streq(name, "unify-exclude")) {
                 char why[160];
                 char copy[sizeof h->unify_exclude], *save = NULL;
-                if (strlen(v) >= sizeof copy)
-                        return bad(r, key, "too long (at most 1023 characters)");
+                size_t have = strlen(h->unify_exclude);
+                /* a line holds VS_CONFIG_LINE_MAX: each line of the key adds its patterns */
+                if (have + 1 + strlen(v) >= sizeof copy)
+                        return bad(r, key, "too long (at most 1023 characters on all its lines)");
                 snprintf(copy, sizeof copy, "%s", v);
                 for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
                         if (vs_pattern_check(t, why, sizeof why) < 0)
                                 return bad(r, key, "%s", why);
-                snprintf(h->unify_exclude, sizeof h->unify_exclude, "%s", v);
+                snprintf(h->unify_exclude + have, sizeof h->unify_exclude - have, "%s%s",
+                         have ? " " : "", v);
         } else if (streq(name, "unix-guard-cgroup")) {
                 if (v[0] != '/' || (v[1] && !vs_cgroup_path_valid(v)) ||
                     strlen(v) >= sizeof h->unix_guard_cgroup)

@@ -171,6 +171,38 @@ static void binds_and_long_lines(void **state)
         free(g);
 }
 
+/* A host setting of many patterns goes on several lines (a line holds 198 characters). */
+static void host_excludes_on_several_lines(void **state)
+{
+        (void)state;
+        char path[] = "/tmp/vs-test-host-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        fprintf(f, "[host]\nunify-exclude = /opt/data /srv\nunify-exclude = /var/cache\n");
+        fclose(f);
+        VsHostConfig h;
+        VsError e = {0};
+        vs_host_config_init(&h);
+        assert_int_equal(vs_host_config_load(&h, path, &e), 0);
+        assert_string_equal(h.unify_exclude, "/opt/data /srv /var/cache");
+        /* six lines of 180 characters: more than the 1023 the setting holds */
+        f = fopen(path, "w");
+        fprintf(f, "[host]\n");
+        for (int i = 0; i < 6; i++) {
+                fprintf(f, "unify-exclude =");
+                for (int k = 0; k < 16; k++)
+                        fprintf(f, " /p%d/abcdef", i);
+                fprintf(f, "\n");
+        }
+        fclose(f);
+        vs_host_config_init(&h);
+        assert_int_equal(vs_host_config_load(&h, path, &e), -EINVAL);
+        assert_non_null(strstr(e.msg, ":7: host.unify-exclude: too long (at most 1023 characters "
+                                      "on all its lines)"));
+        unlink(path);
+}
+
 static void set_from_options(void **state)
 {
         (void)state;
@@ -316,6 +348,7 @@ int main(void)
             cmocka_unit_test(errors_name_file_line_and_key),
             cmocka_unit_test(set_from_options),
             cmocka_unit_test(binds_and_long_lines),
+            cmocka_unit_test(host_excludes_on_several_lines),
             cmocka_unit_test(host_settings_and_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
