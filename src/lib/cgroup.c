@@ -585,27 +585,37 @@ int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
 /*
  * One directory of a walk, read with getdents64 itself: fdopendir costs an
  * fstat and two fcntl a directory, and vserver list walks five a guest.
- * One without sub-cgroups (vs_cg_childless) is not read at all.
+ * Its link count tells how many sub-cgroups to look for (kernfs counts
+ * them: two and one a subdirectory): none, and it is not read at all; once
+ * all are found, it is not read to its end.
  */
 typedef struct WalkDir {
         _Alignas(8) char buf[2048]; /* Dirent64 records */
         int fd;
         int pos, len;
-        bool leaf;
+        long left; /* sub-cgroups not yet found; -1: unknown (read to the end) */
 } WalkDir;
+
+/* The sub-cgroups the link count of @rel in @at says it has: -1 where it does not say. */
+static long subdirs(int at, const char *rel)
+{
+        struct stat st;
+        if (fstatat(at, rel, &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(st.st_mode) || st.st_nlink < 2)
+                return -1;
+        return (long)st.st_nlink - 2;
+}
 
 bool vs_cg_childless(int at, const char *rel)
 {
-        struct stat st;
-        return fstatat(at, rel, &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
-               S_ISDIR(st.st_mode) && st.st_nlink == 2;
+        return subdirs(at, rel) == 0;
 }
 
 static WalkDir *walk_dir(int fd)
 {
         WalkDir *d = malloc(sizeof *d);
         if (d)
-                *d = (WalkDir){.fd = fd, .leaf = vs_cg_childless(fd, "")};
+                *d = (WalkDir){.fd = fd, .left = subdirs(fd, "")};
         return d;
 }
 
@@ -620,7 +630,7 @@ typedef struct Dirent64 {
 /* The next sub-cgroup's name in @d; NULL at the end or on an error. */
 static const char *next_subdir(WalkDir *d)
 {
-        while (!d->leaf) {
+        while (d->left != 0) {
                 if (d->pos >= d->len) {
                         long n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
                         if (n <= 0)
@@ -630,8 +640,11 @@ static const char *next_subdir(WalkDir *d)
                 }
                 const Dirent64 *de = (const Dirent64 *)(d->buf + d->pos);
                 d->pos += de->reclen;
-                if (de->type == DT_DIR && de->name[0] != '.')
+                if (de->type == DT_DIR && de->name[0] != '.') {
+                        if (d->left > 0)
+                                d->left--;
                         return de->name;
+                }
         }
         return NULL;
 }

@@ -1,6 +1,7 @@
 """A hostile guest against the host's own tools and limits (issue 13, items 8-11):
 cgroup trees and directory trees nested to crash a recursive walker, a cgroup
 made to slip the v1 I/O throttle, a guest that freezes itself under our feet."""
+import json
 import os
 import subprocess
 import time
@@ -72,6 +73,23 @@ def test_deep_cgroup_trees_do_not_crash_host_tools(vs):
                  ["set", "x", "limits.io.write-bps=unlimited"], ["ps"]):
         p = vs(*args)
         assert p.returncode >= 0 and p.returncode in (0, 3), (args, p.returncode, p.stderr)
+    p = vs("stop", "x", "--timeout", "1")
+    assert p.returncode == 0, p.stderr
+    assert all(not os.path.exists(d) for d in vs.cgroup("x")), "cgroups left"
+
+
+def test_sibling_cgroups_of_a_guest_are_all_walked(vs):
+    """The walk reads a cgroup directory only until its link count's sub-cgroups are found:
+    siblings the guest makes in its delegated tree are each counted, and each emptied."""
+    vs("build", "x", check=True)
+    vs("start", "x", check=True)
+    v2 = [mp for mp, fstype, _ in guest_cgroup_mounts(vs, "x") if fstype == "cgroup2"]
+    assert v2, guest_cgroup_mounts(vs, "x")
+    before = json.loads(vs("list", "--json", check=True).stdout)[0]["processes"]
+    vs.exec_out("x", f"cd {v2[0]} && for d in a b c; do mkdir $d && "
+                     "(sleep 600 </dev/null >/dev/null 2>&1 & echo $! > $d/cgroup.procs); done")
+    after = json.loads(vs("list", "--json", check=True).stdout)[0]["processes"]
+    assert after == before + 3, (before, after)
     p = vs("stop", "x", "--timeout", "1")
     assert p.returncode == 0, p.stderr
     assert all(not os.path.exists(d) for d in vs.cgroup("x")), "cgroups left"
