@@ -96,13 +96,13 @@ static char *read_line(char *str, int num, void *stream)
                 str[len] = '\0';
                 r->text += len;
         }
-        bool more = r->file ? !feof(r->file) : *r->text != '\0';
+        /* a line cut by the buffer has num - 1 characters and no newline: more than max */
+        int max = num - 2 < VS_CONFIG_LINE_MAX ? num - 2 : VS_CONFIG_LINE_MAX;
         size_t chars = len && str[len - 1] == '\n' ? len - 1 : len;
-        if (chars > VS_CONFIG_LINE_MAX || (chars == (size_t)num - 1 && more)) {
+        if (chars > (size_t)max) {
                 if (!r->failed)
                         vs_error_input(r->err, "%s:%d: a line holds at most %d characters",
-                                       r->label, r->line,
-                                       num - 2 < VS_CONFIG_LINE_MAX ? num - 2 : VS_CONFIG_LINE_MAX);
+                                       r->label, r->line, max);
                 r->failed = 1;
                 return NULL;
         }
