@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "disk.h"
+#include "idmap.h"
 #include "net.h"
 #include "tree.h"
 #include "util.h"
@@ -261,6 +262,18 @@ int vs_build_run(VsBuild *b, VsError *err)
         if (r == 0)
                 r = vs_guest_reserve_context(&g->paths, &g->host, g->cfg.name, &g->cfg.context,
                                              err);
+        /*
+         * An own-userns guest's id range is taken now, not at its first
+         * start: a full pool is said before the tree is made, and the
+         * record's fsync (a journal commit, which after a build carries the
+         * new tree's data) is not paid by a start.
+         */
+        if (r == 0 && g->cfg.userns) {
+                VsIdRange ids;
+                r = vs_guest_range(g, true, &ids, err);
+                if (r < 0)
+                        vs_guest_release_context(&g->paths, g->cfg.context);
+        }
         if (r < 0) {
                 free(other);
                 return r;
@@ -296,12 +309,16 @@ int vs_build_run(VsBuild *b, VsError *err)
                 vs_tree_remove(tmp, NULL);
                 vs_disk_forget(g->paths.guests, g->cfg.context, NULL);
                 vs_guest_release_context(&g->paths, g->cfg.context);
+                if (g->cfg.userns)
+                        vs_idmap_release(g->paths.subid, g->cfg.name, false, NULL);
                 if (!err || err->code != EINTR)
                         vs_error_prefix(err, "%s", g->cfg.name);
                 return r;
         }
         r = vs_guest_config_save(&g->cfg, g->conf, err);
         if (r < 0) {
+                if (g->cfg.userns)
+                        vs_idmap_release(g->paths.subid, g->cfg.name, false, NULL);
                 tree = (VsDiskTree){.dir = g->dir, .rootfs = g->rootfs, .context = g->cfg.context};
                 vs_disk_unmount(&tree, NULL);
                 vs_tree_remove(g->dir, NULL);

@@ -131,15 +131,25 @@ def test_a_range_that_may_own_host_files_is_never_reused(vs, tmp_path):
     vs("stop", "b", check=True)
 
 
-def test_no_free_range_says_so_before_anything_starts(vs):
+def test_no_free_range_says_so_before_anything_is_made(vs):
     vs.host_conf("[host]\nuserns-ids = 1073741824-1073807359\n")  # room for one guest
+    full = "no free range of 65536 ids left in the pool 1073741824-1073807359 (widen the " \
+           "host setting userns-ids, or delete guests)"
     vs("build", "a", "--net", "none", check=True)
-    vs("build", "b", "--net", "none", check=True)
+    # the range is the build's: taken before a's first start
+    assert id_range(vs, "a") == (1073741824, COUNT)
+    p = vs("build", "b", "--net", "none")
+    assert p.returncode == 1 and full in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not vs.conf("b").exists() and not (vs.root / "var/lib/vserver/guests/b").exists()
+    assert id_range(vs, "b") is None
+    # a guest turned to userns = yes takes its range at its next start
+    vs("build", "b", "--net", "none", "--no-userns", check=True)
+    vs("set", "b", "security.userns=yes", "--save", check=True)
     vs("start", "a", check=True)
     p = vs("start", "b")
     assert p.returncode == 1
-    assert "no free range of 65536 ids left in the pool 1073741824-1073807359 (widen the " \
-           "host setting userns-ids, or delete guests)" in p.stderr, p.stderr
+    assert full in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert not any(os.path.exists(d) for d in vs.cgroup("b"))
     vs("stop", "a", check=True)
