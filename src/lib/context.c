@@ -667,9 +667,8 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (r < 0)
                 return r;
 
-        r = vs_seccomp_build(&spec->seccomp, &filters.deny, err);
-        if (r == 0)
-                r = vs_seccomp_build_notify(spec->notify, &filters.notify, err);
+        r = vs_seccomp_build_filters(&spec->seccomp, spec->notify, &filters.deny, &filters.notify,
+                                     err);
         if (r < 0)
                 return r;
         r = vs_cgroup_create(&ctx.cgroup, spec->cgroup_parent ? spec->cgroup_parent : "/vserver",
@@ -937,9 +936,9 @@ int vs_context_join(const VsJoinSpec *spec, VsContext *ret, VsError *err)
         if (spec->seccomp.userns && !userns)
                 return vs_error_input(err, "the user-namespace seccomp filter needs a guest with "
                                            "a user namespace of its own");
-        r = spec->filter ? 0 : vs_seccomp_build(&spec->seccomp, &filters.deny, err);
-        if (r == 0)
-                r = vs_seccomp_build_notify(spec->notify, &filters.notify, err);
+        r = spec->filter ? vs_seccomp_build_notify(spec->notify, &filters.notify, err)
+                         : vs_seccomp_build_filters(&spec->seccomp, spec->notify, &filters.deny,
+                                                    &filters.notify, err);
         if (r < 0)
                 return r;
         r = vs_cgroup_of_pid(&ctx.cgroup, init, err);

@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -533,6 +534,71 @@ int vs_seccomp_build_notify(unsigned what, VsSeccomp **ret, VsError *err)
         if (r < 0)
                 r = vs_error(err, -r, "the uname/sysinfo notification filter");
         return finish(ctx, r, ret, err);
+}
+
+/*
+ * The notification rules in front of @f: on the native architecture (the
+ * view server writes native structures), uname and sysinfo go to the
+ * listener; everything else on to @f, which starts by loading what it needs.
+ */
+static int prepend_notify(VsSeccomp *f, unsigned what, VsError *err)
+{
+        uint32_t nrs[2];
+        size_t n = 0;
+        if (what & VS_NOTIFY_UNAME)
+                nrs[n++] = __NR_uname;
+        if (what & VS_NOTIFY_SYSINFO)
+                nrs[n++] = __NR_sysinfo;
+        if (n == 0)
+                return 0;
+        /* load arch; not native: on to @f; load nr; a compare each; on to @f; notify */
+        size_t len = 3 + n + 2;
+        if (f->len + len > BPF_MAXINSNS)
+                return vs_error(err, E2BIG, "seccomp filter too long");
+        struct sock_filter *m = malloc((f->len + len) * sizeof *m);
+        if (!m)
+                return vs_error(err, ENOMEM, "seccomp");
+        size_t k = 0;
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                              offsetof(struct seccomp_data, arch));
+        m[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, seccomp_arch_native(), 0,
+                                            (uint8_t)(len - k - 1));
+        k++;
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                              offsetof(struct seccomp_data, nr));
+        for (size_t i = 0; i < n; i++, k++)
+                m[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nrs[i],
+                                                    (uint8_t)(len - 1 - k - 1), 0);
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 1);
+        m[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+        memcpy(m + k, f->insns, f->len * sizeof *m);
+        free(f->insns);
+        f->insns = m;
+        f->len = (unsigned short)(f->len + len);
+        return 0;
+}
+
+int vs_seccomp_build_filters(const VsSeccompSpec *spec, unsigned notify, VsSeccomp **ret_deny,
+                             VsSeccomp **ret_notify, VsError *err)
+{
+        *ret_notify = NULL;
+        int r = vs_seccomp_build(spec, ret_deny, err);
+        if (r < 0)
+                return r;
+        if (notify && *ret_deny && spec->mode == VS_SECCOMP_DEFAULT) {
+                r = prepend_notify(*ret_deny, notify, err);
+                if (r == 0) {
+                        *ret_notify = *ret_deny;
+                        *ret_deny = NULL;
+                }
+        } else {
+                r = vs_seccomp_build_notify(notify, ret_notify, err);
+        }
+        if (r < 0) {
+                vs_seccomp_free(*ret_deny);
+                *ret_deny = NULL;
+        }
+        return r;
 }
 
 int vs_seccomp_load_listener(const VsSeccomp *f, VsError *err)

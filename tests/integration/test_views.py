@@ -177,6 +177,39 @@ def test_uname_keys_and_the_host_kernel(vs, hog):
     vs("stop", "v5", check=True)
 
 
+def call(vs, name, *args):
+    """What the helper made of one system call in the guest: ok or the errno name."""
+    return vs("exec", name, "--", "/bin/vs-syscalls", *args).stdout.strip()
+
+
+def test_the_views_and_the_deny_list_are_one_filter(vs, hog, tmp_path):
+    """With the built-in list, uname and sysinfo go to the view server from the
+    same filter as the deny list: the kernel runs one program, not two, on each
+    call its cache cannot answer.  A list of the guest's own may deny uname: then
+    it stays a filter of its own, and its deny wins over the notification."""
+    build(vs, hog, "v10", "--memory", "256M", "--uname-release", "2.6.32-vs")
+    compile_static(SYSCALLS_SRC, vs.rootfs("v10") / "bin" / "vs-syscalls")
+    vs("start", "v10", check=True)
+    assert "Seccomp_filters:\t1\n" in vs.exec_out("v10", "cat /proc/self/status")
+    assert vs.exec_out("v10", "uname -r").strip() == "2.6.32-vs"
+    assert vs.exec_out("v10", "free -m").splitlines()[1].split()[1] == "256"
+    assert call(vs, "v10", "uname-null") == "EFAULT"
+    # the deny list is whole behind it: lsm_set_self_attr (460) and keyctl (250)
+    assert call(vs, "v10", "nr", "460") == "EPERM"
+    assert call(vs, "v10", "nr", "250") == "EPERM"
+    assert call(vs, "v10", "i386-keyctl") == "EPERM"
+    vs("stop", "v10", check=True)
+    own = tmp_path / "deny-uname"
+    own.write_text("uname\n")
+    vs("set", "v10", f"security.seccomp={own}", "--save", check=True)
+    vs("start", "v10", check=True)
+    assert "Seccomp_filters:\t2\n" in vs.exec_out("v10", "cat /proc/self/status")
+    assert call(vs, "v10", "uname-null") == "EPERM"
+    assert vs.exec_out("v10", "free -m").splitlines()[1].split()[1] == "256"
+    assert call(vs, "v10", "nr", "250") == "EPERM"
+    vs("stop", "v10", check=True)
+
+
 def test_a_guest_without_views_sees_the_host(vs, hog):
     build(vs, hog, "v6", "--memory", "256M", "--views", "no")
     vs("start", "v6", check=True)
