@@ -20,8 +20,10 @@ Series (each starts guests one after another until N, or until one fails):
 
 At each checkpoint, after a settle and a dropped page cache:
   start_s          the summed wall time of the start commands so far
-  kernel_kib       Slab + PageTables + KernelStack + Percpu over the baseline:
-                   namespaces, cgroups, mounts, sockets, BPF, page tables
+  kernel_kib       Slab + PageTables + KernelStack + Percpu over the baseline,
+                   and VmallocUsed beyond the stacks (which it holds too, as
+                   vmapped stacks): namespaces, cgroups, mounts, sockets,
+                   seccomp and BPF programs, tty buffers, page tables
   ours             processes the runtime left in the host's pid namespace
                    (not zombies, not kernel threads), and ours_pss_kib their PSS
   beyond_kib       kernel_kib + ours_pss_kib: what a guest costs the host
@@ -110,8 +112,9 @@ def used(baseline=False):
     def read():
         drop_caches()
         m = meminfo()
+        vmalloc = max(0, m.get("VmallocUsed", 0) - m["KernelStack"])  # stacks: vmapped
         return (m["MemTotal"] - m["MemFree"],
-                m["Slab"] + m["PageTables"] + m["KernelStack"] + m.get("Percpu", 0))
+                m["Slab"] + m["PageTables"] + m["KernelStack"] + m.get("Percpu", 0) + vmalloc)
     last = read()
     if baseline:
         low, since = last[1], time.monotonic()
@@ -416,8 +419,8 @@ def main():
     md = ["# Density: idle guests on one host", "", f"{today()}, {machine()}.",
           "Guests start one after another, each series from the same baseline. At each count, "
           "after a settle and a dropped page cache: what the host spends per guest beyond the "
-          "guest's own processes (the kernel's slab, page tables, kernel stacks and per-CPU "
-          "memory over the baseline, plus the PSS of processes the runtime leaves on the host), "
+          "guest's own processes (the kernel's slab, page tables, kernel stacks, per-CPU "
+          "and vmalloc memory over the baseline, plus the PSS of processes the runtime leaves on the host), "
           "the PSS of the guests' own processes, and the runtime's resident processes. "
           "Ratio: beyond-the-guest memory over vserver's (own netns) at the same count; "
           "start vs crun: the start-all time over crun's at the same count.", "",
