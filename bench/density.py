@@ -270,24 +270,33 @@ class Vserver:
         return k, spent
 
 
-def crun_series(work, root, n, checkpoints, settle):
-    bundle = work / "crun"
+def crun_series(work, root, n, checkpoints, settle, own_trees=False):
+    """crun's containers from one shared root, or (own_trees) each from a tree of
+    its own: its own directories and symlinks, its files hard links of the one
+    root's, as a unified vserver guest's (made before the series, not timed)."""
+    tag = "t" if own_trees else "c"
+    bundle = work / f"crun-{tag}"
     spec = oci_spec(bundle, root, ["/bin/sleep", "1000000"])
     for i in range(1, n + 1):
-        spec["linux"]["cgroupsPath"] = f"/vs-bench-dens-crun/c{i}"
-        (bundle / f"c{i}.json").write_text(json.dumps(spec))
+        spec["linux"]["cgroupsPath"] = f"/vs-bench-dens-crun-{tag}/{tag}{i}"
+        if own_trees:
+            tree = bundle / f"root{i}"
+            sh("cp", "-al", root, tree)
+            spec["root"]["path"] = str(tree)
+        (bundle / f"{tag}{i}.json").write_text(json.dumps(spec))
 
     def start(i):
-        detached("crun", "run", "-d", "--bundle", bundle, "--config", bundle / f"c{i}.json",
-                 f"vs-bench-c{i}")
+        detached("crun", "run", "-d", "--bundle", bundle, "--config",
+                 bundle / f"{tag}{i}.json", f"vs-bench-{tag}{i}")
 
     def series():
         try:
             return measure("crun", start, n, checkpoints, settle)
         finally:
             for i in range(1, n + 1):
-                subprocess.run(["crun", "delete", "-f", f"vs-bench-c{i}"], capture_output=True)
-            rmdirs(["vs-bench-dens-crun"])
+                subprocess.run(["crun", "delete", "-f", f"vs-bench-{tag}{i}"],
+                               capture_output=True)
+            rmdirs([f"vs-bench-dens-crun-{tag}"])
     return in_cgroup_v1_view(series)
 
 
@@ -373,6 +382,8 @@ def main():
                 series[label]["start_all_s"] = vs.start_all()
                 vs.stop()
         series["crun run -d"] = crun_series(work, root, n, checkpoints, settle)
+        series["crun run -d, own trees"] = crun_series(work, root, n, checkpoints, settle,
+                                                       own_trees=True)
         series["lxc-start -d"] = lxc_series(work, root, n, checkpoints, settle)
     finally:
         vs.stop()
@@ -394,6 +405,9 @@ def main():
                                            "one process, as crun's and LXC's",
         "vserver, net isolate, one sleeper": "isolate, user namespace, the same one sleeper",
         "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
+        "crun run -d, own trees": "as above, each container its own tree (cp -al: its own "
+                                  "directories and symlinks, hard-linked files, as a unified "
+                                  "guest's); above, all share one",
         "lxc-start -d": "sleep; pid/mnt/uts/ipc/net/cgroup ns, cgroup, one LXC monitor process each",
     }
     res = {"date": today(), "machine": machine(), "n": n, "checkpoints": checkpoints,

@@ -57,7 +57,7 @@ def test_density_bench_runs(workdir):
     assert set(rows) == {"vserver, own netns", "vserver, own netns, no userns",
                          "vserver, net isolate", "vserver, net isolate, no userns",
                          "vserver, own netns, one sleeper", "vserver, net isolate, one sleeper",
-                         "crun run -d", "lxc-start -d"}, p.stdout
+                         "crun run -d", "crun run -d, own trees", "lxc-start -d"}, p.stdout
     for name, cols in rows.items():
         assert cols[1] == "3", (name, cols)  # three guests ran
         for c in cols[2:9]:
