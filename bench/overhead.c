@@ -8,6 +8,9 @@
  * of components on both sides.  Prints one line: TEST ns-per-operation.
  *
  *   getpid    COUNT getpid(2) calls (the raw syscall: no libc cache)
+ *   ioctl     COUNT ioctl(TCGETS) of /dev/null (ENOTTY): a call whose seccomp
+ *             rules look at its arguments, so the kernel's allow cache
+ *             cannot answer it and every filter runs
  *   openclose COUNT open+close of PATH
  *   stat      COUNT stat(2) of PATH
  *   forkexec  COUNT fork + execve(PATH nop) + wait
@@ -27,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
@@ -148,6 +153,14 @@ int main(int argc, char **argv)
         if (!strcmp(test, "getpid")) {
                 for (long i = 0; i < count; i++)
                         syscall(SYS_getpid);
+        } else if (!strcmp(test, "ioctl")) {
+                struct termios tio;
+                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        die("/dev/null");
+                for (long i = 0; i < count; i++)
+                        ioctl(fd, TCGETS, &tio);
+                close(fd);
         } else if (!strcmp(test, "readfile") && path) {
                 static char buf[1 << 16];
                 for (long i = 0; i < count; i++) {

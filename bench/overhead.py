@@ -10,9 +10,9 @@ Configurations, alternating round by round so drift hits all alike:
   guest, own netns      vserver guest with its own network namespace
                         (loopback only), seccomp on
 
-Tests: getpid, open+close, stat, fork+exec of a static binary, a walk of a
-10,000-entry tree (getdents64 + fstatat), TCP round trips and bulk over
-127.0.0.1.  Paths are relative to the guest's root (cwd), so lookups are alike.
+Tests: getpid, an ioctl (seccomp's allow cache cannot answer it),
+open+close, stat, fork+exec of a static binary, a walk of a 10,000-entry
+tree (getdents64 + fstatat), TCP round trips and bulk over 127.0.0.1.  Paths are relative to the guest's root (cwd), so lookups are alike.
 
   bench/overhead.py [--quick|--smoke]
 """
@@ -27,6 +27,7 @@ from benchlib import REPO, V, install, machine, sh, summary, table, today, write
 
 TESTS = [  # name, count (full), path argument, what
     ("getpid", 2_000_000, None, "getpid(2)"),
+    ("ioctl", 2_000_000, None, "ioctl(2) TCGETS (rules on its arguments: every filter runs)"),
     ("openclose", 300_000, "walk/d00/f000", "open + close"),
     ("stat", 500_000, "walk/d00/f000", "stat(2)"),
     ("forkexec", 2_000, "bin/vs-overhead", "fork + exec + wait"),

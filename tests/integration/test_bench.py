@@ -93,7 +93,7 @@ def test_overhead_bench_runs(workdir):
     p = subprocess.run([str(REPO / "bench" / "overhead.py"), "--smoke"], capture_output=True,
                        text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    for test in ("getpid(2)", "open + close", "stat(2)", "fork + exec + wait",
+    for test in ("getpid(2)", "ioctl(2) TCGETS", "open + close", "stat(2)", "fork + exec + wait",
                  "tree walk, per entry", "TCP 1-byte round trip", "TCP bulk"):
         assert re.search(rf"\| {re.escape(test)}[^|]* \| [\d.]+ [nµ]s ±\d+% \|"
                          r"( [\d.]+ [nµ]s ±\d+% \(\*\*\d+\.\d\d\*\*\) \|){3}$",
