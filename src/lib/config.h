@@ -58,8 +58,9 @@ typedef struct VsGuestConfig {
         int stop_signal; /* 0: chosen from the init (systemd: SIGRTMIN+3, else SIGTERM) */
         unsigned stop_timeout;
         bool autostart;
-        bool tmp_tmpfs; /* /tmp a tmpfs (default) or the guest's own directory */
-        bool views;     /* its own /proc views (meminfo, cpuinfo, ...) from the view server */
+        bool tmp_tmpfs;   /* /tmp a tmpfs (default) or the guest's own directory */
+        bool console_log; /* console = log: init's output through a pipe, no pty */
+        bool views;       /* its own /proc views (meminfo, cpuinfo, ...) from the view server */
         /* uname(2) and /proc's kernel version as the guest sees them; "" = the host's */
         char uname_release[65], uname_version[65], uname_machine[65];
         VsNetMode net;

@@ -38,7 +38,8 @@ typedef struct AttachMsg {
 
 typedef struct Console {
         int master, log;
-        int slave; /* ours: the console outlives the guest closing it (systemd does) */
+        int slave; /* ours: the console outlives the guest closing it (systemd does); a pipe: none
+                    */
         int pidfd; /* the guest's PID 1: its end is the console's */
         unsigned long long size, max_size;
         long long second; /* the second @spent counts in (CLOCK_MONOTONIC) */
@@ -147,8 +148,12 @@ static Console *take(int conn)
                 snprintf(c->path, sizeof c->path, "%s", m.log);
                 c->log = -EBADF;
                 c->max_size = m.max_size;
-                c->slave = ioctl(fds[0], TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-                code = c->slave < 0 ? errno : -open_log(c);
+                /* a pty's master, or the read end of a log-only console's pipe */
+                struct stat st;
+                bool pipe = fstat(fds[0], &st) == 0 && S_ISFIFO(st.st_mode);
+                c->slave =
+                    pipe ? -EBADF : ioctl(fds[0], TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                code = !pipe && c->slave < 0 ? errno : -open_log(c);
                 if (code == 0) {
                         c->master = TAKE_FD(fds[0]);
                         c->pidfd = TAKE_FD(fds[1]);
@@ -204,7 +209,7 @@ static void drop(int ep, Console *c)
         epoll_ctl(ep, EPOLL_CTL_DEL, c->master, NULL);
         epoll_ctl(ep, EPOLL_CTL_DEL, c->pidfd, NULL);
         close(c->master);
-        close(c->slave);
+        vs_closep(&c->slave);
         close(c->pidfd);
         vs_closep(&c->log);
         free(c);
@@ -259,6 +264,10 @@ static _Noreturn void keeper(int lsock, const char *sock_path, const char *lock_
                                                 evs[j].data.ptr = (void *)(uintptr_t)2;
                         } else if (tag != 2 && !pump(c)) {
                                 pause_console(ep, c);
+                        } else if (tag != 2 && c->slave < 0 && (evs[i].events & EPOLLHUP)) {
+                                /* a pipe nobody writes to any more: its PID 1 may live on */
+                                pump(c);
+                                epoll_ctl(ep, EPOLL_CTL_DEL, c->master, NULL);
                         }
                 }
                 if (n_paused)

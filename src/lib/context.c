@@ -211,6 +211,34 @@ int vs_ctx_open_pty(int rootfd, int flags, int sock, VsError *err)
         return slave;
 }
 
+/*
+ * A console that is a log only: a pipe, its read end to the caller, its
+ * write end returned (init's stdout and stderr); the guest's /dev/null is
+ * bound over /dev/console and returned in *ret_null (stdin).  No pty: its
+ * two line disciplines hold 24 KiB of vmalloc'd buffers a guest.
+ */
+static int setup_pipe(int rootfd, int sock, int *ret_write, int *ret_null, VsError *err)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return vs_error(err, errno, "pipe for the console");
+        _cleanup_close_ int rd = p[0], wr = p[1];
+        int r = vs_ctx_send_fd(sock, MSG_PTY, rd);
+        if (r < 0)
+                return vs_error(err, r, "pass the console to the caller");
+        _cleanup_close_ int null =
+            vs_openat2(rootfd, "dev/null", O_RDWR | O_NOCTTY | O_CLOEXEC,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (null < 0)
+                return vs_error(err, errno, "open /dev/null");
+        r = vs_mount_bind_fd(rootfd, null, "/dev/console", err);
+        if (r < 0)
+                return r;
+        *ret_write = TAKE_FD(wr);
+        *ret_null = TAKE_FD(null);
+        return 0;
+}
+
 /* The guest's console: a pty, its terminal bound over /dev/console. */
 static int setup_pty(int rootfd, int sock, int *ret_slave, VsError *err)
 {
@@ -457,12 +485,13 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
                 close(trees[i]);
         if (r < 0)
                 return r;
-        _cleanup_close_ int slave = -EBADF;
-        if (spec->tty || spec->console) {
+        _cleanup_close_ int slave = -EBADF, null = -EBADF;
+        if (spec->console && spec->console_pipe && !spec->tty)
+                r = setup_pipe(rootfd, sock, &slave, &null, err);
+        else if (spec->tty || spec->console)
                 r = setup_pty(rootfd, sock, &slave, err);
-                if (r < 0)
-                        return r;
-        }
+        if (r < 0)
+                return r;
         r = vs_mount_pivot(rootfd, err);
         if (r < 0)
                 return r;
@@ -470,6 +499,8 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         if (r < 0)
                 return r;
         r = vs_ctx_setup_stdio(spec->stdio, slave, spec->tty, err);
+        if (r == 0 && null >= 0 && spec->stdio[0] < 0 && dup2(null, 0) < 0)
+                r = vs_error(err, errno, "connect stdin");
         if (r < 0)
                 return r;
         VsLockdown l = {.rlimits = spec->rlimits,

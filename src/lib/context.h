@@ -65,6 +65,12 @@ typedef struct VsContextSpec {
         int stdio[3];
         bool tty;     /* a pty from the guest's own devpts, our controlling terminal */
         bool console; /* the same pty, not a controlling terminal (a booted guest's console) */
+        /*
+         * With console: a pipe instead of the pty (init's stdout and stderr,
+         * its read end to the caller as pty_master), stdin and /dev/console
+         * the guest's /dev/null.
+         */
+        bool console_pipe;
         const struct VsLimits *limits; /* cgroup limits and IPC sysctls; NULL = none */
         /* network set-up: once the cgroup exists (isolate), once PID 1 exists (netns) */
         int (*net_cgroup)(const VsCgroup *cg, void *data, VsError *err);
@@ -102,7 +108,8 @@ typedef struct VsJoinSpec {
 typedef struct VsContext {
         pid_t pid; /* in our pid namespace */
         int pidfd;
-        int pty_master; /* with spec.tty or console, else -EBADF */
+        int pty_master; /* with spec.tty or console (console_pipe: a pipe's read end), else -EBADF
+                         */
         int notify;     /* with spec.notify: the listener of its uname/sysinfo filter */
         VsCgroup cgroup;
 } VsContext;

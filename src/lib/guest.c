@@ -613,7 +613,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.rlimits = g->cfg.rlimits;
         spec.n_rlimits = g->cfg.n_rlimits;
         spec.net = g->cfg.net;
-        spec.console = true; /* a pty of its own, kept by the console keeper */
+        spec.console = true; /* a pty of its own (or a pipe), kept by the console keeper */
+        spec.console_pipe = g->cfg.console_log;
         spec.limits = &g->cfg.limits;
         spec.notify = vs_guest_notify(&g->cfg);
         cpu_set_t cpus;

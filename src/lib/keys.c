@@ -206,6 +206,24 @@ static void write_tmp(const VsGuestConfig *g, FILE *f)
         fprintf(f, "tmp = %s\n", g->tmp_tmpfs ? "tmpfs" : "disk");
 }
 
+static int set_console(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
+{
+        (void)name;
+        if (streq(v, "pty"))
+                g->console_log = false;
+        else if (streq(v, "log"))
+                g->console_log = true;
+        else
+                BAD("\"%s\": say pty or log", v);
+        return 0;
+}
+
+static void write_console(const VsGuestConfig *g, FILE *f)
+{
+        if (g->console_log)
+                fprintf(f, "console = log\n");
+}
+
 /* ---- [net] -------------------------------------------------------------- */
 
 static const char *const net_modes[] = {[VS_NET_NONE] = "none",
@@ -530,6 +548,8 @@ const VsKey vs_keys[] = {
      "seconds before stop kills"},
     {"guest", "autostart", set_guest_flag, write_autostart, 0, NULL, "start --autostart starts it"},
     {"guest", "tmp", set_tmp, write_tmp, 0, NULL, "/tmp: tmpfs or disk"},
+    {"guest", "console", set_console, write_console, 0, NULL,
+     "pty (default): a console of its own; log: init's output through a pipe, no pty"},
     {"guest", "views", set_guest_flag, write_views, 0, "views",
      "its own /proc/meminfo, cpuinfo, stat, loadavg, swaps, diskstats (default yes)", "yes|no"},
     {"guest", "uname.release", set_uname, write_uname, 0, "uname-release",

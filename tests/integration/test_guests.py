@@ -95,6 +95,55 @@ def test_start_boots_init_as_pid1_with_services(vs):
     assert p.returncode == 3 and "web1 is stopped" in p.stdout
 
 
+
+def keeper_cpu_ticks(log):
+    """user + system ticks of the process that holds @log open (the console keeper)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(log)
+                   for fd in os.listdir(f"/proc/{pid}/fd")):
+                f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                return int(f[11]) + int(f[12])
+        except OSError:
+            continue
+    return None
+
+
+def test_a_console_that_is_a_log_only_holds_no_pty(vs):
+    """console = log: init's output reaches the log through a pipe the keeper reads, and
+    the guest opens no pty (its two line disciplines' buffers are 24 KiB a guest)."""
+    vs("build", "lg", "--hostname", "lg.example.org", "--set", "guest.console=log", check=True)
+    assert "console = log" in vs.conf("lg").read_text()
+    vs("start", "lg", check=True)
+    fds = vs.exec_out("lg", "for i in 0 1 2; do readlink /proc/1/fd/$i; done").split()
+    assert fds[0] == "/dev/null" and fds[1] == fds[2] and fds[1].startswith("pipe:"), fds
+    assert vs.exec_out("lg", "ls /dev/pts").split() == ["ptmx"]
+    assert wait_for(lambda: "lg.example.org is up" in vs.log("lg").read_text())
+    vs.exec_out("lg", "echo said-by-a-service > /proc/1/fd/1")
+    assert wait_for(lambda: "said-by-a-service" in vs.log("lg").read_text())
+    # /dev/console is the guest's /dev/null: what is written there is lost, without error
+    assert vs.exec_out("lg", "echo x > /dev/console && stat -c %t:%T /dev/console").strip() \
+        == "1:3"
+    vs("stop", "lg", check=True)
+    for bad in ("tty", ""):
+        p = vs("set", "lg", f"guest.console={bad}", "--save")
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    # an init that closes its output: the keeper lets the pipe go and does not spin on it
+    closer = vs.rootfs("lg") / "bin/closer"
+    closer.write_text("#!/bin/sh\necho before-close\nexec >&- 2>&-\nexec sleep 100000\n")
+    closer.chmod(0o755)
+    vs("set", "lg", "guest.init=/bin/closer", "--save", check=True)
+    vs("start", "lg", check=True)
+    assert wait_for(lambda: "before-close" in vs.log("lg").read_text())
+    time.sleep(0.5)
+    t0 = keeper_cpu_ticks(vs.log("lg"))
+    time.sleep(2)
+    t1 = keeper_cpu_ticks(vs.log("lg"))
+    assert t0 is not None and t1 - t0 < 20, (t0, t1)
+    vs("stop", "lg", check=True)
+
 def test_one_tmpfs_holds_the_guests_scratch_places(vs):
     """/dev, /dev/shm, /run, /run/lock, /tmp and the masks are directories of
     one tmpfs, each mount with its own flags: every superblock on the host
