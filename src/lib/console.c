@@ -38,8 +38,8 @@ typedef struct AttachMsg {
 
 typedef struct Console {
         int master, log;
-        int slave; /* ours: the console outlives the guest closing it (systemd does); a pipe: none
-                    */
+        /* ours: the console outlives the guest closing it (systemd does); -EBADF for a pipe */
+        int slave;
         int pidfd; /* the guest's PID 1: its end is the console's */
         unsigned long long size, max_size;
         long long second; /* the second @spent counts in (CLOCK_MONOTONIC) */

@@ -108,8 +108,7 @@ typedef struct VsJoinSpec {
 typedef struct VsContext {
         pid_t pid; /* in our pid namespace */
         int pidfd;
-        int pty_master; /* with spec.tty or console (console_pipe: a pipe's read end), else -EBADF
-                         */
+        int pty_master; /* with spec.tty or console (a pipe's read end: console_pipe), or -EBADF */
         int notify;     /* with spec.notify: the listener of its uname/sysinfo filter */
         VsCgroup cgroup;
 } VsContext;
