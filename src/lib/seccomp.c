@@ -243,6 +243,22 @@ int vs_seccomp_newer_nr(const char *name)
         return -1;
 }
 
+/* @head's @len instructions in front of @f's program (@head jumps on into it). */
+static int put_in_front(VsSeccomp *f, const struct sock_filter *head, size_t len, VsError *err)
+{
+        if (f->len + len > BPF_MAXINSNS)
+                return vs_error(err, E2BIG, "seccomp filter too long");
+        struct sock_filter *m = malloc((f->len + len) * sizeof *m);
+        if (!m)
+                return vs_error(err, ENOMEM, "seccomp");
+        memcpy(m, head, len * sizeof *m);
+        memcpy(m + len, f->insns, f->len * sizeof *m);
+        free(f->insns);
+        f->insns = m;
+        f->len = (unsigned short)(f->len + len);
+        return 0;
+}
+
 int vs_seccomp_prepend(VsSeccomp *f, const int *nrs, const uint32_t *rets, int n, VsError *err)
 {
         if (n <= 0)
@@ -250,12 +266,7 @@ int vs_seccomp_prepend(VsSeccomp *f, const int *nrs, const uint32_t *rets, int n
         if (n > 64)
                 return vs_error(err, E2BIG, "seccomp: too many new system calls");
         /* load nr; two compares each, to its return; else past the returns */
-        size_t len = 1 + 2 * (size_t)n + 1 + (size_t)n;
-        if (f->len + len > BPF_MAXINSNS)
-                return vs_error(err, E2BIG, "seccomp filter too long");
-        struct sock_filter *m = malloc((f->len + len) * sizeof *m);
-        if (!m)
-                return vs_error(err, ENOMEM, "seccomp");
+        struct sock_filter m[1 + 2 * 64 + 1 + 64];
         size_t k = 0;
         m[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0); /* seccomp_data.nr */
         for (int i = 0; i < n; i++) {
@@ -272,11 +283,7 @@ int vs_seccomp_prepend(VsSeccomp *f, const int *nrs, const uint32_t *rets, int n
         m[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)n);
         for (int i = 0; i < n; i++)
                 m[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, rets[i]);
-        memcpy(m + k, f->insns, f->len * sizeof *m);
-        free(f->insns);
-        f->insns = m;
-        f->len = (unsigned short)(f->len + len);
-        return 0;
+        return put_in_front(f, m, k, err);
 }
 
 /* What of the default list this libseccomp cannot name, and file_setattr for privileged guests. */
@@ -553,11 +560,7 @@ static int prepend_notify(VsSeccomp *f, unsigned what, VsError *err)
                 return 0;
         /* load arch; not native: on to @f; load nr; a compare each; on to @f; notify */
         size_t len = 3 + n + 2;
-        if (f->len + len > BPF_MAXINSNS)
-                return vs_error(err, E2BIG, "seccomp filter too long");
-        struct sock_filter *m = malloc((f->len + len) * sizeof *m);
-        if (!m)
-                return vs_error(err, ENOMEM, "seccomp");
+        struct sock_filter m[3 + 2 + 2];
         size_t k = 0;
         m[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                                               offsetof(struct seccomp_data, arch));
@@ -571,11 +574,7 @@ static int prepend_notify(VsSeccomp *f, unsigned what, VsError *err)
                                                     (uint8_t)(len - 1 - k - 1), 0);
         m[k++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 1);
         m[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-        memcpy(m + k, f->insns, f->len * sizeof *m);
-        free(f->insns);
-        f->insns = m;
-        f->len = (unsigned short)(f->len + len);
-        return 0;
+        return put_in_front(f, m, k, err);
 }
 
 int vs_seccomp_build_filters(const VsSeccompSpec *spec, unsigned notify, VsSeccomp **ret_deny,
