@@ -46,6 +46,7 @@ typedef struct Guest {
         char *text; /* its record as read: another text is another start */
         VsViewRecord rec;
         VsViewState st;
+        bool kept; /* while the records are read again: still the same */
 } Guest;
 
 static struct {
@@ -75,8 +76,20 @@ static void guest_free(Guest *g)
         free(g);
 }
 
-/* Read the records again if the directory changed; keeps the load of guests that stay. */
 static Guest *guest_new(const char *id, const char *text);
+
+/* S.g is kept sorted by id: a guest is found by bsearch, not by comparing every id. */
+static int by_id(const void *a, const void *b)
+{
+        return strcmp((*(Guest *const *)a)->id, (*(Guest *const *)b)->id);
+}
+
+static Guest **find(const char *id)
+{
+        Guest key, *k = &key;
+        snprintf(key.id, sizeof key.id, "%s", id);
+        return S.n ? bsearch(&k, S.g, (size_t)S.n, sizeof *S.g, by_id) : NULL;
+}
 
 /*
  * Read the records again if the directory changed (or @force: its mtime
@@ -103,15 +116,10 @@ static void reload_if(bool force)
                         continue;
                 if (vs_read_file_at(dirfd(d), e->d_name, text, RECORD_MAX) <= 0)
                         continue;
-                Guest *old = NULL;
-                for (int i = 0; i < S.n && !old; i++)
-                        if (S.g[i] && streq(S.g[i]->id, e->d_name) && streq(S.g[i]->text, text))
-                                old = S.g[i];
-                if (old) {
-                        next[n++] = old;
-                        for (int i = 0; i < S.n; i++)
-                                if (S.g[i] == old)
-                                        S.g[i] = NULL;
+                Guest **hit = find(e->d_name);
+                if (hit && !(*hit)->kept && streq((*hit)->text, text)) {
+                        (*hit)->kept = true;
+                        next[n++] = *hit;
                         continue;
                 }
                 Guest *g = guest_new(e->d_name, text);
@@ -123,9 +131,13 @@ static void reload_if(bool force)
         if (d)
                 closedir(d);
         for (int i = 0; i < S.n; i++)
-                guest_free(S.g[i]);
+                if (!S.g[i]->kept)
+                        guest_free(S.g[i]);
+        for (int i = 0; i < n; i++)
+                next[i]->kept = false;
         memcpy(S.g, next, (size_t)n * sizeof *next);
         S.n = n;
+        qsort(S.g, (size_t)S.n, sizeof *S.g, by_id);
 }
 
 static void reload(void)
@@ -155,8 +167,6 @@ static Guest *guest_new(const char *id, const char *text)
         return g;
 }
 
-static Guest *guest_by_id(const char *id);
-
 /*
  * The guest of context @id as its record says now: one small file read, so
  * a restart that rewrote it within the directory's mtime tick is seen.
@@ -166,34 +176,31 @@ static Guest *guest_now(const char *id)
         static char text[RECORD_MAX];
         char path[64];
         snprintf(path, sizeof path, VS_VIEWS_REG "/%s", id);
-        Guest *g = guest_by_id(id);
+        Guest **at = find(id);
         if (vs_read_file_at(AT_FDCWD, path, text, sizeof text) <= 0)
                 return NULL; /* gone (its entry goes at the next reload) */
-        if (g && streq(g->text, text))
-                return g;
+        if (at && streq((*at)->text, text))
+                return *at;
         Guest *n = guest_new(id, text);
         if (!n)
                 return NULL;
-        for (int i = 0; i < S.n; i++)
-                if (S.g[i] == g) {
-                        guest_free(g);
-                        S.g[i] = n;
-                        return n;
-                }
-        if (S.n < MAX_GUESTS) {
-                S.g[S.n++] = n;
+        if (at) {
+                guest_free(*at);
+                *at = n;
                 return n;
         }
-        guest_free(n);
-        return NULL;
-}
-
-static Guest *guest_by_id(const char *id)
-{
-        for (int i = 0; i < S.n; i++)
-                if (streq(S.g[i]->id, id))
-                        return S.g[i];
-        return NULL;
+        if (S.n == MAX_GUESTS) {
+                guest_free(n);
+                return NULL;
+        }
+        int i = S.n;
+        while (i > 0 && strcmp(S.g[i - 1]->id, id) > 0) {
+                S.g[i] = S.g[i - 1];
+                i--;
+        }
+        S.g[i] = n;
+        S.n++;
+        return n;
 }
 
 /*
@@ -646,9 +653,13 @@ static bool take(int ctl, Notifier *nt)
         Listener *l = &nt->ls[nt->n++];
         l->fd = fd;
         snprintf(l->id, sizeof l->id, "%s", id);
-        /* a new start or exec: its record may have been rewritten within a clock tick */
+        /*
+         * A new start or exec: its record may have been rewritten within a clock tick.  Only
+         * this guest's is read again: all of them (and matching each against the rest) was
+         * the view server's work at every start, which grew with the guests running.
+         */
         pthread_mutex_lock(&S.lock);
-        reload_if(true);
+        (void)guest_now(id);
         pthread_mutex_unlock(&S.lock);
         /* the one a dead worker took from this listener, if it still waits */
         if (nt->pending.id && streq(nt->pending_id, id) &&
