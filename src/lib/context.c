@@ -401,6 +401,16 @@ static VsRootSpec root_spec(const VsContextSpec *spec)
         root.host_sysfs = root.userns && (spec->net == VS_NET_HOST || spec->net == VS_NET_ISOLATE);
         root.rootfs_fd = root.sysfs_fd = -1;
         root.bind_fds = NULL;
+        /*
+         * ping without NET_RAW: ICMP datagram sockets for every group, in its own netns (in
+         * a user namespace, the groups it maps: a group it does not map refuses the range)
+         */
+        static char groups[32];
+        static const char *own_net[] = {"net/ipv4/ping_group_range", groups, NULL};
+        snprintf(groups, sizeof groups, "0 %u",
+                 spec->userns.count ? spec->userns.count - 1 : 2147483647U);
+        if (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS)
+                root.sysctls = own_net;
         return root;
 }
 
@@ -475,9 +485,6 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
                 r = vs_netlink_link_up(1, err); /* lo is always ifindex 1 in a new netns */
                 if (r < 0)
                         return vs_error_prefix(err, "bring up loopback");
-                /* ping without NET_RAW: ICMP datagram sockets for every group, in our netns */
-                (void)vs_write_file_at(AT_FDCWD, "/proc/sys/net/ipv4/ping_group_range",
-                                       "0 2147483647");
         }
 
         r = vs_mount_fill_root(&root, rootfd, err);

@@ -646,6 +646,25 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
         return rootfd;
 }
 
+/* The guest's own /proc (a superblock of its own), its sysctls written before it is there. */
+static int mount_proc(int rootfd, const VsRootSpec *spec, VsError *err)
+{
+        _cleanup_close_ int t = vs_mount_open_target(rootfd, "/proc", true, RESOLVE_ROOT);
+        if (t < 0)
+                return vs_error(err, t, "mount /proc: open the mount point");
+        _cleanup_close_ int m =
+            make_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (m < 0)
+                return vs_error(err, m, "mount proc on /proc");
+        for (const char *const *s = spec->sysctls; s && *s; s += 2) {
+                char path[128];
+                snprintf(path, sizeof path, "sys/%s", s[0]);
+                (void)vs_write_file_at(m, path, s[1]);
+        }
+        int r = vs_mount_attach(m, t);
+        return r < 0 ? vs_error(err, r, "mount proc on /proc") : 0;
+}
+
 /*
  * sysfs shows the network namespace of whoever mounts it, and only that
  * namespace's owner may: a guest in a user namespace of its own on the
@@ -682,8 +701,7 @@ static int apply_binds(int rootfd, const VsRootSpec *spec, VsError *err)
 int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
 {
         __attribute__((cleanup(scratch_release))) Scratch s = SCRATCH_INIT;
-        int r = mount_fs(rootfd, "/proc", "proc", NULL,
-                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+        int r = mount_proc(rootfd, spec, err);
         if (r == 0)
                 r = mount_sys(rootfd, spec, err);
         if (r == 0)

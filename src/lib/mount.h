@@ -48,6 +48,13 @@ typedef struct VsRootSpec {
         /* @boot: the caller's own cgroups, bound (vs_cgroup_own_trees); NULL: fresh mounts */
         const VsCgroupTree *cgroup_trees;
         int n_cgroup_trees;
+        /*
+         * Sysctls ("net/ipv4/NAME", value; NULL-ended pairs) written, best effort, through
+         * the guest's new /proc before it is attached.  Through the host's /proc, the
+         * entries of every network namespace share one dcache hash chain, which each
+         * lookup walks: a start's cost grew with the guests running.
+         */
+        const char *const *sysctls;
 } VsRootSpec;
 
 /*

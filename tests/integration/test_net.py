@@ -406,6 +406,20 @@ def test_net_none_and_host_modes(net):
     assert vs.exec_out("h", "ip -o link | wc -l").strip() == str(len(host_links.splitlines()))
 
 
+@pytest.mark.parametrize("userns", ["yes", "no"])
+def test_own_netns_users_may_ping(net, userns):
+    """An own network stack lets every group the guest has open ICMP datagram
+    sockets (ping without NET_RAW); in a user namespace that is the groups it
+    maps: 2147483647 is not one, and the whole range was refused."""
+    vs = net
+    build(vs, vs.vsnet, "p", "--net", "none")
+    vs("set", "p", "--save", f"security.userns={userns}", check=True)
+    vs("start", "p", check=True)
+    last = "65535" if userns == "yes" else "2147483647"
+    assert vs.exec_out("p", "cat /proc/sys/net/ipv4/ping_group_range").split() == ["0", last]
+    assert in_guest(vs, "p", "ping", "1000") == "ok"
+
+
 @pytest.mark.parametrize("opts,message", [
     (["--address", "198.18.0.300/24"], "not an IPv4 or IPv6 address"),
     (["--address", "198.18.0.10/33"], "the prefix length is 0 to 32"),

@@ -11,13 +11,17 @@
  *   echo ADDR PORT              TCP echo server (for bench/net.sh)
  *   rr ADDR PORT N              N one-byte round trips; "rr N mean_us"
  *   raw                         open a raw ICMP socket
+ *   ping ID                     as user and group ID: one echo to 127.0.0.1 over an
+ *                               ICMP datagram socket (ping_group_range), "ok" or error
  *   userve NAME                 abstract unix stream server @NAME, answers "hi"
  *   uask NAME                   connect to @NAME, print the answer
  *   udgram NAME                 send one datagram to @NAME
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +270,27 @@ int main(int argc, char **argv)
                 int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
                 if (fd < 0)
                         return fail("socket");
+                printf("ok\n");
+                return 0;
+        }
+        if (!strcmp(v, "ping") && argc == 3) {
+                gid_t id = (gid_t)atoi(argv[2]);
+                if (setgroups(0, NULL) < 0 || setgid(id) < 0 || setuid(id) < 0)
+                        return fail("setuid");
+                int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+                if (fd < 0)
+                        return fail("socket");
+                struct icmphdr echo = {.type = ICMP_ECHO, .un.echo.sequence = htons(1)};
+                struct sockaddr_in to = {.sin_family = AF_INET,
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                struct timeval tv = {5, 0};
+                char reply[256];
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                if (sendto(fd, &echo, sizeof echo, 0, (struct sockaddr *)&to, sizeof to) < 0)
+                        return fail("sendto");
+                if (recv(fd, reply, sizeof reply, 0) < (ssize_t)sizeof echo ||
+                    ((struct icmphdr *)reply)->type != ICMP_ECHOREPLY)
+                        return fail("recv");
                 printf("ok\n");
                 return 0;
         }
