@@ -33,16 +33,26 @@ static void cpuset_inherit(const char *dir)
         }
 }
 
+/*
+ * A parent we made: cpuset children get its CPUs and nodes as they are made
+ * (clone_children).  Writing them to each guest's cpuset instead rebuilt the
+ * scheduler domains, a walk of every cpuset on the host, at each start.
+ */
 static void made_below(const char *dir, const char *ctrls)
 {
-        if (vs_cg_has_all(ctrls, "cpuset"))
-                cpuset_inherit(dir);
+        if (!vs_cg_has_all(ctrls, "cpuset"))
+                return;
+        cpuset_inherit(dir);
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void)vs_write_file_at(dfd, "cgroup.clone_children", "1");
 }
 
 static void made(const char *dir, int base, const char *ctrls)
 {
         (void)base;
-        made_below(dir, ctrls);
+        if (vs_cg_has_all(ctrls, "cpuset"))
+                cpuset_inherit(dir); /* under a parent made before clone_children */
 }
 
 static bool has_controller(const char *dir, const char *ctrls, const char *ctrl)

@@ -336,6 +336,32 @@ def test_a_v1_only_host(vs, hog):
     assert not any(os.path.isdir(d) for d in vs.cgroup("v1"))
 
 
+def test_a_v1_cpuset_is_the_parents_from_its_mkdir(vs, hog):
+    """v1 cpusets start empty.  The parent vserver makes hands its CPUs and
+    nodes to each guest's as it is made (clone_children): writing them into
+    each guest's rebuilt the scheduler domains, a walk of every cpuset on the
+    host, at every start.  A --cpuset limit still narrows the guest's."""
+    parents = [d for d in cgroup_dirs() if os.path.exists(f"{d}/cgroup.clone_children")
+               and os.path.exists(f"{d}/cpuset.cpus")]
+    if not parents:
+        pytest.skip("no cgroup v1 cpuset hierarchy on this host")
+    build(vs, hog, "cs", "--net", "none")
+    build(vs, hog, "cs0", "--net", "none", "--cpuset", "0")
+    vs("start", "cs", check=True)
+    vs("start", "cs0", check=True)
+    parent = parents[0]
+
+    def read(path):
+        with open(path) as f:
+            return f.read().strip()
+    assert read(f"{parent}/cgroup.clone_children") == "1"
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        assert read(f"{parent}/cs/{f}") == read(f"{parent}/{f}") != ""
+    assert read(f"{parent}/cs0/cpuset.cpus") == "0"
+    assert vs.exec_out("cs", "grep Cpus_allowed_list /proc/self/status").split()[1] == \
+        read(f"{parent}/cpuset.cpus")
+
+
 def test_a_v1_only_host_stops_a_guest_caught_in_vfork(vs):
     """Pure v1 has no cgroup.kill: stop freezes, signals and thaws.  busybox init
     vforks its children at boot, and a vfork parent waiting on a frozen child
