@@ -78,27 +78,38 @@ static __always_inline void count(__u32 ctx, int delta)
                 __sync_fetch_and_add(n, delta);
 }
 
-/* @sk bound the abstract name @key: note its owner, within the guest's quota. */
+/*
+ * @sk bound the abstract name @key: note its owner, within the guest's quota.
+ * A name the host binds (or a guest of another installation: not ours) gets
+ * no entry, which both guards read as the host's: noted, the host's names
+ * filled the table without a quota (a churn in another installation's guest
+ * did, and then no guest here could note a name), and a sweep had to try
+ * every one of them.  A stale entry (its close went unseen) gives its count
+ * back.
+ */
 static __always_inline int note(struct vs_unix_key *key, __u64 sk)
 {
         __u32 ctx = current_guest();
-        if (ctx) {
-                __u32 zero = 0;
-                __u32 *n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
-                if (!n) {
-                        bpf_map_update_elem(&vs_unix_n, &ctx, &zero, BPF_NOEXIST);
-                        n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
-                }
-                if (!n || *n >= VS_UNIX_PER_GUEST)
-                        return 0; /* over its quota: nobody may connect to it, itself included */
-        }
-        /* a stale entry (its close went unseen) gives its count back */
         struct vs_unix_owner *old = bpf_map_lookup_elem(&vs_unix, key);
-        if (old)
-                count(old->ctx, -1);
+        __u32 was = old ? old->ctx : 0;
+        if (!ctx) {
+                if (old && bpf_map_delete_elem(&vs_unix, key) == 0)
+                        count(was, -1);
+                return 0;
+        }
+        __u32 zero = 0;
+        __u32 *n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
+        if (!n) {
+                bpf_map_update_elem(&vs_unix_n, &ctx, &zero, BPF_NOEXIST);
+                n = bpf_map_lookup_elem(&vs_unix_n, &ctx);
+        }
+        if (!n || *n >= VS_UNIX_PER_GUEST)
+                return 0; /* over its quota: nobody may connect to it, itself included */
         struct vs_unix_owner owner = {.ctx = ctx, .sk = sk};
-        if (bpf_map_update_elem(&vs_unix, key, &owner, BPF_ANY) == 0)
+        if (bpf_map_update_elem(&vs_unix, key, &owner, BPF_ANY) == 0) {
+                count(was, -1);
                 count(ctx, 1);
+        }
         return 0;
 }
 

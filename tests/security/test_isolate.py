@@ -3,6 +3,7 @@ every protocol and path that picks a source or reaches another address (item 6).
 Addresses: 198.18.0.0/15 as /32s and 2001:db8::/32 as /128s on lo, ours alone."""
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cgroup_dirs
+from conftest import Install, cgroup_dirs
 from test_escapes import arm
 
 HOST4, GUEST4, HOST6 = "198.18.7.1", "198.18.7.10", "2001:db8:7::1"
@@ -144,8 +145,8 @@ def test_a_cgroup_the_start_did_not_finish_refuses(guest, vs):
 NET_SRC = Path(__file__).parents[1] / "integration" / "helpers" / "net.c"
 
 
-def unix_guest(vs, name):
-    vs("build", name, "--init", "none", check=True)
+def unix_guest(vs, name, *opts):
+    vs("build", name, "--init", "none", *opts, check=True)
     arm(vs.rootfs(name))
     subprocess.run(["gcc", "-static", "-O2", "-o", str(vs.rootfs(name) / "bin/vs-net"),
                     str(NET_SRC)], check=True)
@@ -183,5 +184,44 @@ def test_one_guests_names_never_push_out_anothers(vs):
     assert vs.exec_out("a", "/bin/vs-attack unix-churn 300000").strip() == "bound 300000"
     assert vs.exec_out("b", "/bin/vs-net uask vs-b").strip() == "hi"
     assert host_uask(vs, "vs-b").startswith("error ECONNREFUSED")
+    vs("stop", "a", "--timeout", "1")
+    vs("stop", "b", "--timeout", "1")
+
+
+def test_another_installations_guest_cannot_fill_our_table_of_names(vs, workdir):
+    """Item 7 across installations: to this installation a guest of another one
+    is the host, whose binds were noted without a quota.  A churn there filled
+    our table, and then none of our guests could note a name: its own server
+    refused it.  The host's binds now take no entry."""
+    other = Install(workdir / "inst-other-names")
+    other.root.mkdir(exist_ok=True)
+    try:
+        unix_guest(vs, "a")
+        unix_guest(other, "o", "--context", "4000")
+        assert other.exec_out("o", "/bin/vs-attack unix-churn 300000").strip() == "bound 300000"
+        userve(vs, "a", "vs-mine")
+        assert vs.exec_out("a", "/bin/vs-net uask vs-mine").strip() == "hi"
+        p = other("exec", "o", "--", "/bin/vs-net", "uask", "vs-mine")
+        assert p.stdout.startswith("error ECONNREFUSED"), p
+        assert host_uask(vs, "vs-mine").startswith("error ECONNREFUSED")
+    finally:
+        other("delete", "--force", "o")
+        shutil.rmtree(other.root, ignore_errors=True)
+        vs("stop", "a", "--timeout", "1")
+
+
+def test_a_guest_that_filled_its_names_gets_them_back_at_its_restart(vs):
+    """Where closes go unseen, a churn leaves a guest's quota of names held by
+    nothing; its stop drops them (by its count: none to drop costs no pass
+    over the table), so after a restart its names work again and stay its own.
+    (b keeps running: with the last isolate guest, the whole table goes.)"""
+    unix_guest(vs, "b")
+    unix_guest(vs, "a")
+    assert vs.exec_out("a", "/bin/vs-attack unix-churn 3000").strip() == "bound 3000"
+    vs("stop", "a", "--timeout", "1")
+    vs("start", "a", check=True)
+    userve(vs, "a", "vs-again")
+    assert vs.exec_out("a", "/bin/vs-net uask vs-again").strip() == "hi"
+    assert host_uask(vs, "vs-again").startswith("error ECONNREFUSED")
     vs("stop", "a", "--timeout", "1")
     vs("stop", "b", "--timeout", "1")
