@@ -351,7 +351,7 @@ static int verb_stats(int argc, char **argv)
                         r = vs_disk_usage(&tree, &disk, &err);
                 char bpf_dir[PATH_MAX];
                 vs_paths_run(&g.paths, VS_RUN_BPF, NULL, bpf_dir, sizeof bpf_dir);
-                vs_stats_net(&s, g.cfg.net, g.cfg.context, bpf_dir);
+                vs_stats_net(&s, g.cfg.net, g.cfg.context, bpf_dir, vs_cgroup_v2_path(&st.cgroup));
                 bool frozen = st.frozen;
                 vs_guest_state_release(&st);
                 if (r < 0)

@@ -146,8 +146,12 @@ int vs_nat_del(const VsNetConfig *cfg, VsError *err);
 /* Does this network namespace forward @family (AF_INET, AF_INET6)? */
 bool vs_net_forwarding(int family);
 
-/* Bytes and packets in and out of an isolate guest; -ENOENT if it has no counters. */
+/*
+ * Bytes and packets in and out of an isolate guest; -ENOENT if it has no
+ * counters.  @cgdir, its cgroup2 directory, finds it in one lookup (NULL, or
+ * a cgroup the table does not know: a pass over the table).
+ */
 typedef struct VsTraffic {
         uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
 } VsTraffic;
-int vs_net_traffic(const char *bpf_dir, unsigned ctx, VsTraffic *ret);
+int vs_net_traffic(const char *bpf_dir, unsigned ctx, const char *cgdir, VsTraffic *ret);

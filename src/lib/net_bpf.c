@@ -742,13 +742,17 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
         return 0;
 }
 
-int vs_net_traffic(const char *bpf_dir, unsigned ctx, VsTraffic *ret)
+int vs_net_traffic(const char *bpf_dir, unsigned ctx, const char *cgdir, VsTraffic *ret)
 {
         char path[PATH_MAX];
         _cleanup_close_ int guests = map_get(bpf_dir, "vs_guests", NULL);
         if (guests < 0)
                 return -ENOENT;
-        __u64 id = guest_cgroup(guests, ctx);
+        /* its cgroup's id, if the table says so; else a pass over the table */
+        __u64 id = cgdir ? cgroup_id(cgdir) : 0;
+        __u32 owner;
+        if (!id || bpf_map_lookup_elem(guests, &id, &owner) < 0 || owner != ctx)
+                id = guest_cgroup(guests, ctx);
         if (!id)
                 return -ENOENT;
         int ncpu = libbpf_num_possible_cpus();

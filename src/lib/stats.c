@@ -100,10 +100,10 @@ int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err)
         return 0;
 }
 
-void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir)
+void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir, const char *cgdir)
 {
         VsTraffic t;
-        if (mode == VS_NET_ISOLATE && vs_net_traffic(bpf_dir, ctx, &t) == 0) {
+        if (mode == VS_NET_ISOLATE && vs_net_traffic(bpf_dir, ctx, cgdir, &t) == 0) {
                 st->net_rx_bytes = t.rx_bytes;
                 st->net_rx_packets = t.rx_packets;
                 st->net_tx_bytes = t.tx_bytes;

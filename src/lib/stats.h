@@ -36,5 +36,5 @@ enum {
 };
 /* @what: VS_STATS_* */
 int vs_stats_read(const VsCgroup *cg, VsStats *st, unsigned what, VsError *err);
-/* The traffic counters of a guest of net mode @mode, context @ctx. */
-void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir);
+/* The traffic counters of a guest of net mode @mode, context @ctx, cgroup2 directory @cgdir. */
+void vs_stats_net(VsStats *st, int mode, unsigned ctx, const char *bpf_dir, const char *cgdir);
