@@ -401,16 +401,6 @@ static VsRootSpec root_spec(const VsContextSpec *spec)
         root.host_sysfs = root.userns && (spec->net == VS_NET_HOST || spec->net == VS_NET_ISOLATE);
         root.rootfs_fd = root.sysfs_fd = -1;
         root.bind_fds = NULL;
-        /*
-         * ping without NET_RAW: ICMP datagram sockets for every group, in its own netns (in
-         * a user namespace, the groups it maps: a group it does not map refuses the range)
-         */
-        static char groups[32];
-        static const char *own_net[] = {"net/ipv4/ping_group_range", groups, NULL};
-        snprintf(groups, sizeof groups, "0 %u",
-                 spec->userns.count ? spec->userns.count - 1 : 2147483647U);
-        if (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS)
-                root.sysctls = own_net;
         return root;
 }
 
@@ -435,6 +425,16 @@ static int child(const VsContextSpec *spec, const Filters *filters, int sock, Vs
         if (r < 0)
                 return r;
         VsRootSpec root = root_spec(spec);
+        /*
+         * ping without NET_RAW: ICMP datagram sockets for every group, in its own netns (in
+         * a user namespace, the groups it maps: a group it does not map refuses the range)
+         */
+        char groups[32];
+        const char *own_net[] = {"net/ipv4/ping_group_range", groups, NULL};
+        snprintf(groups, sizeof groups, "0 %u",
+                 spec->userns.count ? spec->userns.count - 1 : 2147483647U);
+        if (spec->net == VS_NET_NONE || spec->net == VS_NET_NETNS)
+                root.sysctls = own_net;
         if (userns) {
                 int want = 1 + root.host_sysfs + root.n_binds;
                 if (n_trees != want)

@@ -509,8 +509,14 @@ static void unix_tidy(const char *dir, unsigned ctx, bool sweep)
                         more = bpf_map_get_next_key(names, &key, &next) == 0;
                         if (bpf_map_lookup_elem(names, &key, &o) < 0)
                                 continue;
-                        if (!((own && o.ctx == ctx) || (sweep && unix_free(&key))) ||
-                            bpf_map_delete_elem(names, &key) < 0)
+                        bool drop = own && o.ctx == ctx;
+                        if (!drop && sweep && unix_free(&key)) {
+                                /* our own bind may have dropped it (its count back) already */
+                                struct vs_unix_owner now;
+                                drop =
+                                    bpf_map_lookup_elem(names, &key, &now) == 0 && now.ctx == o.ctx;
+                        }
+                        if (!drop || bpf_map_delete_elem(names, &key) < 0)
                                 continue;
                         /* its count back, as the programs give it when they see a close */
                         __u32 n;

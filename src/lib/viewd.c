@@ -84,11 +84,14 @@ static int by_id(const void *a, const void *b)
         return strcmp((*(Guest *const *)a)->id, (*(Guest *const *)b)->id);
 }
 
+static int id_is(const void *id, const void *g)
+{
+        return strcmp(id, (*(Guest *const *)g)->id);
+}
+
 static Guest **find(const char *id)
 {
-        Guest key, *k = &key;
-        snprintf(key.id, sizeof key.id, "%s", id);
-        return S.n ? bsearch(&k, S.g, (size_t)S.n, sizeof *S.g, by_id) : NULL;
+        return S.n ? bsearch(id, S.g, (size_t)S.n, sizeof *S.g, id_is) : NULL;
 }
 
 /*
