@@ -646,14 +646,18 @@ int vs_mount_place_root(const VsRootSpec *spec, VsError *err)
         return rootfd;
 }
 
+int vs_mount_new_proc(void)
+{
+        return make_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+}
+
 /* The guest's own /proc (a superblock of its own), its sysctls written before it is there. */
 static int mount_proc(int rootfd, const VsRootSpec *spec, VsError *err)
 {
         _cleanup_close_ int t = vs_mount_open_target(rootfd, "/proc", true, RESOLVE_ROOT);
         if (t < 0)
                 return vs_error(err, t, "mount /proc: open the mount point");
-        _cleanup_close_ int m =
-            make_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        _cleanup_close_ int m = vs_mount_new_proc();
         if (m < 0)
                 return vs_error(err, m, "mount proc on /proc");
         for (const char *const *s = spec->sysctls; s && *s; s += 2) {

@@ -94,6 +94,13 @@ int vs_mount_open_target(int rootfd, const char *path, bool dir, unsigned long l
 /* move_mount the detached @mntfd onto @targetfd; 0 or -errno. */
 int vs_mount_attach(int mntfd, int targetfd);
 /*
+ * A new proc superblock as a detached mount (nosuid, nodev, noexec); -errno.
+ * Net sysctls are best written through one: through the host's /proc, the
+ * entries of every network namespace share one dcache hash chain, which each
+ * lookup walks.
+ */
+int vs_mount_new_proc(void);
+/*
  * The cgroup tree on @at, as a booting guest gets it on /sys/fs/cgroup; all
  * read-only if asked.  With @trees (vs_cgroup_own_trees), those are bound;
  * else each hierarchy is mounted afresh (rooted at our cgroup namespace).

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "mount.h"
 #include "netlink.h"
 #include "util.h"
 
@@ -242,12 +243,15 @@ static int setup_inside(const VsNetSpec *s, VsError *err)
          * eth0 asks for no router: its routes are the guest file's, and the bridge floods each
          * solicitation to every guest, retried for an hour (backoff from 4 s to 3600 s).
          * Advertisements a router sends unasked still count; the guest may set it back.
-         * (/proc/sys/net is the namespace's of whoever opens it: the guest's, here.)
+         * (/proc/sys/net is the namespace's of whoever opens it: the guest's, here; through a
+         * proc of our own, as the host's walks every netns guest's entries: vs_mount_new_proc.)
          */
         /* best effort: without IPv6 (ENOENT), or under a read-only /proc/sys, the default stays */
-        if (r >= 0)
-                (void)vs_write_file_at(AT_FDCWD,
-                                       "/proc/sys/net/ipv6/conf/eth0/router_solicitations", "0");
+        if (r >= 0) {
+                static const char rs[] = "/proc/sys/net/ipv6/conf/eth0/router_solicitations";
+                _cleanup_close_ int proc = vs_mount_new_proc();
+                (void)vs_write_file_at(proc >= 0 ? proc : AT_FDCWD, rs + (proc >= 0 ? 6 : 0), "0");
+        }
         for (int i = 0; r >= 0 && i < s->cfg->n_addrs; i++) {
                 const VsNetAddr *a = &s->cfg->addrs[i];
                 char buf[96];
