@@ -189,16 +189,20 @@ static void write_uname(const VsGuestConfig *g, FILE *f)
                 fprintf(f, "uname.machine = \"%s\"\n", g->uname_machine);
 }
 
+/* A key of two words: @off or @on into @b. */
+static int set_either(const char *v, const char *off, const char *on, bool *b, char *msg,
+                      size_t msz)
+{
+        if (!streq(v, off) && !streq(v, on))
+                BAD("\"%s\": say %s or %s", v, off, on);
+        *b = streq(v, on);
+        return 0;
+}
+
 static int set_tmp(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
 {
         (void)name;
-        if (streq(v, "tmpfs"))
-                g->tmp_tmpfs = true;
-        else if (streq(v, "disk"))
-                g->tmp_tmpfs = false;
-        else
-                BAD("\"%s\": say tmpfs or disk", v);
-        return 0;
+        return set_either(v, "disk", "tmpfs", &g->tmp_tmpfs, msg, msz);
 }
 
 static void write_tmp(const VsGuestConfig *g, FILE *f)
@@ -209,13 +213,7 @@ static void write_tmp(const VsGuestConfig *g, FILE *f)
 static int set_console(VsGuestConfig *g, const char *name, const char *v, char *msg, size_t msz)
 {
         (void)name;
-        if (streq(v, "pty"))
-                g->console_log = false;
-        else if (streq(v, "log"))
-                g->console_log = true;
-        else
-                BAD("\"%s\": say pty or log", v);
-        return 0;
+        return set_either(v, "pty", "log", &g->console_log, msg, msz);
 }
 
 static void write_console(const VsGuestConfig *g, FILE *f)
