@@ -829,8 +829,9 @@ static int start_worker(Worker *w, const Listener *ls, int n, int lock, int sock
                 (void)vs_send_fds(w->ctl, ls[i].id, strlen(ls[i].id), &ls[i].fd, 1);
         char text[64];
         snprintf(text, sizeof text, "%d %d\n", (int)getpid(), (int)pid);
-        if (ftruncate(lock, 0) == 0)
-                (void)!pwrite(lock, text, strlen(text), 0);
+        /* written, then cut to length: truncated first, a reader could find it empty */
+        if (pwrite(lock, text, strlen(text), 0) == (ssize_t)strlen(text))
+                (void)!ftruncate(lock, (off_t)strlen(text));
         return 0;
 }
 
