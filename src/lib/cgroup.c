@@ -140,6 +140,34 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
         if (n2 < 0)
                 return vs_error(err, (int)n2, "read /proc/self/mountinfo");
 
+        /* the cgroup mounts, parsed once (a host has twenty other mounts or more) */
+        enum { MAX_MOUNTS = 64 };
+        struct {
+                char root[512], mnt[256], superopts[512];
+                bool v2;
+        } *cm = malloc(MAX_MOUNTS * sizeof *cm);
+        if (!cm)
+                return vs_error(err, ENOMEM, "read /proc/self/mountinfo");
+        int ncm = 0;
+        for (const char *m = mibuf; *m && ncm < MAX_MOUNTS;) {
+                const char *eol = strchr(m, '\n');
+                size_t len = eol ? (size_t)(eol - m) : strlen(m);
+                char mline[2048];
+                snprintf(mline, sizeof mline, "%.*s", (int)len, m);
+                m += len + (eol ? 1 : 0);
+
+                /* id parent maj:min root mountpoint opts... - fstype source superopts */
+                char fstype[32];
+                char *dash = strstr(mline, " - ");
+                if (!dash || strncmp(dash + 3, "cgroup", 6) != 0 ||
+                    sscanf(mline, "%*s %*s %*s %511s %255s", cm[ncm].root, cm[ncm].mnt) != 2 ||
+                    sscanf(dash + 3, "%31s %*s %511s", fstype, cm[ncm].superopts) != 2)
+                        continue;
+                cm[ncm].v2 = streq(fstype, "cgroup2");
+                if (cm[ncm].v2 || streq(fstype, "cgroup"))
+                        ncm++;
+        }
+
         int n = 0;
         for (char *save = NULL, *line = strtok_r(cgbuf, "\n", &save); line && n < max;
              line = strtok_r(NULL, "\n", &save)) {
@@ -150,39 +178,28 @@ static int discover_uncached(Hierarchy *h, int max, VsError *err)
                 const char *ctrls = c1 + 1, *own = c2 + 1;
                 bool v2 = ctrls[0] == '\0' && streq(line, "0");
 
-                for (const char *m = mibuf; *m;) {
-                        const char *eol = strchr(m, '\n');
-                        size_t len = eol ? (size_t)(eol - m) : strlen(m);
-                        char mline[2048];
-                        snprintf(mline, sizeof mline, "%.*s", (int)len, m);
-                        m += len + (eol ? 1 : 0);
-
-                        /* id parent maj:min root mountpoint opts... - fstype source superopts */
-                        char root[512], mnt[256], fstype[32], superopts[512];
-                        char *dash = strstr(mline, " - ");
-                        if (!dash || sscanf(mline, "%*s %*s %*s %511s %255s", root, mnt) != 2 ||
-                            sscanf(dash + 3, "%31s %*s %511s", fstype, superopts) != 2)
+                for (int k = 0; k < ncm; k++) {
+                        if (cm[k].v2 != v2 || (!v2 && !vs_cg_has_all(cm[k].superopts, ctrls)))
                                 continue;
-                        if (v2 ? !streq(fstype, "cgroup2")
-                               : !streq(fstype, "cgroup") || !vs_cg_has_all(superopts, ctrls))
-                                continue;
+                        const char *root = cm[k].root;
                         /* our path is relative to the hierarchy root; the mount may show a subtree
                          */
                         const char *rel = own;
                         size_t rl = strlen(root);
                         if (!streq(root, "/") && strncmp(own, root, rl) == 0)
                                 rel = own + rl;
-                        snprintf(h[n].mnt, sizeof h[n].mnt, "%s", mnt);
+                        snprintf(h[n].mnt, sizeof h[n].mnt, "%s", cm[k].mnt);
                         snprintf(h[n].root, sizeof h[n].root, "%s", streq(root, "/") ? "" : root);
                         snprintf(h[n].prefix, sizeof h[n].prefix, "%s:%s:", line, ctrls);
                         snprintf(h[n].ctrls, sizeof h[n].ctrls, "%s", ctrls);
                         snprintf(h[n].own, sizeof h[n].own, "%s", streq(rel, "/") ? "" : rel);
                         h[n].v2 = v2;
-                        h[n].favordynmods = vs_cg_has_all(superopts, "favordynmods");
+                        h[n].favordynmods = vs_cg_has_all(cm[k].superopts, "favordynmods");
                         n++;
                         break;
                 }
         }
+        free(cm);
         return n;
 }
 
@@ -491,6 +508,8 @@ int vs_cgroup_delegate(const VsCgroup *cg, uid_t uid, gid_t gid, VsError *err)
         return 0;
 }
 
+static int primary(const VsCgroup *cg);
+
 int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *err)
 {
         int r = build_paths(cg, parent, name, err);
@@ -500,17 +519,17 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
         }
         int found = 0;
         if (n_below > 0 && cg->n > 0) {
-                /* list's lookups: one look, where its processes are listed from; a file of a
-                 * hierarchy without it then reads as absent (and list clones nothing) */
-                int p = 0;
+                /* list's lookups: one look, where its processes are listed from (kept open
+                 * for that); a file of a hierarchy without it then reads as absent (and list
+                 * clones nothing) */
                 for (int i = 0; i < cg->n; i++)
-                        if (cg->dirs[i].v2)
-                                p = i;
-                if (cg_exists(cg->dirs[p].path)) {
-                        for (int i = 0; i < cg->n; i++)
-                                cg->dirs[i].created = true;
+                        cg->dirs[i].created = true;
+                int p = primary(cg);
+                cg->walkfd = vs_cg_open(cg->dirs[p].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (cg->walkfd >= 0)
                         return 0;
-                }
+                for (int i = 0; i < cg->n; i++)
+                        cg->dirs[i].created = false;
         }
         for (int i = 0; i < cg->n; i++) {
                 if (cg_exists(cg->dirs[i].path)) {
@@ -587,11 +606,15 @@ int vs_cgroup_v2_dir(const char *path, char *ret, size_t size, VsError *err)
  * fstat and two fcntl a directory, and vserver list walks five a guest.
  * Its link count tells how many sub-cgroups to look for (kernfs counts
  * them: two and one a subdirectory): none, and it is not read at all; once
- * all are found, it is not read to its end.
+ * all are found, it is not read to its end.  One, and it is first looked
+ * for by the name a guest's leaf has: a guest's cgroup is not read either
+ * (a read lists all twenty of its files).
  */
 typedef struct WalkDir {
         _Alignas(8) char buf[2048]; /* Dirent64 records */
         int fd;
+        bool borrowed; /* @fd is the caller's: not read (its offset stays), not closed */
+        bool guessed;  /* VS_CGROUP_LEAF was tried */
         int pos, len;
         long left; /* sub-cgroups not yet found; -1: unknown (read to the end) */
 } WalkDir;
@@ -611,12 +634,19 @@ bool vs_cg_childless(int at, const char *rel)
         return subdirs(at, rel) == 0;
 }
 
-static WalkDir *walk_dir(int fd)
+static WalkDir *walk_dir(int fd, bool borrowed)
 {
         WalkDir *d = malloc(sizeof *d);
         if (d)
-                *d = (WalkDir){.fd = fd, .left = subdirs(fd, "")};
+                *d = (WalkDir){.fd = fd, .borrowed = borrowed, .left = subdirs(fd, "")};
         return d;
+}
+
+static void walk_dir_free(WalkDir *d)
+{
+        if (!d->borrowed)
+                close(d->fd);
+        free(d);
 }
 
 typedef struct Dirent64 {
@@ -627,11 +657,26 @@ typedef struct Dirent64 {
         char name[];
 } Dirent64;
 
-/* The next sub-cgroup's name in @d; NULL at the end or on an error. */
-static const char *next_subdir(WalkDir *d)
+/*
+ * The next sub-cgroup's name in @d; NULL at the end or on an error.
+ * @ret_guess: the name is only what the one sub-cgroup is likely called.
+ */
+static const char *next_subdir(WalkDir *d, bool *ret_guess)
 {
+        *ret_guess = d->left == 1 && !d->guessed;
+        if (*ret_guess) {
+                d->guessed = true;
+                return VS_CGROUP_LEAF;
+        }
         while (d->left != 0) {
                 if (d->pos >= d->len) {
+                        if (d->borrowed) { /* read a copy of our own */
+                                int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                if (fd < 0)
+                                        return NULL;
+                                d->fd = fd;
+                                d->borrowed = false;
+                        }
                         long n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
                         if (n <= 0)
                                 return NULL;
@@ -649,36 +694,36 @@ static const char *next_subdir(WalkDir *d)
         return NULL;
 }
 
-/* Depth first over @dir and its sub-cgroups. */
-int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data)
+/* Depth first over the cgroup @fd (closed unless @borrowed) and its sub-cgroups. */
+static int walk_from(int fd, bool borrowed, int (*fn)(int dfd, int depth, void *data), void *data)
 {
         WalkDir *stack[VS_CGROUP_WALK_DEPTH + 1];
         int depth = 0, r;
         bool cut = false;
 
-        int fd = vs_cg_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
         r = fn(fd, 0, data);
-        if (r != 0 || !(stack[0] = walk_dir(fd))) {
-                close(fd);
+        if (r != 0 || !(stack[0] = walk_dir(fd, borrowed))) {
+                if (!borrowed)
+                        close(fd);
                 return r;
         }
         /* iterative, and bounded: a guest may nest its cgroups thousands deep */
         while (depth >= 0) {
                 WalkDir *top = stack[depth];
-                const char *name = next_subdir(top);
+                bool guess;
+                const char *name = next_subdir(top, &guess);
                 if (!name) {
-                        close(top->fd);
-                        free(top);
+                        walk_dir_free(top);
                         depth--;
                         continue;
                 }
                 int sub = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub < 0)
-                        continue;
+                        continue; /* gone meanwhile, or not the guess: read the directory */
+                if (guess)
+                        top->left = 0; /* the one sub-cgroup there is */
                 r = fn(sub, depth + 1, data);
-                WalkDir *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? walk_dir(sub) : NULL;
+                WalkDir *d = r == 0 && depth < VS_CGROUP_WALK_DEPTH ? walk_dir(sub, false) : NULL;
                 if (!d) {
                         close(sub);
                         if (r != 0)
@@ -688,11 +733,15 @@ int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), v
                 }
                 stack[++depth] = d;
         }
-        for (; depth >= 0; depth--) {
-                close(stack[depth]->fd);
-                free(stack[depth]);
-        }
+        for (; depth >= 0; depth--)
+                walk_dir_free(stack[depth]);
         return r != 0 ? r : cut ? -ELOOP : 0;
+}
+
+int vs_cgroup_walk(const char *dir, int (*fn)(int dfd, int depth, void *data), void *data)
+{
+        int fd = vs_cg_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? 0 : walk_from(fd, false, fn, data);
 }
 
 typedef struct PidWalk {
@@ -811,24 +860,37 @@ int vs_cgroup_foreach_pid(const VsCgroup *cg, int (*fn)(pid_t pid, void *data), 
         if (i < 0)
                 return 0;
         PidWalk w = {fn, data};
-        int r = vs_cgroup_walk(cg->dirs[i].path, each_listed, &w);
+        int r = cg->walkfd >= 0 ? walk_from(cg->walkfd, true, each_listed, &w)
+                                : vs_cgroup_walk(cg->dirs[i].path, each_listed, &w);
         return r == -ELOOP ? 0 : r;
 }
 
-/* Into the leaf where there is one (a hierarchy the guest may write), else PARENT/NAME. */
+/*
+ * Into the leaf where there is one (a hierarchy the guest may write), else
+ * PARENT/NAME.  Where the link count says PARENT/NAME has no sub-cgroup,
+ * the leaf is not looked for: a lookup that fails costs kernfs more than a
+ * stat, and eight of a hybrid host's ten hierarchies have no leaf.
+ */
 static int attach_one(const char *outer, bool exact, pid_t pid, VsError *err)
 {
         char buf[32], dir[1100];
-        snprintf(dir, sizeof dir, "%s/" VS_CGROUP_LEAF, outer);
-        if (exact)
-                snprintf(dir, sizeof dir, "%s", outer);
+        snprintf(dir, sizeof dir, "%s", outer);
         _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 && errno == ENOENT && !exact) {
-                snprintf(dir, sizeof dir, "%s", outer);
-                dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        }
         if (dfd < 0)
                 return vs_error(err, errno, "open cgroup %s", dir);
+        if (!exact && !vs_cg_childless(dfd, "")) {
+                int leaf =
+                    openat(dfd, VS_CGROUP_LEAF, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                snprintf(dir, sizeof dir, "%s/" VS_CGROUP_LEAF, outer);
+                if (leaf < 0 && errno != ENOENT)
+                        return vs_error(err, errno, "open cgroup %s", dir);
+                if (leaf >= 0) {
+                        close(dfd);
+                        dfd = leaf;
+                } else {
+                        snprintf(dir, sizeof dir, "%s", outer);
+                }
+        }
         snprintf(buf, sizeof buf, "%d", (int)pid);
         int r = vs_write_file_at(dfd, "cgroup.procs", buf);
         if (r < 0)
@@ -1107,6 +1169,11 @@ static bool has_subdir(int dfd)
  */
 static int rmdir_tree(const char *dir)
 {
+        /* most have no sub-cgroup: one rmdir, no read of a directory of thirty files */
+        if (rmdir(dir) == 0)
+                return 0;
+        if (errno != EBUSY && errno != ENOTEMPTY)
+                return -errno;
         int cur = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (cur < 0)
                 return -errno;
@@ -1204,7 +1271,8 @@ void vs_cgroup_release(VsCgroup *cg)
                 free(cg->dirs[i].path);
         cg->n = 0;
         vs_closep(&cg->v2fd);
-        cg->v2fd = -EBADF;
+        vs_closep(&cg->walkfd);
+        cg->v2fd = cg->walkfd = -EBADF;
 }
 
 int vs_cgroup_kv(const char *text, const char *key, uint64_t *ret)

@@ -44,12 +44,13 @@ typedef struct VsCgroup {
                 bool created;
         } dirs[VS_CGROUP_MAX_DIRS];
         int v2fd;   /* O_PATH|O_DIRECTORY fd of the cgroup2 leaf, or -EBADF */
+        int walkfd; /* list's lookups: the directory its processes are listed from, or -EBADF */
         bool exact; /* paths name the very cgroups to join (vs_cgroup_of_pid) */
 } VsCgroup;
 
 #define VS_CGROUP_INIT                                                                             \
         {                                                                                          \
-                .n = 0, .v2fd = -EBADF                                                             \
+                .n = 0, .v2fd = -EBADF, .walkfd = -EBADF                                           \
         }
 
 /*

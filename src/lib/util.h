@@ -71,7 +71,8 @@ ssize_t vs_read_file_at(int dirfd, const char *path, char *buf, size_t size);
  * (a cgroup's value and stat files, /proc/PID/stat and status): the first
  * read returns all of it that fits.  Not for lists (cgroup.procs,
  * mountinfo), which come a page at a time.  vserver list reads some twenty
- * a guest.
+ * a guest.  Also for a small file of ours written in one write() (a page
+ * cache page is filled before the file's size says it is there).
  */
 ssize_t vs_read_kernel_at(int dirfd, const char *path, char *buf, size_t size);
 

@@ -79,17 +79,29 @@ def test_deep_cgroup_trees_do_not_crash_host_tools(vs):
 
 
 def test_sibling_cgroups_of_a_guest_are_all_walked(vs):
-    """The walk reads a cgroup directory only until its link count's sub-cgroups are found:
-    siblings the guest makes in its delegated tree are each counted, and each emptied."""
+    """The walk reads a cgroup directory only until its link count's sub-cgroups are found,
+    and looks for a lone one by the name of a guest's leaf first: a lone sub-cgroup of
+    another name, and siblings the guest makes in its delegated tree, are each counted,
+    and each emptied."""
     vs("build", "x", check=True)
     vs("start", "x", check=True)
     v2 = [mp for mp, fstype, _ in guest_cgroup_mounts(vs, "x") if fstype == "cgroup2"]
     assert v2, guest_cgroup_mounts(vs, "x")
-    before = json.loads(vs("list", "--json", check=True).stdout)[0]["processes"]
-    vs.exec_out("x", f"cd {v2[0]} && for d in a b c; do mkdir $d && "
-                     "(sleep 600 </dev/null >/dev/null 2>&1 & echo $! > $d/cgroup.procs); done")
-    after = json.loads(vs("list", "--json", check=True).stdout)[0]["processes"]
-    assert after == before + 3, (before, after)
+
+    def processes():  # what list (the brief state) and status (the whole one) count
+        return [json.loads(vs("list", "--json", check=True).stdout)[0]["processes"],
+                json.loads(vs("status", "x", "--json", check=True).stdout)["processes"]]
+
+    def sleeper_in(d):
+        vs.exec_out("x", f"cd {v2[0]} && mkdir {d} && "
+                         f"(sleep 600 </dev/null >/dev/null 2>&1 & echo $! > {d}/cgroup.procs)")
+
+    before = processes()
+    sleeper_in("a")  # the leaf's one sub-cgroup, not called like a leaf
+    assert processes() == [n + 1 for n in before], (before, processes())
+    for d in ("b", "c"):
+        sleeper_in(d)
+    assert processes() == [n + 3 for n in before], (before, processes())
     p = vs("stop", "x", "--timeout", "1")
     assert p.returncode == 0, p.stderr
     assert all(not os.path.exists(d) for d in vs.cgroup("x")), "cgroups left"
