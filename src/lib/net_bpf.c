@@ -691,19 +691,41 @@ fail:
         return r;
 }
 
-/* The cgroup id isolate guest @ctx runs in: 0 if none. */
-static uint64_t guest_cgroup(int guests_fd, unsigned ctx)
+/*
+ * The cgroup ids isolate guest @ctx runs in (its own, and those of earlier
+ * runs that did not stop), up to @max.  Read in batches of the whole table:
+ * a lookup a guest was 1.7 ms a stop with 1000 isolate guests running.
+ */
+static int guest_cgroups(int guests_fd, unsigned ctx, __u64 *ids, int max)
 {
+        enum { BATCH = 256 };
+        __u64 keys[BATCH], in = 0, out = 0;
+        __u32 vals[BATCH];
+        int n = 0;
+        for (bool first = true;; first = false) {
+                __u32 count = BATCH;
+                int r = bpf_map_lookup_batch(guests_fd, first ? NULL : &in, &out, keys, vals,
+                                             &count, NULL);
+                if (r < 0 && r != -ENOENT)
+                        break; /* no batches here (or a bucket too full): one key at a time */
+                for (__u32 i = 0; i < count && n < max; i++)
+                        if (vals[i] == ctx)
+                                ids[n++] = keys[i];
+                if (r == -ENOENT)
+                        return n;
+                in = out;
+        }
+        n = 0;
         __u64 key, next;
         __u32 v;
         bool more = bpf_map_get_next_key(guests_fd, NULL, &next) == 0;
-        while (more) {
+        while (more && n < max) {
                 key = next;
                 more = bpf_map_get_next_key(guests_fd, &key, &next) == 0;
                 if (bpf_map_lookup_elem(guests_fd, &key, &v) == 0 && v == ctx)
-                        return key;
+                        ids[n++] = key;
         }
-        return 0;
+        return n;
 }
 
 int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
@@ -733,9 +755,14 @@ int vs_net_isolate_stop(const VsNetSpec *s, VsError *err)
                 }
         }
         /* its cgroup (or cgroups, of earlier runs that did not stop) */
-        for (__u64 id; guests >= 0 && (id = guest_cgroup(guests, s->ctx));)
-                if (bpf_map_delete_elem(guests, &id) < 0)
-                        break;
+        __u64 ids[16];
+        int n;
+        do {
+                n = guests >= 0 ? guest_cgroups(guests, s->ctx, ids, (int)ARRAY_SIZE(ids)) : 0;
+                for (int i = 0; i < n; i++)
+                        if (bpf_map_delete_elem(guests, &ids[i]) < 0)
+                                n = 0; /* not ours to delete: no second pass */
+        } while (n == (int)ARRAY_SIZE(ids));
         VsNl *nl = vs_nl_open(NULL);
         if (nl) {
                 addrs_del(s, nl, addrs, NULL);
@@ -757,9 +784,8 @@ int vs_net_traffic(const char *bpf_dir, unsigned ctx, const char *cgdir, VsTraff
         /* its cgroup's id, if the table says so; else a pass over the table */
         __u64 id = cgdir ? cgroup_id(cgdir) : 0;
         __u32 owner;
-        if (!id || bpf_map_lookup_elem(guests, &id, &owner) < 0 || owner != ctx)
-                id = guest_cgroup(guests, ctx);
-        if (!id)
+        if ((!id || bpf_map_lookup_elem(guests, &id, &owner) < 0 || owner != ctx) &&
+            guest_cgroups(guests, ctx, &id, 1) != 1)
                 return -ENOENT;
         int ncpu = libbpf_num_possible_cpus();
         if (ncpu <= 0)

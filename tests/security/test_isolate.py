@@ -2,6 +2,7 @@
 every protocol and path that picks a source or reaches another address (item 6).
 Addresses: 198.18.0.0/15 as /32s and 2001:db8::/32 as /128s on lo, ours alone."""
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -225,3 +226,37 @@ def test_a_guest_that_filled_its_names_gets_them_back_at_its_restart(vs):
     assert host_uask(vs, "vs-again").startswith("error ECONNREFUSED")
     vs("stop", "a", "--timeout", "1")
     vs("stop", "b", "--timeout", "1")
+
+
+def test_a_stop_drops_what_runs_of_its_context_that_never_stopped_left(vs):
+    """An isolate stop removes every entry of its context from the table of guests'
+    cgroups (read in batches, deleted sixteen at a time), also those earlier runs left
+    that were never stopped (killed with the host's power, say): they no longer keep
+    the last stop from unloading the programs. Another context's entries stay."""
+    vs("build", "a", "--init", "none", "--context", "3001", check=True)
+    vs("build", "b", "--init", "none", "--context", "3002", check=True)
+    vs("start", "a", check=True)
+    vs("start", "b", check=True)
+    table = vs.root / "run/vserver/bpf/vs_guests"
+    assert table.exists()
+
+    def put(cgroup_id, ctx):
+        hexes = lambda n, size: [f"{b:02x}" for b in n.to_bytes(size, "little")]
+        subprocess.run(["bpftool", "map", "update", "pinned", str(table),
+                        "key", "hex", *hexes(cgroup_id, 8), "value", "hex", *hexes(ctx, 4)],
+                       check=True)
+
+    def contexts():
+        out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(table)],
+                             capture_output=True, text=True, check=True).stdout
+        return sorted(int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little")
+                      for e in json.loads(out))
+
+    for n in range(40):  # cgroup ids no cgroup has: runs that were never stopped
+        put(2**62 + n, 3001 if n < 20 else 3002)
+    assert contexts() == [3001] * 21 + [3002] * 21
+    vs("stop", "a", check=True)
+    assert contexts() == [3002] * 21
+    vs("stop", "b", check=True)
+    bpf = vs.root / "run/vserver/bpf"
+    assert not (bpf.exists() and any(bpf.iterdir())), list(bpf.iterdir())
