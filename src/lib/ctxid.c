@@ -33,28 +33,36 @@ static void running_path(unsigned ctx, char *buf, size_t size)
         snprintf(buf, size, VS_HOST_RUN "/context.%u", ctx);
 }
 
-/* The note of context @ctx, if its PID 1 still runs (a stale one is removed). */
-static bool running_read(unsigned ctx, Running *ret)
+/* The note of context @ctx as it is (-1: none; 0: not a note, @path to remove). */
+static int note_read(unsigned ctx, Running *ret, char *path, size_t size)
 {
-        char path[PATH_MAX], buf[PATH_MAX];
-        running_path(ctx, path, sizeof path);
+        char buf[PATH_MAX];
+        running_path(ctx, path, size);
         /* written in one write(), smaller than a page: one read has all of it (list reads
          * one a guest) */
         if (vs_read_kernel_at(AT_FDCWD, path, buf, sizeof buf) <= 0)
-                return false;
+                return -1;
         int pid = 0, used = 0;
         char *nl = strchr(buf, '\n');
         *ret = (Running){0};
         if (!nl || sscanf(buf, "%d %llu %63s%n", &pid, &ret->start, ret->name, &used) != 3 ||
-            pid <= 0 || buf + used != nl) {
-                unlink(path);
-                return false;
-        }
+            pid <= 0 || buf + used != nl || ret->start == 0)
+                return 0;
         snprintf(ret->root, sizeof ret->root, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
         ret->pid = pid;
+        return 1;
+}
+
+/* The note of context @ctx, if its PID 1 still runs (a stale one is removed). */
+static bool running_read(unsigned ctx, Running *ret)
+{
+        char path[PATH_MAX];
+        int r = note_read(ctx, ret, path, sizeof path);
+        if (r < 0)
+                return false;
         /* a zombie PID 1 (its reaper slow) is a context that ended */
         VsProcStat ps;
-        if (ret->start == 0 || vs_proc_stat(ret->pid, &ps) < 0 || ps.starttime != ret->start ||
+        if (r == 0 || vs_proc_stat(ret->pid, &ps) < 0 || ps.starttime != ret->start ||
             ps.state == 'Z' || ps.state == 'X') {
                 unlink(path);
                 return false;
@@ -77,7 +85,9 @@ static bool running_is(const Running *r, const VsPaths *paths, const char *name)
 pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start)
 {
         Running r;
-        if (!running_read(g->cfg.context, &r) || !running_is(&r, &g->paths, g->cfg.name))
+        char path[PATH_MAX];
+        if (note_read(g->cfg.context, &r, path, sizeof path) <= 0 ||
+            !running_is(&r, &g->paths, g->cfg.name))
                 return 0;
         *ret_start = r.start;
         return r.pid;

@@ -26,8 +26,13 @@ void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
 void vs_ctxid_forget_running(const VsGuest *g);
 /* Does a context run with @ctx now (its note's PID 1 alive, not a zombie)? */
 bool vs_ctxid_live(unsigned ctx);
-/* @g's PID 1 as its start noted it, if that process still runs (its start time in ticks into
- * *@ret_start); 0 if there is no such note. */
+/*
+ * @g's PID 1 as its start noted it (its start time in ticks into
+ * *@ret_start); 0 if there is no such note.  Not checked against the
+ * process: the caller does (vserver list: it is in the guest's cgroup,
+ * which no other process of that number can be while the guest runs; a
+ * look at /proc/PID/stat was a tenth of list's time).
+ */
 pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start);
 
 /*
