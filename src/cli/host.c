@@ -11,6 +11,7 @@
 
 #include "../lib/cgroup.h"
 #include "../lib/disk.h"
+#include "../lib/net.h"
 #include "../lib/util.h"
 #include "cli.h"
 #include "opts.h"
@@ -96,6 +97,23 @@ static int fill(const Host *h, Item *it)
                  grow ? "root has CAP_SYS_RESOURCE"
                       : "root lacks CAP_SYS_RESOURCE: a larger limits.disk waits for the next "
                         "start (project quotas change at once)");
+
+        bool per_syscall;
+        const char *rec = vs_net_unix_recorder(&per_syscall);
+        it[n] = (Item){"isolate_syscalls", "isolate, no cost per system call", !per_syscall, ""};
+        if (!rec)
+                snprintf(it[n++].detail, sizeof it->detail, "%s",
+                         "not known until an isolate guest starts on this boot (it records unix "
+                         "binds by fentry, else kprobes, else a tracepoint on every system call)");
+        else if (per_syscall)
+                snprintf(it[n++].detail, sizeof it->detail, "%s",
+                         "this kernel refused fentry and kprobes: while isolate guests run, the "
+                         "unix bind recorder is the syscall-exit tracepoint, and every system "
+                         "call on the host takes the traced path (about 100 ns more); a kernel "
+                         "with function tracing (BPF trampolines) or kprobes avoids it");
+        else
+                snprintf(it[n++].detail, sizeof it->detail,
+                         "unix binds are recorded by %s, at the bind alone", rec);
 
         bool fuse = access("/dev/fuse", R_OK | W_OK) == 0;
         it[n] = (Item){"views", "/proc views", fuse, ""};

@@ -155,3 +155,10 @@ typedef struct VsTraffic {
         uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
 } VsTraffic;
 int vs_net_traffic(const char *bpf_dir, unsigned ctx, const char *cgdir, VsTraffic *ret);
+/*
+ * The unix bind recorder the isolate programs use on this host since it
+ * booted ("fentry", "kprobe", "syscall tracepoint"), NULL before the
+ * first isolate start; *@ret_per_syscall: the one that runs for every
+ * system call of the host while they are attached.
+ */
+const char *vs_net_unix_recorder(bool *ret_per_syscall);

@@ -361,17 +361,29 @@ static int attach_guard(struct vs_shared *sk, const char *dir, const char *guard
  * a tmpfs): a load of the shared programs parses the kernel's BTF, about
  * 30 ms, and a kernel without fentry or kprobes for the recorder made every
  * first isolate start load them three times.  Only a hint: tried first.
+ * vserver host check reports it.
  */
 #define TIER_HINT VS_HOST_RUN "/bpf-unix-recorder"
 
-static size_t tier_hint(size_t n)
+static const char *const tiers[] = {"fentry", "kprobe", "syscall tracepoint"};
+enum { TIER_SYSCALL = 2 };
+
+/* The hint, or -1 if there is none (no isolate start since the host booted). */
+static int tier_known(void)
 {
         char buf[8];
         unsigned long long t;
         if (vs_read_file_at(AT_FDCWD, TIER_HINT, buf, sizeof buf) <= 0)
-                return 0;
+                return -1;
         buf[strcspn(buf, "\n")] = '\0';
-        return vs_parse_u64(buf, &t) == 0 && t < n ? (size_t)t : 0;
+        return vs_parse_u64(buf, &t) == 0 && t < ARRAY_SIZE(tiers) ? (int)t : -1;
+}
+
+const char *vs_net_unix_recorder(bool *ret_per_syscall)
+{
+        int t = tier_known();
+        *ret_per_syscall = t == TIER_SYSCALL;
+        return t < 0 ? NULL : tiers[t];
 }
 
 static void tier_note(size_t t)
@@ -394,13 +406,13 @@ static void tier_note(size_t t)
  */
 static int attach_shared(const char *dir, const char *guard, VsError *err)
 {
-        static const char *const tiers[] = {"fentry", "kprobe", "syscall tracepoint"};
         int r = -ENOTSUP;
 
         _cleanup_close_ int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
         if (ns < 0)
                 return vs_error(err, errno, "open our network namespace");
-        size_t hint = tier_hint(ARRAY_SIZE(tiers));
+        int known = tier_known();
+        size_t hint = known < 0 ? 0 : (size_t)known;
         for (size_t k = 0; k < ARRAY_SIZE(tiers); k++) {
                 /* the hint, then the others in order */
                 size_t t = k == 0 ? hint : k <= hint ? k - 1 : k;
@@ -446,7 +458,7 @@ static int attach_shared(const char *dir, const char *guard, VsError *err)
                                      "link-sk-lookup", "sk_lookup to the host's network namespace",
                                      err);
                 vs_shared__destroy(sk);
-                if (r == 0 && t != hint)
+                if (r == 0 && (known < 0 || t != hint))
                         tier_note(t);
                 return r;
         }

@@ -260,3 +260,27 @@ def test_a_stop_drops_what_runs_of_its_context_that_never_stopped_left(vs):
     vs("stop", "b", check=True)
     bpf = vs.root / "run/vserver/bpf"
     assert not (bpf.exists() and any(bpf.iterdir())), list(bpf.iterdir())
+
+
+def test_host_check_says_whether_isolate_costs_every_system_call(vs):
+    """The unix bind recorder isolate guests need is fentry or a kprobe where the kernel
+    allows (they also see a close, and run at a bind alone), else the syscall-exit
+    tracepoint, which every system call of the host pays for while it is attached:
+    host check names the one this host uses, as the pinned links show it."""
+    vs("build", "a", "--init", "none", check=True)
+    vs("start", "a", check=True)
+    try:
+        pins = {p.name for p in (vs.root / "run/vserver/bpf").iterdir()}
+        assert "link-unix-bind" in pins, pins
+        sees_closes = "link-unix-release" in pins  # fentry and kprobe tiers alone
+        j = json.loads(vs("host", "check", "--json", check=True).stdout)["isolate_syscalls"]
+        assert j["ok"] is sees_closes, (j, pins)
+        if sees_closes:
+            assert j["detail"].split(" by ")[1].split(",")[0] in ("fentry", "kprobe"), j
+        else:
+            assert "every system call" in j["detail"], j
+        (line,) = [l for l in vs("host", "check", check=True).stdout.splitlines()
+                   if l.startswith("isolate, no cost per system call")]
+        assert line.split()[6] == ("yes" if j["ok"] else "no"), line
+    finally:
+        vs("stop", "a", "--timeout", "1")
