@@ -271,15 +271,24 @@ int vs_views_ensure(int *gate, VsError *err)
         return 0;
 }
 
-/* Clones of the view files, made in the mount namespace we are in. */
+/*
+ * Clones of the view files, made in the mount namespace we are in.  Each
+ * directory a walk passes asks the server for its attributes (they are
+ * never cached: see viewd.c): the guest's directory is walked to once.
+ */
 static int open_here(unsigned ctxid, bool uname, int fds[VS_VIEW_N], VsError *err)
 {
+        char path[256];
+        snprintf(path, sizeof path, VS_VIEWS_MNT "/%u", ctxid);
+        _cleanup_close_ int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return vs_error(err, errno, "open the views %s", path);
         for (int i = 0; i < VS_VIEW_N; i++) {
                 if (vs_view_files[i].uname && !uname)
                         continue;
-                char path[256];
                 snprintf(path, sizeof path, VS_VIEWS_MNT "/%u/%s", ctxid, vs_view_files[i].name);
-                fds[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                fds[i] = open_tree(dir, vs_view_files[i].name,
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
                 if (fds[i] < 0) {
                         int e = errno;
                         for (int k = 0; k < i; k++)
