@@ -663,7 +663,7 @@ typedef struct Dirent64 {
  */
 static const char *next_subdir(WalkDir *d, bool *ret_guess)
 {
-        *ret_guess = d->left == 1 && !d->guessed;
+        *ret_guess = d->left == 1 && !d->guessed && d->len == 0; /* before any read */
         if (*ret_guess) {
                 d->guessed = true;
                 return VS_CGROUP_LEAF;

@@ -102,6 +102,19 @@ def test_sibling_cgroups_of_a_guest_are_all_walked(vs):
     for d in ("b", "c"):
         sleeper_in(d)
     assert processes() == [n + 3 for n in before], (before, processes())
+    # and a sibling of the leaf the host made, with a process of the guest in it: the
+    # guest's own cgroup is then read (list reads it through a copy of its open directory)
+    v2_outer = next(d for d in vs.cgroup("x") if os.path.exists(d + "/cgroup.controllers"))
+    os.mkdir(v2_outer + "/host-made")
+    pid = vs.exec_out("x", "sleep 600 </dev/null >/dev/null 2>&1 & echo $!").split()[-1]
+    def guest_pid(host):
+        status = open(f"/proc/{host}/status").read()
+        return status.split("NSpid:")[1].split("\n")[0].split()[-1]
+    host_pid = next(p for p in open(f"{v2_outer}/guest/cgroup.procs").read().split()
+                    if guest_pid(p) == pid)
+    with open(v2_outer + "/host-made/cgroup.procs", "w") as f:
+        f.write(host_pid)
+    assert processes() == [n + 4 for n in before], (before, processes())
     p = vs("stop", "x", "--timeout", "1")
     assert p.returncode == 0, p.stderr
     assert all(not os.path.exists(d) for d in vs.cgroup("x")), "cgroups left"
