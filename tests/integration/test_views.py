@@ -197,7 +197,11 @@ def test_the_views_and_the_deny_list_are_one_filter(vs, hog, tmp_path):
     # the deny list is whole behind it: lsm_set_self_attr (460) and keyctl (250)
     assert call(vs, "v10", "nr", "460") == "EPERM"
     assert call(vs, "v10", "nr", "250") == "EPERM"
-    assert call(vs, "v10", "i386-keyctl") == "EPERM"
+    # through the i386 ABI too, where the host's kernel has one (a kernel without
+    # it kills the caller on the host and in the guest alike: no answer)
+    host = subprocess.run([str(vs.rootfs("v10") / "bin" / "vs-syscalls"), "i386-getpid"],
+                          capture_output=True, text=True).stdout.strip()
+    assert call(vs, "v10", "i386-keyctl") == ("EPERM" if host == "ok" else "")
     vs("stop", "v10", check=True)
     own = tmp_path / "deny-uname"
     own.write_text("uname\n")
