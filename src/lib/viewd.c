@@ -255,7 +255,9 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
                  * Not 0 as /proc's own: sendfile and splice (busybox cat) go
                  * through the page cache, which stops at the size; a short read
                  * there sets the size to where the text ends, every open asks
-                 * again and drops what the last one left in the cache.
+                 * again (attr_timeout 0 and default_permissions) and drops
+                 * what the last one left in the cache. read(2) is direct
+                 * (op_init) and never looks at the size.
                  */
                 st->st_mode = S_IFREG | 0444;
                 st->st_nlink = 1;
@@ -407,7 +409,19 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
         (void)conn;
-        cfg->direct_io = 0; /* through the page cache, dropped at each open (kernel_cache 0) */
+        /*
+         * read(2) straight to op_read: one text per open, made at the read
+         * from offset 0, the rest of the reads served from it. Through the
+         * page cache a short read shrank the kernel's size, the next read
+         * past it asked for the attributes, found the size changed, dropped
+         * the cache and read (and made) the whole text again: seven requests
+         * and two texts per open, read and close, and a read to the end
+         * could return the first text with the tail of the second.
+         * sendfile and splice still go through the page cache (6.18's FUSE
+         * splices direct-I/O files from it too): the size and kernel_cache
+         * below are for them.
+         */
+        cfg->direct_io = 1;
         cfg->kernel_cache = 0;
         cfg->entry_timeout = 3600;
         cfg->attr_timeout = 0;
