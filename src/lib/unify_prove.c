@@ -135,7 +135,7 @@ bool unify_is_marked(int fd)
 /* flags, xattrs (as a hash and a length) and our mark of a candidate, from its open fd */
 static void load_meta(Ino *in, int fd)
 {
-        static _Thread_local char blob[65536];
+        char blob[65536]; /* on the stack: thread-local storage is zeroed at every exec */
         ssize_t n = xattr_blob(fd, blob, sizeof blob, &in->marked);
         if (n < 0 || unify_get_flags(fd, &in->flags) < 0) {
                 in->skip = true;
@@ -170,7 +170,7 @@ int unify_same_bytes(int a, int b, char *ba, char *bb, uint64_t *read_bytes)
 
 int unify_same_xattrs(int a, int b)
 {
-        static _Thread_local char xa[65536], xb[65536];
+        char xa[65536], xb[65536];
         ssize_t na = xattr_blob(a, xa, sizeof xa, NULL), nb = xattr_blob(b, xb, sizeof xb, NULL);
         return na >= 0 && na == nb && memcmp(xa, xb, (size_t)na) == 0;
 }
