@@ -289,7 +289,11 @@ def test_filter_covers_the_i386_abi(run, rootfs):
     host = subprocess.run([str(rootfs / "bin" / "vs-syscalls"), "i386-getpid"],
                           capture_output=True, text=True)
     if host.returncode < 0 or host.stdout.strip() != "ok":
-        pytest.skip("this kernel runs no i386 syscalls (no IA32 emulation): nothing to filter")
+        # a kernel without the i386 ABI (none, or this VM's: int 0x80 kills the
+        # caller) kills it in a guest alike: no 32-bit way around the filter
+        p = run("/bin/vs-syscalls", "i386-keyctl")
+        assert (p.returncode, p.stdout) == (128 - host.returncode, ""), p.stdout + p.stderr
+        return
     p = run("/bin/vs-syscalls", "i386-getpid")
     assert p.stdout.strip() == "ok", "32-bit programs still run in a guest"
     p = run("/bin/vs-syscalls", "i386-keyctl")
