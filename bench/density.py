@@ -11,8 +11,9 @@ Series (each starts guests one after another until N, or until one fails):
                         addresses by cgroup-BPF (no network namespace)
   ..., one sleeper      the same guests with crun's and LXC's one process,
                         init = /bin/sleep 1000000: like for like
-  ..., as crun's        the sleeper without a user namespace, views or a
-                        console pty, which crun's container has not either
+  ..., as crun's        the sleeper without a user namespace, views, a
+                        console pty or cgroups of its own (delegate = no),
+                        which crun's container has not either
   crun run -d           a busybox sleeper from one shared root, own netns,
                         our seccomp deny list; cgroup v1 only (crun refuses
                         hybrid hosts: run in a mount namespace without the
@@ -224,15 +225,17 @@ class Vserver:
         sh(V, "unify", "--all", env=self.env, stdout=subprocess.DEVNULL)
         return built, time.perf_counter() - t0
 
-    def set_mode(self, mode, userns=True, init="/sbin/init", views="yes", console="pty"):
+    def set_mode(self, mode, userns=True, init="/sbin/init", views="yes", console="pty",
+                 delegate="yes"):
         for i in range(1, self.n + 1):
             f = self.inst / f"etc/vserver/guests/d{i}.conf"
             t = re.sub(r"(?m)^mode = \w+$", f"mode = {mode}", f.read_text())
             t = re.sub(r"(?m)^userns = \w+$", f"userns = {'yes' if userns else 'no'}", t)
             t = re.sub(r"(?m)^init = .*$", f"init = {init}", t)
             # views and console: set in [guest], whether the file had them or not
-            t = re.sub(r"(?m)^(views|console) = .*\n", "", t)
-            t = re.sub(r"(?m)^\[guest\]\n", f"[guest]\nviews = {views}\nconsole = {console}\n", t)
+            t = re.sub(r"(?m)^(views|console|delegate) = .*\n", "", t)
+            t = re.sub(r"(?m)^\[guest\]\n", f"[guest]\nviews = {views}\nconsole = {console}\n"
+                       f"delegate = {delegate}\n", t)
             f.write_text(t)
         self.mode = mode
 
@@ -369,7 +372,8 @@ def main():
         built, unified = vs.build()
         notes["vserver build"] = f"{n} guests built in {built:.1f} s (4 at a time), unified in {unified:.1f} s"
         sleeper = "/bin/sleep 1000000"  # crun's and LXC's process
-        bare = {"views": "no", "console": "log"}  # what crun's container has not either
+        # what crun's container has not either: views, a console pty, cgroups of its own
+        bare = {"views": "no", "console": "log", "delegate": "no"}
         for label, mode, userns, init, extra in (
                 ("vserver, own netns", "none", True, "/sbin/init", {}),
                 ("vserver, own netns, no userns", "none", False, "/sbin/init", {}),
@@ -377,7 +381,8 @@ def main():
                 ("vserver, net isolate, no userns", "isolate", False, "/sbin/init", {}),
                 ("vserver, own netns, one sleeper", "none", True, sleeper, {}),
                 ("vserver, net isolate, one sleeper", "isolate", True, sleeper, {}),
-                ("vserver, own netns, as crun's", "none", False, sleeper, bare)):
+                ("vserver, own netns, as crun's", "none", False, sleeper, bare),
+                ("vserver, net isolate, as crun's", "isolate", False, sleeper, bare)):
             vs.set_mode(mode, userns, init, **extra)
             try:
                 series[label] = measure(label, vs.start, n, checkpoints, settle)
@@ -413,7 +418,8 @@ def main():
         "vserver, net isolate, one sleeper": "isolate, user namespace, the same one sleeper",
         "vserver, own netns, as crun's": "the one sleeper without what crun's container has not "
                                          "either: no user namespace, no views, no console pty "
-                                         "(console = log)",
+                                         "(console = log), no cgroups of its own (delegate = no)",
+        "vserver, net isolate, as crun's": "the same in isolate mode: no network namespace",
         "crun run -d": "sleep; pid/mnt/uts/ipc/net ns, caps, seccomp, cgroup (cgroup v1 view)",
         "crun run -d, own trees": "as above, each container its own tree (cp -al: its own "
                                   "directories and symlinks, hard-linked files, as a unified "

@@ -184,3 +184,26 @@ check device-filter $? "$(echo $out | tr "\n" " ")"
 vserver-runc list -q | grep -q c1
 check removed-after-run $((1 - $?)) "$(vserver-runc list -q)"
 vserver delete --force o1 >/dev/null 2>&1
+
+# cgroup2 alone: a guest delegated gets the leaf NAME/guest with the controllers (a second
+# memory cgroup); one with delegate = no lives in NAME itself, its limits there, none below
+FS=cgroup2
+cg=/sys/fs/cgroup/vs-vm
+out=$({ build d1 --memory 64M && build d0 --memory 64M --delegate no &&
+        vserver start d1 && vserver start d0; } 2>&1)
+check start-both $? "$(echo $out | tr "\n" " ")"
+[ -e $cg/d1/guest/memory.max ] && [ -s $cg/d1/guest/cgroup.procs ] && [ ! -s $cg/d1/cgroup.procs ]
+check delegated-leaf-has-controllers $? "$(ls $cg/d1/guest | grep -c '^memory\.') memory files in d1/guest"
+[ ! -e $cg/d0/guest ] && [ -z "$(cat $cg/d0/cgroup.subtree_control)" ] &&
+        [ "$(cat $cg/d0/memory.max)" = 67108864 ] && [ -s $cg/d0/cgroup.procs ] &&
+        [ "$(cat $cg/d0/cgroup.max.depth)" = 0 ]
+check not-delegated-one-cgroup $? "d0: $(ls -d $cg/d0/*/ 2>/dev/null | wc -l) below, subtree_control '$(cat $cg/d0/cgroup.subtree_control)', memory.max $(cat $cg/d0/memory.max)"
+out=$(vserver exec d0 -- sh -c 'cat /proc/self/cgroup; mkdir /sys/fs/cgroup/x' 2>&1)
+echo "$out" | grep -q '^0::/$' && echo "$out" | grep -q 'Read-only file system'
+check not-delegated-read-only $? "$(echo $out | tr "\n" " ")"
+out=$( (vserver exec d0 -- sh -c 'cat /sys/fs/cgroup/memory.max'; vserver stop d0 --timeout 0 &&
+        vserver stop d1 --timeout 0) 2>&1)
+[ ! -e $cg/d0 ] && [ ! -e $cg/d1 ] && echo "$out" | grep -q '^67108864$'
+check not-delegated-limit-and-stop $? "$(echo $out | tr "\n" " ")"
+vserver delete --force d0 >/dev/null 2>&1
+vserver delete --force d1 >/dev/null 2>&1

@@ -37,6 +37,7 @@ enum {
         OPT_ALLOW_USERNS,
         OPT_READ_ONLY,
         OPT_USERNS,
+        OPT_DELEGATE,
 };
 
 static const struct option options[] = {
@@ -58,6 +59,7 @@ static const struct option options[] = {
     {"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"userns", optional_argument, NULL, OPT_USERNS},
+    {"delegate", no_argument, NULL, OPT_DELEGATE},
     {"tty", no_argument, NULL, 't'},
     {"help", no_argument, NULL, OPTS_HELP},
     {NULL, 0, NULL, 0},
@@ -85,6 +87,9 @@ static const char usage[] =
     "  --userns[=FIRST]        its own user namespace: ids 0-65535 inside are host\n"
     "                          ids FIRST.. (default: a free range of the host's pool,\n"
     "                          given back at exit), the root idmapped\n"
+    "  --delegate              let it make cgroups below its own (the leaf NAME/guest\n"
+    "                          in cgroup2 and name=systemd, its own with --userns);\n"
+    "                          default: one cgroup a hierarchy, none below\n"
     "  --name NAME             the context's name (its cgroup); default run-PID\n"
     "  --cgroup-parent PATH    where its cgroup goes (default $VSERVER_CGROUP_PARENT\n"
     "                          or /vserver; a relative path is taken from our own cgroup)\n"
@@ -228,6 +233,9 @@ static int verb_run(int argc, char **argv)
                         break;
                 case OPT_ALLOW_NEW_PRIVS:
                         spec.no_new_privs = false;
+                        break;
+                case OPT_DELEGATE:
+                        spec.delegate = true;
                         break;
                 case OPT_ALLOW_USERNS:
                         spec.seccomp.allow_userns = true;

@@ -435,7 +435,8 @@ int vs_cgroup_clone_fd(const VsCgroup *cg)
         return cg->v2fd;
 }
 
-int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err)
+int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, bool delegate,
+                     VsError *err)
 {
         int r = build_paths(cg, parent, name, err);
         if (r < 0)
@@ -463,10 +464,16 @@ int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError
                         goto fail;
                 }
                 cg->dirs[i].created = true;
-                b->made(p, cg->dirs[i].base, cg->dirs[i].ctrls);
+                b->made(p, cg->dirs[i].base, cg->dirs[i].ctrls, delegate);
                 /* a leaf where the guest may write (delegable): elsewhere it only reads */
-                if (!b->delegable(cg->dirs[i].ctrls))
+                if (!delegate || !b->delegable(cg->dirs[i].ctrls)) {
+                        if (cg->dirs[i].v2 &&
+                            (cg->v2fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                                r = vs_error(err, errno, "open cgroup %s", p);
+                                goto fail;
+                        }
                         continue;
+                }
                 char leaf[1100];
                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, p);
                 if (mkdir(leaf, 0755) < 0) {
@@ -536,9 +543,13 @@ int vs_cgroup_open(VsCgroup *cg, const char *parent, const char *name, VsError *
                         cg->dirs[i].created = true;
                         found++;
                         if (cg->dirs[i].v2) {
+                                /* the leaf, or NAME itself for a guest not delegated */
                                 char leaf[1100];
                                 snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, cg->dirs[i].path);
                                 cg->v2fd = vs_cg_open(leaf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                if (cg->v2fd < 0 && errno == ENOENT)
+                                        cg->v2fd = vs_cg_open(cg->dirs[i].path,
+                                                              O_PATH | O_DIRECTORY | O_CLOEXEC);
                         }
                 }
         }

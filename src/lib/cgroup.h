@@ -70,8 +70,17 @@ typedef struct VsCgroupTree {
 
 /* "a/b-c.d": letters, digits, '.', '_', '-', '/' separators, no "." or ".." parts. */
 bool vs_cgroup_path_valid(const char *path);
-/* Create the context's cgroup @name under @parent in every hierarchy; fails if it exists. */
-int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, VsError *err);
+/*
+ * Create the context's cgroup @name under @parent in every hierarchy; fails
+ * if it exists.  @delegate: the guest may make cgroups of its own below it,
+ * so the hierarchies it may write (cgroup2, name=systemd) get the leaf
+ * NAME/guest its processes join, with the cgroup2 controllers enabled for
+ * it (on a cgroup2 host a second memory cgroup); else its processes live
+ * in NAME itself everywhere, cgroup2's max.depth and max.descendants are 0
+ * and nothing below NAME is ever made: one cgroup per hierarchy.
+ */
+int vs_cgroup_create(VsCgroup *cg, const char *parent, const char *name, bool delegate,
+                     VsError *err);
 /*
  * Hand the leaf (the guest's cgroup namespace root) to @uid/@gid, the root
  * of a user namespace: the directory and the files that move processes and

@@ -31,8 +31,11 @@ const char *vs_cg_file(VsCgDir d, const char *file, char *buf);
 typedef struct VsCgBackend {
         const char *name; /* "v1", "v2" */
         int rank;         /* where a controller is in both, the lower rank's copy counts */
-        /* PARENT/NAME (@dir) was made; @base: where the caller's own cgroup ends in @dir */
-        void (*made)(const char *dir, int base, const char *ctrls);
+        /*
+         * PARENT/NAME (@dir) was made; @base: where the caller's own cgroup ends in @dir;
+         * @delegate: a guest may make cgroups below it (vs_cgroup_create)
+         */
+        void (*made)(const char *dir, int base, const char *ctrls, bool delegate);
         /* a directory made on the way to it, or its leaf */
         void (*made_below)(const char *dir, const char *ctrls);
         /* does this hierarchy's @dir hold controller @ctrl ("memory", "io", "freezer")? */

@@ -48,9 +48,9 @@ static void made_below(const char *dir, const char *ctrls)
                 (void)vs_write_file_at(dfd, "cgroup.clone_children", "1");
 }
 
-static void made(const char *dir, int base, const char *ctrls)
+static void made(const char *dir, int base, const char *ctrls, bool delegate)
 {
-        (void)base;
+        (void)base, (void)delegate;
         if (vs_cg_has_all(ctrls, "cpuset"))
                 cpuset_inherit(dir); /* under a parent made before clone_children */
 }

@@ -14,16 +14,17 @@
 /*
  * A controller's files appear in a cgroup only when its parent enables it
  * in cgroup.subtree_control.  Enable ours from @base (our own cgroup or the
- * root) down to @dir itself, so the guest's leaf has them too.  A cgroup
- * that holds processes cannot (the no-internal-process rule): then the
- * limits that need the controller fail with a clear error.
+ * root) down to @dir's parent, and with @below on @dir itself, so the
+ * guest's leaf has them too (each a css of its own: a second memory cgroup
+ * a guest).  A cgroup that holds processes cannot (the no-internal-process
+ * rule): then the limits that need the controller fail with a clear error.
  */
-static void enable_controllers(const char *dir, int base)
+static void enable_controllers(const char *dir, int base, bool below)
 {
         static const char *const want[] = {"cpu", "cpuset", "io", "memory", "pids"};
         char path[1100];
         size_t len = strlen(dir);
-        for (size_t end = (size_t)base; end <= len; end++) {
+        for (size_t end = (size_t)base; end < len + below; end++) {
                 if (end < len && dir[end] != '/')
                         continue;
                 snprintf(path, sizeof path, "%.*s", (int)end, dir);
@@ -44,17 +45,19 @@ static void enable_controllers(const char *dir, int base)
 
 /*
  * What a guest may build below its cgroup (Linux 4.14), set above its reach:
- * systemd nests four or five levels, nested containers a few more.
+ * systemd nests four or five levels, nested containers a few more; a guest
+ * not delegated nothing.
  */
-static void made(const char *dir, int base, const char *ctrls)
+static void made(const char *dir, int base, const char *ctrls, bool delegate)
 {
         (void)ctrls;
-        enable_controllers(dir, base);
+        enable_controllers(dir, base, delegate);
         _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return;
-        (void)vs_write_file_at(dfd, "cgroup.max.depth", VS_CGROUP_MAX_DEPTH);
-        (void)vs_write_file_at(dfd, "cgroup.max.descendants", VS_CGROUP_MAX_DESCENDANTS);
+        (void)vs_write_file_at(dfd, "cgroup.max.depth", delegate ? VS_CGROUP_MAX_DEPTH : "0");
+        (void)vs_write_file_at(dfd, "cgroup.max.descendants",
+                               delegate ? VS_CGROUP_MAX_DESCENDANTS : "0");
 }
 
 static void made_below(const char *dir, const char *ctrls)

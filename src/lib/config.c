@@ -288,6 +288,7 @@ void vs_guest_config_init(VsGuestConfig *g, const char *name)
             .stop_timeout = 10,
             .tmp_tmpfs = true,
             .views = true,
+            .delegate = true,
             .net = VS_NET_ISOLATE,
             .seccomp = VS_SECCOMP_DEFAULT,
             .no_new_privs = false,

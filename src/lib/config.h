@@ -61,6 +61,7 @@ typedef struct VsGuestConfig {
         bool tmp_tmpfs;   /* /tmp a tmpfs (default) or the guest's own directory */
         bool console_log; /* console = log: init's output through a pipe, no pty */
         bool views;       /* its own /proc views (meminfo, cpuinfo, ...) from the view server */
+        bool delegate;    /* its root may make cgroups below its own (VsContextSpec.delegate) */
         /* uname(2) and /proc's kernel version as the guest sees them; "" = the host's */
         char uname_release[65], uname_version[65], uname_machine[65];
         VsNetMode net;

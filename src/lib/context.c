@@ -398,6 +398,7 @@ static VsRootSpec root_spec(const VsContextSpec *spec)
 {
         VsRootSpec root = spec->root;
         root.userns = spec->userns.count > 0;
+        root.cgroup_ro = !spec->delegate;
         root.host_sysfs = root.userns && (spec->net == VS_NET_HOST || spec->net == VS_NET_ISOLATE);
         root.rootfs_fd = root.sysfs_fd = -1;
         root.bind_fds = NULL;
@@ -710,7 +711,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
         if (r < 0)
                 return r;
         r = vs_cgroup_create(&ctx.cgroup, spec->cgroup_parent ? spec->cgroup_parent : "/vserver",
-                             spec->name, err);
+                             spec->name, spec->delegate, err);
         if (r < 0)
                 goto out;
         if (spec->limits) {
@@ -718,7 +719,7 @@ int vs_context_start(const VsContextSpec *spec, VsContext *ret, VsError *err)
                 if (r < 0)
                         goto fail;
         }
-        if (userns) {
+        if (userns && spec->delegate) {
                 /* the guest's root may make cgroups below its own (systemd must) */
                 r = vs_cgroup_delegate(&ctx.cgroup, spec->userns.start, spec->userns.start, err);
                 if (r < 0)

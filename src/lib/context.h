@@ -50,6 +50,13 @@ typedef struct VsContextSpec {
          * the guest's; every other namespace belongs to it.
          */
         VsIdRange userns;
+        /*
+         * Its root may make cgroups below its own (systemd must): the leaf
+         * NAME/guest in cgroup2 and name=systemd, its own with a user
+         * namespace, writable on /sys/fs/cgroup.  Else one cgroup per
+         * hierarchy and the whole tree read-only (vs_cgroup_create).
+         */
+        bool delegate;
         VsCaps caps;
         bool no_new_privs;
         VsSeccompSpec seccomp;

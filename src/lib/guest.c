@@ -25,6 +25,7 @@
 #include "context.h"
 #include "ctxid.h"
 #include "parse.h"
+#include "syscalls.h"
 #include "viewd.h"
 #include "limits.h"
 #include "util.h"
@@ -345,6 +346,27 @@ static char **split_init(char *buf, char **argv, int max)
         return argv;
 }
 
+/*
+ * Is @init, looked up inside @rootfs (the guest's symlinks followed there,
+ * never out of it), systemd?  A guest not delegated could not boot it.
+ */
+static bool init_is_systemd(const char *rootfs, const char *init)
+{
+        _cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return false;
+        _cleanup_close_ int fd =
+            vs_openat2(root, init, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        char link[64], path[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = fd < 0 ? -1 : readlink(link, path, sizeof path - 1);
+        if (n <= 0)
+                return false;
+        path[n] = '\0';
+        const char *base = strrchr(path, '/');
+        return streq(base ? base + 1 : path, "systemd");
+}
+
 static void net_cleanup(const VsGuest *g);
 
 static void net_spec(const VsGuest *g, VsNetSpec *net, char *bpf_dir, size_t size)
@@ -594,7 +616,13 @@ int vs_guest_start(VsGuest *g, VsError *err)
         spec.root.n_binds = g->cfg.n_binds;
         spec.root.tmp_tmpfs = g->cfg.tmp_tmpfs;
         spec.root.boot = true;
+        spec.delegate = g->cfg.delegate;
         spec.argv = split_init(initbuf, argv, (int)ARRAY_SIZE(argv));
+        if (!g->cfg.delegate && spec.argv && init_is_systemd(g->rootfs, spec.argv[0]))
+                return vs_error_input(err,
+                                      "%s: its init %s is systemd, which must make cgroups of its "
+                                      "own (vserver set %s guest.delegate=yes --save)",
+                                      g->cfg.name, spec.argv[0], g->cfg.name);
         spec.envp = vs_context_env;
         spec.hostname = g->cfg.hostname;
         spec.domainname = g->cfg.domainname[0] ? g->cfg.domainname : NULL;

@@ -119,6 +119,8 @@ static bool *flag_of(VsGuestConfig *g, const char *section, const char *name)
                 return &g->userns;
         if (streq(name, "views"))
                 return &g->views;
+        if (streq(name, "delegate"))
+                return &g->delegate;
         if (streq(name, "allow-userns"))
                 return &g->allow_userns;
         return streq(name, "no-new-privs") ? &g->no_new_privs : NULL;
@@ -147,6 +149,12 @@ static void write_views(const VsGuestConfig *g, FILE *f)
 {
         if (!g->views)
                 fprintf(f, "views = no\n");
+}
+
+static void write_delegate(const VsGuestConfig *g, FILE *f)
+{
+        if (!g->delegate)
+                fprintf(f, "delegate = no\n");
 }
 
 static char *uname_field(VsGuestConfig *g, const char *name)
@@ -550,6 +558,10 @@ const VsKey vs_keys[] = {
      "pty (default): a console of its own; log: init's output through a pipe, no pty"},
     {"guest", "views", set_guest_flag, write_views, 0, "views",
      "its own /proc/meminfo, cpuinfo, stat, loadavg, swaps, diskstats (default yes)", "yes|no"},
+    {"guest", "delegate", set_guest_flag, write_delegate, 0, "delegate",
+     "its root may make cgroups below its own, as systemd must (default yes); no: one cgroup a "
+     "hierarchy, all read-only (less kernel memory, a faster start)",
+     "yes|no"},
     {"guest", "uname.release", set_uname, write_uname, 0, "uname-release",
      "the kernel release uname -r shows inside (default: the host's)", "STRING"},
     {"guest", "uname.version", set_uname, NULL, 0, "uname-version",

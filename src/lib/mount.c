@@ -717,7 +717,7 @@ int vs_mount_fill_root(const VsRootSpec *spec, int rootfd, VsError *err)
                                  err);
         /* a tmpfs of its own: systemd remounts it read-only, superblock and all */
         if (r == 0 && spec->boot)
-                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", false, spec->cgroup_trees,
+                r = vs_mount_cgroups(rootfd, "/sys/fs/cgroup", spec->cgroup_ro, spec->cgroup_trees,
                                      spec->n_cgroup_trees, err);
         if (r == 0)
                 r = scratch_finish(rootfd, spec, &s, err);

@@ -22,6 +22,7 @@ typedef struct VsRootSpec {
         bool tmp_tmpfs;     /* a tmpfs on /tmp */
         bool boot;          /* an init boots here: the cgroup tree (rooted at our own cgroup)
                              * on /sys/fs/cgroup, a tmpfs on /run/lock */
+        bool cgroup_ro;     /* that tree all read-only (a guest not delegated) */
         /*
          * In a user namespace of its own (not the host's): device nodes are
          * the host's, bound (mknod is the host's privilege).  The trees are

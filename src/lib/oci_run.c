@@ -1076,7 +1076,7 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                 r = vs_error(err, errno, "open the exec fifo");
                 goto out;
         }
-        r = vs_cgroup_create(&cg, rec.cgroup_parent, rec.cgroup_name, err);
+        r = vs_cgroup_create(&cg, rec.cgroup_parent, rec.cgroup_name, true, err);
         if (r < 0)
                 goto out;
         if (c->has_resources) {

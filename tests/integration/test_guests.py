@@ -643,6 +643,65 @@ def test_limits_apply_outside_the_guests_reach(vs):
     assert not guest_pids(vs, "m1")
 
 
+def test_a_guest_not_delegated_has_one_cgroup_a_hierarchy_all_read_only(vs):
+    """delegate = no: no leaf anywhere, its processes in PARENT/NAME itself (the root of
+    its cgroup namespace), the whole cgroup tree read-only inside, cgroup2's max.depth
+    0; limits, exec, list and stop as for any guest. systemd as its init is refused."""
+    vs("build", "nd", "--delegate", "no", "--memory", "64M", check=True)
+    assert "delegate = no" in vs.conf("nd").read_text()
+    vs("start", "nd", check=True)
+    dirs = vs.cgroup("nd")
+    # every hierarchy holds every process of it (once its boot scripts are done)
+    def members():
+        return {frozenset(open(d + "/cgroup.procs").read().split()) for d in dirs}
+    assert wait_for(lambda: len(members()) == 1), members()
+    assert len(next(iter(members()))) >= 2  # init and syslogd
+    for d in dirs:
+        assert not os.path.exists(d + "/guest"), d
+        assert os.stat(d).st_uid == 0  # nothing chowned to the guest
+        if os.path.exists(d + "/cgroup.max.depth"):
+            assert open(d + "/cgroup.max.depth").read().strip() == "0"
+            assert open(d + "/cgroup.subtree_control").read().strip() == ""
+        if os.path.exists(d + "/memory.limit_in_bytes"):
+            assert open(d + "/memory.limit_in_bytes").read().strip() == str(64 << 20)
+    # inside: its cgroup is the root everywhere, every hierarchy read-only
+    out = vs.exec_out("nd", "cat /proc/self/cgroup; grep ' /sys/fs/cgroup' /proc/self/mountinfo;"
+                            " for d in /sys/fs/cgroup/*; do mkdir $d/x 2>&1; done; true")
+    lines = out.splitlines()
+    cg = [l for l in lines if re.match(r"\d+:", l)]
+    assert cg and all(l.endswith(":/") for l in cg), out
+    mounts = [l.split() for l in lines if " /sys/fs/cgroup" in l]
+    assert len(mounts) >= 2 and all("ro" in m[5].split(",") for m in mounts), out
+    refused = [l for l in lines if l.startswith("mkdir:")]
+    assert refused and all("Read-only file system" in l for l in refused), out
+    assert len(refused) == len(mounts) - 1, out  # each hierarchy below the frame
+    # exec joins PARENT/NAME; list and stop as for any guest
+    pid = vs.exec_out("nd", "sleep 60 >/dev/null 2>&1 & echo $!").strip()
+    assert vs.exec_out("nd", f"grep -c :/$ /proc/{pid}/cgroup").strip() == str(len(cg))
+    sleeps = [p for p in open(dirs[0] + "/cgroup.procs").read().split()
+              if open(f"/proc/{p}/cmdline").read() == "sleep\x0060\x00"]
+    assert len(sleeps) == 1, sleeps
+    assert re.search(r"(?m)^\d+ .* nd$", vs("list", check=True).stdout)
+    vs("stop", "nd", "--timeout", "2", check=True)
+    assert not any(os.path.exists(d) for d in dirs)
+    # systemd cannot boot without cgroups of its own: one line that says what to set
+    root = vs.rootfs("nd")
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    (root / "usr/lib/systemd/systemd").write_text("#!/bin/sh\nexec sleep 1000\n")
+    (root / "usr/lib/systemd/systemd").chmod(0o755)
+    (root / "sbin/sysinit").symlink_to("../usr/lib/systemd/systemd")
+    vs("set", "nd", "guest.init=/sbin/sysinit", "--save", check=True)
+    p = vs("start", "nd")
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "systemd" in p.stderr and "guest.delegate=yes" in p.stderr, p.stderr
+    assert not any(os.path.exists(d) for d in dirs)
+    vs("set", "nd", "guest.delegate=yes", "--save", check=True)
+    vs("start", "nd", check=True)  # now with its leaf
+    assert os.path.isdir(dirs[0] + "/guest")
+    vs("stop", "nd", "--timeout", "0")
+    assert not any(os.path.exists(d) for d in dirs)
+
+
 def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(vs):
     """Issue 15: two builds at once both took the same context id, and start did not check."""
     procs = [vs.popen("build", f"c{i}", "--init", "none", stdout=subprocess.DEVNULL,

@@ -113,24 +113,29 @@ def test_the_migration_primer_leaves_no_zombie_and_no_variable(run, rootfs):
     assert proc.returncode == 0
 
 
-def test_host_sees_context_in_its_cgroup(run, rootfs):
+@pytest.mark.parametrize("delegate", [False, True])
+def test_host_sees_context_in_its_cgroup(run, rootfs, delegate):
     # "ready" comes after the shell reaped cat: from then on the
     # context's processes stay the same while the test compares them
-    proc, lines = run_until_ready(["--name", "cgtest", "--rootfs", str(rootfs)],
+    proc, lines = run_until_ready(["--name", "cgtest", "--rootfs", str(rootfs)] +
+                                  (["--delegate"] if delegate else []),
                                   "cat /proc/self/cgroup")
     try:
         inside = lines[0]
         dirs = [d + "/cgtest" for d in cgroup_dirs()]
-        # limits go on NAME; where the context may write its tree (cgroup2, name=systemd)
-        # its processes live in NAME/guest, in a v1 controller hierarchy in NAME itself
-        # (no second memory cgroup); every hierarchy holds every process of it
+        # limits go on NAME; with --delegate, where the context may write its tree
+        # (cgroup2, name=systemd) its processes live in NAME/guest, in a v1 controller
+        # hierarchy in NAME itself (no second memory cgroup); without, in NAME
+        # everywhere; every hierarchy holds every process of it
         def members(d):
             leaf = os.path.isdir(d + "/guest")
             v1_controller = not os.path.exists(d + "/cgroup.controllers") and \
                 "systemd" not in d.split("/")[4]
-            assert leaf != v1_controller, d
+            assert leaf == (delegate and not v1_controller), d
             if leaf:
                 assert open(d + "/cgroup.procs").read() == "", d
+            elif os.path.exists(d + "/cgroup.max.depth"):
+                assert open(d + "/cgroup.max.depth").read().strip() == "0", d
             return set(open(d + ("/guest" if leaf else "") + "/cgroup.procs").read().split())
         everyone = members(dirs[0])
         assert len(everyone) >= 1
@@ -555,7 +560,7 @@ def test_kill_of_cli_mid_run_leaves_context_to_the_kernel(run, rootfs):
     proc.kill()
     proc.wait()
     dirs = [d + "/orphan" for d in cgroup_dirs()]
-    pids = open(dirs[0] + "/guest/cgroup.procs").read().split()
+    pids = open(dirs[0] + "/cgroup.procs").read().split()  # no leaf without --delegate
     assert pids, "the context's processes are still tracked by its cgroup"
     # clean up the way `vserver stop` does: kill the cgroup, then remove it
     for pid in pids:

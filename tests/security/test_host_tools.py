@@ -53,6 +53,52 @@ def test_v1_controllers_are_out_of_a_guests_reach(vs):
     vs("stop", "x", "--timeout", "1")
 
 
+def test_a_guest_not_delegated_reaches_no_cgroup_at_all(vs, userns_mode):
+    """delegate = no puts the guest's processes right where its limits are (PARENT/NAME,
+    no leaf between): its limits are then the files of its own cgroup namespace root.
+    Whatever its root tries (writing them, remounting the tree read-write, a fresh
+    cgroup mount of its own, sub-cgroups, moving itself up), the host's limits, its
+    cgroups and where its processes are stay as they were. In a user namespace its
+    root may remount its own mount namespace's mounts (as in any container runtime):
+    the files stay the host root's, whom it does not map, and max.depth is 0."""
+    vs("build", "x", "--delegate", "no", "--processes", "40", check=True)
+    vs("start", "x", check=True)
+    dirs = vs.cgroup("x")
+    before = {d: sorted(os.listdir(d)) for d in dirs}
+    procs = set(open(dirs[0] + "/cgroup.procs").read().split())
+    out = vs.exec_out("x", " ; ".join([
+        "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
+        "/sys/fs/cgroup/unified/cgroup.max.depth /sys/fs/cgroup/unified/cgroup.subtree_control "
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes; do [ -e $f ] && echo 1000 > $f 2>&1 && "
+        "echo WROTE $f; done",
+        "for d in /sys/fs/cgroup/*; do mount -o remount,rw,bind $d 2>/dev/null "
+        "&& echo REMOUNTED $d; mkdir $d/x 2>/dev/null && echo MADE $d; "
+        "echo 1000 > $d/pids.max 2>/dev/null && echo WROTE $d; done",
+        "mkdir -p /tmp/c2 /tmp/c1",
+        "mount -t cgroup2 none /tmp/c2 2>/dev/null && echo MOUNTED2 && "
+        "(mkdir /tmp/c2/x 2>/dev/null && echo MADE2; echo 5 > /tmp/c2/cgroup.max.depth "
+        "2>/dev/null && echo WROTE2; echo $$ > /tmp/c2/cgroup.procs 2>/dev/null && echo MOVED2)",
+        "mount -t cgroup -o pids none /tmp/c1 2>/dev/null && echo MOUNTED1 && "
+        "(echo max > /tmp/c1/pids.max 2>/dev/null && echo WROTE1; mkdir /tmp/c1/x 2>/dev/null "
+        "&& echo MADE1)",
+        "echo $$ > /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null && echo MOVED",
+        "true"]))
+    for bad in ("WROTE", "MADE", "MOVED"):
+        assert bad not in out, out
+    if userns_mode == "no-userns":  # no mount calls at all
+        assert "MOUNTED" not in out, out
+    for d in dirs:
+        assert sorted(os.listdir(d)) == before[d], d
+        if os.path.exists(d + "/pids.max"):
+            assert open(d + "/pids.max").read().strip() == "40"
+        if os.path.exists(d + "/cgroup.max.depth"):
+            assert open(d + "/cgroup.max.depth").read().strip() == "0"
+            assert open(d + "/cgroup.subtree_control").read().strip() == ""
+    # its processes (the shell above ended) are where they were, in PARENT/NAME
+    assert set(open(dirs[0] + "/cgroup.procs").read().split()) == procs
+    vs("stop", "x", "--timeout", "1", check=True)
+
+
 def test_deep_cgroup_trees_do_not_crash_host_tools(vs):
     """Item 9: 2100 nested cgroups made status, list, exec and stop crash (recursion)."""
     vs("build", "x", check=True)
