@@ -302,6 +302,10 @@ static int verb_status(int argc, char **argv)
                 json_object_object_add(j, "userns", json_object_new_boolean(g.cfg.userns));
                 json_object_object_add(j, "running_userns",
                                        st.running ? json_object_new_boolean(st.userns) : NULL);
+                json_object_object_add(j, "delegate", json_object_new_boolean(g.cfg.delegate));
+                json_object_object_add(
+                    j, "running_delegated",
+                    st.running ? json_object_new_boolean(vs_cgroup_delegated(&st.cgroup)) : NULL);
                 json_object *idr = NULL;
                 if (ids.count) {
                         idr = json_object_new_object();

@@ -1025,6 +1025,18 @@ bool vs_cgroup_populated(const VsCgroup *cg)
         return false;
 }
 
+bool vs_cgroup_delegated(const VsCgroup *cg)
+{
+        for (int i = 0; i < cg->n; i++) {
+                char leaf[1100];
+                snprintf(leaf, sizeof leaf, "%s/" VS_CGROUP_LEAF, cg->dirs[i].path);
+                if (cg->dirs[i].created && be(cg, i)->delegable(cg->dirs[i].ctrls) &&
+                    cg_exists(leaf))
+                        return true;
+        }
+        return false;
+}
+
 /* v1 has no cgroup.kill: signal each listed pid until the list stays empty. */
 static int kill_one(pid_t pid, void *data)
 {

@@ -127,6 +127,8 @@ int vs_cgroup_set(const VsCgroup *cg, const char *v1_file, const char *v2_file, 
                   VsError *err);
 /* Is any process left in the context's cgroup? */
 bool vs_cgroup_populated(const VsCgroup *cg);
+/* Was it made with cgroups of its own to make (a leaf NAME/guest; vs_cgroup_create)? */
+bool vs_cgroup_delegated(const VsCgroup *cg);
 /* SIGKILL everything in the cgroup (cgroup.kill where the kernel has it). */
 int vs_cgroup_kill(const VsCgroup *cg, VsError *err);
 /* Kill what is left, wait for it to go, remove the directories. */

@@ -560,7 +560,7 @@ const VsKey vs_keys[] = {
      "its own /proc/meminfo, cpuinfo, stat, loadavg, swaps, diskstats (default yes)", "yes|no"},
     {"guest", "delegate", set_guest_flag, write_delegate, 0, "delegate",
      "its root may make cgroups below its own, as systemd must (default yes); no: one cgroup a "
-     "hierarchy, all read-only (less kernel memory, a faster start)",
+     "hierarchy, all read-only (less kernel memory; on a cgroup2 host a memory cgroup fewer)",
      "yes|no"},
     {"guest", "uname.release", set_uname, write_uname, 0, "uname-release",
      "the kernel release uname -r shows inside (default: the host's)", "STRING"},

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <sched.h>
@@ -780,6 +781,26 @@ static int check_config(const VsOciConfig *c, VsError *err)
         return 0;
 }
 
+/*
+ * A leaf of its own below cgroupsPath (vs_cgroup_create) only where the
+ * container may write its cgroup tree: a cgroup mount without "ro", or
+ * SYS_ADMIN without a user namespace (it could mount one; in a user
+ * namespace of its own the files are the host root's, unmapped there).
+ * Else its processes live in cgroupsPath itself, as with runc and crun: a
+ * cgroup fewer a hierarchy, on a cgroup2 host a memory cgroup fewer.
+ */
+static bool own_cgroups(const VsOciConfig *c)
+{
+        for (int i = 0; i < c->n_mounts; i++) {
+                const VsOciMount *m = &c->mounts[i];
+                if (m->type && (streq(m->type, "cgroup") || streq(m->type, "cgroup2")) &&
+                    !(m->flags & MS_RDONLY))
+                        return true;
+        }
+        return !c->ns[VS_OCI_NS_USER].set &&
+               (c->process.caps[VS_OCI_CAP_BOUNDING] & (1ULL << CAP_SYS_ADMIN));
+}
+
 /* Split cgroupsPath into parent and name (ours: /vserver-runc/ID). */
 static int cgroup_place(const VsOciConfig *c, const char *id, bool systemd, char *parent,
                         size_t psize, char *name, size_t nsize, VsError *err)
@@ -1076,7 +1097,7 @@ int vs_oci_create(const VsOciCreateOpts *o, pid_t *ret_pid, VsError *err)
                 r = vs_error(err, errno, "open the exec fifo");
                 goto out;
         }
-        r = vs_cgroup_create(&cg, rec.cgroup_parent, rec.cgroup_name, true, err);
+        r = vs_cgroup_create(&cg, rec.cgroup_parent, rec.cgroup_name, own_cgroups(c), err);
         if (r < 0)
                 goto out;
         if (c->has_resources) {

@@ -682,6 +682,11 @@ def test_a_guest_not_delegated_has_one_cgroup_a_hierarchy_all_read_only(vs):
               if open(f"/proc/{p}/cmdline").read() == "sleep\x0060\x00"]
     assert len(sleeps) == 1, sleeps
     assert re.search(r"(?m)^\d+ .* nd$", vs("list", check=True).stdout)
+    st = json.loads(vs("status", "nd", "--json", check=True).stdout)
+    assert (st["delegate"], st["running_delegated"]) == (False, False), st
+    vs("set", "nd", "guest.delegate=yes", "--save", check=True)
+    st = json.loads(vs("status", "nd", "--json", check=True).stdout)
+    assert (st["delegate"], st["running_delegated"]) == (True, False), st  # until a restart
     vs("stop", "nd", "--timeout", "2", check=True)
     assert not any(os.path.exists(d) for d in dirs)
     # systemd cannot boot without cgroups of its own: one line that says what to set
@@ -690,7 +695,7 @@ def test_a_guest_not_delegated_has_one_cgroup_a_hierarchy_all_read_only(vs):
     (root / "usr/lib/systemd/systemd").write_text("#!/bin/sh\nexec sleep 1000\n")
     (root / "usr/lib/systemd/systemd").chmod(0o755)
     (root / "sbin/sysinit").symlink_to("../usr/lib/systemd/systemd")
-    vs("set", "nd", "guest.init=/sbin/sysinit", "--save", check=True)
+    vs("set", "nd", "guest.init=/sbin/sysinit", "guest.delegate=no", "--save", check=True)
     p = vs("start", "nd")
     assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
     assert "systemd" in p.stderr and "guest.delegate=yes" in p.stderr, p.stderr
@@ -698,6 +703,8 @@ def test_a_guest_not_delegated_has_one_cgroup_a_hierarchy_all_read_only(vs):
     vs("set", "nd", "guest.delegate=yes", "--save", check=True)
     vs("start", "nd", check=True)  # now with its leaf
     assert os.path.isdir(dirs[0] + "/guest")
+    st = json.loads(vs("status", "nd", "--json", check=True).stdout)
+    assert (st["delegate"], st["running_delegated"]) == (True, True), st
     vs("stop", "nd", "--timeout", "0")
     assert not any(os.path.exists(d) for d in dirs)
 

@@ -66,6 +66,36 @@ def test_lifecycle_create_start_state_kill_delete(oci):
     assert not cg_exists("l1")
 
 
+def test_a_leaf_cgroup_only_where_the_container_may_write_its_tree(oci):
+    """The spec's cgroup mount is read-only: the processes live in cgroupsPath itself,
+    as with runc and crun (one cgroup a hierarchy). A writable one (or SYS_ADMIN without
+    a user namespace) gets the leaf cgroupsPath/guest, so its limits stay above it."""
+    def rw(c):
+        for m in c["mounts"]:
+            if m["type"] in ("cgroup", "cgroup2"):
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    for name, edit, leaf in (("c0", None, False), ("c1", rw, True)):
+        assert oci.create(name, ["sh", "-c", "echo up; exec sleep 1000"], edit=edit) == 0
+        oci("start", name, check=True)
+        assert "up" in oci.output(name, until="up")
+        pid = str(oci.state_of(name)["pid"])
+        dirs = cgroup_dirs(f"{CG_PARENT}/oci-{name}")
+        v1_controller = [d for d in dirs if not os.path.exists(d + "/cgroup.controllers")
+                         and "/systemd/" not in d]
+        for d in dirs:
+            has_leaf = os.path.isdir(d + "/guest")
+            assert has_leaf == (leaf and d not in v1_controller), d
+            procs = open(d + ("/guest" if has_leaf else "") + "/cgroup.procs").read().split()
+            assert pid in procs, d
+        oci("kill", name, "KILL", check=True)
+        for _ in range(100):
+            if oci.state_of(name)["status"] == "stopped":
+                break
+            time.sleep(0.05)
+        oci("delete", name, check=True)
+        assert not cg_exists(name)
+
+
 def test_kill_signal_names_and_all(oci):
     assert oci.create("k1", ["sh", "-c", "trap 'echo got-usr1' USR1; sleep 1000 & wait; "
                              "sleep 1000 & wait"]) == 0
