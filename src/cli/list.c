@@ -90,11 +90,15 @@ static const char *fmt_uptime(long long s, char *buf, size_t size)
         return buf;
 }
 
-/* One guest's row of the listing, made by any of the workers. */
+/*
+ * One guest's row of the listing, made by any of the workers.  Small: a
+ * thousand rows of a whole VsError each were a megabyte of fresh pages to
+ * fault in, some 15 us a page on a VM.
+ */
 typedef struct Row {
         char *text;     /* the table's line, or NULL */
         json_object *j; /* its --json object, or NULL */
-        VsError err;    /* its guest file could not be read */
+        VsError *err;   /* why its guest file could not be read (NULL: out of memory) */
         bool broken;
 } Row;
 
@@ -114,9 +118,14 @@ static void list_row(const ListJob *job, int i)
         Row *row = &job->rows[i];
         VsGuest g;
         VsGuestState st = {.init_pidfd = -EBADF, .cgroup = VS_CGROUP_INIT};
-        row->broken = vs_guest_load(&g, &h->paths, &h->conf, h->cgroup_parent, name, &row->err) < 0;
-        if (row->broken)
+        VsError err = {0};
+        row->broken = vs_guest_load(&g, &h->paths, &h->conf, h->cgroup_parent, name, &err) < 0;
+        if (row->broken) {
+                row->err = malloc(sizeof *row->err);
+                if (row->err)
+                        *row->err = err;
                 vs_guest_init(&g, &h->paths, &h->conf, h->cgroup_parent, name, NULL);
+        }
         if (vs_guest_state_brief(&g, &st, NULL) < 0 || (!st.running && !job->o->all)) {
                 vs_guest_state_release(&st);
                 return;
@@ -246,7 +255,11 @@ static int verb_list(int argc, char **argv)
         int rc = 0;
         for (int i = 0; i < n; i++) {
                 if (rows[i].broken) {
-                        fail_error(0, verb, &rows[i].err);
+                        if (rows[i].err)
+                                fail_error(0, verb, rows[i].err);
+                        else
+                                fail(0, verb, "%s: out of memory", names[i]);
+                        free(rows[i].err);
                         rc = EXIT_FAILURE;
                 }
                 if (rows[i].j)
