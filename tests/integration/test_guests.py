@@ -366,7 +366,8 @@ def test_a_broken_guest_file_gives_one_line(vs, text, message):
         assert p.returncode == 1, p
         assert p.stderr.count("\n") == 1, p.stderr
         assert p.stderr.startswith(f"vserver: {cmd[0]}: " + message.format(n=n)), p.stderr
-    assert vs("list").returncode == 1
+    p = vs("list")
+    assert p.returncode == 1 and p.stderr.startswith("vserver: list: " + message.format(n=n)), p
     # a broken file does not keep the guest from being deleted
     vs("delete", "b1", check=True)
     assert not vs.conf("b1").exists()
