@@ -86,7 +86,8 @@ int vs_build_plan(VsBuild *b, const VsPaths *paths, const VsHostConfig *host,
         int r = vs_guest_init(g, paths, host, cgroup_parent, name, err);
         if (r < 0)
                 return r;
-        g->cfg.userns = host->userns; /* the host's default for new guests */
+        g->cfg.userns = host->userns; /* the host's defaults for new guests */
+        g->cfg.delegate = host->delegate;
         for (int i = 0; i < spec->n_sets; i++) {
                 /* "--memory" rather than the key in errors about build options */
                 const char *w = spec->where && spec->where[i] ? spec->where[i] : spec->sets[i][0];

@@ -34,6 +34,7 @@ void vs_host_config_init(VsHostConfig *h)
         h->console_log_size = 1ULL << 20;
         snprintf(h->unix_guard_cgroup, sizeof h->unix_guard_cgroup, "/");
         h->userns = true;
+        h->delegate = true;
         h->userns_first = VS_IDMAP_POOL_FIRST;
         h->userns_last = VS_IDMAP_POOL_LAST;
 }
@@ -231,6 +232,9 @@ static int host_handler(void *user, const char *section, const char *name, const
         } else if (streq(name, "userns")) {
                 if (vs_parse_bool(v, &h->userns) < 0)
                         return bad(r, key, "\"%s\" is not yes or no", v);
+        } else if (streq(name, "delegate")) {
+                if (vs_parse_bool(v, &h->delegate) < 0)
+                        return bad(r, key, "\"%s\" is not yes or no", v);
         } else if (streq(name, "userns-ids")) {
                 if (vs_idmap_parse_pool(v, &h->userns_first, &h->userns_last) < 0)
                         return bad(r, key,
@@ -251,7 +255,7 @@ static int host_handler(void *user, const char *section, const char *name, const
                            "unknown key (known: cgroup-parent, context-range, debian-mirror, "
                            "debian-suite, net-device, bridge, bridge-address, bridge-nat, "
                            "unify-exclude, console-log-size, unix-guard-cgroup, userns, "
-                           "userns-ids, disk-limits)");
+                           "userns-ids, delegate, disk-limits)");
         }
         return 1;
 }

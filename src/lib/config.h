@@ -45,6 +45,7 @@ typedef struct VsHostConfig {
         unsigned long long console_log_size; /* rotate NAME.log past this many bytes */
         char unix_guard_cgroup[256];         /* cgroup2 dir of the host-side unix guard: "/" */
         bool userns;                         /* new guests get a user namespace (default yes) */
+        bool delegate;                       /* new guests get cgroups of their own (yes) */
         unsigned userns_first, userns_last;  /* the pool of host ids for their ranges */
         int disk_limits;                     /* VsDiskKind: VS_DISK_NONE = pick per filesystem */
 } VsHostConfig;

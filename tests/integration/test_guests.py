@@ -710,6 +710,18 @@ def test_a_guest_not_delegated_has_one_cgroup_a_hierarchy_all_read_only(vs):
     assert not any(os.path.exists(d) for d in dirs)
 
 
+def test_the_host_setting_delegate_is_what_build_writes(vs):
+    vs.host_conf("[host]\ndelegate = no\n")
+    vs("build", "h1", check=True)
+    assert "delegate = no" in vs.conf("h1").read_text()
+    vs("build", "h2", "--delegate", "yes", check=True)  # the option wins
+    assert "delegate" not in vs.conf("h2").read_text()  # yes, the default, goes unwritten
+    vs.host_conf("[host]\ndelegate = maybe\n")
+    p = vs("build", "h3")
+    assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+    assert "delegate" in p.stderr and "is not yes or no" in p.stderr, p.stderr
+
+
 def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(vs):
     """Issue 15: two builds at once both took the same context id, and start did not check."""
     procs = [vs.popen("build", f"c{i}", "--init", "none", stdout=subprocess.DEVNULL,
