@@ -3,12 +3,13 @@ cgroup trees and directory trees nested to crash a recursive walker, a cgroup
 made to slip the v1 I/O throttle, a guest that freezes itself under our feet."""
 import json
 import os
+import re
 import subprocess
 import time
 
 import pytest
 
-from test_escapes import arm
+from test_escapes import HELPERS, arm
 
 
 def guest_cgroup_mounts(vs, name):
@@ -31,11 +32,19 @@ def v2_root(vs, name):
     return None
 
 
+def arm_cgnest(root):
+    """helpers/cgnest.c in a guest tree: a cgroup mount from a user namespace of its own."""
+    (root / "vs-out").mkdir(exist_ok=True)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin/vs-cgnest"),
+                    str(HELPERS / "cgnest.c")], check=True)
+
+
 def test_v1_controllers_are_out_of_a_guests_reach(vs):
     """Item 8: a child cgroup in v1 blkio escapes its parent's throttle (v1 throttling is
     not hierarchical); the v1 freezer would let a guest freeze itself. Only the
     name=systemd hierarchy and cgroup2 stay writable (systemd needs them)."""
-    vs("build", "x", check=True)
+    vs("build", "x", "--processes", "40", "--set", "security.allow-userns=yes", check=True)
+    arm_cgnest(vs.rootfs("x"))
     vs("start", "x", check=True)
     mounts = guest_cgroup_mounts(vs, "x")
     v1 = [(mp, opts) for mp, fstype, opts in mounts if fstype == "cgroup"]
@@ -50,6 +59,13 @@ def test_v1_controllers_are_out_of_a_guests_reach(vs):
         else:
             assert p.returncode != 0 and "Read-only file system" in p.stderr, (mp, p.stderr)
     # the io limit is on the guest's own cgroup, above its root, where it cannot write
+    # its processes are in PARENT/NAME there: a cgroup namespace of a user namespace of its
+    # own making is rooted there, but what it mounts it cannot write either
+    out = vs.exec_out("x", "vs-cgnest pids pids.max max; vs-cgnest blkio blkio.weight 500")
+    assert "WROTE" not in out and len(out.splitlines()) == 2, out
+    for d in vs.cgroup("x"):
+        if os.path.exists(d + "/pids.max"):
+            assert open(d + "/pids.max").read().strip() == "40"
     vs("stop", "x", "--timeout", "1")
 
 
@@ -61,11 +77,12 @@ def test_a_guest_not_delegated_reaches_no_cgroup_at_all(vs, userns_mode):
     cgroups and where its processes are stay as they were. In a user namespace its
     root may remount its own mount namespace's mounts (as in any container runtime):
     the files stay the host root's, whom it does not map, and max.depth is 0."""
-    vs("build", "x", "--delegate", "no", "--processes", "40", check=True)
+    vs("build", "x", "--delegate", "no", "--processes", "40",
+       "--set", "security.allow-userns=yes", check=True)
+    arm_cgnest(vs.rootfs("x"))
     vs("start", "x", check=True)
     dirs = vs.cgroup("x")
     before = {d: sorted(os.listdir(d)) for d in dirs}
-    procs = set(open(dirs[0] + "/cgroup.procs").read().split())
     out = vs.exec_out("x", " ; ".join([
         "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
         "/sys/fs/cgroup/unified/cgroup.max.depth /sys/fs/cgroup/unified/cgroup.subtree_control "
@@ -82,9 +99,16 @@ def test_a_guest_not_delegated_reaches_no_cgroup_at_all(vs, userns_mode):
         "(echo max > /tmp/c1/pids.max 2>/dev/null && echo WROTE1; mkdir /tmp/c1/x 2>/dev/null "
         "&& echo MADE1)",
         "echo $$ > /sys/fs/cgroup/unified/cgroup.procs 2>/dev/null && echo MOVED",
+        # a user namespace of its own making, its root mapped to itself (the host's root
+        # without one), and a cgroup namespace of that one's, rooted at PARENT/NAME
+        "vs-cgnest pids pids.max max", "vs-cgnest cgroup2 cgroup.max.depth 5",
+        "vs-cgnest memory memory.limit_in_bytes 1073741824",
         "true"]))
     for bad in ("WROTE", "MADE", "MOVED"):
         assert bad not in out, out
+    # each nested attempt ran and said how far it got
+    nested = re.findall(r"(?m)^(unshare|mount|write) .*: (.*)$", out)
+    assert len(nested) == 3, out
     if userns_mode == "no-userns":  # no mount calls at all
         assert "MOUNTED" not in out, out
     for d in dirs:
@@ -94,8 +118,22 @@ def test_a_guest_not_delegated_reaches_no_cgroup_at_all(vs, userns_mode):
         if os.path.exists(d + "/cgroup.max.depth"):
             assert open(d + "/cgroup.max.depth").read().strip() == "0"
             assert open(d + "/cgroup.subtree_control").read().strip() == ""
-    # its processes (the shell above ended) are where they were, in PARENT/NAME
-    assert set(open(dirs[0] + "/cgroup.procs").read().split()) == procs
+    # every process in its pid namespace is still in PARENT/NAME, in every hierarchy
+    init = json.loads(vs("status", "x", "--json", check=True).stdout)["init_pid"]
+    ns = os.readlink(f"/proc/{init}/ns/pid")
+    def guest_pids():
+        pids = set()
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{p}/ns/pid") == ns:
+                    pids.add(p)
+            except OSError:
+                pass
+        return pids
+    inside = guest_pids()
+    assert str(init) in inside
+    for d in dirs:
+        assert inside <= set(open(d + "/cgroup.procs").read().split()), d
     vs("stop", "x", "--timeout", "1", check=True)
 
 
