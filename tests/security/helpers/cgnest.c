@@ -41,9 +41,8 @@ int main(int argc, char **argv)
                 return 0;
         }
         mkdir("/vs-out/cg", 0755);
-        int r = strcmp(argv[1], "cgroup2") == 0
-                    ? mount("none", "/vs-out/cg", "cgroup2", 0, NULL)
-                    : mount("none", "/vs-out/cg", "cgroup", 0, argv[1]);
+        int r = strcmp(argv[1], "cgroup2") == 0 ? mount("none", "/vs-out/cg", "cgroup2", 0, NULL)
+                                                : mount("none", "/vs-out/cg", "cgroup", 0, argv[1]);
         if (r < 0) {
                 printf("mount %s: %s\n", argv[1], strerror(errno));
                 return 0;
