@@ -342,6 +342,15 @@ int vs_guest_config_check(const VsGuestConfig *g, const char *label, VsError *er
         char msg[VS_ERROR_MSG_MAX - 128];
         if (vs_limits_check(&g->limits, msg, sizeof msg) < 0)
                 return vs_error_input(err, "%s: [limits]: %s", label, msg);
+        /* named here; one behind a link (/sbin/init) is found at start, in the tree */
+        size_t cmd = strcspn(g->init, " \t");
+        const char *slash = memrchr(g->init, '/', cmd);
+        if (!g->delegate && slash && cmd - (size_t)(slash + 1 - g->init) == 7 &&
+            strncmp(slash + 1, "systemd", 7) == 0)
+                return vs_error_input(err,
+                                      "%s: [guest]: init = %.*s: systemd must make cgroups of its "
+                                      "own (say delegate = yes)",
+                                      label, (int)cmd, g->init);
         bool ns = g->net == VS_NET_NETNS, iso = g->net == VS_NET_ISOLATE;
         if (g->netcfg.n_addrs && !ns && !iso)
                 return vs_error_input(err, "%s: [net]: addresses need mode isolate or netns",

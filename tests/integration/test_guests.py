@@ -720,6 +720,13 @@ def test_the_host_setting_delegate_is_what_build_writes(vs):
     p = vs("build", "h3")
     assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
     assert "delegate" in p.stderr and "is not yes or no" in p.stderr, p.stderr
+    # systemd named as init cannot go without cgroups of its own: said at once
+    vs.host_conf("[host]\n")
+    p = vs("build", "h4", "--delegate", "no", "--init", "/lib/systemd/systemd --unit=x")
+    assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+    assert "init = /lib/systemd/systemd: systemd must make cgroups" in p.stderr, p.stderr
+    p = vs("set", "h1", "guest.init=/usr/lib/systemd/systemd", "--save")
+    assert p.returncode != 0 and "delegate = yes" in p.stderr, p.stderr
 
 
 def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(vs):
