@@ -258,17 +258,37 @@ static bool reserved(const VsPaths *paths, unsigned ctx, char *who, size_t size)
         return true;
 }
 
-int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
-                             unsigned *ctx, VsError *err)
+/* The lock every change of who holds a context id takes: a reservation made or dropped. */
+static int lock_contexts(const VsPaths *paths, VsError *err)
 {
         char lockpath[PATH_MAX];
         int r = vs_mkdir_p(paths->run, 0755);
         if (r < 0)
                 return vs_error(err, r, "create %s", paths->run);
         vs_paths_run(paths, VS_RUN_CONTEXT_LOCK, NULL, lockpath, sizeof lockpath);
-        _cleanup_close_ int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (lock < 0 || flock(lock, LOCK_EX) < 0)
-                return vs_error(err, errno, "lock %s", lockpath);
+        int fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                r = vs_error(err, errno, "lock %s", lockpath);
+                vs_closep(&fd);
+                return r;
+        }
+        return fd;
+}
+
+/*
+ * Under the lock, the guest files are read first and the reservations
+ * after: a build that wrote its file and dropped its reservation in
+ * between would be in neither, and its id handed out twice.  So a
+ * reservation is dropped under the lock too (vs_guest_release_context),
+ * and is still there, or its guest file was read, when this looks.
+ */
+int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, const char *name,
+                             unsigned *ctx, VsError *err)
+{
+        _cleanup_close_ int lock = lock_contexts(paths, err);
+        if (lock < 0)
+                return lock;
+        int r;
         unsigned lo = host->ctx_min, hi = host->ctx_max;
         if (*ctx && (*ctx < lo || *ctx > hi)) {
                 lo = hi = *ctx; /* a given id outside the host's range is the caller's call */
@@ -325,6 +345,7 @@ int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, con
 void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
 {
         char path[PATH_MAX];
+        _cleanup_close_ int lock = lock_contexts(paths, NULL);
         reserved_path(paths, ctx, path, sizeof path);
         unlink(path);
 }

@@ -753,6 +753,28 @@ def test_concurrent_builds_get_distinct_contexts_and_start_refuses_a_shared_one(
     vs("stop", "c1", check=True)
 
 
+def test_concurrent_builds_with_a_long_id_scan_get_distinct_contexts(vs):
+    """A build read the guest files, then walked the ids for a free one; another build that
+    wrote its file and dropped its reservation in between was in neither, and its id was
+    handed out again (16 builds at once on a host with 600 guests running: 5 ids twice).
+    Here 1500 ids held by live reservations make each walk long."""
+    run = vs.root / "run/vserver"
+    run.mkdir(parents=True, exist_ok=True)
+    for c in range(1000, 2500):
+        (run / f"context.{c}").write_text(f"{os.getpid()} held-by-test\n")
+    try:
+        procs = [vs.popen("build", f"w{i}", "--init", "none", "--no-userns",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(8)]
+        for p in procs:
+            assert p.wait(timeout=300) == 0, p.stderr.read()
+    finally:
+        for c in range(1000, 2500):
+            (run / f"context.{c}").unlink(missing_ok=True)
+    ctxs = [int(json.loads(vs("config", f"w{i}", "--json", check=True).stdout)["guest.context"])
+            for i in range(8)]
+    assert len(set(ctxs)) == 8 and min(ctxs) >= 2500, ctxs
+
+
 def test_context_ids_are_host_wide_across_installations(vs, workdir):
     """Issue 15: two installations' guests could run with one context id, sharing a
     loopback address and a veth name (a netns start deleted the other's veth)."""
