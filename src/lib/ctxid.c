@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "util.h"
 
 /*
@@ -82,6 +83,16 @@ static bool running_is(const Running *r, const VsPaths *paths, const char *name)
         return streq(r->root, paths->root) && streq(r->name, name);
 }
 
+/* "web1", or "web1 of the installation under /srv/b" if not @paths'. */
+static void describe(const Running *r, const VsPaths *paths, char *who, size_t size)
+{
+        if (streq(r->root, paths->root))
+                snprintf(who, size, "%s", r->name);
+        else
+                snprintf(who, size, "%s of the installation under %s", r->name,
+                         r->root[0] ? r->root : "/");
+}
+
 pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start)
 {
         Running r;
@@ -127,10 +138,72 @@ static int note_write(unsigned ctx, const char *name, const char *root, pid_t pi
         return r;
 }
 
-void vs_ctxid_note_running(const VsGuest *g, pid_t pid)
+/*
+ * VS_HOST_RUN/ids.START: who runs with the host ids from START (a guest's
+ * user namespace range), whatever its installation: "CTX NAME" and the
+ * installation's root on a line of its own.  It holds the range while
+ * context CTX's note is that guest's and live.  Ranges are aligned blocks
+ * of VS_IDMAP_COUNT (idmap.c), so two overlap only if they start alike.
+ */
+static void ids_path(unsigned start, char *buf, size_t size)
 {
-        char path[PATH_MAX], note[128];
+        snprintf(buf, size, VS_HOST_RUN "/ids.%u", start);
+}
+
+/* The guest the note @path names (context, name, root), whether it runs or not. */
+static bool ids_note(const char *path, unsigned *ctx, Running *ret)
+{
+        char buf[PATH_MAX];
+        int used = 0;
+        *ret = (Running){0};
+        if (vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0 ||
+            sscanf(buf, "%u %63s%n", ctx, ret->name, &used) != 2 || buf[used] != '\n')
+                return false;
+        snprintf(ret->root, sizeof ret->root, "%.*s", (int)strcspn(buf + used + 1, "\n"),
+                 buf + used + 1);
+        return true;
+}
+
+/* The running guest whose note @path names, if its context's note agrees and lives. */
+static bool ids_holder(const char *path, Running *ret)
+{
+        Running named;
+        unsigned ctx;
+        return ids_note(path, &ctx, &named) && running_read(ctx, ret) &&
+               streq(ret->name, named.name) && streq(ret->root, named.root);
+}
+
+int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
+{
+        char path[PATH_MAX], who[PATH_MAX];
+        Running r;
+        if (!ids->count)
+                return 0;
+        ids_path(ids->start, path, sizeof path);
+        if (!ids_holder(path, &r) || running_is(&r, &g->paths, g->cfg.name))
+                return 0;
+        describe(&r, &g->paths, who, sizeof who);
+        return vs_error_input(err,
+                              "host ids %u-%u are in use by the running guest %s (stop one of "
+                              "them, or remove %s's line from %s: its next start takes a free "
+                              "range)",
+                              ids->start, ids->start + (ids->count - 1), who, g->cfg.name,
+                              g->paths.subid);
+}
+
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid, const VsIdRange *ids)
+{
+        char path[PATH_MAX], note[PATH_MAX];
         (void)note_write(g->cfg.context, g->cfg.name, g->paths.root, pid, false);
+        if (ids && ids->count) {
+                ids_path(ids->start, path, sizeof path);
+                int n = snprintf(note, sizeof note, "%u %s\n%s\n", g->cfg.context, g->cfg.name,
+                                 g->paths.root);
+                _cleanup_close_ int fd =
+                    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0 && n > 0 && n < (int)sizeof note)
+                        (void)vs_write_all(fd, note, (size_t)n);
+        }
         int n = snprintf(note, sizeof note, "%u %s\n", g->cfg.context, g->cfg.name);
         for (int i = 0; i < g->cfg.netcfg.n_addrs; i++) {
                 if (address_path(g, &g->cfg.netcfg.addrs[i], path, sizeof path) < 0)
@@ -176,19 +249,14 @@ void vs_ctxid_release(unsigned ctx, const char *name, const char *root)
         }
 }
 
-/* Who runs with @ctx, if not guest @name of @paths: "web1" or "web1 of the installation under
- * /srv/b". */
+/* Who runs with @ctx, if not guest @name of @paths. */
 static bool context_taken(const VsPaths *paths, const char *name, unsigned ctx, char *who,
                           size_t size)
 {
         Running r;
         if (!running_read(ctx, &r) || running_is(&r, paths, name))
                 return false;
-        if (streq(r.root, paths->root))
-                snprintf(who, size, "%s", r.name);
-        else
-                snprintf(who, size, "%s of the installation under %s", r.name,
-                         r.root[0] ? r.root : "/");
+        describe(&r, paths, who, size);
         return true;
 }
 
@@ -394,6 +462,12 @@ void vs_ctxid_forget_running(const VsGuest *g)
         Running run;
         char path[PATH_MAX], buf[128], name[64];
         unsigned ctx;
+        VsIdRange ids;
+        if (g->cfg.userns && vs_idmap_lookup(g->paths.subid, g->cfg.name, &ids, NULL) > 0) {
+                ids_path(ids.start, path, sizeof path);
+                if (ids_note(path, &ctx, &run) && running_is(&run, &g->paths, g->cfg.name))
+                        unlink(path);
+        }
         if (running_read(g->cfg.context, &run) && running_is(&run, &g->paths, g->cfg.name)) {
                 running_path(g->cfg.context, path, sizeof path);
                 unlink(path);

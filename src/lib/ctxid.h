@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "guest.h"
+#include "idmap.h"
 
 /*
  * Context ids.  A build reserves one (vs_guest_reserve_context, guest.h)
@@ -20,8 +21,17 @@
  * (RUN/address.IP notes, checked against the context's note).
  */
 int vs_ctxid_check(const VsGuest *g, VsError *err);
-/* After a start: @g runs with its id and addresses, its PID 1 @pid (as the host sees it). */
-void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
+/*
+ * 0, or an input error if another guest (of any installation) runs with the
+ * host ids of @ids (VS_HOST_RUN/ids.START): two guests whose ranges are
+ * alike would own each other's files and processes.
+ */
+int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err);
+/*
+ * After a start: @g runs with its id, addresses and @ids (NULL or count 0:
+ * none), its PID 1 @pid (as the host sees it).
+ */
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid, const VsIdRange *ids);
 /* After a stop: the notes go, if they are still @g's. */
 void vs_ctxid_forget_running(const VsGuest *g);
 /* Does a context run with @ctx now (its note's PID 1 alive, not a zombie)? */

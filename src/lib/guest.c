@@ -634,6 +634,8 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (g->cfg.userns) {
                 /* allocated once, kept across restarts */
                 r = vs_guest_range(g, true, &spec.userns, err);
+                if (r == 0)
+                        r = vs_ctxid_check_ids(g, &spec.userns, err);
                 if (r < 0)
                         return r;
                 spec.seccomp.userns = true;
@@ -708,7 +710,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char note[PATH_MAX];
         started_path(g, note, sizeof note);
         (void)vs_guest_config_note(&g->cfg, note, NULL);
-        vs_ctxid_note_running(g, ctx.pid);
+        vs_ctxid_note_running(g, ctx.pid, &spec.userns);
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "idmap.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,8 +9,23 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
 
+#include "paths.h"
 #include "util.h"
+
+/*
+ * The host's installations: VS_HOST_RUN/subid.d holds a symbolic link to
+ * each record that ever handed out a range since boot (named by the hash
+ * of its path), so an allocation keeps clear of every installation's
+ * ranges, not only its own record's.  A start registers its record too
+ * (one symlinkat), so after a reboot the installations whose guests run
+ * are known again; one that is not is caught at its start, which refuses
+ * ids a running guest of any installation holds (ctxid.c).
+ */
+#define HOST_RECORDS VS_HOST_RUN "/subid.d"
+#define HOST_LOCK    VS_HOST_RUN "/subid.lock" /* one allocation at a time, host-wide */
 
 #define MAX_ENTRIES 65536
 
@@ -203,6 +219,59 @@ int vs_idmap_lookup(const char *path, const char *name, VsIdRange *ret, VsError 
         return found;
 }
 
+void vs_idmap_register(const char *path)
+{
+        char link[sizeof HOST_RECORDS + 24];
+        snprintf(link, sizeof link, HOST_RECORDS "/%016llx",
+                 (unsigned long long)XXH3_64bits(path, strlen(path)));
+        if (symlink(path, link) == 0 || errno != ENOENT)
+                return; /* made, or there (EEXIST) */
+        if (vs_mkdir_p(HOST_RECORDS, 0755) == 0)
+                (void)!symlink(path, link);
+}
+
+/* The entries of every other registered record (root's regular files only), appended to @rec. */
+static void others_load(const char *own, Record *rec)
+{
+        DIR *d = opendir(HOST_RECORDS);
+        if (!d)
+                return;
+        struct dirent *de;
+        int cap = rec->n;
+        while ((de = readdir(d))) {
+                char target[PATH_MAX];
+                ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                if (streq(target, own))
+                        continue;
+                FILE *f = fopen(target, "re");
+                struct stat st;
+                if (!f && errno == ENOENT)
+                        (void)unlinkat(dirfd(d), de->d_name, 0); /* an installation gone */
+                if (!f)
+                        continue;
+                if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0) {
+                        Record other;
+                        (void)record_read(f, &other);
+                        for (int i = 0; i < other.n && rec->n < MAX_ENTRIES; i++) {
+                                if (rec->n == cap) {
+                                        cap = cap ? cap * 2 : 16;
+                                        Entry *p = realloc(rec->e, (size_t)cap * sizeof *p);
+                                        if (!p)
+                                                break;
+                                        rec->e = p;
+                                }
+                                rec->e[rec->n++] = other.e[i];
+                        }
+                        free(other.e);
+                }
+                fclose(f);
+        }
+        closedir(d);
+}
+
 static bool block_free(const Record *rec, unsigned start)
 {
         for (int i = 0; i < rec->n; i++)
@@ -216,10 +285,16 @@ int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsign
                       VsIdRange *ret, VsError *err)
 {
         /* most calls find the range the guest already has: no lock, no whole parse */
+        vs_idmap_register(path);
         int r = vs_idmap_lookup(path, name, ret, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        Record rec;
+        if (vs_mkdir_p(VS_HOST_RUN, 0755) < 0)
+                return vs_error(err, errno, "create %s", VS_HOST_RUN);
+        _cleanup_close_ int host = open(HOST_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (host < 0 || flock(host, LOCK_EX) < 0)
+                return vs_error(err, errno, "lock %s", HOST_LOCK);
+        Record rec, taken;
         int lock = record_load(path, &rec, err);
         if (lock < 0)
                 return lock;
@@ -228,12 +303,23 @@ int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsign
                 *ret = (VsIdRange){.start = e->start, .count = e->count};
                 goto out;
         }
+        /* the other installations' ranges too: their guests' host ids are not ours to share */
+        taken.n = rec.n;
+        taken.e = rec.n ? malloc((size_t)rec.n * sizeof *taken.e) : NULL;
+        if (rec.n && !taken.e) {
+                r = vs_error(err, ENOMEM, "allocate an id range");
+                goto out;
+        }
+        if (rec.n)
+                memcpy(taken.e, rec.e, (size_t)rec.n * sizeof *taken.e);
+        others_load(path, &taken);
         /* aligned blocks: a host id tells its guest at a glance (id / 65536) */
         unsigned long long s =
             ((unsigned long long)first + VS_IDMAP_COUNT - 1) / VS_IDMAP_COUNT * VS_IDMAP_COUNT;
         for (; s + VS_IDMAP_COUNT - 1 <= last; s += VS_IDMAP_COUNT)
-                if (block_free(&rec, (unsigned)s))
+                if (block_free(&taken, (unsigned)s))
                         break;
+        free(taken.e);
         if (s + VS_IDMAP_COUNT - 1 > last) {
                 r = vs_error(err, ENOSPC,
                              "no free range of %u ids left in the pool %u-%u (widen the host "

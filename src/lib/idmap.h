@@ -14,7 +14,8 @@
  * ("NAME:START:COUNT", one guest a line), written atomically under a lock.
  * A range is allocated from the host's pool (host setting userns-ids) the
  * first time a guest needs one, kept across restarts, and never overlaps
- * another guest's or any range in /etc/subuid or /etc/subgid.  A deleted
+ * another guest's (of this installation or any other the host knows: see
+ * vs_idmap_register) or any range in /etc/subuid or /etc/subgid.  A deleted
  * guest's range is freed, unless files it owns may remain (the guest wrote
  * through a bind mount of a host directory): then it stays in the record as
  * "NAME~deleted" and is not handed out again.
@@ -40,6 +41,8 @@ int vs_idmap_lookup(const char *path, const char *name, VsIdRange *ret, VsError 
  */
 int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsigned last,
                       VsIdRange *ret, VsError *err);
+/* Note the record @path among the host's (VS_HOST_RUN/subid.d): others' allocations avoid it. */
+void vs_idmap_register(const char *path);
 /* Give @name's range back; with @retire, keep it out of use as "NAME~deleted". */
 int vs_idmap_release(const char *path, const char *name, bool retire, VsError *err);
 /* Is [start, start+count) clear of every entry of the subuid-style file @path? */

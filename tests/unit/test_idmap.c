@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "../../src/lib/idmap.h"
@@ -33,6 +35,22 @@ static int teardown(void **state)
         snprintf(p, sizeof p, "%s.lock", rec);
         unlink(p);
         rmdir(dir);
+        return 0;
+}
+
+/*
+ * Allocations keep clear of every installation the host knows
+ * (/run/vserver-host/subid.d): these tests see a /run of their own, in a
+ * mount namespace of their own, not the host's installations.
+ */
+static int own_run(void **state)
+{
+        (void)state;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0) {
+                perror("test_idmap: a /run of its own (run as root)");
+                return -1;
+        }
         return 0;
 }
 
@@ -117,12 +135,40 @@ static void hostile_record(void **state)
         assert_true(r.start == 1073741824U + 65536);
 }
 
+/* Two installations, one pool: the second hands out none of the first's ranges. */
+static void two_installations(void **state)
+{
+        (void)state;
+        char other[160];
+        snprintf(other, sizeof other, "%s/other-subid", dir);
+        const unsigned first = 0x40000000U, last = 0x40000000U + 3 * 65536 - 1;
+        VsIdRange a, b, c;
+        VsError e = {0};
+        assert_int_equal(vs_idmap_allocate(rec, "g1", first, last, &a, &e), 0);
+        assert_int_equal(vs_idmap_allocate(other, "g1", first, last, &b, &e), 0);
+        assert_true(a.start == first && b.start == first + 65536);
+        /* a start registers its record: one allocated before that is known from then on */
+        assert_int_equal(vs_idmap_allocate(rec, "g2", first, last, &c, &e), 0);
+        assert_true(c.start == first + 2 * 65536);
+        assert_int_equal(vs_idmap_allocate(other, "g2", first, last, &c, &e), -ENOSPC);
+        /* a record gone (its installation removed): its ranges are free again */
+        unlink(other);
+        assert_int_equal(vs_idmap_release(rec, "g2", false, &e), 0);
+        assert_int_equal(vs_idmap_allocate(other, "g3", first, last, &c, &e), 0);
+        assert_true(c.start == first + 65536);
+        unlink(other);
+        char lock[176];
+        snprintf(lock, sizeof lock, "%s.lock", other);
+        unlink(lock);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(pools),
             cmocka_unit_test_setup_teardown(allocate_release_retire, setup, teardown),
             cmocka_unit_test_setup_teardown(hostile_record, setup, teardown),
+            cmocka_unit_test_setup_teardown(two_installations, setup, teardown),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, own_run, NULL);
 }
