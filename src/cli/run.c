@@ -292,7 +292,8 @@ static int verb_run(int argc, char **argv)
         if (spec.userns.count && !spec.userns.start) {
                 if (host_load(&h, NULL, verb) < 0 || vs_paths_ensure(&h.paths, &err) < 0)
                         return err.msg[0] ? fail_error(EXIT_FAILURE, verb, &err) : EXIT_FAILURE;
-                snprintf(owner, sizeof owner, "%s", name);
+                /* not its name: --name may be a guest's, whose range this must not take */
+                snprintf(owner, sizeof owner, VS_IDMAP_RUN_PREFIX "%d", (int)getpid());
                 if (vs_idmap_allocate(h.paths.subid, owner, h.conf.userns_first, h.conf.userns_last,
                                       &spec.userns, &err) < 0)
                         return fail_error(EXIT_FAILURE, verb, &err);

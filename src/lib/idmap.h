@@ -33,6 +33,14 @@ typedef struct VsIdRange {
 
 /* "FIRST-LAST" -> a pool; -EINVAL if not two numbers with room for one range. */
 int vs_idmap_parse_pool(const char *s, unsigned *ret_first, unsigned *ret_last);
+/*
+ * The record's name for a range `vserver run --userns` holds while it runs:
+ * "@run-PID" ('@' is in no guest's name).  A run that was killed leaves it
+ * (its context's processes may live on with those ids): delete the line by
+ * hand once they are gone.
+ */
+#define VS_IDMAP_RUN_PREFIX "@run-"
+
 /* @name's range in the record at @path: 1 found, 0 not, -errno. */
 int vs_idmap_lookup(const char *path, const char *name, VsIdRange *ret, VsError *err);
 /*

@@ -248,9 +248,29 @@ def test_run_takes_a_free_range_and_gives_it_back(vs, rootfs):
            "cat /proc/self/uid_map; mount -t tmpfs t /mnt && echo mounted", check=True)
     _zero, start, count, mounted = p.stdout.split()
     assert int(start) >= COUNT and int(count) == COUNT and mounted == "mounted"
-    assert "run-" not in (vs.root / "etc/vserver/subid").read_text()
+    assert "@run-" not in (vs.root / "etc/vserver/subid").read_text()
     p = vs("run", "--userns=1879048192", "--rootfs", str(rootfs), "--", "cat",
            "/proc/self/uid_map", check=True)
     assert p.stdout.split() == ["0", "1879048192", str(COUNT)]
     p = vs("run", "--userns=12", "--rootfs", str(rootfs), "--", "true")
     assert p.returncode == 2 and "--userns=12: say the first host id" in p.stderr
+
+
+def test_run_named_like_a_guest_takes_a_range_of_its_own(vs, rootfs):
+    """run --userns recorded its range under its --name: named like a guest, it took that
+    guest's range, and gave the guest's line back at its exit, so the next build was handed
+    the ids of a guest still running."""
+    vs("build", "g1", "--userns", "--init", "/bin/sleep 1000000", "--net", "none", check=True)
+    mine = id_range(vs, "g1")
+    vs("start", "g1", check=True)
+    p = vs("run", "--name", "g1", "--userns", "--rootfs", str(rootfs), "--", "true")
+    assert p.returncode == 1 and "already exists" in p.stderr, p.stderr  # its cgroup is g1's
+    assert id_range(vs, "g1") == mine
+    vs("stop", "g1", "--timeout", "1")
+    p = vs("run", "--name", "g1", "--userns", "--rootfs", str(rootfs), "--", "cat",
+           "/proc/self/uid_map", check=True)
+    assert int(p.stdout.split()[1]) != mine[0], p.stdout
+    assert id_range(vs, "g1") == mine
+    vs("build", "g2", "--userns", "--init", "none", "--net", "none", check=True)
+    assert id_range(vs, "g2")[0] != mine[0]
+
