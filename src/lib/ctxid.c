@@ -105,18 +105,26 @@ pid_t vs_ctxid_init(const VsGuest *g, unsigned long long *ret_start)
 }
 
 /*
- * RUN/address.IP: which guest of the installation started with address IP,
- * "CTX NAME"; it holds the address while context CTX's note is NAME's and
- * live.  One file per address: a start checks its addresses without
- * loading every other guest.
+ * VS_HOST_RUN/address.IP and VS_HOST_RUN/ids.START: which guest, of any
+ * installation, runs with address IP, or with the host ids from START (a
+ * user namespace's range): "CTX NAME" and the installation's root on a
+ * line of its own (held_write).  It holds them while context CTX's note
+ * is that guest's and live.  One file each: a start checks its own
+ * without loading any other guest.  Ranges are aligned blocks of
+ * VS_IDMAP_COUNT (idmap.c), so two overlap only if they start alike.
  */
-static int address_path(const VsGuest *g, const VsNetAddr *a, char *buf, size_t size)
+static int address_path(const VsNetAddr *a, char *buf, size_t size)
 {
         char ip[INET6_ADDRSTRLEN];
         if (!inet_ntop(a->family, a->addr, ip, sizeof ip))
                 return -EINVAL;
-        int n = snprintf(buf, size, "%s/address.%s", g->paths.run, ip);
+        int n = snprintf(buf, size, VS_HOST_RUN "/address.%s", ip);
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static void ids_path(unsigned start, char *buf, size_t size)
+{
+        snprintf(buf, size, VS_HOST_RUN "/ids.%u", start);
 }
 
 /* Write the note of @ctx: @pid runs with it for @name of @root; with @excl only if none is there.
@@ -138,20 +146,20 @@ static int note_write(unsigned ctx, const char *name, const char *root, pid_t pi
         return r;
 }
 
-/*
- * VS_HOST_RUN/ids.START: who runs with the host ids from START (a guest's
- * user namespace range), whatever its installation: "CTX NAME" and the
- * installation's root on a line of its own.  It holds the range while
- * context CTX's note is that guest's and live.  Ranges are aligned blocks
- * of VS_IDMAP_COUNT (idmap.c), so two overlap only if they start alike.
- */
-static void ids_path(unsigned start, char *buf, size_t size)
+/* Note at @path that @g runs with what it names. */
+static void held_write(const char *path, const VsGuest *g)
 {
-        snprintf(buf, size, VS_HOST_RUN "/ids.%u", start);
+        char note[PATH_MAX];
+        int n =
+            snprintf(note, sizeof note, "%u %s\n%s\n", g->cfg.context, g->cfg.name, g->paths.root);
+        _cleanup_close_ int fd =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0 && n > 0 && n < (int)sizeof note)
+                (void)vs_write_all(fd, note, (size_t)n);
 }
 
 /* The guest the note @path names (context, name, root), whether it runs or not. */
-static bool ids_note(const char *path, unsigned *ctx, Running *ret)
+static bool held_note(const char *path, unsigned *ctx, Running *ret)
 {
         char buf[PATH_MAX];
         int used = 0;
@@ -164,25 +172,36 @@ static bool ids_note(const char *path, unsigned *ctx, Running *ret)
         return true;
 }
 
-/* The running guest whose note @path names, if its context's note agrees and lives. */
-static bool ids_holder(const char *path, Running *ret)
+/* The running guest other than @g the note @path names, if its context's note agrees. */
+static bool held_by_other(const char *path, const VsGuest *g, char *who, size_t size)
+{
+        Running named, r;
+        unsigned ctx;
+        if (!held_note(path, &ctx, &named) || !running_read(ctx, &r) ||
+            !streq(r.name, named.name) || !streq(r.root, named.root) ||
+            running_is(&r, &g->paths, g->cfg.name))
+                return false;
+        describe(&r, &g->paths, who, size);
+        return true;
+}
+
+/* Remove the note @path if it names @g. */
+static void held_forget(const char *path, const VsGuest *g)
 {
         Running named;
         unsigned ctx;
-        return ids_note(path, &ctx, &named) && running_read(ctx, ret) &&
-               streq(ret->name, named.name) && streq(ret->root, named.root);
+        if (held_note(path, &ctx, &named) && running_is(&named, &g->paths, g->cfg.name))
+                unlink(path);
 }
 
 int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
 {
         char path[PATH_MAX], who[PATH_MAX];
-        Running r;
         if (!ids->count)
                 return 0;
         ids_path(ids->start, path, sizeof path);
-        if (!ids_holder(path, &r) || running_is(&r, &g->paths, g->cfg.name))
+        if (!held_by_other(path, g, who, sizeof who))
                 return 0;
-        describe(&r, &g->paths, who, sizeof who);
         return vs_error_input(err,
                               "host ids %u-%u are in use by the running guest %s (stop one of "
                               "them, or remove %s's line from %s: its next start takes a free "
@@ -193,26 +212,15 @@ int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
 
 void vs_ctxid_note_running(const VsGuest *g, pid_t pid, const VsIdRange *ids)
 {
-        char path[PATH_MAX], note[PATH_MAX];
+        char path[PATH_MAX];
         (void)note_write(g->cfg.context, g->cfg.name, g->paths.root, pid, false);
         if (ids && ids->count) {
                 ids_path(ids->start, path, sizeof path);
-                int n = snprintf(note, sizeof note, "%u %s\n%s\n", g->cfg.context, g->cfg.name,
-                                 g->paths.root);
-                _cleanup_close_ int fd =
-                    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (fd >= 0 && n > 0 && n < (int)sizeof note)
-                        (void)vs_write_all(fd, note, (size_t)n);
+                held_write(path, g);
         }
-        int n = snprintf(note, sizeof note, "%u %s\n", g->cfg.context, g->cfg.name);
-        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++) {
-                if (address_path(g, &g->cfg.netcfg.addrs[i], path, sizeof path) < 0)
-                        continue;
-                _cleanup_close_ int fd =
-                    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (fd >= 0)
-                        (void)vs_write_all(fd, note, (size_t)n);
-        }
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
+                if (address_path(&g->cfg.netcfg.addrs[i], path, sizeof path) == 0)
+                        held_write(path, g);
 }
 
 int vs_ctxid_claim(unsigned lo, unsigned hi, const char *name, const char *root, unsigned *ret,
@@ -424,22 +432,6 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
  * The note of who started with the id is checked against the kernel (its
  * PID 1 and that process's start time): one lookup, however many guests.
  */
-/* The guest other than @g that holds @a now, into @who; false if none. */
-static bool address_taken(const VsGuest *g, const VsNetAddr *a, char *who, size_t size)
-{
-        char path[PATH_MAX], buf[128], name[64];
-        unsigned ctx;
-        Running run;
-        if (address_path(g, a, path, sizeof path) < 0 ||
-            vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) <= 0 ||
-            sscanf(buf, "%u %63s", &ctx, name) != 2 || streq(name, g->cfg.name))
-                return false;
-        if (!running_read(ctx, &run) || !running_is(&run, &g->paths, name))
-                return false;
-        snprintf(who, size, "%s", name);
-        return true;
-}
-
 int vs_ctxid_check(const VsGuest *g, VsError *err)
 {
         char who[PATH_MAX], buf[96];
@@ -450,7 +442,9 @@ int vs_ctxid_check(const VsGuest *g, VsError *err)
                                       g->cfg.context, who);
         for (int i = 0; i < g->cfg.netcfg.n_addrs; i++) {
                 const VsNetAddr *a = &g->cfg.netcfg.addrs[i];
-                if (address_taken(g, a, who, sizeof who))
+                char path[PATH_MAX];
+                if (address_path(a, path, sizeof path) == 0 &&
+                    held_by_other(path, g, who, sizeof who))
                         return vs_error_input(err, "address %s is in use by the running guest %s",
                                               vs_net_addr_format(a, buf, sizeof buf), who);
         }
@@ -460,21 +454,17 @@ int vs_ctxid_check(const VsGuest *g, VsError *err)
 void vs_ctxid_forget_running(const VsGuest *g)
 {
         Running run;
-        char path[PATH_MAX], buf[128], name[64];
-        unsigned ctx;
+        char path[PATH_MAX];
         VsIdRange ids;
         if (g->cfg.userns && vs_idmap_lookup(g->paths.subid, g->cfg.name, &ids, NULL) > 0) {
                 ids_path(ids.start, path, sizeof path);
-                if (ids_note(path, &ctx, &run) && running_is(&run, &g->paths, g->cfg.name))
-                        unlink(path);
+                held_forget(path, g);
         }
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
+                if (address_path(&g->cfg.netcfg.addrs[i], path, sizeof path) == 0)
+                        held_forget(path, g);
         if (running_read(g->cfg.context, &run) && running_is(&run, &g->paths, g->cfg.name)) {
                 running_path(g->cfg.context, path, sizeof path);
                 unlink(path);
         }
-        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
-                if (address_path(g, &g->cfg.netcfg.addrs[i], path, sizeof path) == 0 &&
-                    vs_read_file_at(AT_FDCWD, path, buf, sizeof buf) > 0 &&
-                    sscanf(buf, "%u %63s", &ctx, name) == 2 && streq(name, g->cfg.name))
-                        unlink(path);
 }

@@ -17,8 +17,8 @@
 
 /*
  * 0, or an input error if another guest (of any installation) runs with
- * @g's id, or another guest of its installation with one of its addresses
- * (RUN/address.IP notes, checked against the context's note).
+ * @g's id or one of its addresses (VS_HOST_RUN/address.IP notes, checked
+ * against the context's note).
  */
 int vs_ctxid_check(const VsGuest *g, VsError *err);
 /*

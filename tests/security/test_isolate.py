@@ -284,3 +284,38 @@ def test_host_check_says_whether_isolate_costs_every_system_call(vs):
         assert line.split()[6] == ("yes" if j["ok"] else "no"), line
     finally:
         vs("stop", "a", "--timeout", "1")
+
+
+def test_another_installations_guest_cannot_take_a_running_guests_address(vs, tmp_path):
+    """Who ran with an address was noted per installation, so a guest of another
+    installation with the same address in its file started beside ours, and the host's
+    clients of our guest's address reached its listener (a port ours had not bound).
+    Address notes are host-wide now, as context notes are."""
+    other = Install(tmp_path / "inst-addr")
+    addr = "198.18.7.31"
+    try:
+        vs("build", "a", "--context", "1731", "--init", "/bin/sleep 1000000",
+           "--address", f"{addr}/32", check=True)
+        other("build", "b", "--context", "1732", "--init", "/bin/sleep 1000000",
+              "--address", f"{addr}/32", check=True)
+        vs("start", "a", check=True)
+        p = other("start", "b")
+        assert p.returncode == 1 and \
+            f"address {addr}/32 is in use by the running guest a of the installation " \
+            f"under {vs.root}" in p.stderr, p.stderr
+        assert other("status", "b").returncode != 0
+        # were it running, this is what it would have served on our guest's address
+        srv = other.popen("exec", "b", "--", "/bin/sh", "-c", "echo theirs | nc -l -p 8080",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        with pytest.raises(OSError):
+            socket.create_connection((addr, 8080), timeout=2).recv(10)
+        srv.kill()
+        srv.wait()
+        vs("stop", "a", "--timeout", "1")
+        other("start", "b", check=True)  # free once ours stopped
+        other("stop", "b", "--timeout", "1")
+    finally:
+        for name in other.guests():
+            other("delete", "--force", name)
+        vs("stop", "a", "--timeout", "1")
