@@ -421,9 +421,10 @@ int vs_guest_reserve_context(const VsPaths *paths, const VsHostConfig *host, con
 void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
 {
         char path[PATH_MAX];
-        _cleanup_close_ int lock = lock_contexts(paths, NULL);
+        int lock = lock_contexts(paths, NULL);
         reserved_path(paths, ctx, path, sizeof path);
         unlink(path);
+        vs_closep(&lock);
 }
 
 /*
