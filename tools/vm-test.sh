@@ -147,6 +147,27 @@ run_fs() {
         between "$u" 1 10000000
         check delete-clears-project $? "context $ctx: the new guest uses $u bytes"
 
+        # another installation on the same filesystem, whose context ids are kept apart
+        # from ours only while both run: its guests neither clear nor share our project
+        vserver stop p5 >/dev/null 2>&1
+        out=$(VSERVER_ROOT=$mnt/vs2 vserver build n1 --init none --net none --context "$ctx" 2>&1 &&
+                VSERVER_ROOT=$mnt/vs2 vserver delete --force n1 2>&1)
+        vserver start p5 >/dev/null 2>&1
+        u2=$(field p5 disk_bytes)
+        set -- $(dfk p5)
+        [ "$u2" -ge "$u" ] && between "$1" 63000 66000
+        check other-installation-delete-keeps-project $? "p5 uses $u2 bytes (was $u), df size $1 KiB; $out"
+        vserver stop p5 >/dev/null 2>&1
+        out=$(VSERVER_ROOT=$mnt/vs2 vserver build n2 --init none --net none --context "$ctx" \
+                --disk 32M 2>&1)
+        rc=$?
+        vserver start p5 >/dev/null 2>&1
+        set -- $(dfk p5)
+        [ "$rc" -eq 1 ] && echo "$out" | grep -q "project quota $ctx on the filesystem of .* is in use" &&
+                between "$1" 63000 66000
+        check other-installation-build-refused $? "rc $rc: $out; p5 df size $1 KiB"
+        VSERVER_ROOT=$mnt/vs2 vserver delete --force n2 >/dev/null 2>&1
+
         for g in $(ls "$VSERVER_ROOT/etc/vserver/guests" | sed 's/\.conf$//'); do
                 vserver delete --force "$g" >/dev/null 2>&1
         done

@@ -306,9 +306,11 @@ int vs_build_run(VsBuild *b, VsError *err)
         if (r == 0 && rename(tmp, g->dir) < 0)
                 r = vs_error(err, errno, "rename %s to %s", tmp, g->dir);
         if (r < 0) {
+                bool project = vs_disk_kind(&tree) == VS_DISK_PROJECT; /* tagged by this build */
                 vs_disk_unmount(&tree, NULL);
                 vs_tree_remove(tmp, NULL);
-                vs_disk_forget(g->paths.guests, g->cfg.context, NULL);
+                if (project)
+                        vs_disk_forget(g->paths.guests, g->cfg.context, NULL);
                 vs_guest_release_context(&g->paths, g->cfg.context);
                 if (g->cfg.userns)
                         vs_idmap_release(g->paths.subid, g->cfg.name, false, NULL);

@@ -199,6 +199,31 @@ static int project_clear(int fd, unsigned id)
 }
 
 /*
+ * Project @id is the guest's own on this filesystem: nothing is tagged with
+ * it and no limit is set.  Else another guest has it (another
+ * installation's, whose context ids are only kept apart from ours while
+ * both run; or one deleted without clearing it), and tagging and limiting
+ * it would share that guest's quota or clear it.
+ */
+static int project_unused(int fd, unsigned id, const char *dir, VsError *err)
+{
+        /* named by the guests' directory: a build's tree is still a temporary one */
+        const char *slash = strrchr(dir, '/');
+        int len = slash && slash != dir ? (int)(slash - dir) : (int)strlen(dir);
+        struct if_dqblk q;
+        if (project_get(fd, id, &q) < 0)
+                return 0; /* no quota of this id yet */
+        if (!q.dqb_curinodes && !q.dqb_curspace && !q.dqb_bhardlimit && !q.dqb_ihardlimit &&
+            !q.dqb_bsoftlimit && !q.dqb_isoftlimit)
+                return 0;
+        return vs_error_input(err,
+                              "project quota %u on the filesystem of %.*s is in use (%llu "
+                              "files; a guest of another installation with context %u?): build "
+                              "with another --context",
+                              id, len, dir, (unsigned long long)q.dqb_curinodes, id);
+}
+
+/*
  * Tag a tree that exists: every directory (inheriting) and regular file
  * under the root, breadth first, one directory open at a time, each found
  * again from the root without following a symlink or leaving the
@@ -659,8 +684,10 @@ int vs_disk_create(const VsDiskTree *t, VsDiskKind kind, const VsLimits *l, VsEr
         _cleanup_close_ int fd = open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return vs_error(err, errno, "open %s", t->rootfs);
-        /* a context id used before: what its old guest left counts for nobody now */
-        int r = project_clear(fd, t->context);
+        int r = project_unused(fd, t->context, t->dir, err);
+        if (r < 0)
+                return r;
+        r = project_clear(fd, t->context);
         if (r == 0)
                 r = project_tag(fd, t->context, true);
         if (r < 0)
@@ -730,7 +757,12 @@ int vs_disk_set(const VsDiskTree *t, const VsLimits *l, bool stopped, char *note
                                         t->rootfs,
                                         sup.project ? "the host settings ask for an image"
                                                     : sup.why_project);
-                r = project_tag_tree(t, err);
+                _cleanup_close_ int fd =
+                    open(t->rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = fd < 0 ? vs_error(err, errno, "open %s", t->rootfs)
+                           : project_unused(fd, t->context, t->dir, err);
+                if (r == 0)
+                        r = project_tag_tree(t, err);
                 if (r < 0)
                         return r;
                 u.kind = VS_DISK_PROJECT;

@@ -97,7 +97,9 @@ int vs_disk_unmount(const VsDiskTree *t, VsError *err);
 /*
  * Delete, after the tree went: project @context's limits and usage cleared
  * on the filesystem of @dir, so a guest that gets the id next starts at
- * zero.  Nothing where that filesystem has no project quotas.
+ * zero.  Nothing where that filesystem has no project quotas.  Only for
+ * a tree that was tagged with it (vs_disk_kind said VS_DISK_PROJECT before
+ * it went): else the id may be another installation's guest's.
  */
 int vs_disk_forget(const char *dir, unsigned context, VsError *err);
 

@@ -85,11 +85,13 @@ int vs_guest_delete(VsGuest *g, bool force, VsError *err)
         if (access(g->rootfs, F_OK) == 0 && (r = unify_release(g, err)) < 0)
                 return r;
         VsDiskTree tree = vs_guest_disk_tree(g);
+        /* asked before the tree goes: a project not its own is another guest's to keep */
+        bool project = vs_disk_kind(&tree) == VS_DISK_PROJECT;
         r = vs_disk_unmount(&tree, err);
         if (r == 0)
                 r = vs_tree_remove(g->dir, err);
         /* its project usage and limits, cleared: the id's next guest starts at zero */
-        if (r == 0)
+        if (r == 0 && project)
                 r = vs_disk_forget(g->paths.guests, g->cfg.context, err);
         if (r < 0)
                 return r;
