@@ -194,7 +194,7 @@ static void held_forget(const char *path, const VsGuest *g)
                 unlink(path);
 }
 
-int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
+static int check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
 {
         char path[PATH_MAX], who[PATH_MAX];
         if (!ids->count)
@@ -433,7 +433,7 @@ void vs_guest_release_context(const VsPaths *paths, unsigned ctx)
  * The note of who started with the id is checked against the kernel (its
  * PID 1 and that process's start time): one lookup, however many guests.
  */
-int vs_ctxid_check(const VsGuest *g, VsError *err)
+static int check(const VsGuest *g, VsError *err)
 {
         char who[PATH_MAX], buf[96];
         if (context_taken(&g->paths, g->cfg.name, g->cfg.context, who, sizeof who))
@@ -468,4 +468,28 @@ void vs_ctxid_forget_running(const VsGuest *g)
                 running_path(g->cfg.context, path, sizeof path);
                 unlink(path);
         }
+}
+
+/*
+ * The checks and the notes under one host-wide lock (a few file operations,
+ * not the start): two starts at once, of guests whose files share an
+ * address or an id (a standby clone, start --all), both passed their
+ * checks before either noted anything, and both ran.  The notes name the
+ * starting process until vs_ctxid_note_running names the guest's PID 1.
+ */
+int vs_ctxid_claim_start(const VsGuest *g, const VsIdRange *ids, VsError *err)
+{
+        const char *path = VS_HOST_RUN "/claim.lock";
+        int r = vs_mkdir_p(VS_HOST_RUN, 0755);
+        if (r < 0)
+                return vs_error(err, -r, "create %s", VS_HOST_RUN);
+        _cleanup_close_ int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock < 0 || flock(lock, LOCK_EX) < 0)
+                return vs_error(err, errno, "lock %s", path);
+        r = check(g, err);
+        if (r == 0)
+                r = check_ids(g, ids, err);
+        if (r == 0)
+                vs_ctxid_note_running(g, getpid(), ids);
+        return r;
 }

@@ -16,17 +16,14 @@
  */
 
 /*
- * 0, or an input error if another guest (of any installation) runs with
- * @g's id or one of its addresses (VS_HOST_RUN/address.IP notes, checked
- * against the context's note).
+ * Before a start: an input error if another guest (of any installation)
+ * runs with @g's id, one of its addresses (VS_HOST_RUN/address.IP) or the
+ * host ids of @ids (VS_HOST_RUN/ids.START: two guests whose ranges are alike
+ * would own each other's files and processes); else they are noted as @g's,
+ * held by the calling process until vs_ctxid_note_running (or given back
+ * by vs_ctxid_forget_running).  Checks and notes under one host-wide lock.
  */
-int vs_ctxid_check(const VsGuest *g, VsError *err);
-/*
- * 0, or an input error if another guest (of any installation) runs with the
- * host ids of @ids (VS_HOST_RUN/ids.START): two guests whose ranges are
- * alike would own each other's files and processes.
- */
-int vs_ctxid_check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err);
+int vs_ctxid_claim_start(const VsGuest *g, const VsIdRange *ids, VsError *err);
 /*
  * After a start: @g runs with its id, addresses and @ids (NULL or count 0:
  * none), its PID 1 @pid (as the host sees it).

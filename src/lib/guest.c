@@ -599,9 +599,6 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 (void)vs_net_shadow_notes(&g->cfg.netcfg, g->host.net_device, g->shadow_notes,
                                           sizeof g->shadow_notes);
         net_spec(g, &net, bpf_dir, sizeof bpf_dir);
-        r = vs_ctxid_check(g, err);
-        if (r < 0)
-                return r;
 
         VsContextSpec spec;
         vs_context_spec_init(&spec);
@@ -634,14 +631,16 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (g->cfg.userns) {
                 /* allocated once, kept across restarts */
                 r = vs_guest_range(g, true, &spec.userns, err);
-                if (r == 0)
-                        r = vs_ctxid_check_ids(g, &spec.userns, err);
                 if (r < 0)
                         return r;
                 spec.seccomp.userns = true;
                 layers.uid = spec.userns.start;
                 layers.gid = spec.userns.start;
         }
+        /* its context id, addresses and ids: held from here (vs_ctxid_forget_running if not) */
+        r = vs_ctxid_claim_start(g, &spec.userns, err);
+        if (r < 0)
+                return r;
         spec.rlimits = g->cfg.rlimits;
         spec.n_rlimits = g->cfg.n_rlimits;
         spec.net = g->cfg.net;
@@ -671,6 +670,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
                                           view_fds, err);
                 if (r < 0) {
                         vs_closep(&gate);
+                        vs_ctxid_forget_running(g);
                         return vs_error_prefix(err, "its /proc views");
                 }
                 for (int i = 0; i < VS_VIEW_N; i++)
@@ -695,6 +695,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         if (r < 0) {
                 vs_views_unregister(g->cfg.context);
                 net_cleanup(g);
+                vs_ctxid_forget_running(g);
                 return r;
         }
         r = vs_console_attach(g->paths.run, g->cfg.name, g->log, g->host.console_log_size,
@@ -704,6 +705,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
                 (void)vs_context_destroy(&ctx, NULL);
                 net_cleanup(g);
                 vs_views_unregister(g->cfg.context);
+                vs_ctxid_forget_running(g);
                 return r;
         }
         /* for stop and delete: what it runs with, whatever its file says later */

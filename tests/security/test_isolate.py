@@ -319,3 +319,24 @@ def test_another_installations_guest_cannot_take_a_running_guests_address(vs, tm
         for name in other.guests():
             other("delete", "--force", name)
         vs("stop", "a", "--timeout", "1")
+
+
+def test_guests_sharing_an_address_never_run_together(vs):
+    """A start checked who held its address, started, and only then noted it: two starts
+    at once (start --all starts on every CPU) of guests whose files share an address, as a
+    standby clone's does, both passed the check, and both ran with it.  The check and the
+    note are one step now, under a host-wide lock."""
+    for n, ctx in (("s0", 1740), ("s1", 1741)):
+        vs("build", n, "--context", str(ctx), "--init", "/bin/sleep 1000000",
+           "--address", "198.18.7.41/32", check=True)
+    try:
+        for _ in range(5):
+            starts = [vs.popen("start", n, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True) for n in ("s0", "s1")]
+            errs = [p.communicate(timeout=60)[1] for p in starts]
+            running = [n for n in ("s0", "s1") if vs("status", n).returncode == 0]
+            assert len(running) == 1, (running, errs)
+            assert sum("is in use by the running guest" in e for e in errs) == 1, errs
+            vs("stop", "--all", "--timeout", "0")
+    finally:
+        vs("stop", "--all", "--timeout", "0")
