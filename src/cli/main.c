@@ -65,11 +65,22 @@ int fail(int code, const char *verb, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "%s: ", vs_program);
+        /* one write: the lines of start --all's workers, one process per CPU, interleaved
+         * byte by byte on a shared stderr (it is unbuffered) */
+        char *line = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&line, &len);
+        FILE *f = m ? m : stderr;
+        fprintf(f, "%s: ", vs_program);
         if (verb)
-                fprintf(stderr, "%s: ", verb);
-        put_escaped(msg, stderr);
-        fputc('\n', stderr);
+                fprintf(f, "%s: ", verb);
+        put_escaped(msg, f);
+        fputc('\n', f);
+        if (m && fclose(m) == 0) {
+                fflush(stderr);
+                (void)vs_write_all(STDERR_FILENO, line, len);
+        }
+        free(line);
         return code;
 }
 

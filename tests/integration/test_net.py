@@ -4,6 +4,7 @@ bad input.  Addresses are from the benchmarking range (198.18.0.0/15, as /32s,
 packet leaves this machine."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -722,3 +723,22 @@ def test_bridge_address_bad_input(vs, value, says):
     p = vs("list")
     assert p.returncode != 0 and "bridge-address" in p.stderr and says in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_start_all_says_each_refusal_on_a_line_of_its_own(net):
+    """start --all starts on every CPU at once: its workers' refusals came out interleaved
+    byte by byte on the shared stderr (unbuffered, a line written in pieces)."""
+    vs = net
+    names = [f"r{i}" for i in range(12)]
+    for n in names:
+        build(vs, vs.vsnet, n, "--address", "198.18.0.12/32@lo")
+    try:
+        p = vs("start", "--all")
+        lines = p.stderr.splitlines()
+        refused = [l for l in lines if "is in use" in l]
+        assert len(refused) == len(names) - 1, p.stderr
+        for l in lines:
+            assert re.fullmatch(r"vserver: start: (note: r\d .*|address 198\.18\.0\.12/32@lo is "
+                                r"in use by the running guest r\d)", l), p.stderr
+    finally:
+        vs("stop", "--all", "--timeout", "0")
