@@ -210,17 +210,9 @@ static int check_ids(const VsGuest *g, const VsIdRange *ids, VsError *err)
                               g->paths.subid);
 }
 
-void vs_ctxid_note_running(const VsGuest *g, pid_t pid, const VsIdRange *ids)
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid)
 {
-        char path[PATH_MAX];
         (void)note_write(g->cfg.context, g->cfg.name, g->paths.root, pid, false);
-        if (ids && ids->count) {
-                ids_path(ids->start, path, sizeof path);
-                held_write(path, g);
-        }
-        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
-                if (address_path(&g->cfg.netcfg.addrs[i], path, sizeof path) == 0)
-                        held_write(path, g);
 }
 
 int vs_ctxid_claim(unsigned lo, unsigned hi, const char *name, const char *root, unsigned *ret,
@@ -338,17 +330,8 @@ static bool reserved(const VsPaths *paths, unsigned ctx, char *who, size_t size)
 static int lock_contexts(const VsPaths *paths, VsError *err)
 {
         char lockpath[PATH_MAX];
-        int r = vs_mkdir_p(paths->run, 0755);
-        if (r < 0)
-                return vs_error(err, r, "create %s", paths->run);
         vs_paths_run(paths, VS_RUN_CONTEXT_LOCK, NULL, lockpath, sizeof lockpath);
-        int fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-                r = vs_error(err, errno, "lock %s", lockpath);
-                vs_closep(&fd);
-                return r;
-        }
-        return fd;
+        return vs_lock_in(paths->run, lockpath, err);
 }
 
 /*
@@ -479,17 +462,22 @@ void vs_ctxid_forget_running(const VsGuest *g)
  */
 int vs_ctxid_claim_start(const VsGuest *g, const VsIdRange *ids, VsError *err)
 {
-        const char *path = VS_HOST_RUN "/claim.lock";
-        int r = vs_mkdir_p(VS_HOST_RUN, 0755);
-        if (r < 0)
-                return vs_error(err, -r, "create %s", VS_HOST_RUN);
-        _cleanup_close_ int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (lock < 0 || flock(lock, LOCK_EX) < 0)
-                return vs_error(err, errno, "lock %s", path);
-        r = check(g, err);
+        _cleanup_close_ int lock = vs_lock_in(VS_HOST_RUN, VS_HOST_RUN "/claim.lock", err);
+        if (lock < 0)
+                return lock;
+        int r = check(g, err);
         if (r == 0)
                 r = check_ids(g, ids, err);
-        if (r == 0)
-                vs_ctxid_note_running(g, getpid(), ids);
-        return r;
+        if (r < 0)
+                return r;
+        char path[PATH_MAX];
+        vs_ctxid_note_running(g, getpid());
+        if (ids->count) {
+                ids_path(ids->start, path, sizeof path);
+                held_write(path, g);
+        }
+        for (int i = 0; i < g->cfg.netcfg.n_addrs; i++)
+                if (address_path(&g->cfg.netcfg.addrs[i], path, sizeof path) == 0)
+                        held_write(path, g);
+        return 0;
 }

@@ -25,10 +25,10 @@
  */
 int vs_ctxid_claim_start(const VsGuest *g, const VsIdRange *ids, VsError *err);
 /*
- * After a start: @g runs with its id, addresses and @ids (NULL or count 0:
- * none), its PID 1 @pid (as the host sees it).
+ * After a start: @g's PID 1 is @pid (as the host sees it), which now holds
+ * what vs_ctxid_claim_start noted.
  */
-void vs_ctxid_note_running(const VsGuest *g, pid_t pid, const VsIdRange *ids);
+void vs_ctxid_note_running(const VsGuest *g, pid_t pid);
 /* After a stop: the notes go, if they are still @g's. */
 void vs_ctxid_forget_running(const VsGuest *g);
 /* Does a context run with @ctx now (its note's PID 1 alive, not a zombie)? */

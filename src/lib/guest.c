@@ -712,7 +712,7 @@ int vs_guest_start(VsGuest *g, VsError *err)
         char note[PATH_MAX];
         started_path(g, note, sizeof note);
         (void)vs_guest_config_note(&g->cfg, note, NULL);
-        vs_ctxid_note_running(g, ctx.pid, &spec.userns);
+        vs_ctxid_note_running(g, ctx.pid);
         /* daemonless: PID 1 lives on without us */
         vs_context_release(&ctx);
         return 0;

@@ -289,11 +289,9 @@ int vs_idmap_allocate(const char *path, const char *name, unsigned first, unsign
         int r = vs_idmap_lookup(path, name, ret, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (vs_mkdir_p(VS_HOST_RUN, 0755) < 0)
-                return vs_error(err, errno, "create %s", VS_HOST_RUN);
-        _cleanup_close_ int host = open(HOST_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (host < 0 || flock(host, LOCK_EX) < 0)
-                return vs_error(err, errno, "lock %s", HOST_LOCK);
+        _cleanup_close_ int host = vs_lock_in(VS_HOST_RUN, HOST_LOCK, err);
+        if (host < 0)
+                return host;
         Record rec, taken;
         int lock = record_load(path, &rec, err);
         if (lock < 0)

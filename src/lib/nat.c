@@ -91,18 +91,7 @@ static struct nft_ctx *open_nft(VsError *err)
 
 static int lock_nat(VsError *err)
 {
-        const char *path = VS_HOST_RUN "/nat.lock";
-        int r = vs_mkdir_p(VS_HOST_RUN, 0755);
-        if (r < 0)
-                return vs_error(err, -r, "create %s", VS_HOST_RUN);
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-                int e = errno;
-                if (fd >= 0)
-                        close(fd);
-                return vs_error(err, e, "lock %s", path);
-        }
-        return fd;
+        return vs_lock_in(VS_HOST_RUN, VS_HOST_RUN "/nat.lock", err);
 }
 
 /* "{ A, B }" of @cfg's addresses of @family; false if it has none. */

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -100,4 +102,19 @@ bool vs_guest_name_valid(const char *name)
                       (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
                         return false;
         return true;
+}
+
+int vs_lock_in(const char *dir, const char *path, VsError *err)
+{
+        int r = vs_mkdir_p(dir, 0755);
+        if (r < 0)
+                return vs_error(err, -r, "create %s", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                r = vs_error(err, errno, "lock %s", path);
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        return fd;
 }

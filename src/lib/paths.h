@@ -51,6 +51,8 @@ int vs_paths_init(VsPaths *p, const char *root, VsError *err);
 int vs_paths_ensure(const VsPaths *p, VsError *err);
 /* mkdir -p @path with @mode for created components; -errno. */
 int vs_mkdir_p(const char *path, mode_t mode);
+/* The lock file @path in @dir (made if missing), held exclusively: its fd, or -errno. */
+int vs_lock_in(const char *dir, const char *path, VsError *err);
 
 /* Guest names: 1-48 letters, digits, '-', '_', '.', starting with a letter or digit. */
 bool vs_guest_name_valid(const char *name);
